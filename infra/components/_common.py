@@ -1,0 +1,70 @@
+"""Small pieces every component shares."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+# Components register as `stagecraft:index:<Name>` so the type is never confused
+# with a provider's type in previews, policies or state.
+TYPE_PREFIX = "stagecraft:index"
+
+
+def type_token(name: str) -> str:
+    return f"{TYPE_PREFIX}:{name}"
+
+
+def child(parent: pulumi.Resource, **options: Any) -> pulumi.ResourceOptions:
+    """Options for a resource owned by ``parent`` (inherits its providers)."""
+    return pulumi.ResourceOptions(parent=parent, **options)
+
+
+def assume_role_policy(service: str) -> str:
+    """Trust policy letting one AWS service principal assume a role."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": service},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+    )
+
+
+def managed_policy_arn(partition: pulumi.Input[str], name: str) -> pulumi.Output[str]:
+    return pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", name)
+
+
+def attach_policies(
+    parent: pulumi.Resource,
+    role: aws.iam.Role,
+    name_prefix: str,
+    partition: pulumi.Input[str],
+    policy_names: Sequence[str],
+) -> list[aws.iam.RolePolicyAttachment]:
+    """Attach AWS-managed policies to ``role``, one child resource each."""
+    return [
+        aws.iam.RolePolicyAttachment(
+            f"{name_prefix}-{policy.split('/')[-1]}",
+            role=role.name,
+            policy_arn=managed_policy_arn(partition, policy),
+            opts=child(parent),
+        )
+        for policy in policy_names
+    ]
+
+
+def name_tag(name: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The Name tag the EC2 console shows, plus any resource-specific tags.
+
+    Environment-wide tags come from the provider's default tags, not from here.
+    """
+    return {"Name": name, **(extra or {})}

@@ -1,0 +1,220 @@
+"""Database: RDS PostgreSQL in the private subnets, reachable only from the nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from infra.components._common import assume_role_policy, attach_policies, child, type_token
+from infra.config import DatabaseSpec
+
+POSTGRES_PORT = 5432
+
+# What RDS can export for PostgreSQL; `upgrade` records major-version upgrades.
+LOG_EXPORTS = ("postgresql", "upgrade")
+
+# 7 days of Performance Insights history is the free tier.
+PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
+
+# Server settings every environment gets.  TLS is forced because IAM
+# authentication tokens and the RDS-managed password must never cross the
+# network in clear; slow statements are logged so the exported logs say
+# something useful.
+BASE_PARAMETERS = {
+    "rds.force_ssl": "1",
+    "log_min_duration_statement": "1000",
+    "log_connections": "1",
+    "log_disconnections": "1",
+}
+
+
+@dataclass(frozen=True)
+class DatabaseArgs:
+    spec: DatabaseSpec
+    resource_prefix: str
+    vpc_id: pulumi.Input[str]
+    private_subnet_ids: Sequence[pulumi.Input[str]]
+    node_security_group_id: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    log_retention_days: int
+    protect: bool
+
+
+class Database(pulumi.ComponentResource):
+    """A PostgreSQL instance (optionally Multi-AZ) plus its read replicas."""
+
+    instance: aws.rds.Instance
+    replicas: list[aws.rds.Instance]
+    security_group: aws.ec2.SecurityGroup
+    master_secret_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(type_token("Database"), name, None, opts)
+        spec = args.spec
+        identifier = args.resource_prefix
+
+        subnet_group = aws.rds.SubnetGroup(
+            name,
+            description=f"Private subnets of {identifier}",
+            subnet_ids=list(args.private_subnet_ids),
+            opts=child(self),
+        )
+        self.security_group = aws.ec2.SecurityGroup(
+            name,
+            vpc_id=args.vpc_id,
+            description=f"PostgreSQL of {identifier}: cluster nodes only",
+            opts=child(self),
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-from-nodes",
+            security_group_id=self.security_group.id,
+            referenced_security_group_id=args.node_security_group_id,
+            ip_protocol="tcp",
+            from_port=POSTGRES_PORT,
+            to_port=POSTGRES_PORT,
+            description="PostgreSQL from the EKS nodes",
+            opts=child(self),
+        )
+        parameters = aws.rds.ParameterGroup(
+            name,
+            family=f"postgres{spec.major_version}",
+            description=f"PostgreSQL {spec.major_version} settings of {identifier}",
+            parameters=[
+                {"name": key, "value": value, "apply_method": "pending-reboot"}
+                for key, value in BASE_PARAMETERS.items()
+            ],
+            opts=child(self),
+        )
+
+        instance_ids = [identifier] + [
+            f"{identifier}-replica-{n}" for n in range(1, spec.read_replicas + 1)
+        ]
+        # RDS creates these groups on first export with retention "never";
+        # creating them first sets the environment's retention and key.
+        log_groups = [
+            aws.cloudwatch.LogGroup(
+                f"{name}-logs-{instance_id.removeprefix(identifier).strip('-') or 'primary'}"
+                f"-{export}",
+                name=f"/aws/rds/instance/{instance_id}/{export}",
+                retention_in_days=args.log_retention_days,
+                kms_key_id=args.kms_key_arn,
+                opts=child(self),
+            )
+            for instance_id in instance_ids
+            for export in LOG_EXPORTS
+        ]
+
+        monitoring_role_arn: pulumi.Output[str] | None = None
+        if spec.monitoring_interval_seconds:
+            partition = aws.get_partition_output(
+                opts=pulumi.InvokeOutputOptions(parent=self)
+            ).partition
+            role = aws.iam.Role(
+                f"{name}-monitoring",
+                assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"),
+                description=f"RDS enhanced monitoring of {identifier}",
+                opts=child(self),
+            )
+            attach_policies(
+                self,
+                role,
+                f"{name}-monitoring",
+                partition,
+                ["service-role/AmazonRDSEnhancedMonitoringRole"],
+            )
+            monitoring_role_arn = role.arn
+
+        final_snapshot_identifier: pulumi.Output[str] | None = None
+        if spec.final_snapshot:
+            # Unique per stack *and* per incarnation: a stack destroyed and
+            # re-created must not collide with its own earlier final snapshot.
+            suffix = random.RandomId(f"{name}-final-snapshot-suffix", byte_length=4, opts=child(self))
+            final_snapshot_identifier = pulumi.Output.concat(identifier, "-final-", suffix.hex)
+
+        common: dict[str, Any] = {
+            "instance_class": spec.instance_class,
+            "storage_type": "gp3",
+            "max_allocated_storage": spec.max_allocated_storage_gb,
+            "storage_encrypted": True,
+            "kms_key_id": args.kms_key_arn,
+            "vpc_security_group_ids": [self.security_group.id],
+            "parameter_group_name": parameters.name,
+            "publicly_accessible": False,
+            "iam_database_authentication_enabled": spec.iam_authentication,
+            "enabled_cloudwatch_logs_exports": list(LOG_EXPORTS),
+            "performance_insights_enabled": spec.performance_insights,
+            "performance_insights_kms_key_id": (
+                args.kms_key_arn if spec.performance_insights else None
+            ),
+            "performance_insights_retention_period": (
+                PERFORMANCE_INSIGHTS_RETENTION_DAYS if spec.performance_insights else None
+            ),
+            "monitoring_interval": spec.monitoring_interval_seconds,
+            "monitoring_role_arn": monitoring_role_arn,
+            "auto_minor_version_upgrade": True,
+            "copy_tags_to_snapshot": True,
+            "deletion_protection": spec.deletion_protection,
+            "port": POSTGRES_PORT,
+        }
+
+        self.instance = aws.rds.Instance(
+            name,
+            identifier=identifier,
+            engine="postgres",
+            engine_version=spec.engine_version,
+            allocated_storage=spec.allocated_storage_gb,
+            db_name=spec.database_name,
+            username=spec.master_username,
+            # RDS generates, stores and rotates the password in Secrets Manager;
+            # it never passes through config, this program or the state file.
+            manage_master_user_password=True,
+            master_user_secret_kms_key_id=args.kms_key_arn,
+            multi_az=spec.multi_az,
+            db_subnet_group_name=subnet_group.name,
+            backup_retention_period=spec.backup_retention_days,
+            backup_window=spec.backup_window,
+            maintenance_window=spec.maintenance_window,
+            skip_final_snapshot=not spec.final_snapshot,
+            final_snapshot_identifier=final_snapshot_identifier,
+            delete_automated_backups=not spec.final_snapshot,
+            allow_major_version_upgrade=False,
+            apply_immediately=False,
+            opts=child(self, protect=args.protect, depends_on=log_groups),
+            **common,
+        )
+
+        self.replicas = [
+            aws.rds.Instance(
+                f"{name}-replica-{n}",
+                identifier=f"{identifier}-replica-{n}",
+                replicate_source_db=self.instance.identifier,
+                multi_az=False,
+                # Replicas have no backups of their own and nothing to snapshot
+                # on delete: the primary's backups hold the data.
+                backup_retention_period=0,
+                skip_final_snapshot=True,
+                apply_immediately=False,
+                opts=child(self, protect=args.protect, depends_on=log_groups),
+                **common,
+            )
+            for n in range(1, spec.read_replicas + 1)
+        ]
+
+        self.master_secret_arn = self.instance.master_user_secrets.apply(
+            lambda secrets: secrets[0].secret_arn if secrets else ""
+        )
+        self.register_outputs(
+            {
+                "address": self.instance.address,
+                "endpoint": self.instance.endpoint,
+                "masterSecretArn": self.master_secret_arn,
+                "replicaEndpoints": [r.endpoint for r in self.replicas],
+            }
+        )

@@ -1,0 +1,159 @@
+"""Environment: one stack's whole platform, composed from the six components."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components._common import child, type_token
+from infra.components.cache import REDIS_PORT, Cache, CacheArgs
+from infra.components.cluster import Cluster, ClusterArgs
+from infra.components.database import Database, DatabaseArgs
+from infra.components.network import Network, NetworkArgs
+from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
+from infra.components.workloads import Workloads, WorkloadsArgs
+from infra.config import StackConfig
+
+
+class Environment(pulumi.ComponentResource):
+    """VPC, EKS, RDS, ElastiCache, secrets and a namespace, sized by ``config``.
+
+    Every AWS resource below goes through one explicit provider whose default
+    tags carry environment, project, stack, owner and cost center, so nothing
+    can be created untagged or in the wrong region by a stray default provider.
+    """
+
+    outputs: dict[str, pulumi.Output[object]]
+
+    def __init__(
+        self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(type_token("Environment"), name, None, opts)
+        general = config.general
+        prefix = config.resource_prefix
+        protect = general.protect_stateful_resources
+
+        provider = aws.Provider(
+            f"{name}-aws",
+            region=config.region,
+            default_tags={"tags": config.default_tags},
+            opts=child(self),
+        )
+        on_aws = child(self, providers=[provider])
+
+        secrets = Secrets(
+            f"{name}-secrets",
+            SecretsArgs(resource_prefix=prefix, region=config.region, protect=protect),
+            opts=on_aws,
+        )
+        kms_key_arn = secrets.kms_key.arn
+
+        network = Network(
+            f"{name}-network",
+            NetworkArgs(
+                spec=config.network,
+                resource_prefix=prefix,
+                cluster_name=config.cluster_name,
+                log_retention_days=general.log_retention_days,
+                kms_key_arn=kms_key_arn,
+            ),
+            opts=on_aws,
+        )
+        cluster = Cluster(
+            f"{name}-cluster",
+            ClusterArgs(
+                spec=config.cluster,
+                cluster_name=config.cluster_name,
+                region=config.region,
+                log_retention_days=general.log_retention_days,
+                kms_key_arn=kms_key_arn,
+                private_subnet_ids=network.private_subnet_ids,
+                public_subnet_ids=network.public_subnet_ids,
+                protect=protect,
+            ),
+            opts=on_aws,
+        )
+        database = Database(
+            f"{name}-database",
+            DatabaseArgs(
+                spec=config.database,
+                resource_prefix=prefix,
+                vpc_id=network.vpc.id,
+                private_subnet_ids=network.private_subnet_ids,
+                node_security_group_id=cluster.node_security_group_id,
+                kms_key_arn=kms_key_arn,
+                log_retention_days=general.log_retention_days,
+                protect=protect,
+            ),
+            opts=on_aws,
+        )
+        cache = Cache(
+            f"{name}-cache",
+            CacheArgs(
+                spec=config.cache,
+                resource_prefix=prefix,
+                vpc_id=network.vpc.id,
+                private_subnet_ids=network.private_subnet_ids,
+                availability_zones=network.availability_zones,
+                node_security_group_id=cluster.node_security_group_id,
+                kms_key_arn=kms_key_arn,
+                auth_token=secrets.redis_auth_token,
+                protect=protect,
+            ),
+            opts=on_aws,
+        )
+        connection_info = ConnectionInfo(
+            f"{name}-connection-info",
+            ConnectionInfoArgs(
+                resource_prefix=prefix,
+                kms_key_arn=kms_key_arn,
+                database_address=database.instance.address,
+                database_port=database.instance.port,
+                database_name=config.database.database_name,
+                database_username=config.database.master_username,
+                database_master_secret_arn=database.master_secret_arn,
+                redis_address=cache.primary_address,
+                redis_port=REDIS_PORT,
+                redis_auth_secret_arn=secrets.redis_auth_secret_arn,
+                jwt_secret_arn=secrets.jwt_secret_arn,
+            ),
+            opts=on_aws,
+        )
+        workloads = Workloads(
+            f"{name}-workloads",
+            WorkloadsArgs(
+                spec=config.workloads,
+                environment=config.stack,
+                cluster_name=config.cluster_name,
+                kubeconfig=cluster.kubeconfig,
+                vpc_cidr=config.network.vpc_cidr,
+                database_address=database.instance.address,
+                database_port=database.instance.port,
+                database_name=config.database.database_name,
+                database_username=config.database.master_username,
+                database_master_secret_arn=database.master_secret_arn,
+                iam_database_authentication=config.database.iam_authentication,
+                redis_address=cache.primary_address,
+                redis_port=REDIS_PORT,
+                redis_auth_token=secrets.redis_auth_token,
+                connection_info_secret_arn=connection_info.secret_arn,
+                jwt_secret_arn=secrets.jwt_secret_arn,
+            ),
+            # The namespace needs nodes to be useful and a ready API to exist.
+            opts=child(self, depends_on=[cluster.node_group]),
+        )
+
+        self.outputs = {
+            "clusterName": cluster.eks_cluster.name,
+            "clusterEndpoint": cluster.eks_cluster.endpoint,
+            "kubeconfig": cluster.kubeconfig,
+            "oidcProviderArn": cluster.oidc_provider.arn,
+            "databaseEndpoint": database.instance.endpoint,
+            "databaseSecretArn": database.master_secret_arn,
+            "connectionInfoSecretArn": connection_info.secret_arn,
+            "redisEndpoint": cache.primary_address,
+            "namespace": workloads.namespace_name,
+            "vpcId": network.vpc.id,
+            "privateSubnetIds": pulumi.Output.all(*network.private_subnet_ids),
+        }
+        self.register_outputs(self.outputs)

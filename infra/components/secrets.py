@@ -1,0 +1,246 @@
+"""Secrets: the environment's KMS key and the generated application secrets.
+
+Nothing here is ever typed into config: every secret value comes from
+pulumi-random, is a Pulumi secret from birth, and lands in Secrets Manager
+encrypted with the environment's own KMS key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from infra.components._common import child, type_token
+
+# The shortest recovery window Secrets Manager allows.  Short-lived stacks are
+# destroyed and re-created under the same name; a longer window would make the
+# re-created secret collide with the one still pending deletion.
+SECRET_RECOVERY_WINDOW_DAYS = 7
+
+# KMS keeps a deleted key recoverable for this long; 30 is the maximum and costs
+# nothing extra, and a key deleted by mistake takes every backup with it.
+KEY_DELETION_WINDOW_DAYS = 30
+
+# Long enough for HS256 (RFC 7518 §3.2 wants >= 256 bits) with margin.
+JWT_SECRET_LENGTH = 64
+
+# ElastiCache AUTH tokens: 16-128 printable characters, no '/', '"' or '@'.
+# Alphanumeric only, so the token is safe in URLs and shell variables.
+REDIS_AUTH_TOKEN_LENGTH = 48
+
+
+@dataclass(frozen=True)
+class SecretsArgs:
+    resource_prefix: str  # e.g. "stagecraft-staging"; secret names start with it
+    region: str
+    protect: bool
+
+
+class Secrets(pulumi.ComponentResource):
+    """KMS key, JWT/session secret and Redis AUTH token of one environment."""
+
+    kms_key: aws.kms.Key
+    redis_auth_token: pulumi.Output[str]
+    redis_auth_secret_arn: pulumi.Output[str]
+    jwt_secret_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: SecretsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(type_token("Secrets"), name, None, opts)
+
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
+
+        self.kms_key = aws.kms.Key(
+            f"{name}-key",
+            description=f"Encrypts everything {args.resource_prefix} stores: EBS, RDS, "
+            "ElastiCache, EKS secrets, Secrets Manager, CloudWatch Logs",
+            enable_key_rotation=True,
+            deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
+            policy=pulumi.Output.all(partition.partition, identity.account_id).apply(
+                lambda parts: _key_policy(parts[0], parts[1], args.region)
+            ),
+            opts=child(self, protect=args.protect),
+        )
+        aws.kms.Alias(
+            f"{name}-key-alias",
+            name=f"alias/{args.resource_prefix}",
+            target_key_id=self.kms_key.key_id,
+            opts=child(self),
+        )
+
+        jwt = random.RandomPassword(
+            f"{name}-jwt-secret", length=JWT_SECRET_LENGTH, special=False, opts=child(self)
+        )
+        redis_token = random.RandomPassword(
+            f"{name}-redis-auth-token",
+            length=REDIS_AUTH_TOKEN_LENGTH,
+            special=False,
+            opts=child(self),
+        )
+        self.jwt_secret_arn = self._store(
+            name, "jwt-secret", args, jwt.result, "JWT and session signing secret"
+        )
+        self.redis_auth_secret_arn = self._store(
+            name, "redis-auth-token", args, redis_token.result, "Redis AUTH token"
+        )
+        self.redis_auth_token = pulumi.Output.secret(redis_token.result)
+
+        self.register_outputs(
+            {
+                "kmsKeyArn": self.kms_key.arn,
+                "jwtSecretArn": self.jwt_secret_arn,
+                "redisAuthSecretArn": self.redis_auth_secret_arn,
+            }
+        )
+
+    def _store(
+        self,
+        name: str,
+        purpose: str,
+        args: SecretsArgs,
+        value: pulumi.Input[str],
+        description: str,
+    ) -> pulumi.Output[str]:
+        secret = aws.secretsmanager.Secret(
+            f"{name}-{purpose}",
+            name=f"{args.resource_prefix}/{purpose}",
+            description=f"{description} of {args.resource_prefix} (generated, never typed)",
+            kms_key_id=self.kms_key.arn,
+            recovery_window_in_days=SECRET_RECOVERY_WINDOW_DAYS,
+            opts=child(self),
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-{purpose}-value",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.secret(value),
+            opts=child(self),
+        )
+        return secret.arn
+
+
+@dataclass(frozen=True)
+class ConnectionInfoArgs:
+    resource_prefix: str
+    kms_key_arn: pulumi.Input[str]
+    database_address: pulumi.Input[str]
+    database_port: pulumi.Input[int]
+    database_name: str
+    database_username: str
+    database_master_secret_arn: pulumi.Input[str]
+    redis_address: pulumi.Input[str]
+    redis_port: pulumi.Input[int]
+    redis_auth_secret_arn: pulumi.Input[str]
+    jwt_secret_arn: pulumi.Input[str]
+
+
+class ConnectionInfo(pulumi.ComponentResource):
+    """The Secrets Manager document applications read to find their data stores.
+
+    It holds addresses and the ARNs of the secrets (the RDS-managed master
+    secret, the Redis AUTH token), never a password, so access to the
+    password stays governed by the secret that owns it.  It is a component of
+    its own because it can only exist once the database and cache do, while
+    the key and generated secrets of :class:`Secrets` must exist before them.
+    """
+
+    secret_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: ConnectionInfoArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(type_token("ConnectionInfo"), name, None, opts)
+        secret = aws.secretsmanager.Secret(
+            name,
+            name=f"{args.resource_prefix}/connection-info",
+            description=f"Where {args.resource_prefix}'s database and cache are, and which "
+            "secrets hold their credentials",
+            kms_key_id=args.kms_key_arn,
+            recovery_window_in_days=SECRET_RECOVERY_WINDOW_DAYS,
+            opts=child(self),
+        )
+        document = pulumi.Output.all(
+            args.database_address,
+            args.database_port,
+            args.database_master_secret_arn,
+            args.redis_address,
+            args.redis_port,
+            args.redis_auth_secret_arn,
+            args.jwt_secret_arn,
+        ).apply(
+            lambda v: json.dumps(
+                {
+                    "database": {
+                        "engine": "postgres",
+                        "host": v[0],
+                        "port": v[1],
+                        "dbname": args.database_name,
+                        "username": args.database_username,
+                        "masterSecretArn": v[2],
+                        "sslmode": "verify-full",
+                    },
+                    "redis": {"host": v[3], "port": v[4], "tls": True, "authSecretArn": v[5]},
+                    "jwtSecretArn": v[6],
+                },
+                sort_keys=True,
+            )
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-value",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.secret(document),
+            opts=child(self),
+        )
+        self.secret_arn = secret.arn
+        self.register_outputs({"secretArn": secret.arn})
+
+
+def _key_policy(partition: str, account_id: str, region: str) -> str:
+    """Account-administered key that CloudWatch Logs may also use.
+
+    Every other service (RDS, EKS, ElastiCache, Secrets Manager, EBS) reaches
+    the key through grants made on behalf of the account's principals, which
+    the root statement already allows.  CloudWatch Logs calls KMS as itself and
+    needs its own statement, scoped to this account's log groups:
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+    """
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "AccountAdministersKey",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:{partition}:iam::{account_id}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "CloudWatchLogsEncryptsLogGroups",
+                    "Effect": "Allow",
+                    "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+                    "Action": [
+                        "kms:Encrypt*",
+                        "kms:Decrypt*",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:Describe*",
+                    ],
+                    "Resource": "*",
+                    "Condition": {
+                        "ArnLike": {
+                            "kms:EncryptionContext:aws:logs:arn": (
+                                f"arn:{partition}:logs:{region}:{account_id}:log-group:*"
+                            )
+                        }
+                    },
+                },
+            ],
+        },
+        indent=2,
+    )

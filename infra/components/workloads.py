@@ -1,0 +1,220 @@
+"""Workloads: the environment's Kubernetes namespace and what the apps find in it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.components._common import child, type_token
+from infra.components.cache import REDIS_PORT
+from infra.components.database import POSTGRES_PORT
+from infra.config import FEATURE_FLAGS, WorkloadsSpec
+
+CONNECTION_SECRET_NAME = "app-connection"
+FEATURE_FLAGS_CONFIGMAP_NAME = "feature-flags"
+
+
+@dataclass(frozen=True)
+class WorkloadsArgs:
+    spec: WorkloadsSpec
+    environment: str
+    cluster_name: str
+    kubeconfig: pulumi.Input[str]
+    vpc_cidr: str
+    database_address: pulumi.Input[str]
+    database_port: pulumi.Input[int]
+    database_name: str
+    database_username: str
+    database_master_secret_arn: pulumi.Input[str]
+    iam_database_authentication: bool
+    redis_address: pulumi.Input[str]
+    redis_port: int
+    redis_auth_token: pulumi.Input[str]
+    connection_info_secret_arn: pulumi.Input[str]
+    jwt_secret_arn: pulumi.Input[str]
+
+
+class Workloads(pulumi.ComponentResource):
+    """Namespace with connection settings, feature flags, quota and default-deny."""
+
+    provider: k8s.Provider
+    namespace: k8s.core.v1.Namespace
+    namespace_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: WorkloadsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(type_token("Workloads"), name, None, opts)
+        spec = args.spec
+
+        # Built from the cluster's own outputs, so nothing is read from or
+        # written to ~/.kube; `cluster_identifier` keeps a kubeconfig change
+        # (say, a new CA bundle) from replacing every object below.
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=pulumi.Output.secret(args.kubeconfig),
+            cluster_identifier=args.cluster_name,
+            opts=child(self),
+        )
+        in_cluster = child(self, provider=self.provider)
+        labels = {
+            "app.kubernetes.io/managed-by": "pulumi",
+            "app.kubernetes.io/part-of": "stagecraft",
+            "stagecraft.io/environment": args.environment,
+        }
+
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": spec.namespace,
+                "labels": {
+                    **labels,
+                    # Refuse privileged pods; warn about what `restricted` would refuse.
+                    "pod-security.kubernetes.io/enforce": "baseline",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                },
+            },
+            opts=in_cluster,
+        )
+        self.namespace_name = self.namespace.metadata.apply(lambda m: m.name or spec.namespace)
+        in_namespace = child(self, provider=self.provider, depends_on=[self.namespace])
+
+        def meta(object_name: str) -> dict[str, object]:
+            return {"name": object_name, "namespace": spec.namespace, "labels": labels}
+
+        k8s.core.v1.Secret(
+            f"{name}-connection",
+            metadata=meta(CONNECTION_SECRET_NAME),
+            type="Opaque",
+            string_data=pulumi.Output.secret(
+                pulumi.Output.all(
+                    args.database_address,
+                    args.database_port,
+                    args.database_master_secret_arn,
+                    args.redis_address,
+                    args.redis_auth_token,
+                    args.connection_info_secret_arn,
+                    args.jwt_secret_arn,
+                ).apply(
+                    lambda v: {
+                        "DATABASE_HOST": v[0],
+                        "DATABASE_PORT": str(v[1]),
+                        "DATABASE_NAME": args.database_name,
+                        "DATABASE_USER": args.database_username,
+                        "DATABASE_SSLMODE": "verify-full",
+                        "DATABASE_IAM_AUTH": str(args.iam_database_authentication).lower(),
+                        "DATABASE_MASTER_SECRET_ARN": v[2],
+                        "REDIS_HOST": v[3],
+                        "REDIS_PORT": str(args.redis_port),
+                        "REDIS_TLS": "true",
+                        "REDIS_AUTH_TOKEN": v[4],
+                        "CONNECTION_INFO_SECRET_ARN": v[5],
+                        "JWT_SECRET_ARN": v[6],
+                    }
+                )
+            ),
+            opts=in_namespace,
+        )
+
+        enabled = set(spec.feature_flags)
+        k8s.core.v1.ConfigMap(
+            f"{name}-feature-flags",
+            metadata=meta(FEATURE_FLAGS_CONFIGMAP_NAME),
+            data={
+                "ENVIRONMENT": args.environment,
+                "LOG_LEVEL": spec.app_log_level,
+                **{flag: str(flag in enabled).lower() for flag in FEATURE_FLAGS},
+            },
+            opts=in_namespace,
+        )
+
+        k8s.core.v1.ResourceQuota(
+            f"{name}-quota",
+            metadata=meta("environment-quota"),
+            spec={
+                "hard": {
+                    "requests.cpu": spec.quota_cpu_requests,
+                    "requests.memory": spec.quota_memory_requests,
+                    "limits.cpu": spec.quota_cpu_limits,
+                    "limits.memory": spec.quota_memory_limits,
+                    "pods": str(spec.quota_pods),
+                }
+            },
+            opts=in_namespace,
+        )
+        # With a quota on requests and limits, a pod that sets neither is
+        # rejected; the LimitRange fills them in instead.
+        k8s.core.v1.LimitRange(
+            f"{name}-container-defaults",
+            metadata=meta("container-defaults"),
+            spec={
+                "limits": [
+                    {
+                        "type": "Container",
+                        "defaultRequest": {
+                            "cpu": spec.container_cpu_request,
+                            "memory": spec.container_memory_request,
+                        },
+                        "default": {
+                            "cpu": spec.container_cpu_limit,
+                            "memory": spec.container_memory_limit,
+                        },
+                    }
+                ]
+            },
+            opts=in_namespace,
+        )
+
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-default-deny",
+            metadata=meta("default-deny-all"),
+            spec={"pod_selector": {}, "policy_types": ["Ingress", "Egress"]},
+            opts=in_namespace,
+        )
+        k8s.networking.v1.NetworkPolicy(
+            f"{name}-allow-app-traffic",
+            metadata=meta("allow-app-traffic"),
+            spec=_app_traffic_policy(spec, args.vpc_cidr),
+            opts=in_namespace,
+        )
+
+        self.register_outputs({"namespace": self.namespace_name})
+
+
+def _namespace_selector(namespace: str) -> dict[str, object]:
+    return {"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": namespace}}}
+
+
+def _app_traffic_policy(spec: WorkloadsSpec, vpc_cidr: str) -> dict[str, object]:
+    """The only traffic the default-deny lets through.
+
+    In: from pods of this namespace and from the ingress controller.
+    Out: to pods of this namespace, DNS in kube-system, the database and cache
+    ports inside the VPC, and HTTPS anywhere (AWS APIs such as STS and Secrets
+    Manager have no fixed addresses).
+    """
+    return {
+        "pod_selector": {},
+        "policy_types": ["Ingress", "Egress"],
+        "ingress": [
+            {"from": [{"pod_selector": {}}]},
+            {"from": [_namespace_selector(spec.ingress_namespace)]},
+        ],
+        "egress": [
+            {"to": [{"pod_selector": {}}]},
+            {
+                "to": [_namespace_selector("kube-system")],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            },
+            {
+                "to": [{"ip_block": {"cidr": vpc_cidr}}],
+                "ports": [
+                    {"protocol": "TCP", "port": POSTGRES_PORT},
+                    {"protocol": "TCP", "port": REDIS_PORT},
+                ],
+            },
+            {"ports": [{"protocol": "TCP", "port": 443}]},
+        ],
+    }

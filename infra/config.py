@@ -1,0 +1,1163 @@
+"""The stack configuration: its shape, defaults and limits, in one place.
+
+Every key a stack file may set is a field here, with its Pulumi config name as
+the field alias (``stagecraft:dbInstanceClass`` -> ``DatabaseSpec.instance_class``).
+The keys are flat because Pulumi's project-level config schema only knows
+``string``, ``integer``, ``boolean`` and ``array``; the models group them by the
+component that consumes them, so each component receives one typed spec.
+
+Validation happens before any resource is registered: a bad stack file raises
+:class:`ConfigError` carrying one :class:`Problem` per mistake, each naming the
+key, the value and what is allowed.  ``ConfigError`` is a ``pulumi.RunError``
+so ``pulumi up`` prints the message without a Python traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+
+PROJECT_NAME = "stagecraft"
+
+# --------------------------------------------------------------------------- #
+# Allowed values, each with where it comes from.
+# --------------------------------------------------------------------------- #
+
+# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy):
+# https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html
+LOG_RETENTION_DAYS = (
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+)  # fmt: skip
+
+# EKS versions in standard or extended support; older ones cost $0.60/h extra
+# or cannot be created at all: https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html
+KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
+
+# RDS for PostgreSQL major versions that RDS still creates.
+POSTGRES_MAJOR_VERSIONS = (13, 14, 15, 16, 17)
+
+# ElastiCache Redis OSS engine versions and the parameter group family of each.
+REDIS_ENGINE_FAMILIES = {"6.2": "redis6.x", "7.0": "redis7", "7.1": "redis7"}
+
+# Redis eviction policies (https://redis.io/docs/latest/develop/reference/eviction/).
+MaxmemoryPolicy = Literal[
+    "volatile-lru",
+    "allkeys-lru",
+    "volatile-lfu",
+    "allkeys-lfu",
+    "volatile-random",
+    "allkeys-random",
+    "volatile-ttl",
+    "noeviction",
+]
+
+# RDS gp3 storage limits for PostgreSQL, in GiB:
+# https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Storage.html
+RDS_GP3_MIN_GB = 20
+RDS_GP3_MAX_GB = 65536
+
+# Enhanced monitoring granularities RDS accepts (0 turns it off).
+MonitoringInterval = Literal[0, 1, 5, 10, 15, 30, 60]
+
+# The application feature flags of the seed documents' feature table.
+FeatureFlag = Literal["realData", "webhooks", "highSla", "backupRecovery"]
+FEATURE_FLAGS: tuple[str, ...] = get_args(FeatureFlag)
+
+_BURSTABLE_SIZES = frozenset({"nano", "micro", "small", "medium", "large", "xlarge", "2xlarge"})
+_STEADY_SIZES = frozenset(
+    {"large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"}
+)
+# Graviton general-purpose families also come in `medium`.
+_GRAVITON_SIZES = _STEADY_SIZES | {"medium"}
+
+# Instance families per service, with the sizes each family is sold in.  Kept
+# short on purpose: a family missing here is one nobody priced or tested yet.
+NODE_INSTANCE_FAMILIES: dict[str, frozenset[str]] = {
+    **{f: _BURSTABLE_SIZES for f in ("t3", "t3a", "t4g")},
+    **{f: _STEADY_SIZES for f in ("m5", "m5a", "m6i", "m6a", "m7i", "c5", "c6i", "c7i")},
+    **{f: _STEADY_SIZES for f in ("r5", "r6i", "r7i")},
+    **{f: _GRAVITON_SIZES for f in ("m6g", "m7g", "c6g", "c7g", "r6g", "r7g")},
+}
+DB_INSTANCE_FAMILIES: dict[str, frozenset[str]] = {
+    **{f: _BURSTABLE_SIZES - {"nano"} for f in ("t3", "t4g")},
+    **{f: _STEADY_SIZES for f in ("m5", "m6i", "m6g", "m7g", "r5", "r6i", "r6g", "r7g")},
+}
+CACHE_NODE_FAMILIES: dict[str, frozenset[str]] = {
+    **{f: frozenset({"micro", "small", "medium"}) for f in ("t3", "t4g")},
+    **{f: _STEADY_SIZES for f in ("m5", "m6g", "m7g", "r5", "r6g", "r7g")},
+}
+
+# Graviton (arm64) families need the arm64 EKS AMI.
+ARM64_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
+
+_PRIVATE_RANGES = tuple(
+    ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+)
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_K8S_QUANTITY = re.compile(r"^(\d+(\.\d+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
+_PG_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_HHMM = r"([01]\d|2[0-3]):[0-5]\d"
+_DAILY_WINDOW = re.compile(rf"^{_HHMM}-{_HHMM}$")
+_WEEKLY_WINDOW = re.compile(rf"^({'|'.join(_WEEKDAYS)}):{_HHMM}-({'|'.join(_WEEKDAYS)}):{_HHMM}$")
+
+
+# --------------------------------------------------------------------------- #
+# Errors
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in a stack file: which key, what it holds, what is allowed."""
+
+    key: str
+    value: object
+    allowed: str
+
+    def __str__(self) -> str:
+        shown = "(not set)" if self.value is _UNSET else json.dumps(self.value, default=str)
+        return f"{self.key} = {shown}: {self.allowed}"
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "(not set)"
+
+
+_UNSET: Any = _Unset()
+
+
+class ConfigError(pulumi.RunError):
+    """The stack configuration is invalid; nothing was created."""
+
+    def __init__(self, stack: str, problems: Iterable[Problem]) -> None:
+        self.stack = stack
+        self.problems = list(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(
+            f"stack '{stack}' has {count} configuration {noun}; nothing was created:\n{lines}"
+        )
+
+
+class _CrossFieldProblems(ValueError):
+    """Raised inside model validators so pydantic carries the problems through."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+# --------------------------------------------------------------------------- #
+# Helpers for field validators
+# --------------------------------------------------------------------------- #
+
+
+def _key(alias: str) -> str:
+    return f"{PROJECT_NAME}:{alias}"
+
+
+def _check_instance_type(value: str, prefix: str, families: Mapping[str, frozenset[str]]) -> str:
+    match = re.fullmatch(rf"{re.escape(prefix)}([a-z0-9]+)\.([a-z0-9]+)", value)
+    if not match:
+        example = f"{prefix}{next(iter(families))}.large"
+        raise ValueError(f"must look like '{example}' ({prefix}<family>.<size>)")
+    family, size = match.groups()
+    if family not in families:
+        known = ", ".join(sorted(families))
+        raise ValueError(f"family '{family}' is not one stagecraft supports; known: {known}")
+    if size not in families[family]:
+        sizes = ", ".join(sorted(families[family], key=_size_rank))
+        raise ValueError(f"'{family}' does not come in size '{size}'; sizes: {sizes}")
+    return value
+
+
+def _size_rank(size: str) -> int:
+    order = ["nano", "micro", "small", "medium", "large", "xlarge"]
+    if size in order:
+        return order.index(size)
+    return len(order) + int(size.removesuffix("xlarge"))
+
+
+def parse_quantity(quantity: str) -> float:
+    """A Kubernetes resource quantity ('500m', '2', '512Mi') as a plain number."""
+    match = _K8S_QUANTITY.fullmatch(quantity)
+    if not match:
+        raise ValueError(f"'{quantity}' is not a Kubernetes quantity")
+    number, _, unit = match.groups()
+    factors = {
+        None: 1.0,
+        "m": 1e-3,
+        "k": 1e3,
+        "M": 1e6,
+        "G": 1e9,
+        "T": 1e12,
+        "Ki": 2.0**10,
+        "Mi": 2.0**20,
+        "Gi": 2.0**30,
+        "Ti": 2.0**40,
+    }
+    return float(number) * factors[unit]
+
+
+def _check_quantity(value: str, what: Literal["cpu", "memory"]) -> str:
+    example = "'500m' or '2'" if what == "cpu" else "'512Mi' or '4Gi'"
+    if not _K8S_QUANTITY.fullmatch(value):
+        raise ValueError(f"must be a Kubernetes {what} quantity such as {example}")
+    if parse_quantity(value) <= 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
+class _Section(BaseModel):
+    """A group of flat config keys consumed by one component."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    # The heading this section's keys are listed under in the README.
+    title: ClassVar[str] = ""
+
+
+# --------------------------------------------------------------------------- #
+# Sections
+# --------------------------------------------------------------------------- #
+
+
+class GeneralSpec(_Section):
+    """Ownership, budget and the cross-cutting safety switches."""
+
+    title: ClassVar[str] = "General"
+
+    owner: str = Field(
+        alias="owner",
+        min_length=1,
+        max_length=256,
+        description="Team that owns the environment; becomes the `owner` tag on every resource.",
+    )
+    cost_center: str = Field(
+        alias="costCenter",
+        min_length=1,
+        max_length=256,
+        description="Cost center billed for the environment; the `cost-center` tag.",
+    )
+    monthly_budget_usd: int = Field(
+        alias="monthlyBudgetUsd",
+        gt=0,
+        description="Monthly budget in USD that cost estimates are compared against.",
+    )
+    log_retention_days: int = Field(
+        alias="logRetentionDays",
+        description=(
+            "Days CloudWatch keeps EKS control-plane, RDS and VPC flow logs; "
+            "one of CloudWatch's allowed periods."
+        ),
+    )
+    protect_stateful_resources: bool = Field(
+        False,
+        alias="protectStatefulResources",
+        description=(
+            "Mark the database, its replicas, the cache, the cluster and the KMS key "
+            "`protect: true` so no `pulumi up` or `destroy` can delete them."
+        ),
+    )
+
+    @field_validator("log_retention_days")
+    @classmethod
+    def _retention_is_cloudwatch_value(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
+            raise ValueError(f"must be one of CloudWatch's retention periods: {allowed}")
+        return value
+
+
+class NetworkSpec(_Section):
+    """The VPC: address range, availability zones, NAT and flow logs."""
+
+    title: ClassVar[str] = "Network"
+
+    vpc_cidr: str = Field(
+        alias="vpcCidr",
+        description=(
+            "IPv4 range of the VPC: an RFC 1918 private network between /16 and /20. "
+            "Changing it replaces the VPC and everything in it."
+        ),
+    )
+    availability_zone_count: int = Field(
+        alias="availabilityZoneCount",
+        ge=2,
+        le=3,
+        description=(
+            "Availability zones to spread subnets over (EKS needs at least 2). "
+            "Changing it replaces subnets."
+        ),
+    )
+    nat_gateway_strategy: Literal["single", "per_az"] = Field(
+        alias="natGatewayStrategy",
+        description=(
+            "`single`: one NAT gateway shared by every private subnet (cheaper, one AZ "
+            "failure cuts egress); `per_az`: one per availability zone."
+        ),
+    )
+    flow_logs: bool = Field(
+        False,
+        alias="vpcFlowLogs",
+        description="Send VPC flow logs (all traffic) to a KMS-encrypted CloudWatch log group.",
+    )
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _cidr_is_private_and_roomy(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(
+                f"must be an IPv4 network address in CIDR form such as '10.20.0.0/16' ({exc})"
+            ) from None
+        if not any(network.subnet_of(r) for r in _PRIVATE_RANGES):
+            raise ValueError(
+                "must be inside a private range: 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16"
+            )
+        if not 16 <= network.prefixlen <= 20:
+            raise ValueError(
+                "prefix must be between /16 and /20: AWS allows no VPC larger than /16, and "
+                "below /20 the private subnets leave too few pod IPs for the VPC CNI"
+            )
+        return value
+
+
+class ClusterSpec(_Section):
+    """The EKS control plane, its managed node group and who may use it."""
+
+    title: ClassVar[str] = "Cluster"
+
+    kubernetes_version: str = Field(
+        alias="kubernetesVersion",
+        description="EKS Kubernetes version; upgrades happen in place, one minor version a time.",
+    )
+    endpoint_public: bool = Field(
+        False,
+        alias="clusterEndpointPublic",
+        description=(
+            "Also expose the API endpoint publicly (the private endpoint is always on); "
+            "requires `clusterPublicAccessCidrs`."
+        ),
+    )
+    public_access_cidrs: list[str] = Field(
+        default_factory=list,
+        alias="clusterPublicAccessCidrs",
+        description="CIDRs allowed to reach a public API endpoint; never 0.0.0.0/0.",
+    )
+    node_instance_type: str = Field(
+        alias="nodeInstanceType",
+        description="EC2 instance type of the managed node group. Changing it rolls the nodes.",
+    )
+    node_min_size: int = Field(
+        alias="nodeMinSize", ge=0, le=450, description="Fewest nodes the autoscaler may scale to."
+    )
+    node_max_size: int = Field(
+        alias="nodeMaxSize", ge=1, le=450, description="Most nodes the autoscaler may scale to."
+    )
+    node_desired_size: int = Field(
+        alias="nodeDesiredSize",
+        ge=0,
+        le=450,
+        description=(
+            "Nodes at creation. Later changes are ignored so `pulumi up` never fights the "
+            "cluster autoscaler."
+        ),
+    )
+    node_disk_size_gb: int = Field(
+        50, alias="nodeDiskSizeGb", ge=20, le=16384, description="Root EBS volume per node, GiB."
+    )
+    admin_role_arns: list[str] = Field(
+        default_factory=list,
+        alias="clusterAdminRoleArns",
+        description="IAM roles mapped to cluster-admin through EKS access entries.",
+    )
+    developer_role_arns: list[str] = Field(
+        default_factory=list,
+        alias="clusterDeveloperRoleArns",
+        description="IAM roles mapped to the developer access level through EKS access entries.",
+    )
+    developer_access: Literal["edit", "view"] = Field(
+        "view",
+        alias="clusterDeveloperAccess",
+        description="What developer roles may do: `edit` (AmazonEKSEditPolicy) or `view` (read-only).",
+    )
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _known_kubernetes_version(cls, value: str) -> str:
+        if value not in KUBERNETES_VERSIONS:
+            raise ValueError(
+                f"must be an EKS version in standard or extended support: "
+                f"{', '.join(KUBERNETES_VERSIONS)}"
+            )
+        return value
+
+    @field_validator("node_instance_type")
+    @classmethod
+    def _known_node_type(cls, value: str) -> str:
+        return _check_instance_type(value, "", NODE_INSTANCE_FAMILIES)
+
+    @field_validator("public_access_cidrs")
+    @classmethod
+    def _cidrs_are_narrow(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                network = ipaddress.ip_network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(
+                    f"'{cidr}' is not a CIDR network address such as '203.0.113.0/24'"
+                ) from None
+            if network.prefixlen == 0:
+                raise ValueError(
+                    f"'{cidr}' opens the API endpoint to the whole internet; list your "
+                    "office or VPN ranges instead"
+                )
+        return value
+
+    @field_validator("admin_role_arns", "developer_role_arns")
+    @classmethod
+    def _role_arns(cls, value: list[str]) -> list[str]:
+        for arn in value:
+            if not _ROLE_ARN.fullmatch(arn):
+                raise ValueError(
+                    f"'{arn}' is not an IAM role ARN such as "
+                    "'arn:aws:iam::123456789012:role/platform-admin'"
+                )
+        return value
+
+    @property
+    def node_architecture(self) -> Literal["x86_64", "arm64"]:
+        family = self.node_instance_type.split(".")[0]
+        return "arm64" if ARM64_FAMILY.fullmatch(family) else "x86_64"
+
+
+class DatabaseSpec(_Section):
+    """RDS PostgreSQL: size, availability, backups, protection and insight."""
+
+    title: ClassVar[str] = "Database"
+
+    engine_version: str = Field(
+        alias="dbEngineVersion",
+        description=(
+            "PostgreSQL version, `MAJOR` or `MAJOR.MINOR`. Minor upgrades apply in the "
+            "maintenance window; a major upgrade needs a new parameter group family."
+        ),
+    )
+    instance_class: str = Field(alias="dbInstanceClass", description="RDS instance class.")
+    allocated_storage_gb: int = Field(
+        alias="dbAllocatedStorageGb",
+        ge=RDS_GP3_MIN_GB,
+        le=RDS_GP3_MAX_GB,
+        description="Initial gp3 storage in GiB (RDS allows 20 to 65536 for PostgreSQL).",
+    )
+    max_allocated_storage_gb: int = Field(
+        alias="dbMaxAllocatedStorageGb",
+        ge=RDS_GP3_MIN_GB,
+        le=RDS_GP3_MAX_GB,
+        description=(
+            "Ceiling for storage autoscaling, GiB; at least 10% above `dbAllocatedStorageGb`."
+        ),
+    )
+    multi_az: bool = Field(
+        alias="dbMultiAz", description="Run a synchronous standby in a second availability zone."
+    )
+    backup_retention_days: int = Field(
+        alias="dbBackupRetentionDays",
+        ge=0,
+        le=35,
+        description="Days of automated backups and point-in-time recovery (0 turns backups off).",
+    )
+    backup_window: str = Field(
+        "03:00-04:00",
+        alias="dbBackupWindow",
+        description="Daily backup window, UTC, `hh:mm-hh:mm`, at least 30 minutes.",
+    )
+    maintenance_window: str = Field(
+        "sun:04:30-sun:05:30",
+        alias="dbMaintenanceWindow",
+        description="Weekly maintenance window, UTC, `ddd:hh:mm-ddd:hh:mm`.",
+    )
+    deletion_protection: bool = Field(
+        False,
+        alias="dbDeletionProtection",
+        description="RDS refuses to delete the instance until this is turned off.",
+    )
+    final_snapshot: bool = Field(
+        True,
+        alias="dbFinalSnapshot",
+        description="Take a final snapshot, named after the stack, when the instance is deleted.",
+    )
+    read_replicas: int = Field(
+        0,
+        alias="dbReadReplicas",
+        ge=0,
+        le=5,
+        description="Read replicas of the primary (RDS allows up to 5 per source).",
+    )
+    performance_insights: bool = Field(
+        False,
+        alias="dbPerformanceInsights",
+        description="Performance Insights, encrypted with the environment's KMS key, 7 days.",
+    )
+    monitoring_interval_seconds: MonitoringInterval = Field(
+        0,
+        alias="dbMonitoringIntervalSeconds",
+        description="Enhanced monitoring granularity in seconds; 0 turns it off.",
+    )
+    iam_authentication: bool = Field(
+        True,
+        alias="dbIamAuthentication",
+        description="Let IAM principals log in with short-lived tokens instead of passwords.",
+    )
+    database_name: str = Field(
+        "app", alias="dbName", description="Database created in the instance for the application."
+    )
+    master_username: str = Field(
+        "stagecraft_admin",
+        alias="dbMasterUsername",
+        description=(
+            "Master user name (not `postgres`, which every attacker tries first); its "
+            "password is generated and rotated by RDS in Secrets Manager."
+        ),
+    )
+
+    @field_validator("engine_version")
+    @classmethod
+    def _postgres_version(cls, value: str) -> str:
+        match = re.fullmatch(r"(\d+)(\.\d+)?", value)
+        majors = ", ".join(str(m) for m in POSTGRES_MAJOR_VERSIONS)
+        if not match:
+            raise ValueError(f"must be 'MAJOR' or 'MAJOR.MINOR', e.g. '16.4'; majors: {majors}")
+        if int(match.group(1)) not in POSTGRES_MAJOR_VERSIONS:
+            raise ValueError(f"major version must be one RDS still supports: {majors}")
+        return value
+
+    @field_validator("instance_class")
+    @classmethod
+    def _known_db_class(cls, value: str) -> str:
+        return _check_instance_type(value, "db.", DB_INSTANCE_FAMILIES)
+
+    @field_validator("backup_window")
+    @classmethod
+    def _daily_window(cls, value: str) -> str:
+        if not _DAILY_WINDOW.fullmatch(value):
+            raise ValueError("must be 'hh:mm-hh:mm' in UTC, e.g. '03:00-04:00'")
+        start, end = (_minutes(part) for part in value.split("-"))
+        if (end - start) % (24 * 60) < 30:
+            raise ValueError("must last at least 30 minutes (RDS rule)")
+        return value
+
+    @field_validator("maintenance_window")
+    @classmethod
+    def _weekly_window(cls, value: str) -> str:
+        if not _WEEKLY_WINDOW.fullmatch(value):
+            raise ValueError("must be 'ddd:hh:mm-ddd:hh:mm' in UTC, e.g. 'sun:04:30-sun:05:30'")
+        return value
+
+    @field_validator("database_name", "master_username")
+    @classmethod
+    def _pg_identifier(cls, value: str) -> str:
+        if not _PG_IDENTIFIER.fullmatch(value):
+            raise ValueError(
+                "must start with a lowercase letter and hold only lowercase letters, digits "
+                "and underscores (at most 63)"
+            )
+        if value in {"postgres", "admin", "rdsadmin", "template0", "template1", "root"}:
+            raise ValueError(f"'{value}' is reserved or a well-known default; choose another")
+        return value
+
+    @property
+    def major_version(self) -> int:
+        return int(self.engine_version.split(".")[0])
+
+
+class CacheSpec(_Section):
+    """ElastiCache Redis: node type, replicas, eviction and snapshots."""
+
+    title: ClassVar[str] = "Cache"
+
+    node_type: str = Field(alias="cacheNodeType", description="ElastiCache node type.")
+    node_count: int = Field(
+        alias="cacheNodeCount",
+        ge=1,
+        le=6,
+        description=(
+            "Nodes in the replication group: 1 primary plus replicas. Two or more turn on "
+            "automatic failover and Multi-AZ."
+        ),
+    )
+    engine_version: Literal["6.2", "7.0", "7.1"] = Field(
+        "7.1", alias="cacheEngineVersion", description="Redis OSS engine version."
+    )
+    maxmemory_policy: MaxmemoryPolicy = Field(
+        "volatile-lru",
+        alias="cacheMaxmemoryPolicy",
+        description="Which keys Redis evicts when memory is full (`maxmemory-policy`).",
+    )
+    snapshot_retention_days: int = Field(
+        1,
+        alias="cacheSnapshotRetentionDays",
+        ge=0,
+        le=35,
+        description="Days of daily snapshots kept; 0 turns snapshots off.",
+    )
+
+    @field_validator("node_type")
+    @classmethod
+    def _known_cache_type(cls, value: str) -> str:
+        return _check_instance_type(value, "cache.", CACHE_NODE_FAMILIES)
+
+    @property
+    def parameter_group_family(self) -> str:
+        return REDIS_ENGINE_FAMILIES[self.engine_version]
+
+    @property
+    def replicated(self) -> bool:
+        return self.node_count > 1
+
+
+class WorkloadsSpec(_Section):
+    """The environment's namespace: feature flags, quota, defaults, network policy."""
+
+    title: ClassVar[str] = "Workloads"
+
+    namespace: str = Field(
+        alias="namespace",
+        description="Kubernetes namespace of the environment's applications.",
+    )
+    feature_flags: list[FeatureFlag] = Field(
+        default_factory=list,
+        alias="featureFlags",
+        description=(
+            "Application features switched on in this environment; every flag is written to "
+            "the `feature-flags` ConfigMap as true or false."
+        ),
+    )
+    app_log_level: Literal["debug", "info", "warn", "error"] = Field(
+        "info", alias="appLogLevel", description="LOG_LEVEL handed to the applications."
+    )
+    ingress_namespace: str = Field(
+        "ingress-nginx",
+        alias="ingressNamespace",
+        description="Namespace of the ingress controller allowed through the default-deny policy.",
+    )
+    quota_cpu_requests: str = Field(
+        "4", alias="quotaCpuRequests", description="ResourceQuota: total CPU requests."
+    )
+    quota_memory_requests: str = Field(
+        "8Gi", alias="quotaMemoryRequests", description="ResourceQuota: total memory requests."
+    )
+    quota_cpu_limits: str = Field(
+        "8", alias="quotaCpuLimits", description="ResourceQuota: total CPU limits."
+    )
+    quota_memory_limits: str = Field(
+        "16Gi", alias="quotaMemoryLimits", description="ResourceQuota: total memory limits."
+    )
+    quota_pods: int = Field(
+        50, alias="quotaPods", ge=1, le=10000, description="ResourceQuota: most pods at once."
+    )
+    container_cpu_request: str = Field(
+        "100m",
+        alias="containerDefaultCpuRequest",
+        description="LimitRange: CPU request of a container that sets none.",
+    )
+    container_memory_request: str = Field(
+        "128Mi",
+        alias="containerDefaultMemoryRequest",
+        description="LimitRange: memory request of a container that sets none.",
+    )
+    container_cpu_limit: str = Field(
+        "500m",
+        alias="containerDefaultCpuLimit",
+        description="LimitRange: CPU limit of a container that sets none.",
+    )
+    container_memory_limit: str = Field(
+        "512Mi",
+        alias="containerDefaultMemoryLimit",
+        description="LimitRange: memory limit of a container that sets none.",
+    )
+
+    @field_validator("namespace", "ingress_namespace")
+    @classmethod
+    def _dns_label(cls, value: str) -> str:
+        if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
+            raise ValueError(
+                "must be a DNS label: lowercase letters, digits and '-', at most 63 characters"
+            )
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _not_a_system_namespace(cls, value: str) -> str:
+        if value in {"default", "kube-system", "kube-public", "kube-node-lease"}:
+            raise ValueError(f"'{value}' belongs to Kubernetes itself; choose the env's own name")
+        return value
+
+    @field_validator("quota_cpu_requests", "quota_cpu_limits", "container_cpu_request", "container_cpu_limit")
+    @classmethod
+    def _cpu_quantity(cls, value: str) -> str:
+        return _check_quantity(value, "cpu")
+
+    @field_validator(
+        "quota_memory_requests",
+        "quota_memory_limits",
+        "container_memory_request",
+        "container_memory_limit",
+    )
+    @classmethod
+    def _memory_quantity(cls, value: str) -> str:
+        return _check_quantity(value, "memory")
+
+    @field_validator("feature_flags")
+    @classmethod
+    def _no_duplicate_flags(cls, value: list[str]) -> list[str]:
+        duplicates = sorted({f for f in value if value.count(f) > 1})
+        if duplicates:
+            raise ValueError(f"lists {', '.join(duplicates)} more than once")
+        return value
+
+
+SECTIONS: tuple[type[_Section], ...] = (
+    GeneralSpec,
+    NetworkSpec,
+    ClusterSpec,
+    DatabaseSpec,
+    CacheSpec,
+    WorkloadsSpec,
+)
+
+
+def _minutes(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+# --------------------------------------------------------------------------- #
+# The whole stack
+# --------------------------------------------------------------------------- #
+
+
+class StackConfig(BaseModel):
+    """A validated stack: who it is, where it runs, and one spec per component."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project: str
+    stack: str
+    region: str
+    general: GeneralSpec
+    network: NetworkSpec
+    cluster: ClusterSpec
+    database: DatabaseSpec
+    cache: CacheSpec
+    workloads: WorkloadsSpec
+
+    @property
+    def resource_prefix(self) -> str:
+        """Physical-name prefix shared by every named AWS resource, unique per stack."""
+        return f"{self.project}-{self.stack}"
+
+    @property
+    def cluster_name(self) -> str:
+        return self.resource_prefix
+
+    @property
+    def default_tags(self) -> dict[str, str]:
+        return {
+            "environment": self.stack,
+            "project": self.project,
+            "stack": f"{self.project}/{self.stack}",
+            "managed-by": "pulumi",
+            "owner": self.general.owner,
+            "cost-center": self.general.cost_center,
+        }
+
+    def cross_field_problems(self) -> list[Problem]:
+        """Rules that tie keys together; each broken rule is one problem."""
+        problems: list[Problem] = []
+        cluster, db, cache, work = self.cluster, self.database, self.cache, self.workloads
+
+        if not cluster.node_min_size <= cluster.node_desired_size <= cluster.node_max_size:
+            problems.append(
+                Problem(
+                    _key("nodeDesiredSize"),
+                    cluster.node_desired_size,
+                    f"must lie between nodeMinSize ({cluster.node_min_size}) and "
+                    f"nodeMaxSize ({cluster.node_max_size})",
+                )
+            )
+        if cluster.node_min_size > cluster.node_max_size:
+            problems.append(
+                Problem(
+                    _key("nodeMinSize"),
+                    cluster.node_min_size,
+                    f"must not exceed nodeMaxSize ({cluster.node_max_size})",
+                )
+            )
+        if cluster.endpoint_public and not cluster.public_access_cidrs:
+            problems.append(
+                Problem(
+                    _key("clusterPublicAccessCidrs"),
+                    [],
+                    "must list the CIDRs allowed to reach the API when clusterEndpointPublic "
+                    "is true (an empty list would open it to 0.0.0.0/0)",
+                )
+            )
+        if not cluster.endpoint_public and cluster.public_access_cidrs:
+            problems.append(
+                Problem(
+                    _key("clusterPublicAccessCidrs"),
+                    cluster.public_access_cidrs,
+                    "has no effect while clusterEndpointPublic is false; remove it or turn "
+                    "the public endpoint on",
+                )
+            )
+
+        minimum_ceiling = -(-db.allocated_storage_gb * 11 // 10)  # ceil(allocated * 1.1)
+        if db.max_allocated_storage_gb < minimum_ceiling:
+            problems.append(
+                Problem(
+                    _key("dbMaxAllocatedStorageGb"),
+                    db.max_allocated_storage_gb,
+                    f"must be at least 10% above dbAllocatedStorageGb "
+                    f"({db.allocated_storage_gb}), i.e. >= {minimum_ceiling}, for RDS "
+                    "storage autoscaling",
+                )
+            )
+        if db.read_replicas > 0 and db.backup_retention_days == 0:
+            problems.append(
+                Problem(
+                    _key("dbReadReplicas"),
+                    db.read_replicas,
+                    "needs dbBackupRetentionDays of at least 1: RDS builds replicas from backups",
+                )
+            )
+        if cache.replicated and cache.node_count > self.network.availability_zone_count * 2:
+            problems.append(
+                Problem(
+                    _key("cacheNodeCount"),
+                    cache.node_count,
+                    f"at most two nodes per availability zone "
+                    f"({self.network.availability_zone_count * 2} here)",
+                )
+            )
+        if cache.snapshot_retention_days > 0 and cache.node_type.startswith("cache.t"):
+            family = cache.node_type.split(".")[1]
+            if family == "t3" and cache.node_type.endswith(".micro"):
+                problems.append(
+                    Problem(
+                        _key("cacheSnapshotRetentionDays"),
+                        cache.snapshot_retention_days,
+                        "cache.t3.micro cannot take snapshots; set 0 or a larger node type",
+                    )
+                )
+
+        for request_key, limit_key in (
+            ("container_cpu_request", "container_cpu_limit"),
+            ("container_memory_request", "container_memory_limit"),
+            ("quota_cpu_requests", "quota_cpu_limits"),
+            ("quota_memory_requests", "quota_memory_limits"),
+        ):
+            request, limit = getattr(work, request_key), getattr(work, limit_key)
+            if parse_quantity(request) > parse_quantity(limit):
+                request_alias = _alias_of(WorkloadsSpec, request_key)
+                limit_alias = _alias_of(WorkloadsSpec, limit_key)
+                problems.append(
+                    Problem(
+                        _key(request_alias),
+                        request,
+                        f"must not exceed {limit_alias} ({limit})",
+                    )
+                )
+        if work.namespace == work.ingress_namespace:
+            problems.append(
+                Problem(
+                    _key("ingressNamespace"),
+                    work.ingress_namespace,
+                    "must differ from the application namespace",
+                )
+            )
+        return problems
+
+
+def _alias_of(section: type[_Section], field_name: str) -> str:
+    alias = section.model_fields[field_name].alias
+    assert alias is not None, f"{section.__name__}.{field_name} has no config key"
+    return alias
+
+
+# --------------------------------------------------------------------------- #
+# The key catalogue: what Pulumi.yaml declares and the README documents
+# --------------------------------------------------------------------------- #
+
+
+PulumiType = Literal["string", "integer", "boolean", "array"]
+
+
+@dataclass(frozen=True)
+class ConfigKey:
+    """One config key as a user sees it."""
+
+    name: str  # without the project namespace
+    section: type[_Section]
+    field_name: str
+    pulumi_type: PulumiType
+    item_type: PulumiType | None
+    description: str
+    required: bool
+    default: object
+
+    @property
+    def namespaced(self) -> str:
+        return _key(self.name)
+
+    @property
+    def allowed_values(self) -> tuple[object, ...] | None:
+        annotation = self.section.model_fields[self.field_name].annotation
+        if get_origin(annotation) is list:
+            annotation = get_args(annotation)[0]
+        if get_origin(annotation) is Literal:
+            return get_args(annotation)
+        return None
+
+
+def _pulumi_type(annotation: object) -> PulumiType:
+    if get_origin(annotation) is list:
+        return "array"
+    if get_origin(annotation) is Literal:
+        return _pulumi_type(type(get_args(annotation)[0]))
+    if annotation is bool:
+        return "boolean"
+    if annotation is int:
+        return "integer"
+    if annotation is str:
+        return "string"
+    raise TypeError(f"no Pulumi config type for {annotation!r}")
+
+
+def _default_of(info: FieldInfo) -> object:
+    if info.default_factory is not None:
+        return info.default_factory()  # type: ignore[call-arg]
+    return info.default
+
+
+def config_keys() -> list[ConfigKey]:
+    """Every key a stack file may set, in section order."""
+    keys: list[ConfigKey] = []
+    for section in SECTIONS:
+        for field_name, info in section.model_fields.items():
+            assert info.alias is not None, f"{section.__name__}.{field_name} needs a config key"
+            annotation = info.annotation
+            item_type: PulumiType | None = None
+            if get_origin(annotation) is list:
+                item_type = _pulumi_type(get_args(annotation)[0])
+            keys.append(
+                ConfigKey(
+                    name=info.alias,
+                    section=section,
+                    field_name=field_name,
+                    pulumi_type=_pulumi_type(annotation),
+                    item_type=item_type,
+                    description=info.description or "",
+                    required=info.is_required(),
+                    default=None if info.is_required() else _default_of(info),
+                )
+            )
+    return keys
+
+
+def project_config_schema() -> dict[str, dict[str, object]]:
+    """The `config:` block of Pulumi.yaml, as the models define it."""
+    schema: dict[str, dict[str, object]] = {}
+    for key in config_keys():
+        entry: dict[str, object] = {"type": key.pulumi_type}
+        if key.item_type is not None:
+            entry["items"] = {"type": key.item_type}
+        entry["description"] = key.description
+        if not key.required:
+            entry["default"] = key.default
+        schema[key.name] = entry
+    return schema
+
+
+# --------------------------------------------------------------------------- #
+# Parsing
+# --------------------------------------------------------------------------- #
+
+REGION_KEY = "aws:region"
+
+
+def _coerce(key: ConfigKey, raw: object) -> tuple[object, Problem | None]:
+    """Turn a raw config value (the CLI hands programs strings) into the key's type."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        try:
+            if key.pulumi_type == "integer":
+                return int(text), None
+            if key.pulumi_type == "boolean":
+                if text.lower() not in {"true", "false"}:
+                    return raw, Problem(key.namespaced, raw, "must be true or false")
+                return text.lower() == "true", None
+            if key.pulumi_type == "array":
+                value = json.loads(text)
+                if not isinstance(value, list):
+                    raise ValueError
+                return value, None
+        except ValueError:
+            wanted = "a whole number" if key.pulumi_type == "integer" else "a list, e.g. [a, b]"
+            return raw, Problem(key.namespaced, raw, f"must be {wanted}")
+        return raw, None
+    # Already typed (an offline stack file read as YAML): check the shape only.
+    expected: dict[PulumiType, type | tuple[type, ...]] = {
+        "string": (str, int, float),
+        "integer": int,
+        "boolean": bool,
+        "array": list,
+    }
+    wanted_type = expected[key.pulumi_type]
+    if isinstance(raw, bool) and key.pulumi_type != "boolean":
+        wanted_type = ()
+    if not isinstance(raw, wanted_type):
+        names = {"string": "a string", "integer": "a whole number", "boolean": "true or false"}
+        return raw, Problem(key.namespaced, raw, f"must be {names.get(key.pulumi_type, 'a list')}")
+    if key.pulumi_type == "string" and not isinstance(raw, str):
+        return str(raw), None
+    return raw, None
+
+
+def _describe_allowed(error: Mapping[str, Any]) -> list[str]:
+    """pydantic's error, reworded as 'what is allowed'."""
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    if kind == "value_error":
+        return [str(ctx.get("error", error["msg"]))]
+    if kind == "missing":
+        return ["is required in every stack file (no safe default exists)"]
+    if kind == "literal_error":
+        return [f"must be one of {ctx['expected']}"]
+    if kind in {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}:
+        words = {
+            "greater_than_equal": "at least",
+            "greater_than": "greater than",
+            "less_than_equal": "at most",
+            "less_than": "less than",
+        }
+        bound = next(iter(ctx.values()))
+        return [f"must be {words[kind]} {bound}"]
+    if kind in {"string_too_short", "string_too_long"}:
+        return [error["msg"].replace("String should", "must")]
+    return [error["msg"]]
+
+
+def parse_stack_config(values: Mapping[str, object], *, project: str, stack: str) -> StackConfig:
+    """Validate a stack's config map (namespaced keys) into a :class:`StackConfig`.
+
+    Raises :class:`ConfigError` listing every problem found; nothing partial is returned.
+    """
+    keys_by_name = {key.name: key for key in config_keys()}
+    prefix = f"{project}:"
+    problems: list[Problem] = []
+    by_section: dict[type[_Section], dict[str, object]] = {s: {} for s in SECTIONS}
+
+    for full_key, raw in values.items():
+        if not full_key.startswith(prefix):
+            continue  # provider and pulumi settings (aws:profile, ...) are not ours
+        name = full_key[len(prefix) :]
+        key = keys_by_name.get(name)
+        if key is None:
+            close = difflib.get_close_matches(name, keys_by_name, n=1)
+            hint = f"did you mean '{prefix}{close[0]}'?" if close else "see README 'Config keys'"
+            problems.append(Problem(full_key, raw, f"is not a known key; {hint}"))
+            continue
+        value, problem = _coerce(key, raw)
+        if problem:
+            problems.append(problem)
+            continue
+        by_section[key.section][name] = value
+
+    region = values.get(REGION_KEY)
+    if not isinstance(region, str) or not _REGION.fullmatch(region):
+        problems.append(
+            Problem(
+                REGION_KEY,
+                _UNSET if region is None else region,
+                "must name an AWS region, e.g. 'us-east-1' (set it in the stack file)",
+            )
+        )
+
+    specs: dict[type[_Section], _Section] = {}
+    for section, section_values in by_section.items():
+        try:
+            specs[section] = section.model_validate(section_values)
+        except ValidationError as exc:
+            for error in exc.errors():
+                name = str(error["loc"][0]) if error["loc"] else "?"
+                given = section_values.get(name, _UNSET)
+                for allowed in _describe_allowed(error):
+                    problems.append(Problem(_key(name), given, allowed))
+
+    if problems:
+        raise ConfigError(stack, problems)
+
+    config = StackConfig(
+        project=project,
+        stack=stack,
+        region=str(region),
+        general=_typed(specs, GeneralSpec),
+        network=_typed(specs, NetworkSpec),
+        cluster=_typed(specs, ClusterSpec),
+        database=_typed(specs, DatabaseSpec),
+        cache=_typed(specs, CacheSpec),
+        workloads=_typed(specs, WorkloadsSpec),
+    )
+    cross = config.cross_field_problems()
+    if cross:
+        raise ConfigError(stack, cross)
+    return config
+
+
+_S = TypeVar("_S", bound=_Section)
+
+
+def _typed(specs: Mapping[type[_Section], _Section], section: type[_S]) -> _S:
+    spec = specs[section]
+    assert isinstance(spec, section)
+    return spec
+
+
+def load_stack_config() -> StackConfig:
+    """Read and validate the running stack's config from the Pulumi runtime.
+
+    This is the only place the program reads configuration.
+    """
+    return parse_stack_config(
+        _runtime_config(), project=pulumi.get_project(), stack=pulumi.get_stack()
+    )
+
+
+def _runtime_config() -> dict[str, object]:
+    # pulumi.Config reads one known key at a time; to report unknown keys (typos)
+    # we need the whole map, which the language host hands over either through
+    # set_all_config or the PULUMI_CONFIG environment variable.
+    from pulumi.runtime import config as runtime_config
+
+    merged: dict[str, object] = dict(runtime_config.get_config_env())
+    merged.update(runtime_config.CONFIG.get())
+    return merged

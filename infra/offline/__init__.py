@@ -1,0 +1,1 @@
+"""Run the real program offline: stack files, mock cloud, recorded plan."""

@@ -1,0 +1,272 @@
+"""Evaluate the real program for one stack under the Pulumi SDK's mock runtime.
+
+This is the only harness: `stagecraft plan` prints what it returns and the
+tests assert on it.  It does what the Pulumi language host does (configure
+the runtime, hand over the stack's config, run ``Pulumi.yaml``'s ``main`` inside
+a root Stack) with a resource monitor that records every registration instead
+of talking to an engine.  Inputs are recorded exactly as the SDK serialised
+them, with engine (camelCase) property names, and secrets replaced by
+``"[secret]"`` before anything can print them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import runpy
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import json_format
+from pulumi.runtime import run_in_stack, set_all_config
+from pulumi.runtime.mocks import MockEngine, MockMonitor, MockSettings
+from pulumi.runtime.settings import ROOT, configure
+
+from infra.offline.mocks import StagecraftMocks
+from infra.offline.stackfiles import Project, load_project
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+# Markers the Pulumi wire format puts in property maps (sdk/python/lib/pulumi/runtime/rpc.py).
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+_UNKNOWN_VALUE = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    """One resource `pulumi up` would register."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    protect: bool
+    provider: str | None
+    inputs: dict[str, Any]
+    ignore_changes: list[str] = field(default_factory=list)
+    dependencies: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "custom": self.custom,
+            "protect": self.protect,
+            "provider": self.provider,
+            "ignoreChanges": self.ignore_changes,
+            "dependencies": self.dependencies,
+            "inputs": self.inputs,
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything the program registered for one stack, in registration order."""
+
+    project: str
+    stack: str
+    resources: list[PlannedResource]
+    outputs: dict[str, Any]
+    diagnostics: list[str] = field(default_factory=list)
+
+    def of_type(self, type_token: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str) -> PlannedResource:
+        found = self.of_type(type_token)
+        if len(found) != 1:
+            raise LookupError(f"expected one {type_token}, found {len(found)}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> PlannedResource:
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise LookupError(urn)
+
+    def children_of(self, urn: str) -> list[PlannedResource]:
+        return [r for r in self.resources if r.parent == urn]
+
+    def descendants_of(self, urn: str) -> Iterator[PlannedResource]:
+        for resource in self.children_of(urn):
+            yield resource
+            yield from self.descendants_of(resource.urn)
+
+    def type_counts(self) -> Counter[str]:
+        return Counter(r.type for r in self.resources if r.type != STACK_TYPE)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "stack": self.stack,
+            "resources": [r.to_json() for r in self.resources],
+            "outputs": self.outputs,
+        }
+
+
+def plain(value: Any) -> Any:
+    """A wire-format property value as JSON, secrets and unknowns masked."""
+    if isinstance(value, dict):
+        signature = value.get(_SIG_KEY)
+        if signature == _SECRET_SIG:
+            return SECRET
+        if signature == _RESOURCE_SIG:
+            return value.get("urn")
+        if signature == _OUTPUT_SIG:
+            if value.get("secret"):
+                return SECRET
+            return plain(value["value"]) if "value" in value else UNKNOWN
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    if value == _UNKNOWN_VALUE:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # protobuf carries every number as a double
+    return value
+
+
+def _struct_to_json(struct: Any) -> dict[str, Any]:
+    converted = plain(json_format.MessageToDict(struct))
+    return converted if isinstance(converted, dict) else {}
+
+
+class RecordingMonitor(MockMonitor):
+    """A MockMonitor that keeps what each registration asked for."""
+
+    def __init__(self, mocks: StagecraftMocks) -> None:
+        super().__init__(mocks)
+        self.records: list[PlannedResource] = []
+        self.stack_outputs: dict[str, Any] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        provider = request.provider.split("::")[0] if request.provider else None
+        self.records.append(
+            PlannedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                custom=bool(request.custom),
+                protect=bool(request.protect) if request.HasField("protect") else False,
+                provider=provider,
+                inputs=_struct_to_json(request.object),
+                ignore_changes=list(request.ignoreChanges),
+                dependencies=list(request.dependencies),
+            )
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+        if request.urn.split("::")[2] == STACK_TYPE:
+            self.stack_outputs = _struct_to_json(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+class _CollectingHandler(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(f"{record.levelname.lower()}: {record.getMessage()}")
+
+
+def evaluate(
+    stack: str,
+    *,
+    project_dir: Path | None = None,
+    config_overrides: dict[str, Any] | None = None,
+) -> Plan:
+    """Run the program for ``stack`` and return what it would create.
+
+    ``config_overrides`` replaces stack-file keys (as written in the file) for
+    this run only.  Errors the program raises (such as ``ConfigError``)
+    propagate unchanged, after the runtime is shut down cleanly.
+    """
+    project = load_project(project_dir)
+    config = project.config_map(stack, config_overrides)
+    mocks = StagecraftMocks(region=config.values.get("aws:region") or "us-east-1")
+    monitor = RecordingMonitor(mocks)
+
+    logger = logging.getLogger(f"stagecraft.offline.{stack}")
+    logger.propagate = False
+    handler = _CollectingHandler()
+    logger.addHandler(handler)
+    try:
+        contextvars.copy_context().run(
+            _run_program, project, stack, config.values, config.secret_keys, monitor, logger
+        )
+    finally:
+        logger.removeHandler(handler)
+
+    return Plan(
+        project=project.name,
+        stack=stack,
+        resources=monitor.records,
+        outputs=monitor.stack_outputs,
+        diagnostics=handler.messages,
+    )
+
+
+def _run_program(
+    project: Project,
+    stack: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    monitor: RecordingMonitor,
+    logger: logging.Logger,
+) -> None:
+    ROOT.set(None)
+    configure(
+        MockSettings(
+            monitor=monitor,
+            monitor_features=set(monitor.GetDeploymentInfo(None).supportedFeatures),
+            engine=MockEngine(logger),
+            project=project.name,
+            stack=stack,
+            dry_run=True,
+            organization="organization",
+            callbacks=None,
+        )
+    )
+    set_all_config(config, secret_keys)
+    program = project.program_path
+
+    def run_main() -> None:
+        runpy.run_path(str(program), run_name="__main__")
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    # A failing program leaves futures whose errors are the same error again;
+    # asyncio would log each one as "never retrieved".  The first error is
+    # re-raised below, so the echoes are muted.
+    asyncio_logger = logging.getLogger("asyncio")
+    previous_level = asyncio_logger.level
+    asyncio_logger.setLevel(logging.CRITICAL)
+    try:
+        loop.run_until_complete(run_in_stack(run_main))
+    finally:
+        # As the Pulumi language host does: cancel whatever an error left
+        # pending before closing the loop.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+        asyncio.set_event_loop(None)
+        asyncio_logger.setLevel(previous_level)

@@ -1,0 +1,496 @@
+"""A mock AWS that answers like the real one, so an offline plan reads like a real plan.
+
+Every computed value (ids, ARNs, endpoints, generated names) is derived from a
+hash of the resource's type and name: the same program gives the same plan on
+every machine, which is what lets two plans be compared.  The account is the
+documentation placeholder 123456789012; public addresses come from TEST-NET-3
+(203.0.113.0/24), which routes nowhere.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
+
+PLACEHOLDER_ACCOUNT_ID = "123456789012"
+
+# How many zones each region offers (the rest get three, the common minimum).
+_ZONE_LETTERS = {"us-east-1": "abcdef", "us-west-2": "abcd", "ap-northeast-1": "acd"}
+
+_FAKE_CA_PEM = (
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIDBTCCAe2gAwIBAgIIoffline0plan0certificate0authority0placeholder\n"
+    "-----END CERTIFICATE-----\n"
+)
+
+
+# AWS resource types that take no tags (and so carry no tagsAll either).
+UNTAGGABLE_AWS_TYPES = frozenset(
+    {
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:kms/alias:Alias",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+    }
+)
+
+
+class OfflineMockError(Exception):
+    """The program asked the mock cloud something it cannot answer."""
+
+
+def _digest(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+def partition_of(region: str) -> tuple[str, str]:
+    """(partition, DNS suffix) of a region."""
+    if region.startswith("cn-"):
+        return "aws-cn", "amazonaws.com.cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov", "amazonaws.com"
+    return "aws", "amazonaws.com"
+
+
+class StagecraftMocks(Mocks):
+    """Realistic answers for the AWS, Kubernetes and random resources stagecraft uses."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+        self.partition, self.dns_suffix = partition_of(region)
+        self.account = PLACEHOLDER_ACCOUNT_ID
+        self._provider_default_tags: dict[str, dict[str, str]] = {}
+        self._builders: dict[str, Callable[[str, str, dict[str, Any]], tuple[str, dict[str, Any]]]]
+        self._builders = {
+            "aws:ec2/vpc:Vpc": self._vpc,
+            "aws:ec2/subnet:Subnet": self._ec2("subnet", "subnet"),
+            "aws:ec2/internetGateway:InternetGateway": self._ec2("igw", "internet-gateway"),
+            "aws:ec2/routeTable:RouteTable": self._ec2("rtb", "route-table"),
+            "aws:ec2/routeTableAssociation:RouteTableAssociation": self._ec2("rtbassoc", None),
+            "aws:ec2/natGateway:NatGateway": self._nat_gateway,
+            "aws:ec2/eip:Eip": self._eip,
+            "aws:ec2/securityGroup:SecurityGroup": self._security_group,
+            "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": self._ec2(
+                "sgr", "security-group-rule"
+            ),
+            "aws:ec2/flowLog:FlowLog": self._ec2("fl", "vpc-flow-log"),
+            "aws:cloudwatch/logGroup:LogGroup": self._log_group,
+            "aws:iam/role:Role": self._iam_role,
+            "aws:iam/rolePolicy:RolePolicy": self._role_policy,
+            "aws:iam/rolePolicyAttachment:RolePolicyAttachment": self._policy_attachment,
+            "aws:iam/openIdConnectProvider:OpenIdConnectProvider": self._oidc_provider,
+            "aws:kms/key:Key": self._kms_key,
+            "aws:kms/alias:Alias": self._kms_alias,
+            "aws:secretsmanager/secret:Secret": self._secret,
+            "aws:secretsmanager/secretVersion:SecretVersion": self._secret_version,
+            "aws:eks/cluster:Cluster": self._eks_cluster,
+            "aws:eks/nodeGroup:NodeGroup": self._node_group,
+            "aws:eks/accessEntry:AccessEntry": self._access_entry,
+            "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": self._access_association,
+            "aws:rds/subnetGroup:SubnetGroup": self._rds_named("subgrp"),
+            "aws:rds/parameterGroup:ParameterGroup": self._rds_named("pg"),
+            "aws:rds/instance:Instance": self._rds_instance,
+            "aws:elasticache/subnetGroup:SubnetGroup": self._cache_named("subnetgroup"),
+            "aws:elasticache/parameterGroup:ParameterGroup": self._cache_named("parametergroup"),
+            "aws:elasticache/replicationGroup:ReplicationGroup": self._replication_group,
+            "random:index/randomPassword:RandomPassword": self._random_password,
+            "random:index/randomId:RandomId": self._random_id,
+        }
+
+    # ------------------------------------------------------------------ #
+    # Mocks interface
+    # ------------------------------------------------------------------ #
+
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        token = args.token
+        if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            letters = _ZONE_LETTERS.get(self.region, "abc")
+            short = "".join(part[0] for part in self.region.split("-")[:-1]) + self.region[-1]
+            return {
+                "id": self.region,
+                "names": [f"{self.region}{letter}" for letter in letters],
+                "zoneIds": [f"{short}-az{i + 1}" for i in range(len(letters))],
+                "groupNames": [self.region] * len(letters),
+            }, []
+        if token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "id": self.account,
+                "accountId": self.account,
+                "arn": f"arn:{self.partition}:iam::{self.account}:role/stagecraft-deployer",
+                "userId": "AROAOFFLINEPLAN000000",
+            }, []
+        if token == "aws:index/getPartition:getPartition":
+            return {
+                "id": self.partition,
+                "partition": self.partition,
+                "dnsSuffix": self.dns_suffix,
+                "reverseDnsPrefix": ".".join(reversed(self.dns_suffix.split("."))),
+            }, []
+        if token == "aws:index/getRegion:getRegion":
+            return {
+                "id": self.region,
+                "name": self.region,
+                "region": self.region,
+                "endpoint": f"ec2.{self.region}.{self.dns_suffix}",
+                "description": self.region,
+            }, []
+        raise OfflineMockError(
+            f"the offline plan has no answer for the invoke {token}; "
+            "teach infra/offline/mocks.py what AWS would return"
+        )
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        if not args.custom:
+            return "", inputs  # components have no cloud identity
+        if args.typ.startswith("pulumi:providers:"):
+            provider_id = f"{args.name}-{_digest(args.typ, args.name)[:8]}"
+            default_tags = inputs.get("defaultTags") or {}
+            if isinstance(default_tags, str):  # provider inputs arrive JSON-encoded
+                default_tags = json.loads(default_tags)
+            self._provider_default_tags[provider_id] = dict(default_tags.get("tags") or {})
+            return provider_id, inputs
+        builder = self._builders.get(args.typ)
+        if builder is not None:
+            resource_id, state = builder(args.typ, args.name, inputs)
+        else:
+            resource_id, state = self._generic(args.typ, args.name, inputs)
+        if args.typ.startswith("aws:") and args.typ not in UNTAGGABLE_AWS_TYPES:
+            state["tagsAll"] = {
+                **self._default_tags_for(args.provider),
+                **(inputs.get("tags") or {}),
+            }
+        return resource_id, state
+
+    # ------------------------------------------------------------------ #
+    # Helpers
+    # ------------------------------------------------------------------ #
+
+    def _default_tags_for(self, provider_ref: str | None) -> dict[str, str]:
+        if not provider_ref:
+            return {}
+        return self._provider_default_tags.get(provider_ref.split("::")[-1], {})
+
+    def _arn(self, service: str, resource: str, *, regional: bool = True) -> str:
+        region = self.region if regional else ""
+        return f"arn:{self.partition}:{service}:{region}:{self.account}:{resource}"
+
+    @staticmethod
+    def _autoname(name: str, typ: str, *, lower: bool = False) -> str:
+        """What Pulumi auto-naming produces: the logical name plus 7 random hex chars."""
+        generated = f"{name}-{_digest(typ, name, 'autoname')[:7]}"
+        return generated.lower() if lower else generated
+
+    def _ec2(
+        self, id_prefix: str, arn_kind: str | None
+    ) -> Callable[[str, str, dict[str, Any]], tuple[str, dict[str, Any]]]:
+        def build(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+            resource_id = f"{id_prefix}-{_digest(typ, name)[:17]}"
+            state = {**inputs, "ownerId": self.account}
+            if arn_kind:
+                state["arn"] = self._arn("ec2", f"{arn_kind}/{resource_id}")
+            return resource_id, state
+
+        return build
+
+    # ------------------------------------------------------------------ #
+    # Per-type answers
+    # ------------------------------------------------------------------ #
+
+    def _vpc(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        vpc_id = f"vpc-{_digest(typ, name)[:17]}"
+        return vpc_id, {
+            **inputs,
+            "arn": self._arn("ec2", f"vpc/{vpc_id}"),
+            "defaultSecurityGroupId": f"sg-{_digest(vpc_id, 'default-sg')[:17]}",
+            "mainRouteTableId": f"rtb-{_digest(vpc_id, 'main-rtb')[:17]}",
+            "ownerId": self.account,
+        }
+
+    def _nat_gateway(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        nat_id = f"nat-{_digest(typ, name)[:17]}"
+        octet = int(_digest(typ, name, "ip")[:2], 16) % 254 + 1
+        return nat_id, {
+            **inputs,
+            "connectivityType": "public",
+            "publicIp": f"203.0.113.{octet}",
+            "privateIp": f"10.0.{octet}.{octet}",
+        }
+
+    def _eip(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        allocation_id = f"eipalloc-{_digest(typ, name)[:17]}"
+        octet = int(_digest(typ, name, "ip")[:2], 16) % 254 + 1
+        return allocation_id, {
+            **inputs,
+            "allocationId": allocation_id,
+            "publicIp": f"203.0.113.{octet}",
+            "arn": self._arn("ec2", f"elastic-ip/{allocation_id}"),
+        }
+
+    def _security_group(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        group_id = f"sg-{_digest(typ, name)[:17]}"
+        return group_id, {
+            **inputs,
+            "name": inputs.get("name") or self._autoname(name, typ),
+            "arn": self._arn("ec2", f"security-group/{group_id}"),
+            "ownerId": self.account,
+        }
+
+    def _log_group(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        log_name = inputs.get("name") or self._autoname(name, typ)
+        return log_name, {
+            **inputs,
+            "name": log_name,
+            "arn": self._arn("logs", f"log-group:{log_name}"),
+        }
+
+    def _iam_role(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        role_name = inputs.get("name") or self._autoname(name, typ)
+        return role_name, {
+            **inputs,
+            "name": role_name,
+            "arn": self._arn("iam", f"role/{role_name}", regional=False),
+            "uniqueId": "AROA" + _digest(typ, name)[:17].upper(),
+        }
+
+    def _role_policy(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        policy_name = inputs.get("name") or self._autoname(name, typ)
+        return f"{inputs.get('role', 'role')}:{policy_name}", {**inputs, "name": policy_name}
+
+    def _policy_attachment(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        return f"{inputs.get('role', 'role')}-{_digest(typ, name)[:20]}", inputs
+
+    def _oidc_provider(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        url = str(inputs.get("url", "")).removeprefix("https://")
+        arn = self._arn("iam", f"oidc-provider/{url}", regional=False)
+        return arn, {**inputs, "arn": arn}
+
+    def _kms_key(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        key_id = str(uuid.UUID(_digest(typ, name)[:32]))
+        return key_id, {
+            **inputs,
+            "keyId": key_id,
+            "arn": self._arn("kms", f"key/{key_id}"),
+            "keyUsage": "ENCRYPT_DECRYPT",
+            "customerMasterKeySpec": "SYMMETRIC_DEFAULT",
+            "isEnabled": True,
+        }
+
+    def _kms_alias(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        alias = inputs.get("name") or f"alias/{name}"
+        return alias, {
+            **inputs,
+            "name": alias,
+            "arn": self._arn("kms", alias),
+            "targetKeyArn": self._arn("kms", f"key/{inputs.get('targetKeyId', '')}"),
+        }
+
+    def _secret(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        secret_name = inputs.get("name") or self._autoname(name, typ)
+        arn = self._arn("secretsmanager", f"secret:{secret_name}-{_digest(typ, name)[:6]}")
+        return arn, {**inputs, "name": secret_name, "arn": arn}
+
+    def _secret_version(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        version_id = str(uuid.UUID(_digest(typ, name)[:32]))
+        secret_id = str(inputs.get("secretId", ""))
+        return f"{secret_id}|{version_id}", {
+            **inputs,
+            "arn": secret_id,
+            "versionId": version_id,
+            "versionStages": ["AWSCURRENT"],
+        }
+
+    def _eks_cluster(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        cluster_name = inputs.get("name") or self._autoname(name, typ)
+        endpoint_id = _digest(typ, name, "endpoint")[:32].upper()
+        oidc_id = _digest(typ, name, "oidc")[:32].upper()
+        vpc_config = dict(inputs.get("vpcConfig") or {})
+        vpc_config.setdefault("clusterSecurityGroupId", f"sg-{_digest(typ, name, 'csg')[:17]}")
+        vpc_config.setdefault("vpcId", f"vpc-{_digest('aws:ec2/vpc:Vpc', name)[:17]}")
+        return cluster_name, {
+            **inputs,
+            "name": cluster_name,
+            "arn": self._arn("eks", f"cluster/{cluster_name}"),
+            "endpoint": f"https://{endpoint_id}.gr7.{self.region}.eks.{self.dns_suffix}",
+            "certificateAuthority": {"data": base64.b64encode(_FAKE_CA_PEM.encode()).decode()},
+            "identities": [
+                {"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.{self.dns_suffix}/id/{oidc_id}"}]}
+            ],
+            "vpcConfig": vpc_config,
+            "platformVersion": "eks.1",
+            "status": "ACTIVE",
+            "clusterId": str(uuid.UUID(_digest(typ, name, "id")[:32])),
+        }
+
+    def _node_group(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        group_name = inputs.get("nodeGroupName") or self._autoname(name, typ)
+        cluster = inputs.get("clusterName", "cluster")
+        group_uuid = str(uuid.UUID(_digest(typ, name)[:32]))
+        return f"{cluster}:{group_name}", {
+            **inputs,
+            "nodeGroupName": group_name,
+            "arn": self._arn("eks", f"nodegroup/{cluster}/{group_name}/{group_uuid}"),
+            "status": "ACTIVE",
+            "resources": [{"autoscalingGroups": [{"name": f"eks-{group_name}-{group_uuid}"}]}],
+        }
+
+    def _access_entry(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        cluster, principal = inputs.get("clusterName", ""), inputs.get("principalArn", "")
+        return f"{cluster}:{principal}", {
+            **inputs,
+            "accessEntryArn": self._arn(
+                "eks", f"access-entry/{cluster}/role/{self.account}/{_digest(typ, name)[:8]}"
+            ),
+        }
+
+    def _access_association(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        cluster, principal = inputs.get("clusterName", ""), inputs.get("principalArn", "")
+        return f"{cluster}#{principal}#{inputs.get('policyArn', '')}", inputs
+
+    def _rds_named(
+        self, kind: str
+    ) -> Callable[[str, str, dict[str, Any]], tuple[str, dict[str, Any]]]:
+        def build(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+            group_name = inputs.get("name") or self._autoname(name, typ, lower=True)
+            return group_name, {
+                **inputs,
+                "name": group_name,
+                "arn": self._arn("rds", f"{kind}:{group_name}"),
+            }
+
+        return build
+
+    def _rds_instance(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        identifier = inputs.get("identifier") or self._autoname(name, typ, lower=True)
+        # RDS endpoints share one per-account-and-region hash: <id>.<hash>.<region>.rds...
+        account_hash = "c" + _digest(self.account, self.region)[:11]
+        address = f"{identifier}.{account_hash}.{self.region}.rds.{self.dns_suffix}"
+        port = int(inputs.get("port") or 5432)
+        state: dict[str, Any] = {
+            **inputs,
+            "identifier": identifier,
+            "address": address,
+            "port": port,
+            "endpoint": f"{address}:{port}",
+            "arn": self._arn("rds", f"db:{identifier}"),
+            "resourceId": "db-" + _digest(typ, name)[:26].upper(),
+            "status": "available",
+            "engine": inputs.get("engine", "postgres"),
+            "masterUserSecrets": [],
+        }
+        if inputs.get("manageMasterUserPassword"):
+            secret_uuid = str(uuid.UUID(_digest(typ, name, "master")[:32]))
+            state["masterUserSecrets"] = [
+                {
+                    "secretArn": self._arn(
+                        "secretsmanager",
+                        f"secret:rds!db-{secret_uuid}-{_digest(secret_uuid)[:6]}",
+                    ),
+                    "kmsKeyId": inputs.get("masterUserSecretKmsKeyId", ""),
+                    "secretStatus": "active",
+                }
+            ]
+        return identifier, state
+
+    def _cache_named(
+        self, kind: str
+    ) -> Callable[[str, str, dict[str, Any]], tuple[str, dict[str, Any]]]:
+        def build(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+            group_name = inputs.get("name") or self._autoname(name, typ, lower=True)
+            return group_name, {
+                **inputs,
+                "name": group_name,
+                "arn": self._arn("elasticache", f"{kind}:{group_name}"),
+            }
+
+        return build
+
+    def _replication_group(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        group_id = inputs.get("replicationGroupId") or self._autoname(name, typ, lower=True)
+        region_code = "".join(part[0] for part in self.region.split("-")[:-1]) + self.region[-1]
+        host_hash = _digest(typ, name)[:6]
+        count = int(inputs.get("numCacheClusters") or 1)
+        return group_id, {
+            **inputs,
+            "replicationGroupId": group_id,
+            "arn": self._arn("elasticache", f"replicationgroup:{group_id}"),
+            "primaryEndpointAddress": (
+                f"master.{group_id}.{host_hash}.{region_code}.cache.{self.dns_suffix}"
+            ),
+            "readerEndpointAddress": (
+                f"replica.{group_id}.{host_hash}.{region_code}.cache.{self.dns_suffix}"
+            ),
+            "memberClusters": [f"{group_id}-{n:03d}" for n in range(1, count + 1)],
+            "engineVersionActual": f"{inputs.get('engineVersion', '7.1')}.0",
+        }
+
+    @staticmethod
+    def _random_password(
+        typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        length = int(inputs.get("length") or 16)
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+        seed = _digest(typ, name, "password")
+        value = "".join(
+            alphabet[int(_digest(seed, str(i))[:4], 16) % len(alphabet)] for i in range(length)
+        )
+        return "none", {**inputs, "result": value, "bcryptHash": "$2a$10$" + seed[:53]}
+
+    @staticmethod
+    def _random_id(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        byte_length = int(inputs.get("byteLength") or 8)
+        raw = bytes.fromhex(_digest(typ, name)[: byte_length * 2])
+        b64url = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return b64url, {
+            **inputs,
+            "hex": raw.hex(),
+            "dec": str(int.from_bytes(raw, "big")),
+            "b64Std": base64.b64encode(raw).decode(),
+            "b64Url": b64url,
+        }
+
+    def _generic(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        state = dict(inputs)
+        if typ.startswith("kubernetes:"):
+            metadata = dict(state.get("metadata") or {})
+            metadata.setdefault("name", self._autoname(name, typ, lower=True))
+            metadata["uid"] = str(uuid.UUID(_digest(typ, name)[:32]))
+            state["metadata"] = metadata
+            namespace = metadata.get("namespace")
+            object_id = f"{namespace}/{metadata['name']}" if namespace else str(metadata["name"])
+            return object_id, state
+        return f"{name}-{_digest(typ, name)[:8]}", state

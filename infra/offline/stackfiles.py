@@ -1,0 +1,150 @@
+"""Reading Pulumi.yaml and Pulumi.<stack>.yaml the way the Pulumi CLI does.
+
+The CLI hands a program its config as strings (structured values as JSON),
+applies project-level defaults, and keeps `secure:` values encrypted until the
+program runs.  Offline there is no key to decrypt them, so each is replaced
+by a placeholder and marked secret: the plan still runs and never shows one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SECURE_PLACEHOLDER = "[secret]"
+STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>[^.]+)\.ya?ml$")
+
+
+class StackFileError(Exception):
+    """A project or stack file is missing or cannot be read."""
+
+
+class UnknownStackError(StackFileError):
+    def __init__(self, stack: str, known: list[str], project_dir: Path) -> None:
+        self.stack = stack
+        self.known = known
+        listing = ", ".join(known) if known else "(none)"
+        super().__init__(
+            f"no stack '{stack}': there is no Pulumi.{stack}.yaml in {project_dir}. "
+            f"Stacks: {listing}"
+        )
+
+
+@dataclass(frozen=True)
+class StackConfigMap:
+    """A stack's config as the program receives it."""
+
+    values: dict[str, str]
+    secret_keys: list[str] = field(default_factory=list)
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Project:
+    directory: Path
+    name: str
+    main: str
+    config_schema: dict[str, dict[str, Any]]
+
+    @property
+    def program_path(self) -> Path:
+        return (self.directory / self.main).resolve()
+
+    def stacks(self) -> list[str]:
+        found = []
+        for path in self.directory.iterdir():
+            match = STACK_FILE.match(path.name)
+            if match:
+                found.append(match.group("stack"))
+        return sorted(found)
+
+    def stack_file(self, stack: str) -> Path:
+        for suffix in ("yaml", "yml"):
+            path = self.directory / f"Pulumi.{stack}.{suffix}"
+            if path.is_file():
+                return path
+        raise UnknownStackError(stack, self.stacks(), self.directory)
+
+    def read_stack(self, stack: str) -> dict[str, Any]:
+        """The raw `config:` mapping of a stack file."""
+        path = self.stack_file(stack)
+        document = _load_yaml(path)
+        config = document.get("config", {}) if isinstance(document, dict) else None
+        if config is None:
+            config = {}
+        if not isinstance(config, dict):
+            raise StackFileError(f"{path.name}: `config:` must be a mapping of key: value")
+        return dict(config)
+
+    def config_map(self, stack: str, overrides: dict[str, Any] | None = None) -> StackConfigMap:
+        """What `pulumi up --stack <stack>` would hand the program as config."""
+        raw = self.read_stack(stack)
+        raw.update(overrides or {})
+        values: dict[str, str] = {}
+        secret_keys: list[str] = []
+        for key, declared in self.config_schema.items():
+            if "default" in declared:
+                values[f"{self.name}:{key}"] = _as_cli_string(declared["default"])
+        for key, value in raw.items():
+            full_key = key if ":" in key else f"{self.name}:{key}"
+            if isinstance(value, dict) and set(value) == {"secure"}:
+                values[full_key] = SECURE_PLACEHOLDER
+                secret_keys.append(full_key)
+            else:
+                values[full_key] = _as_cli_string(value)
+        return StackConfigMap(values=values, secret_keys=secret_keys, raw=raw)
+
+
+def _as_cli_string(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return str(value)
+    return json.dumps(value)
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise StackFileError(f"{path.name}{where}: not valid YAML: {problem}") from None
+    except OSError as exc:
+        raise StackFileError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` holding a Pulumi.yaml."""
+    here = (start or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / "Pulumi.yaml").is_file():
+            return directory
+    raise StackFileError(f"no Pulumi.yaml in {here} or any directory above it")
+
+
+def load_project(directory: Path | None = None) -> Project:
+    project_dir = directory or find_project_dir()
+    path = project_dir / "Pulumi.yaml"
+    if not path.is_file():
+        raise StackFileError(f"no Pulumi.yaml in {project_dir}")
+    document = _load_yaml(path)
+    if not isinstance(document, dict) or not isinstance(document.get("name"), str):
+        raise StackFileError(f"{path.name}: needs a `name:` for the project")
+    schema = document.get("config") or {}
+    if not isinstance(schema, dict):
+        raise StackFileError(f"{path.name}: `config:` must be a mapping")
+    return Project(
+        directory=project_dir,
+        name=document["name"],
+        main=str(document.get("main", ".")),
+        config_schema={k: v for k, v in schema.items() if isinstance(v, dict)},
+    )
