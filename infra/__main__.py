@@ -7,10 +7,10 @@ from pathlib import Path
 # so the repository root has to be importable for `infra.*` to resolve.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pulumi  # noqa: E402
+import pulumi
 
-from infra.components.environment import Environment  # noqa: E402
-from infra.config import load_stack_config  # noqa: E402
+from infra.components.environment import Environment
+from infra.config import load_stack_config
 
 config = load_stack_config()
 environment = Environment(config.resource_prefix, config)

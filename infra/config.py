@@ -20,10 +20,17 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, TypeVar, get_args, get_origin
+from typing import Any, ClassVar, Literal, Self, TypeVar, get_args, get_origin
 
 import pulumi
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 PROJECT_NAME = "stagecraft"
@@ -39,8 +46,8 @@ LOG_RETENTION_DAYS = (
     1096, 1827, 2192, 2557, 2922, 3288, 3653,
 )  # fmt: skip
 
-# EKS versions in standard or extended support; older ones cost $0.60/h extra
-# or cannot be created at all: https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html
+# EKS versions in standard ($0.10/h) or extended ($0.60/h) support; older ones
+# cannot be created: https://docs.aws.amazon.com/eks/latest/userguide/kubernetes-versions.html
 KUBERNETES_VERSIONS = ("1.31", "1.32", "1.33", "1.34", "1.35")
 
 # RDS for PostgreSQL major versions that RDS still creates.
@@ -83,18 +90,18 @@ _GRAVITON_SIZES = _STEADY_SIZES | {"medium"}
 # Instance families per service, with the sizes each family is sold in.  Kept
 # short on purpose: a family missing here is one nobody priced or tested yet.
 NODE_INSTANCE_FAMILIES: dict[str, frozenset[str]] = {
-    **{f: _BURSTABLE_SIZES for f in ("t3", "t3a", "t4g")},
-    **{f: _STEADY_SIZES for f in ("m5", "m5a", "m6i", "m6a", "m7i", "c5", "c6i", "c7i")},
-    **{f: _STEADY_SIZES for f in ("r5", "r6i", "r7i")},
-    **{f: _GRAVITON_SIZES for f in ("m6g", "m7g", "c6g", "c7g", "r6g", "r7g")},
+    **dict.fromkeys(("t3", "t3a", "t4g"), _BURSTABLE_SIZES),
+    **dict.fromkeys(("m5", "m5a", "m6i", "m6a", "m7i", "c5", "c6i", "c7i"), _STEADY_SIZES),
+    **dict.fromkeys(("r5", "r6i", "r7i"), _STEADY_SIZES),
+    **dict.fromkeys(("m6g", "m7g", "c6g", "c7g", "r6g", "r7g"), _GRAVITON_SIZES),
 }
 DB_INSTANCE_FAMILIES: dict[str, frozenset[str]] = {
     **{f: _BURSTABLE_SIZES - {"nano"} for f in ("t3", "t4g")},
-    **{f: _STEADY_SIZES for f in ("m5", "m6i", "m6g", "m7g", "r5", "r6i", "r6g", "r7g")},
+    **dict.fromkeys(("m5", "m6i", "m6g", "m7g", "r5", "r6i", "r6g", "r7g"), _STEADY_SIZES),
 }
 CACHE_NODE_FAMILIES: dict[str, frozenset[str]] = {
     **{f: frozenset({"micro", "small", "medium"}) for f in ("t3", "t4g")},
-    **{f: _STEADY_SIZES for f in ("m5", "m6g", "m7g", "r5", "r6g", "r7g")},
+    **dict.fromkeys(("m5", "m6g", "m7g", "r5", "r6g", "r7g"), _STEADY_SIZES),
 }
 
 # Graviton (arm64) families need the arm64 EKS AMI.
@@ -154,7 +161,7 @@ class ConfigError(pulumi.RunError):
         )
 
 
-class _CrossFieldProblems(ValueError):
+class _RuleViolationError(ValueError):
     """Raised inside model validators so pydantic carries the problems through."""
 
     def __init__(self, problems: list[Problem]) -> None:
@@ -230,6 +237,17 @@ class _Section(BaseModel):
 
     # The heading this section's keys are listed under in the README.
     title: ClassVar[str] = ""
+
+    def rule_problems(self) -> list[Problem]:
+        """Rules tying this section's keys together; one problem per broken rule."""
+        return []
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> Self:
+        problems = self.rule_problems()
+        if problems:
+            raise _RuleViolationError(problems)
+        return self
 
 
 # --------------------------------------------------------------------------- #
@@ -396,7 +414,9 @@ class ClusterSpec(_Section):
     developer_access: Literal["edit", "view"] = Field(
         "view",
         alias="clusterDeveloperAccess",
-        description="What developer roles may do: `edit` (AmazonEKSEditPolicy) or `view` (read-only).",
+        description=(
+            "What developer roles may do: `edit` (AmazonEKSEditPolicy) or `view` (read-only)."
+        ),
     )
 
     @field_validator("kubernetes_version")
@@ -441,6 +461,54 @@ class ClusterSpec(_Section):
                     "'arn:aws:iam::123456789012:role/platform-admin'"
                 )
         return value
+
+    def rule_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if self.node_min_size > self.node_max_size:
+            problems.append(
+                Problem(
+                    _key("nodeMinSize"),
+                    self.node_min_size,
+                    f"must not exceed nodeMaxSize ({self.node_max_size})",
+                )
+            )
+        elif not self.node_min_size <= self.node_desired_size <= self.node_max_size:
+            problems.append(
+                Problem(
+                    _key("nodeDesiredSize"),
+                    self.node_desired_size,
+                    f"must lie between nodeMinSize ({self.node_min_size}) and "
+                    f"nodeMaxSize ({self.node_max_size})",
+                )
+            )
+        if self.endpoint_public and not self.public_access_cidrs:
+            problems.append(
+                Problem(
+                    _key("clusterPublicAccessCidrs"),
+                    [],
+                    "must list the CIDRs allowed to reach the API when clusterEndpointPublic "
+                    "is true (EKS reads an empty list as 0.0.0.0/0)",
+                )
+            )
+        if not self.endpoint_public and self.public_access_cidrs:
+            problems.append(
+                Problem(
+                    _key("clusterPublicAccessCidrs"),
+                    self.public_access_cidrs,
+                    "has no effect while clusterEndpointPublic is false; remove it or turn "
+                    "the public endpoint on",
+                )
+            )
+        both = sorted(set(self.admin_role_arns) & set(self.developer_role_arns))
+        if both:
+            problems.append(
+                Problem(
+                    _key("clusterDeveloperRoleArns"),
+                    both,
+                    "a role is either admin or developer; these are listed as both",
+                )
+            )
+        return problems
 
     @property
     def node_architecture(self) -> Literal["x86_64", "arm64"]:
@@ -583,6 +651,29 @@ class DatabaseSpec(_Section):
             raise ValueError(f"'{value}' is reserved or a well-known default; choose another")
         return value
 
+    def rule_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        minimum_ceiling = -(-self.allocated_storage_gb * 11 // 10)  # ceil(allocated * 1.1)
+        if self.max_allocated_storage_gb < minimum_ceiling:
+            problems.append(
+                Problem(
+                    _key("dbMaxAllocatedStorageGb"),
+                    self.max_allocated_storage_gb,
+                    f"must be at least 10% above dbAllocatedStorageGb "
+                    f"({self.allocated_storage_gb}), i.e. >= {minimum_ceiling}, for RDS "
+                    "storage autoscaling",
+                )
+            )
+        if self.read_replicas > 0 and self.backup_retention_days == 0:
+            problems.append(
+                Problem(
+                    _key("dbReadReplicas"),
+                    self.read_replicas,
+                    "needs dbBackupRetentionDays of at least 1: RDS builds replicas from backups",
+                )
+            )
+        return problems
+
     @property
     def major_version(self) -> int:
         return int(self.engine_version.split(".")[0])
@@ -623,6 +714,17 @@ class CacheSpec(_Section):
     @classmethod
     def _known_cache_type(cls, value: str) -> str:
         return _check_instance_type(value, "cache.", CACHE_NODE_FAMILIES)
+
+    def rule_problems(self) -> list[Problem]:
+        if self.snapshot_retention_days > 0 and self.node_type == "cache.t3.micro":
+            return [
+                Problem(
+                    _key("cacheSnapshotRetentionDays"),
+                    self.snapshot_retention_days,
+                    "cache.t3.micro cannot take snapshots; set 0 or a larger node type",
+                )
+            ]
+        return []
 
     @property
     def parameter_group_family(self) -> str:
@@ -710,7 +812,9 @@ class WorkloadsSpec(_Section):
             raise ValueError(f"'{value}' belongs to Kubernetes itself; choose the env's own name")
         return value
 
-    @field_validator("quota_cpu_requests", "quota_cpu_limits", "container_cpu_request", "container_cpu_limit")
+    @field_validator(
+        "quota_cpu_requests", "quota_cpu_limits", "container_cpu_request", "container_cpu_limit"
+    )
     @classmethod
     def _cpu_quantity(cls, value: str) -> str:
         return _check_quantity(value, "cpu")
@@ -724,6 +828,33 @@ class WorkloadsSpec(_Section):
     @classmethod
     def _memory_quantity(cls, value: str) -> str:
         return _check_quantity(value, "memory")
+
+    def rule_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        for request_field, limit_field in (
+            ("container_cpu_request", "container_cpu_limit"),
+            ("container_memory_request", "container_memory_limit"),
+            ("quota_cpu_requests", "quota_cpu_limits"),
+            ("quota_memory_requests", "quota_memory_limits"),
+        ):
+            request, limit = getattr(self, request_field), getattr(self, limit_field)
+            if parse_quantity(request) > parse_quantity(limit):
+                problems.append(
+                    Problem(
+                        _key(_alias_of(WorkloadsSpec, request_field)),
+                        request,
+                        f"must not exceed {_alias_of(WorkloadsSpec, limit_field)} ({limit})",
+                    )
+                )
+        if self.namespace == self.ingress_namespace:
+            problems.append(
+                Problem(
+                    _key("ingressNamespace"),
+                    self.ingress_namespace,
+                    "must differ from the application namespace",
+                )
+            )
+        return problems
 
     @field_validator("feature_flags")
     @classmethod
@@ -789,109 +920,17 @@ class StackConfig(BaseModel):
             "cost-center": self.general.cost_center,
         }
 
-    def cross_field_problems(self) -> list[Problem]:
-        """Rules that tie keys together; each broken rule is one problem."""
+    def cross_section_problems(self) -> list[Problem]:
+        """Rules that tie keys of different sections together."""
         problems: list[Problem] = []
-        cluster, db, cache, work = self.cluster, self.database, self.cache, self.workloads
-
-        if not cluster.node_min_size <= cluster.node_desired_size <= cluster.node_max_size:
-            problems.append(
-                Problem(
-                    _key("nodeDesiredSize"),
-                    cluster.node_desired_size,
-                    f"must lie between nodeMinSize ({cluster.node_min_size}) and "
-                    f"nodeMaxSize ({cluster.node_max_size})",
-                )
-            )
-        if cluster.node_min_size > cluster.node_max_size:
-            problems.append(
-                Problem(
-                    _key("nodeMinSize"),
-                    cluster.node_min_size,
-                    f"must not exceed nodeMaxSize ({cluster.node_max_size})",
-                )
-            )
-        if cluster.endpoint_public and not cluster.public_access_cidrs:
-            problems.append(
-                Problem(
-                    _key("clusterPublicAccessCidrs"),
-                    [],
-                    "must list the CIDRs allowed to reach the API when clusterEndpointPublic "
-                    "is true (an empty list would open it to 0.0.0.0/0)",
-                )
-            )
-        if not cluster.endpoint_public and cluster.public_access_cidrs:
-            problems.append(
-                Problem(
-                    _key("clusterPublicAccessCidrs"),
-                    cluster.public_access_cidrs,
-                    "has no effect while clusterEndpointPublic is false; remove it or turn "
-                    "the public endpoint on",
-                )
-            )
-
-        minimum_ceiling = -(-db.allocated_storage_gb * 11 // 10)  # ceil(allocated * 1.1)
-        if db.max_allocated_storage_gb < minimum_ceiling:
-            problems.append(
-                Problem(
-                    _key("dbMaxAllocatedStorageGb"),
-                    db.max_allocated_storage_gb,
-                    f"must be at least 10% above dbAllocatedStorageGb "
-                    f"({db.allocated_storage_gb}), i.e. >= {minimum_ceiling}, for RDS "
-                    "storage autoscaling",
-                )
-            )
-        if db.read_replicas > 0 and db.backup_retention_days == 0:
-            problems.append(
-                Problem(
-                    _key("dbReadReplicas"),
-                    db.read_replicas,
-                    "needs dbBackupRetentionDays of at least 1: RDS builds replicas from backups",
-                )
-            )
-        if cache.replicated and cache.node_count > self.network.availability_zone_count * 2:
+        cache, zones = self.cache, self.network.availability_zone_count
+        if cache.node_count > zones * 2:
             problems.append(
                 Problem(
                     _key("cacheNodeCount"),
                     cache.node_count,
-                    f"at most two nodes per availability zone "
-                    f"({self.network.availability_zone_count * 2} here)",
-                )
-            )
-        if cache.snapshot_retention_days > 0 and cache.node_type.startswith("cache.t"):
-            family = cache.node_type.split(".")[1]
-            if family == "t3" and cache.node_type.endswith(".micro"):
-                problems.append(
-                    Problem(
-                        _key("cacheSnapshotRetentionDays"),
-                        cache.snapshot_retention_days,
-                        "cache.t3.micro cannot take snapshots; set 0 or a larger node type",
-                    )
-                )
-
-        for request_key, limit_key in (
-            ("container_cpu_request", "container_cpu_limit"),
-            ("container_memory_request", "container_memory_limit"),
-            ("quota_cpu_requests", "quota_cpu_limits"),
-            ("quota_memory_requests", "quota_memory_limits"),
-        ):
-            request, limit = getattr(work, request_key), getattr(work, limit_key)
-            if parse_quantity(request) > parse_quantity(limit):
-                request_alias = _alias_of(WorkloadsSpec, request_key)
-                limit_alias = _alias_of(WorkloadsSpec, limit_key)
-                problems.append(
-                    Problem(
-                        _key(request_alias),
-                        request,
-                        f"must not exceed {limit_alias} ({limit})",
-                    )
-                )
-        if work.namespace == work.ingress_namespace:
-            problems.append(
-                Problem(
-                    _key("ingressNamespace"),
-                    work.ingress_namespace,
-                    "must differ from the application namespace",
+                    f"at most two nodes per availability zone ({zones * 2} with "
+                    f"availabilityZoneCount {zones})",
                 )
             )
         return problems
@@ -1108,6 +1147,10 @@ def parse_stack_config(values: Mapping[str, object], *, project: str, stack: str
             specs[section] = section.model_validate(section_values)
         except ValidationError as exc:
             for error in exc.errors():
+                rule_failure = error.get("ctx", {}).get("error")
+                if isinstance(rule_failure, _RuleViolationError):
+                    problems.extend(rule_failure.problems)
+                    continue
                 name = str(error["loc"][0]) if error["loc"] else "?"
                 given = section_values.get(name, _UNSET)
                 for allowed in _describe_allowed(error):
@@ -1127,7 +1170,7 @@ def parse_stack_config(values: Mapping[str, object], *, project: str, stack: str
         cache=_typed(specs, CacheSpec),
         workloads=_typed(specs, WorkloadsSpec),
     )
-    cross = config.cross_field_problems()
+    cross = config.cross_section_problems()
     if cross:
         raise ConfigError(stack, cross)
     return config

@@ -64,9 +64,7 @@ class Cluster(pulumi.ComponentResource):
     ) -> None:
         super().__init__(type_token("Cluster"), name, None, opts)
         spec = args.spec
-        partition = aws.get_partition_output(
-            opts=pulumi.InvokeOutputOptions(parent=self)
-        ).partition
+        partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
 
         # EKS writes control-plane logs to this exact name; creating it first is
         # the only way to give it a retention period and a KMS key.
@@ -99,9 +97,7 @@ class Cluster(pulumi.ComponentResource):
                 "endpoint_public_access": spec.endpoint_public,
                 # An empty list would mean 0.0.0.0/0 to EKS; with the public
                 # endpoint off the list is irrelevant, so pin it to nothing.
-                "public_access_cidrs": (
-                    spec.public_access_cidrs if spec.endpoint_public else None
-                ),
+                "public_access_cidrs": (spec.public_access_cidrs if spec.endpoint_public else None),
             },
             enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
             encryption_config={
@@ -120,7 +116,7 @@ class Cluster(pulumi.ComponentResource):
 
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
             f"{name}-oidc",
-            url=self.eks_cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer),
+            url=self.eks_cluster.identities.apply(_oidc_issuer),
             client_id_lists=["sts.amazonaws.com"],
             opts=child(self),
         )
@@ -205,6 +201,14 @@ class Cluster(pulumi.ComponentResource):
                 access_scope={"type": "cluster"},
                 opts=child(self),
             )
+
+
+def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:
+    for identity in identities:
+        for oidc in identity.oidcs or []:
+            if oidc.issuer:
+                return oidc.issuer
+    raise pulumi.RunError("the EKS cluster reported no OIDC issuer; IRSA cannot be set up")
 
 
 def _kubeconfig(cluster_name: str, region: str, endpoint: str, ca_data: str) -> str:

@@ -135,7 +135,9 @@ class Database(pulumi.ComponentResource):
         if spec.final_snapshot:
             # Unique per stack *and* per incarnation: a stack destroyed and
             # re-created must not collide with its own earlier final snapshot.
-            suffix = random.RandomId(f"{name}-final-snapshot-suffix", byte_length=4, opts=child(self))
+            suffix = random.RandomId(
+                f"{name}-final-snapshot-suffix", byte_length=4, opts=child(self)
+            )
             final_snapshot_identifier = pulumi.Output.concat(identifier, "-final-", suffix.hex)
 
         common: dict[str, Any] = {
@@ -208,7 +210,7 @@ class Database(pulumi.ComponentResource):
         ]
 
         self.master_secret_arn = self.instance.master_user_secrets.apply(
-            lambda secrets: secrets[0].secret_arn if secrets else ""
+            lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
         )
         self.register_outputs(
             {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import pulumi
@@ -84,7 +85,7 @@ class Network(pulumi.ComponentResource):
         public_subnets: list[aws.ec2.Subnet] = []
         private_subnets: list[aws.ec2.Subnet] = []
         for zone in layout:
-            zone_name = self.availability_zones.apply(lambda z, i=zone.zone_index: z[i])
+            zone_name = self.availability_zones.apply(_zone_picker(zone.zone_index))
             suffix = f"az{zone.zone_index + 1}"
             public = aws.ec2.Subnet(
                 f"{name}-public-{suffix}",
@@ -206,6 +207,13 @@ class Network(pulumi.ComponentResource):
             tags=name_tag(f"{args.resource_prefix}-flow-logs"),
             opts=child(self),
         )
+
+
+def _zone_picker(index: int) -> Callable[[list[str]], str]:
+    def pick(zones: list[str]) -> str:
+        return zones[index]
+
+    return pick
 
 
 def _first_zones(names: list[str], count: int) -> list[str]:

@@ -164,7 +164,7 @@ class ConnectionInfo(pulumi.ComponentResource):
             recovery_window_in_days=SECRET_RECOVERY_WINDOW_DAYS,
             opts=child(self),
         )
-        document = pulumi.Output.all(
+        document: pulumi.Output[str] = pulumi.Output.all(
             args.database_address,
             args.database_port,
             args.database_master_secret_arn,
@@ -190,10 +190,11 @@ class ConnectionInfo(pulumi.ComponentResource):
                 sort_keys=True,
             )
         )
+        secret_document: pulumi.Output[str] = pulumi.Output.secret(document)
         aws.secretsmanager.SecretVersion(
             f"{name}-value",
             secret_id=secret.id,
-            secret_string=pulumi.Output.secret(document),
+            secret_string=secret_document,
             opts=child(self),
         )
         self.secret_arn = secret.arn

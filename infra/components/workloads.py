@@ -67,54 +67,56 @@ class Workloads(pulumi.ComponentResource):
 
         self.namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata={
-                "name": spec.namespace,
-                "labels": {
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=spec.namespace,
+                labels={
                     **labels,
                     # Refuse privileged pods; warn about what `restricted` would refuse.
                     "pod-security.kubernetes.io/enforce": "baseline",
                     "pod-security.kubernetes.io/warn": "restricted",
                 },
-            },
+            ),
             opts=in_cluster,
         )
         self.namespace_name = self.namespace.metadata.apply(lambda m: m.name or spec.namespace)
         in_namespace = child(self, provider=self.provider, depends_on=[self.namespace])
 
-        def meta(object_name: str) -> dict[str, object]:
-            return {"name": object_name, "namespace": spec.namespace, "labels": labels}
+        def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(
+                name=object_name, namespace=spec.namespace, labels=labels
+            )
 
+        connection_settings: pulumi.Output[dict[str, str]] = pulumi.Output.all(
+            args.database_address,
+            args.database_port,
+            args.database_master_secret_arn,
+            args.redis_address,
+            args.redis_auth_token,
+            args.connection_info_secret_arn,
+            args.jwt_secret_arn,
+        ).apply(
+            lambda v: {
+                "DATABASE_HOST": str(v[0]),
+                "DATABASE_PORT": str(v[1]),
+                "DATABASE_NAME": args.database_name,
+                "DATABASE_USER": args.database_username,
+                "DATABASE_SSLMODE": "verify-full",
+                "DATABASE_IAM_AUTH": str(args.iam_database_authentication).lower(),
+                "DATABASE_MASTER_SECRET_ARN": str(v[2]),
+                "REDIS_HOST": str(v[3]),
+                "REDIS_PORT": str(args.redis_port),
+                "REDIS_TLS": "true",
+                "REDIS_AUTH_TOKEN": str(v[4]),
+                "CONNECTION_INFO_SECRET_ARN": str(v[5]),
+                "JWT_SECRET_ARN": str(v[6]),
+            }
+        )
+        secret_settings: pulumi.Output[dict[str, str]] = pulumi.Output.secret(connection_settings)
         k8s.core.v1.Secret(
             f"{name}-connection",
             metadata=meta(CONNECTION_SECRET_NAME),
             type="Opaque",
-            string_data=pulumi.Output.secret(
-                pulumi.Output.all(
-                    args.database_address,
-                    args.database_port,
-                    args.database_master_secret_arn,
-                    args.redis_address,
-                    args.redis_auth_token,
-                    args.connection_info_secret_arn,
-                    args.jwt_secret_arn,
-                ).apply(
-                    lambda v: {
-                        "DATABASE_HOST": v[0],
-                        "DATABASE_PORT": str(v[1]),
-                        "DATABASE_NAME": args.database_name,
-                        "DATABASE_USER": args.database_username,
-                        "DATABASE_SSLMODE": "verify-full",
-                        "DATABASE_IAM_AUTH": str(args.iam_database_authentication).lower(),
-                        "DATABASE_MASTER_SECRET_ARN": v[2],
-                        "REDIS_HOST": v[3],
-                        "REDIS_PORT": str(args.redis_port),
-                        "REDIS_TLS": "true",
-                        "REDIS_AUTH_TOKEN": v[4],
-                        "CONNECTION_INFO_SECRET_ARN": v[5],
-                        "JWT_SECRET_ARN": v[6],
-                    }
-                )
-            ),
+            string_data=secret_settings,
             opts=in_namespace,
         )
 
@@ -133,15 +135,15 @@ class Workloads(pulumi.ComponentResource):
         k8s.core.v1.ResourceQuota(
             f"{name}-quota",
             metadata=meta("environment-quota"),
-            spec={
-                "hard": {
+            spec=k8s.core.v1.ResourceQuotaSpecArgs(
+                hard={
                     "requests.cpu": spec.quota_cpu_requests,
                     "requests.memory": spec.quota_memory_requests,
                     "limits.cpu": spec.quota_cpu_limits,
                     "limits.memory": spec.quota_memory_limits,
                     "pods": str(spec.quota_pods),
                 }
-            },
+            ),
             opts=in_namespace,
         )
         # With a quota on requests and limits, a pod that sets neither is
@@ -149,28 +151,31 @@ class Workloads(pulumi.ComponentResource):
         k8s.core.v1.LimitRange(
             f"{name}-container-defaults",
             metadata=meta("container-defaults"),
-            spec={
-                "limits": [
-                    {
-                        "type": "Container",
-                        "defaultRequest": {
+            spec=k8s.core.v1.LimitRangeSpecArgs(
+                limits=[
+                    k8s.core.v1.LimitRangeItemArgs(
+                        type="Container",
+                        default_request={
                             "cpu": spec.container_cpu_request,
                             "memory": spec.container_memory_request,
                         },
-                        "default": {
+                        default={
                             "cpu": spec.container_cpu_limit,
                             "memory": spec.container_memory_limit,
                         },
-                    }
+                    )
                 ]
-            },
+            ),
             opts=in_namespace,
         )
 
         k8s.networking.v1.NetworkPolicy(
             f"{name}-default-deny",
             metadata=meta("default-deny-all"),
-            spec={"pod_selector": {}, "policy_types": ["Ingress", "Egress"]},
+            spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                policy_types=["Ingress", "Egress"],
+            ),
             opts=in_namespace,
         )
         k8s.networking.v1.NetworkPolicy(
@@ -183,11 +188,21 @@ class Workloads(pulumi.ComponentResource):
         self.register_outputs({"namespace": self.namespace_name})
 
 
-def _namespace_selector(namespace: str) -> dict[str, object]:
-    return {"namespace_selector": {"match_labels": {"kubernetes.io/metadata.name": namespace}}}
+def _namespace_peer(namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
+    return k8s.networking.v1.NetworkPolicyPeerArgs(
+        namespace_selector=k8s.meta.v1.LabelSelectorArgs(
+            match_labels={"kubernetes.io/metadata.name": namespace}
+        )
+    )
 
 
-def _app_traffic_policy(spec: WorkloadsSpec, vpc_cidr: str) -> dict[str, object]:
+def _tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
+    return k8s.networking.v1.NetworkPolicyPortArgs(protocol="TCP", port=port)
+
+
+def _app_traffic_policy(
+    spec: WorkloadsSpec, vpc_cidr: str
+) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """The only traffic the default-deny lets through.
 
     In: from pods of this namespace and from the ingress controller.
@@ -195,26 +210,35 @@ def _app_traffic_policy(spec: WorkloadsSpec, vpc_cidr: str) -> dict[str, object]
     ports inside the VPC, and HTTPS anywhere (AWS APIs such as STS and Secrets
     Manager have no fixed addresses).
     """
-    return {
-        "pod_selector": {},
-        "policy_types": ["Ingress", "Egress"],
-        "ingress": [
-            {"from": [{"pod_selector": {}}]},
-            {"from": [_namespace_selector(spec.ingress_namespace)]},
+    same_namespace = k8s.networking.v1.NetworkPolicyPeerArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs()
+    )
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+        policy_types=["Ingress", "Egress"],
+        ingress=[
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[same_namespace]),
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                from_=[_namespace_peer(spec.ingress_namespace)]
+            ),
         ],
-        "egress": [
-            {"to": [{"pod_selector": {}}]},
-            {
-                "to": [_namespace_selector("kube-system")],
-                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-            },
-            {
-                "to": [{"ip_block": {"cidr": vpc_cidr}}],
-                "ports": [
-                    {"protocol": "TCP", "port": POSTGRES_PORT},
-                    {"protocol": "TCP", "port": REDIS_PORT},
+        egress=[
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(to=[same_namespace]),
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[_namespace_peer("kube-system")],
+                ports=[
+                    k8s.networking.v1.NetworkPolicyPortArgs(protocol="UDP", port=53),
+                    _tcp(53),
                 ],
-            },
-            {"ports": [{"protocol": "TCP", "port": 443}]},
+            ),
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[
+                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                        ip_block=k8s.networking.v1.IPBlockArgs(cidr=vpc_cidr)
+                    )
+                ],
+                ports=[_tcp(POSTGRES_PORT), _tcp(REDIS_PORT)],
+            ),
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(ports=[_tcp(443)]),
         ],
-    }
+    )

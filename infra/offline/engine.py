@@ -24,7 +24,7 @@ from typing import Any
 from google.protobuf import json_format
 from pulumi.runtime import run_in_stack, set_all_config
 from pulumi.runtime.mocks import MockEngine, MockMonitor, MockSettings
-from pulumi.runtime.settings import ROOT, configure
+from pulumi.runtime.settings import ROOT, configure, get_project, get_stack
 
 from infra.offline.mocks import StagecraftMocks
 from infra.offline.stackfiles import Project, load_project
@@ -151,9 +151,19 @@ class RecordingMonitor(MockMonitor):
         self.records: list[PlannedResource] = []
         self.stack_outputs: dict[str, Any] = {}
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        """URNs as the engine builds them: the parent's type chain, minus the Stack."""
+        qualified = type_
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != STACK_TYPE:
+                qualified = f"{parent_type}${type_}"
+        return f"urn:pulumi:{get_stack()}::{get_project()}::{qualified}::{name}"
+
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
-        provider = request.provider.split("::")[0] if request.provider else None
+        # A provider reference is "<urn>::<id>" and URNs contain "::" themselves.
+        provider = request.provider.rsplit("::", 1)[0] if request.provider else None
         self.records.append(
             PlannedResource(
                 urn=response.urn,
@@ -213,10 +223,13 @@ def evaluate(
     finally:
         logger.removeHandler(handler)
 
+    # Registrations arrive from a thread pool in no fixed order; sorting by URN
+    # (the Stack first) makes two evaluations of the same program identical.
+    resources = sorted(monitor.records, key=lambda r: (r.type != STACK_TYPE, r.urn))
     return Plan(
         project=project.name,
         stack=stack,
-        resources=monitor.records,
+        resources=resources,
         outputs=monitor.stack_outputs,
         diagnostics=handler.messages,
     )

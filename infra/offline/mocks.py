@@ -248,9 +248,7 @@ class StagecraftMocks(Mocks):
             "ownerId": self.account,
         }
 
-    def _log_group(
-        self, typ: str, name: str, inputs: dict[str, Any]
-    ) -> tuple[str, dict[str, Any]]:
+    def _log_group(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         log_name = inputs.get("name") or self._autoname(name, typ)
         return log_name, {
             **inputs,
@@ -338,7 +336,11 @@ class StagecraftMocks(Mocks):
             "endpoint": f"https://{endpoint_id}.gr7.{self.region}.eks.{self.dns_suffix}",
             "certificateAuthority": {"data": base64.b64encode(_FAKE_CA_PEM.encode()).decode()},
             "identities": [
-                {"oidcs": [{"issuer": f"https://oidc.eks.{self.region}.{self.dns_suffix}/id/{oidc_id}"}]}
+                {
+                    "oidcs": [
+                        {"issuer": f"https://oidc.eks.{self.region}.{self.dns_suffix}/id/{oidc_id}"}
+                    ]
+                }
             ],
             "vpcConfig": vpc_config,
             "platformVersion": "eks.1",
@@ -459,9 +461,7 @@ class StagecraftMocks(Mocks):
         }
 
     @staticmethod
-    def _random_password(
-        typ: str, name: str, inputs: dict[str, Any]
-    ) -> tuple[str, dict[str, Any]]:
+    def _random_password(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         length = int(inputs.get("length") or 16)
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
         seed = _digest(typ, name, "password")

@@ -1,0 +1,1 @@
+"""stagecraft: the Pulumi program, its components, config model and offline tooling."""

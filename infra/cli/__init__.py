@@ -1,0 +1,1 @@
+"""The `stagecraft` command."""

@@ -1,0 +1,187 @@
+"""Human-readable views of a plan."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from infra.offline.engine import STACK_TYPE, Plan, PlannedResource
+
+Summary = Callable[[dict[str, Any]], list[str]]
+
+
+def _on_off(value: object, label: str) -> str:
+    return label if value else f"no {label}"
+
+
+def _node_group(i: dict[str, Any]) -> list[str]:
+    scaling = i.get("scalingConfig", {})
+    return [
+        ",".join(i.get("instanceTypes", [])),
+        f"min {scaling.get('minSize')} / desired {scaling.get('desiredSize')} / "
+        f"max {scaling.get('maxSize')}",
+        f"disk {i.get('diskSize')} GiB",
+        str(i.get("amiType", "")),
+    ]
+
+
+def _eks_cluster(i: dict[str, Any]) -> list[str]:
+    vpc = i.get("vpcConfig", {})
+    public = vpc.get("endpointPublicAccess")
+    endpoint = "public+private endpoint" if public else "private endpoint only"
+    if public:
+        endpoint += f" from {', '.join(vpc.get('publicAccessCidrs', []))}"
+    return [
+        f"Kubernetes {i.get('version')}",
+        endpoint,
+        "logs " + ",".join(i.get("enabledClusterLogTypes", [])),
+        _on_off(i.get("encryptionConfig"), "secrets encryption"),
+    ]
+
+
+def _rds_instance(i: dict[str, Any]) -> list[str]:
+    parts = [str(i.get("instanceClass"))]
+    if i.get("replicateSourceDb"):
+        parts.append(f"read replica of {i['replicateSourceDb']}")
+    else:
+        parts += [
+            f"{i.get('engine')} {i.get('engineVersion')}",
+            f"{i.get('allocatedStorage')}-{i.get('maxAllocatedStorage')} GiB "
+            f"{i.get('storageType')}",
+            "Multi-AZ" if i.get("multiAz") else "single-AZ",
+            f"backups {i.get('backupRetentionPeriod')} d",
+        ]
+    parts += [
+        _on_off(i.get("storageEncrypted"), "encrypted"),
+        "public" if i.get("publiclyAccessible") else "private",
+    ]
+    if i.get("deletionProtection"):
+        parts.append("deletion protection")
+    if i.get("performanceInsightsEnabled"):
+        parts.append("Performance Insights")
+    if i.get("monitoringInterval"):
+        parts.append(f"enhanced monitoring {i['monitoringInterval']}s")
+    return parts
+
+
+def _replication_group(i: dict[str, Any]) -> list[str]:
+    return [
+        f"{i.get('numCacheClusters')} x {i.get('nodeType')}",
+        f"redis {i.get('engineVersion')}",
+        _on_off(i.get("automaticFailoverEnabled"), "automatic failover"),
+        _on_off(i.get("atRestEncryptionEnabled"), "encrypted at rest"),
+        _on_off(i.get("transitEncryptionEnabled"), "TLS"),
+        f"snapshots {i.get('snapshotRetentionLimit', 0)} d",
+    ]
+
+
+def _parameters(i: dict[str, Any]) -> list[str]:
+    return [f"{p.get('name')}={p.get('value')}" for p in i.get("parameters", [])]
+
+
+SUMMARIES: dict[str, Summary] = {
+    "aws:ec2/vpc:Vpc": lambda i: [str(i.get("cidrBlock"))],
+    "aws:ec2/subnet:Subnet": lambda i: [str(i.get("cidrBlock")), str(i.get("availabilityZone"))],
+    "aws:eks/nodeGroup:NodeGroup": _node_group,
+    "aws:eks/cluster:Cluster": _eks_cluster,
+    "aws:rds/instance:Instance": _rds_instance,
+    "aws:rds/parameterGroup:ParameterGroup": _parameters,
+    "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,
+    "aws:elasticache/parameterGroup:ParameterGroup": _parameters,
+    "aws:cloudwatch/logGroup:LogGroup": lambda i: [
+        str(i.get("name")),
+        f"retention {i.get('retentionInDays')} d",
+    ],
+    "aws:kms/key:Key": lambda i: [_on_off(i.get("enableKeyRotation"), "rotation")],
+    "aws:secretsmanager/secret:Secret": lambda i: [str(i.get("name"))],
+    "aws:ec2/flowLog:FlowLog": lambda i: [f"traffic {i.get('trafficType')}"],
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": lambda i: [
+        str(i.get("policyArn", "")).rsplit("/", 1)[-1]
+    ],
+    "kubernetes:core/v1:Namespace": lambda i: [str(i.get("metadata", {}).get("name"))],
+    "kubernetes:core/v1:ResourceQuota": lambda i: [
+        f"{k}={v}" for k, v in i.get("spec", {}).get("hard", {}).items()
+    ],
+    "kubernetes:core/v1:ConfigMap": lambda i: [
+        f"{k}={v}" for k, v in sorted(i.get("data", {}).items())
+    ],
+}
+
+
+def _label(resource: PlannedResource, parent_name: str | None) -> Text:
+    short_name = resource.name
+    if parent_name and short_name.startswith(f"{parent_name}-"):
+        short_name = short_name[len(parent_name) + 1 :]
+    label = Text()
+    if not resource.custom:
+        label.append(short_name, style="bold")
+        label.append(f"  {resource.type}", style="cyan")
+        return label
+    label.append("+ ", style="green")
+    label.append(short_name)
+    label.append(f"  {resource.type}", style="dim")
+    summarise = SUMMARIES.get(resource.type)
+    details = summarise(resource.inputs) if summarise else []
+    if details:
+        label.append("  " + "; ".join(d for d in details if d), style="yellow")
+    if resource.protect:
+        label.append("  [protected]", style="bold red")
+    if resource.ignore_changes:
+        label.append(
+            f"  [ignores changes to {', '.join(resource.ignore_changes)}]", style="magenta"
+        )
+    return label
+
+
+def plan_tree(plan: Plan) -> Tree:
+    root_resource = next((r for r in plan.resources if r.type == STACK_TYPE), None)
+    tree = Tree(Text(f"{plan.project}/{plan.stack}", style="bold"))
+    if root_resource is None:
+        return tree
+
+    def add(node: Tree, parent: PlannedResource) -> None:
+        parent_name = parent.name if parent.type != STACK_TYPE else None
+        # Components first, then resources; by name within each, so the same
+        # program always prints the same tree.
+        children = sorted(plan.children_of(parent.urn), key=lambda r: (r.custom, r.name, r.type))
+        for child in children:
+            add(node.add(_label(child, parent_name)), child)
+
+    add(tree, root_resource)
+    return tree
+
+
+def summary(plan: Plan) -> Group:
+    counts = plan.type_counts()
+    custom = sum(1 for r in plan.resources if r.custom)
+    components = sum(1 for r in plan.resources if not r.custom and r.type != STACK_TYPE)
+    protected = sum(1 for r in plan.resources if r.protect)
+    headline = Text(
+        f"Plan for {plan.project}/{plan.stack}: {custom} resources to create "
+        f"in {components} components, {protected} protected",
+        style="bold",
+    )
+    table = Table(title=None, show_edge=False, pad_edge=False)
+    table.add_column("count", justify="right")
+    table.add_column("resource type")
+    for type_token, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
+        table.add_row(str(count), type_token)
+    outputs = Table(show_edge=False, pad_edge=False)
+    outputs.add_column("output")
+    outputs.add_column("value")
+    for key, value in sorted(plan.outputs.items()):
+        outputs.add_row(key, value if isinstance(value, str) else str(value))
+    parts: list[Any] = [headline, table, Text("\nStack outputs", style="bold"), outputs]
+    parts += [Text(message, style="yellow") for message in plan.diagnostics]
+    return Group(*parts)
+
+
+def print_plan(plan: Plan, console: Console) -> None:
+    console.print(plan_tree(plan))
+    console.print()
+    console.print(summary(plan))

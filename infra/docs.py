@@ -1,0 +1,158 @@
+"""README sections generated from the stack files and the config model.
+
+The README's environment table and config-key reference sit between marker
+comments; `stagecraft docs --write` regenerates them and the test suite runs
+`--check`, so neither can drift from what the stacks really say.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from infra.config import ConfigKey, StackConfig, config_keys, parse_stack_config
+from infra.offline.stackfiles import Project
+
+DOCUMENTED_STACKS = ("dev", "staging", "production")
+DEFAULT_MAXMEMORY_POLICY = "volatile-lru"
+
+
+def load_stack(project: Project, stack: str) -> StackConfig:
+    config = project.config_map(stack)
+    return parse_stack_config(config.values, project=project.name, stack=stack)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def environment_rows(config: StackConfig) -> dict[str, str]:
+    """One environment's column of the README table, as the stack file says it."""
+    network, cluster, db, cache = config.network, config.cluster, config.database, config.cache
+    nat = "1 shared" if network.nat_gateway_strategy == "single" else "one per AZ"
+
+    database = [
+        db.instance_class,
+        f"{db.allocated_storage_gb} GB",
+        "Multi-AZ" if db.multi_az else "single-AZ",
+        f"backups {_plural(db.backup_retention_days, 'day')}",
+    ]
+    if db.read_replicas:
+        database.append(_plural(db.read_replicas, "read replica"))
+    if db.deletion_protection:
+        database.append("deletion protection")
+    if db.performance_insights:
+        database.append("Performance Insights")
+    if db.monitoring_interval_seconds:
+        database.append("enhanced monitoring")
+
+    if cache.replicated:
+        replicas = cache.node_count - 1
+        zones = min(cache.node_count, network.availability_zone_count)
+        redis = [
+            f"primary + {'replica' if replicas == 1 else f'{replicas} replicas'} in {zones} AZs",
+            "automatic failover",
+            cache.node_type,
+        ]
+    else:
+        redis = ["1 node", cache.node_type]
+    redis.append(f"`maxmemory-policy {cache.maxmemory_policy}`")
+
+    return {
+        "AZs / NAT gateways": f"{network.availability_zone_count} / {nat}",
+        "EKS node group": (
+            f"{cluster.node_instance_type}, min {cluster.node_min_size}, "
+            f"max {cluster.node_max_size}, desired {cluster.node_desired_size}"
+        ),
+        "RDS PostgreSQL": ", ".join(database),
+        "Redis": ", ".join(redis),
+        "Log retention (EKS control plane, RDS logs)": _plural(
+            config.general.log_retention_days, "day"
+        ),
+        "Monthly budget (USD)": f"{config.general.monthly_budget_usd:,}",
+    }
+
+
+def environment_table(configs: Sequence[StackConfig]) -> str:
+    columns = [environment_rows(c) for c in configs]
+    lines = [
+        "| | " + " | ".join(c.stack for c in configs) + " |",
+        "|---" * (len(configs) + 1) + "|",
+    ]
+    for row in columns[0]:
+        lines.append(f"| {row} | " + " | ".join(col[row] for col in columns) + " |")
+    return "\n".join(lines)
+
+
+def _format_default(key: ConfigKey) -> str:
+    if key.required:
+        return "required"
+    if isinstance(key.default, bool):
+        return f"`{str(key.default).lower()}`"
+    return f"`{key.default}`"
+
+
+def config_reference() -> str:
+    lines: list[str] = []
+    current_section = None
+    for key in config_keys():
+        if key.section is not current_section:
+            current_section = key.section
+            if lines:
+                lines.append("")
+            lines += [
+                f"**{key.section.title}**",
+                "",
+                "| key | type | default | meaning |",
+                "|---|---|---|---|",
+            ]
+        kind = f"{key.pulumi_type} of {key.item_type}" if key.item_type else key.pulumi_type
+        allowed = key.allowed_values
+        meaning = key.description.replace("|", "\\|")
+        if allowed:
+            meaning += " Allowed: " + ", ".join(f"`{v}`" for v in allowed) + "."
+        lines.append(f"| `{key.namespaced}` | {kind} | {_format_default(key)} | {meaning} |")
+    return "\n".join(lines)
+
+
+def generated_sections(project: Project) -> dict[str, str]:
+    configs = [load_stack(project, stack) for stack in DOCUMENTED_STACKS]
+    return {
+        "environment-table": environment_table(configs),
+        "config-keys": config_reference(),
+    }
+
+
+def _marker_pattern(section: str) -> re.Pattern[str]:
+    return re.compile(
+        rf"(<!-- BEGIN GENERATED: {section} -->\n)(.*?)(\n<!-- END GENERATED: {section} -->)",
+        re.DOTALL,
+    )
+
+
+def render_readme(readme: str, sections: dict[str, str]) -> str:
+    for name, body in sections.items():
+        pattern = _marker_pattern(name)
+        if not pattern.search(readme):
+            raise ValueError(f"README.md has no '<!-- BEGIN GENERATED: {name} -->' section")
+        readme = pattern.sub(_replacement(body), readme)
+    return readme
+
+
+def _replacement(body: str) -> Callable[[re.Match[str]], str]:
+    def replace(match: re.Match[str]) -> str:
+        return match.group(1) + body + match.group(3)
+
+    return replace
+
+
+def stale_sections(readme_path: Path, project: Project) -> list[str]:
+    current = readme_path.read_text(encoding="utf-8")
+    sections = generated_sections(project)
+    stale = []
+    for name, body in sections.items():
+        match = _marker_pattern(name).search(current)
+        if match is None or match.group(2) != body:
+            stale.append(name)
+    return stale
