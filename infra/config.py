@@ -387,7 +387,10 @@ class ClusterSpec(_Section):
         alias="nodeMinSize", ge=0, le=450, description="Fewest nodes the autoscaler may scale to."
     )
     node_max_size: int = Field(
-        alias="nodeMaxSize", ge=1, le=450, description="Most nodes the autoscaler may scale to."
+        alias="nodeMaxSize",
+        ge=1,
+        le=450,
+        description="Most nodes the autoscaler may scale to (the ceiling of the bill).",
     )
     node_desired_size: int = Field(
         alias="nodeDesiredSize",
@@ -399,7 +402,11 @@ class ClusterSpec(_Section):
         ),
     )
     node_disk_size_gb: int = Field(
-        50, alias="nodeDiskSizeGb", ge=20, le=16384, description="Root EBS volume per node, GiB."
+        50,
+        alias="nodeDiskSizeGb",
+        ge=20,
+        le=16384,
+        description="Root EBS volume per node, GiB. Changing it rolls the nodes.",
     )
     admin_role_arns: list[str] = Field(
         default_factory=list,
@@ -528,7 +535,13 @@ class DatabaseSpec(_Section):
             "maintenance window; a major upgrade needs a new parameter group family."
         ),
     )
-    instance_class: str = Field(alias="dbInstanceClass", description="RDS instance class.")
+    instance_class: str = Field(
+        alias="dbInstanceClass",
+        description=(
+            "RDS instance class (`db.<family>.<size>`); a change restarts the instance in the "
+            "maintenance window."
+        ),
+    )
     allocated_storage_gb: int = Field(
         alias="dbAllocatedStorageGb",
         ge=RDS_GP3_MIN_GB,
@@ -684,7 +697,12 @@ class CacheSpec(_Section):
 
     title: ClassVar[str] = "Cache"
 
-    node_type: str = Field(alias="cacheNodeType", description="ElastiCache node type.")
+    node_type: str = Field(
+        alias="cacheNodeType",
+        description=(
+            "ElastiCache node type (`cache.<family>.<size>`); a change resizes the nodes online."
+        ),
+    )
     node_count: int = Field(
         alias="cacheNodeCount",
         ge=1,
@@ -695,7 +713,9 @@ class CacheSpec(_Section):
         ),
     )
     engine_version: Literal["6.2", "7.0", "7.1"] = Field(
-        "7.1", alias="cacheEngineVersion", description="Redis OSS engine version."
+        "7.1",
+        alias="cacheEngineVersion",
+        description="Redis OSS engine version; picks the parameter group family.",
     )
     maxmemory_policy: MaxmemoryPolicy = Field(
         "volatile-lru",
@@ -753,7 +773,9 @@ class WorkloadsSpec(_Section):
         ),
     )
     app_log_level: Literal["debug", "info", "warn", "error"] = Field(
-        "info", alias="appLogLevel", description="LOG_LEVEL handed to the applications."
+        "info",
+        alias="appLogLevel",
+        description="LOG_LEVEL handed to the applications in the `feature-flags` ConfigMap.",
     )
     ingress_namespace: str = Field(
         "ingress-nginx",
@@ -761,19 +783,29 @@ class WorkloadsSpec(_Section):
         description="Namespace of the ingress controller allowed through the default-deny policy.",
     )
     quota_cpu_requests: str = Field(
-        "4", alias="quotaCpuRequests", description="ResourceQuota: total CPU requests."
+        "4",
+        alias="quotaCpuRequests",
+        description="ResourceQuota: CPU requests of all pods together.",
     )
     quota_memory_requests: str = Field(
-        "8Gi", alias="quotaMemoryRequests", description="ResourceQuota: total memory requests."
+        "8Gi",
+        alias="quotaMemoryRequests",
+        description="ResourceQuota: memory requests of all pods together.",
     )
     quota_cpu_limits: str = Field(
-        "8", alias="quotaCpuLimits", description="ResourceQuota: total CPU limits."
+        "8", alias="quotaCpuLimits", description="ResourceQuota: CPU limits of all pods together."
     )
     quota_memory_limits: str = Field(
-        "16Gi", alias="quotaMemoryLimits", description="ResourceQuota: total memory limits."
+        "16Gi",
+        alias="quotaMemoryLimits",
+        description="ResourceQuota: memory limits of all pods together.",
     )
     quota_pods: int = Field(
-        50, alias="quotaPods", ge=1, le=10000, description="ResourceQuota: most pods at once."
+        50,
+        alias="quotaPods",
+        ge=1,
+        le=10000,
+        description="ResourceQuota: most pods the namespace may run at once.",
     )
     container_cpu_request: str = Field(
         "100m",
@@ -1114,6 +1146,7 @@ def parse_stack_config(values: Mapping[str, object], *, project: str, stack: str
     prefix = f"{project}:"
     problems: list[Problem] = []
     by_section: dict[type[_Section], dict[str, object]] = {s: {} for s in SECTIONS}
+    mistyped: set[str] = set()  # already reported; not "missing" as well
 
     for full_key, raw in values.items():
         if not full_key.startswith(prefix):
@@ -1128,6 +1161,7 @@ def parse_stack_config(values: Mapping[str, object], *, project: str, stack: str
         value, problem = _coerce(key, raw)
         if problem:
             problems.append(problem)
+            mistyped.add(name)
             continue
         by_section[key.section][name] = value
 
@@ -1152,6 +1186,8 @@ def parse_stack_config(values: Mapping[str, object], *, project: str, stack: str
                     problems.extend(rule_failure.problems)
                     continue
                 name = str(error["loc"][0]) if error["loc"] else "?"
+                if error["type"] == "missing" and name in mistyped:
+                    continue
                 given = section_values.get(name, _UNSET)
                 for allowed in _describe_allowed(error):
                     problems.append(Problem(_key(name), given, allowed))

@@ -18,6 +18,14 @@ DOCUMENTED_STACKS = ("dev", "staging", "production")
 DEFAULT_MAXMEMORY_POLICY = "volatile-lru"
 
 
+class MissingSectionError(Exception):
+    def __init__(self, section: str) -> None:
+        super().__init__(
+            f"README.md has no '<!-- BEGIN GENERATED: {section} -->' ... "
+            f"'<!-- END GENERATED: {section} -->' markers to fill"
+        )
+
+
 def load_stack(project: Project, stack: str) -> StackConfig:
     config = project.config_map(stack)
     return parse_stack_config(config.values, project=project.name, stack=stack)
@@ -126,7 +134,7 @@ def generated_sections(project: Project) -> dict[str, str]:
 
 def _marker_pattern(section: str) -> re.Pattern[str]:
     return re.compile(
-        rf"(<!-- BEGIN GENERATED: {section} -->\n)(.*?)(\n<!-- END GENERATED: {section} -->)",
+        rf"(<!-- BEGIN GENERATED: {section} -->\n)(.*?)(<!-- END GENERATED: {section} -->)",
         re.DOTALL,
     )
 
@@ -135,14 +143,14 @@ def render_readme(readme: str, sections: dict[str, str]) -> str:
     for name, body in sections.items():
         pattern = _marker_pattern(name)
         if not pattern.search(readme):
-            raise ValueError(f"README.md has no '<!-- BEGIN GENERATED: {name} -->' section")
+            raise MissingSectionError(name)
         readme = pattern.sub(_replacement(body), readme)
     return readme
 
 
 def _replacement(body: str) -> Callable[[re.Match[str]], str]:
     def replace(match: re.Match[str]) -> str:
-        return match.group(1) + body + match.group(3)
+        return match.group(1) + body + "\n" + match.group(3)
 
     return replace
 
@@ -153,6 +161,6 @@ def stale_sections(readme_path: Path, project: Project) -> list[str]:
     stale = []
     for name, body in sections.items():
         match = _marker_pattern(name).search(current)
-        if match is None or match.group(2) != body:
+        if match is None or match.group(2) != body + "\n":
             stale.append(name)
     return stale

@@ -92,19 +92,30 @@ def _plan(project_obj: object, stack: str, *, as_json: bool) -> int:
         # ":secret:" in them must print verbatim, not as markup or emoji.
         console = Console(highlight=False, markup=False, emoji=False)
         if not console.is_terminal:
-            console = Console(highlight=False, markup=False, emoji=False, width=160)
+            console = Console(highlight=False, markup=False, emoji=False, width=250)
         print_plan(plan, console)
     return EXIT_OK
 
 
 def _docs(project_obj: object, *, write: bool) -> int:
-    from infra.docs import generated_sections, render_readme, stale_sections
+    from infra.docs import (
+        MissingSectionError,
+        generated_sections,
+        render_readme,
+        stale_sections,
+    )
     from infra.offline.stackfiles import Project
 
     assert isinstance(project_obj, Project)
     readme = project_obj.directory / "README.md"
     if write:
-        text = render_readme(readme.read_text(encoding="utf-8"), generated_sections(project_obj))
+        try:
+            text = render_readme(
+                readme.read_text(encoding="utf-8"), generated_sections(project_obj)
+            )
+        except MissingSectionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
         readme.write_text(text, encoding="utf-8")
         print(f"updated {readme}")
         return EXIT_OK

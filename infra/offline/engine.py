@@ -175,7 +175,7 @@ class RecordingMonitor(MockMonitor):
                 provider=provider,
                 inputs=_struct_to_json(request.object),
                 ignore_changes=list(request.ignoreChanges),
-                dependencies=list(request.dependencies),
+                dependencies=sorted(request.dependencies),
             )
         )
         return response

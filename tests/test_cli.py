@@ -1,0 +1,162 @@
+"""The `stagecraft` command as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.cli.main import main
+from infra.config import ConfigError
+from infra.offline.engine import STACK_TYPE, evaluate
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def scratch_project(tmp_path: Path) -> Path:
+    """A copy of the project to edit stack files in."""
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    # The program itself is run from the repository (Pulumi.yaml `main`).
+    project = yaml.safe_load((tmp_path / "Pulumi.yaml").read_text())
+    project["main"] = str(REPO / "infra")
+    (tmp_path / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
+    return tmp_path
+
+
+def _edit_stack(directory: Path, stack: str, **changes: object) -> None:
+    path = directory / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"].update(changes)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def test_plan_prints_tree_with_sizing_and_summary(capsys):
+    assert main(["--project-dir", str(REPO), "plan", "--stack", "staging"]) == 0
+    out = capsys.readouterr().out
+    assert "stagecraft/staging" in out
+    assert "m5.large; min 2 / desired 2 / max 5" in out
+    assert "db.t3.medium; postgres 16; 100-200 GiB gp3; single-AZ; backups 7 d" in out
+    assert "maxmemory-policy=allkeys-lru" in out
+    assert "[ignores changes to scalingConfig.desiredSize]" in out
+    assert "Plan for stagecraft/staging: " in out
+    assert "aws:ec2/subnet:Subnet" in out
+    # A real secret value never reaches the screen; the kubeconfig output is masked.
+    assert "kubeconfig" in out
+    assert "[secret]" in out
+
+
+def test_plan_json_matches_the_documented_shape(capsys):
+    assert main(["--project-dir", str(REPO), "plan", "--stack", "production", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert set(document) == {"project", "stack", "resources", "outputs"}
+    assert (document["project"], document["stack"]) == ("stagecraft", "production")
+    for resource in document["resources"]:
+        assert {"urn", "type", "name", "parent", "custom", "protect", "inputs"} <= set(resource)
+    types = {r["type"] for r in document["resources"]}
+    assert {"aws:rds/instance:Instance", "aws:eks/nodeGroup:NodeGroup"} <= types
+    assert document["outputs"]["kubeconfig"] == "[secret]"
+
+
+def test_console_script_runs_from_the_virtualenv():
+    script = Path(sys.executable).parent / "stagecraft"
+    result = subprocess.run(
+        [str(script), "plan", "--stack", "production", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    groups = [r for r in document["resources"] if r["type"] == "aws:eks/nodeGroup:NodeGroup"]
+    assert groups[0]["inputs"]["scalingConfig"] == {"minSize": 3, "maxSize": 10, "desiredSize": 3}
+
+
+def test_unknown_stack_lists_the_stacks_that_exist(capsys):
+    assert main(["--project-dir", str(REPO), "plan", "--stack", "prod"]) == 2
+    err = capsys.readouterr().err
+    assert "no stack 'prod'" in err
+    assert "Stacks: dev, production, staging" in err
+    assert "Traceback" not in err
+
+
+def test_bad_stack_file_exits_2_with_one_line_per_problem(scratch_project, capsys):
+    _edit_stack(
+        scratch_project,
+        "staging",
+        **{"stagecraft:dbBackupRetentionDays": 40, "stagecraft:nodeInstanceType": "m5.huge"},
+    )
+    code = main(["--project-dir", str(scratch_project), "plan", "--stack", "staging"])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert captured.out == ""
+    assert "stack 'staging' has 2 configuration problems; nothing was created" in captured.err
+    assert "stagecraft:dbBackupRetentionDays = 40: must be at most 35" in captured.err
+    assert 'stagecraft:nodeInstanceType = "m5.huge"' in captured.err
+    assert "Traceback" not in captured.err
+
+
+def test_bad_config_registers_nothing(scratch_project):
+    _edit_stack(scratch_project, "production", **{"stagecraft:vpcCidr": "8.8.0.0/16"})
+    with pytest.raises(ConfigError):
+        evaluate("production", project_dir=scratch_project)
+
+
+def test_bad_config_stops_before_any_resource_is_registered(scratch_project):
+    from infra.offline import engine
+
+    recorded: list[str] = []
+    original = engine.RecordingMonitor.RegisterResource
+
+    def spy(self, request):
+        recorded.append(request.type)
+        return original(self, request)
+
+    engine.RecordingMonitor.RegisterResource = spy  # type: ignore[method-assign]
+    try:
+        _edit_stack(scratch_project, "dev", **{"stagecraft:nodeMinSize": 5})
+        with pytest.raises(ConfigError):
+            evaluate("dev", project_dir=scratch_project)
+    finally:
+        engine.RecordingMonitor.RegisterResource = original  # type: ignore[method-assign]
+    assert recorded == [STACK_TYPE]
+
+
+def test_malformed_yaml_names_file_and_line(scratch_project, capsys):
+    (scratch_project / "Pulumi.dev.yaml").write_text("config:\n  aws:region: [us-east-1\n")
+    assert main(["--project-dir", str(scratch_project), "plan", "--stack", "dev"]) == 2
+    err = capsys.readouterr().err
+    assert "Pulumi.dev.yaml line 3" in err
+    assert "not valid YAML" in err
+
+
+def test_secure_values_do_not_break_the_plan(scratch_project):
+    _edit_stack(
+        scratch_project,
+        "staging",
+        **{"stagecraft:owner": {"secure": "v1:Zm9vYmFy:c2VjcmV0LW93bmVy"}},
+    )
+    plan = evaluate("staging", project_dir=scratch_project)
+    provider = plan.one("pulumi:providers:aws")
+    assert json.loads(provider.inputs["defaultTags"])["tags"]["owner"] == "[secret]"
+    assert "v1:Zm9vYmFy" not in json.dumps(plan.to_json())
+
+
+def test_stacks_command_lists_stack_files(capsys):
+    assert main(["--project-dir", str(REPO), "stacks"]) == 0
+    assert capsys.readouterr().out.split() == ["dev", "production", "staging"]
+
+
+def test_two_plans_of_the_same_stack_are_identical():
+    first = evaluate("staging", project_dir=REPO).to_json()
+    second = evaluate("staging", project_dir=REPO).to_json()
+    for before, after in zip(first["resources"], second["resources"], strict=True):
+        assert before == after
+    assert first["outputs"] == second["outputs"]
