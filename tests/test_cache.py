@@ -1,0 +1,67 @@
+"""Cache: ElastiCache Redis, encrypted, AUTH, nodes-only, failover where replicated."""
+
+from __future__ import annotations
+
+GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+
+
+def test_production_cache_fails_over_across_two_zones(production):
+    cache = production.one(GROUP)
+    assert cache.inputs["nodeType"] == "cache.m6g.large"
+    assert cache.inputs["numCacheClusters"] == 2
+    assert cache.inputs["automaticFailoverEnabled"] is True
+    assert cache.inputs["multiAzEnabled"] is True
+    assert cache.inputs["preferredCacheClusterAzs"] == ["us-east-1a", "us-east-1b"]
+    assert cache.inputs["snapshotRetentionLimit"] == 7
+    assert cache.protect is True
+
+
+def test_single_node_caches_have_no_failover(dev, staging):
+    for plan in (dev, staging):
+        cache = plan.one(GROUP)
+        assert cache.inputs["numCacheClusters"] == 1
+        assert cache.inputs["nodeType"] == "cache.t4g.micro"
+        assert cache.inputs["automaticFailoverEnabled"] is False
+        assert cache.inputs["multiAzEnabled"] is False
+        assert cache.protect is False
+
+
+def test_encrypted_at_rest_and_in_transit_with_auth(plans):
+    for plan in plans.values():
+        cache = plan.one(GROUP).inputs
+        assert cache["atRestEncryptionEnabled"] is True
+        assert cache["kmsKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+        assert cache["transitEncryptionEnabled"] is True
+        assert cache["authToken"] == "[secret]"
+        assert cache["engine"] == "redis"
+
+
+def test_maxmemory_policy_from_config(staging, dev):
+    group = staging.one("aws:elasticache/parameterGroup:ParameterGroup").inputs
+    assert group["family"] == "redis7"
+    assert group["parameters"] == [{"name": "maxmemory-policy", "value": "allkeys-lru"}]
+    dev_group = dev.one("aws:elasticache/parameterGroup:ParameterGroup").inputs
+    assert dev_group["parameters"] == [{"name": "maxmemory-policy", "value": "volatile-lru"}]
+
+
+def test_own_subnet_group_in_private_subnets(production):
+    group = production.one("aws:elasticache/subnetGroup:SubnetGroup")
+    assert group.inputs["name"] == "stagecraft-production"
+    subnets = {s.urn: s for s in production.of_type("aws:ec2/subnet:Subnet")}
+    used = [subnets[d] for d in group.dependencies if d in subnets]
+    assert len(used) == 3
+    assert all(s.inputs["tags"]["tier"] == "private" for s in used)
+    assert production.one(GROUP).inputs["subnetGroupName"] == "stagecraft-production"
+
+
+def test_only_cluster_nodes_reach_redis(production):
+    rules = [
+        r
+        for r in production.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if "cache" in r.name
+    ]
+    assert len(rules) == 1
+    rule = rules[0]
+    assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (6379, 6379)
+    assert "cidrIpv4" not in rule.inputs
+    assert production.one("aws:eks/cluster:Cluster").urn in rule.dependencies

@@ -1,0 +1,144 @@
+"""Database: RDS PostgreSQL in private subnets, encrypted, nodes-only, backed up."""
+
+from __future__ import annotations
+
+import pytest
+
+INSTANCE = "aws:rds/instance:Instance"
+KEY_PREFIX = "arn:aws:kms:us-east-1:123456789012:key/"
+
+
+def _primary(plan):
+    return next(i for i in plan.of_type(INSTANCE) if "replicateSourceDb" not in i.inputs)
+
+
+def _replicas(plan):
+    return [i for i in plan.of_type(INSTANCE) if "replicateSourceDb" in i.inputs]
+
+
+def test_production_database_matches_the_table(production):
+    db = _primary(production).inputs
+    assert db["identifier"] == "stagecraft-production"
+    assert db["engine"] == "postgres"
+    assert db["engineVersion"] == "16"
+    assert db["instanceClass"] == "db.m5.large"
+    assert db["allocatedStorage"] == 500
+    assert db["maxAllocatedStorage"] == 1000
+    assert db["storageType"] == "gp3"
+    assert db["multiAz"] is True
+    assert db["backupRetentionPeriod"] == 30
+    assert db["deletionProtection"] is True
+    assert db["performanceInsightsEnabled"] is True
+    assert db["performanceInsightsKmsKeyId"].startswith(KEY_PREFIX)
+    assert db["monitoringInterval"] == 60
+    assert db["monitoringRoleArn"].startswith("arn:aws:iam::123456789012:role/")
+
+
+def test_storage_encrypted_with_the_environment_key(plans):
+    for plan in plans.values():
+        key = plan.one("aws:kms/key:Key")
+        for instance in plan.of_type(INSTANCE):
+            assert instance.inputs["storageEncrypted"] is True
+            assert instance.inputs["kmsKeyId"].startswith(KEY_PREFIX)
+            assert key.urn in instance.dependencies
+
+
+def test_never_publicly_accessible_and_in_private_subnets(plans):
+    for plan in plans.values():
+        for instance in plan.of_type(INSTANCE):
+            assert instance.inputs["publiclyAccessible"] is False
+        group = plan.one("aws:rds/subnetGroup:SubnetGroup")
+        subnets = {s.urn: s for s in plan.of_type("aws:ec2/subnet:Subnet")}
+        used = [subnets[d] for d in group.dependencies if d in subnets]
+        assert used
+        assert all(s.inputs["tags"]["tier"] == "private" for s in used)
+
+
+def test_master_password_managed_by_rds_never_in_config_or_state(production):
+    db = _primary(production).inputs
+    assert db["manageMasterUserPassword"] is True
+    assert db["masterUserSecretKmsKeyId"].startswith(KEY_PREFIX)
+    assert "password" not in db
+    assert db["username"] == "stagecraft_admin"
+    assert db["iamDatabaseAuthenticationEnabled"] is True
+    assert production.outputs["databaseSecretArn"].startswith(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-"
+    )
+
+
+def test_security_group_admits_only_the_cluster_nodes(plans):
+    for plan in plans.values():
+        cluster = plan.one("aws:eks/cluster:Cluster")
+        rules = [
+            r
+            for r in plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+            if "database" in r.name
+        ]
+        assert len(rules) == 1
+        rule = rules[0].inputs
+        assert (rule["ipProtocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 5432, 5432)
+        assert rule["referencedSecurityGroupId"].startswith("sg-")
+        assert "cidrIpv4" not in rule
+        assert cluster.urn in rules[0].dependencies  # the cluster's own security group
+        group = next(
+            g for g in plan.of_type("aws:ec2/securityGroup:SecurityGroup") if "database" in g.name
+        )
+        assert "ingress" not in group.inputs
+
+
+def test_parameter_group_forces_tls_for_the_engine_major(production):
+    group = production.one("aws:rds/parameterGroup:ParameterGroup")
+    assert group.inputs["family"] == "postgres16"
+    parameters = {p["name"]: p["value"] for p in group.inputs["parameters"]}
+    assert parameters["rds.force_ssl"] == "1"
+
+
+@pytest.mark.parametrize(("stack", "days"), [("dev", 3), ("staging", 7), ("production", 30)])
+def test_postgres_logs_exported_to_groups_with_env_retention(plans, stack, days):
+    plan = plans[stack]
+    for instance in plan.of_type(INSTANCE):
+        assert instance.inputs["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
+        identifier = instance.inputs["identifier"]
+        group = next(
+            g
+            for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup")
+            if g.inputs["name"] == f"/aws/rds/instance/{identifier}/postgresql"
+        )
+        assert group.inputs["retentionInDays"] == days
+        assert group.urn in instance.dependencies
+
+
+def test_final_snapshot_has_a_stack_unique_name_where_asked(production, dev):
+    db = _primary(production).inputs
+    assert db["skipFinalSnapshot"] is False
+    assert db["finalSnapshotIdentifier"].startswith("stagecraft-production-final-")
+    assert len(db["finalSnapshotIdentifier"]) == len("stagecraft-production-final-") + 8
+    dev_db = _primary(dev).inputs
+    assert dev_db["skipFinalSnapshot"] is True
+    assert dev_db.get("finalSnapshotIdentifier") is None
+
+
+def test_read_replica_follows_the_primary(production, staging):
+    (replica,) = _replicas(production)
+    assert replica.inputs["replicateSourceDb"] == "stagecraft-production"
+    assert replica.inputs["identifier"] == "stagecraft-production-replica-1"
+    assert replica.inputs["instanceClass"] == "db.m5.large"
+    assert replica.protect is True
+    assert _replicas(staging) == []
+
+
+def test_backups_and_windows(staging):
+    db = _primary(staging).inputs
+    assert db["backupRetentionPeriod"] == 7
+    assert db["backupWindow"] == "03:00-04:00"
+    assert db["maintenanceWindow"] == "sun:04:30-sun:05:30"
+    assert db["copyTagsToSnapshot"] is True
+    assert db["autoMinorVersionUpgrade"] is True
+
+
+def test_staging_is_single_az_without_insights(staging):
+    db = _primary(staging).inputs
+    assert db["multiAz"] is False
+    assert db["performanceInsightsEnabled"] is False
+    assert db["monitoringInterval"] == 0
+    assert _primary(staging).protect is False

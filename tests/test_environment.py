@@ -1,0 +1,102 @@
+"""Cross-cutting: one tagged provider, namespaced components, protection, outputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.offline.engine import STACK_TYPE
+
+COMPONENTS = {
+    "stagecraft:index:Environment",
+    "stagecraft:index:Secrets",
+    "stagecraft:index:Network",
+    "stagecraft:index:Cluster",
+    "stagecraft:index:Database",
+    "stagecraft:index:Cache",
+    "stagecraft:index:ConnectionInfo",
+    "stagecraft:index:Workloads",
+}
+
+STATEFUL = {
+    "aws:rds/instance:Instance",
+    "aws:elasticache/replicationGroup:ReplicationGroup",
+    "aws:eks/cluster:Cluster",
+    "aws:kms/key:Key",
+}
+
+
+def test_components_are_namespaced_and_each_appears_once(plans):
+    for plan in plans.values():
+        components = [r.type for r in plan.resources if not r.custom and r.type != STACK_TYPE]
+        assert sorted(components) == sorted(COMPONENTS)
+
+
+def test_every_resource_hangs_below_the_environment(plans):
+    for plan in plans.values():
+        environment = plan.one("stagecraft:index:Environment")
+        below = {r.urn for r in plan.descendants_of(environment.urn)}
+        others = {r.urn for r in plan.resources} - below - {environment.urn}
+        assert [plan.by_urn(u).type for u in others] == [STACK_TYPE]
+
+
+@pytest.mark.parametrize(
+    ("stack", "owner", "cost_center"),
+    [
+        ("dev", "platform-team", "engineering"),
+        ("staging", "platform-team", "engineering"),
+        ("production", "platform-team", "production-ops"),
+    ],
+)
+def test_provider_default_tags_reach_every_aws_resource(plans, stack, owner, cost_center):
+    plan = plans[stack]
+    provider = plan.one("pulumi:providers:aws")
+    assert provider.inputs["region"] == "us-east-1"
+    assert json.loads(provider.inputs["defaultTags"]) == {
+        "tags": {
+            "environment": stack,
+            "project": "stagecraft",
+            "stack": f"stagecraft/{stack}",
+            "managed-by": "pulumi",
+            "owner": owner,
+            "cost-center": cost_center,
+        }
+    }
+    aws_resources = [r for r in plan.resources if r.type.startswith("aws:")]
+    assert len(aws_resources) > 40
+    assert {r.provider for r in aws_resources} == {provider.urn}
+
+
+def test_exactly_the_stateful_resources_are_protected_in_production(production):
+    protected = sorted((r.type, r.name) for r in production.resources if r.protect)
+    assert {t for t, _ in protected} == STATEFUL
+    assert len(protected) == 5  # primary, replica, cache, cluster, key
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_nothing_is_protected_outside_production(plans, stack):
+    assert [r.name for r in plans[stack].resources if r.protect] == []
+
+
+def test_stack_outputs(production):
+    assert set(production.outputs) == {
+        "clusterName",
+        "clusterEndpoint",
+        "kubeconfig",
+        "oidcProviderArn",
+        "databaseEndpoint",
+        "databaseSecretArn",
+        "connectionInfoSecretArn",
+        "redisEndpoint",
+        "namespace",
+        "vpcId",
+        "privateSubnetIds",
+    }
+    assert production.outputs["clusterName"] == "stagecraft-production"
+    assert production.outputs["clusterEndpoint"].endswith(".gr7.us-east-1.eks.amazonaws.com")
+    assert production.outputs["databaseEndpoint"].startswith("stagecraft-production.")
+    assert production.outputs["databaseEndpoint"].endswith(".us-east-1.rds.amazonaws.com:5432")
+    assert production.outputs["redisEndpoint"].startswith("master.stagecraft-production.")
+    assert production.outputs["vpcId"].startswith("vpc-")
+    assert len(production.outputs["privateSubnetIds"]) == 3

@@ -1,0 +1,100 @@
+"""Secrets: one KMS key per environment; generated secrets never shown in clear."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from rich.console import Console
+
+from infra.cli.render import print_plan
+from infra.offline.engine import Plan
+from infra.offline.mocks import StagecraftMocks
+
+PASSWORD = "random:index/randomPassword:RandomPassword"
+
+
+def test_one_rotating_kms_key_per_environment(plans):
+    for stack, plan in plans.items():
+        key = plan.one("aws:kms/key:Key")
+        assert key.inputs["enableKeyRotation"] is True
+        assert key.inputs["deletionWindowInDays"] == 30
+        alias = plan.one("aws:kms/alias:Alias")
+        assert alias.inputs["name"] == f"alias/stagecraft-{stack}"
+
+
+def test_key_policy_lets_cloudwatch_logs_use_the_key_for_this_account_only(production):
+    policy = json.loads(production.one("aws:kms/key:Key").inputs["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert statements["AccountAdministersKey"]["Principal"] == {
+        "AWS": "arn:aws:iam::123456789012:root"
+    }
+    logs = statements["CloudWatchLogsEncryptsLogGroups"]
+    assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
+    assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == (
+        "arn:aws:logs:us-east-1:123456789012:log-group:*"
+    )
+
+
+def test_kms_key_protected_only_in_production(production, staging):
+    assert production.one("aws:kms/key:Key").protect is True
+    assert staging.one("aws:kms/key:Key").protect is False
+
+
+def test_application_secrets_are_generated_and_stored_encrypted(staging):
+    secrets = {s.inputs["name"]: s for s in staging.of_type("aws:secretsmanager/secret:Secret")}
+    assert set(secrets) == {
+        "stagecraft-staging/jwt-secret",
+        "stagecraft-staging/redis-auth-token",
+        "stagecraft-staging/connection-info",
+    }
+    for secret in secrets.values():
+        assert secret.inputs["kmsKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+    for version in staging.of_type("aws:secretsmanager/secretVersion:SecretVersion"):
+        assert version.inputs["secretString"] == "[secret]"
+    lengths = {
+        p.name.rsplit("-secrets-", 1)[-1]: p.inputs["length"] for p in staging.of_type(PASSWORD)
+    }
+    assert lengths["jwt-secret"] >= 32
+    assert 16 <= lengths["redis-auth-token"] <= 128
+
+
+def test_connection_info_points_at_the_rds_managed_secret(staging):
+    assert staging.outputs["connectionInfoSecretArn"].startswith(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:stagecraft-staging/connection-info-"
+    )
+    version = next(
+        v
+        for v in staging.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+        if "connection-info" in v.name
+    )
+    database = next(r for r in staging.of_type("aws:rds/instance:Instance"))
+    assert database.urn in version.dependencies
+
+
+def _generated_values(plan: Plan) -> list[str]:
+    """The values the mock cloud generated for each random secret in the plan."""
+    mocks = StagecraftMocks("us-east-1")
+    return [
+        mocks._random_password(PASSWORD, p.name, {"length": p.inputs["length"]})[1]["result"]
+        for p in plan.of_type(PASSWORD)
+    ]
+
+
+def test_no_secret_value_appears_in_plan_json_or_text(plans):
+    for plan in plans.values():
+        values = _generated_values(plan)
+        assert len(values) == 2
+        assert all(len(v) >= 32 for v in values)
+        document = json.dumps(plan.to_json())
+        buffer = io.StringIO()
+        print_plan(plan, Console(file=buffer, width=250, markup=False, emoji=False))
+        text = buffer.getvalue()
+        for value in values:
+            assert value not in document
+            assert value not in text
+
+
+def test_only_the_kubeconfig_output_is_secret(production):
+    secret_outputs = {k for k, v in production.outputs.items() if v == "[secret]"}
+    assert secret_outputs == {"kubeconfig"}
