@@ -68,3 +68,59 @@ def name_tag(name: str, extra: Mapping[str, str] | None = None) -> dict[str, str
     Environment-wide tags come from the provider's default tags, not from here.
     """
     return {"Name": name, **(extra or {})}
+
+
+def nodes_only_security_group(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    vpc_id: pulumi.Input[str],
+    node_security_group_id: pulumi.Input[str],
+    port: int,
+    service: str,
+) -> aws.ec2.SecurityGroup:
+    """A security group whose only way in is ``port`` from the cluster's nodes.
+
+    No CIDR rule exists at all, so nothing outside the cluster (not even the
+    rest of the VPC) can reach the data store.
+    """
+    group = aws.ec2.SecurityGroup(
+        name,
+        vpc_id=vpc_id,
+        description=f"{service}: EKS cluster nodes only",
+        opts=child(parent),
+    )
+    aws.vpc.SecurityGroupIngressRule(
+        f"{name}-from-nodes",
+        security_group_id=group.id,
+        referenced_security_group_id=node_security_group_id,
+        ip_protocol="tcp",
+        from_port=port,
+        to_port=port,
+        description=f"{service} from the EKS nodes",
+        opts=child(parent),
+    )
+    return group
+
+
+def encrypted_log_group(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    log_group_name: str,
+    retention_days: int,
+    kms_key_arn: pulumi.Input[str],
+) -> aws.cloudwatch.LogGroup:
+    """A log group with the environment's retention and KMS key.
+
+    Services (EKS, RDS) that create their log group on first write create it
+    with retention "never" and no key; creating it first under the exact name
+    they will use is the only way to set both.
+    """
+    return aws.cloudwatch.LogGroup(
+        name,
+        name=log_group_name,
+        retention_in_days=retention_days,
+        kms_key_id=kms_key_arn,
+        opts=child(parent),
+    )

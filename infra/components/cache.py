@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._common import child, type_token
+from infra.components._common import child, nodes_only_security_group, type_token
 from infra.config import CacheSpec
 
 REDIS_PORT = 6379
@@ -55,21 +55,13 @@ class Cache(pulumi.ComponentResource):
             subnet_ids=list(args.private_subnet_ids),
             opts=child(self),
         )
-        self.security_group = aws.ec2.SecurityGroup(
+        self.security_group = nodes_only_security_group(
+            self,
             name,
             vpc_id=args.vpc_id,
-            description=f"Redis of {group_id}: cluster nodes only",
-            opts=child(self),
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-from-nodes",
-            security_group_id=self.security_group.id,
-            referenced_security_group_id=args.node_security_group_id,
-            ip_protocol="tcp",
-            from_port=REDIS_PORT,
-            to_port=REDIS_PORT,
-            description="Redis from the EKS nodes",
-            opts=child(self),
+            node_security_group_id=args.node_security_group_id,
+            port=REDIS_PORT,
+            service=f"Redis of {group_id}",
         )
         parameters = aws.elasticache.ParameterGroup(
             name,

@@ -13,6 +13,7 @@ from infra.components._common import (
     assume_role_policy,
     attach_policies,
     child,
+    encrypted_log_group,
     name_tag,
     type_token,
 )
@@ -66,14 +67,12 @@ class Cluster(pulumi.ComponentResource):
         spec = args.spec
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self)).partition
 
-        # EKS writes control-plane logs to this exact name; creating it first is
-        # the only way to give it a retention period and a KMS key.
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = encrypted_log_group(
+            self,
             f"{name}-control-plane-logs",
-            name=f"/aws/eks/{args.cluster_name}/cluster",
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.kms_key_arn,
-            opts=child(self),
+            log_group_name=f"/aws/eks/{args.cluster_name}/cluster",
+            retention_days=args.log_retention_days,
+            kms_key_arn=args.kms_key_arn,
         )
 
         cluster_role = aws.iam.Role(

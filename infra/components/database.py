@@ -10,7 +10,14 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from infra.components._common import assume_role_policy, attach_policies, child, type_token
+from infra.components._common import (
+    assume_role_policy,
+    attach_policies,
+    child,
+    encrypted_log_group,
+    nodes_only_security_group,
+    type_token,
+)
 from infra.config import DatabaseSpec
 
 POSTGRES_PORT = 5432
@@ -66,21 +73,13 @@ class Database(pulumi.ComponentResource):
             subnet_ids=list(args.private_subnet_ids),
             opts=child(self),
         )
-        self.security_group = aws.ec2.SecurityGroup(
+        self.security_group = nodes_only_security_group(
+            self,
             name,
             vpc_id=args.vpc_id,
-            description=f"PostgreSQL of {identifier}: cluster nodes only",
-            opts=child(self),
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-from-nodes",
-            security_group_id=self.security_group.id,
-            referenced_security_group_id=args.node_security_group_id,
-            ip_protocol="tcp",
-            from_port=POSTGRES_PORT,
-            to_port=POSTGRES_PORT,
-            description="PostgreSQL from the EKS nodes",
-            opts=child(self),
+            node_security_group_id=args.node_security_group_id,
+            port=POSTGRES_PORT,
+            service=f"PostgreSQL of {identifier}",
         )
         parameters = aws.rds.ParameterGroup(
             name,
@@ -96,16 +95,14 @@ class Database(pulumi.ComponentResource):
         instance_ids = [identifier] + [
             f"{identifier}-replica-{n}" for n in range(1, spec.read_replicas + 1)
         ]
-        # RDS creates these groups on first export with retention "never";
-        # creating them first sets the environment's retention and key.
         log_groups = [
-            aws.cloudwatch.LogGroup(
+            encrypted_log_group(
+                self,
                 f"{name}-logs-{instance_id.removeprefix(identifier).strip('-') or 'primary'}"
                 f"-{export}",
-                name=f"/aws/rds/instance/{instance_id}/{export}",
-                retention_in_days=args.log_retention_days,
-                kms_key_id=args.kms_key_arn,
-                opts=child(self),
+                log_group_name=f"/aws/rds/instance/{instance_id}/{export}",
+                retention_days=args.log_retention_days,
+                kms_key_arn=args.kms_key_arn,
             )
             for instance_id in instance_ids
             for export in LOG_EXPORTS

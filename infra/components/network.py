@@ -9,7 +9,13 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._common import assume_role_policy, child, name_tag, type_token
+from infra.components._common import (
+    assume_role_policy,
+    child,
+    encrypted_log_group,
+    name_tag,
+    type_token,
+)
 from infra.config import NetworkSpec
 from infra.subnets import plan_subnets
 
@@ -177,12 +183,12 @@ class Network(pulumi.ComponentResource):
         )
 
     def _flow_logs(self, name: str, args: NetworkArgs) -> None:
-        log_group = aws.cloudwatch.LogGroup(
+        log_group = encrypted_log_group(
+            self,
             f"{name}-flow-logs",
-            name=f"/aws/vpc/{args.resource_prefix}/flow-logs",
-            retention_in_days=args.log_retention_days,
-            kms_key_id=args.kms_key_arn,
-            opts=child(self),
+            log_group_name=f"/aws/vpc/{args.resource_prefix}/flow-logs",
+            retention_days=args.log_retention_days,
+            kms_key_arn=args.kms_key_arn,
         )
         role = aws.iam.Role(
             f"{name}-flow-logs",

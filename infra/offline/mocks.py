@@ -95,11 +95,15 @@ class StagecraftMocks(Mocks):
             "aws:eks/nodeGroup:NodeGroup": self._node_group,
             "aws:eks/accessEntry:AccessEntry": self._access_entry,
             "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": self._access_association,
-            "aws:rds/subnetGroup:SubnetGroup": self._rds_named("subgrp"),
-            "aws:rds/parameterGroup:ParameterGroup": self._rds_named("pg"),
+            "aws:rds/subnetGroup:SubnetGroup": self._named_group("rds", "subgrp"),
+            "aws:rds/parameterGroup:ParameterGroup": self._named_group("rds", "pg"),
             "aws:rds/instance:Instance": self._rds_instance,
-            "aws:elasticache/subnetGroup:SubnetGroup": self._cache_named("subnetgroup"),
-            "aws:elasticache/parameterGroup:ParameterGroup": self._cache_named("parametergroup"),
+            "aws:elasticache/subnetGroup:SubnetGroup": self._named_group(
+                "elasticache", "subnetgroup"
+            ),
+            "aws:elasticache/parameterGroup:ParameterGroup": self._named_group(
+                "elasticache", "parametergroup"
+            ),
             "aws:elasticache/replicationGroup:ReplicationGroup": self._replication_group,
             "random:index/randomPassword:RandomPassword": self._random_password,
             "random:index/randomId:RandomId": self._random_id,
@@ -379,15 +383,17 @@ class StagecraftMocks(Mocks):
         cluster, principal = inputs.get("clusterName", ""), inputs.get("principalArn", "")
         return f"{cluster}#{principal}#{inputs.get('policyArn', '')}", inputs
 
-    def _rds_named(
-        self, kind: str
+    def _named_group(
+        self, service: str, kind: str
     ) -> Callable[[str, str, dict[str, Any]], tuple[str, dict[str, Any]]]:
+        """Subnet and parameter groups: lowercase auto-names, ARN `<service>:<kind>:<name>`."""
+
         def build(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
             group_name = inputs.get("name") or self._autoname(name, typ, lower=True)
             return group_name, {
                 **inputs,
                 "name": group_name,
-                "arn": self._arn("rds", f"{kind}:{group_name}"),
+                "arn": self._arn(service, f"{kind}:{group_name}"),
             }
 
         return build
@@ -425,19 +431,6 @@ class StagecraftMocks(Mocks):
                 }
             ]
         return identifier, state
-
-    def _cache_named(
-        self, kind: str
-    ) -> Callable[[str, str, dict[str, Any]], tuple[str, dict[str, Any]]]:
-        def build(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-            group_name = inputs.get("name") or self._autoname(name, typ, lower=True)
-            return group_name, {
-                **inputs,
-                "name": group_name,
-                "arn": self._arn("elasticache", f"{kind}:{group_name}"),
-            }
-
-        return build
 
     def _replication_group(
         self, typ: str, name: str, inputs: dict[str, Any]
