@@ -53,3 +53,16 @@ def test_stack_files_set_only_declared_keys_and_every_required_one():
         # The Pulumi CLI refuses a stack that leaves out a key declared without default.
         assert required <= ours, f"{stack}: missing {required - ours}"
         assert "aws:region" in config
+
+
+def test_requirements_txt_pins_what_pyproject_pins():
+    import tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    runtime = sorted(pyproject["project"]["dependencies"])
+    lines = (REPO / "requirements.txt").read_text().splitlines()
+    pinned = sorted(line for line in lines if line and not line.startswith("#"))
+    assert pinned == runtime
+    assert all("==" in requirement for requirement in runtime), "every dependency is pinned"
+    for extra in pyproject["project"]["optional-dependencies"].values():
+        assert all("==" in requirement for requirement in extra)
