@@ -13,8 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hashlib
+import hmac
+import json
 import logging
+import os
 import runpy
+import secrets
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -55,6 +60,8 @@ class PlannedResource:
     inputs: dict[str, Any]
     ignore_changes: list[str] = field(default_factory=list)
     dependencies: list[str] = field(default_factory=list)
+    # Property path -> fingerprint of each "[secret]" in ``inputs``.
+    secret_fingerprints: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -68,6 +75,7 @@ class PlannedResource:
             "ignoreChanges": self.ignore_changes,
             "dependencies": self.dependencies,
             "inputs": self.inputs,
+            "secretFingerprints": self.secret_fingerprints,
         }
 
 
@@ -116,21 +124,56 @@ class Plan:
         }
 
 
-def plain(value: Any) -> Any:
-    """A wire-format property value as JSON, secrets and unknowns masked."""
+# Fingerprints let two plans say "this secret changed" without either
+# showing it: an HMAC under a key that lives only in this process (or is
+# handed to a child process evaluating the other side of a diff), never
+# written anywhere, so a fingerprint cannot be turned back into the value.
+FINGERPRINT_KEY_ENV = "STAGECRAFT_FINGERPRINT_KEY"
+
+
+def _fingerprint_key() -> bytes:
+    key = os.environ.get(FINGERPRINT_KEY_ENV)
+    if key is None:
+        key = secrets.token_hex(32)
+        os.environ[FINGERPRINT_KEY_ENV] = key  # inherited by child evaluations
+    return key.encode()
+
+
+def fingerprint(value: Any, path: str = "") -> str:
+    # The path is mixed in so equal values in different properties (the Redis
+    # token in the cache and in its Secrets Manager copy) do not match.
+    payload = json.dumps([path, value], sort_keys=True, default=str).encode()
+    return hmac.new(_fingerprint_key(), payload, hashlib.sha256).hexdigest()[:16]
+
+
+def plain(value: Any, fingerprints: dict[str, str] | None = None, path: str = "") -> Any:
+    """A wire-format property value as JSON, secrets and unknowns masked.
+
+    Each masked secret's fingerprint is recorded in ``fingerprints`` under
+    its property path (``stringData``, ``routes[0].cidrBlock``).
+    """
+
+    def secret(inner: Any) -> str:
+        if fingerprints is not None:
+            fingerprints[path] = fingerprint(inner, path)
+        return SECRET
+
     if isinstance(value, dict):
         signature = value.get(_SIG_KEY)
         if signature == _SECRET_SIG:
-            return SECRET
+            return secret(value.get("value"))
         if signature == _RESOURCE_SIG:
             return value.get("urn")
         if signature == _OUTPUT_SIG:
             if value.get("secret"):
-                return SECRET
-            return plain(value["value"]) if "value" in value else UNKNOWN
-        return {key: plain(item) for key, item in value.items()}
+                return secret(value.get("value"))
+            return plain(value["value"], fingerprints, path) if "value" in value else UNKNOWN
+        return {
+            key: plain(item, fingerprints, f"{path}.{key}" if path else key)
+            for key, item in value.items()
+        }
     if isinstance(value, list):
-        return [plain(item) for item in value]
+        return [plain(item, fingerprints, f"{path}[{i}]") for i, item in enumerate(value)]
     if value == _UNKNOWN_VALUE:
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
@@ -138,8 +181,8 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _struct_to_json(struct: Any) -> dict[str, Any]:
-    converted = plain(json_format.MessageToDict(struct))
+def _struct_to_json(struct: Any, fingerprints: dict[str, str] | None = None) -> dict[str, Any]:
+    converted = plain(json_format.MessageToDict(struct), fingerprints)
     return converted if isinstance(converted, dict) else {}
 
 
@@ -164,6 +207,8 @@ class RecordingMonitor(MockMonitor):
         response = super().RegisterResource(request)
         # A provider reference is "<urn>::<id>" and URNs contain "::" themselves.
         provider = request.provider.rsplit("::", 1)[0] if request.provider else None
+        fingerprints: dict[str, str] = {}
+        inputs = _struct_to_json(request.object, fingerprints)
         self.records.append(
             PlannedResource(
                 urn=response.urn,
@@ -173,7 +218,8 @@ class RecordingMonitor(MockMonitor):
                 custom=bool(request.custom),
                 protect=bool(request.protect) if request.HasField("protect") else False,
                 provider=provider,
-                inputs=_struct_to_json(request.object),
+                inputs=inputs,
+                secret_fingerprints=fingerprints,
                 ignore_changes=list(request.ignoreChanges),
                 dependencies=sorted(request.dependencies),
             )
@@ -209,7 +255,10 @@ def evaluate(
     """
     project = load_project(project_dir)
     config = project.config_map(stack, config_overrides)
-    mocks = StagecraftMocks(region=config.values.get("aws:region") or "us-east-1")
+    mocks = StagecraftMocks(
+        region=config.values.get("aws:region") or "us-east-1",
+        stack_prefix=f"{project.name}-{stack}",
+    )
     monitor = RecordingMonitor(mocks)
 
     logger = logging.getLogger(f"stagecraft.offline.{stack}")

@@ -63,8 +63,13 @@ def partition_of(region: str) -> tuple[str, str]:
 class StagecraftMocks(Mocks):
     """Realistic answers for the AWS, Kubernetes and random resources stagecraft uses."""
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, stack_prefix: str = "") -> None:
         self.region = region
+        # Ids are hashed from resource names with the stack's own prefix
+        # ("stagecraft-staging") taken out, so the same resource gets the same
+        # id in every stack and comparing two stacks shows real differences,
+        # not different random-looking ids.
+        self.stack_prefix = stack_prefix
         self.partition, self.dns_suffix = partition_of(region)
         self.account = PLACEHOLDER_ACCOUNT_ID
         self._provider_default_tags: dict[str, dict[str, str]] = {}
@@ -156,7 +161,7 @@ class StagecraftMocks(Mocks):
         if not args.custom:
             return "", inputs  # components have no cloud identity
         if args.typ.startswith("pulumi:providers:"):
-            provider_id = f"{args.name}-{_digest(args.typ, args.name)[:8]}"
+            provider_id = f"{args.name}-{self._hash(args.typ, args.name)[:8]}"
             default_tags = inputs.get("defaultTags") or {}
             if isinstance(default_tags, str):  # provider inputs arrive JSON-encoded
                 default_tags = json.loads(default_tags)
@@ -178,6 +183,11 @@ class StagecraftMocks(Mocks):
     # Helpers
     # ------------------------------------------------------------------ #
 
+    def _hash(self, typ: str, name: str, *extra: str) -> str:
+        if self.stack_prefix:
+            name = name.replace(self.stack_prefix, "{stack}")
+        return _digest(typ, name, *extra)
+
     def _default_tags_for(self, provider_ref: str | None) -> dict[str, str]:
         if not provider_ref:
             return {}
@@ -187,17 +197,16 @@ class StagecraftMocks(Mocks):
         region = self.region if regional else ""
         return f"arn:{self.partition}:{service}:{region}:{self.account}:{resource}"
 
-    @staticmethod
-    def _autoname(name: str, typ: str, *, lower: bool = False) -> str:
+    def _autoname(self, name: str, typ: str, *, lower: bool = False) -> str:
         """What Pulumi auto-naming produces: the logical name plus 7 random hex chars."""
-        generated = f"{name}-{_digest(typ, name, 'autoname')[:7]}"
+        generated = f"{name}-{self._hash(typ, name, 'autoname')[:7]}"
         return generated.lower() if lower else generated
 
     def _ec2(
         self, id_prefix: str, arn_kind: str | None
     ) -> Callable[[str, str, dict[str, Any]], tuple[str, dict[str, Any]]]:
         def build(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-            resource_id = f"{id_prefix}-{_digest(typ, name)[:17]}"
+            resource_id = f"{id_prefix}-{self._hash(typ, name)[:17]}"
             state = {**inputs, "ownerId": self.account}
             if arn_kind:
                 state["arn"] = self._arn("ec2", f"{arn_kind}/{resource_id}")
@@ -210,7 +219,7 @@ class StagecraftMocks(Mocks):
     # ------------------------------------------------------------------ #
 
     def _vpc(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        vpc_id = f"vpc-{_digest(typ, name)[:17]}"
+        vpc_id = f"vpc-{self._hash(typ, name)[:17]}"
         return vpc_id, {
             **inputs,
             "arn": self._arn("ec2", f"vpc/{vpc_id}"),
@@ -222,8 +231,8 @@ class StagecraftMocks(Mocks):
     def _nat_gateway(
         self, typ: str, name: str, inputs: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
-        nat_id = f"nat-{_digest(typ, name)[:17]}"
-        octet = int(_digest(typ, name, "ip")[:2], 16) % 254 + 1
+        nat_id = f"nat-{self._hash(typ, name)[:17]}"
+        octet = int(self._hash(typ, name, "ip")[:2], 16) % 254 + 1
         return nat_id, {
             **inputs,
             "connectivityType": "public",
@@ -232,8 +241,8 @@ class StagecraftMocks(Mocks):
         }
 
     def _eip(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        allocation_id = f"eipalloc-{_digest(typ, name)[:17]}"
-        octet = int(_digest(typ, name, "ip")[:2], 16) % 254 + 1
+        allocation_id = f"eipalloc-{self._hash(typ, name)[:17]}"
+        octet = int(self._hash(typ, name, "ip")[:2], 16) % 254 + 1
         return allocation_id, {
             **inputs,
             "allocationId": allocation_id,
@@ -244,7 +253,7 @@ class StagecraftMocks(Mocks):
     def _security_group(
         self, typ: str, name: str, inputs: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
-        group_id = f"sg-{_digest(typ, name)[:17]}"
+        group_id = f"sg-{self._hash(typ, name)[:17]}"
         return group_id, {
             **inputs,
             "name": inputs.get("name") or self._autoname(name, typ),
@@ -266,7 +275,7 @@ class StagecraftMocks(Mocks):
             **inputs,
             "name": role_name,
             "arn": self._arn("iam", f"role/{role_name}", regional=False),
-            "uniqueId": "AROA" + _digest(typ, name)[:17].upper(),
+            "uniqueId": "AROA" + self._hash(typ, name)[:17].upper(),
         }
 
     def _role_policy(
@@ -278,7 +287,7 @@ class StagecraftMocks(Mocks):
     def _policy_attachment(
         self, typ: str, name: str, inputs: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
-        return f"{inputs.get('role', 'role')}-{_digest(typ, name)[:20]}", inputs
+        return f"{inputs.get('role', 'role')}-{self._hash(typ, name)[:20]}", inputs
 
     def _oidc_provider(
         self, typ: str, name: str, inputs: dict[str, Any]
@@ -288,7 +297,7 @@ class StagecraftMocks(Mocks):
         return arn, {**inputs, "arn": arn}
 
     def _kms_key(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-        key_id = str(uuid.UUID(_digest(typ, name)[:32]))
+        key_id = str(uuid.UUID(self._hash(typ, name)[:32]))
         return key_id, {
             **inputs,
             "keyId": key_id,
@@ -309,13 +318,13 @@ class StagecraftMocks(Mocks):
 
     def _secret(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         secret_name = inputs.get("name") or self._autoname(name, typ)
-        arn = self._arn("secretsmanager", f"secret:{secret_name}-{_digest(typ, name)[:6]}")
+        arn = self._arn("secretsmanager", f"secret:{secret_name}-{self._hash(typ, name)[:6]}")
         return arn, {**inputs, "name": secret_name, "arn": arn}
 
     def _secret_version(
         self, typ: str, name: str, inputs: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
-        version_id = str(uuid.UUID(_digest(typ, name)[:32]))
+        version_id = str(uuid.UUID(self._hash(typ, name)[:32]))
         secret_id = str(inputs.get("secretId", ""))
         return f"{secret_id}|{version_id}", {
             **inputs,
@@ -328,11 +337,10 @@ class StagecraftMocks(Mocks):
         self, typ: str, name: str, inputs: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
         cluster_name = inputs.get("name") or self._autoname(name, typ)
-        endpoint_id = _digest(typ, name, "endpoint")[:32].upper()
-        oidc_id = _digest(typ, name, "oidc")[:32].upper()
+        endpoint_id = self._hash(typ, name, "endpoint")[:32].upper()
+        oidc_id = self._hash(typ, name, "oidc")[:32].upper()
         vpc_config = dict(inputs.get("vpcConfig") or {})
-        vpc_config.setdefault("clusterSecurityGroupId", f"sg-{_digest(typ, name, 'csg')[:17]}")
-        vpc_config.setdefault("vpcId", f"vpc-{_digest('aws:ec2/vpc:Vpc', name)[:17]}")
+        vpc_config.setdefault("clusterSecurityGroupId", f"sg-{self._hash(typ, name, 'csg')[:17]}")
         return cluster_name, {
             **inputs,
             "name": cluster_name,
@@ -349,7 +357,7 @@ class StagecraftMocks(Mocks):
             "vpcConfig": vpc_config,
             "platformVersion": "eks.1",
             "status": "ACTIVE",
-            "clusterId": str(uuid.UUID(_digest(typ, name, "id")[:32])),
+            "clusterId": str(uuid.UUID(self._hash(typ, name, "id")[:32])),
         }
 
     def _node_group(
@@ -357,7 +365,7 @@ class StagecraftMocks(Mocks):
     ) -> tuple[str, dict[str, Any]]:
         group_name = inputs.get("nodeGroupName") or self._autoname(name, typ)
         cluster = inputs.get("clusterName", "cluster")
-        group_uuid = str(uuid.UUID(_digest(typ, name)[:32]))
+        group_uuid = str(uuid.UUID(self._hash(typ, name)[:32]))
         return f"{cluster}:{group_name}", {
             **inputs,
             "nodeGroupName": group_name,
@@ -373,7 +381,7 @@ class StagecraftMocks(Mocks):
         return f"{cluster}:{principal}", {
             **inputs,
             "accessEntryArn": self._arn(
-                "eks", f"access-entry/{cluster}/role/{self.account}/{_digest(typ, name)[:8]}"
+                "eks", f"access-entry/{cluster}/role/{self.account}/{self._hash(typ, name)[:8]}"
             ),
         }
 
@@ -413,13 +421,13 @@ class StagecraftMocks(Mocks):
             "port": port,
             "endpoint": f"{address}:{port}",
             "arn": self._arn("rds", f"db:{identifier}"),
-            "resourceId": "db-" + _digest(typ, name)[:26].upper(),
+            "resourceId": "db-" + self._hash(typ, name)[:26].upper(),
             "status": "available",
             "engine": inputs.get("engine", "postgres"),
             "masterUserSecrets": [],
         }
         if inputs.get("manageMasterUserPassword"):
-            secret_uuid = str(uuid.UUID(_digest(typ, name, "master")[:32]))
+            secret_uuid = str(uuid.UUID(self._hash(typ, name, "master")[:32]))
             state["masterUserSecrets"] = [
                 {
                     "secretArn": self._arn(
@@ -437,7 +445,7 @@ class StagecraftMocks(Mocks):
     ) -> tuple[str, dict[str, Any]]:
         group_id = inputs.get("replicationGroupId") or self._autoname(name, typ, lower=True)
         region_code = "".join(part[0] for part in self.region.split("-")[:-1]) + self.region[-1]
-        host_hash = _digest(typ, name)[:6]
+        host_hash = self._hash(typ, name)[:6]
         count = int(inputs.get("numCacheClusters") or 1)
         return group_id, {
             **inputs,
@@ -453,20 +461,20 @@ class StagecraftMocks(Mocks):
             "engineVersionActual": f"{inputs.get('engineVersion', '7.1')}.0",
         }
 
-    @staticmethod
-    def _random_password(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _random_password(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
         length = int(inputs.get("length") or 16)
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-        seed = _digest(typ, name, "password")
+        seed = self._hash(typ, name, "password")
         value = "".join(
             alphabet[int(_digest(seed, str(i))[:4], 16) % len(alphabet)] for i in range(length)
         )
         return "none", {**inputs, "result": value, "bcryptHash": "$2a$10$" + seed[:53]}
 
-    @staticmethod
-    def _random_id(typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _random_id(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         byte_length = int(inputs.get("byteLength") or 8)
-        raw = bytes.fromhex(_digest(typ, name)[: byte_length * 2])
+        raw = bytes.fromhex(self._hash(typ, name)[: byte_length * 2])
         b64url = base64.urlsafe_b64encode(raw).decode().rstrip("=")
         return b64url, {
             **inputs,
@@ -481,9 +489,9 @@ class StagecraftMocks(Mocks):
         if typ.startswith("kubernetes:"):
             metadata = dict(state.get("metadata") or {})
             metadata.setdefault("name", self._autoname(name, typ, lower=True))
-            metadata["uid"] = str(uuid.UUID(_digest(typ, name)[:32]))
+            metadata["uid"] = str(uuid.UUID(self._hash(typ, name)[:32]))
             state["metadata"] = metadata
             namespace = metadata.get("namespace")
             object_id = f"{namespace}/{metadata['name']}" if namespace else str(metadata["name"])
             return object_id, state
-        return f"{name}-{_digest(typ, name)[:8]}", state
+        return f"{name}-{self._hash(typ, name)[:8]}", state
