@@ -1,0 +1,272 @@
+"""The `stagecraft` subcommands.  Heavy imports (the Pulumi SDK) happen per command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from infra.offline.stackfiles import Project
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # a check failed: docs stale, gate failed, over budget, differences
+EXIT_USAGE = 2  # the user's input is wrong: bad stack, bad config, bad file
+
+DOCUMENTED_ORDER = ("dev", "staging", "production")
+
+
+class UserError(Exception):
+    """A mistake in what the user asked for; printed as one line, exit 2."""
+
+
+def _console() -> Console:
+    # Plain text only: values such as "[secret]" or ARNs with ":secret:" in
+    # them must print verbatim, not as markup or emoji.
+    console = Console(highlight=False, markup=False, emoji=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, markup=False, emoji=False, width=250)
+    return console
+
+
+def ordered_stacks(project: Project, requested: list[str] | None) -> list[str]:
+    available = project.stacks()
+    if requested:
+        for stack in requested:
+            project.stack_file(stack)  # raises UnknownStackError with the list
+        return list(dict.fromkeys(requested))
+    known = [s for s in DOCUMENTED_ORDER if s in available]
+    return known + [s for s in available if s not in known]
+
+
+def plan(project: Project, args: argparse.Namespace) -> int:
+    from infra.cli.render import print_plan
+    from infra.offline.engine import evaluate
+
+    result = evaluate(args.stack, project_dir=project.directory)
+    if args.json:
+        json.dump(result.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_plan(result, _console())
+    return EXIT_OK
+
+
+def stacks(project: Project, args: argparse.Namespace) -> int:
+    del args
+    for stack in project.stacks():
+        print(stack)
+    return EXIT_OK
+
+
+def _budget(project: Project, stack: str) -> int:
+    from infra.docs import load_stack
+
+    return load_stack(project, stack).general.monthly_budget_usd
+
+
+def diff(project: Project, args: argparse.Namespace) -> int:
+    from infra.cost import estimate
+    from infra.diff import (
+        DiffError,
+        compare_plans,
+        plan_at_revision,
+        render_json,
+        render_markdown,
+        render_text,
+    )
+    from infra.offline.engine import evaluate
+
+    requested = ordered_stacks(project, args.stack)
+    results = []
+    try:
+        for stack in requested:
+            current = evaluate(stack, project_dir=project.directory)
+            cost_now = estimate(current, budget=_budget(project, stack))
+            if args.against:
+                other = evaluate(args.against, project_dir=project.directory)
+                cost_other = estimate(other, budget=_budget(project, args.against))
+                results.append(
+                    compare_plans(
+                        current,
+                        other,
+                        title=f"{stack} -> {args.against}",
+                        before_label=stack,
+                        after_label=args.against,
+                        cost_before=cost_now,
+                        cost_after=cost_other,
+                    )
+                )
+            else:
+                base, label = plan_at_revision(project.directory, args.base, stack)
+                results.append(
+                    compare_plans(
+                        base,
+                        current,
+                        title=f"{stack}: {label} -> working tree",
+                        before_label=label,
+                        after_label="working tree",
+                        cost_before=estimate(base, budget=None) if base else None,
+                        cost_after=cost_now,
+                    )
+                )
+    except DiffError as exc:
+        raise UserError(str(exc)) from None
+    render = {"text": render_text, "markdown": render_markdown, "json": render_json}
+    sys.stdout.write(render[args.format](results))
+    changed = any(d.changes for d in results)
+    return EXIT_FAILED if args.exit_code and changed else EXIT_OK
+
+
+def cost(project: Project, args: argparse.Namespace) -> int:
+    from infra.cost import PricingError, Usage, estimate, load_prices, load_usage
+    from infra.offline.engine import evaluate
+
+    try:
+        prices = load_prices()
+        estimates = []
+        for stack in ordered_stacks(project, args.stack):
+            usage = load_usage(args.usage, stack) if args.usage else Usage()
+            result = evaluate(stack, project_dir=project.directory)
+            estimates.append(
+                estimate(result, budget=_budget(project, stack), prices=prices, usage=usage)
+            )
+    except PricingError as exc:
+        raise UserError(str(exc)) from None
+
+    if args.format == "json":
+        json.dump({"stacks": [e.to_json() for e in estimates]}, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    elif args.format == "markdown":
+        sys.stdout.write(_cost_markdown(estimates))
+    else:
+        _cost_text(estimates, _console())
+    over = [e.stack for e in estimates if e.over_budget]
+    if over and args.fail_over_budget:
+        print(f"over budget: {', '.join(over)}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cost_text(estimates: list[Any], console: Console) -> None:
+    from infra.cost import money
+
+    for e in estimates:
+        table = Table(title=f"{e.stack}: estimated monthly cost (USD)", title_justify="left")
+        table.add_column("resource")
+        table.add_column("type")
+        table.add_column("what")
+        table.add_column("monthly", justify="right")
+        table.add_column("at max nodes", justify="right")
+        for line in e.lines:
+            if line.kind == "free":
+                continue
+            shown = {
+                "priced": money(line.monthly),
+                "usage": "depends on usage",
+                "unpriced": "UNPRICED",
+            }[line.kind]
+            at_max = money(line.monthly_at_max) if line.kind == "priced" else ""
+            table.add_row(line.name, line.type, line.description, shown, at_max)
+        console.print(table)
+        free = sum(1 for line in e.lines if line.kind == "free")
+        status = "OVER BUDGET" if e.over_budget else "within budget"
+        console.print(
+            f"{e.stack}: {money(e.total)}/month at desired size, {money(e.total_at_max)} at max "
+            f"size; budget {money(e.budget or 0)}: {status}. {free} resources at no charge, "
+            f"{len(e.usage_lines)} usage-priced, {len(e.unpriced)} unpriced. Prices read "
+            f"{e.prices_read_on}.\n"
+        )
+
+
+def _cost_markdown(estimates: list[Any]) -> str:
+    from infra.cost import money
+
+    lines = [
+        "| stack | monthly (desired) | monthly (max nodes) | budget | status | unpriced |",
+        "|---|---:|---:|---:|---|---:|",
+    ]
+    for e in estimates:
+        status = "⚠ over budget" if e.over_budget else "within budget"
+        lines.append(
+            f"| {e.stack} | {money(e.total)} | {money(e.total_at_max)} | "
+            f"{money(e.budget or 0)} | {status} | {len(e.unpriced)} |"
+        )
+    for e in estimates:
+        lines += ["", f"<details><summary>{e.stack}: per resource</summary>", ""]
+        lines += ["| resource | what | monthly |", "|---|---|---:|"]
+        for line in e.lines:
+            if line.kind == "free":
+                continue
+            amount = {"priced": money(line.monthly), "usage": "usage", "unpriced": "UNPRICED"}
+            lines.append(f"| {line.name} | {line.description} | {amount[line.kind]} |")
+        lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def report(project: Project, args: argparse.Namespace) -> int:
+    from infra.cost import estimate, load_prices
+    from infra.docs import load_stack
+    from infra.offline.engine import evaluate
+    from infra.report import build_report, environment_facts, render_html, render_markdown
+
+    facts = []
+    for stack in ordered_stacks(project, args.stack):
+        config = load_stack(project, stack)
+        result = evaluate(stack, project_dir=project.directory)
+        cost_estimate = estimate(result, budget=config.general.monthly_budget_usd)
+        facts.append(environment_facts(result, config, cost_estimate))
+    built = build_report(facts, baseline=args.baseline, prices_read_on=load_prices().read_on)
+    text = render_html(built) if args.format == "html" else render_markdown(built)
+    if args.output:
+        Path(args.output).write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def gate(args: argparse.Namespace) -> int:
+    from infra.gate import PreviewFormatError, evaluate_gate, parse_preview, render_text
+
+    source = "standard input" if args.preview == "-" else args.preview
+    try:
+        text = sys.stdin.read() if args.preview == "-" else Path(args.preview).read_text()
+    except OSError as exc:
+        raise UserError(f"cannot read {source}: {exc.strerror}") from None
+    try:
+        steps = parse_preview(text)
+    except PreviewFormatError as exc:
+        raise UserError(f"{source}: {exc}") from None
+    labels = [*args.label, *(label.strip() for label in args.labels.split(",") if label.strip())]
+    result = evaluate_gate(steps, allow=args.allow, labels=labels)
+    if args.format == "json":
+        json.dump(result.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(render_text(result))
+    return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def docs(project: Project, args: argparse.Namespace) -> int:
+    from infra.docs import MissingSectionError, generated_sections, render_readme, stale_sections
+
+    readme = project.directory / "README.md"
+    if args.write:
+        try:
+            text = render_readme(readme.read_text(encoding="utf-8"), generated_sections(project))
+        except MissingSectionError as exc:
+            raise UserError(str(exc)) from None
+        readme.write_text(text, encoding="utf-8")
+        print(f"updated {readme}")
+        return EXIT_OK
+    stale = stale_sections(readme, project)
+    if stale:
+        print(f"README.md is out of date ({', '.join(stale)}); run `make docs`", file=sys.stderr)
+        return EXIT_FAILED
+    print("README.md matches the stack files and the config model")
+    return EXIT_OK

@@ -1,0 +1,480 @@
+"""Monthly cost estimates from an offline plan, priced like Infracost prices AWS.
+
+Every custom resource in the plan gets at least one line, in one of four kinds:
+
+- ``priced``: a fixed monthly price (hourly price x 730, or a monthly fee);
+- ``usage``: the price depends on volume (NAT data, log ingestion); shown as
+  "depends on usage" unless a usage file gives the volume, then priced;
+- ``free``: AWS charges nothing for it (VPCs, subnets, IAM, parameter groups,
+  Kubernetes objects, which run on nodes priced elsewhere);
+- ``unpriced``: a type or size the price table does not know.  Never
+  silently $0: the estimate says how many lines it could not price.
+
+Node groups are priced at their desired size (the total) and at their max
+size (``monthly_at_max``), which is what the autoscaler could reach.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from infra.offline.engine import Plan, PlannedResource
+
+PRICE_TABLE = Path(__file__).parent / "pricing" / "aws-us-east-1.yaml"
+
+LineKind = Literal["priced", "usage", "free", "unpriced"]
+
+# Types AWS does not bill for (or that are billed through another line).
+FREE_TYPES = frozenset(
+    {
+        "aws:ec2/vpc:Vpc",
+        "aws:ec2/subnet:Subnet",
+        "aws:ec2/internetGateway:InternetGateway",
+        "aws:ec2/routeTable:RouteTable",
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "aws:ec2/securityGroup:SecurityGroup",
+        "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:ec2/flowLog:FlowLog",  # billed as log ingestion on its log group
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
+        "aws:kms/alias:Alias",
+        "aws:secretsmanager/secretVersion:SecretVersion",  # billed per secret
+        "aws:eks/accessEntry:AccessEntry",
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+        "aws:rds/subnetGroup:SubnetGroup",
+        "aws:rds/parameterGroup:ParameterGroup",
+        "aws:elasticache/subnetGroup:SubnetGroup",
+        "aws:elasticache/parameterGroup:ParameterGroup",
+    }
+)
+FREE_PREFIXES = ("random:", "kubernetes:", "pulumi:providers:")
+
+
+class PricingError(Exception):
+    """The price table or usage file cannot be used."""
+
+
+# --------------------------------------------------------------------------- #
+# Price table and usage
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    data: Mapping[str, Any]
+    source: Path
+
+    @property
+    def hours(self) -> float:
+        return float(self.data["hours_per_month"])
+
+    @property
+    def read_on(self) -> str:
+        return str(self.data["read_on"])
+
+    def price(self, *path: str) -> float | None:
+        node: Any = self.data
+        for part in path:
+            if not isinstance(node, Mapping) or part not in node:
+                return None
+            node = node[part]
+        return float(node)
+
+
+_REQUIRED_PRICES = (
+    ("hours_per_month",),
+    ("read_on",),
+    ("eks", "cluster_per_hour"),
+    ("ebs", "gp3_per_gb_month"),
+    ("vpc", "nat_gateway_per_hour"),
+    ("vpc", "nat_gateway_per_gb"),
+    ("vpc", "public_ipv4_per_hour"),
+    ("kms", "key_per_month"),
+    ("secretsmanager", "secret_per_month"),
+    ("cloudwatch", "log_ingestion_per_gb"),
+    ("cloudwatch", "log_storage_per_gb_month"),
+    ("rds", "gp3_per_gb_month"),
+    ("rds", "gp3_multi_az_per_gb_month"),
+)
+
+
+@cache
+def load_prices(path: Path = PRICE_TABLE) -> PriceTable:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise PricingError(f"cannot read price table {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise PricingError(f"price table {path} is not a mapping")
+    for keys in _REQUIRED_PRICES:
+        node: Any = data
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            raise PricingError(f"price table {path} lacks {'.'.join(keys)}")
+    return PriceTable(data=data, source=path)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Volumes for usage-priced lines; None means "not given"."""
+
+    nat_gateway_gb_per_month: float | None = None  # per NAT gateway
+    log_ingestion_gb_per_month: float | None = None  # per log group
+    log_storage_gb: float | None = None  # per log group
+
+    @property
+    def given(self) -> bool:
+        return any(
+            v is not None
+            for v in (
+                self.nat_gateway_gb_per_month,
+                self.log_ingestion_gb_per_month,
+                self.log_storage_gb,
+            )
+        )
+
+
+_USAGE_KEYS = ("nat_gateway_gb_per_month", "log_ingestion_gb_per_month", "log_storage_gb")
+
+
+def load_usage(path: Path, stack: str) -> Usage:
+    """Read a usage file: top-level defaults, optionally overridden under `stacks.<name>`.
+
+    ```yaml
+    nat_gateway_gb_per_month: 50
+    log_ingestion_gb_per_month: 2
+    stacks:
+      production:
+        nat_gateway_gb_per_month: 400
+    ```
+    """
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise PricingError(f"cannot read usage file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise PricingError(f"usage file {path} must be a mapping of volume: number")
+    per_stack = data.pop("stacks", {}) or {}
+    if not isinstance(per_stack, dict):
+        raise PricingError(f"usage file {path}: `stacks` must map stack names to volumes")
+    merged = {**data, **(per_stack.get(stack) or {})}
+    unknown = sorted(set(merged) - set(_USAGE_KEYS))
+    if unknown:
+        raise PricingError(
+            f"usage file {path}: unknown keys {', '.join(unknown)}; "
+            f"allowed: {', '.join(_USAGE_KEYS)}"
+        )
+    values: dict[str, float] = {}
+    for key, value in merged.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise PricingError(f"usage file {path}: {key} = {value!r} must be a number >= 0")
+        values[key] = float(value)
+    return Usage(**values)
+
+
+# --------------------------------------------------------------------------- #
+# Lines and estimates
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class CostLine:
+    urn: str
+    type: str
+    name: str
+    description: str
+    kind: LineKind
+    monthly: float = 0.0
+    monthly_at_max: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "description": self.description,
+            "kind": self.kind,
+            "monthly": round(self.monthly, 2),
+            "monthlyAtMax": round(self.monthly_at_max, 2),
+        }
+
+
+@dataclass(frozen=True)
+class StackCost:
+    stack: str
+    lines: list[CostLine]
+    budget: int | None
+    prices_read_on: str
+    usage_given: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> float:
+        return sum(line.monthly for line in self.lines)
+
+    @property
+    def total_at_max(self) -> float:
+        return sum(line.monthly_at_max for line in self.lines)
+
+    @property
+    def unpriced(self) -> list[CostLine]:
+        return [line for line in self.lines if line.kind == "unpriced"]
+
+    @property
+    def usage_lines(self) -> list[CostLine]:
+        return [line for line in self.lines if line.kind == "usage"]
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget is not None and self.total > self.budget
+
+    def by_urn(self) -> dict[str, float]:
+        """Monthly cost per resource (several lines of one resource summed)."""
+        totals: dict[str, float] = {}
+        for line in self.lines:
+            totals[line.urn] = totals.get(line.urn, 0.0) + line.monthly
+        return totals
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "currency": "USD",
+            "pricesReadOn": self.prices_read_on,
+            "monthly": round(self.total, 2),
+            "monthlyAtMax": round(self.total_at_max, 2),
+            "budget": self.budget,
+            "overBudget": self.over_budget,
+            "unpriced": len(self.unpriced),
+            "usagePriced": self.usage_given,
+            "lines": [line.to_json() for line in self.lines],
+            "notes": self.notes,
+        }
+
+
+Pricer = Callable[[PlannedResource, Plan, PriceTable, Usage], list[CostLine]]
+
+
+def _line(
+    resource: PlannedResource,
+    description: str,
+    kind: LineKind,
+    monthly: float = 0.0,
+    monthly_at_max: float | None = None,
+) -> CostLine:
+    return CostLine(
+        urn=resource.urn,
+        type=resource.type,
+        name=resource.name,
+        description=description,
+        kind=kind,
+        monthly=monthly,
+        monthly_at_max=monthly if monthly_at_max is None else monthly_at_max,
+    )
+
+
+def _unpriced(resource: PlannedResource, what: str) -> list[CostLine]:
+    return [_line(resource, f"{what}: not in the price table", "unpriced")]
+
+
+def _eks_cluster(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+    hourly = p.price("eks", "cluster_per_hour") or 0.0
+    return [_line(r, f"EKS control plane, {p.hours:.0f} h x ${hourly}", "priced", hourly * p.hours)]
+
+
+def _node_group(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+    instance_type = (r.inputs.get("instanceTypes") or ["?"])[0]
+    scaling = r.inputs.get("scalingConfig") or {}
+    desired, maximum = int(scaling.get("desiredSize", 0)), int(scaling.get("maxSize", 0))
+    hourly = p.price("ec2", "instance_per_hour", instance_type)
+    if hourly is None:
+        return _unpriced(r, f"EC2 {instance_type}")
+    per_node = hourly * p.hours
+    disk_gb = int(r.inputs.get("diskSize") or 20)
+    disk = disk_gb * (p.price("ebs", "gp3_per_gb_month") or 0.0)
+    return [
+        _line(
+            r,
+            f"{desired} x {instance_type} (max {maximum}), ${hourly}/h",
+            "priced",
+            per_node * desired,
+            per_node * maximum,
+        ),
+        _line(
+            r,
+            f"{desired} x {disk_gb} GiB gp3 root volume (max {maximum})",
+            "priced",
+            disk * desired,
+            disk * maximum,
+        ),
+    ]
+
+
+def _nat_gateway(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> list[CostLine]:
+    hourly = p.price("vpc", "nat_gateway_per_hour") or 0.0
+    per_gb = p.price("vpc", "nat_gateway_per_gb") or 0.0
+    lines = [_line(r, f"NAT gateway, {p.hours:.0f} h x ${hourly}", "priced", hourly * p.hours)]
+    if usage.nat_gateway_gb_per_month is None:
+        lines.append(_line(r, f"data processed, ${per_gb}/GB: depends on usage", "usage"))
+    else:
+        gb = usage.nat_gateway_gb_per_month
+        lines.append(_line(r, f"data processed, {gb:g} GB x ${per_gb}", "priced", gb * per_gb))
+    return lines
+
+
+def _public_ip(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+    hourly = p.price("vpc", "public_ipv4_per_hour") or 0.0
+    return [_line(r, f"public IPv4 address, ${hourly}/h", "priced", hourly * p.hours)]
+
+
+def _source_instance(replica: PlannedResource, plan: Plan) -> PlannedResource | None:
+    source = replica.inputs.get("replicateSourceDb")
+    for candidate in plan.of_type(replica.type):
+        if candidate.inputs.get("identifier") == source:
+            return candidate
+    return None
+
+
+def _rds_instance(r: PlannedResource, plan: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+    instance_class = str(r.inputs.get("instanceClass"))
+    hourly = p.price("rds", "instance_per_hour", instance_class)
+    if hourly is None:
+        return _unpriced(r, f"RDS {instance_class}")
+    multi_az = bool(r.inputs.get("multiAz"))
+    is_replica = "replicateSourceDb" in r.inputs
+    storage_from = _source_instance(r, plan) if is_replica else r
+    storage_gb = int(
+        (storage_from.inputs if storage_from else r.inputs).get("allocatedStorage") or 0
+    )
+    per_gb = p.price("rds", "gp3_multi_az_per_gb_month" if multi_az else "gp3_per_gb_month") or 0.0
+    deployment = "Multi-AZ" if multi_az else "single-AZ"
+    role = "read replica" if is_replica else "primary"
+    lines = [
+        _line(
+            r,
+            f"{instance_class} {deployment} {role}, ${hourly * (2 if multi_az else 1):g}/h",
+            "priced",
+            hourly * (2 if multi_az else 1) * p.hours,
+        ),
+        _line(
+            r,
+            f"{storage_gb} GiB gp3 storage{' (x2, Multi-AZ)' if multi_az else ''}, "
+            f"${per_gb}/GB-month",
+            "priced",
+            storage_gb * per_gb,
+        ),
+    ]
+    if r.inputs.get("manageMasterUserPassword"):
+        secret = p.price("secretsmanager", "secret_per_month") or 0.0
+        lines.append(_line(r, "RDS-managed master password secret", "priced", secret))
+    return lines
+
+
+def _replication_group(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+    node_type = str(r.inputs.get("nodeType"))
+    hourly = p.price("elasticache", "node_per_hour", node_type)
+    if hourly is None:
+        return _unpriced(r, f"ElastiCache {node_type}")
+    nodes = int(r.inputs.get("numCacheClusters") or 1)
+    return [_line(r, f"{nodes} x {node_type}, ${hourly}/h", "priced", nodes * hourly * p.hours)]
+
+
+def _kms_key(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+    return [_line(r, "customer-managed KMS key", "priced", p.price("kms", "key_per_month") or 0.0)]
+
+
+def _secret(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+    monthly = p.price("secretsmanager", "secret_per_month") or 0.0
+    return [_line(r, "Secrets Manager secret", "priced", monthly)]
+
+
+def _log_group(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> list[CostLine]:
+    ingest = p.price("cloudwatch", "log_ingestion_per_gb") or 0.0
+    store = p.price("cloudwatch", "log_storage_per_gb_month") or 0.0
+    if usage.log_ingestion_gb_per_month is None and usage.log_storage_gb is None:
+        return [
+            _line(
+                r,
+                f"log ingestion ${ingest}/GB, storage ${store}/GB-month: depends on usage",
+                "usage",
+            )
+        ]
+    gb_in = usage.log_ingestion_gb_per_month or 0.0
+    gb_kept = usage.log_storage_gb or 0.0
+    return [
+        _line(
+            r,
+            f"{gb_in:g} GB ingested x ${ingest}, {gb_kept:g} GB kept x ${store}",
+            "priced",
+            gb_in * ingest + gb_kept * store,
+        )
+    ]
+
+
+PRICERS: dict[str, Pricer] = {
+    "aws:eks/cluster:Cluster": _eks_cluster,
+    "aws:eks/nodeGroup:NodeGroup": _node_group,
+    "aws:ec2/natGateway:NatGateway": _nat_gateway,
+    "aws:ec2/eip:Eip": _public_ip,
+    "aws:rds/instance:Instance": _rds_instance,
+    "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,
+    "aws:kms/key:Key": _kms_key,
+    "aws:secretsmanager/secret:Secret": _secret,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+}
+
+
+def is_free(type_token: str) -> bool:
+    return type_token in FREE_TYPES or type_token.startswith(FREE_PREFIXES)
+
+
+def estimate(
+    plan: Plan,
+    *,
+    budget: int | None,
+    prices: PriceTable | None = None,
+    usage: Usage | None = None,
+) -> StackCost:
+    """Price every custom resource of ``plan``."""
+    table = prices or load_prices()
+    volumes = usage or Usage()
+    lines: list[CostLine] = []
+    for resource in plan.resources:
+        if not resource.custom:
+            continue  # components and the stack cost nothing themselves
+        pricer = PRICERS.get(resource.type)
+        if pricer is not None:
+            lines.extend(pricer(resource, plan, table, volumes))
+        elif is_free(resource.type):
+            lines.append(_line(resource, "no charge", "free"))
+        else:
+            lines.extend(_unpriced(resource, resource.type))
+    notes = [
+        "Performance Insights with 7 days of history is free.",
+        "Automated RDS backups are free up to the size of the database.",
+    ]
+    return StackCost(
+        stack=plan.stack,
+        lines=lines,
+        budget=budget,
+        prices_read_on=table.read_on,
+        usage_given=volumes.given,
+        notes=notes,
+    )
+
+
+def money(amount: float) -> str:
+    return f"${amount:,.2f}"
+
+
+def signed_money(amount: float) -> str:
+    sign = "+" if amount > 0.005 else "-" if amount < -0.005 else "±"
+    return f"{sign}${abs(amount):,.2f}"

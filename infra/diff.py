@@ -1,0 +1,468 @@
+"""Compare two offline plans: a stack at two git revisions, or two stacks.
+
+Resources are matched by URN.  Between two stacks the stack's own name and
+resource prefix are neutralised first (``stagecraft-staging-database`` and
+``stagecraft-production-database`` are the same resource), so the diff shows
+how the environments differ, not that their names do.  Properties are
+compared leaf by leaf; JSON documents inside strings (IAM policies, provider
+tags) are compared inside.  A secret is never shown: where its fingerprint
+differs the property is reported as "(secret changed)".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from infra.cost import StackCost, money, signed_money
+from infra.offline.engine import SECRET, Plan, PlannedResource
+
+Action = Literal["add", "change", "remove"]
+SYMBOLS: dict[Action, str] = {"add": "+", "change": "~", "remove": "-"}
+
+# GitHub refuses issue and PR comments longer than this many characters.
+GITHUB_COMMENT_LIMIT = 65536
+# Room kept for the note that says details were trimmed.
+_TRIM_NOTE_RESERVE = 600
+_MAX_VALUE_CHARS = 160
+
+
+class DiffError(Exception):
+    """The two sides of a diff could not be produced."""
+
+
+@dataclass(frozen=True)
+class PropertyChange:
+    path: str
+    before: Any
+    after: Any
+    secret: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        if self.secret:
+            return {"path": self.path, "secret": True, "changed": True}
+        return {"path": self.path, "before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True)
+class ResourceChange:
+    action: Action
+    key: str
+    urn: str
+    type: str
+    name: str
+    properties: list[PropertyChange] = field(default_factory=list)
+    cost_before: float = 0.0
+    cost_after: float = 0.0
+
+    @property
+    def cost_delta(self) -> float:
+        return self.cost_after - self.cost_before
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "monthlyBefore": round(self.cost_before, 2),
+            "monthlyAfter": round(self.cost_after, 2),
+            "monthlyDelta": round(self.cost_delta, 2),
+            "properties": [p.to_json() for p in self.properties],
+        }
+
+
+@dataclass(frozen=True)
+class StackDiff:
+    title: str  # "staging" or "staging -> production"
+    before_label: str
+    after_label: str
+    changes: list[ResourceChange]
+    cost_before: StackCost | None
+    cost_after: StackCost | None
+
+    def count(self, action: Action) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+    @property
+    def monthly_before(self) -> float:
+        return self.cost_before.total if self.cost_before else 0.0
+
+    @property
+    def monthly_after(self) -> float:
+        return self.cost_after.total if self.cost_after else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "before": self.before_label,
+            "after": self.after_label,
+            "summary": {
+                "add": self.count("add"),
+                "change": self.count("change"),
+                "remove": self.count("remove"),
+                "monthlyBefore": round(self.monthly_before, 2),
+                "monthlyAfter": round(self.monthly_after, 2),
+                "monthlyDelta": round(self.monthly_after - self.monthly_before, 2),
+            },
+            "resources": [c.to_json() for c in self.changes],
+        }
+
+
+# --------------------------------------------------------------------------- #
+# Comparing
+# --------------------------------------------------------------------------- #
+
+
+def _neutral(text: str, project: str, stack: str | None) -> str:
+    """``text`` with the stack's resource prefix ("stagecraft-staging") made generic."""
+    return text.replace(f"{project}-{stack}", "{env}") if stack else text
+
+
+def _neutralise(value: Any, project: str, stack: str | None) -> Any:
+    if isinstance(value, str):
+        return _neutral(value, project, stack)
+    if isinstance(value, list):
+        return [_neutralise(v, project, stack) for v in value]
+    if isinstance(value, dict):
+        return {k: _neutralise(v, project, stack) for k, v in value.items()}
+    return value
+
+
+def flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Leaf values by property path; JSON documents held in strings are opened."""
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            document = json.loads(value)
+        except ValueError:
+            document = None
+        if isinstance(document, (dict, list)):
+            yield from flatten(document, path)
+            return
+    if isinstance(value, dict) and value:
+        for key in sorted(value):
+            yield from flatten(value[key], f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list) and value:
+        for index, item in enumerate(value):
+            yield from flatten(item, f"{path}[{index}]")
+    else:
+        yield path, value
+
+
+def _secret_root(path: str, secret_paths: Mapping[str, str]) -> str | None:
+    for secret_path in secret_paths:
+        if path == secret_path or path.startswith((f"{secret_path}.", f"{secret_path}[")):
+            return secret_path
+    return None
+
+
+def compare_properties(
+    before: PlannedResource, after: PlannedResource, neutral: tuple[str, str | None, str | None]
+) -> list[PropertyChange]:
+    project, before_stack, after_stack = neutral
+    old = dict(flatten(_neutralise(before.inputs, project, before_stack)))
+    new = dict(flatten(_neutralise(after.inputs, project, after_stack)))
+    changes: list[PropertyChange] = []
+    reported_secrets: set[str] = set()
+    for path in sorted(set(old) | set(new)):
+        secret_path = _secret_root(path, before.secret_fingerprints) or _secret_root(
+            path, after.secret_fingerprints
+        )
+        if secret_path is not None:
+            if secret_path in reported_secrets:
+                continue
+            reported_secrets.add(secret_path)
+            if before.secret_fingerprints.get(secret_path) != after.secret_fingerprints.get(
+                secret_path
+            ):
+                changes.append(PropertyChange(secret_path, SECRET, SECRET, secret=True))
+            continue
+        if old.get(path, _MISSING) != new.get(path, _MISSING):
+            changes.append(PropertyChange(path, old.get(path, _MISSING), new.get(path, _MISSING)))
+    return changes
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(none)"
+
+
+_MISSING: Any = _Missing()
+
+
+def compare_plans(
+    before: Plan | None,
+    after: Plan | None,
+    *,
+    title: str,
+    before_label: str,
+    after_label: str,
+    cost_before: StackCost | None = None,
+    cost_after: StackCost | None = None,
+) -> StackDiff:
+    """Every resource added, removed or changed from ``before`` to ``after``.
+
+    Either side may be None (the stack does not exist there): everything is
+    then added or removed.
+    """
+    either = after or before
+    project = either.project if either else "stagecraft"
+    cross_stack = bool(before and after and before.stack != after.stack)
+    before_stack = before.stack if before and cross_stack else None
+    after_stack = after.stack if after and cross_stack else None
+
+    def keyed(plan: Plan | None, stack: str | None) -> dict[str, PlannedResource]:
+        if plan is None:
+            return {}
+        stack_part = f"urn:pulumi:{plan.stack}::"
+        return {
+            _neutral(r.urn.removeprefix(stack_part), project, stack): r
+            for r in plan.resources
+            if r.custom
+        }
+
+    old, new = keyed(before, before_stack), keyed(after, after_stack)
+    old_costs = cost_before.by_urn() if cost_before else {}
+    new_costs = cost_after.by_urn() if cost_after else {}
+    changes: list[ResourceChange] = []
+    for key in sorted(set(old) | set(new)):
+        was, now = old.get(key), new.get(key)
+        if was is None and now is not None:
+            changes.append(
+                ResourceChange(
+                    "add", key, now.urn, now.type, now.name, [], 0.0, new_costs.get(now.urn, 0.0)
+                )
+            )
+        elif now is None and was is not None:
+            changes.append(
+                ResourceChange(
+                    "remove", key, was.urn, was.type, was.name, [], old_costs.get(was.urn, 0.0), 0.0
+                )
+            )
+        elif was is not None and now is not None:
+            properties = compare_properties(was, now, (project, before_stack, after_stack))
+            cost_was, cost_now = old_costs.get(was.urn, 0.0), new_costs.get(now.urn, 0.0)
+            if properties or abs(cost_now - cost_was) > 0.005:
+                changes.append(
+                    ResourceChange(
+                        "change", key, now.urn, now.type, now.name, properties, cost_was, cost_now
+                    )
+                )
+    return StackDiff(title, before_label, after_label, changes, cost_before, cost_after)
+
+
+# --------------------------------------------------------------------------- #
+# Evaluating a revision without touching the working tree
+# --------------------------------------------------------------------------- #
+
+
+def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
+
+
+def export_revision(repo: Path, ref: str, destination: Path) -> str:
+    """Unpack the tree of ``ref`` into ``destination``; returns the commit id.
+
+    `git archive` reads the object database only: the working tree, the
+    index and the checked-out branch are never touched.
+    """
+    resolved = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if resolved.returncode != 0:
+        raise DiffError(f"'{ref}' is not a commit in {repo} (try a branch, tag or HEAD~1)")
+    commit = resolved.stdout.decode().strip()
+    archive = _git(repo, "archive", "--format=tar", commit)
+    if archive.returncode != 0:
+        raise DiffError(f"git archive {ref} failed: {archive.stderr.decode().strip()}")
+    with tempfile.TemporaryFile() as buffer:
+        buffer.write(archive.stdout)
+        buffer.seek(0)
+        with tarfile.open(fileobj=buffer) as tar:
+            tar.extractall(destination, filter="data")
+    return commit
+
+
+def plan_at_revision(repo: Path, ref: str, stack: str) -> tuple[Plan | None, str]:
+    """The plan of ``stack`` as the program stood at ``ref`` (None: no such stack there).
+
+    The old program runs in a child Python with the old tree first on its
+    path, so old code is evaluated by old code.
+    """
+    with tempfile.TemporaryDirectory(prefix="stagecraft-base-") as directory:
+        base = Path(directory)
+        commit = export_revision(repo, ref, base)
+        label = f"{ref} ({commit[:9]})"
+        if not any((base / f"Pulumi.{stack}.{ext}").is_file() for ext in ("yaml", "yml")):
+            return None, label
+        if not (base / "infra" / "offline" / "engine.py").is_file():
+            raise DiffError(f"{ref} predates the offline engine; choose a later base")
+        result = subprocess.run(
+            [sys.executable, "-m", "infra.cli.main", "plan", "--stack", stack, "--json"],
+            cwd=base,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(base)},
+            timeout=600,
+        )
+        if result.returncode != 0:
+            reason = result.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise DiffError(f"the plan of '{stack}' at {ref} failed: {reason[0]}")
+        return plan_from_json(json.loads(result.stdout)), label
+
+
+def plan_from_json(document: Mapping[str, Any]) -> Plan:
+    resources = [
+        PlannedResource(
+            urn=r["urn"],
+            type=r["type"],
+            name=r["name"],
+            parent=r.get("parent"),
+            custom=bool(r.get("custom")),
+            protect=bool(r.get("protect")),
+            provider=r.get("provider"),
+            inputs=r.get("inputs") or {},
+            ignore_changes=list(r.get("ignoreChanges") or []),
+            dependencies=list(r.get("dependencies") or []),
+            secret_fingerprints=dict(r.get("secretFingerprints") or {}),
+        )
+        for r in document.get("resources", [])
+    ]
+    return Plan(
+        project=document["project"],
+        stack=document["stack"],
+        resources=resources,
+        outputs=document.get("outputs") or {},
+    )
+
+
+# --------------------------------------------------------------------------- #
+# Rendering
+# --------------------------------------------------------------------------- #
+
+
+def _show(value: Any) -> str:
+    if value is _MISSING:
+        return "(none)"
+    text = json.dumps(value) if not isinstance(value, str) else f'"{value}"'
+    if len(text) > _MAX_VALUE_CHARS:
+        text = text[: _MAX_VALUE_CHARS - 1] + "…"
+    return text
+
+
+def _property_line(change: PropertyChange) -> str:
+    if change.secret:
+        return f"{change.path}: (secret changed)"
+    return f"{change.path}: {_show(change.before)} -> {_show(change.after)}"
+
+
+def _cost_suffix(change: ResourceChange) -> str:
+    return f"  ({signed_money(change.cost_delta)}/mo)" if abs(change.cost_delta) > 0.005 else ""
+
+
+def render_text(diffs: list[StackDiff]) -> str:
+    lines: list[str] = []
+    for diff in diffs:
+        delta = signed_money(diff.monthly_after - diff.monthly_before)
+        lines.append(
+            f"{diff.title}: {diff.count('add')} to add, {diff.count('change')} to change, "
+            f"{diff.count('remove')} to remove; monthly {money(diff.monthly_before)} -> "
+            f"{money(diff.monthly_after)} ({delta})"
+        )
+        for change in diff.changes:
+            lines.append(
+                f"  {SYMBOLS[change.action]} {change.type} {change.name}{_cost_suffix(change)}"
+            )
+            lines.extend(f"      {_property_line(p)}" for p in change.properties)
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def render_json(diffs: list[StackDiff]) -> str:
+    return json.dumps({"stacks": [d.to_json() for d in diffs]}, indent=2) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _markdown_summary(diffs: list[StackDiff]) -> str:
+    rows = [
+        "| stack | + add | ~ change | - remove | monthly before | monthly after | delta |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for diff in diffs:
+        delta = diff.monthly_after - diff.monthly_before
+        rows.append(
+            f"| {_md_cell(diff.title)} | {diff.count('add')} | {diff.count('change')} | "
+            f"{diff.count('remove')} | {money(diff.monthly_before)} | "
+            f"{money(diff.monthly_after)} | **{signed_money(delta)}** |"
+        )
+    compared = "; ".join(d.title for d in diffs)
+    return "\n".join(
+        ["### stagecraft: infrastructure diff", "", *rows, "", f"<sub>{_md_cell(compared)}</sub>"]
+    )
+
+
+def _markdown_details(diff: StackDiff, change: ResourceChange) -> str:
+    summary = f"{SYMBOLS[change.action]} <code>{change.type}</code> {change.name}"
+    if abs(change.cost_delta) > 0.005:
+        summary += (
+            f" ({money(change.cost_before)} → {money(change.cost_after)}, "
+            f"{signed_money(change.cost_delta)}/mo)"
+        )
+    body = [f"<details><summary>[{_md_cell(diff.title)}] {summary}</summary>", ""]
+    if change.properties:
+        body += ["| property | before | after |", "|---|---|---|"]
+        for p in change.properties:
+            if p.secret:
+                body.append(f"| `{_md_cell(p.path)}` | (secret) | (secret changed) |")
+            else:
+                body.append(
+                    f"| `{_md_cell(p.path)}` | `{_md_cell(_show(p.before))}` | "
+                    f"`{_md_cell(_show(p.after))}` |"
+                )
+    else:
+        body.append(
+            f"_{'created' if change.action == 'add' else 'removed'} with all its inputs_"
+            if change.action != "change"
+            else "_cost only_"
+        )
+    body += ["", "</details>"]
+    return "\n".join(body)
+
+
+def render_markdown(diffs: list[StackDiff], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    """A PR comment: the summary always, then details until the size limit."""
+    summary = _markdown_summary(diffs)
+    blocks = [_markdown_details(d, c) for d in diffs for c in d.changes]
+    if not blocks:
+        return summary + "\n\nNo infrastructure changes.\n"
+    budget = limit - len(summary) - _TRIM_NOTE_RESERVE
+    kept: list[str] = []
+    used = 0
+    for block in blocks:
+        if used + len(block) + 1 > budget:
+            break
+        kept.append(block)
+        used += len(block) + 1
+    parts = [summary, "", *kept]
+    omitted = len(blocks) - len(kept)
+    if omitted:
+        parts += [
+            "",
+            f"_Details of {omitted} more resource change(s) omitted to stay under GitHub's "
+            f"{GITHUB_COMMENT_LIMIT:,}-character comment limit; run `stagecraft diff "
+            "--format json` for all of them._",
+        ]
+    text = "\n".join(parts) + "\n"
+    if len(text) > limit:  # the summary alone is over the limit: keep its head
+        text = text[: limit - 1]
+    return text

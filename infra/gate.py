@@ -1,0 +1,209 @@
+"""Gate a `pulumi preview --json` on replacements and deletions of stateful resources.
+
+`pulumi preview --json` writes one document:
+``{"config": ..., "steps": [{"op", "urn", "provider", "oldState", "newState",
+"diffReasons", "replaceReasons", "detailedDiff"}], "diagnostics", "changeSummary"}``
+where ``op`` is one of same, create, update, delete, replace,
+create-replacement, delete-replaced, read, read-replacement, refresh,
+discard, discard-replaced, remove-pending-replace, import, import-replacement.
+
+A step that replaces or deletes a resource holding data (a database, a cache,
+a cluster, a key, a secret, the Kubernetes provider or namespace, whose
+replacement takes every object in the cluster with it) fails the gate unless
+the pull request allows it by URN, by type, or with the allow-all label.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+STATEFUL_TYPES = frozenset(
+    {
+        "aws:rds/instance:Instance",
+        "aws:rds/cluster:Cluster",
+        "aws:elasticache/replicationGroup:ReplicationGroup",
+        "aws:eks/cluster:Cluster",
+        "aws:eks/nodeGroup:NodeGroup",
+        "aws:kms/key:Key",
+        "aws:secretsmanager/secret:Secret",
+        "pulumi:providers:kubernetes",
+        "kubernetes:core/v1:Namespace",
+    }
+)
+
+# Operations that destroy the existing resource (now or after its replacement).
+DESTRUCTIVE_OPS = frozenset({"delete", "replace", "create-replacement", "delete-replaced"})
+KNOWN_OPS = frozenset(
+    {
+        "same",
+        "create",
+        "update",
+        "delete",
+        "replace",
+        "create-replacement",
+        "delete-replaced",
+        "read",
+        "read-replacement",
+        "refresh",
+        "discard",
+        "discard-replaced",
+        "remove-pending-replace",
+        "import",
+        "import-replacement",
+    }
+)
+
+# The PR label that waives the gate for every offender (a deliberate, reviewed decision).
+ALLOW_ALL_LABEL = "stagecraft:allow-data-loss"
+
+
+class PreviewFormatError(Exception):
+    """The input is not a `pulumi preview --json` document."""
+
+
+@dataclass(frozen=True)
+class Offender:
+    urn: str
+    type: str
+    op: str
+    replace_reasons: list[str]
+    allowed_by: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.urn.rsplit("::", 1)[-1]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "op": self.op,
+            "replaceReasons": self.replace_reasons,
+            "allowedBy": self.allowed_by,
+        }
+
+
+@dataclass(frozen=True)
+class GateResult:
+    offenders: list[Offender]  # blocking
+    allowed: list[Offender]  # would block, but the PR allows them
+    steps_checked: int
+
+    @property
+    def passed(self) -> bool:
+        return not self.offenders
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "stepsChecked": self.steps_checked,
+            "offenders": [o.to_json() for o in self.offenders],
+            "allowed": [o.to_json() for o in self.allowed],
+        }
+
+
+def parse_preview(text: str) -> list[Mapping[str, Any]]:
+    """The steps of a preview document, with every problem named."""
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PreviewFormatError(
+            f"not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "pass the output of `pulumi preview --json`"
+        ) from None
+    if not isinstance(document, dict):
+        raise PreviewFormatError("expected a JSON object with a `steps` list")
+    steps = document.get("steps", [])
+    if not isinstance(steps, list):
+        raise PreviewFormatError("`steps` must be a list")
+    for index, step in enumerate(steps):
+        if not isinstance(step, dict):
+            raise PreviewFormatError(f"steps[{index}] is not an object")
+        for key in ("op", "urn"):
+            if not isinstance(step.get(key), str):
+                raise PreviewFormatError(f"steps[{index}] has no `{key}` string")
+        if step["op"] not in KNOWN_OPS:
+            known = ", ".join(sorted(KNOWN_OPS))
+            raise PreviewFormatError(
+                f"steps[{index}] has unknown op '{step['op']}'; known: {known}"
+            )
+    return steps
+
+
+def step_type(step: Mapping[str, Any]) -> str:
+    """The resource type of a step: explicit, from its states, or from its URN."""
+    for candidate in (
+        step.get("type"),
+        (step.get("newState") or {}).get("type"),
+        (step.get("oldState") or {}).get("type"),
+    ):
+        if isinstance(candidate, str) and candidate:
+            return candidate
+    # urn:pulumi:<stack>::<project>::<parent$...$type>::<name>
+    parts = str(step["urn"]).split("::")
+    return parts[2].split("$")[-1] if len(parts) >= 4 else ""
+
+
+def evaluate_gate(
+    steps: Iterable[Mapping[str, Any]],
+    *,
+    allow: Iterable[str] = (),
+    labels: Iterable[str] = (),
+) -> GateResult:
+    allowances = set(allow)
+    allow_all = ALLOW_ALL_LABEL in set(labels)
+    offenders: list[Offender] = []
+    allowed: list[Offender] = []
+    seen: set[tuple[str, str]] = set()
+    count = 0
+    for step in steps:
+        count += 1
+        op, urn = str(step["op"]), str(step["urn"])
+        type_token = step_type(step)
+        if op not in DESTRUCTIVE_OPS or type_token not in STATEFUL_TYPES:
+            continue
+        # One replacement shows up as several steps (create-replacement, replace,
+        # delete-replaced); report the resource once, under its first step.
+        if (urn, "replacement" if op != "delete" else "delete") in seen:
+            continue
+        seen.add((urn, "replacement" if op != "delete" else "delete"))
+        reasons = [str(r) for r in step.get("replaceReasons") or []]
+        reason = (
+            "label " + ALLOW_ALL_LABEL
+            if allow_all
+            else f"--allow {urn}"
+            if urn in allowances
+            else f"--allow {type_token}"
+            if type_token in allowances
+            else None
+        )
+        offender = Offender(urn, type_token, op, reasons, reason)
+        (allowed if reason else offenders).append(offender)
+    return GateResult(offenders=offenders, allowed=allowed, steps_checked=count)
+
+
+def render_text(result: GateResult) -> str:
+    lines = []
+    if result.passed:
+        lines.append(
+            f"gate passed: {result.steps_checked} steps, no unapproved replacement or deletion "
+            "of a stateful resource"
+        )
+    else:
+        lines.append(
+            f"gate FAILED: {len(result.offenders)} stateful resource(s) would be replaced or "
+            "deleted:"
+        )
+        for o in result.offenders:
+            why = f" (replace reasons: {', '.join(o.replace_reasons)})" if o.replace_reasons else ""
+            lines.append(f"  {o.op}  {o.type}  {o.urn}{why}")
+        lines.append(
+            f"To proceed on purpose: --allow <urn-or-type> for each, or the PR label "
+            f"'{ALLOW_ALL_LABEL}'."
+        )
+    for o in result.allowed:
+        lines.append(f"  allowed ({o.allowed_by}): {o.op}  {o.type}  {o.urn}")
+    return "\n".join(lines) + "\n"

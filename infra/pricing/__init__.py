@@ -1,0 +1,1 @@
+"""Price tables shipped with stagecraft (see aws-us-east-1.yaml)."""
