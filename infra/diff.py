@@ -82,7 +82,8 @@ class ResourceChange:
 
 @dataclass(frozen=True)
 class StackDiff:
-    title: str  # "staging" or "staging -> production"
+    stack: str  # the stack the changes are reported under
+    title: str  # "staging: HEAD~1 (abc1234) -> working tree", "staging -> production"
     before_label: str
     after_label: str
     changes: list[ResourceChange]
@@ -102,6 +103,7 @@ class StackDiff:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "stack": self.stack,
             "title": self.title,
             "before": self.before_label,
             "after": self.after_label,
@@ -256,7 +258,8 @@ def compare_plans(
                         "change", key, now.urn, now.type, now.name, properties, cost_was, cost_now
                     )
                 )
-    return StackDiff(title, before_label, after_label, changes, cost_before, cost_after)
+    stack = (after or before).stack if (after or before) else title
+    return StackDiff(stack, title, before_label, after_label, changes, cost_before, cost_after)
 
 
 # --------------------------------------------------------------------------- #
@@ -405,10 +408,7 @@ def _markdown_summary(diffs: list[StackDiff]) -> str:
             f"{diff.count('remove')} | {money(diff.monthly_before)} | "
             f"{money(diff.monthly_after)} | **{signed_money(delta)}** |"
         )
-    compared = "; ".join(d.title for d in diffs)
-    return "\n".join(
-        ["### stagecraft: infrastructure diff", "", *rows, "", f"<sub>{_md_cell(compared)}</sub>"]
-    )
+    return "\n".join(["### stagecraft: infrastructure diff", "", *rows])
 
 
 def _markdown_details(diff: StackDiff, change: ResourceChange) -> str:
@@ -418,7 +418,7 @@ def _markdown_details(diff: StackDiff, change: ResourceChange) -> str:
             f" ({money(change.cost_before)} → {money(change.cost_after)}, "
             f"{signed_money(change.cost_delta)}/mo)"
         )
-    body = [f"<details><summary>[{_md_cell(diff.title)}] {summary}</summary>", ""]
+    body = [f"<details><summary>[{_md_cell(diff.stack)}] {summary}</summary>", ""]
     if change.properties:
         body += ["| property | before | after |", "|---|---|---|"]
         for p in change.properties:
