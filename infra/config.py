@@ -18,7 +18,7 @@ import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Self, TypeVar, get_args, get_origin
 
@@ -379,6 +379,15 @@ class ClusterSpec(_Section):
         alias="clusterPublicAccessCidrs",
         description="CIDRs allowed to reach a public API endpoint; never 0.0.0.0/0.",
     )
+    private_access_cidrs: list[str] = Field(
+        default_factory=list,
+        alias="clusterPrivateAccessCidrs",
+        description=(
+            "Networks reaching the private API endpoint over VPN, peering or a transit "
+            "gateway (for example the deploy runners); each gets HTTPS into the cluster "
+            "security group. Inside the VPC needs no entry."
+        ),
+    )
     node_instance_type: str = Field(
         alias="nodeInstanceType",
         description="EC2 instance type of the managed node group. Changing it rolls the nodes.",
@@ -441,7 +450,7 @@ class ClusterSpec(_Section):
     def _known_node_type(cls, value: str) -> str:
         return _check_instance_type(value, "", NODE_INSTANCE_FAMILIES)
 
-    @field_validator("public_access_cidrs")
+    @field_validator("public_access_cidrs", "private_access_cidrs")
     @classmethod
     def _cidrs_are_narrow(cls, value: list[str]) -> list[str]:
         for cidr in value:
@@ -461,6 +470,9 @@ class ClusterSpec(_Section):
     @field_validator("admin_role_arns", "developer_role_arns")
     @classmethod
     def _role_arns(cls, value: list[str]) -> list[str]:
+        duplicates = sorted({arn for arn in value if value.count(arn) > 1})
+        if duplicates:
+            raise ValueError(f"lists {', '.join(duplicates)} more than once")
         for arn in value:
             if not _ROLE_ARN.fullmatch(arn):
                 raise ValueError(
@@ -666,6 +678,23 @@ class DatabaseSpec(_Section):
 
     def rule_problems(self) -> list[Problem]:
         problems: list[Problem] = []
+        maintenance = _weekly_interval(self.maintenance_window)
+        if (maintenance[1] - maintenance[0]) % _MINUTES_PER_WEEK < 30:
+            problems.append(
+                Problem(
+                    _key("dbMaintenanceWindow"),
+                    self.maintenance_window,
+                    "must last at least 30 minutes (RDS rule)",
+                )
+            )
+        elif _overlaps_daily(maintenance, self.backup_window):
+            problems.append(
+                Problem(
+                    _key("dbMaintenanceWindow"),
+                    self.maintenance_window,
+                    f"must not overlap dbBackupWindow ({self.backup_window}) on any day (RDS rule)",
+                )
+            )
         minimum_ceiling = -(-self.allocated_storage_gb * 11 // 10)  # ceil(allocated * 1.1)
         if self.max_allocated_storage_gb < minimum_ceiling:
             problems.append(
@@ -734,17 +763,6 @@ class CacheSpec(_Section):
     @classmethod
     def _known_cache_type(cls, value: str) -> str:
         return _check_instance_type(value, "cache.", CACHE_NODE_FAMILIES)
-
-    def rule_problems(self) -> list[Problem]:
-        if self.snapshot_retention_days > 0 and self.node_type == "cache.t3.micro":
-            return [
-                Problem(
-                    _key("cacheSnapshotRetentionDays"),
-                    self.snapshot_retention_days,
-                    "cache.t3.micro cannot take snapshots; set 0 or a larger node type",
-                )
-            ]
-        return []
 
     @property
     def parameter_group_family(self) -> str:
@@ -910,6 +928,40 @@ SECTIONS: tuple[type[_Section], ...] = (
 def _minutes(hhmm: str) -> int:
     hours, minutes = hhmm.split(":")
     return int(hours) * 60 + int(minutes)
+
+
+_MINUTES_PER_WEEK = 7 * 24 * 60
+
+
+def _weekly_interval(window: str) -> tuple[int, int]:
+    """'sun:04:30-sun:05:30' as (start, end) minutes since Monday 00:00."""
+    start, end = window.split("-")
+
+    def at(point: str) -> int:
+        day, hhmm = point.split(":", 1)
+        return _WEEKDAYS.index(day) * 24 * 60 + _minutes(hhmm)
+
+    return at(start), at(end)
+
+
+def _overlaps_daily(weekly: tuple[int, int], daily_window: str) -> bool:
+    """Does a weekly window intersect a daily window on any of the seven days?"""
+
+    def minutes_covered(start: int, end: int, period: int) -> set[int]:
+        length = (end - start) % period
+        return {(start + m) % period for m in range(length)}
+
+    weekly_minutes = minutes_covered(weekly[0], weekly[1], _MINUTES_PER_WEEK)
+    daily_start, daily_end = (_minutes(p) for p in daily_window.split("-"))
+    daily = minutes_covered(daily_start, daily_end, 24 * 60)
+    return any(minute % (24 * 60) in daily for minute in weekly_minutes)
+
+
+# RDS identifiers and ElastiCache replication group ids are built from
+# "<project>-<stack>": letters, digits and single hyphens, starting with a
+# letter, and at most 40 characters for the replication group.
+_STACK_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*$")
+MAX_RESOURCE_PREFIX = 40
 
 
 # --------------------------------------------------------------------------- #
@@ -1137,14 +1189,33 @@ def _describe_allowed(error: Mapping[str, Any]) -> list[str]:
     return [error["msg"]]
 
 
-def parse_stack_config(values: Mapping[str, object], *, project: str, stack: str) -> StackConfig:
+def parse_stack_config(
+    values: Mapping[str, object],
+    *,
+    project: str,
+    stack: str,
+    secret_keys: Collection[str] = (),
+) -> StackConfig:
     """Validate a stack's config map (namespaced keys) into a :class:`StackConfig`.
 
-    Raises :class:`ConfigError` listing every problem found; nothing partial is returned.
+    ``secret_keys`` are the keys the stack file holds as `secure:` values.
+    Raises :class:`ConfigError` listing every problem found; nothing partial
+    is returned, and no secret value is ever repeated in a message.
     """
     keys_by_name = {key.name: key for key in config_keys()}
     prefix = f"{project}:"
     problems: list[Problem] = []
+    prefix_length = len(f"{project}-{stack}")
+    if not _STACK_NAME.fullmatch(stack) or prefix_length > MAX_RESOURCE_PREFIX:
+        problems.append(
+            Problem(
+                "stack",
+                stack,
+                "must be lowercase letters, digits and single hyphens, start with a letter, "
+                f"and keep '{project}-<stack>' within {MAX_RESOURCE_PREFIX} characters "
+                "(RDS and ElastiCache name rules)",
+            )
+        )
     by_section: dict[type[_Section], dict[str, object]] = {s: {} for s in SECTIONS}
     mistyped: set[str] = set()  # already reported; not "missing" as well
 
@@ -1153,6 +1224,20 @@ def parse_stack_config(values: Mapping[str, object], *, project: str, stack: str
             continue  # provider and pulumi settings (aws:profile, ...) are not ours
         name = full_key[len(prefix) :]
         key = keys_by_name.get(name)
+        if full_key in secret_keys:
+            # None of stagecraft's keys is a secret: a value stored with
+            # --secret would end up in plain text (tags, resource inputs).
+            problems.append(
+                Problem(
+                    full_key,
+                    "[secret]",
+                    "is stored as a secret (`pulumi config set --secret`), but stagecraft "
+                    "keys are not secrets and would be written in plain text; set it "
+                    "without --secret" + ("" if key else " (and it is not a known key either)"),
+                )
+            )
+            mistyped.add(name)
+            continue
         if key is None:
             close = difflib.get_close_matches(name, keys_by_name, n=1)
             hint = f"did you mean '{prefix}{close[0]}'?" if close else "see README 'Config keys'"
@@ -1226,8 +1311,15 @@ def load_stack_config() -> StackConfig:
 
     This is the only place the program reads configuration.
     """
+    from pulumi.runtime import config as runtime_config
+
+    values = _runtime_config()
     return parse_stack_config(
-        _runtime_config(), project=pulumi.get_project(), stack=pulumi.get_stack()
+        values,
+        project=pulumi.get_project(),
+        stack=pulumi.get_stack(),
+        secret_keys={k for k in values if runtime_config.is_config_secret(k)}
+        | set(runtime_config.get_config_secret_keys_env()),
     )
 
 

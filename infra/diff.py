@@ -258,7 +258,7 @@ def compare_plans(
                         "change", key, now.urn, now.type, now.name, properties, cost_was, cost_now
                     )
                 )
-    stack = (after or before).stack if (after or before) else title
+    stack = either.stack if either else title
     return StackDiff(stack, title, before_label, after_label, changes, cost_before, cost_after)
 
 

@@ -65,3 +65,9 @@ def test_only_cluster_nodes_reach_redis(production):
     assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (6379, 6379)
     assert "cidrIpv4" not in rule.inputs
     assert production.one("aws:eks/cluster:Cluster").urn in rule.dependencies
+
+
+def test_parameter_group_name_carries_the_family_so_upgrades_can_replace_it(production):
+    group = production.one("aws:elasticache/parameterGroup:ParameterGroup")
+    assert group.inputs["name"] == "stagecraft-production-redis7"
+    assert production.one(GROUP).inputs["parameterGroupName"] == "stagecraft-production-redis7"

@@ -137,16 +137,47 @@ def test_malformed_yaml_names_file_and_line(scratch_project, capsys):
     assert "not valid YAML" in err
 
 
-def test_secure_values_do_not_break_the_plan(scratch_project):
-    _edit_stack(
-        scratch_project,
-        "staging",
-        **{"stagecraft:owner": {"secure": "v1:Zm9vYmFy:c2VjcmV0LW93bmVy"}},
-    )
+def test_secure_stagecraft_value_is_refused_without_showing_it(scratch_project, capsys):
+    ciphertext = "v1:Zm9vYmFy:c2VjcmV0LW93bmVy"
+    _edit_stack(scratch_project, "staging", **{"stagecraft:owner": {"secure": ciphertext}})
+    assert main(["--project-dir", str(scratch_project), "plan", "--stack", "staging"]) == 2
+    err = capsys.readouterr().err
+    assert 'stagecraft:owner = "[secret]": is stored as a secret' in err
+    assert ciphertext not in err
+
+
+def test_secure_values_of_other_namespaces_do_not_break_the_plan(scratch_project):
+    ciphertext = "v1:Zm9vYmFy:c2VjcmV0LWtleQ=="
+    _edit_stack(scratch_project, "staging", **{"datadog:apiKey": {"secure": ciphertext}})
     plan = evaluate("staging", project_dir=scratch_project)
-    provider = plan.one("pulumi:providers:aws")
-    assert json.loads(provider.inputs["defaultTags"])["tags"]["owner"] == "[secret]"
-    assert "v1:Zm9vYmFy" not in json.dumps(plan.to_json())
+    assert len(plan.resources) > 50
+    assert ciphertext not in json.dumps(plan.to_json())
+
+
+def test_too_few_zones_in_the_region_stops_before_anything_is_created(scratch_project, capsys):
+    _edit_stack(scratch_project, "production", **{"aws:region": "us-west-1"})
+    assert main(["--project-dir", str(scratch_project), "plan", "--stack", "production"]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "stagecraft:availabilityZoneCount = 3: us-west-1 offers 2 zones (us-west-1b, "
+        "us-west-1c); choose at most 2"
+    ) in err
+    assert "Traceback" not in err
+
+
+def test_duplicate_resource_names_fail_like_the_real_engine(tmp_path):
+    from infra.offline.engine import DuplicateUrnError
+
+    (tmp_path / "Pulumi.yaml").write_text("name: twice\nruntime: python\nmain: program/\n")
+    (tmp_path / "Pulumi.test.yaml").write_text("config: {}\n")
+    (tmp_path / "program").mkdir()
+    (tmp_path / "program" / "__main__.py").write_text(
+        "import pulumi_random as random\n"
+        "random.RandomId('same', byte_length=4)\n"
+        "random.RandomId('same', byte_length=8)\n"
+    )
+    with pytest.raises(DuplicateUrnError, match="Duplicate resource URN"):
+        evaluate("test", project_dir=tmp_path)
 
 
 def test_stacks_command_lists_stack_files(capsys):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+
+from tests.conftest import REPO
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -122,3 +126,61 @@ def test_node_role_has_exactly_the_worker_policies(production):
 def test_cluster_protected_only_where_config_says(production, staging):
     assert production.one(CLUSTER).protect is True
     assert staging.one(CLUSTER).protect is False
+
+
+def test_network_policies_are_enforced_by_the_vpc_cni(plans):
+    for plan in plans.values():
+        addon = plan.one("aws:eks/addon:Addon")
+        assert addon.inputs["addonName"] == "vpc-cni"
+        assert json.loads(addon.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
+        provider = plan.one("pulumi:providers:kubernetes")
+        assert addon.urn in provider.dependencies
+        assert plan.one(NODE_GROUP).urn in provider.dependencies
+
+
+def test_private_endpoint_reachable_from_listed_operator_networks(production, staging):
+    rules = [
+        r
+        for r in production.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if "-api-from-" in r.name
+    ]
+    assert [(r.inputs["cidrIpv4"], r.inputs["fromPort"], r.inputs["toPort"]) for r in rules] == [
+        ("10.200.0.0/16", 443, 443)
+    ]
+    assert rules[0].inputs["securityGroupId"].startswith("sg-")
+    assert production.one(CLUSTER).urn in rules[0].dependencies
+    assert not [
+        r
+        for r in staging.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if "-api-from-" in r.name
+    ]
+
+
+def test_same_role_name_in_two_paths_gets_two_access_entries(project, tmp_path):
+    from infra.offline.engine import evaluate
+    from tests.test_cli import _edit_stack
+
+    for name in ("Pulumi.yaml", "Pulumi.staging.yaml"):
+        (tmp_path / name).write_text((REPO / name).read_text())
+    _edit_stack(
+        tmp_path,
+        "staging",
+        **{
+            "stagecraft:clusterAdminRoleArns": [
+                "arn:aws:iam::123456789012:role/platform-admin",
+                "arn:aws:iam::123456789012:role/ops/platform-admin",
+            ]
+        },
+    )
+    text = (tmp_path / "Pulumi.yaml").read_text().replace("main: infra/", f"main: {REPO}/infra/")
+    (tmp_path / "Pulumi.yaml").write_text(text)
+    plan = evaluate("staging", project_dir=tmp_path)
+    admins = [
+        a.inputs["principalArn"]
+        for a in plan.of_type(ASSOCIATION)
+        if a.inputs["policyArn"].endswith("AmazonEKSClusterAdminPolicy")
+    ]
+    assert sorted(admins) == [
+        "arn:aws:iam::123456789012:role/ops/platform-admin",
+        "arn:aws:iam::123456789012:role/platform-admin",
+    ]

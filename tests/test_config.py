@@ -216,6 +216,42 @@ RULES = [
         id="backup-window-too-short",
     ),
     pytest.param(
+        {"dbMaintenanceWindow": "sun:04:30-sun:04:40"},
+        'stagecraft:dbMaintenanceWindow = "sun:04:30-sun:04:40": must last at least 30 '
+        "minutes (RDS rule)",
+        id="maintenance-window-too-short",
+    ),
+    pytest.param(
+        {"dbBackupWindow": "04:00-05:00"},
+        'stagecraft:dbMaintenanceWindow = "sun:04:30-sun:05:30": must not overlap '
+        "dbBackupWindow (04:00-05:00) on any day (RDS rule)",
+        id="maintenance-overlaps-backup",
+    ),
+    pytest.param(
+        {"dbBackupWindow": "23:30-00:30", "dbMaintenanceWindow": "mon:00:00-mon:01:00"},
+        'stagecraft:dbMaintenanceWindow = "mon:00:00-mon:01:00": must not overlap '
+        "dbBackupWindow (23:30-00:30) on any day (RDS rule)",
+        id="overlap-across-midnight",
+    ),
+    pytest.param(
+        {
+            "clusterAdminRoleArns": [
+                "arn:aws:iam::123456789012:role/platform-admin",
+                "arn:aws:iam::123456789012:role/platform-admin",
+            ]
+        },
+        'stagecraft:clusterAdminRoleArns = ["arn:aws:iam::123456789012:role/platform-admin", '
+        '"arn:aws:iam::123456789012:role/platform-admin"]: lists '
+        "arn:aws:iam::123456789012:role/platform-admin more than once",
+        id="role-listed-twice",
+    ),
+    pytest.param(
+        {"clusterPrivateAccessCidrs": ["0.0.0.0/0"]},
+        "stagecraft:clusterPrivateAccessCidrs = [\"0.0.0.0/0\"]: '0.0.0.0/0' opens the API "
+        "endpoint to the whole internet; list your office or VPN ranges instead",
+        id="private-access-open-to-world",
+    ),
+    pytest.param(
         {"dbMaintenanceWindow": "sunday 4am"},
         "stagecraft:dbMaintenanceWindow = \"sunday 4am\": must be 'ddd:hh:mm-ddd:hh:mm' in "
         "UTC, e.g. 'sun:04:30-sun:05:30'",
@@ -272,12 +308,6 @@ RULES = [
         "'allkeys-lru', 'volatile-lfu', 'allkeys-lfu', 'volatile-random', 'allkeys-random', "
         "'volatile-ttl' or 'noeviction'",
         id="eviction-policy",
-    ),
-    pytest.param(
-        {"cacheNodeType": "cache.t3.micro", "cacheSnapshotRetentionDays": 1},
-        "stagecraft:cacheSnapshotRetentionDays = 1: cache.t3.micro cannot take snapshots; set "
-        "0 or a larger node type",
-        id="snapshots-on-t3-micro",
     ),
     pytest.param(
         {"namespace": "Staging_NS"},
@@ -421,3 +451,46 @@ def test_graviton_nodes_get_the_arm64_image(project):
     config = stack_config(project, "staging", nodeInstanceType="m7g.large")
     assert config.cluster.node_architecture == "arm64"
     assert stack_config(project, "staging").cluster.node_architecture == "x86_64"
+
+
+@pytest.mark.parametrize(
+    "stack", ["QA_Env", "Staging", "feature-branch-payments-refact", "pr--1", "dev-", "9lives"]
+)
+def test_stack_names_that_aws_would_refuse(project, stack):
+    values = project.config_map("staging").values
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(values, project="stagecraft", stack=stack)
+    assert [str(p) for p in caught.value.problems] == [
+        f'stack = "{stack}": must be lowercase letters, digits and single hyphens, start with '
+        "a letter, and keep 'stagecraft-<stack>' within 40 characters (RDS and ElastiCache "
+        "name rules)"
+    ]
+
+
+def test_longest_allowed_stack_name(project):
+    values = project.config_map("staging").values
+    stack = "a" * (40 - len("stagecraft-"))
+    assert parse_stack_config(values, project="stagecraft", stack=stack).stack == stack
+
+
+def test_secret_values_are_refused_without_being_repeated(project):
+    values = dict(project.config_map("staging").values)
+    values["stagecraft:owner"] = "hunter2-plaintext"
+    values["stagecraft:dbMasterPassword"] = "another-plaintext"
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(
+            values,
+            project="stagecraft",
+            stack="staging",
+            secret_keys={"stagecraft:owner", "stagecraft:dbMasterPassword"},
+        )
+    message = str(caught.value)
+    assert "plaintext" not in message
+    assert sorted(str(p) for p in caught.value.problems) == [
+        'stagecraft:dbMasterPassword = "[secret]": is stored as a secret (`pulumi config set '
+        "--secret`), but stagecraft keys are not secrets and would be written in plain text; "
+        "set it without --secret (and it is not a known key either)",
+        'stagecraft:owner = "[secret]": is stored as a secret (`pulumi config set --secret`), '
+        "but stagecraft keys are not secrets and would be written in plain text; set it "
+        "without --secret",
+    ]

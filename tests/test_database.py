@@ -142,3 +142,14 @@ def test_staging_is_single_az_without_insights(staging):
     assert db["performanceInsightsEnabled"] is False
     assert db["monitoringInterval"] == 0
     assert _primary(staging).protect is False
+
+
+def test_major_upgrades_are_possible_and_monitoring_role_is_ready_first(production):
+    primary = _primary(production)
+    assert primary.inputs["allowMajorVersionUpgrade"] is True
+    attachment = next(
+        a
+        for a in production.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+        if a.name.endswith("AmazonRDSEnhancedMonitoringRole")
+    )
+    assert attachment.urn in primary.dependencies

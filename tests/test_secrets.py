@@ -8,6 +8,7 @@ import json
 from rich.console import Console
 
 from infra.cli.render import print_plan
+from infra.components.secrets import connection_document
 from infra.offline.engine import Plan
 from infra.offline.mocks import StagecraftMocks
 
@@ -98,3 +99,36 @@ def test_no_secret_value_appears_in_plan_json_or_text(plans):
 def test_only_the_kubeconfig_output_is_secret(production):
     secret_outputs = {k for k, v in production.outputs.items() if v == "[secret]"}
     assert secret_outputs == {"kubeconfig"}
+
+
+def test_deleted_secrets_recoverable_only_where_protected(production, staging):
+    for secret in production.of_type("aws:secretsmanager/secret:Secret"):
+        assert secret.inputs["recoveryWindowInDays"] == 30
+    for secret in staging.of_type("aws:secretsmanager/secret:Secret"):
+        # re-created under the same name right after a destroy
+        assert secret.inputs["recoveryWindowInDays"] == 0
+
+
+def test_connection_document_names_secrets_and_holds_no_password():
+    document = json.loads(
+        connection_document(
+            database_host="db.example",
+            database_port=5432,
+            database_name="app",
+            database_username="stagecraft_admin",
+            database_master_secret_arn="arn:aws:secretsmanager:us-east-1:1:secret:rds!db-x",
+            redis_host="redis.example",
+            redis_port=6379,
+            redis_auth_secret_arn="arn:aws:secretsmanager:us-east-1:1:secret:redis",
+            jwt_secret_arn="arn:aws:secretsmanager:us-east-1:1:secret:jwt",
+        )
+    )
+    assert document["database"]["masterSecretArn"].endswith("rds!db-x")
+    assert document["database"]["sslmode"] == "verify-full"
+    assert document["redis"] == {
+        "host": "redis.example",
+        "port": 6379,
+        "tls": True,
+        "authSecretArn": "arn:aws:secretsmanager:us-east-1:1:secret:redis",
+    }
+    assert "password" not in json.dumps(document).lower()

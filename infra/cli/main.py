@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pulumi
 from rich.console import Console
 
 from infra.cli import commands
@@ -116,7 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "docs": commands.docs,
         }[args.command]
         return handler(project, args)
-    except (ConfigError, StackFileError, commands.UserError) as exc:
+    except (ConfigError, StackFileError, commands.UserError, pulumi.RunError) as exc:
+        # pulumi.RunError is how a Pulumi program reports a user-facing error:
+        # `pulumi up` prints it without a traceback, and so does stagecraft.
         err.print(f"error: {exc}", soft_wrap=True)
         return commands.EXIT_USAGE
 

@@ -65,7 +65,9 @@ class Cache(pulumi.ComponentResource):
         )
         parameters = aws.elasticache.ParameterGroup(
             name,
-            name=group_id,
+            # The family is in the name: an engine upgrade needs a new group,
+            # created beside the old one that is still in use.
+            name=f"{group_id}-{spec.parameter_group_family.replace('.', '-')}",
             family=spec.parameter_group_family,
             description=f"Redis settings of {group_id}",
             parameters=[{"name": "maxmemory-policy", "value": spec.maxmemory_policy}],

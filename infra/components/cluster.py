@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -156,11 +157,42 @@ class Cluster(pulumi.ComponentResource):
 
         self._grant_access(name, args, partition)
 
-        # Managed nodes (no launch template) get the EKS-created cluster
-        # security group; admitting it is admitting exactly the cluster's nodes.
-        self.node_security_group_id = self.eks_cluster.vpc_config.apply(
+        # The VPC CNI enforces NetworkPolicy only when asked to; without this
+        # the namespace's default-deny policy would be accepted and ignored.
+        # https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy.html
+        self.network_policy_addon = aws.eks.Addon(
+            f"{name}-vpc-cni",
+            cluster_name=self.eks_cluster.name,
+            addon_name="vpc-cni",
+            configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
+            resolve_conflicts_on_create="OVERWRITE",
+            resolve_conflicts_on_update="OVERWRITE",
+            opts=child(self),
+        )
+
+        cluster_security_group_id = self.eks_cluster.vpc_config.apply(
             lambda vpc: vpc.cluster_security_group_id or ""
         )
+        # With a private-only endpoint, `pulumi up` (and kubectl) must come from
+        # inside the VPC or from a listed network (VPN, peering, transit gateway).
+        for cidr in spec.private_access_cidrs:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-api-from-{cidr.replace('/', '-').replace(':', '-')}",
+                security_group_id=cluster_security_group_id,
+                cidr_ipv4=cidr if ":" not in cidr else None,
+                cidr_ipv6=cidr if ":" in cidr else None,
+                ip_protocol="tcp",
+                from_port=443,
+                to_port=443,
+                description="Kubernetes API (private endpoint) from an operator network",
+                opts=child(self),
+            )
+        # Workloads wait for these: schedulable nodes and enforced policies.
+        self.ready: list[pulumi.Resource] = [self.node_group, self.network_policy_addon]
+
+        # Managed nodes (no launch template) get the EKS-created cluster
+        # security group; admitting it is admitting exactly the cluster's nodes.
+        self.node_security_group_id = cluster_security_group_id
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(
                 self.eks_cluster.endpoint,
@@ -182,16 +214,20 @@ class Cluster(pulumi.ComponentResource):
             (arn, args.spec.developer_access) for arn in args.spec.developer_role_arns
         ]
         for principal_arn, level in grants:
+            # The role name for readability, a hash of the whole ARN for
+            # uniqueness: the same role name in two accounts or paths is fine.
             role_name = principal_arn.rsplit("/", 1)[-1]
+            digest = hashlib.sha256(principal_arn.encode()).hexdigest()[:6]
+            resource_name = f"{name}-access-{level}-{role_name}-{digest}"
             entry = aws.eks.AccessEntry(
-                f"{name}-access-{level}-{role_name}",
+                resource_name,
                 cluster_name=self.eks_cluster.name,
                 principal_arn=principal_arn,
                 type="STANDARD",
                 opts=child(self),
             )
             aws.eks.AccessPolicyAssociation(
-                f"{name}-access-{level}-{role_name}",
+                resource_name,
                 cluster_name=self.eks_cluster.name,
                 principal_arn=entry.principal_arn,
                 policy_arn=pulumi.Output.concat(

@@ -109,6 +109,7 @@ class Database(pulumi.ComponentResource):
         ]
 
         monitoring_role_arn: pulumi.Output[str] | None = None
+        monitoring_policies: list[aws.iam.RolePolicyAttachment] = []
         if spec.monitoring_interval_seconds:
             partition = aws.get_partition_output(
                 opts=pulumi.InvokeOutputOptions(parent=self)
@@ -119,7 +120,7 @@ class Database(pulumi.ComponentResource):
                 description=f"RDS enhanced monitoring of {identifier}",
                 opts=child(self),
             )
-            attach_policies(
+            monitoring_policies = attach_policies(
                 self,
                 role,
                 f"{name}-monitoring",
@@ -183,9 +184,11 @@ class Database(pulumi.ComponentResource):
             skip_final_snapshot=not spec.final_snapshot,
             final_snapshot_identifier=final_snapshot_identifier,
             delete_automated_backups=not spec.final_snapshot,
-            allow_major_version_upgrade=False,
+            # A major version in the stack file is a reviewed decision (the diff
+            # and gate show it); without this flag RDS would refuse it.
+            allow_major_version_upgrade=True,
             apply_immediately=False,
-            opts=child(self, protect=args.protect, depends_on=log_groups),
+            opts=child(self, protect=args.protect, depends_on=[*log_groups, *monitoring_policies]),
             **common,
         )
 
@@ -200,7 +203,9 @@ class Database(pulumi.ComponentResource):
                 backup_retention_period=0,
                 skip_final_snapshot=True,
                 apply_immediately=False,
-                opts=child(self, protect=args.protect, depends_on=log_groups),
+                opts=child(
+                    self, protect=args.protect, depends_on=[*log_groups, *monitoring_policies]
+                ),
                 **common,
             )
             for n in range(1, spec.read_replicas + 1)

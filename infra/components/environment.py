@@ -12,7 +12,7 @@ from infra.components.database import Database, DatabaseArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
 from infra.components.workloads import Workloads, WorkloadsArgs
-from infra.config import StackConfig
+from infra.config import ConfigError, Problem, StackConfig
 
 
 class Environment(pulumi.ComponentResource):
@@ -40,6 +40,7 @@ class Environment(pulumi.ComponentResource):
             opts=child(self),
         )
         on_aws = child(self, providers=[provider])
+        zones = _availability_zones(config, provider)
 
         secrets = Secrets(
             f"{name}-secrets",
@@ -56,6 +57,7 @@ class Environment(pulumi.ComponentResource):
                 cluster_name=config.cluster_name,
                 log_retention_days=general.log_retention_days,
                 kms_key_arn=kms_key_arn,
+                availability_zones=zones,
             ),
             opts=on_aws,
         )
@@ -116,6 +118,7 @@ class Environment(pulumi.ComponentResource):
                 redis_port=REDIS_PORT,
                 redis_auth_secret_arn=secrets.redis_auth_secret_arn,
                 jwt_secret_arn=secrets.jwt_secret_arn,
+                protect=protect,
             ),
             opts=on_aws,
         )
@@ -138,9 +141,9 @@ class Environment(pulumi.ComponentResource):
                 redis_auth_token=secrets.redis_auth_token,
                 connection_info_secret_arn=connection_info.secret_arn,
                 jwt_secret_arn=secrets.jwt_secret_arn,
+                wait_for=cluster.ready,
             ),
-            # The namespace needs nodes to be useful and a ready API to exist.
-            opts=child(self, depends_on=[cluster.node_group]),
+            opts=child(self),
         )
 
         self.outputs = {
@@ -157,3 +160,32 @@ class Environment(pulumi.ComponentResource):
             "privateSubnetIds": pulumi.Output.all(*network.private_subnet_ids),
         }
         self.register_outputs(self.outputs)
+
+
+def _availability_zones(config: StackConfig, provider: aws.Provider) -> list[str]:
+    """The configured number of zones, checked before anything is created.
+
+    Asked up front (a read, not a change) so that a region with too few
+    zones stops the run as a config error instead of half-way through it.
+    """
+    wanted = config.network.availability_zone_count
+    zones = aws.get_availability_zones(
+        state="available",
+        # Local Zones and Wavelength zones have no NAT gateways or EKS nodes.
+        filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
+        opts=pulumi.InvokeOptions(provider=provider),
+    )
+    names = sorted(zones.names)
+    if len(names) < wanted:
+        raise ConfigError(
+            config.stack,
+            [
+                Problem(
+                    "stagecraft:availabilityZoneCount",
+                    wanted,
+                    f"{config.region} offers {len(names)} zones ({', '.join(names)}); "
+                    f"choose at most {len(names)}",
+                )
+            ],
+        )
+    return names[:wanted]

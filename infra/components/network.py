@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -32,6 +32,7 @@ class NetworkArgs:
     cluster_name: str  # subnets are tagged as usable by this EKS cluster
     log_retention_days: int
     kms_key_arn: pulumi.Input[str]  # encrypts the flow-log group
+    availability_zones: Sequence[str]  # one per configured zone, in order
 
 
 class Network(pulumi.ComponentResource):
@@ -43,7 +44,7 @@ class Network(pulumi.ComponentResource):
     """
 
     vpc: aws.ec2.Vpc
-    availability_zones: pulumi.Output[list[str]]
+    availability_zones: list[str]
     private_subnet_ids: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
     nat_gateways: list[aws.ec2.NatGateway]
@@ -55,15 +56,7 @@ class Network(pulumi.ComponentResource):
         spec = args.spec
         layout = plan_subnets(spec.vpc_cidr, spec.availability_zone_count)
 
-        zones = aws.get_availability_zones_output(
-            state="available",
-            # Local Zones and Wavelength zones have no NAT gateways or EKS nodes.
-            filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
-            opts=pulumi.InvokeOutputOptions(parent=self),
-        )
-        self.availability_zones = zones.names.apply(
-            lambda names: _first_zones(names, spec.availability_zone_count)
-        )
+        self.availability_zones = list(args.availability_zones)
 
         self.vpc = aws.ec2.Vpc(
             name,
@@ -91,7 +84,7 @@ class Network(pulumi.ComponentResource):
         public_subnets: list[aws.ec2.Subnet] = []
         private_subnets: list[aws.ec2.Subnet] = []
         for zone in layout:
-            zone_name = self.availability_zones.apply(_zone_picker(zone.zone_index))
+            zone_name = self.availability_zones[zone.zone_index]
             suffix = f"az{zone.zone_index + 1}"
             public = aws.ec2.Subnet(
                 f"{name}-public-{suffix}",
@@ -213,22 +206,6 @@ class Network(pulumi.ComponentResource):
             tags=name_tag(f"{args.resource_prefix}-flow-logs"),
             opts=child(self),
         )
-
-
-def _zone_picker(index: int) -> Callable[[list[str]], str]:
-    def pick(zones: list[str]) -> str:
-        return zones[index]
-
-    return pick
-
-
-def _first_zones(names: list[str], count: int) -> list[str]:
-    if len(names) < count:
-        raise pulumi.RunError(
-            f"the region offers {len(names)} availability zones ({', '.join(names)}) but "
-            f"stagecraft:availabilityZoneCount asks for {count}"
-        )
-    return sorted(names)[:count]
 
 
 def _flow_log_writer_policy(log_group_arn: str) -> str:

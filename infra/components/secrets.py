@@ -16,10 +16,16 @@ import pulumi_random as random
 
 from infra.components._common import child, type_token
 
-# The shortest recovery window Secrets Manager allows.  Short-lived stacks are
-# destroyed and re-created under the same name; a longer window would make the
-# re-created secret collide with the one still pending deletion.
-SECRET_RECOVERY_WINDOW_DAYS = 7
+# Protected environments keep a deleted secret recoverable for the longest
+# window Secrets Manager allows.  Others delete at once (window 0): they are
+# destroyed and re-created under the same names, and a secret pending deletion
+# would block the re-created one; their secrets are generated anyway.
+PROTECTED_RECOVERY_WINDOW_DAYS = 30
+
+
+def recovery_window_days(protect: bool) -> int:
+    return PROTECTED_RECOVERY_WINDOW_DAYS if protect else 0
+
 
 # KMS keeps a deleted key recoverable for this long; 30 is the maximum and costs
 # nothing extra, and a key deleted by mistake takes every backup with it.
@@ -112,7 +118,7 @@ class Secrets(pulumi.ComponentResource):
             name=f"{args.resource_prefix}/{purpose}",
             description=f"{description} of {args.resource_prefix} (generated, never typed)",
             kms_key_id=self.kms_key.arn,
-            recovery_window_in_days=SECRET_RECOVERY_WINDOW_DAYS,
+            recovery_window_in_days=recovery_window_days(args.protect),
             opts=child(self),
         )
         aws.secretsmanager.SecretVersion(
@@ -137,6 +143,7 @@ class ConnectionInfoArgs:
     redis_port: pulumi.Input[int]
     redis_auth_secret_arn: pulumi.Input[str]
     jwt_secret_arn: pulumi.Input[str]
+    protect: bool
 
 
 class ConnectionInfo(pulumi.ComponentResource):
@@ -161,7 +168,7 @@ class ConnectionInfo(pulumi.ComponentResource):
             description=f"Where {args.resource_prefix}'s database and cache are, and which "
             "secrets hold their credentials",
             kms_key_id=args.kms_key_arn,
-            recovery_window_in_days=SECRET_RECOVERY_WINDOW_DAYS,
+            recovery_window_in_days=recovery_window_days(args.protect),
             opts=child(self),
         )
         document: pulumi.Output[str] = pulumi.Output.all(
@@ -173,21 +180,16 @@ class ConnectionInfo(pulumi.ComponentResource):
             args.redis_auth_secret_arn,
             args.jwt_secret_arn,
         ).apply(
-            lambda v: json.dumps(
-                {
-                    "database": {
-                        "engine": "postgres",
-                        "host": v[0],
-                        "port": v[1],
-                        "dbname": args.database_name,
-                        "username": args.database_username,
-                        "masterSecretArn": v[2],
-                        "sslmode": "verify-full",
-                    },
-                    "redis": {"host": v[3], "port": v[4], "tls": True, "authSecretArn": v[5]},
-                    "jwtSecretArn": v[6],
-                },
-                sort_keys=True,
+            lambda v: connection_document(
+                database_host=v[0],
+                database_port=v[1],
+                database_name=args.database_name,
+                database_username=args.database_username,
+                database_master_secret_arn=v[2],
+                redis_host=v[3],
+                redis_port=v[4],
+                redis_auth_secret_arn=v[5],
+                jwt_secret_arn=v[6],
             )
         )
         secret_document: pulumi.Output[str] = pulumi.Output.secret(document)
@@ -199,6 +201,42 @@ class ConnectionInfo(pulumi.ComponentResource):
         )
         self.secret_arn = secret.arn
         self.register_outputs({"secretArn": secret.arn})
+
+
+def connection_document(
+    *,
+    database_host: str,
+    database_port: int,
+    database_name: str,
+    database_username: str,
+    database_master_secret_arn: str,
+    redis_host: str,
+    redis_port: int,
+    redis_auth_secret_arn: str,
+    jwt_secret_arn: str,
+) -> str:
+    """The JSON applications read: addresses, and the ARNs of the credentials."""
+    return json.dumps(
+        {
+            "database": {
+                "engine": "postgres",
+                "host": database_host,
+                "port": database_port,
+                "dbname": database_name,
+                "username": database_username,
+                "masterSecretArn": database_master_secret_arn,
+                "sslmode": "verify-full",
+            },
+            "redis": {
+                "host": redis_host,
+                "port": redis_port,
+                "tls": True,
+                "authSecretArn": redis_auth_secret_arn,
+            },
+            "jwtSecretArn": jwt_secret_arn,
+        },
+        sort_keys=True,
+    )
 
 
 def _key_policy(partition: str, account_id: str, region: str) -> str:

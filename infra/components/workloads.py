@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -34,6 +35,9 @@ class WorkloadsArgs:
     redis_auth_token: pulumi.Input[str]
     connection_info_secret_arn: pulumi.Input[str]
     jwt_secret_arn: pulumi.Input[str]
+    # Created before the first Kubernetes object: nodes to schedule on and
+    # the CNI add-on that enforces the NetworkPolicies below.
+    wait_for: Sequence[pulumi.Resource] = ()
 
 
 class Workloads(pulumi.ComponentResource):
@@ -56,7 +60,7 @@ class Workloads(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=pulumi.Output.secret(args.kubeconfig),
             cluster_identifier=args.cluster_name,
-            opts=child(self),
+            opts=child(self, depends_on=list(args.wait_for)),
         )
         in_cluster = child(self, provider=self.provider)
         labels = {

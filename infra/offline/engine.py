@@ -20,6 +20,7 @@ import logging
 import os
 import runpy
 import secrets
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -186,12 +187,18 @@ def _struct_to_json(struct: Any, fingerprints: dict[str, str] | None = None) -> 
     return converted if isinstance(converted, dict) else {}
 
 
+class DuplicateUrnError(Exception):
+    """Two resources were registered under one URN."""
+
+
 class RecordingMonitor(MockMonitor):
     """A MockMonitor that keeps what each registration asked for."""
 
     def __init__(self, mocks: StagecraftMocks) -> None:
         super().__init__(mocks)
         self.records: list[PlannedResource] = []
+        self._urns: set[str] = set()
+        self._lock = threading.Lock()
         self.stack_outputs: dict[str, Any] = {}
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -204,6 +211,14 @@ class RecordingMonitor(MockMonitor):
         return f"urn:pulumi:{get_stack()}::{get_project()}::{qualified}::{name}"
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        urn = self.make_urn(request.parent, request.type, request.name)
+        with self._lock:  # registrations arrive on several threads at once
+            if urn in self._urns:
+                # The real engine refuses this too; the SDK's mock monitor does not.
+                raise DuplicateUrnError(
+                    f"Duplicate resource URN '{urn}'; try giving it a unique name"
+                )
+            self._urns.add(urn)
         response = super().RegisterResource(request)
         # A provider reference is "<urn>::<id>" and URNs contain "::" themselves.
         provider = request.provider.rsplit("::", 1)[0] if request.provider else None

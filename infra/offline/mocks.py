@@ -21,7 +21,12 @@ from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 PLACEHOLDER_ACCOUNT_ID = "123456789012"
 
 # How many zones each region offers (the rest get three, the common minimum).
-_ZONE_LETTERS = {"us-east-1": "abcdef", "us-west-2": "abcd", "ap-northeast-1": "acd"}
+_ZONE_LETTERS = {
+    "us-east-1": "abcdef",
+    "us-west-1": "bc",  # two zones only: the case availabilityZoneCount 3 must refuse
+    "us-west-2": "abcd",
+    "ap-northeast-1": "acd",
+}
 
 _FAKE_CA_PEM = (
     "-----BEGIN CERTIFICATE-----\n"

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-SECURE_PLACEHOLDER = "[secret]"
+SECURE_PLACEHOLDER = "(secure value: not decrypted offline)"
 STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>[^.]+)\.ya?ml$")
 
 
