@@ -49,6 +49,7 @@ FREE_TYPES = frozenset(
         "aws:secretsmanager/secretVersion:SecretVersion",  # billed per secret
         "aws:eks/accessEntry:AccessEntry",
         "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+        "aws:eks/addon:Addon",  # EKS add-ons cost nothing beyond the nodes they run on
         "aws:rds/subnetGroup:SubnetGroup",
         "aws:rds/parameterGroup:ParameterGroup",
         "aws:elasticache/subnetGroup:SubnetGroup",

@@ -233,11 +233,7 @@ def report(project: Project, args: argparse.Namespace) -> int:
 def gate(args: argparse.Namespace) -> int:
     from infra.gate import PreviewFormatError, evaluate_gate, parse_preview, render_text
 
-    source = "standard input" if args.preview == "-" else args.preview
-    try:
-        text = sys.stdin.read() if args.preview == "-" else Path(args.preview).read_text()
-    except OSError as exc:
-        raise UserError(f"cannot read {source}: {exc.strerror}") from None
+    text, source = _read_input(args.preview)
     try:
         steps = parse_preview(text)
     except PreviewFormatError as exc:
@@ -250,6 +246,33 @@ def gate(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_text(result))
     return EXIT_OK if result.passed else EXIT_FAILED
+
+
+def _read_input(path: str) -> tuple[str, str]:
+    source = "standard input" if path == "-" else path
+    try:
+        return (sys.stdin.read() if path == "-" else Path(path).read_text()), source
+    except OSError as exc:
+        raise UserError(f"cannot read {source}: {exc.strerror}") from None
+
+
+def check_outputs(args: argparse.Namespace) -> int:
+    from infra.smoke import check_outputs as problems_in
+
+    text, source = _read_input(args.outputs)
+    try:
+        outputs = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{source}: not JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(outputs, dict):
+        raise UserError(f"{source}: expected the object `pulumi stack output --json` prints")
+    problems = problems_in(outputs)
+    for problem in problems:
+        print(f"output {problem}", file=sys.stderr)
+    if problems:
+        return EXIT_FAILED
+    print(f"stack outputs look right ({len(outputs)} outputs)")
+    return EXIT_OK
 
 
 def docs(project: Project, args: argparse.Namespace) -> int:

@@ -94,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument("--labels", default="", help="PR labels, comma-separated")
     gate.add_argument("--format", choices=("text", "json"), default="text")
 
+    smoke = sub.add_parser(
+        "check-outputs",
+        help="check `pulumi stack output --json` describes a usable environment",
+    )
+    smoke.add_argument("outputs", nargs="?", default="-", help="JSON file, or - for stdin")
+
     docs = sub.add_parser("docs", help="regenerate (or check) the README tables")
     mode = docs.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="rewrite README.md in place")
@@ -107,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "gate":  # reads a preview file, needs no project
             return commands.gate(args)
+        if args.command == "check-outputs":
+            return commands.check_outputs(args)
         project = load_project(args.project_dir)
         handler = {
             "plan": commands.plan,

@@ -1,0 +1,159 @@
+"""`stagecraft cost`: every resource priced (or said to be unpriced), budgets checked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from infra.cli.main import main
+from infra.cost import PRICE_TABLE, Usage, estimate, is_free, load_prices
+from infra.offline.engine import evaluate
+from tests.conftest import REPO
+
+PRICES = yaml.safe_load(PRICE_TABLE.read_text())
+HOURS = PRICES["hours_per_month"]
+
+
+def test_price_table_says_when_and_where_its_prices_come_from():
+    assert PRICES["region"] == "us-east-1"
+    assert HOURS == 730
+    assert PRICES["read_on"]
+    for service in ("eks", "ec2", "rds", "elasticache", "vpc", "kms", "secretsmanager"):
+        assert PRICES["sources"][service].startswith("https://aws.amazon.com/")
+
+
+def test_production_estimate_is_the_sum_of_list_prices(production):
+    ec2, rds, cache = (
+        PRICES["ec2"]["instance_per_hour"],
+        PRICES["rds"]["instance_per_hour"],
+        PRICES["elasticache"]["node_per_hour"],
+    )
+    expected = (
+        PRICES["eks"]["cluster_per_hour"] * HOURS
+        + 3 * ec2["m5.large"] * HOURS
+        + 3 * 100 * PRICES["ebs"]["gp3_per_gb_month"]
+        + 3 * PRICES["vpc"]["nat_gateway_per_hour"] * HOURS
+        + 3 * PRICES["vpc"]["public_ipv4_per_hour"] * HOURS
+        + 2 * rds["db.m5.large"] * HOURS  # Multi-AZ primary
+        + 500 * PRICES["rds"]["gp3_multi_az_per_gb_month"]
+        + rds["db.m5.large"] * HOURS  # read replica
+        + 500 * PRICES["rds"]["gp3_per_gb_month"]
+        + 2 * cache["cache.m6g.large"] * HOURS
+        + PRICES["kms"]["key_per_month"]
+        + 4 * PRICES["secretsmanager"]["secret_per_month"]  # 3 ours + RDS-managed
+    )
+    cost = estimate(production, budget=1800)
+    assert cost.total == pytest.approx(expected, abs=0.01)
+    assert cost.total <= 1800
+    assert not cost.over_budget
+    assert cost.unpriced == []
+
+
+def test_every_custom_resource_has_a_line(plans):
+    for plan in plans.values():
+        cost = estimate(plan, budget=None)
+        priced = {line.urn for line in cost.lines}
+        assert priced == {r.urn for r in plan.resources if r.custom}
+
+
+def test_node_groups_priced_at_desired_and_at_max(production):
+    cost = estimate(production, budget=1800)
+    node_lines = [line for line in cost.lines if line.type == "aws:eks/nodeGroup:NodeGroup"]
+    instance = next(line for line in node_lines if "m5.large" in line.description)
+    assert instance.monthly == pytest.approx(3 * 0.096 * HOURS)
+    assert instance.monthly_at_max == pytest.approx(10 * 0.096 * HOURS)
+    assert cost.total_at_max - cost.total == pytest.approx(7 * (0.096 * HOURS + 100 * 0.08))
+
+
+def test_usage_priced_lines_depend_on_usage_until_given(staging):
+    without = estimate(staging, budget=500)
+    assert {line.type for line in without.usage_lines} == {
+        "aws:ec2/natGateway:NatGateway",
+        "aws:cloudwatch/logGroup:LogGroup",
+    }
+    assert all(line.monthly == 0 for line in without.usage_lines)
+    with_usage = estimate(
+        staging,
+        budget=500,
+        usage=Usage(nat_gateway_gb_per_month=100, log_ingestion_gb_per_month=2),
+    )
+    assert with_usage.usage_lines == []
+    log_groups = len(staging.of_type("aws:cloudwatch/logGroup:LogGroup"))
+    assert with_usage.total - without.total == pytest.approx(100 * 0.045 + log_groups * 2 * 0.5)
+
+
+def test_a_type_missing_from_the_table_is_listed_as_unpriced(project):
+    plan = evaluate(
+        "staging",
+        project_dir=REPO,
+        config_overrides={"stagecraft:nodeInstanceType": "c7i.2xlarge"},
+    )
+    cost = estimate(plan, budget=500)
+    (unpriced,) = cost.unpriced
+    assert unpriced.type == "aws:eks/nodeGroup:NodeGroup"
+    assert "EC2 c7i.2xlarge: not in the price table" in unpriced.description
+    assert unpriced.monthly == 0
+
+
+def test_free_types_are_free_and_unknown_types_are_not():
+    assert is_free("aws:ec2/subnet:Subnet")
+    assert is_free("kubernetes:core/v1:Namespace")
+    assert not is_free("aws:rds/instance:Instance")
+    assert not is_free("aws:s3/bucket:Bucket")
+
+
+def test_cli_lists_every_priced_resource_and_the_total(capsys):
+    assert main(["--project-dir", str(REPO), "cost", "--stack", "production"]) == 0
+    out = capsys.readouterr().out
+    assert "db.m5.large Multi-AZ primary" in out
+    assert "2 x cache.m6g.large" in out
+    assert "3 x m5.large (max 10)" in out
+    assert "depends on usage" in out
+    assert "production: $1,199.20/month at desired size" in out
+    assert "within budget" in out
+
+
+def test_cli_json_and_fail_over_budget(tmp_path, capsys):
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        (tmp_path / name).write_text((REPO / name).read_text())
+    text = (tmp_path / "Pulumi.yaml").read_text().replace("main: infra/", f"main: {REPO}/infra/")
+    (tmp_path / "Pulumi.yaml").write_text(text)
+    stack_file = tmp_path / "Pulumi.dev.yaml"
+    stack_file.write_text(
+        stack_file.read_text().replace("monthlyBudgetUsd: 200", "monthlyBudgetUsd: 100")
+    )
+    args = ["--project-dir", str(tmp_path), "cost", "--format", "json"]
+    assert main(args) == 0  # informational without the flag
+    document = json.loads(capsys.readouterr().out)
+    (dev,) = document["stacks"]
+    assert dev["overBudget"] is True
+    assert dev["budget"] == 100
+    assert main([*args, "--fail-over-budget"]) == 1
+    assert "over budget: dev" in capsys.readouterr().err
+
+
+def test_usage_file_is_validated(tmp_path, capsys):
+    usage = tmp_path / "usage.yaml"
+    usage.write_text("nat_gigabytes: 10\n")
+    code = main(["--project-dir", str(REPO), "cost", "--stack", "dev", "--usage", str(usage)])
+    assert code == 2
+    assert "unknown keys nat_gigabytes" in capsys.readouterr().err
+
+
+def test_usage_file_per_stack_overrides(tmp_path, staging):
+    from infra.cost import load_usage
+
+    usage = tmp_path / "usage.yaml"
+    usage.write_text(
+        "nat_gateway_gb_per_month: 10\nstacks:\n  staging:\n    nat_gateway_gb_per_month: 400\n"
+    )
+    assert load_usage(usage, "staging").nat_gateway_gb_per_month == 400
+    assert load_usage(usage, "dev").nat_gateway_gb_per_month == 10
+
+
+def test_price_table_is_complete_for_every_shipped_stack(plans):
+    prices = load_prices()
+    for plan in plans.values():
+        assert estimate(plan, budget=None, prices=prices).unpriced == []

@@ -1,0 +1,218 @@
+"""`stagecraft diff`: a stack against a git revision, or two stacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra.cli.main import main
+from infra.cost import estimate
+from infra.diff import GITHUB_COMMENT_LIMIT, compare_plans, render_markdown, render_text
+from infra.offline.engine import evaluate
+from tests.conftest import REPO
+
+DB = "aws:rds/instance:Instance"
+
+
+def _compare(before, after, **costs):
+    return compare_plans(
+        before, after, title="t", before_label="before", after_label="after", **costs
+    )
+
+
+def test_a_plan_compared_with_itself_has_no_changes(staging):
+    assert _compare(staging, staging).changes == []
+
+
+def test_instance_class_change_with_its_cost_delta(staging):
+    bigger = evaluate(
+        "staging", project_dir=REPO, config_overrides={"stagecraft:dbInstanceClass": "db.t3.large"}
+    )
+    diff = _compare(
+        staging,
+        bigger,
+        cost_before=estimate(staging, budget=500),
+        cost_after=estimate(bigger, budget=500),
+    )
+    (change,) = diff.changes
+    assert (change.action, change.type) == ("change", DB)
+    assert [(p.path, p.before, p.after) for p in change.properties] == [
+        ("instanceClass", "db.t3.medium", "db.t3.large")
+    ]
+    assert change.cost_delta == pytest.approx((0.145 - 0.072) * 730)
+    assert 'instanceClass: "db.t3.medium" -> "db.t3.large"  ' not in render_text([diff])
+    assert '      instanceClass: "db.t3.medium" -> "db.t3.large"' in render_text([diff])
+
+
+def test_a_changed_secret_is_reported_but_never_shown(staging):
+    renamed = evaluate(
+        "staging", project_dir=REPO, config_overrides={"stagecraft:dbName": "orders"}
+    )
+    diff = _compare(staging, renamed)
+    secret_changes = [(c.name, p.path) for c in diff.changes for p in c.properties if p.secret]
+    assert ("stagecraft-staging-connection-info-value", "secretString") in secret_changes
+    assert ("stagecraft-staging-workloads-connection", "stringData") in secret_changes
+    text = render_text([diff]) + render_markdown([diff])
+    assert "(secret changed)" in text
+    assert "orders" in text  # the plain dbName change itself is shown
+    for change in diff.changes:
+        for p in change.properties:
+            if p.secret:
+                assert (p.before, p.after) == ("[secret]", "[secret]")
+
+
+def test_staging_against_production_shows_real_differences(staging, production):
+    diff = compare_plans(
+        staging,
+        production,
+        title="staging -> production",
+        before_label="staging",
+        after_label="production",
+    )
+    by_name = {(c.type, c.name): c for c in diff.changes}
+    nodes = by_name["aws:eks/nodeGroup:NodeGroup", "stagecraft-production-cluster-nodes"]
+    assert ("scalingConfig.maxSize", 5, 10) in [
+        (p.path, p.before, p.after) for p in nodes.properties
+    ]
+    added = {c.name for c in diff.changes if c.action == "add"}
+    assert {
+        "stagecraft-production-network-nat-az2",
+        "stagecraft-production-network-nat-az3",
+    } <= added
+    assert "stagecraft-production-database-replica-1" in added
+    database = by_name[DB, "stagecraft-production-database"]
+    paths = {p.path for p in database.properties}
+    assert {"multiAz", "instanceClass", "backupRetentionPeriod"} <= paths
+    # Names differ only by the stack: not reported as differences.
+    assert "identifier" not in paths
+
+
+def test_markdown_keeps_the_summary_and_trims_details_to_the_limit(staging, production):
+    diff = compare_plans(
+        staging,
+        production,
+        title="staging -> production",
+        before_label="staging",
+        after_label="production",
+        cost_before=estimate(staging, budget=500),
+        cost_after=estimate(production, budget=1800),
+    )
+    full = render_markdown([diff])
+    assert len(full) < GITHUB_COMMENT_LIMIT
+    small = render_markdown([diff], limit=3000)
+    assert len(small) <= 3000
+    assert small.startswith("### stagecraft: infrastructure diff")
+    assert "| staging -> production | 21 | " in small
+    assert "$336.00 | $1,199.20 | **+$863.20** |" in small
+    assert "omitted to stay under GitHub's 65,536-character comment limit" in small
+    assert full.count("<details>") > small.count("<details>") > 0
+
+
+@pytest.fixture
+def git_repo(tmp_path: Path) -> Path:
+    """A throwaway clone of the project's committed files with its own history."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", "HEAD"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
+    for name in ("Pulumi.staging.yaml", "Pulumi.production.yaml", "Pulumi.dev.yaml"):
+        (tmp_path / name).write_text((REPO / name).read_text())
+    git = ["git", "-C", str(tmp_path), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    stack_file = tmp_path / "Pulumi.staging.yaml"
+    stack_file.write_text(
+        stack_file.read_text().replace(
+            "dbInstanceClass: db.t3.medium", "dbInstanceClass: db.t3.large"
+        )
+    )
+    subprocess.run([*git, "commit", "-qam", "scratch: bigger staging database"], check=True)
+    return tmp_path
+
+
+def test_diff_against_a_git_revision(git_repo, capsys):
+    before = subprocess.run(
+        ["git", "-C", str(git_repo), "status", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    code = main(
+        [
+            "--project-dir",
+            str(git_repo),
+            "diff",
+            "--stack",
+            "staging",
+            "--base",
+            "HEAD~1",
+            "--format",
+            "markdown",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert '| `instanceClass` | `"db.t3.medium"` | `"db.t3.large"` |' in out
+    assert "| 0 | 1 | 0 | $336.00 | $389.29 | **+$53.29** |" in out
+    assert "stagecraft-staging-database ($64.46 → $117.75, +$53.29/mo)" in out
+    after = subprocess.run(
+        ["git", "-C", str(git_repo), "status", "--porcelain"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert before == after == ""  # the working tree was never touched
+
+    assert (
+        main(
+            [
+                "--project-dir",
+                str(git_repo),
+                "diff",
+                "--stack",
+                "staging",
+                "--base",
+                "HEAD~1",
+                "--format",
+                "json",
+                "--exit-code",
+            ]
+        )
+        == 1
+    )
+    document = json.loads(capsys.readouterr().out)
+    (stack,) = document["stacks"]
+    assert stack["summary"]["change"] == 1
+    assert stack["summary"]["monthlyDelta"] == pytest.approx(53.29)
+
+
+def test_unknown_revision_is_a_clear_error(git_repo, capsys):
+    code = main(["--project-dir", str(git_repo), "diff", "--stack", "staging", "--base", "nope"])
+    assert code == 2
+    assert "'nope' is not a commit" in capsys.readouterr().err
+
+
+def test_a_stack_new_in_this_change_is_all_additions(git_repo, capsys):
+    text = (git_repo / "Pulumi.staging.yaml").read_text()
+    (git_repo / "Pulumi.qa.yaml").write_text(
+        text.replace("stagecraft:namespace: staging", "stagecraft:namespace: qa")
+    )
+    assert main(["--project-dir", str(git_repo), "diff", "--stack", "qa", "--base", "HEAD"]) == 0
+    out = capsys.readouterr().out
+    assert "qa: HEAD" in out
+    assert " to change, 0 to remove" in out
+    assert "+ aws:rds/instance:Instance stagecraft-qa-database" in out
+
+
+def test_against_another_stack_from_the_cli(capsys):
+    args = ["--project-dir", str(REPO), "diff", "--stack", "staging", "--against", "production"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("staging -> production: 21 to add")
+    assert 'nodeType: "cache.t4g.micro" -> "cache.m6g.large"' in out

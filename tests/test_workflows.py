@@ -1,0 +1,84 @@
+"""The GitHub workflows parse and do what the README says they do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import REPO
+
+WORKFLOWS = REPO / ".github" / "workflows"
+
+
+def _load(name: str) -> dict[str, Any]:
+    document = yaml.safe_load((WORKFLOWS / name).read_text())
+    # YAML 1.1 reads the key `on` as the boolean True.
+    document["on"] = document.pop(True, document.get("on"))
+    return document
+
+
+def _steps(job: dict[str, Any]) -> str:
+    return "\n".join(str(step.get("run", "")) + str(step.get("uses", "")) for step in job["steps"])
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
+def test_workflow_parses_and_pins_action_versions(name):
+    document = _load(name)
+    assert document["jobs"]
+    for job in document["jobs"].values():
+        for step in job["steps"]:
+            if "uses" in step:
+                assert "@" in step["uses"], step["uses"]
+
+
+def test_pull_requests_run_tests_offline_diff_and_gated_previews():
+    document = _load("pull-request.yml")
+    assert "pull_request" in document["on"]
+    jobs = document["jobs"]
+    assert "make test" in _steps(jobs["test"])
+    diff = _steps(jobs["offline-diff"])
+    assert "stagecraft diff --stack dev --stack staging --stack production" in diff
+    assert "--format markdown" in diff
+    script = next(s for s in jobs["offline-diff"]["steps"] if "github-script" in s.get("uses", ""))
+    assert "updateComment" in script["with"]["script"]  # edited in place on later pushes
+    preview = jobs["preview"]
+    assert "vars.AWS_PREVIEW_ROLE_ARN" in preview["if"]
+    assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "production"]
+    steps = _steps(preview)
+    assert "pulumi/actions@" in steps
+    assert "pulumi preview --stack" in steps
+    assert "--json" in steps
+    assert "stagecraft gate preview.json" in steps
+    assert preview["permissions"]["id-token"] == "write"
+
+
+def test_merge_to_main_deploys_staging_and_smoke_checks():
+    document = _load("deploy-staging.yml")
+    assert document["on"]["push"]["branches"] == ["main"]
+    job = document["jobs"]["deploy"]
+    up = next(s for s in job["steps"] if "pulumi/actions" in s.get("uses", ""))
+    assert up["with"] == {"command": "up", "stack-name": "staging"}
+    assert "stagecraft check-outputs" in _steps(job)
+
+
+def test_production_only_from_dispatch_or_tag_through_a_reviewed_environment():
+    document = _load("deploy-production.yml")
+    assert set(document["on"]) == {"push", "workflow_dispatch"}
+    assert document["on"]["push"] == {"tags": ["v*"]}
+    job = document["jobs"]["deploy"]
+    assert job["environment"] == "production"
+    steps = _steps(job)
+    assert steps.index("stagecraft gate") < steps.index("pulumi up --stack production")
+
+
+def test_credentials_come_from_oidc_never_from_keys():
+    for path in WORKFLOWS.glob("*.yml"):
+        text = path.read_text()
+        assert "aws-access-key-id" not in text
+        assert "AWS_SECRET_ACCESS_KEY" not in text
+        for job in _load(path.name)["jobs"].values():
+            for step in job["steps"]:
+                if "configure-aws-credentials" in step.get("uses", ""):
+                    assert "role-to-assume" in step["with"]
