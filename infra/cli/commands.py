@@ -248,6 +248,69 @@ def gate(args: argparse.Namespace) -> int:
     return EXIT_OK if result.passed else EXIT_FAILED
 
 
+def audit(project: Project, args: argparse.Namespace) -> int:
+    from infra.offline.engine import evaluate
+    from policy.harness import (
+        PolicyConfigError,
+        config_path_for,
+        load_policy_config,
+        render_json,
+        render_markdown,
+    )
+    from policy.harness import audit as run_audit
+
+    results = []
+    for stack in ordered_stacks(project, args.stack):
+        path = args.policy_config or config_path_for(stack)
+        try:
+            config = load_policy_config(path)
+        except PolicyConfigError as exc:
+            raise UserError(str(exc)) from None
+        shown = (
+            str(path.relative_to(project.directory))
+            if path and path.is_relative_to(project.directory)
+            else str(path or "(none: every policy advisory)")
+        )
+        plan_result = evaluate(stack, project_dir=project.directory)
+        results.append(run_audit(plan_result, config, config_source=shown))
+    if args.format == "json":
+        sys.stdout.write(render_json(results))
+    elif args.format == "markdown":
+        sys.stdout.write(render_markdown(results))
+    else:
+        _audit_text(results, _console())
+    return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
+
+
+def _audit_text(results: list[Any], console: Console) -> None:
+    for result in results:
+        table = Table(
+            title=f"{result.stack}: policy verdicts (config {result.config_source})",
+            title_justify="left",
+        )
+        for column in ("policy", "controls", "severity", "enforcement", "verdict", "detail"):
+            table.add_column(column)
+        for v in result.verdicts:
+            detail = "; ".join(x.message for x in v.violations[:3])
+            if len(v.violations) > 3:
+                detail += f" (+{len(v.violations) - 3} more)"
+            table.add_row(
+                v.rule.name,
+                ", ".join(v.rule.controls) or "-",
+                v.rule.severity.value,
+                v.enforcement,
+                v.status.upper() if v.status == "fail" else v.status,
+                detail,
+            )
+        console.print(table)
+        mandatory, advisory = result.failed("mandatory"), result.failed("advisory")
+        verdict = "PASSES" if result.passed else "FAILS"
+        console.print(
+            f"{result.stack} {verdict}: {len(mandatory)} mandatory and {len(advisory)} "
+            f"advisory failures among {len(result.verdicts)} policies.\n"
+        )
+
+
 def _read_input(path: str) -> tuple[str, str]:
     source = "standard input" if path == "-" else path
     try:

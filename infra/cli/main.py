@@ -94,6 +94,21 @@ def _parser() -> argparse.ArgumentParser:
     gate.add_argument("--labels", default="", help="PR labels, comma-separated")
     gate.add_argument("--format", choices=("text", "json"), default="text")
 
+    audit = sub.add_parser(
+        "audit",
+        help="run the policy pack against a stack's offline plan",
+        description="Evaluate the CrossGuard policies in policy/ against the offline plan, "
+        "with the stack's policy config (policy/config/<stack>.json): exit 1 when a "
+        "mandatory policy fails.",
+    )
+    audit.add_argument("--stack", "-s", action="append", help="repeatable; default: every stack")
+    audit.add_argument("--format", choices=FORMATS, default="text")
+    audit.add_argument(
+        "--policy-config",
+        type=Path,
+        help="policy config file (default: policy/config/<stack>.json)",
+    )
+
     smoke = sub.add_parser(
         "check-outputs",
         help="check `pulumi stack output --json` describes a usable environment",
@@ -122,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "diff": commands.diff,
             "cost": commands.cost,
             "report": commands.report,
+            "audit": commands.audit,
             "docs": commands.docs,
         }[args.command]
         return handler(project, args)

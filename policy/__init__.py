@@ -1,0 +1,1 @@
+"""The stagecraft CrossGuard policy pack: rules (shared) and the offline harness."""

@@ -1,0 +1,560 @@
+"""stagecraft's guardrails as CrossGuard policies.
+
+Each :class:`Rule` carries what an auditor needs beside the check itself: a
+severity, the remediation, and the AWS Security Hub (Foundational Security
+Best Practices) control and Checkov check it corresponds to, so a verdict
+can be mapped onto the framework the auditor reports against.
+
+The same rule objects become ``pulumi_policy`` policies for
+``pulumi preview --policy-pack policy`` and are evaluated offline by
+``stagecraft audit`` through :mod:`policy.harness`, which builds the
+validation arguments the way the Pulumi engine does.
+
+Property names are the engine's camelCase input names (``storageEncrypted``).
+A policy that does not concern a resource calls ``args.not_applicable()``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pulumi_policy import (
+    Policy,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+RDS_INSTANCE = "aws:rds/instance:Instance"
+CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+EKS_CLUSTER = "aws:eks/cluster:Cluster"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_ROTATION = "aws:secretsmanager/secretRotation:SecretRotation"
+VPC = "aws:ec2/vpc:Vpc"
+FLOW_LOG = "aws:ec2/flowLog:FlowLog"
+INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+STATEFUL_TYPES = frozenset({RDS_INSTANCE, CACHE_GROUP, EKS_CLUSTER, "aws:kms/key:Key"})
+
+# AWS types that take no tags; every other aws: type must carry the required ones.
+UNTAGGABLE_AWS_TYPES = frozenset(
+    {
+        "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:kms/alias:Alias",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+    }
+)
+
+REQUIRED_TAGS = ("environment", "project", "stack", "managed-by", "owner", "cost-center")
+DATA_PORTS = (5432, 6379)
+WORLD = ("0.0.0.0/0", "::/0")
+SUPPORTED_KUBERNETES_VERSIONS = ["1.31", "1.32", "1.33", "1.34", "1.35"]
+
+Validate = Callable[[ResourceValidationArgs, ReportViolation], None]
+ValidateStack = Callable[[StackValidationArgs, ReportViolation], None]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One guardrail: its identity for auditors and its check."""
+
+    name: str
+    description: str
+    severity: Severity
+    remediation: str
+    security_hub: str | None = None
+    checkov: tuple[str, ...] = ()
+    resource_types: tuple[str, ...] = ()  # empty: a stack-level rule
+    validate: Validate | None = None
+    validate_stack: ValidateStack | None = None
+    config: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def controls(self) -> list[str]:
+        found = [f"Security Hub {self.security_hub}"] if self.security_hub else []
+        return found + list(self.checkov)
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {k: v["default"] for k, v in self.config.items() if "default" in v}
+
+    def to_policy(self) -> ResourceValidationPolicy | StackValidationPolicy:
+        tags = [f"securityhub:{self.security_hub}"] if self.security_hub else []
+        tags += [f"checkov:{c}" for c in self.checkov]
+        schema = PolicyConfigSchema(properties=dict(self.config)) if self.config else None
+        common: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "severity": self.severity,
+            "remediation_steps": self.remediation,
+            "tags": tags or None,
+            "config_schema": schema,
+        }
+        if self.validate_stack is not None:
+            return StackValidationPolicy(validate=self.validate_stack, **common)
+        assert self.validate is not None, self.name
+        return ResourceValidationPolicy(
+            validate=_only_for(self.resource_types, self.validate), **common
+        )
+
+
+def _only_for(types: tuple[str, ...], check: Validate) -> Validate:
+    def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if args.resource_type in types:
+            check(args, report)
+
+    return validate
+
+
+def _is_replica(props: Mapping[str, Any]) -> bool:
+    return bool(props.get("replicateSourceDb"))
+
+
+def _require(prop: str, message: str, *, primaries_only: bool = False) -> Validate:
+    """A check that ``prop`` is truthy."""
+
+    def check(args: ResourceValidationArgs, report: ReportViolation) -> None:
+        if primaries_only and _is_replica(args.props):
+            args.not_applicable("read replicas inherit this from their primary")
+        if not args.props.get(prop):
+            report(message, args.urn)
+
+    return check
+
+
+# --------------------------------------------------------------------------- #
+# RDS
+# --------------------------------------------------------------------------- #
+
+
+def _rds_backup_retention(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if _is_replica(args.props):
+        args.not_applicable("read replicas are restored from the primary's backups")
+    minimum = int(args.get_config().get("minimumDays", 7))
+    days = int(args.props.get("backupRetentionPeriod") or 0)
+    if days < minimum:
+        report(f"backupRetentionPeriod is {days} days; the policy requires {minimum}", args.urn)
+
+
+def _rds_performance_insights(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not args.props.get("performanceInsightsEnabled"):
+        report("Performance Insights is off", args.urn)
+    elif not args.props.get("performanceInsightsKmsKeyId"):
+        report("Performance Insights data is not encrypted with a customer-managed key", args.urn)
+
+
+def _rds_enhanced_monitoring(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if int(args.props.get("monitoringInterval") or 0) <= 0:
+        report("monitoringInterval is 0: enhanced monitoring is off", args.urn)
+
+
+def _rds_logs_exported(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    exported = set(args.props.get("enabledCloudwatchLogsExports") or [])
+    missing = sorted({"postgresql", "upgrade"} - exported)
+    if missing:
+        report(f"logs not exported to CloudWatch: {', '.join(missing)}", args.urn)
+
+
+def _rds_auto_minor_upgrade(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    # The engine default is true; only an explicit false violates.
+    if args.props.get("autoMinorVersionUpgrade") is False:
+        report("autoMinorVersionUpgrade is false", args.urn)
+
+
+def _rds_default_port(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not args.get_config().get("requireNonDefaultPort", False):
+        args.not_applicable("this environment's policy config allows the default port")
+    if int(args.props.get("port") or 5432) == 5432:
+        report("the database listens on PostgreSQL's default port 5432", args.urn)
+
+
+def _rds_default_username(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if _is_replica(args.props):
+        args.not_applicable("read replicas have no master user of their own")
+    forbidden = set(args.get_config().get("forbiddenUsernames", ["postgres", "admin", "root"]))
+    username = str(args.props.get("username") or "")
+    if username in forbidden:
+        report(f"master username '{username}' is a well-known default", args.urn)
+
+
+# --------------------------------------------------------------------------- #
+# ElastiCache
+# --------------------------------------------------------------------------- #
+
+
+def _cache_auth(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not args.props.get("transitEncryptionEnabled"):
+        report("AUTH needs in-transit encryption, which is off", args.urn)
+    elif not args.props.get("authToken") and not args.props.get("userGroupIds"):
+        report("neither an AUTH token nor RBAC user groups protect the cache", args.urn)
+
+
+def _cache_snapshots(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    minimum = int(args.get_config().get("minimumDays", 1))
+    days = int(args.props.get("snapshotRetentionLimit") or 0)
+    if days < minimum:
+        report(f"snapshotRetentionLimit is {days} days; the policy requires {minimum}", args.urn)
+
+
+def _cache_subnet_group(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    group = args.props.get("subnetGroupName")
+    if not group or group == "default":
+        report("the cache uses the default subnet group (of the default VPC)", args.urn)
+
+
+# --------------------------------------------------------------------------- #
+# EKS
+# --------------------------------------------------------------------------- #
+
+
+def _eks_endpoint(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    vpc = args.props.get("vpcConfig") or {}
+    if vpc.get("endpointPublicAccess") is False:
+        return
+    cidrs = list(vpc.get("publicAccessCidrs") or [])
+    if not cidrs or any(c in WORLD for c in cidrs):
+        report("the API endpoint is public to the whole internet", args.urn)
+
+
+def _eks_secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    configs = args.props.get("encryptionConfig") or {}
+    if isinstance(configs, dict):
+        configs = [configs]
+    encrypted = any(
+        "secrets" in (c.get("resources") or []) and (c.get("provider") or {}).get("keyArn")
+        for c in configs
+    )
+    if not encrypted:
+        report("Kubernetes secrets are not envelope-encrypted with a KMS key", args.urn)
+
+
+def _eks_logging(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    enabled = set(args.props.get("enabledClusterLogTypes") or [])
+    missing = sorted({"api", "audit", "authenticator"} - enabled)
+    if missing:
+        report(f"control plane logs not enabled: {', '.join(missing)}", args.urn)
+
+
+def _eks_version(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    supported = list(args.get_config().get("supportedVersions", SUPPORTED_KUBERNETES_VERSIONS))
+    version = str(args.props.get("version") or "")
+    if version not in supported:
+        report(f"Kubernetes {version or '(unset)'} is not in {', '.join(supported)}", args.urn)
+
+
+# --------------------------------------------------------------------------- #
+# Stack-level
+# --------------------------------------------------------------------------- #
+
+
+def _tags_of(resource: Any) -> dict[str, str]:
+    tags = dict(resource.props.get("tags") or {})
+    provider = getattr(resource, "provider", None)
+    if provider is not None:
+        default_tags = provider.props.get("defaultTags") or {}
+        if isinstance(default_tags, str):  # provider inputs reach policies JSON-encoded
+            default_tags = json.loads(default_tags)
+        tags = {**(default_tags.get("tags") or {}), **tags}
+    return tags
+
+
+def _required_tags(args: StackValidationArgs, report: ReportViolation) -> None:
+    required = list(args.get_config().get("requiredTags", REQUIRED_TAGS))
+    for resource in args.resources:
+        if not resource.resource_type.startswith("aws:"):
+            continue
+        if resource.resource_type in UNTAGGABLE_AWS_TYPES:
+            continue
+        tags = _tags_of(resource)
+        missing = [t for t in required if not tags.get(t)]
+        if missing:
+            report(f"{resource.name} lacks tags: {', '.join(missing)}", resource.urn)
+
+
+def _protected_in_production(args: StackValidationArgs, report: ReportViolation) -> None:
+    if not args.get_config().get("requireProtection", False):
+        args.not_applicable("this environment's policy config does not require protection")
+    for resource in args.resources:
+        if resource.resource_type in STATEFUL_TYPES and not resource.opts.protect:
+            report(f"{resource.name} ({resource.resource_type}) is not protected", resource.urn)
+
+
+def _flow_logs(args: StackValidationArgs, report: ReportViolation) -> None:
+    # A flow log names its VPC through vpcId, an output of the VPC, so the
+    # engine records the VPC among the flow log's dependencies.
+    logged = {
+        dependency.urn
+        for flow_log in args.resources
+        if flow_log.resource_type == FLOW_LOG
+        for dependency in [
+            *(flow_log.dependencies or []),
+            *(flow_log.property_dependencies or {}).get("vpcId", []),
+        ]
+    }
+    for vpc in (r for r in args.resources if r.resource_type == VPC):
+        if vpc.urn not in logged:
+            report(f"VPC {vpc.name} has no flow log", vpc.urn)
+
+
+def _world_open_to_data_ports(resource: Any) -> bool:
+    props = resource.props
+    if resource.resource_type == INGRESS_RULE:
+        cidr = props.get("cidrIpv4") or props.get("cidrIpv6")
+        rules = [(cidr, props.get("fromPort"), props.get("toPort"), props.get("ipProtocol"))]
+    elif resource.resource_type == SECURITY_GROUP_RULE:
+        if props.get("type") != "ingress":
+            return False
+        blocks = list(props.get("cidrBlocks") or []) + list(props.get("ipv6CidrBlocks") or [])
+        rules = [
+            (b, props.get("fromPort"), props.get("toPort"), props.get("protocol")) for b in blocks
+        ]
+    elif resource.resource_type == SECURITY_GROUP:
+        rules = [
+            (block, rule.get("fromPort"), rule.get("toPort"), rule.get("protocol"))
+            for rule in props.get("ingress") or []
+            for block in list(rule.get("cidrBlocks") or []) + list(rule.get("ipv6CidrBlocks") or [])
+        ]
+    else:
+        return False
+    for cidr, from_port, to_port, protocol in rules:
+        if cidr not in WORLD:
+            continue
+        if str(protocol) in {"-1", "all"}:
+            return True
+        low, high = int(from_port or 0), int(to_port or 65535)
+        if any(low <= port <= high for port in DATA_PORTS):
+            return True
+    return False
+
+
+def _no_open_data_ports(args: StackValidationArgs, report: ReportViolation) -> None:
+    for resource in args.resources:
+        if _world_open_to_data_ports(resource):
+            report(f"{resource.name} opens PostgreSQL or Redis ports to the internet", resource.urn)
+
+
+def _walk_strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _walk_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _walk_strings(item)
+
+
+def _isolated(args: StackValidationArgs, report: ReportViolation) -> None:
+    config = args.get_config()
+    project = str(config.get("project", "stagecraft"))
+    allowed_references = set(config.get("allowedStackReferences", []))
+    for stack in sorted({_stack_of(r.urn) for r in args.resources}):
+        known = sorted({*config.get("environments", []), stack}, key=len, reverse=True)
+        # The longest environment name wins, so "stagecraft-dev-alice-db" is
+        # dev-alice's, not dev's; a name followed by a letter or digit is
+        # another word ("stagecraft-devtools").
+        pattern = re.compile(
+            rf"(?<![a-z0-9]){re.escape(project)}-({'|'.join(map(re.escape, known))})"
+            rf"(?![a-z0-9])"
+        )
+        for resource in args.resources:
+            if _stack_of(resource.urn) != stack:
+                continue
+            if resource.resource_type == STACK_REFERENCE:
+                target = str(resource.props.get("name") or resource.name)
+                if target not in allowed_references:
+                    report(
+                        f"references stack '{target}', which this environment may not use",
+                        resource.urn,
+                    )
+                continue
+            for text in _walk_strings(resource.props):
+                foreign = next(
+                    (m.group(1) for m in pattern.finditer(text) if m.group(1) != stack), None
+                )
+                if foreign:
+                    report(
+                        f"{resource.name} refers to environment '{foreign}': {text[:120]}",
+                        resource.urn,
+                    )
+                    break
+
+
+def _stack_of(urn: str) -> str:
+    return urn.split("::", maxsplit=1)[0].removeprefix("urn:pulumi:")
+
+
+# --------------------------------------------------------------------------- #
+# The rules
+# --------------------------------------------------------------------------- #
+
+
+def _secret_rotation(args: StackValidationArgs, report: ReportViolation) -> None:
+    if not args.get_config().get("requireRotation", False):
+        args.not_applicable("this environment's policy config does not require rotation")
+    rotated = {
+        str(r.props.get("secretId")) for r in args.resources if r.resource_type == SECRET_ROTATION
+    }
+    for secret in (r for r in args.resources if r.resource_type == SECRET):
+        if secret.urn not in rotated and secret.props.get("arn") not in rotated:
+            report(f"{secret.name} has no rotation schedule", secret.urn)
+
+
+def _rds_not_public(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.props.get("publiclyAccessible"):
+        report("publiclyAccessible is true", args.urn)
+
+
+_MIN_DAYS = {"type": "integer", "minimum": 0, "maximum": 35}
+
+RULES: tuple[Rule, ...] = (
+    Rule("rds-storage-encrypted", "RDS storage must be encrypted at rest.", Severity.CRITICAL,
+         "Set storage_encrypted=True with a KMS key (needs a new instance from a snapshot).",
+         "RDS.3", ("CKV_AWS_16",), (RDS_INSTANCE,),
+         _require("storageEncrypted", "storageEncrypted is not true")),
+    Rule("rds-not-public", "RDS instances must not be publicly accessible.", Severity.CRITICAL,
+         "Set publicly_accessible=False and keep the instance in private subnets.",
+         "RDS.2", ("CKV_AWS_17",), (RDS_INSTANCE,),
+         _rds_not_public),
+    Rule("rds-multi-az", "RDS primaries must run Multi-AZ.", Severity.HIGH,
+         "Set stagecraft:dbMultiAz: true in the stack file.",
+         "RDS.5", ("CKV_AWS_157",), (RDS_INSTANCE,),
+         _require("multiAz", "multiAz is not true", primaries_only=True)),
+    Rule("rds-backup-retention", "RDS automated backups must be kept long enough.",
+         Severity.HIGH, "Raise stagecraft:dbBackupRetentionDays to the policy's minimumDays.",
+         "RDS.11", (), (RDS_INSTANCE,), _rds_backup_retention,
+         config={"minimumDays": {**_MIN_DAYS, "default": 7}}),
+    Rule("rds-deletion-protection", "RDS instances must have deletion protection.",
+         Severity.HIGH, "Set stagecraft:dbDeletionProtection: true.",
+         "RDS.8", ("CKV_AWS_293",), (RDS_INSTANCE,),
+         _require("deletionProtection", "deletionProtection is not true")),
+    Rule("rds-iam-authentication", "RDS must accept IAM database authentication.",
+         Severity.MEDIUM, "Set stagecraft:dbIamAuthentication: true.",
+         "RDS.10", ("CKV_AWS_161",), (RDS_INSTANCE,),
+         _require("iamDatabaseAuthenticationEnabled", "IAM database authentication is off")),
+    Rule("rds-performance-insights", "Performance Insights must be on, encrypted with a "
+         "customer-managed key.", Severity.LOW, "Set stagecraft:dbPerformanceInsights: true.",
+         None, ("CKV_AWS_353", "CKV_AWS_354"), (RDS_INSTANCE,), _rds_performance_insights),
+    Rule("rds-enhanced-monitoring", "RDS enhanced monitoring must be on.", Severity.LOW,
+         "Set stagecraft:dbMonitoringIntervalSeconds to 1-60.",
+         "RDS.6", ("CKV_AWS_118",), (RDS_INSTANCE,), _rds_enhanced_monitoring),
+    Rule("rds-logs-exported", "PostgreSQL logs must be exported to CloudWatch.",
+         Severity.MEDIUM, "Export the postgresql and upgrade logs "
+         "(enabled_cloudwatch_logs_exports).",
+         "RDS.36", (), (RDS_INSTANCE,), _rds_logs_exported),
+    Rule("rds-auto-minor-upgrades", "RDS must apply minor engine upgrades automatically.",
+         Severity.MEDIUM, "Leave auto_minor_version_upgrade on.",
+         "RDS.13", (), (RDS_INSTANCE,), _rds_auto_minor_upgrade),
+    Rule("rds-copy-tags-to-snapshots", "RDS snapshots must carry the instance's tags.",
+         Severity.LOW, "Set copy_tags_to_snapshot=True.",
+         "RDS.17", (), (RDS_INSTANCE,),
+         _require("copyTagsToSnapshot", "copyTagsToSnapshot is not true")),
+    Rule("rds-non-default-port", "RDS must not listen on the engine's default port, where "
+         "policy config asks for it.", Severity.LOW, "Set a non-default port.",
+         "RDS.23", (), (RDS_INSTANCE,), _rds_default_port,
+         config={"requireNonDefaultPort": {"type": "boolean", "default": False}}),
+    Rule("rds-non-default-admin-username", "The RDS master user must not have a well-known "
+         "default name.", Severity.MEDIUM, "Set stagecraft:dbMasterUsername to a non-default "
+         "name (needs a new instance).",
+         "RDS.25", (), (RDS_INSTANCE,), _rds_default_username,
+         config={"forbiddenUsernames": {"type": "array", "items": {"type": "string"},
+                                        "default": ["postgres", "admin", "root"]}}),
+    Rule("elasticache-encryption-at-rest", "ElastiCache must encrypt data at rest.",
+         Severity.HIGH, "Set at_rest_encryption_enabled=True (needs a new replication group).",
+         "ElastiCache.4", (), (CACHE_GROUP,),
+         _require("atRestEncryptionEnabled", "at-rest encryption is off")),
+    Rule("elasticache-encryption-in-transit", "ElastiCache must encrypt data in transit.",
+         Severity.HIGH, "Set transit_encryption_enabled=True.",
+         "ElastiCache.5", (), (CACHE_GROUP,),
+         _require("transitEncryptionEnabled", "in-transit encryption is off")),
+    Rule("elasticache-auth", "Redis must require AUTH (with in-transit encryption).",
+         Severity.HIGH, "Set an auth_token (generated) with transit encryption on.",
+         "ElastiCache.6", (), (CACHE_GROUP,), _cache_auth),
+    Rule("elasticache-automatic-failover", "Redis replication groups must fail over "
+         "automatically.", Severity.MEDIUM, "Set stagecraft:cacheNodeCount to 2 or more.",
+         "ElastiCache.3", (), (CACHE_GROUP,),
+         _require("automaticFailoverEnabled", "automatic failover is off")),
+    Rule("elasticache-snapshot-retention", "Redis snapshots must be kept.", Severity.MEDIUM,
+         "Raise stagecraft:cacheSnapshotRetentionDays to the policy's minimumDays.",
+         "ElastiCache.1", (), (CACHE_GROUP,), _cache_snapshots,
+         config={"minimumDays": {**_MIN_DAYS, "default": 1}}),
+    Rule("elasticache-no-default-subnet-group", "ElastiCache must not use the default subnet "
+         "group.", Severity.HIGH, "Create the cache in its own subnet group.",
+         "ElastiCache.7", (), (CACHE_GROUP,), _cache_subnet_group),
+    Rule("elasticache-customer-managed-key", "ElastiCache must encrypt with a customer-managed "
+         "KMS key.", Severity.MEDIUM, "Set kms_key_id to the environment's key.",
+         None, ("CKV_AWS_191",), (CACHE_GROUP,),
+         _require("kmsKeyId", "no customer-managed KMS key")),
+    Rule("eks-endpoint-restricted", "The EKS API endpoint must be private, or public only to "
+         "listed CIDRs.", Severity.HIGH, "Set stagecraft:clusterEndpointPublic: false, or list "
+         "stagecraft:clusterPublicAccessCidrs.",
+         "EKS.1", ("CKV_AWS_38", "CKV_AWS_39"), (EKS_CLUSTER,), _eks_endpoint),
+    Rule("eks-secrets-encryption", "EKS must envelope-encrypt Kubernetes secrets with KMS.",
+         Severity.HIGH, "Set encryption_config with resources ['secrets'] and a KMS key.",
+         None, ("CKV_AWS_58",), (EKS_CLUSTER,), _eks_secrets_encryption),
+    Rule("eks-control-plane-logging", "EKS must log api, audit and authenticator.",
+         Severity.MEDIUM, "Enable the api, audit and authenticator log types.",
+         "EKS.8", ("CKV_AWS_37",), (EKS_CLUSTER,), _eks_logging),
+    Rule("eks-supported-version", "EKS must run a supported Kubernetes version.",
+         Severity.HIGH, "Upgrade stagecraft:kubernetesVersion one minor version at a time.",
+         "EKS.2", (), (EKS_CLUSTER,), _eks_version,
+         config={"supportedVersions": {"type": "array", "items": {"type": "string"},
+                                       "default": SUPPORTED_KUBERNETES_VERSIONS}}),
+    Rule("secretsmanager-customer-managed-key", "Secrets Manager secrets must use a "
+         "customer-managed KMS key.", Severity.MEDIUM, "Set kms_key_id on the secret.",
+         None, ("CKV_AWS_149",), (SECRET,),
+         _require("kmsKeyId", "encrypted with the AWS-managed key, not a customer key")),
+    Rule("secretsmanager-rotation", "Secrets must rotate automatically, where policy config "
+         "requires it.", Severity.MEDIUM, "Attach a rotation schedule (SecretRotation) or let "
+         "the owning service manage the secret.",
+         "SecretsManager.1", (), (),
+         validate_stack=_secret_rotation,
+         config={"requireRotation": {"type": "boolean", "default": False}}),
+    Rule("vpc-flow-logs", "Every VPC must have flow logs.", Severity.MEDIUM,
+         "Set stagecraft:vpcFlowLogs: true.",
+         "EC2.6", ("CKV2_AWS_11",), (), validate_stack=_flow_logs),
+    Rule("no-open-data-ports", "No security group may open the database or cache ports to "
+         "0.0.0.0/0.", Severity.CRITICAL, "Admit only the cluster's security group.",
+         "EC2.19", (), (), validate_stack=_no_open_data_ports),
+    Rule("required-tags", "Every taggable AWS resource must carry the environment's tags.",
+         Severity.MEDIUM, "Create resources through the environment's provider, whose "
+         "default tags set them.", None, (), (), validate_stack=_required_tags,
+         config={"requiredTags": {"type": "array", "items": {"type": "string"},
+                                  "default": list(REQUIRED_TAGS)}}),
+    Rule("stateful-resources-protected", "Databases, caches, clusters and keys must be "
+         "`protect`ed, where policy config requires it.", Severity.HIGH,
+         "Set stagecraft:protectStatefulResources: true.", None, (), (),
+         validate_stack=_protected_in_production,
+         config={"requireProtection": {"type": "boolean", "default": False}}),
+    Rule("environment-isolation", "No resource may reference another environment's stack or "
+         "resources.", Severity.CRITICAL, "Remove the cross-environment reference.",
+         None, (), (), validate_stack=_isolated,
+         config={
+             "project": {"type": "string", "default": "stagecraft"},
+             "environments": {"type": "array", "items": {"type": "string"},
+                              "default": ["dev", "staging", "production"]},
+             "allowedStackReferences": {"type": "array", "items": {"type": "string"},
+                                        "default": []},
+         }),
+)  # fmt: skip
+
+
+RULES_BY_NAME = {rule.name: rule for rule in RULES}
+
+
+def policies() -> list[Policy]:
+    return [rule.to_policy() for rule in RULES]
