@@ -82,3 +82,15 @@ def test_credentials_come_from_oidc_never_from_keys():
             for step in job["steps"]:
                 if "configure-aws-credentials" in step.get("uses", ""):
                     assert "role-to-assume" in step["with"]
+
+
+def test_policy_pack_runs_in_previews_and_in_the_pr_comment():
+    jobs = _load("pull-request.yml")["jobs"]
+    assert "stagecraft audit --format markdown >> stagecraft-comment.md" in _steps(
+        jobs["offline-diff"]
+    )
+    preview = _steps(jobs["preview"])
+    assert "--policy-pack policy" in preview
+    assert 'policy/config/${{ matrix.stack }}.json' in preview
+    production = _steps(_load("deploy-production.yml")["jobs"]["deploy"])
+    assert "--policy-pack-config policy/config/production.json" in production

@@ -1,0 +1,339 @@
+# ruff: noqa: E501  (the CASES table keeps one policy per line, which is worth the width)
+"""The policy pack: every policy failing on a violating resource and passing on a compliant one.
+
+The compliant case is the real production plan; each violation is the same
+plan with one property, option or resource changed.  Both go through the
+argument builder `stagecraft audit` uses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.cli.main import main
+from infra.offline.engine import Plan, PlannedResource
+from policy.harness import (
+    CONFIG_DIR,
+    PolicyConfigError,
+    audit,
+    evaluate_rule,
+    load_policy_config,
+    resolve,
+)
+from policy.rules import RULES, RULES_BY_NAME, policies
+from tests.conftest import REPO
+
+PRODUCTION_CONFIG = load_policy_config(CONFIG_DIR / "production.json")
+
+Mutation = Callable[[Plan], Plan]
+
+
+def _edit(
+    type_token: str,
+    change: Callable[[PlannedResource], PlannedResource],
+    *,
+    only: Callable[[PlannedResource], bool] = lambda r: True,
+) -> Mutation:
+    def mutate(plan: Plan) -> Plan:
+        resources = [change(r) if r.type == type_token and only(r) else r for r in plan.resources]
+        return dataclasses.replace(plan, resources=resources)
+
+    return mutate
+
+
+def _props(
+    type_token: str, only: Callable[[PlannedResource], bool] = lambda r: True, **changes: Any
+) -> Mutation:
+    def change(resource: PlannedResource) -> PlannedResource:
+        inputs = dict(resource.inputs)
+        for key, value in changes.items():
+            if value is _DELETE:
+                inputs.pop(key, None)
+            else:
+                inputs[key] = value
+        return dataclasses.replace(resource, inputs=inputs)
+
+    return _edit(type_token, change, only=only)
+
+
+_DELETE: Any = object()
+RDS = "aws:rds/instance:Instance"
+CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
+EKS = "aws:eks/cluster:Cluster"
+
+
+def _primary(resource: PlannedResource) -> bool:
+    return "replicateSourceDb" not in resource.inputs
+
+
+def _without(type_token: str) -> Mutation:
+    def mutate(plan: Plan) -> Plan:
+        return dataclasses.replace(
+            plan, resources=[r for r in plan.resources if r.type != type_token]
+        )
+
+    return mutate
+
+
+def _with_extra(resource: Callable[[Plan], PlannedResource]) -> Mutation:
+    def mutate(plan: Plan) -> Plan:
+        return dataclasses.replace(plan, resources=[*plan.resources, resource(plan)])
+
+    return mutate
+
+
+def _open_rule(plan: Plan) -> PlannedResource:
+    group = next(
+        r for r in plan.of_type("aws:ec2/securityGroup:SecurityGroup") if "database" in r.name
+    )
+    return PlannedResource(
+        urn=group.urn.replace(
+            "securityGroup:SecurityGroup", "vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+        )
+        + "-world",
+        type="aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        name="database-from-anywhere",
+        parent=group.parent,
+        custom=True,
+        protect=False,
+        provider=group.provider,
+        inputs={"cidrIpv4": "0.0.0.0/0", "fromPort": 5432, "toPort": 5432, "ipProtocol": "tcp"},
+    )
+
+
+def _untagged(plan: Plan) -> PlannedResource:
+    return PlannedResource(
+        urn="urn:pulumi:production::stagecraft::aws:s3/bucket:Bucket::stray",
+        type="aws:s3/bucket:Bucket",
+        name="stray",
+        parent=None,
+        custom=True,
+        protect=False,
+        provider=None,  # not created through the environment's tagged provider
+        inputs={"bucket": "stray"},
+    )
+
+
+def _stack_reference(plan: Plan) -> PlannedResource:
+    return PlannedResource(
+        urn="urn:pulumi:production::stagecraft::pulumi:pulumi:StackReference::staging-ref",
+        type="pulumi:pulumi:StackReference",
+        name="staging-ref",
+        parent=None,
+        custom=True,
+        protect=False,
+        provider=None,
+        inputs={"name": "acme/stagecraft/staging"},
+    )
+
+
+def _unprotect_cache(resource: PlannedResource) -> PlannedResource:
+    return dataclasses.replace(resource, protect=False)
+
+
+# (policy, how to break production, message the violation carries, extra policy config)
+CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
+    ("rds-storage-encrypted", _props(RDS, _primary, storageEncrypted=False), "storageEncrypted is not true", {}),
+    ("rds-not-public", _props(RDS, publiclyAccessible=True), "publiclyAccessible is true", {}),
+    ("rds-multi-az", _props(RDS, _primary, multiAz=False), "multiAz is not true", {}),
+    ("rds-backup-retention", _props(RDS, _primary, backupRetentionPeriod=7), "is 7 days; the policy requires 30", {}),
+    ("rds-deletion-protection", _props(RDS, _primary, deletionProtection=False), "deletionProtection is not true", {}),
+    ("rds-iam-authentication", _props(RDS, iamDatabaseAuthenticationEnabled=False), "IAM database authentication is off", {}),
+    ("rds-performance-insights", _props(RDS, performanceInsightsKmsKeyId=_DELETE), "not encrypted with a customer-managed key", {}),
+    ("rds-enhanced-monitoring", _props(RDS, monitoringInterval=0), "enhanced monitoring is off", {}),
+    ("rds-logs-exported", _props(RDS, enabledCloudwatchLogsExports=["postgresql"]), "not exported to CloudWatch: upgrade", {}),
+    ("rds-auto-minor-upgrades", _props(RDS, autoMinorVersionUpgrade=False), "autoMinorVersionUpgrade is false", {}),
+    ("rds-copy-tags-to-snapshots", _props(RDS, copyTagsToSnapshot=False), "copyTagsToSnapshot is not true", {}),
+    ("rds-non-default-port", _props(RDS, port=5432), "default port 5432", {"requireNonDefaultPort": True}),
+    ("rds-non-default-admin-username", _props(RDS, _primary, username="postgres"), "'postgres' is a well-known default", {}),
+    ("elasticache-encryption-at-rest", _props(CACHE, atRestEncryptionEnabled=False), "at-rest encryption is off", {}),
+    ("elasticache-encryption-in-transit", _props(CACHE, transitEncryptionEnabled=False), "in-transit encryption is off", {}),
+    ("elasticache-auth", _props(CACHE, authToken=_DELETE), "neither an AUTH token nor RBAC", {}),
+    ("elasticache-automatic-failover", _props(CACHE, automaticFailoverEnabled=False), "automatic failover is off", {}),
+    ("elasticache-snapshot-retention", _props(CACHE, snapshotRetentionLimit=1), "is 1 days; the policy requires 7", {}),
+    ("elasticache-no-default-subnet-group", _props(CACHE, subnetGroupName="default"), "default subnet group", {}),
+    ("elasticache-customer-managed-key", _props(CACHE, kmsKeyId=_DELETE), "no customer-managed KMS key", {}),
+    ("eks-endpoint-restricted", _props(EKS, vpcConfig={"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}), "public to the whole internet", {}),
+    ("eks-secrets-encryption", _props(EKS, encryptionConfig=_DELETE), "not envelope-encrypted", {}),
+    ("eks-control-plane-logging", _props(EKS, enabledClusterLogTypes=["api"]), "not enabled: audit, authenticator", {}),
+    ("eks-supported-version", _props(EKS, version="1.27"), "Kubernetes 1.27 is not in", {}),
+    ("secretsmanager-customer-managed-key", _props("aws:secretsmanager/secret:Secret", kmsKeyId=_DELETE), "AWS-managed key", {}),
+    ("secretsmanager-rotation", lambda plan: plan, "has no rotation schedule", {"requireRotation": True}),
+    ("vpc-flow-logs", _without("aws:ec2/flowLog:FlowLog"), "has no flow log", {}),
+    ("no-open-data-ports", _with_extra(_open_rule), "opens PostgreSQL or Redis ports to the internet", {}),
+    ("required-tags", _with_extra(_untagged), "stray lacks tags: environment, project", {}),
+    ("stateful-resources-protected", _edit(CACHE, _unprotect_cache), "stagecraft-production-cache", {}),
+    ("environment-isolation", _props("aws:ec2/vpc:Vpc", tags={"Name": "stagecraft-staging-network"}), "refers to environment 'staging'", {}),
+    ("environment-isolation", _with_extra(_stack_reference), "references stack 'acme/stagecraft/staging'", {}),
+]  # fmt: skip
+
+
+def test_every_policy_has_a_case():
+    assert {name for name, *_ in CASES} == set(RULES_BY_NAME)
+
+
+@pytest.mark.parametrize(("name", "mutation", "message", "extra"), CASES, ids=[c[0] for c in CASES])
+def test_policy_passes_compliant_and_fails_violating(production, name, mutation, message, extra):
+    rule = RULES_BY_NAME[name]
+    config = {**PRODUCTION_CONFIG, name: {**PRODUCTION_CONFIG.get(name, {}), **extra}}
+    if name == "rds-non-default-port":
+        compliant = _props(RDS, port=6543)(production)
+    elif name == "secretsmanager-rotation":
+        compliant = _without("aws:secretsmanager/secret:Secret")(production)
+    else:
+        compliant = production
+    passing = evaluate_rule(rule, compliant, config)
+    assert passing.status == "pass", passing.violations
+    failing = evaluate_rule(rule, mutation(production), config)
+    assert failing.status == "fail"
+    assert failing.enforcement == "mandatory"
+    assert any(message in v.message for v in failing.violations), failing.violations
+    assert all(v.urn for v in failing.violations)
+
+
+def test_production_passes_every_mandatory_policy(production):
+    result = audit(production, PRODUCTION_CONFIG)
+    assert result.passed
+    assert result.failed() == []
+    assert {v.enforcement for v in result.verdicts} == {"mandatory"}
+
+
+def _documented_failures() -> dict[str, set[str]]:
+    text = (REPO / "policy" / "README.md").read_text()
+    found = {}
+    for stack, names in re.findall(r"^- (dev|staging): (.+)$", text, re.MULTILINE):
+        found[stack] = {n.strip() for n in names.split(",")}
+    return found
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging"])
+def test_dev_and_staging_fail_only_the_documented_advisory_policies(plans, stack):
+    config = load_policy_config(CONFIG_DIR / f"{stack}.json")
+    result = audit(plans[stack], config)
+    assert result.passed  # advisory failures never block
+    assert {v.rule.name for v in result.failed("advisory")} == _documented_failures()[stack]
+    assert result.failed("mandatory") == []
+
+
+def test_readme_documents_the_policies_it_runs():
+    for rule in RULES:
+        assert rule.description
+        assert rule.remediation
+    names = [p.name for p in policies()]
+    assert len(names) == len(set(names))
+
+
+def test_each_issue_control_is_mapped():
+    controls = {c for rule in RULES for c in rule.controls}
+    expected = {
+        "Security Hub RDS.3", "CKV_AWS_16", "Security Hub RDS.2", "CKV_AWS_17",
+        "Security Hub RDS.5", "CKV_AWS_157", "Security Hub RDS.11", "Security Hub RDS.8",
+        "CKV_AWS_293", "Security Hub RDS.10", "CKV_AWS_161", "CKV_AWS_353", "CKV_AWS_354",
+        "Security Hub RDS.6", "CKV_AWS_118", "Security Hub RDS.36", "Security Hub RDS.13",
+        "Security Hub RDS.17", "Security Hub RDS.23", "Security Hub RDS.25",
+        "Security Hub ElastiCache.4", "Security Hub ElastiCache.5", "Security Hub ElastiCache.6",
+        "Security Hub ElastiCache.3", "Security Hub ElastiCache.1", "Security Hub ElastiCache.7",
+        "CKV_AWS_191", "Security Hub EKS.1", "CKV_AWS_58", "Security Hub EKS.8",
+        "Security Hub EKS.2", "CKV_AWS_149", "Security Hub SecretsManager.1",
+    }  # fmt: skip
+    assert expected <= controls
+
+
+def test_enforcement_comes_from_config_files_not_code():
+    production = load_policy_config(CONFIG_DIR / "production.json")
+    staging = load_policy_config(CONFIG_DIR / "staging.json")
+    rule = RULES_BY_NAME["rds-multi-az"]
+    assert resolve(rule, production)[0] == "mandatory"
+    assert resolve(rule, staging)[0] == "advisory"
+    assert resolve(rule, {"all": "mandatory", "rds-multi-az": "disabled"})[0] == "disabled"
+    assert resolve(RULES_BY_NAME["rds-backup-retention"], production)[1] == {"minimumDays": 30}
+    assert resolve(RULES_BY_NAME["rds-backup-retention"], {})[1] == {"minimumDays": 7}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"rds-multi-zone": "mandatory"}', "'rds-multi-zone' is not a policy of this pack"),
+        ('{"all": "blocking"}', "all has enforcement level 'blocking'"),
+        ('{"rds-backup-retention": {"minDays": 3}}', "rds-backup-retention has no setting minDays"),
+        ("{", "not JSON"),
+    ],
+)
+def test_bad_policy_config_is_refused(tmp_path, content, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    with pytest.raises(PolicyConfigError, match=re.escape(message)):
+        load_policy_config(path)
+
+
+def test_pack_manifest_points_at_the_project_virtualenv():
+    manifest = yaml.safe_load((REPO / "policy" / "PulumiPolicy.yaml").read_text())
+    assert manifest["runtime"]["name"] == "python"
+    assert (REPO / "policy" / manifest["runtime"]["options"]["virtualenv"]).resolve() == (
+        REPO / ".venv"
+    ).resolve()
+    assert (REPO / "policy" / "__main__.py").is_file()
+
+
+def _weakened_production(tmp_path: Path, **changes: object) -> Path:
+    for name in ("Pulumi.yaml", "Pulumi.production.yaml"):
+        shutil.copy(REPO / name, tmp_path / name)
+    project = yaml.safe_load((tmp_path / "Pulumi.yaml").read_text())
+    project["main"] = str(REPO / "infra")
+    (tmp_path / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
+    stack_file = tmp_path / "Pulumi.production.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    document["config"].update(changes)
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    return tmp_path
+
+
+def test_cli_audit_production_passes(capsys):
+    assert main(["--project-dir", str(REPO), "audit", "--stack", "production"]) == 0
+    out = capsys.readouterr().out
+    assert "production PASSES: 0 mandatory and 0 advisory failures" in out
+    assert "Security Hub RDS.5, CKV_AWS_157" in out
+
+
+def test_weakened_production_fails_naming_policy_and_control(tmp_path, capsys):
+    project = _weakened_production(
+        tmp_path, **{"stagecraft:dbMultiAz": False, "stagecraft:dbBackupRetentionDays": 1}
+    )
+    args = [
+        "--project-dir",
+        str(project),
+        "audit",
+        "--stack",
+        "production",
+        "--policy-config",
+        str(CONFIG_DIR / "production.json"),
+    ]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"rds-multi-az\s+│ Security Hub RDS\.5, CKV_AWS_157 .*FAIL", out)
+    assert re.search(r"rds-backup-retention\s+│ Security Hub RDS\.11 .*FAIL", out)
+    assert "production FAILS: 2 mandatory" in out
+    assert main([*args, "--format", "json"]) == 1
+    import json
+
+    document = json.loads(capsys.readouterr().out)
+    failed = {v["policy"]: v for v in document["stacks"][0]["verdicts"] if v["status"] == "fail"}
+    assert set(failed) == {"rds-multi-az", "rds-backup-retention"}
+    assert failed["rds-multi-az"]["securityHub"] == "RDS.5"
+    assert failed["rds-backup-retention"]["securityHub"] == "RDS.11"
+
+
+def test_markdown_audit_for_the_pr_comment(capsys):
+    assert main(["--project-dir", str(REPO), "audit", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("### stagecraft: policy audit")
+    assert "**production** passes every mandatory policy" in out
+    assert "| rds-multi-az | Security Hub RDS.5, CKV_AWS_157 | advisory | ❌ fail |" in out
