@@ -91,6 +91,6 @@ def test_policy_pack_runs_in_previews_and_in_the_pr_comment():
     )
     preview = _steps(jobs["preview"])
     assert "--policy-pack policy" in preview
-    assert 'policy/config/${{ matrix.stack }}.json' in preview
+    assert "policy/config/${{ matrix.stack }}.json" in preview
     production = _steps(_load("deploy-production.yml")["jobs"]["deploy"])
     assert "--policy-pack-config policy/config/production.json" in production
