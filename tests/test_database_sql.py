@@ -1,0 +1,289 @@
+"""The in-cluster SQL (create, reset, drop) against a real PostgreSQL server.
+
+The server is started by the test from the machine's PostgreSQL binaries on
+a loopback port and stopped afterwards; psql runs the scripts exactly as
+the Kubernetes Jobs do (``-v name=value -f script``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra.sql import SQL_DIR
+
+PG_BIN_CANDIDATES = [Path("/usr/lib/postgresql") / v / "bin" for v in ("17", "16", "15")]
+
+
+def _pg_bin() -> Path | None:
+    for candidate in PG_BIN_CANDIDATES:
+        if (candidate / "initdb").is_file():
+            return candidate
+    found = shutil.which("initdb")
+    return Path(found).resolve().parent if found else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    # initdb and postgres refuse to run as root.
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--", *command]
+    return command
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[dict[str, str]]:
+    bin_dir = _pg_bin()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL is not installed: `apt-get install postgresql` (see .ci/run)")
+    # Not under pytest's tmp dir: that is private to root, and the server
+    # runs as the postgres user.
+    root = Path(tempfile.mkdtemp(prefix="stagecraft-pg-"))
+    data = root / "data"
+    data.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(data, "postgres")
+        root.chmod(0o755)
+    subprocess.run(
+        _as_postgres(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "--no-sync",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    port = _free_port()
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
+    subprocess.run(
+        _as_postgres(
+            [
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-w",
+                "-l",
+                str(root / "server.log"),
+                "start",
+            ]
+        ),
+        check=True,
+        capture_output=True,
+    )
+    try:
+        yield {"host": "127.0.0.1", "port": str(port)}
+    finally:
+        subprocess.run(
+            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
+            check=False,
+            capture_output=True,
+        )
+
+
+def psql(
+    server: dict[str, str],
+    *args: str,
+    user: str = "postgres",
+    database: str = "postgres",
+    password: str | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PGPASSWORD": password or "", "PGCONNECT_TIMEOUT": "5"}
+    return subprocess.run(
+        [
+            "psql",
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            server["host"],
+            "-p",
+            server["port"],
+            "-U",
+            user,
+            "-d",
+            database,
+            "-At",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=check,
+        timeout=60,
+    )
+
+
+def create(server, dbname, role, password):
+    return psql(
+        server,
+        "-v",
+        f"dbname={dbname}",
+        "-v",
+        f"role={role}",
+        "-v",
+        f"password={password}",
+        "-f",
+        str(SQL_DIR / "create.sql"),
+    )
+
+
+def reset(server, dbname, role):
+    return psql(
+        server,
+        "-v",
+        f"role={role}",
+        "-f",
+        str(SQL_DIR / "reset.sql"),
+        "-f",
+        str(SQL_DIR / "seed.sql"),
+        database=dbname,
+    )
+
+
+def drop(server, dbname, role):
+    return psql(
+        server, "-v", f"dbname={dbname}", "-v", f"role={role}", "-f", str(SQL_DIR / "drop.sql")
+    )
+
+
+def _exists(server, catalog: str, column: str, name: str) -> bool:
+    out = psql(server, "-c", f"SELECT count(*) FROM {catalog} WHERE {column} = '{name}'").stdout
+    return out.strip() == "1"
+
+
+def test_create_is_idempotent_and_quotes_names(server):
+    # Hyphens, capitals and a quote: all need %I quoting to survive.
+    dbname, role = 'pr-123 "odd" Name', "pr-123-app"
+    create(server, dbname, role, "first-password")
+    create(server, dbname, role, "second-password")  # twice: no error
+    assert _exists(server, "pg_database", "datname", dbname.replace("'", "''"))
+    assert _exists(server, "pg_roles", "rolname", role)
+    owner = psql(
+        server, "-c", f"SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{dbname}'"
+    ).stdout.strip()
+    assert owner == role
+    # The second run's password is the one that works now.
+    assert (
+        psql(
+            server, "-c", "SELECT 1", user=role, database=dbname, password="second-password"
+        ).stdout.strip()
+        == "1"
+    )
+    drop(server, dbname, role)
+
+
+def test_one_stacks_role_cannot_enter_another_stacks_database(server):
+    create(server, "pr-1", "pr-1", "one")
+    create(server, "pr-2", "pr-2", "two")
+    assert (
+        psql(server, "-c", "SELECT 1", user="pr-1", database="pr-1", password="one").returncode == 0
+    )
+    denied = psql(
+        server, "-c", "SELECT 1", user="pr-1", database="pr-2", password="one", check=False
+    )
+    assert denied.returncode != 0
+    assert "permission denied for database" in denied.stderr
+    drop(server, "pr-1", "pr-1")
+    drop(server, "pr-2", "pr-2")
+
+
+def test_reset_restores_the_seed_data_and_is_idempotent(server):
+    create(server, "sandbox-app", "sandbox-app", "pw")
+    reset(server, "sandbox-app", "sandbox-app")
+    psql(
+        server,
+        "-c",
+        "INSERT INTO customers (email, name) VALUES ('x@example.com', 'X')",
+        database="sandbox-app",
+    )
+    psql(server, "-c", "CREATE TABLE scratch (id int)", database="sandbox-app")
+    reset(server, "sandbox-app", "sandbox-app")
+    reset(server, "sandbox-app", "sandbox-app")
+    counts = psql(
+        server,
+        "-c",
+        "SELECT (SELECT count(*) FROM customers) || ',' || (SELECT count(*) FROM orders)",
+        database="sandbox-app",
+    ).stdout.strip()
+    assert counts == "3,4"
+    tables = psql(
+        server,
+        "-c",
+        "SELECT string_agg(tablename, ',' ORDER BY tablename) FROM "
+        "pg_tables WHERE schemaname = 'public'",
+        database="sandbox-app",
+    ).stdout.strip()
+    assert tables == "customers,orders"  # the scratch table is gone
+    owner = psql(
+        server,
+        "-c",
+        "SELECT tableowner FROM pg_tables WHERE tablename = 'customers'",
+        database="sandbox-app",
+    ).stdout.strip()
+    assert owner == "sandbox-app"
+    drop(server, "sandbox-app", "sandbox-app")
+
+
+def test_drop_removes_database_and_role_even_while_connected_and_twice(server):
+    create(server, "pr-9", "pr-9", "pw")
+    reset(server, "pr-9", "pr-9")
+    session = subprocess.Popen(  # an open session that DROP DATABASE must end
+        [
+            "psql",
+            "-X",
+            "-h",
+            server["host"],
+            "-p",
+            server["port"],
+            "-U",
+            "pr-9",
+            "-d",
+            "pr-9",
+            "-c",
+            "SELECT pg_sleep(30)",
+        ],
+        env={**os.environ, "PGPASSWORD": "pw"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(50):
+            active = psql(
+                server, "-c", "SELECT count(*) FROM pg_stat_activity WHERE datname = 'pr-9'"
+            )
+            if active.stdout.strip() != "0":
+                break
+        drop(server, "pr-9", "pr-9")
+        drop(server, "pr-9", "pr-9")  # twice: no error
+    finally:
+        session.kill()
+        session.wait()
+    assert not _exists(server, "pg_database", "datname", "pr-9")
+    assert not _exists(server, "pg_roles", "rolname", "pr-9")
+
+
+def test_drop_of_something_never_created_is_a_no_op(server):
+    assert drop(server, "never-created", "never-created").returncode == 0
