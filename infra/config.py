@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal, Self, TypeVar, get_args, get_origin
 
 import pulumi
@@ -115,6 +116,8 @@ _ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,5
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _K8S_QUANTITY = re.compile(r"^(\d+(\.\d+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _PG_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_CRON_FIELD = r"(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*"
+_CRON = re.compile(rf"^{_CRON_FIELD}(\s+{_CRON_FIELD}){{4}}$")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _HHMM = r"([01]\d|2[0-3]):[0-5]\d"
 _DAILY_WINDOW = re.compile(rf"^{_HHMM}-{_HHMM}$")
@@ -622,6 +625,14 @@ class DatabaseSpec(_Section):
     database_name: str = Field(
         "app", alias="dbName", description="Database created in the instance for the application."
     )
+    reset_schedule: str = Field(
+        "",
+        alias="dbResetSchedule",
+        description=(
+            "Cron schedule (UTC) of a Kubernetes CronJob that empties the application "
+            "database and reloads the seed data, e.g. `0 4 * * *` for a sandbox; empty: never."
+        ),
+    )
     master_username: str = Field(
         "stagecraft_admin",
         alias="dbMasterUsername",
@@ -663,6 +674,16 @@ class DatabaseSpec(_Section):
         if not _WEEKLY_WINDOW.fullmatch(value):
             raise ValueError("must be 'ddd:hh:mm-ddd:hh:mm' in UTC, e.g. 'sun:04:30-sun:05:30'")
         return value
+
+    @field_validator("reset_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if value and not _CRON.fullmatch(value.strip()):
+            raise ValueError(
+                "must be a five-field cron schedule such as '0 4 * * *' (minute hour "
+                "day-of-month month day-of-week), or empty"
+            )
+        return value.strip()
 
     @field_validator("database_name", "master_username")
     @classmethod
@@ -915,6 +936,125 @@ class WorkloadsSpec(_Section):
         return value
 
 
+class EphemeralSpec(_Section):
+    """A preview (`pr-<n>`) or developer (`dev-<name>`) environment on a shared cluster."""
+
+    title: ClassVar[str] = "Shared-cluster environments"
+
+    shared_stack: str = Field(
+        alias="sharedStack",
+        description=(
+            "Fully qualified stack (`<organization>/stagecraft/<stack>`) whose cluster, "
+            "database server and cache this environment shares: staging for `pr-*`, dev "
+            "for `dev-*`; no other is accepted."
+        ),
+    )
+    created_at: str = Field(
+        alias="createdAt",
+        description="When the environment was created (ISO 8601, UTC); its TTL counts from here.",
+    )
+    ttl: str = Field(
+        "7d",
+        alias="ttl",
+        description=(
+            "How long the environment may live (`<n>d` or `<n>h`, at most 90d); recorded as "
+            "the `expires-at` tag and output, and `stagecraft env gc` removes it after."
+        ),
+    )
+    own_database: bool = Field(
+        False,
+        alias="ownDatabase",
+        description=(
+            "Give the environment its own small RDS instance instead of a database in the "
+            "shared one (for schema-changing pull requests)."
+        ),
+    )
+    own_db_instance_class: str = Field(
+        "db.t4g.micro",
+        alias="ownDbInstanceClass",
+        description="RDS instance class of the own database, where ownDatabase is true.",
+    )
+    own_db_allocated_storage_gb: int = Field(
+        20,
+        alias="ownDbAllocatedStorageGb",
+        ge=RDS_GP3_MIN_GB,
+        le=1000,
+        description="gp3 storage of the own database, GiB, where ownDatabase is true.",
+    )
+    db_storage_estimate_gb: int = Field(
+        1,
+        alias="dbStorageEstimateGb",
+        ge=1,
+        le=1000,
+        description=(
+            "Expected size of the environment's database in the shared instance, GiB: the "
+            "storage share `stagecraft cost` charges it."
+        ),
+    )
+
+    @field_validator("shared_stack")
+    @classmethod
+    def _qualified_stack(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+", value):
+            raise ValueError(
+                "must be '<organization>/<project>/<stack>', e.g. 'acme/stagecraft/staging' "
+                "('organization' for a self-managed backend)"
+            )
+        return value
+
+    @field_validator("created_at")
+    @classmethod
+    def _timestamp(cls, value: str) -> str:
+        parse_timestamp(value)
+        return value
+
+    @field_validator("ttl")
+    @classmethod
+    def _ttl(cls, value: str) -> str:
+        parse_ttl(value)
+        return value
+
+    @field_validator("own_db_instance_class")
+    @classmethod
+    def _known_db_class(cls, value: str) -> str:
+        return _check_instance_type(value, "db.", DB_INSTANCE_FAMILIES)
+
+    @property
+    def parent_stack(self) -> str:
+        return self.shared_stack.rsplit("/", 1)[-1]
+
+    @property
+    def expires_at(self) -> datetime:
+        return parse_timestamp(self.created_at) + parse_ttl(self.ttl)
+
+
+MAX_TTL = timedelta(days=90)
+
+
+def parse_ttl(value: str) -> timedelta:
+    """'7d' or '36h' as a timedelta; at most 90 days."""
+    match = re.fullmatch(r"([1-9]\d*)([dh])", value.strip())
+    if not match:
+        raise ValueError("must be a whole number of days or hours, such as '7d' or '36h'")
+    amount, unit = int(match.group(1)), match.group(2)
+    ttl = timedelta(days=amount) if unit == "d" else timedelta(hours=amount)
+    if ttl > MAX_TTL:
+        raise ValueError("must be at most 90d: an environment that lives longer is not ephemeral")
+    return ttl
+
+
+def parse_timestamp(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            "must be an ISO 8601 UTC timestamp such as '2026-11-23T12:00:00Z'"
+        ) from None
+    if moment.tzinfo is None:
+        raise ValueError("must say its time zone, e.g. end in 'Z' for UTC")
+    return moment.astimezone(UTC)
+
+
 SECTIONS: tuple[type[_Section], ...] = (
     GeneralSpec,
     NetworkSpec,
@@ -923,6 +1063,29 @@ SECTIONS: tuple[type[_Section], ...] = (
     CacheSpec,
     WorkloadsSpec,
 )
+EPHEMERAL_SECTIONS: tuple[type[_Section], ...] = (GeneralSpec, WorkloadsSpec, EphemeralSpec)
+
+StackKind = Literal["environment", "preview", "developer"]
+FULL_ENVIRONMENTS = ("dev", "sandbox", "staging", "production")
+# Which shared stack each kind of small stack may use, and no other.
+ALLOWED_PARENT: dict[StackKind, str] = {"preview": "staging", "developer": "dev"}
+STACK_NAME_RULE = (
+    "must be dev, sandbox, staging or production (full environments), pr-<1..999999> "
+    "(a pull request's preview) or dev-<lowercase name> (a developer's environment)"
+)
+_PREVIEW_NAME = re.compile(r"^pr-[1-9]\d{0,5}$")
+_DEVELOPER_NAME = re.compile(r"^dev-[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+
+
+def stack_kind(stack: str) -> StackKind | None:
+    """What a stack name says the stack is; None for a name stagecraft refuses."""
+    if stack in FULL_ENVIRONMENTS:
+        return "environment"
+    if _PREVIEW_NAME.fullmatch(stack):
+        return "preview"
+    if _DEVELOPER_NAME.fullmatch(stack) and len(f"{PROJECT_NAME}-{stack}") <= MAX_RESOURCE_PREFIX:
+        return "developer"
+    return None
 
 
 def _minutes(hhmm: str) -> int:
@@ -958,9 +1121,7 @@ def _overlaps_daily(weekly: tuple[int, int], daily_window: str) -> bool:
 
 
 # RDS identifiers and ElastiCache replication group ids are built from
-# "<project>-<stack>": letters, digits and single hyphens, starting with a
-# letter, and at most 40 characters for the replication group.
-_STACK_NAME = re.compile(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9]))*$")
+# "<project>-<stack>": at most 40 characters for the replication group.
 MAX_RESOURCE_PREFIX = 40
 
 
@@ -1018,6 +1179,53 @@ class StackConfig(BaseModel):
                 )
             )
         return problems
+
+
+class EphemeralStackConfig(BaseModel):
+    """A `pr-<n>` or `dev-<name>` stack: its own namespace, database and secrets on a
+    shared cluster."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project: str
+    stack: str
+    kind: StackKind
+    region: str
+    general: GeneralSpec
+    workloads: WorkloadsSpec
+    shared: EphemeralSpec
+
+    @property
+    def resource_prefix(self) -> str:
+        return f"{self.project}-{self.stack}"
+
+    @property
+    def database_name(self) -> str:
+        return self.stack
+
+    @property
+    def database_role(self) -> str:
+        return self.stack
+
+    @property
+    def redis_key_prefix(self) -> str:
+        # The shared Redis is one keyspace; a prefix per stack keeps each
+        # environment's keys apart without the 16-database limit.
+        return f"{self.stack}:"
+
+    @property
+    def default_tags(self) -> dict[str, str]:
+        return {
+            "environment": self.stack,
+            "project": self.project,
+            "stack": f"{self.project}/{self.stack}",
+            "managed-by": "pulumi",
+            "owner": self.general.owner,
+            "cost-center": self.general.cost_center,
+            "shared-stack": self.shared.shared_stack,
+            "ttl": self.shared.ttl,
+            "expires-at": self.shared.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
 
 
 def _alias_of(section: type[_Section], field_name: str) -> str:
@@ -1081,10 +1289,10 @@ def _default_of(info: FieldInfo) -> object:
     return info.default
 
 
-def config_keys() -> list[ConfigKey]:
-    """Every key a stack file may set, in section order."""
+def config_keys(sections: tuple[type[_Section], ...] = SECTIONS) -> list[ConfigKey]:
+    """Every key a stack file of a project with ``sections`` may set, in section order."""
     keys: list[ConfigKey] = []
-    for section in SECTIONS:
+    for section in sections:
         for field_name, info in section.model_fields.items():
             assert info.alias is not None, f"{section.__name__}.{field_name} needs a config key"
             annotation = info.annotation
@@ -1106,10 +1314,12 @@ def config_keys() -> list[ConfigKey]:
     return keys
 
 
-def project_config_schema() -> dict[str, dict[str, object]]:
-    """The `config:` block of Pulumi.yaml, as the models define it."""
+def project_config_schema(
+    sections: tuple[type[_Section], ...] = SECTIONS,
+) -> dict[str, dict[str, object]]:
+    """The `config:` block of a Pulumi.yaml, as the models define it."""
     schema: dict[str, dict[str, object]] = {}
-    for key in config_keys():
+    for key in config_keys(sections):
         entry: dict[str, object] = {"type": key.pulumi_type}
         if key.item_type is not None:
             entry["items"] = {"type": key.item_type}
@@ -1196,27 +1406,112 @@ def parse_stack_config(
     stack: str,
     secret_keys: Collection[str] = (),
 ) -> StackConfig:
-    """Validate a stack's config map (namespaced keys) into a :class:`StackConfig`.
+    """Validate a full environment's config map (namespaced keys) into a :class:`StackConfig`.
 
     ``secret_keys`` are the keys the stack file holds as `secure:` values.
     Raises :class:`ConfigError` listing every problem found; nothing partial
     is returned, and no secret value is ever repeated in a message.
     """
-    keys_by_name = {key.name: key for key in config_keys()}
-    prefix = f"{project}:"
+    name_problems = []
+    kind = stack_kind(stack)
+    if kind is None:
+        name_problems.append(Problem("stack", stack, STACK_NAME_RULE))
+    elif kind != "environment":
+        name_problems.append(
+            Problem(
+                "stack",
+                stack,
+                "pr-<n> and dev-<name> stacks share a cluster: they live in the ephemeral/ "
+                "project (create one with `stagecraft env create`)",
+            )
+        )
+    specs, region = _parse_sections(
+        values, project, stack, SECTIONS, secret_keys, problems=name_problems
+    )
+    config = StackConfig(
+        project=project,
+        stack=stack,
+        region=region,
+        general=_typed(specs, GeneralSpec),
+        network=_typed(specs, NetworkSpec),
+        cluster=_typed(specs, ClusterSpec),
+        database=_typed(specs, DatabaseSpec),
+        cache=_typed(specs, CacheSpec),
+        workloads=_typed(specs, WorkloadsSpec),
+    )
+    cross = config.cross_section_problems()
+    if cross:
+        raise ConfigError(stack, cross)
+    return config
+
+
+def parse_ephemeral_config(
+    values: Mapping[str, object],
+    *,
+    project: str,
+    stack: str,
+    secret_keys: Collection[str] = (),
+) -> EphemeralStackConfig:
+    """Validate a `pr-<n>` or `dev-<name>` stack's config map."""
     problems: list[Problem] = []
-    prefix_length = len(f"{project}-{stack}")
-    if not _STACK_NAME.fullmatch(stack) or prefix_length > MAX_RESOURCE_PREFIX:
+    kind = stack_kind(stack)
+    if kind not in ("preview", "developer"):
         problems.append(
             Problem(
                 "stack",
                 stack,
-                "must be lowercase letters, digits and single hyphens, start with a letter, "
-                f"and keep '{project}-<stack>' within {MAX_RESOURCE_PREFIX} characters "
-                "(RDS and ElastiCache name rules)",
+                "the ephemeral project holds pr-<1..999999> and dev-<lowercase name> stacks; "
+                + (
+                    "full environments live in the project root"
+                    if kind == "environment"
+                    else STACK_NAME_RULE
+                ),
             )
         )
-    by_section: dict[type[_Section], dict[str, object]] = {s: {} for s in SECTIONS}
+    specs, region = _parse_sections(
+        values, project, stack, EPHEMERAL_SECTIONS, secret_keys, problems=problems
+    )
+    shared = _typed(specs, EphemeralSpec)
+    assert kind in ("preview", "developer")
+    allowed = ALLOWED_PARENT[kind]
+    kind_prefix = "pr" if kind == "preview" else "dev"
+    if shared.parent_stack != allowed or shared.shared_stack.split("/")[1] != project:
+        raise ConfigError(
+            stack,
+            [
+                Problem(
+                    _key("sharedStack"),
+                    shared.shared_stack,
+                    f"a {kind_prefix}-* stack may only share '{allowed}' of project "
+                    f"'{project}' (<organization>/{project}/{allowed}); it can never use "
+                    "another environment's resources",
+                )
+            ],
+        )
+    return EphemeralStackConfig(
+        project=project,
+        stack=stack,
+        kind=kind,
+        region=region,
+        general=_typed(specs, GeneralSpec),
+        workloads=_typed(specs, WorkloadsSpec),
+        shared=shared,
+    )
+
+
+def _parse_sections(
+    values: Mapping[str, object],
+    project: str,
+    stack: str,
+    sections: tuple[type[_Section], ...],
+    secret_keys: Collection[str],
+    *,
+    problems: list[Problem],
+) -> tuple[dict[type[_Section], _Section], str]:
+    """Every section's spec and the region, or ConfigError with all the problems."""
+    keys_by_name = {key.name: key for key in config_keys(sections)}
+    prefix = f"{project}:"
+    by_section: dict[type[_Section], dict[str, object]] = {s: {} for s in sections}
     mistyped: set[str] = set()  # already reported; not "missing" as well
 
     for full_key, raw in values.items():
@@ -1279,22 +1574,7 @@ def parse_stack_config(
 
     if problems:
         raise ConfigError(stack, problems)
-
-    config = StackConfig(
-        project=project,
-        stack=stack,
-        region=str(region),
-        general=_typed(specs, GeneralSpec),
-        network=_typed(specs, NetworkSpec),
-        cluster=_typed(specs, ClusterSpec),
-        database=_typed(specs, DatabaseSpec),
-        cache=_typed(specs, CacheSpec),
-        workloads=_typed(specs, WorkloadsSpec),
-    )
-    cross = config.cross_section_problems()
-    if cross:
-        raise ConfigError(stack, cross)
-    return config
+    return specs, str(region)
 
 
 _S = TypeVar("_S", bound=_Section)
@@ -1315,6 +1595,20 @@ def load_stack_config() -> StackConfig:
 
     values = _runtime_config()
     return parse_stack_config(
+        values,
+        project=pulumi.get_project(),
+        stack=pulumi.get_stack(),
+        secret_keys={k for k in values if runtime_config.is_config_secret(k)}
+        | set(runtime_config.get_config_secret_keys_env()),
+    )
+
+
+def load_ephemeral_config() -> EphemeralStackConfig:
+    """The running `pr-<n>`/`dev-<name>` stack's config (the ephemeral project's program)."""
+    from pulumi.runtime import config as runtime_config
+
+    values = _runtime_config()
+    return parse_ephemeral_config(
         values,
         project=pulumi.get_project(),
         stack=pulumi.get_stack(),

@@ -454,23 +454,27 @@ def test_graviton_nodes_get_the_arm64_image(project):
 
 
 @pytest.mark.parametrize(
-    "stack", ["QA_Env", "Staging", "feature-branch-payments-refact", "pr--1", "dev-", "9lives"]
-)
-def test_stack_names_that_aws_would_refuse(project, stack):
+    "stack",
+    ["QA_Env", "Staging", "prod", "qa", "pr-0", "pr-1234567", "pr-12a", "dev-", "dev-Alice",
+     "dev--x", "dev-" + "a" * 26],
+)  # fmt: skip
+def test_stack_names_outside_the_rule_are_refused(project, stack):
     values = project.config_map("staging").values
     with pytest.raises(ConfigError) as caught:
         parse_stack_config(values, project="stagecraft", stack=stack)
     assert [str(p) for p in caught.value.problems] == [
-        f'stack = "{stack}": must be lowercase letters, digits and single hyphens, start with '
-        "a letter, and keep 'stagecraft-<stack>' within 40 characters (RDS and ElastiCache "
-        "name rules)"
+        f'stack = "{stack}": must be dev, sandbox, staging or production (full environments), '
+        "pr-<1..999999> (a pull request's preview) or dev-<lowercase name> (a developer's "
+        "environment)"
     ]
 
 
-def test_longest_allowed_stack_name(project):
+@pytest.mark.parametrize("stack", ["pr-1", "pr-999999", "dev-alice", "dev-" + "a" * 25])
+def test_small_stack_names_belong_to_the_ephemeral_project(project, stack):
     values = project.config_map("staging").values
-    stack = "a" * (40 - len("stagecraft-"))
-    assert parse_stack_config(values, project="stagecraft", stack=stack).stack == stack
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(values, project="stagecraft", stack=stack)
+    assert "they live in the ephemeral/ project" in str(caught.value)
 
 
 def test_secret_values_are_refused_without_being_repeated(project):
