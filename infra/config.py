@@ -233,7 +233,7 @@ def _check_quantity(value: str, what: Literal["cpu", "memory"]) -> str:
     return value
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
     """A group of flat config keys consumed by one component."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -258,7 +258,7 @@ class _Section(BaseModel):
 # --------------------------------------------------------------------------- #
 
 
-class GeneralSpec(_Section):
+class GeneralSpec(Section):
     """Ownership, budget and the cross-cutting safety switches."""
 
     title: ClassVar[str] = "General"
@@ -305,7 +305,7 @@ class GeneralSpec(_Section):
         return value
 
 
-class NetworkSpec(_Section):
+class NetworkSpec(Section):
     """The VPC: address range, availability zones, NAT and flow logs."""
 
     title: ClassVar[str] = "Network"
@@ -360,7 +360,7 @@ class NetworkSpec(_Section):
         return value
 
 
-class ClusterSpec(_Section):
+class ClusterSpec(Section):
     """The EKS control plane, its managed node group and who may use it."""
 
     title: ClassVar[str] = "Cluster"
@@ -538,7 +538,7 @@ class ClusterSpec(_Section):
         return "arm64" if ARM64_FAMILY.fullmatch(family) else "x86_64"
 
 
-class DatabaseSpec(_Section):
+class DatabaseSpec(Section):
     """RDS PostgreSQL: size, availability, backups, protection and insight."""
 
     title: ClassVar[str] = "Database"
@@ -742,7 +742,7 @@ class DatabaseSpec(_Section):
         return int(self.engine_version.split(".")[0])
 
 
-class CacheSpec(_Section):
+class CacheSpec(Section):
     """ElastiCache Redis: node type, replicas, eviction and snapshots."""
 
     title: ClassVar[str] = "Cache"
@@ -794,7 +794,7 @@ class CacheSpec(_Section):
         return self.node_count > 1
 
 
-class WorkloadsSpec(_Section):
+class WorkloadsSpec(Section):
     """The environment's namespace: feature flags, quota, defaults, network policy."""
 
     title: ClassVar[str] = "Workloads"
@@ -936,7 +936,7 @@ class WorkloadsSpec(_Section):
         return value
 
 
-class EphemeralSpec(_Section):
+class EphemeralSpec(Section):
     """A preview (`pr-<n>`) or developer (`dev-<name>`) environment on a shared cluster."""
 
     title: ClassVar[str] = "Shared-cluster environments"
@@ -1055,7 +1055,7 @@ def parse_timestamp(value: str) -> datetime:
     return moment.astimezone(UTC)
 
 
-SECTIONS: tuple[type[_Section], ...] = (
+SECTIONS: tuple[type[Section], ...] = (
     GeneralSpec,
     NetworkSpec,
     ClusterSpec,
@@ -1063,7 +1063,7 @@ SECTIONS: tuple[type[_Section], ...] = (
     CacheSpec,
     WorkloadsSpec,
 )
-EPHEMERAL_SECTIONS: tuple[type[_Section], ...] = (GeneralSpec, WorkloadsSpec, EphemeralSpec)
+EPHEMERAL_SECTIONS: tuple[type[Section], ...] = (GeneralSpec, WorkloadsSpec, EphemeralSpec)
 
 StackKind = Literal["environment", "preview", "developer"]
 FULL_ENVIRONMENTS = ("dev", "sandbox", "staging", "production")
@@ -1228,7 +1228,7 @@ class EphemeralStackConfig(BaseModel):
         }
 
 
-def _alias_of(section: type[_Section], field_name: str) -> str:
+def _alias_of(section: type[Section], field_name: str) -> str:
     alias = section.model_fields[field_name].alias
     assert alias is not None, f"{section.__name__}.{field_name} has no config key"
     return alias
@@ -1247,7 +1247,7 @@ class ConfigKey:
     """One config key as a user sees it."""
 
     name: str  # without the project namespace
-    section: type[_Section]
+    section: type[Section]
     field_name: str
     pulumi_type: PulumiType
     item_type: PulumiType | None
@@ -1289,7 +1289,7 @@ def _default_of(info: FieldInfo) -> object:
     return info.default
 
 
-def config_keys(sections: tuple[type[_Section], ...] = SECTIONS) -> list[ConfigKey]:
+def config_keys(sections: tuple[type[Section], ...] = SECTIONS) -> list[ConfigKey]:
     """Every key a stack file of a project with ``sections`` may set, in section order."""
     keys: list[ConfigKey] = []
     for section in sections:
@@ -1315,7 +1315,7 @@ def config_keys(sections: tuple[type[_Section], ...] = SECTIONS) -> list[ConfigK
 
 
 def project_config_schema(
-    sections: tuple[type[_Section], ...] = SECTIONS,
+    sections: tuple[type[Section], ...] = SECTIONS,
 ) -> dict[str, dict[str, object]]:
     """The `config:` block of a Pulumi.yaml, as the models define it."""
     schema: dict[str, dict[str, object]] = {}
@@ -1503,15 +1503,15 @@ def _parse_sections(
     values: Mapping[str, object],
     project: str,
     stack: str,
-    sections: tuple[type[_Section], ...],
+    sections: tuple[type[Section], ...],
     secret_keys: Collection[str],
     *,
     problems: list[Problem],
-) -> tuple[dict[type[_Section], _Section], str]:
+) -> tuple[dict[type[Section], Section], str]:
     """Every section's spec and the region, or ConfigError with all the problems."""
     keys_by_name = {key.name: key for key in config_keys(sections)}
     prefix = f"{project}:"
-    by_section: dict[type[_Section], dict[str, object]] = {s: {} for s in sections}
+    by_section: dict[type[Section], dict[str, object]] = {s: {} for s in sections}
     mistyped: set[str] = set()  # already reported; not "missing" as well
 
     for full_key, raw in values.items():
@@ -1555,7 +1555,7 @@ def _parse_sections(
             )
         )
 
-    specs: dict[type[_Section], _Section] = {}
+    specs: dict[type[Section], Section] = {}
     for section, section_values in by_section.items():
         try:
             specs[section] = section.model_validate(section_values)
@@ -1577,10 +1577,10 @@ def _parse_sections(
     return specs, str(region)
 
 
-_S = TypeVar("_S", bound=_Section)
+_S = TypeVar("_S", bound=Section)
 
 
-def _typed(specs: Mapping[type[_Section], _Section], section: type[_S]) -> _S:
+def _typed(specs: Mapping[type[Section], Section], section: type[_S]) -> _S:
     spec = specs[section]
     assert isinstance(spec, section)
     return spec

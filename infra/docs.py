@@ -11,7 +11,18 @@ import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from infra.config import ConfigKey, StackConfig, config_keys, parse_stack_config
+import yaml
+
+from infra.config import (
+    EPHEMERAL_SECTIONS,
+    SECTIONS,
+    ConfigKey,
+    Section,
+    StackConfig,
+    config_keys,
+    parse_stack_config,
+    project_config_schema,
+)
 from infra.offline.stackfiles import Project
 
 DOCUMENTED_STACKS = ("dev", "staging", "production")
@@ -101,10 +112,10 @@ def _format_default(key: ConfigKey) -> str:
     return f"`{key.default}`"
 
 
-def config_reference() -> str:
+def config_reference(sections: tuple[type[Section], ...] = SECTIONS) -> str:
     lines: list[str] = []
     current_section = None
-    for key in config_keys():
+    for key in config_keys(sections):
         if key.section is not current_section:
             current_section = key.section
             if lines:
@@ -129,7 +140,51 @@ def generated_sections(project: Project) -> dict[str, str]:
     return {
         "environment-table": environment_table(configs),
         "config-keys": config_reference(),
+        "ephemeral-config-keys": config_reference(EPHEMERAL_SECTIONS),
     }
+
+
+EPHEMERAL_DIR = "ephemeral"
+
+
+def pulumi_yaml_files(project: Project) -> dict[Path, tuple[type[Section], ...]]:
+    """Each Pulumi.yaml whose `config:` block the models define."""
+    return {
+        project.directory / "Pulumi.yaml": SECTIONS,
+        project.directory / EPHEMERAL_DIR / "Pulumi.yaml": EPHEMERAL_SECTIONS,
+    }
+
+
+def render_pulumi_yaml(text: str, sections: tuple[type[Section], ...]) -> str:
+    """``text`` with its `config:` block regenerated; everything above it kept."""
+    head = text.split("\nconfig:\n", 1)[0].rstrip("\n") + "\n"
+    block = yaml.dump(
+        {"config": project_config_schema(sections)},
+        Dumper=yaml.SafeDumper,
+        sort_keys=False,
+        width=100,
+    )
+    return head + block
+
+
+def stale_pulumi_yaml(project: Project) -> list[Path]:
+    stale = []
+    for path, sections in pulumi_yaml_files(project).items():
+        text = path.read_text(encoding="utf-8") if path.is_file() else ""
+        if render_pulumi_yaml(text, sections) != text:
+            stale.append(path)
+    return stale
+
+
+def write_pulumi_yaml(project: Project) -> list[Path]:
+    written = []
+    for path, sections in pulumi_yaml_files(project).items():
+        text = path.read_text(encoding="utf-8")
+        rendered = render_pulumi_yaml(text, sections)
+        if rendered != text:
+            path.write_text(rendered, encoding="utf-8")
+            written.append(path)
+    return written
 
 
 def _marker_pattern(section: str) -> re.Pattern[str]:

@@ -199,15 +199,21 @@ def test_unknown_revision_is_a_clear_error(git_repo, capsys):
 
 
 def test_a_stack_new_in_this_change_is_all_additions(git_repo, capsys):
+    sandbox = git_repo / "Pulumi.sandbox.yaml"
     text = (git_repo / "Pulumi.staging.yaml").read_text()
-    (git_repo / "Pulumi.qa.yaml").write_text(
-        text.replace("stagecraft:namespace: staging", "stagecraft:namespace: qa")
+    sandbox.unlink(missing_ok=True)
+    git = ["git", "-C", str(git_repo), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "commit", "-qam", "no sandbox yet", "--allow-empty"], check=True)
+    sandbox.write_text(
+        text.replace("stagecraft:namespace: staging", "stagecraft:namespace: sandbox")
     )
-    assert main(["--project-dir", str(git_repo), "diff", "--stack", "qa", "--base", "HEAD"]) == 0
+    assert (
+        main(["--project-dir", str(git_repo), "diff", "--stack", "sandbox", "--base", "HEAD"]) == 0
+    )
     out = capsys.readouterr().out
-    assert "qa: HEAD" in out
+    assert "sandbox: HEAD" in out
     assert " to change, 0 to remove" in out
-    assert "+ aws:rds/instance:Instance stagecraft-qa-database" in out
+    assert "+ aws:rds/instance:Instance stagecraft-sandbox-database" in out
 
 
 def test_against_another_stack_from_the_cli(capsys):

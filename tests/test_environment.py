@@ -92,6 +92,16 @@ def test_stack_outputs(production):
         "namespace",
         "vpcId",
         "privateSubnetIds",
+        # for the pr-<n> / dev-<name> stacks sharing this cluster
+        "oidcIssuerUrl",
+        "nodeSecurityGroupId",
+        "databaseAddress",
+        "databasePort",
+        "redisPort",
+        "redisAuthSecretArn",
+        "kmsKeyArn",
+        "vpcCidr",
+        "region",
     }
     assert production.outputs["clusterName"] == "stagecraft-production"
     assert production.outputs["clusterEndpoint"].endswith(".gr7.us-east-1.eks.amazonaws.com")

@@ -339,7 +339,14 @@ def check_outputs(args: argparse.Namespace) -> int:
 
 
 def docs(project: Project, args: argparse.Namespace) -> int:
-    from infra.docs import MissingSectionError, generated_sections, render_readme, stale_sections
+    from infra.docs import (
+        MissingSectionError,
+        generated_sections,
+        render_readme,
+        stale_pulumi_yaml,
+        stale_sections,
+        write_pulumi_yaml,
+    )
 
     readme = project.directory / "README.md"
     if args.write:
@@ -349,10 +356,14 @@ def docs(project: Project, args: argparse.Namespace) -> int:
             raise UserError(str(exc)) from None
         readme.write_text(text, encoding="utf-8")
         print(f"updated {readme}")
+        for path in write_pulumi_yaml(project):
+            print(f"updated {path}")
         return EXIT_OK
     stale = stale_sections(readme, project)
-    if stale:
-        print(f"README.md is out of date ({', '.join(stale)}); run `make docs`", file=sys.stderr)
+    stale_yaml = stale_pulumi_yaml(project)
+    if stale or stale_yaml:
+        what = [*stale, *(str(p.relative_to(project.directory)) for p in stale_yaml)]
+        print(f"out of date: {', '.join(what)}; run `make docs`", file=sys.stderr)
         return EXIT_FAILED
-    print("README.md matches the stack files and the config model")
+    print("README.md and the Pulumi.yaml config blocks match the stack files and the models")
     return EXIT_OK

@@ -45,7 +45,8 @@ class DatabaseArgs:
     spec: DatabaseSpec
     resource_prefix: str
     vpc_id: pulumi.Input[str]
-    private_subnet_ids: Sequence[pulumi.Input[str]]
+    # A list of ids, or one Output of the list (a shared stack's output).
+    private_subnet_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
     node_security_group_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
     log_retention_days: int
@@ -70,7 +71,7 @@ class Database(pulumi.ComponentResource):
         subnet_group = aws.rds.SubnetGroup(
             name,
             description=f"Private subnets of {identifier}",
-            subnet_ids=list(args.private_subnet_ids),
+            subnet_ids=args.private_subnet_ids,
             opts=child(self),
         )
         self.security_group = nodes_only_security_group(

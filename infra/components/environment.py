@@ -9,6 +9,7 @@ from infra.components._common import child, type_token
 from infra.components.cache import REDIS_PORT, Cache, CacheArgs
 from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.database import Database, DatabaseArgs
+from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs
 from infra.components.network import Network, NetworkArgs
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
 from infra.components.workloads import Workloads, WorkloadsArgs
@@ -122,6 +123,31 @@ class Environment(pulumi.ComponentResource):
             ),
             opts=on_aws,
         )
+        app_settings = pulumi.Output.all(
+            database.instance.address,
+            database.instance.port,
+            database.master_secret_arn,
+            cache.primary_address,
+            secrets.redis_auth_token,
+            connection_info.secret_arn,
+            secrets.jwt_secret_arn,
+        ).apply(
+            lambda v: {
+                "DATABASE_HOST": str(v[0]),
+                "DATABASE_PORT": str(v[1]),
+                "DATABASE_NAME": config.database.database_name,
+                "DATABASE_USER": config.database.master_username,
+                "DATABASE_SSLMODE": "verify-full",
+                "DATABASE_IAM_AUTH": str(config.database.iam_authentication).lower(),
+                "DATABASE_MASTER_SECRET_ARN": str(v[2]),
+                "REDIS_HOST": str(v[3]),
+                "REDIS_PORT": str(REDIS_PORT),
+                "REDIS_TLS": "true",
+                "REDIS_AUTH_TOKEN": str(v[4]),
+                "CONNECTION_INFO_SECRET_ARN": str(v[5]),
+                "JWT_SECRET_ARN": str(v[6]),
+            }
+        )
         workloads = Workloads(
             f"{name}-workloads",
             WorkloadsArgs(
@@ -130,21 +156,36 @@ class Environment(pulumi.ComponentResource):
                 cluster_name=config.cluster_name,
                 kubeconfig=cluster.kubeconfig,
                 vpc_cidr=config.network.vpc_cidr,
-                database_address=database.instance.address,
-                database_port=database.instance.port,
-                database_name=config.database.database_name,
-                database_username=config.database.master_username,
-                database_master_secret_arn=database.master_secret_arn,
-                iam_database_authentication=config.database.iam_authentication,
-                redis_address=cache.primary_address,
-                redis_port=REDIS_PORT,
-                redis_auth_token=secrets.redis_auth_token,
-                connection_info_secret_arn=connection_info.secret_arn,
-                jwt_secret_arn=secrets.jwt_secret_arn,
+                app_settings=app_settings,
                 wait_for=cluster.ready,
             ),
             opts=child(self),
         )
+
+        if config.database.reset_schedule:
+            # A sandbox: the application database goes back to the seed data
+            # on a schedule, from a CronJob inside the cluster (the only place
+            # that can reach the database).
+            DatabaseJobs(
+                f"{name}-database-reset",
+                DatabaseJobsArgs(
+                    resource_prefix=prefix,
+                    namespace=workloads.namespace_name,
+                    provider=workloads.provider,
+                    labels=workloads.labels,
+                    oidc_provider_arn=cluster.oidc_provider.arn,
+                    oidc_issuer_url=cluster.oidc_provider.url,
+                    admin_secret_arn=database.master_secret_arn,
+                    kms_key_arn=kms_key_arn,
+                    database_host=database.instance.address,
+                    database_port=database.instance.port,
+                    database_name=config.database.database_name,
+                    role=config.database.master_username,
+                    reset_schedule=config.database.reset_schedule,
+                    wait_for=[workloads.namespace],
+                ),
+                opts=on_aws,
+            )
 
         self.outputs = {
             "clusterName": cluster.eks_cluster.name,
@@ -158,6 +199,17 @@ class Environment(pulumi.ComponentResource):
             "namespace": workloads.namespace_name,
             "vpcId": network.vpc.id,
             "privateSubnetIds": pulumi.Output.all(*network.private_subnet_ids),
+            # What pr-<n> and dev-<name> stacks on this cluster read through
+            # a StackReference (see infra/components/shared_environment.py).
+            "oidcIssuerUrl": cluster.oidc_provider.url,
+            "nodeSecurityGroupId": cluster.node_security_group_id,
+            "databaseAddress": database.instance.address,
+            "databasePort": database.instance.port,
+            "redisPort": pulumi.Output.from_input(REDIS_PORT),
+            "redisAuthSecretArn": secrets.redis_auth_secret_arn,
+            "kmsKeyArn": kms_key_arn,
+            "vpcCidr": pulumi.Output.from_input(config.network.vpc_cidr),
+            "region": pulumi.Output.from_input(config.region),
         }
         self.register_outputs(self.outputs)
 

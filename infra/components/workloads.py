@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -21,20 +21,12 @@ FEATURE_FLAGS_CONFIGMAP_NAME = "feature-flags"
 class WorkloadsArgs:
     spec: WorkloadsSpec
     environment: str
-    cluster_name: str
+    cluster_name: pulumi.Input[str]
     kubeconfig: pulumi.Input[str]
-    vpc_cidr: str
-    database_address: pulumi.Input[str]
-    database_port: pulumi.Input[int]
-    database_name: str
-    database_username: str
-    database_master_secret_arn: pulumi.Input[str]
-    iam_database_authentication: bool
-    redis_address: pulumi.Input[str]
-    redis_port: int
-    redis_auth_token: pulumi.Input[str]
-    connection_info_secret_arn: pulumi.Input[str]
-    jwt_secret_arn: pulumi.Input[str]
+    vpc_cidr: pulumi.Input[str]  # where the database and cache are
+    # What the applications find in the `app-connection` Secret: hosts,
+    # ports, names and credentials.  Always stored as a secret.
+    app_settings: pulumi.Input[Mapping[str, str]]
     # Created before the first Kubernetes object: nodes to schedule on and
     # the CNI add-on that enforces the NetworkPolicies below.
     wait_for: Sequence[pulumi.Resource] = ()
@@ -84,38 +76,14 @@ class Workloads(pulumi.ComponentResource):
         )
         self.namespace_name = self.namespace.metadata.apply(lambda m: m.name or spec.namespace)
         in_namespace = child(self, provider=self.provider, depends_on=[self.namespace])
+        self.labels = labels
 
         def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(
                 name=object_name, namespace=spec.namespace, labels=labels
             )
 
-        connection_settings: pulumi.Output[dict[str, str]] = pulumi.Output.all(
-            args.database_address,
-            args.database_port,
-            args.database_master_secret_arn,
-            args.redis_address,
-            args.redis_auth_token,
-            args.connection_info_secret_arn,
-            args.jwt_secret_arn,
-        ).apply(
-            lambda v: {
-                "DATABASE_HOST": str(v[0]),
-                "DATABASE_PORT": str(v[1]),
-                "DATABASE_NAME": args.database_name,
-                "DATABASE_USER": args.database_username,
-                "DATABASE_SSLMODE": "verify-full",
-                "DATABASE_IAM_AUTH": str(args.iam_database_authentication).lower(),
-                "DATABASE_MASTER_SECRET_ARN": str(v[2]),
-                "REDIS_HOST": str(v[3]),
-                "REDIS_PORT": str(args.redis_port),
-                "REDIS_TLS": "true",
-                "REDIS_AUTH_TOKEN": str(v[4]),
-                "CONNECTION_INFO_SECRET_ARN": str(v[5]),
-                "JWT_SECRET_ARN": str(v[6]),
-            }
-        )
-        secret_settings: pulumi.Output[dict[str, str]] = pulumi.Output.secret(connection_settings)
+        secret_settings: pulumi.Output[Mapping[str, str]] = pulumi.Output.secret(args.app_settings)
         k8s.core.v1.Secret(
             f"{name}-connection",
             metadata=meta(CONNECTION_SECRET_NAME),
@@ -205,7 +173,7 @@ def _tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgs:
 
 
 def _app_traffic_policy(
-    spec: WorkloadsSpec, vpc_cidr: str
+    spec: WorkloadsSpec, vpc_cidr: pulumi.Input[str]
 ) -> k8s.networking.v1.NetworkPolicySpecArgs:
     """The only traffic the default-deny lets through.
 

@@ -6,13 +6,15 @@ variables, quoted with format('%I') / %L, never pasted into the text:
 - create.sql: the stack's role and database, the database closed to others;
 - reset.sql: empty the database's public schema and hand it to the role
   (followed by seed.sql, the seed data, run as that role);
-- drop.sql: end the database's sessions, drop it and the role.
+- drop.sql: end the database's sessions, drop it and the role;
+- run.sh: what the Jobs run (`run.sh create|reset|drop`) with the admin
+  credentials from the RDS-managed secret.
 """
 
 from pathlib import Path
 
 SQL_DIR = Path(__file__).resolve().parent
-SCRIPTS = ("create.sql", "reset.sql", "drop.sql", "seed.sql")
+SCRIPTS = ("create.sql", "reset.sql", "drop.sql", "seed.sql", "run.sh")
 
 
 def script(name: str) -> str:

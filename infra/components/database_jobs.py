@@ -1,0 +1,285 @@
+"""DatabaseJobs: create, reset and drop a stack's database from inside the cluster.
+
+The machine running `pulumi up` cannot reach a database in private subnets;
+the cluster can.  So the SQL in infra/sql runs in Kubernetes:
+
+- ``database-setup`` (a Job, when ``create``): the stack's role and database,
+  seeded if empty; `pulumi up` waits for it to finish;
+- ``database-drop`` (a suspended CronJob, when ``create``): the teardown,
+  started with ``kubectl create job --from=cronjob/database-drop`` by
+  `stagecraft env gc` and the PR-closed workflow before `pulumi destroy`;
+- ``database-reset`` (a CronJob, when ``reset_schedule``): back to the seed
+  data on a schedule (the sandbox).
+
+The pods read the RDS master secret through IRSA: a ServiceAccount whose
+IAM role may read that one secret (and decrypt it with the environment's
+key), and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_kubernetes as k8s
+
+from infra.components._common import child, type_token
+from infra.sql import script
+
+SERVICE_ACCOUNT = "database-admin"
+# Images from ECR Public: no Docker Hub pull limits on the nodes.
+AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.22.0"
+POSTGRES_IMAGE = "public.ecr.aws/docker/library/postgres:16.6-alpine"
+# February 31st: a CronJob that never fires on its own, only as a template.
+NEVER = "0 0 31 2 *"
+
+
+@dataclass(frozen=True)
+class DatabaseJobsArgs:
+    resource_prefix: str
+    namespace: pulumi.Input[str]
+    provider: k8s.Provider
+    labels: Mapping[str, str]
+    oidc_provider_arn: pulumi.Input[str]
+    oidc_issuer_url: pulumi.Input[str]
+    admin_secret_arn: pulumi.Input[str]
+    kms_key_arn: pulumi.Input[str]
+    database_host: pulumi.Input[str]
+    database_port: pulumi.Input[int]
+    database_name: str
+    role: str
+    role_password: pulumi.Input[str] | None = None  # needed with create
+    create: bool = False
+    reset_schedule: str = ""
+    wait_for: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+class DatabaseJobs(pulumi.ComponentResource):
+    """The in-cluster Jobs that manage one database in a (possibly shared) instance."""
+
+    def __init__(
+        self, name: str, args: DatabaseJobsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(type_token("DatabaseJobs"), name, None, opts)
+        if args.create and args.role_password is None:
+            raise ValueError("DatabaseJobs(create=True) needs the role's password")
+
+        role = aws.iam.Role(
+            f"{name}-irsa",
+            description=f"Database jobs of {args.resource_prefix}: read the RDS master secret",
+            assume_role_policy=pulumi.Output.all(
+                args.oidc_provider_arn, args.oidc_issuer_url, args.namespace
+            ).apply(lambda v: _irsa_trust(v[0], v[1], v[2])),
+            opts=child(self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-read-admin-secret",
+            role=role.id,
+            policy=pulumi.Output.all(args.admin_secret_arn, args.kms_key_arn).apply(
+                lambda v: _read_secret_policy(v[0], v[1])
+            ),
+            opts=child(self),
+        )
+
+        in_cluster = child(self, provider=args.provider, depends_on=list(args.wait_for))
+
+        def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
+            return k8s.meta.v1.ObjectMetaArgs(
+                name=object_name, namespace=args.namespace, labels=dict(args.labels)
+            )
+
+        service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-service-account",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=SERVICE_ACCOUNT,
+                namespace=args.namespace,
+                labels=dict(args.labels),
+                annotations={"eks.amazonaws.com/role-arn": role.arn},
+            ),
+            opts=in_cluster,
+        )
+        sql = k8s.core.v1.ConfigMap(
+            f"{name}-sql",
+            metadata=meta("database-sql"),
+            data={
+                file: script(file)
+                for file in ("create.sql", "reset.sql", "drop.sql", "seed.sql", "run.sh")
+            },
+            opts=in_cluster,
+        )
+        ready = [service_account, sql]
+        if args.role_password is not None:
+            password: pulumi.Output[str] = pulumi.Output.secret(args.role_password)
+            ready.append(
+                k8s.core.v1.Secret(
+                    f"{name}-role",
+                    metadata=meta("database-role"),
+                    string_data={"ROLE_PASSWORD": password},
+                    opts=in_cluster,
+                )
+            )
+        after_setup = child(self, provider=args.provider, depends_on=ready)
+
+        def pod(action: str) -> k8s.core.v1.PodTemplateSpecArgs:
+            return _pod(action, args)
+
+        if args.create:
+            k8s.batch.v1.Job(
+                f"{name}-setup",
+                metadata=meta("database-setup"),
+                spec=k8s.batch.v1.JobSpecArgs(backoff_limit=4, template=pod("create")),
+                opts=after_setup,
+            )
+            k8s.batch.v1.CronJob(
+                f"{name}-drop",
+                metadata=meta("database-drop"),
+                spec=k8s.batch.v1.CronJobSpecArgs(
+                    schedule=NEVER,
+                    suspend=True,
+                    job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                        spec=k8s.batch.v1.JobSpecArgs(backoff_limit=4, template=pod("drop"))
+                    ),
+                ),
+                opts=after_setup,
+            )
+        if args.reset_schedule:
+            k8s.batch.v1.CronJob(
+                f"{name}-reset",
+                metadata=meta("database-reset"),
+                spec=k8s.batch.v1.CronJobSpecArgs(
+                    schedule=args.reset_schedule,
+                    time_zone="Etc/UTC",
+                    concurrency_policy="Forbid",
+                    successful_jobs_history_limit=3,
+                    failed_jobs_history_limit=3,
+                    job_template=k8s.batch.v1.JobTemplateSpecArgs(
+                        spec=k8s.batch.v1.JobSpecArgs(backoff_limit=2, template=pod("reset"))
+                    ),
+                ),
+                opts=after_setup,
+            )
+        self.role_arn = role.arn
+        self.register_outputs({"roleArn": role.arn})
+
+
+def _pod(action: str, args: DatabaseJobsArgs) -> k8s.core.v1.PodTemplateSpecArgs:
+    env = [
+        k8s.core.v1.EnvVarArgs(name="PGHOST", value=args.database_host),
+        k8s.core.v1.EnvVarArgs(
+            name="PGPORT", value=pulumi.Output.from_input(args.database_port).apply(str)
+        ),
+        k8s.core.v1.EnvVarArgs(name="PGSSLMODE", value="require"),
+        k8s.core.v1.EnvVarArgs(name="DBNAME", value=args.database_name),
+        k8s.core.v1.EnvVarArgs(name="ROLE", value=args.role),
+    ]
+    if args.role_password is not None:
+        env.append(
+            k8s.core.v1.EnvVarArgs(
+                name="ROLE_PASSWORD",
+                value_from=k8s.core.v1.EnvVarSourceArgs(
+                    secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                        name="database-role", key="ROLE_PASSWORD"
+                    )
+                ),
+            )
+        )
+    restricted = k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        run_as_non_root=True,
+        run_as_user=70,  # postgres in the alpine image; any non-root uid works for aws
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+    )
+    return k8s.core.v1.PodTemplateSpecArgs(
+        metadata=k8s.meta.v1.ObjectMetaArgs(labels={**args.labels, "stagecraft.io/job": action}),
+        spec=k8s.core.v1.PodSpecArgs(
+            service_account_name=SERVICE_ACCOUNT,
+            restart_policy="Never",
+            volumes=[
+                k8s.core.v1.VolumeArgs(
+                    name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
+                ),
+                k8s.core.v1.VolumeArgs(
+                    name="sql",
+                    config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name="database-sql"),
+                ),
+            ],
+            init_containers=[
+                k8s.core.v1.ContainerArgs(
+                    name="fetch-admin-secret",
+                    image=AWS_CLI_IMAGE,
+                    command=["sh", "-c"],
+                    args=[
+                        'aws secretsmanager get-secret-value --secret-id "$ADMIN_SECRET_ARN" '
+                        "--query SecretString --output text > /work/admin.json"
+                    ],
+                    env=[
+                        k8s.core.v1.EnvVarArgs(
+                            name="ADMIN_SECRET_ARN", value=args.admin_secret_arn
+                        ),
+                        k8s.core.v1.EnvVarArgs(name="HOME", value="/work"),
+                    ],
+                    volume_mounts=[k8s.core.v1.VolumeMountArgs(name="work", mount_path="/work")],
+                    security_context=restricted,
+                )
+            ],
+            containers=[
+                k8s.core.v1.ContainerArgs(
+                    name="psql",
+                    image=POSTGRES_IMAGE,
+                    command=["sh", "/sql/run.sh", action],
+                    env=env,
+                    volume_mounts=[
+                        k8s.core.v1.VolumeMountArgs(name="work", mount_path="/work"),
+                        k8s.core.v1.VolumeMountArgs(name="sql", mount_path="/sql"),
+                    ],
+                    security_context=restricted,
+                    resources=k8s.core.v1.ResourceRequirementsArgs(
+                        requests={"cpu": "50m", "memory": "64Mi"},
+                        limits={"cpu": "250m", "memory": "128Mi"},
+                    ),
+                )
+            ],
+        ),
+    )
+
+
+def _irsa_trust(provider_arn: str, issuer_url: str, namespace: str) -> str:
+    """Only this namespace's database-admin ServiceAccount may assume the role."""
+    issuer = issuer_url.removeprefix("https://")
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Federated": provider_arn},
+                    "Action": "sts:AssumeRoleWithWebIdentity",
+                    "Condition": {
+                        "StringEquals": {
+                            f"{issuer}:sub": f"system:serviceaccount:{namespace}:{SERVICE_ACCOUNT}",
+                            f"{issuer}:aud": "sts.amazonaws.com",
+                        }
+                    },
+                }
+            ],
+        }
+    )
+
+
+def _read_secret_policy(secret_arn: str, kms_key_arn: str) -> str:
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": "secretsmanager:GetSecretValue",
+                    "Resource": secret_arn,
+                },
+                {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": kms_key_arn},
+            ],
+        }
+    )
