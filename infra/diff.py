@@ -135,7 +135,10 @@ def _neutralise(value: Any, project: str, stack: str | None) -> Any:
     if isinstance(value, list):
         return [_neutralise(v, project, stack) for v in value]
     if isinstance(value, dict):
-        return {k: _neutralise(v, project, stack) for k, v in value.items()}
+        # Keys too: subnet tags are named after the cluster.
+        return {
+            _neutral(k, project, stack): _neutralise(v, project, stack) for k, v in value.items()
+        }
     return value
 
 
@@ -152,11 +155,20 @@ def flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
     if isinstance(value, dict) and value:
         for key in sorted(value):
             yield from flatten(value[key], f"{path}.{key}" if path else str(key))
-    elif isinstance(value, list) and value:
+    elif isinstance(value, list) and value and not all(_is_scalar(v) for v in value):
         for index, item in enumerate(value):
             yield from flatten(item, f"{path}[{index}]")
+    elif isinstance(value, list):
+        # A list of plain values (CIDRs, subnet ids, log types) is one value,
+        # compared as a set: order is not a change, and a new first member
+        # is not a replacement of the old one.
+        yield path, sorted(value, key=lambda v: json.dumps(v, sort_keys=True)) or None
     else:
         yield path, value
+
+
+def _is_scalar(value: Any) -> bool:
+    return not isinstance(value, (dict, list))
 
 
 def _secret_root(path: str, secret_paths: Mapping[str, str]) -> str | None:
@@ -166,9 +178,14 @@ def _secret_root(path: str, secret_paths: Mapping[str, str]) -> str | None:
     return None
 
 
+def _ignored(path: str, ignore_changes: list[str]) -> bool:
+    return any(path == p or path.startswith((f"{p}.", f"{p}[")) for p in ignore_changes)
+
+
 def compare_properties(
     before: PlannedResource, after: PlannedResource, neutral: tuple[str, str | None, str | None]
 ) -> list[PropertyChange]:
+    """Changed properties; those `pulumi up` ignores (ignoreChanges) are left out."""
     project, before_stack, after_stack = neutral
     old = dict(flatten(_neutralise(before.inputs, project, before_stack)))
     new = dict(flatten(_neutralise(after.inputs, project, after_stack)))
@@ -187,8 +204,13 @@ def compare_properties(
             ):
                 changes.append(PropertyChange(secret_path, SECRET, SECRET, secret=True))
             continue
-        if old.get(path, _MISSING) != new.get(path, _MISSING):
-            changes.append(PropertyChange(path, old.get(path, _MISSING), new.get(path, _MISSING)))
+        if _ignored(path, after.ignore_changes):
+            continue
+        was, now = old.get(path, _MISSING), new.get(path, _MISSING)
+        if was in (None, _MISSING) and now in (None, _MISSING):
+            continue  # unset and null are the same to the engine
+        if was != now:
+            changes.append(PropertyChange(path, was, now))
     return changes
 
 
@@ -252,6 +274,11 @@ def compare_plans(
         elif was is not None and now is not None:
             properties = compare_properties(was, now, (project, before_stack, after_stack))
             cost_was, cost_now = old_costs.get(was.urn, 0.0), new_costs.get(now.urn, 0.0)
+            if not properties:
+                # Only ignored properties (the node group's desired size, owned by
+                # the autoscaler) changed: `pulumi up` changes nothing, so the
+                # estimate's difference is not this change's cost either.
+                cost_now = cost_was
             if properties or abs(cost_now - cost_was) > 0.005:
                 changes.append(
                     ResourceChange(
@@ -450,7 +477,7 @@ def render_markdown(diffs: list[StackDiff], *, limit: int = GITHUB_COMMENT_LIMIT
     used = 0
     for block in blocks:
         if used + len(block) + 1 > budget:
-            break
+            continue  # a huge block must not push out the small ones after it
         kept.append(block)
         used += len(block) + 1
     parts = [summary, "", *kept]
@@ -462,7 +489,4 @@ def render_markdown(diffs: list[StackDiff], *, limit: int = GITHUB_COMMENT_LIMIT
             f"{GITHUB_COMMENT_LIMIT:,}-character comment limit; run `stagecraft diff "
             "--format json` for all of them._",
         ]
-    text = "\n".join(parts) + "\n"
-    if len(text) > limit:  # the summary alone is over the limit: keep its head
-        text = text[: limit - 1]
-    return text
+    return "\n".join(parts) + "\n"

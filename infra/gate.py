@@ -116,6 +116,12 @@ def parse_preview(text: str) -> list[Mapping[str, Any]]:
         ) from None
     if not isinstance(document, dict):
         raise PreviewFormatError("expected a JSON object with a `steps` list")
+    if "steps" not in document and "changeSummary" not in document:
+        # An empty preview still has a changeSummary; a document with neither
+        # is something else, and passing it would let anything through.
+        raise PreviewFormatError(
+            "has neither `steps` nor `changeSummary`: not a `pulumi preview --json` document"
+        )
     steps = document.get("steps", [])
     if not isinstance(steps, list):
         raise PreviewFormatError("`steps` must be a list")
@@ -125,6 +131,15 @@ def parse_preview(text: str) -> list[Mapping[str, Any]]:
         for key in ("op", "urn"):
             if not isinstance(step.get(key), str):
                 raise PreviewFormatError(f"steps[{index}] has no `{key}` string")
+        for key in ("oldState", "newState"):
+            if step.get(key) is not None and not isinstance(step[key], dict):
+                raise PreviewFormatError(f"steps[{index}].{key} must be an object")
+        for key in ("replaceReasons", "diffReasons"):
+            reasons = step.get(key)
+            if reasons is not None and not (
+                isinstance(reasons, list) and all(isinstance(r, str) for r in reasons)
+            ):
+                raise PreviewFormatError(f"steps[{index}].{key} must be a list of strings")
         if step["op"] not in KNOWN_OPS:
             known = ", ".join(sorted(KNOWN_OPS))
             raise PreviewFormatError(

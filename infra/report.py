@@ -110,9 +110,7 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         "Estimated monthly cost (desired / max nodes)": (
             f"{money(cost.total)} / {money(cost.total_at_max)}"
         ),
-        "Budget check": (
-            f"{within} ({money(cost.total)} of {money(config.general.monthly_budget_usd)})"
-        ),
+        "Budget check": within,
     }
 
 
@@ -150,9 +148,19 @@ class Report:
         ]
 
 
+class MissingBaselineError(Exception):
+    """The stack deviations are measured against is not in the report."""
+
+
 def build_report(
     facts: Sequence[EnvironmentFacts], *, baseline: str = "production", prices_read_on: str = ""
 ) -> Report:
+    stacks = [f.stack for f in facts]
+    if baseline not in stacks:
+        raise MissingBaselineError(
+            f"the baseline stack '{baseline}' is not among the reported stacks "
+            f"({', '.join(stacks)}); add it with --stack or choose --baseline"
+        )
     return Report(
         columns=list(facts),
         baseline=baseline,

@@ -222,3 +222,65 @@ def test_against_another_stack_from_the_cli(capsys):
     out = capsys.readouterr().out
     assert out.startswith("staging -> production: 21 to add")
     assert 'nodeType: "cache.t4g.micro" -> "cache.m6g.large"' in out
+
+
+def test_stack_names_in_keys_are_neutral_too(staging, production):
+    diff = compare_plans(
+        staging, production, title="t", before_label="staging", after_label="production"
+    )
+    paths = [p.path for c in diff.changes for p in c.properties]
+    assert not [p for p in paths if "kubernetes.io/cluster/" in p]
+
+
+def test_list_order_is_not_a_change_and_additions_show_as_lists(staging):
+    from infra.diff import flatten
+
+    assert dict(flatten({"cidrs": ["b", "a"]})) == dict(flatten({"cidrs": ["a", "b"]}))
+    wider = evaluate(
+        "staging",
+        project_dir=REPO,
+        config_overrides={
+            "stagecraft:clusterPublicAccessCidrs": ["203.0.113.0/24", "198.51.100.0/24"]
+        },
+    )
+    (change,) = _compare(staging, wider).changes
+    assert [(p.path, p.before, p.after) for p in change.properties] == [
+        (
+            "vpcConfig.publicAccessCidrs",
+            ["198.51.100.0/24"],
+            ["198.51.100.0/24", "203.0.113.0/24"],
+        )
+    ]
+
+
+def test_ignored_properties_are_not_changes(staging):
+    scaled = evaluate(
+        "staging", project_dir=REPO, config_overrides={"stagecraft:nodeDesiredSize": 3}
+    )
+    diff = _compare(
+        staging,
+        scaled,
+        cost_before=estimate(staging, budget=500),
+        cost_after=estimate(scaled, budget=500),
+    )
+    # `pulumi up` leaves the running size to the autoscaler (ignoreChanges).
+    assert diff.changes == []
+
+
+def test_one_huge_detail_block_does_not_push_out_the_others(staging):
+    from infra.diff import PropertyChange, ResourceChange, StackDiff
+
+    huge = ResourceChange(
+        "change",
+        "k1",
+        "urn:a",
+        "t",
+        "huge",
+        [PropertyChange(f"p{i}", "x" * 100, "y" * 100) for i in range(400)],
+    )
+    small = ResourceChange("change", "k2", "urn:b", "t", "small", [PropertyChange("q", 1, 2)])
+    diff = StackDiff("staging", "staging", "a", "b", [huge, small], None, None)
+    text = render_markdown([diff], limit=5000)
+    assert len(text) <= 5000
+    assert "small" in text
+    assert "Details of 1 more resource change(s) omitted" in text

@@ -131,3 +131,29 @@ def test_every_stateful_type_is_guarded(type_token):
     urn = f"urn:pulumi:production::stagecraft::{type_token}::thing"
     result = evaluate_gate([{"op": "replace", "urn": urn, "replaceReasons": ["x"]}])
     assert not result.passed
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("{}", "neither `steps` nor `changeSummary`"),
+        (
+            '{"steps": [{"op": "delete", "urn": "u", "oldState": "x"}]}',
+            "oldState must be an object",
+        ),
+        (
+            '{"steps": [{"op": "replace", "urn": "u", "replaceReasons": "dbName"}]}',
+            "replaceReasons must be a list of strings",
+        ),
+    ],
+)
+def test_odd_documents_fail_closed(document, message, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO(document))
+    assert main(["gate", "-"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_an_empty_preview_passes(monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"changeSummary": {"same": 40}}'))
+    assert main(["gate", "-"]) == 0
+    assert capsys.readouterr().out.startswith("gate passed: 0 steps")

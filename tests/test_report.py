@@ -106,3 +106,15 @@ def test_cli_renders_all_three_environments(tmp_path, capsys):
     target = tmp_path / "report.html"
     assert main(["--project-dir", str(REPO), "report", "--format", "html", "-o", str(target)]) == 0
     assert "<th>staging</th>" in target.read_text()
+
+
+def test_a_missing_baseline_is_an_error(capsys):
+    code = main(["--project-dir", str(REPO), "report", "--stack", "dev", "--baseline", "prod"])
+    assert code == 2
+    assert "the baseline stack 'prod' is not among the reported stacks (dev)" in (
+        capsys.readouterr().err
+    )
+
+
+def test_budget_row_compares_status_not_amounts(report):
+    assert not report.deviates("staging", "Budget check")

@@ -67,10 +67,32 @@ def test_production_only_from_dispatch_or_tag_through_a_reviewed_environment():
     document = _load("deploy-production.yml")
     assert set(document["on"]) == {"push", "workflow_dispatch"}
     assert document["on"]["push"] == {"tags": ["v*"]}
-    job = document["jobs"]["deploy"]
-    assert job["environment"] == "production"
-    steps = _steps(job)
-    assert steps.index("stagecraft gate") < steps.index("pulumi up --stack production")
+    preview, deploy = document["jobs"]["preview"], document["jobs"]["deploy"]
+    assert "environment" not in preview  # reviewers see a finished, gated preview
+    assert deploy["environment"] == "production"
+    assert deploy["needs"] == "preview"
+    assert "--save-plan plan.json" in _steps(preview)
+    assert "stagecraft gate preview.json" in _steps(preview)
+    assert "pulumi up --stack production --yes --plan plan.json" in _steps(deploy)
+    assert "merge-base --is-ancestor" in _steps(preview)
+
+
+def test_jobs_that_reach_the_cluster_api_run_on_runners_that_can():
+    for name, job_name in (
+        ("pull-request.yml", "preview"),
+        ("deploy-staging.yml", "deploy"),
+        ("deploy-production.yml", "preview"),
+        ("deploy-production.yml", "deploy"),
+    ):
+        assert "self-hosted" in str(_load(name)["jobs"][job_name]["runs-on"]), (name, job_name)
+
+
+def test_untrusted_pr_input_never_reaches_a_script():
+    for path in WORKFLOWS.glob("*.yml"):
+        for job in _load(path.name)["jobs"].values():
+            for step in job["steps"]:
+                assert "github.event.pull_request.labels" not in step.get("run", "")
+                assert "github.event.pull_request.title" not in step.get("run", "")
 
 
 def test_credentials_come_from_oidc_never_from_keys():
@@ -86,11 +108,11 @@ def test_credentials_come_from_oidc_never_from_keys():
 
 def test_policy_pack_runs_in_previews_and_in_the_pr_comment():
     jobs = _load("pull-request.yml")["jobs"]
-    assert "stagecraft audit --format markdown >> stagecraft-comment.md" in _steps(
-        jobs["offline-diff"]
-    )
+    steps = _steps(jobs["offline-diff"])
+    assert "stagecraft audit --format markdown > stagecraft-audit.md" in steps
+    assert "--max-chars" in steps  # the diff leaves room for the audit
     preview = _steps(jobs["preview"])
     assert "--policy-pack policy" in preview
     assert "policy/config/${{ matrix.stack }}.json" in preview
-    production = _steps(_load("deploy-production.yml")["jobs"]["deploy"])
+    production = _steps(_load("deploy-production.yml")["jobs"]["preview"])
     assert "--policy-pack-config policy/config/production.json" in production

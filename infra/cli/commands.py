@@ -116,8 +116,10 @@ def diff(project: Project, args: argparse.Namespace) -> int:
                 )
     except DiffError as exc:
         raise UserError(str(exc)) from None
-    render = {"text": render_text, "markdown": render_markdown, "json": render_json}
-    sys.stdout.write(render[args.format](results))
+    if args.format == "markdown":
+        sys.stdout.write(render_markdown(results, limit=args.max_chars))
+    else:
+        sys.stdout.write({"text": render_text, "json": render_json}[args.format](results))
     changed = any(d.changes for d in results)
     return EXIT_FAILED if args.exit_code and changed else EXIT_OK
 
@@ -212,7 +214,13 @@ def report(project: Project, args: argparse.Namespace) -> int:
     from infra.cost import estimate, load_prices
     from infra.docs import load_stack
     from infra.offline.engine import evaluate
-    from infra.report import build_report, environment_facts, render_html, render_markdown
+    from infra.report import (
+        MissingBaselineError,
+        build_report,
+        environment_facts,
+        render_html,
+        render_markdown,
+    )
 
     facts = []
     for stack in ordered_stacks(project, args.stack):
@@ -220,7 +228,10 @@ def report(project: Project, args: argparse.Namespace) -> int:
         result = evaluate(stack, project_dir=project.directory)
         cost_estimate = estimate(result, budget=config.general.monthly_budget_usd)
         facts.append(environment_facts(result, config, cost_estimate))
-    built = build_report(facts, baseline=args.baseline, prices_read_on=load_prices().read_on)
+    try:
+        built = build_report(facts, baseline=args.baseline, prices_read_on=load_prices().read_on)
+    except MissingBaselineError as exc:
+        raise UserError(str(exc)) from None
     text = render_html(built) if args.format == "html" else render_markdown(built)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     side.add_argument("--against", metavar="STACK", help="another stack to compare with")
     diff.add_argument("--format", choices=FORMATS, default="text")
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences")
+    diff.add_argument(
+        "--max-chars",
+        type=int,
+        default=65536,
+        help="markdown: trim per-resource details to stay under this size (GitHub's "
+        "comment limit by default; lower it to leave room for more in the same comment)",
+    )
 
     cost = sub.add_parser(
         "cost",
