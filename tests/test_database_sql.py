@@ -169,7 +169,7 @@ def drop(server, dbname, role):
     )
 
 
-def _exists(server, catalog: str, column: str, name: str) -> bool:
+def _exists(server: dict[str, str], catalog: str, column: str, name: str) -> bool:
     out = psql(server, "-c", f"SELECT count(*) FROM {catalog} WHERE {column} = '{name}'").stdout
     return out.strip() == "1"
 
