@@ -50,6 +50,7 @@ FREE_TYPES = frozenset(
         "aws:eks/accessEntry:AccessEntry",
         "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
         "aws:eks/addon:Addon",  # EKS add-ons cost nothing beyond the nodes they run on
+        "pulumi:pulumi:StackReference",  # a read of another stack's outputs
         "aws:rds/subnetGroup:SubnetGroup",
         "aws:rds/parameterGroup:ParameterGroup",
         "aws:elasticache/subnetGroup:SubnetGroup",
@@ -443,8 +444,14 @@ def estimate(
     budget: int | None,
     prices: PriceTable | None = None,
     usage: Usage | None = None,
+    shared_database_gb: int | None = None,
 ) -> StackCost:
-    """Price every custom resource of ``plan``."""
+    """Price every custom resource of ``plan``.
+
+    ``shared_database_gb``: the stack keeps a database of about this size in a
+    shared instance (a pr-<n> or dev-<name> stack); it is charged that
+    storage share, its marginal cost, and nothing of the instance itself.
+    """
     table = prices or load_prices()
     volumes = usage or Usage()
     lines: list[CostLine] = []
@@ -458,6 +465,22 @@ def estimate(
             lines.append(_line(resource, "no charge", "free"))
         else:
             lines.extend(_unpriced(resource, resource.type))
+    if shared_database_gb:
+        setup = next(
+            (r for r in plan.resources if r.type == "kubernetes:batch/v1:Job"),
+            None,
+        )
+        per_gb = table.price("rds", "gp3_per_gb_month") or 0.0
+        if setup is not None:
+            lines.append(
+                _line(
+                    setup,
+                    f"database in the shared instance: {shared_database_gb} GiB gp3 share, "
+                    f"${per_gb}/GB-month",
+                    "priced",
+                    shared_database_gb * per_gb,
+                )
+            )
     notes = [
         "Performance Insights with 7 days of history is free.",
         "Automated RDS backups are free up to the size of the database.",

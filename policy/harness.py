@@ -107,8 +107,14 @@ class AuditResult:
 
 
 def config_path_for(stack: str) -> Path | None:
-    path = CONFIG_DIR / f"{stack}.json"
-    return path if path.is_file() else None
+    """The stack's own policy config, else its kind's (preview.json, developer.json)."""
+    from infra.config import stack_kind
+
+    for name in (stack, stack_kind(stack) or ""):
+        path = CONFIG_DIR / f"{name}.json"
+        if name and path.is_file():
+            return path
+    return None
 
 
 def load_policy_config(path: Path | None) -> dict[str, Any]:

@@ -361,7 +361,8 @@ def _walk_strings(value: Any) -> Iterable[str]:
 def _isolated(args: StackValidationArgs, report: ReportViolation) -> None:
     config = args.get_config()
     project = str(config.get("project", "stagecraft"))
-    allowed_references = set(config.get("allowedStackReferences", []))
+    # "<project>/<stack>" is what matters: the organization differs per backend.
+    allowed_references = {_project_and_stack(s) for s in config.get("allowedStackReferences", [])}
     for stack in sorted({_stack_of(r.urn) for r in args.resources}):
         known = sorted({*config.get("environments", []), stack}, key=len, reverse=True)
         # The longest environment name wins, so "stagecraft-dev-alice-db" is
@@ -376,7 +377,7 @@ def _isolated(args: StackValidationArgs, report: ReportViolation) -> None:
                 continue
             if resource.resource_type == STACK_REFERENCE:
                 target = str(resource.props.get("name") or resource.name)
-                if target not in allowed_references:
+                if _project_and_stack(target) not in allowed_references:
                     report(
                         f"references stack '{target}', which this environment may not use",
                         resource.urn,
@@ -392,6 +393,10 @@ def _isolated(args: StackValidationArgs, report: ReportViolation) -> None:
                         resource.urn,
                     )
                     break
+
+
+def _project_and_stack(reference: str) -> str:
+    return "/".join(reference.split("/")[-2:])
 
 
 def _stack_of(urn: str) -> str:

@@ -83,7 +83,7 @@ def test_unknown_stack_lists_the_stacks_that_exist(capsys):
     assert main(["--project-dir", str(REPO), "plan", "--stack", "prod"]) == 2
     err = capsys.readouterr().err
     assert "no stack 'prod'" in err
-    assert "Stacks: dev, production, staging" in err
+    assert "Stacks: dev, production, sandbox, staging" in err
     assert "Traceback" not in err
 
 
@@ -182,7 +182,7 @@ def test_duplicate_resource_names_fail_like_the_real_engine(tmp_path):
 
 def test_stacks_command_lists_stack_files(capsys):
     assert main(["--project-dir", str(REPO), "stacks"]) == 0
-    assert capsys.readouterr().out.split() == ["dev", "production", "staging"]
+    assert capsys.readouterr().out.split() == ["dev", "production", "sandbox", "staging"]
 
 
 def test_two_plans_of_the_same_stack_are_identical():

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from infra.offline.stackfiles import Project
+from infra.offline.stackfiles import Project, locate_project
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a check failed: docs stale, gate failed, over budget, differences
@@ -37,7 +37,7 @@ def ordered_stacks(project: Project, requested: list[str] | None) -> list[str]:
     available = project.stacks()
     if requested:
         for stack in requested:
-            project.stack_file(stack)  # raises UnknownStackError with the list
+            locate_project(project, stack)  # raises UnknownStackError with the list
         return list(dict.fromkeys(requested))
     known = [s for s in DOCUMENTED_ORDER if s in available]
     return known + [s for s in available if s not in known]
@@ -47,7 +47,7 @@ def plan(project: Project, args: argparse.Namespace) -> int:
     from infra.cli.render import print_plan
     from infra.offline.engine import evaluate
 
-    result = evaluate(args.stack, project_dir=project.directory)
+    result = evaluate(args.stack, project_dir=locate_project(project, args.stack).directory)
     if args.json:
         json.dump(result.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -63,10 +63,31 @@ def stacks(project: Project, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _budget(project: Project, stack: str) -> int:
-    from infra.docs import load_stack
+def _config_of(project: Project, stack: str) -> Any:
+    """The validated config of ``stack``, full or ephemeral."""
+    from infra.config import parse_ephemeral_config, parse_stack_config
 
-    return load_stack(project, stack).general.monthly_budget_usd
+    holder = locate_project(project, stack)
+    config = holder.config_map(stack)
+    if holder.directory == project.directory:
+        return parse_stack_config(config.values, project=holder.name, stack=stack)
+    return parse_ephemeral_config(config.values, project=holder.name, stack=stack)
+
+
+def _estimate(project: Project, stack: str, plan_result: Any, **kwargs: Any) -> Any:
+    from infra.config import EphemeralStackConfig
+    from infra.cost import estimate
+
+    config = _config_of(project, stack)
+    shared_gb = None
+    if isinstance(config, EphemeralStackConfig) and not config.shared.own_database:
+        shared_gb = config.shared.db_storage_estimate_gb
+    return estimate(
+        plan_result,
+        budget=config.general.monthly_budget_usd,
+        shared_database_gb=shared_gb,
+        **kwargs,
+    )
 
 
 def diff(project: Project, args: argparse.Namespace) -> int:
@@ -85,11 +106,13 @@ def diff(project: Project, args: argparse.Namespace) -> int:
     results = []
     try:
         for stack in requested:
-            current = evaluate(stack, project_dir=project.directory)
-            cost_now = estimate(current, budget=_budget(project, stack))
+            current = evaluate(stack, project_dir=locate_project(project, stack).directory)
+            cost_now = _estimate(project, stack, current)
             if args.against:
-                other = evaluate(args.against, project_dir=project.directory)
-                cost_other = estimate(other, budget=_budget(project, args.against))
+                other = evaluate(
+                    args.against, project_dir=locate_project(project, args.against).directory
+                )
+                cost_other = _estimate(project, args.against, other)
                 results.append(
                     compare_plans(
                         current,
@@ -125,7 +148,7 @@ def diff(project: Project, args: argparse.Namespace) -> int:
 
 
 def cost(project: Project, args: argparse.Namespace) -> int:
-    from infra.cost import PricingError, Usage, estimate, load_prices, load_usage
+    from infra.cost import PricingError, Usage, load_prices, load_usage
     from infra.offline.engine import evaluate
 
     try:
@@ -133,10 +156,8 @@ def cost(project: Project, args: argparse.Namespace) -> int:
         estimates = []
         for stack in ordered_stacks(project, args.stack):
             usage = load_usage(args.usage, stack) if args.usage else Usage()
-            result = evaluate(stack, project_dir=project.directory)
-            estimates.append(
-                estimate(result, budget=_budget(project, stack), prices=prices, usage=usage)
-            )
+            result = evaluate(stack, project_dir=locate_project(project, stack).directory)
+            estimates.append(_estimate(project, stack, result, prices=prices, usage=usage))
     except PricingError as exc:
         raise UserError(str(exc)) from None
 
@@ -282,7 +303,7 @@ def audit(project: Project, args: argparse.Namespace) -> int:
             if path and path.is_relative_to(project.directory)
             else str(path or "(none: every policy advisory)")
         )
-        plan_result = evaluate(stack, project_dir=project.directory)
+        plan_result = evaluate(stack, project_dir=locate_project(project, stack).directory)
         results.append(run_audit(plan_result, config, config_source=shown))
     if args.format == "json":
         sys.stdout.write(render_json(results))
@@ -320,6 +341,87 @@ def _audit_text(results: list[Any], console: Console) -> None:
             f"{result.stack} {verdict}: {len(mandatory)} mandatory and {len(advisory)} "
             f"advisory failures among {len(result.verdicts)} policies.\n"
         )
+
+
+def env(project: Project, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from infra import envs
+
+    if args.env_command == "create":
+        path = envs.create(
+            project,
+            args.name,
+            ttl=args.ttl,
+            own_database=args.own_database,
+            organization=args.organization,
+        )
+        print(f"wrote {path.relative_to(project.directory)}")
+        print("deploy it with:")
+        print(f"  pulumi up --stack {args.name} --cwd {envs.EPHEMERAL_DIR}")
+        print(f"preview it offline with:\n  stagecraft plan --stack {args.name}")
+        return EXIT_OK
+    now = datetime.now(UTC)
+    if args.env_command == "list":
+        _env_list(project, now)
+        return EXIT_OK
+    if args.env_command == "destroy":
+        found = next((e for e in envs.entries(project) if e.stack == args.name), None)
+        if found is None or found.parent is None:
+            raise UserError(f"no pr-<n> or dev-<name> stack file for '{args.name}' in ephemeral/")
+        return _teardown(project, [found], execute=args.execute)
+    if args.from_backend:
+        selected = [
+            envs.entry_from_backend(name, project)
+            for name in envs.backend_expired(now, cwd=project.directory)
+        ]
+    else:
+        selected = envs.expired(project, now)
+    if not selected:
+        print("no expired environments")
+        return EXIT_OK
+    for entry in selected:
+        expired_at = entry.expires_at.strftime("%Y-%m-%d %H:%M UTC") if entry.expires_at else "?"
+        print(f"{entry.stack}: expired {expired_at} (shares {entry.parent})")
+    return _teardown(project, selected, execute=args.execute)
+
+
+def _env_list(project: Project, now: Any) -> None:
+    from infra import envs
+
+    table = Table(title="stagecraft environments", title_justify="left")
+    for column in ("stack", "kind", "shares", "age", "ttl", "expires", "expired"):
+        table.add_column(column)
+    for entry in envs.entries(project):
+        expires = entry.expires_at
+        table.add_row(
+            entry.stack,
+            entry.kind,
+            entry.parent or "-",
+            entry.age(now),
+            entry.ttl or "-",
+            expires.strftime("%Y-%m-%d %H:%M") if expires else "-",
+            ("EXPIRED" if entry.expired(now) else "no") if expires else "-",
+        )
+    _console().print(table)
+
+
+def _teardown(project: Project, entries: list[Any], *, execute: bool) -> int:
+    from infra import envs
+
+    for entry in entries:
+        region = project.read_stack(entry.parent).get("aws:region", "us-east-1")
+        commands = envs.teardown_commands(project, entry, str(region))
+        if execute:
+            envs.execute(commands, cwd=project.directory)
+            entry_path = project.directory / envs.EPHEMERAL_DIR / f"Pulumi.{entry.stack}.yaml"
+            entry_path.unlink(missing_ok=True)
+            print(f"{entry.stack}: removed")
+        else:
+            print(f"to remove {entry.stack}:")
+            for line in envs.render_commands(commands):
+                print(f"  {line}")
+    return EXIT_OK
 
 
 def _read_input(path: str) -> tuple[str, str]:

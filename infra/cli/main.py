@@ -12,6 +12,7 @@ from rich.console import Console
 
 from infra.cli import commands
 from infra.config import ConfigError
+from infra.envs import EnvError
 from infra.offline.stackfiles import StackFileError, load_project
 
 FORMATS = ("text", "markdown", "json")
@@ -116,6 +117,42 @@ def _parser() -> argparse.ArgumentParser:
         help="policy config file (default: policy/config/<stack>.json)",
     )
 
+    env = sub.add_parser(
+        "env",
+        help="create, list and garbage-collect pr-<n> and dev-<name> environments",
+        description="Small environments on the shared staging (pr-<n>) and dev (dev-<name>) "
+        "clusters, one stack file each in ephemeral/.",
+    )
+    env_sub = env.add_subparsers(dest="env_command", required=True, metavar="ACTION")
+    env_create = env_sub.add_parser("create", help="write ephemeral/Pulumi.<name>.yaml")
+    env_create.add_argument("name", help="pr-<1..999999> or dev-<lowercase name>")
+    env_create.add_argument("--ttl", default="7d", help="lifetime, e.g. 7d or 36h (default 7d)")
+    env_create.add_argument(
+        "--own-database",
+        action="store_true",
+        help="its own small RDS instance instead of a database in the shared one",
+    )
+    env_create.add_argument(
+        "--organization",
+        default="organization",
+        help="Pulumi organization of the shared stack (self-managed backends: organization)",
+    )
+    env_sub.add_parser("list", help="every stack file, its kind, parent, age and TTL")
+    env_gc = env_sub.add_parser("gc", help="remove the environments whose TTL has passed")
+    gc_mode = env_gc.add_mutually_exclusive_group()
+    gc_mode.add_argument("--dry-run", action="store_true", help="only list (the default)")
+    gc_mode.add_argument("--execute", action="store_true", help="run the removal commands")
+    env_gc.add_argument(
+        "--from-backend",
+        action="store_true",
+        help="find expired stacks in the state backend instead of stack files (CI)",
+    )
+    env_destroy = env_sub.add_parser(
+        "destroy", help="remove one environment: drop its database in-cluster, then destroy"
+    )
+    env_destroy.add_argument("name")
+    env_destroy.add_argument("--execute", action="store_true", help="run the commands")
+
     smoke = sub.add_parser(
         "check-outputs",
         help="check `pulumi stack output --json` describes a usable environment",
@@ -145,10 +182,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cost": commands.cost,
             "report": commands.report,
             "audit": commands.audit,
+            "env": commands.env,
             "docs": commands.docs,
         }[args.command]
         return handler(project, args)
-    except (ConfigError, StackFileError, commands.UserError, pulumi.RunError) as exc:
+    except (
+        ConfigError,
+        StackFileError,
+        commands.UserError,
+        EnvError,
+        pulumi.RunError,
+    ) as exc:
         # pulumi.RunError is how a Pulumi program reports a user-facing error:
         # `pulumi up` prints it without a traceback, and so does stagecraft.
         err.print(f"error: {exc}", soft_wrap=True)

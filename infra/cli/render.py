@@ -108,7 +108,9 @@ SUMMARIES: dict[str, Summary] = {
         f"{k}={v}" for k, v in i.get("spec", {}).get("hard", {}).items()
     ],
     "kubernetes:core/v1:ConfigMap": lambda i: [
-        f"{k}={v}" for k, v in sorted(i.get("data", {}).items())
+        # Short settings in full; scripts and documents by name only.
+        f"{k}={v}" if len(str(v)) <= 40 and "\n" not in str(v) else k
+        for k, v in sorted(i.get("data", {}).items())
     ],
 }
 

@@ -241,6 +241,25 @@ class RecordingMonitor(MockMonitor):
         )
         return response
 
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().ReadResource(request)
+        # Reads (a StackReference) are part of the plan too: they name what the
+        # stack depends on outside itself.
+        self.records.append(
+            PlannedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                custom=True,
+                protect=False,
+                provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+                inputs={"name": request.id},
+                dependencies=sorted(request.dependencies),
+            )
+        )
+        return response
+
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
         if request.urn.split("::")[2] == STACK_TYPE:
             self.stack_outputs = _struct_to_json(request.outputs)
@@ -274,6 +293,14 @@ def evaluate(
         region=config.values.get("aws:region") or "us-east-1",
         stack_prefix=f"{project.name}-{stack}",
     )
+    shared_stack = config.values.get(f"{project.name}:sharedStack")
+    if shared_stack:
+        # A pr-<n> / dev-<name> stack reads its shared stack's outputs: plan
+        # that stack first and let the StackReference answer with its outputs.
+        parent = shared_stack.rsplit("/", 1)[-1]
+        parent_dir = _project_holding(project.directory, parent)
+        if parent_dir is not None:
+            mocks.stack_outputs[shared_stack] = evaluate(parent, project_dir=parent_dir).outputs
     monitor = RecordingMonitor(mocks)
 
     logger = logging.getLogger(f"stagecraft.offline.{stack}")
@@ -297,6 +324,17 @@ def evaluate(
         outputs=monitor.stack_outputs,
         diagnostics=handler.messages,
     )
+
+
+def _project_holding(directory: Path, stack: str) -> Path | None:
+    """The project (this one or the one above) with a stack file for ``stack``."""
+    for candidate in (directory.parent, directory):
+        if (
+            any((candidate / f"Pulumi.{stack}.{ext}").is_file() for ext in ("yaml", "yml"))
+            and (candidate / "Pulumi.yaml").is_file()
+        ):
+            return candidate
+    return None
 
 
 def _run_program(

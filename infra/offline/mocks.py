@@ -78,6 +78,8 @@ class StagecraftMocks(Mocks):
         self.partition, self.dns_suffix = partition_of(region)
         self.account = PLACEHOLDER_ACCOUNT_ID
         self._provider_default_tags: dict[str, dict[str, str]] = {}
+        # Outputs of the stacks a StackReference may read, by qualified name.
+        self.stack_outputs: dict[str, dict[str, Any]] = {}
         self._builders: dict[str, Callable[[str, str, dict[str, Any]], tuple[str, dict[str, Any]]]]
         self._builders = {
             "aws:ec2/vpc:Vpc": self._vpc,
@@ -148,6 +150,17 @@ class StagecraftMocks(Mocks):
                 "dnsSuffix": self.dns_suffix,
                 "reverseDnsPrefix": ".".join(reversed(self.dns_suffix.split("."))),
             }, []
+        if token == "aws:secretsmanager/getSecretVersion:getSecretVersion":
+            secret_id = str(args.args.get("secretId", ""))
+            return {
+                "id": f"{secret_id}|AWSCURRENT",
+                "arn": secret_id,
+                "secretId": secret_id,
+                "secretString": "offline-placeholder-" + _digest(secret_id)[:24],
+                "versionId": str(uuid.UUID(_digest(secret_id, "version")[:32])),
+                "versionStages": ["AWSCURRENT"],
+                "createdDate": "2026-01-01T00:00:00Z",
+            }, []
         if token == "aws:index/getRegion:getRegion":
             return {
                 "id": self.region,
@@ -163,6 +176,8 @@ class StagecraftMocks(Mocks):
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
+        if args.typ == "pulumi:pulumi:StackReference":  # a read: custom is not set
+            return self._stack_reference(str(inputs.get("name") or args.resource_id))
         if not args.custom:
             return "", inputs  # components have no cloud identity
         if args.typ.startswith("pulumi:providers:"):
@@ -187,6 +202,19 @@ class StagecraftMocks(Mocks):
     # ------------------------------------------------------------------ #
     # Helpers
     # ------------------------------------------------------------------ #
+
+    def _stack_reference(self, qualified_name: str) -> tuple[str, dict[str, Any]]:
+        outputs = self.stack_outputs.get(qualified_name)
+        if outputs is None:
+            raise OfflineMockError(
+                f"no offline plan of stack '{qualified_name}' was given to the mocks; "
+                "the engine evaluates a stack's sharedStack before the stack itself"
+            )
+        return qualified_name, {
+            "name": qualified_name,
+            "outputs": outputs,
+            "secretOutputNames": sorted(k for k, v in outputs.items() if v == "[secret]"),
+        }
 
     def _hash(self, typ: str, name: str, *extra: str) -> str:
         if self.stack_prefix:

@@ -122,6 +122,27 @@ def _load_yaml(path: Path) -> Any:
         raise StackFileError(f"cannot read {path}: {exc.strerror}") from None
 
 
+SUBPROJECTS = ("ephemeral",)
+
+
+def locate_project(root: Project, stack: str) -> Project:
+    """The project holding ``stack``: the root one, or ephemeral/ for pr-<n> and dev-<name>."""
+    try:
+        root.stack_file(stack)
+        return root
+    except UnknownStackError:
+        pass
+    known = list(root.stacks())
+    for name in SUBPROJECTS:
+        directory = root.directory / name
+        if (directory / "Pulumi.yaml").is_file():
+            sub = load_project(directory)
+            if stack in sub.stacks():
+                return sub
+            known += [f"{s} ({name}/)" for s in sub.stacks()]
+    raise UnknownStackError(stack, known, root.directory)
+
+
 def find_project_dir(start: Path | None = None) -> Path:
     """The nearest directory at or above ``start`` holding a Pulumi.yaml."""
     here = (start or Path.cwd()).resolve()

@@ -1,0 +1,252 @@
+"""SharedEnvironment: a pull request's or a developer's environment on a shared cluster.
+
+A full environment per pull request costs an EKS control plane, NAT and a
+database server before it runs anything.  This one borrows all of that from
+the shared stack (staging for `pr-<n>`, dev for `dev-<name>`), read through a
+StackReference, and owns only what isolates it:
+
+- a namespace with its own quota, default-deny network policy (other
+  namespaces cannot reach it) and connection Secret;
+- its own database and role inside the shared RDS instance, made by an
+  in-cluster Job (or its own small instance where config asks);
+- its own secrets (database password, JWT secret) and Redis key prefix;
+- a TTL, as tags and outputs, after which `stagecraft env gc` removes it.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from infra.components._common import child, type_token
+from infra.components.cache import REDIS_PORT
+from infra.components.database import Database, DatabaseArgs
+from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs
+from infra.components.secrets import recovery_window_days
+from infra.components.workloads import Workloads, WorkloadsArgs
+from infra.config import DatabaseSpec, EphemeralStackConfig
+
+# A shared stack's outputs this environment reads (see Environment.outputs).
+REQUIRED_OUTPUTS = (
+    "clusterName",
+    "kubeconfig",
+    "oidcProviderArn",
+    "oidcIssuerUrl",
+    "databaseAddress",
+    "databasePort",
+    "databaseSecretArn",
+    "redisEndpoint",
+    "redisAuthSecretArn",
+    "kmsKeyArn",
+    "vpcCidr",
+    "vpcId",
+    "privateSubnetIds",
+    "nodeSecurityGroupId",
+)
+
+
+class SharedEnvironment(pulumi.ComponentResource):
+    outputs: dict[str, pulumi.Output[object]]
+
+    def __init__(
+        self, name: str, config: EphemeralStackConfig, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(type_token("SharedEnvironment"), name, None, opts)
+        shared_config = config.shared
+        prefix = config.resource_prefix
+
+        shared = pulumi.StackReference(
+            f"{name}-shared", stack_name=shared_config.shared_stack, opts=child(self)
+        )
+
+        def parent_output(key: str) -> pulumi.Output[object]:
+            return shared.require_output(key)
+
+        def parent_str(key: str) -> pulumi.Output[str]:
+            return parent_output(key).apply(str)
+
+        provider = aws.Provider(
+            f"{name}-aws",
+            region=config.region,
+            default_tags={"tags": config.default_tags},
+            opts=child(self),
+        )
+        on_aws = child(self, providers=[provider])
+        kms_key_arn = parent_str("kmsKeyArn")
+
+        database_password = random.RandomPassword(
+            f"{name}-database-password", length=32, special=False, opts=child(self)
+        )
+        jwt_secret = random.RandomPassword(
+            f"{name}-jwt-secret", length=64, special=False, opts=child(self)
+        )
+
+        if shared_config.own_database:
+            own = Database(
+                f"{name}-database",
+                DatabaseArgs(
+                    spec=_small_database(config),
+                    resource_prefix=prefix,
+                    vpc_id=parent_str("vpcId"),
+                    private_subnet_ids=parent_output("privateSubnetIds").apply(_as_str_list),
+                    node_security_group_id=parent_str("nodeSecurityGroupId"),
+                    kms_key_arn=kms_key_arn,
+                    log_retention_days=config.general.log_retention_days,
+                    protect=False,
+                ),
+                opts=on_aws,
+            )
+            database_host: pulumi.Output[str] = own.instance.address
+            database_port: pulumi.Output[int] = own.instance.port
+            admin_secret_arn = own.master_secret_arn
+        else:
+            database_host = parent_str("databaseAddress")
+            # Numbers cross a StackReference as JSON numbers (5432.0).
+            database_port = parent_output("databasePort").apply(lambda p: int(float(str(p))))
+            admin_secret_arn = parent_str("databaseSecretArn")
+
+        credentials = aws.secretsmanager.Secret(
+            f"{name}-database-credentials",
+            name=f"{prefix}/database-credentials",
+            description=f"Database, role and password of {config.stack} (generated)",
+            kms_key_id=kms_key_arn,
+            recovery_window_in_days=recovery_window_days(False),
+            opts=on_aws,
+        )
+        credentials_document: pulumi.Output[str] = pulumi.Output.secret(
+            pulumi.Output.all(database_host, database_port, database_password.result).apply(
+                lambda v: json.dumps(
+                    {
+                        "host": v[0],
+                        "port": v[1],
+                        "dbname": config.database_name,
+                        "username": config.database_role,
+                        "password": v[2],
+                    },
+                    sort_keys=True,
+                )
+            )
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-database-credentials-value",
+            secret_id=credentials.id,
+            secret_string=credentials_document,
+            opts=on_aws,
+        )
+        jwt = aws.secretsmanager.Secret(
+            f"{name}-jwt-secret",
+            name=f"{prefix}/jwt-secret",
+            description=f"JWT and session signing secret of {config.stack} (generated)",
+            kms_key_id=kms_key_arn,
+            recovery_window_in_days=recovery_window_days(False),
+            opts=on_aws,
+        )
+        jwt_value: pulumi.Output[str] = pulumi.Output.secret(jwt_secret.result)
+        aws.secretsmanager.SecretVersion(
+            f"{name}-jwt-secret-value", secret_id=jwt.id, secret_string=jwt_value, opts=on_aws
+        )
+
+        # The shared cache's AUTH token, read at deploy time from the shared
+        # stack's Secrets Manager copy: never in config, never in this code.
+        redis_token = aws.secretsmanager.get_secret_version_output(
+            secret_id=parent_str("redisAuthSecretArn"),
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=provider),
+        ).secret_string
+
+        app_settings = pulumi.Output.all(
+            database_host,
+            database_port,
+            database_password.result,
+            parent_str("redisEndpoint"),
+            redis_token,
+            jwt.arn,
+            credentials.arn,
+        ).apply(
+            lambda v: {
+                "DATABASE_HOST": str(v[0]),
+                "DATABASE_PORT": str(v[1]),
+                "DATABASE_NAME": config.database_name,
+                "DATABASE_USER": config.database_role,
+                "DATABASE_PASSWORD": str(v[2]),
+                "DATABASE_SSLMODE": "verify-full",
+                "REDIS_HOST": str(v[3]),
+                "REDIS_PORT": str(REDIS_PORT),
+                "REDIS_TLS": "true",
+                "REDIS_AUTH_TOKEN": str(v[4]),
+                "REDIS_KEY_PREFIX": config.redis_key_prefix,
+                "JWT_SECRET_ARN": str(v[5]),
+                "DATABASE_CREDENTIALS_SECRET_ARN": str(v[6]),
+            }
+        )
+        workloads = Workloads(
+            f"{name}-workloads",
+            WorkloadsArgs(
+                spec=config.workloads,
+                environment=config.stack,
+                cluster_name=parent_str("clusterName"),
+                kubeconfig=parent_str("kubeconfig"),
+                vpc_cidr=parent_str("vpcCidr"),
+                app_settings=app_settings,
+            ),
+            opts=child(self),
+        )
+        DatabaseJobs(
+            f"{name}-database-jobs",
+            DatabaseJobsArgs(
+                resource_prefix=prefix,
+                namespace=workloads.namespace_name,
+                provider=workloads.provider,
+                labels=workloads.labels,
+                oidc_provider_arn=parent_str("oidcProviderArn"),
+                oidc_issuer_url=parent_str("oidcIssuerUrl"),
+                admin_secret_arn=admin_secret_arn,
+                kms_key_arn=kms_key_arn,
+                database_host=database_host,
+                database_port=database_port,
+                database_name=config.database_name,
+                role=config.database_role,
+                role_password=database_password.result,
+                create=True,
+                wait_for=[workloads.namespace],
+            ),
+            opts=on_aws,
+        )
+
+        expires_at = config.default_tags["expires-at"]
+        self.outputs = {
+            "namespace": workloads.namespace_name,
+            "sharedStack": pulumi.Output.from_input(shared_config.shared_stack),
+            "databaseHost": database_host,
+            "databaseName": pulumi.Output.from_input(config.database_name),
+            "databaseRole": pulumi.Output.from_input(config.database_role),
+            "databaseCredentialsSecretArn": credentials.arn,
+            "redisKeyPrefix": pulumi.Output.from_input(config.redis_key_prefix),
+            "ttl": pulumi.Output.from_input(shared_config.ttl),
+            "expiresAt": pulumi.Output.from_input(expires_at),
+        }
+        self.register_outputs(self.outputs)
+
+
+def _as_str_list(value: object) -> list[str]:
+    return [str(item) for item in value] if isinstance(value, list) else []
+
+
+def _small_database(config: EphemeralStackConfig) -> DatabaseSpec:
+    """The own database of a schema-changing pull request: small, disposable."""
+    storage = config.shared.own_db_allocated_storage_gb
+    return DatabaseSpec.model_validate(
+        {
+            "dbEngineVersion": "16",
+            "dbInstanceClass": config.shared.own_db_instance_class,
+            "dbAllocatedStorageGb": storage,
+            "dbMaxAllocatedStorageGb": storage * 2,
+            "dbMultiAz": False,
+            "dbBackupRetentionDays": 1,
+            "dbDeletionProtection": False,
+            "dbFinalSnapshot": False,
+            "dbName": "app",
+        }
+    )
