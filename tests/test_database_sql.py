@@ -287,3 +287,57 @@ def test_drop_removes_database_and_role_even_while_connected_and_twice(server):
 
 def test_drop_of_something_never_created_is_a_no_op(server):
     assert drop(server, "never-created", "never-created").returncode == 0
+
+
+def _run_sh(server: dict[str, str], action: str, dbname: str, role: str, tmp: Path) -> str:
+    """infra/sql/run.sh as the Kubernetes Job runs it, against the test server."""
+    secret = tmp / "admin.json"
+    # The RDS-managed secret's shape: {"username": ..., "password": ...}.
+    secret.write_text('{"username":"postgres","password":""}')
+    env = {
+        **os.environ,
+        "PGHOST": server["host"],
+        "PGPORT": server["port"],
+        "SQL_DIR": str(SQL_DIR),
+        "ADMIN_SECRET_FILE": str(secret),
+        "DBNAME": dbname,
+        "ROLE": role,
+        "ROLE_PASSWORD": "job-password",
+    }
+    result = subprocess.run(
+        ["sh", str(SQL_DIR / "run.sh"), action], env=env, capture_output=True, text=True,
+        check=False, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_the_job_script_creates_seeds_once_and_drops(server, tmp_path):
+    assert "create of database pr-55 (role pr-55) done" in _run_sh(
+        server, "create", "pr-55", "pr-55", tmp_path
+    )
+    psql(server, "-c", "INSERT INTO customers (email, name) VALUES ('new@example.com', 'New')",
+         database="pr-55")  # fmt: skip
+    _run_sh(server, "create", "pr-55", "pr-55", tmp_path)  # a re-run keeps the data
+    count = psql(server, "-c", "SELECT count(*) FROM customers", database="pr-55").stdout.strip()
+    assert count == "4"
+    assert psql(server, "-c", "SELECT 1", user="pr-55", database="pr-55",
+                password="job-password").stdout.strip() == "1"  # fmt: skip
+    _run_sh(server, "reset", "pr-55", "pr-55", tmp_path)
+    count = psql(server, "-c", "SELECT count(*) FROM customers", database="pr-55").stdout.strip()
+    assert count == "3"
+    _run_sh(server, "drop", "pr-55", "pr-55", tmp_path)
+    assert not _exists(server, "pg_database", "datname", "pr-55")
+
+
+def test_the_job_script_refuses_an_unknown_action(server, tmp_path):
+    secret = tmp_path / "admin.json"
+    secret.write_text('{"username":"postgres","password":""}')
+    result = subprocess.run(
+        ["sh", str(SQL_DIR / "run.sh"), "explode"],
+        env={**os.environ, "ADMIN_SECRET_FILE": str(secret), "SQL_DIR": str(SQL_DIR),
+             "DBNAME": "x", "ROLE": "x"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "usage: run.sh create|reset|drop" in result.stderr

@@ -1,0 +1,293 @@
+# ruff: noqa: E501  (plan paths and expected commands read better on one line)
+"""pr-<n> and dev-<name> environments on the shared clusters, and `stagecraft env`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from infra.cli.main import main
+from infra.config import ConfigError, parse_ephemeral_config
+from infra.cost import estimate
+from infra.envs import create
+from infra.offline.engine import Plan, evaluate
+from infra.offline.stackfiles import load_project
+from policy.harness import CONFIG_DIR, audit, evaluate_rule, load_policy_config
+from policy.rules import RULES_BY_NAME
+from tests.conftest import REPO
+
+OWN_INFRA = ("aws:eks/cluster:Cluster", "aws:ec2/vpc:Vpc", "aws:rds/instance:Instance")
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the project's stack files, with environments created by `env create`."""
+    root = tmp_path_factory.mktemp("workspace")
+    for path in REPO.glob("Pulumi*.yaml"):
+        shutil.copy(path, root / path.name)
+    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
+    project["main"] = str(REPO / "infra")
+    (root / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
+    shutil.copytree(
+        REPO / "ephemeral", root / "ephemeral", ignore=shutil.ignore_patterns("Pulumi.pr-*")
+    )
+    assert main(["--project-dir", str(root), "env", "create", "pr-123"]) == 0
+    assert main(["--project-dir", str(root), "env", "create", "dev-alice", "--ttl", "30d"]) == 0
+    assert main(["--project-dir", str(root), "env", "create", "pr-7", "--own-database"]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def small_plans(workspace: Path) -> dict[str, Plan]:
+    ephemeral = workspace / "ephemeral"
+    return {s: evaluate(s, project_dir=ephemeral) for s in ("pr-123", "dev-alice", "pr-7")}
+
+
+def test_env_create_writes_a_valid_stack_file_and_says_how_to_deploy(workspace, capsys):
+    path = workspace / "ephemeral" / "Pulumi.pr-123.yaml"
+    config = yaml.safe_load(path.read_text())["config"]
+    assert config["stagecraft:sharedStack"] == "organization/stagecraft/staging"
+    assert config["stagecraft:ttl"] == "7d"
+    assert config["stagecraft:namespace"] == "pr-123"
+    assert main(["--project-dir", str(workspace), "env", "create", "pr-124"]) == 0
+    out = capsys.readouterr().out
+    assert "pulumi up --stack pr-124 --cwd ephemeral" in out
+    (workspace / "ephemeral" / "Pulumi.pr-124.yaml").unlink()
+
+
+@pytest.mark.parametrize("stack", ["pr-123", "dev-alice"])
+def test_shared_mode_owns_no_cluster_vpc_or_database_server(small_plans, stack):
+    plan = small_plans[stack]
+    for type_token in OWN_INFRA:
+        assert plan.of_type(type_token) == [], type_token
+    assert set(plan.type_counts()) == {
+        "pulumi:pulumi:StackReference",
+        "pulumi:providers:aws",
+        "pulumi:providers:kubernetes",
+        "random:index/randomPassword:RandomPassword",
+        "aws:secretsmanager/secret:Secret",
+        "aws:secretsmanager/secretVersion:SecretVersion",
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "kubernetes:core/v1:Namespace",
+        "kubernetes:core/v1:Secret",
+        "kubernetes:core/v1:ConfigMap",
+        "kubernetes:core/v1:ResourceQuota",
+        "kubernetes:core/v1:LimitRange",
+        "kubernetes:core/v1:ServiceAccount",
+        "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+        "kubernetes:batch/v1:Job",
+        "kubernetes:batch/v1:CronJob",
+        "stagecraft:index:SharedEnvironment",
+        "stagecraft:index:Workloads",
+        "stagecraft:index:DatabaseJobs",
+    }
+
+
+def test_own_database_option_adds_only_a_small_instance(small_plans):
+    plan = small_plans["pr-7"]
+    (instance,) = plan.of_type("aws:rds/instance:Instance")
+    assert instance.inputs["instanceClass"] == "db.t4g.micro"
+    assert instance.inputs["identifier"] == "stagecraft-pr-7"
+    assert plan.of_type("aws:eks/cluster:Cluster") == []
+    assert plan.of_type("aws:ec2/vpc:Vpc") == []
+    job = plan.one("kubernetes:batch/v1:Job")
+    env = {
+        e["name"]: e.get("value")
+        for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["PGHOST"].startswith("stagecraft-pr-7.")  # its own instance, not staging's
+
+
+@pytest.mark.parametrize(("stack", "parent"), [("pr-123", "staging"), ("dev-alice", "dev")])
+def test_stack_reference_points_at_the_allowed_parent(small_plans, stack, parent):
+    reference = small_plans[stack].one("pulumi:pulumi:StackReference")
+    assert reference.inputs["name"] == f"organization/stagecraft/{parent}"
+    job = small_plans[stack].one("kubernetes:batch/v1:Job")
+    env = {
+        e["name"]: e.get("value")
+        for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert env["PGHOST"].startswith(f"stagecraft-{parent}.")  # the shared instance
+
+
+def _job_env(plan: Plan) -> dict[str, str]:
+    job = plan.one("kubernetes:batch/v1:Job")
+    return {
+        e["name"]: e.get("value")
+        for e in job.inputs["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+
+
+def test_each_stack_gets_its_own_database_role_and_secrets(small_plans):
+    pr, dev = _job_env(small_plans["pr-123"]), _job_env(small_plans["dev-alice"])
+    assert (pr["DBNAME"], pr["ROLE"]) == ("pr-123", "pr-123")
+    assert (dev["DBNAME"], dev["ROLE"]) == ("dev-alice", "dev-alice")
+    for stack, plan in small_plans.items():
+        names = {s.inputs["name"] for s in plan.of_type("aws:secretsmanager/secret:Secret")}
+        assert names == {
+            f"stagecraft-{stack}/database-credentials",
+            f"stagecraft-{stack}/jwt-secret",
+        }
+        assert plan.outputs["redisKeyPrefix"] == f"{stack}:"
+        trust = json.loads(plan.one("aws:iam/role:Role").inputs["assumeRolePolicy"])
+        (condition,) = trust["Statement"][0]["Condition"]["StringEquals"].items() - {
+            (k, v)
+            for k, v in trust["Statement"][0]["Condition"]["StringEquals"].items()
+            if k.endswith(":aud")
+        }
+        assert condition[1] == f"system:serviceaccount:{stack}:database-admin"
+
+
+def test_namespace_isolation_denies_other_namespaces(small_plans):
+    plan = small_plans["pr-123"]
+    policies = {
+        p.inputs["metadata"]["name"]: p.inputs["spec"]
+        for p in plan.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
+    }
+    assert policies["default-deny-all"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    sources = [peer for rule in policies["allow-app-traffic"]["ingress"] for peer in rule["from"]]
+    assert sources == [
+        {"podSelector": {}},  # its own namespace
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}},
+    ]
+    assert plan.one("kubernetes:core/v1:Namespace").inputs["metadata"]["name"] == "pr-123"
+
+
+def test_ttl_is_a_tag_and_an_output(small_plans, workspace):
+    plan = small_plans["dev-alice"]
+    tags = json.loads(plan.one("pulumi:providers:aws").inputs["defaultTags"])["tags"]
+    created = yaml.safe_load((workspace / "ephemeral" / "Pulumi.dev-alice.yaml").read_text())[
+        "config"
+    ]["stagecraft:createdAt"]
+    expected = (
+        datetime.fromisoformat(created.replace("Z", "+00:00")) + timedelta(days=30)
+    ).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert tags["ttl"] == "30d"
+    assert tags["expires-at"] == expected
+    assert plan.outputs["ttl"] == "30d"
+    assert plan.outputs["expiresAt"] == expected
+
+
+def test_teardown_template_and_setup_job_run_the_shipped_sql(small_plans):
+    plan = small_plans["pr-123"]
+    drop = plan.one("kubernetes:batch/v1:CronJob")
+    assert drop.inputs["metadata"]["name"] == "database-drop"
+    assert drop.inputs["spec"]["suspend"] is True
+    command = drop.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0][
+        "command"
+    ]
+    assert command == ["sh", "/sql/run.sh", "drop"]
+    sql = next(
+        c
+        for c in plan.of_type("kubernetes:core/v1:ConfigMap")
+        if c.inputs["metadata"]["name"] == "database-sql"
+    )
+    assert set(sql.inputs["data"]) == {"create.sql", "reset.sql", "drop.sql", "seed.sql", "run.sh"}
+
+
+def test_sandbox_resets_its_database_daily(project):
+    plan = evaluate("sandbox", project_dir=REPO)
+    (reset,) = plan.of_type("kubernetes:batch/v1:CronJob")
+    assert reset.inputs["metadata"]["name"] == "database-reset"
+    assert reset.inputs["spec"]["schedule"] == "0 4 * * *"
+    container = reset.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["sh", "/sql/run.sh", "reset"]
+    assert len(plan.of_type("aws:eks/cluster:Cluster")) == 1  # a full environment
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("feature-x", "'feature-x' must be dev, sandbox, staging or production"),
+        ("pr-0", "'pr-0' must be dev, sandbox, staging or production"),
+        ("dev-Alice", "'dev-Alice' must be"),
+        ("staging", "'staging' is a full environment"),
+    ],
+)
+def test_bad_names_are_refused_with_the_rule(workspace, capsys, name, message):
+    assert main(["--project-dir", str(workspace), "env", "create", name]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "pr-<1..999999>" in err or "full environment" in err
+    assert not (workspace / "ephemeral" / f"Pulumi.{name}.yaml").exists()
+
+
+def test_a_pr_stack_can_never_share_production(workspace):
+    project = load_project(workspace / "ephemeral")
+    values = dict(project.config_map("pr-123").values)
+    values["stagecraft:sharedStack"] = "organization/stagecraft/production"
+    with pytest.raises(ConfigError) as caught:
+        parse_ephemeral_config(values, project="stagecraft", stack="pr-123")
+    assert [str(p) for p in caught.value.problems] == [
+        'stagecraft:sharedStack = "organization/stagecraft/production": a pr-* stack may only '
+        "share 'staging' of project 'stagecraft' (<organization>/stagecraft/staging); it can "
+        "never use another environment's resources"
+    ]
+
+
+def test_the_isolation_policy_refuses_a_reference_to_production(small_plans):
+    import dataclasses
+
+    plan = small_plans["pr-123"]
+    config = load_policy_config(CONFIG_DIR / "preview.json")
+    rule = RULES_BY_NAME["environment-isolation"]
+    assert evaluate_rule(rule, plan, config).status == "pass"
+    resources = [
+        dataclasses.replace(r, inputs={"name": "organization/stagecraft/production"})
+        if r.type == "pulumi:pulumi:StackReference"
+        else r
+        for r in plan.resources
+    ]
+    verdict = evaluate_rule(rule, dataclasses.replace(plan, resources=resources), config)
+    assert verdict.status == "fail"
+    assert verdict.enforcement == "mandatory"
+    assert "references stack 'organization/stagecraft/production'" in verdict.violations[0].message
+    assert audit(plan, config).passed
+
+
+def test_marginal_cost_is_secrets_and_a_storage_share(small_plans):
+    cost = estimate(small_plans["pr-123"], budget=50, shared_database_gb=1)
+    assert cost.total == pytest.approx(2 * 0.40 + 1 * 0.115)
+    assert cost.unpriced == []
+
+
+def test_env_list_and_gc_with_past_and_future_ttls(workspace, capsys):
+    old = datetime.now(UTC) - timedelta(days=10)
+    root = load_project(workspace)
+    create(root, "pr-900", now=old)
+    create(root, "pr-901")
+    try:
+        assert main(["--project-dir", str(workspace), "env", "list"]) == 0
+        listing = capsys.readouterr().out
+        rows = {line.split()[1]: line for line in listing.splitlines() if "pr-90" in line}
+        assert "EXPIRED" in rows["pr-900"]
+        assert "EXPIRED" not in rows["pr-901"]
+        assert "10d0h" in rows["pr-900"]
+
+        assert main(["--project-dir", str(workspace), "env", "gc", "--dry-run"]) == 0
+        out = capsys.readouterr().out
+        assert "pr-900: expired" in out
+        assert "pr-901" not in out
+        drop = out.index(
+            "kubectl --kubeconfig .stagecraft-kubeconfig-staging -n pr-900 create job database-drop-gc --from=cronjob/database-drop"
+        )
+        destroy = out.index("pulumi destroy --stack pr-900 --yes --skip-preview --cwd ephemeral")
+        remove = out.index("pulumi stack rm pr-900 --yes --cwd ephemeral")
+        assert drop < destroy < remove  # the database goes first: only the cluster reaches it
+    finally:
+        for stack in ("pr-900", "pr-901"):
+            (workspace / "ephemeral" / f"Pulumi.{stack}.yaml").unlink(missing_ok=True)
+
+
+def test_plan_of_a_new_pr_from_the_cli(workspace, capsys):
+    assert main(["--project-dir", str(workspace), "plan", "--stack", "pr-123"]) == 0
+    out = capsys.readouterr().out
+    assert "namespace  kubernetes:core/v1:Namespace  pr-123" in out
+    assert "aws:eks/cluster:Cluster" not in out
+    assert "pulumi:pulumi:StackReference" in out
