@@ -141,7 +141,65 @@ def generated_sections(project: Project) -> dict[str, str]:
         "environment-table": environment_table(configs),
         "config-keys": config_reference(),
         "ephemeral-config-keys": config_reference(EPHEMERAL_SECTIONS),
+        "preview-cost": preview_cost_table(project),
     }
+
+
+PREVIEW_COUNTS = (1, 5, 50)
+
+
+def preview_cost_table(project: Project) -> str:
+    """What N concurrent pull-request environments cost: shared cluster vs one each.
+
+    Priced from real plans: a pr-<n> stack made by `stagecraft env create` (in
+    a scratch copy of the stack files) and the dev stack, the smallest full
+    environment, standing for "a cluster per pull request".
+    """
+    import shutil
+    import tempfile
+    from datetime import UTC, datetime
+
+    from infra.cost import estimate, money
+    from infra.envs import EPHEMERAL_DIR, create
+    from infra.offline.engine import evaluate
+    from infra.offline.stackfiles import load_project
+
+    with tempfile.TemporaryDirectory(prefix="stagecraft-docs-") as scratch:
+        root = Path(scratch)
+        for path in project.directory.glob("Pulumi*.yaml"):
+            shutil.copy(path, root / path.name)
+        manifest = yaml.safe_load((root / "Pulumi.yaml").read_text(encoding="utf-8"))
+        manifest["main"] = str(project.program_path)
+        (root / "Pulumi.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+        shutil.copytree(
+            project.directory / EPHEMERAL_DIR,
+            root / EPHEMERAL_DIR,
+            ignore=shutil.ignore_patterns("Pulumi.pr-*", "Pulumi.dev-*", "__pycache__"),
+        )
+        create(load_project(root), "pr-1", now=datetime(2026, 1, 1, tzinfo=UTC))
+        preview = estimate(
+            evaluate("pr-1", project_dir=root / EPHEMERAL_DIR), budget=None, shared_database_gb=1
+        ).total
+    dev = load_stack(project, "dev")
+    full = estimate(evaluate("dev", project_dir=project.directory), budget=None).total
+    staging = estimate(evaluate("staging", project_dir=project.directory), budget=None).total
+    lines = [
+        "| concurrent PR environments | on the shared staging cluster | a dev-sized "
+        "environment each |",
+        "|---:|---:|---:|",
+    ]
+    for count in PREVIEW_COUNTS:
+        lines.append(f"| {count} | {money(count * preview)} | {money(count * full)} |")
+    lines.append("")
+    lines.append(
+        f"Per month, desired size, us-east-1 list prices. A shared-cluster preview pays "
+        f"only its own secrets and its database's storage share ({money(preview)}); the "
+        f"staging environment it runs on ({money(staging)}) is paid anyway. A dev-sized "
+        f"environment ({money(full)}: EKS control plane, a "
+        f"{dev.cluster.node_instance_type} node, NAT, {dev.database.instance_class}, "
+        f"{dev.cache.node_type}) is the least a cluster per pull request costs."
+    )
+    return "\n".join(lines)
 
 
 EPHEMERAL_DIR = "ephemeral"

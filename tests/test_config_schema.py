@@ -20,6 +20,14 @@ def test_pulumi_yaml_declares_exactly_what_the_models_define():
         assert declared[key] == schema, f"Pulumi.yaml config.{key} differs from the model"
 
 
+def test_ephemeral_project_declares_what_its_model_defines():
+    from infra.config import EPHEMERAL_SECTIONS
+
+    declared = yaml.safe_load((REPO / "ephemeral" / "Pulumi.yaml").read_text())
+    assert declared["name"] == "stagecraft"  # same project: its stacks sit beside staging
+    assert declared["config"] == project_config_schema(EPHEMERAL_SECTIONS)
+
+
 def test_every_declared_key_has_type_and_description():
     for key, schema in _pulumi_yaml()["config"].items():
         assert schema["type"] in {"string", "integer", "boolean", "array"}, key
@@ -46,7 +54,7 @@ def test_project_settings_point_at_the_program():
 def test_stack_files_set_only_declared_keys_and_every_required_one():
     declared = set(_pulumi_yaml()["config"])
     required = {k.name for k in config_keys() if k.required}
-    for stack in STACKS:
+    for stack in (*STACKS, "sandbox"):
         config = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
         ours = {k.split(":", 1)[1] for k in config if k.startswith("stagecraft:")}
         assert ours <= declared, f"{stack}: undeclared keys {ours - declared}"

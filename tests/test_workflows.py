@@ -116,3 +116,30 @@ def test_policy_pack_runs_in_previews_and_in_the_pr_comment():
     assert "policy/config/${{ matrix.stack }}.json" in preview
     production = _steps(_load("deploy-production.yml")["jobs"]["preview"])
     assert "--policy-pack-config policy/config/production.json" in production
+
+
+def test_pull_requests_get_an_environment_destroyed_on_close():
+    document = _load("pr-environment.yml")
+    assert set(document["on"]["pull_request"]["types"]) == {
+        "opened",
+        "synchronize",
+        "reopened",
+        "closed",
+    }
+    deploy, destroy = document["jobs"]["deploy"], document["jobs"]["destroy"]
+    assert "github.event.action != 'closed'" in deploy["if"]
+    assert "github.event.action == 'closed'" in destroy["if"]
+    steps = _steps(deploy)
+    assert 'stagecraft env create "$STACK"' in steps
+    assert 'pulumi up --stack "$STACK" --cwd ephemeral --yes' in steps
+    script = next(s for s in deploy["steps"] if "github-script" in s.get("uses", ""))
+    assert "out.namespace" in script["with"]["script"]
+    assert "updateComment" in script["with"]["script"]
+    assert 'stagecraft env destroy "$STACK" --execute' in _steps(destroy)
+    assert document["env"]["STACK"] == "pr-${{ github.event.pull_request.number }}"
+
+
+def test_a_daily_schedule_collects_expired_environments():
+    document = _load("env-gc.yml")
+    assert document["on"]["schedule"] == [{"cron": "30 3 * * *"}]
+    assert "stagecraft env gc --from-backend --execute" in _steps(document["jobs"]["gc"])
