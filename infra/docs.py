@@ -155,28 +155,18 @@ def preview_cost_table(project: Project) -> str:
     a scratch copy of the stack files) and the dev stack, the smallest full
     environment, standing for "a cluster per pull request".
     """
-    import shutil
     import tempfile
     from datetime import UTC, datetime
 
     from infra.cost import estimate, money
     from infra.envs import EPHEMERAL_DIR, create
     from infra.offline.engine import evaluate
-    from infra.offline.stackfiles import load_project
+    from infra.offline.stackfiles import scratch_copy
 
     with tempfile.TemporaryDirectory(prefix="stagecraft-docs-") as scratch:
         root = Path(scratch)
-        for path in project.directory.glob("Pulumi*.yaml"):
-            shutil.copy(path, root / path.name)
-        manifest = yaml.safe_load((root / "Pulumi.yaml").read_text(encoding="utf-8"))
-        manifest["main"] = str(project.program_path)
-        (root / "Pulumi.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
-        shutil.copytree(
-            project.directory / EPHEMERAL_DIR,
-            root / EPHEMERAL_DIR,
-            ignore=shutil.ignore_patterns("Pulumi.pr-*", "Pulumi.dev-*", "__pycache__"),
-        )
-        create(load_project(root), "pr-1", now=datetime(2026, 1, 1, tzinfo=UTC))
+        copy = scratch_copy(project, root)
+        create(copy, "pr-1", now=datetime(2026, 1, 1, tzinfo=UTC))
         preview = estimate(
             evaluate("pr-1", project_dir=root / EPHEMERAL_DIR), budget=None, shared_database_gb=1
         ).total

@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from infra.config import StackConfig, parse_stack_config
 from infra.offline.engine import Plan, PlannedResource, evaluate
-from infra.offline.stackfiles import Project, load_project
+from infra.offline.stackfiles import Project, load_project, scratch_copy
 
 REPO = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "production")
@@ -38,6 +39,20 @@ def staging(plans: dict[str, Plan]) -> Plan:
 @pytest.fixture(scope="session")
 def production(plans: dict[str, Plan]) -> Plan:
     return plans["production"]
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, project: Project) -> Path:
+    """A copy of the stack files (running the real program) to edit freely."""
+    return scratch_copy(project, tmp_path / "project").directory
+
+
+def edit_stack(directory: Path, stack: str, **changes: object) -> None:
+    """Set keys (fully qualified, e.g. "stagecraft:dbMultiAz") in a copied stack file."""
+    path = directory / f"Pulumi.{stack}.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"].update(changes)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 def stack_config(project: Project, stack: str, **overrides: Any) -> StackConfig:

@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from infra.cli.main import main
 from infra.config import ConfigError
 from infra.offline.engine import STACK_TYPE, evaluate
-from tests.conftest import REPO
-
-
-@pytest.fixture
-def scratch_project(tmp_path: Path) -> Path:
-    """A copy of the project to edit stack files in."""
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    # The program itself is run from the repository (Pulumi.yaml `main`).
-    project = yaml.safe_load((tmp_path / "Pulumi.yaml").read_text())
-    project["main"] = str(REPO / "infra")
-    (tmp_path / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
-    return tmp_path
-
-
-def _edit_stack(directory: Path, stack: str, **changes: object) -> None:
-    path = directory / f"Pulumi.{stack}.yaml"
-    document = yaml.safe_load(path.read_text())
-    document["config"].update(changes)
-    path.write_text(yaml.safe_dump(document, sort_keys=False))
+from tests.conftest import REPO, edit_stack
 
 
 def test_plan_prints_tree_with_sizing_and_summary(capsys):
@@ -87,13 +66,13 @@ def test_unknown_stack_lists_the_stacks_that_exist(capsys):
     assert "Traceback" not in err
 
 
-def test_bad_stack_file_exits_2_with_one_line_per_problem(scratch_project, capsys):
-    _edit_stack(
-        scratch_project,
+def test_bad_stack_file_exits_2_with_one_line_per_problem(scratch, capsys):
+    edit_stack(
+        scratch,
         "staging",
         **{"stagecraft:dbBackupRetentionDays": 40, "stagecraft:nodeInstanceType": "m5.huge"},
     )
-    code = main(["--project-dir", str(scratch_project), "plan", "--stack", "staging"])
+    code = main(["--project-dir", str(scratch), "plan", "--stack", "staging"])
     captured = capsys.readouterr()
     assert code == 2
     assert captured.out == ""
@@ -103,13 +82,13 @@ def test_bad_stack_file_exits_2_with_one_line_per_problem(scratch_project, capsy
     assert "Traceback" not in captured.err
 
 
-def test_bad_config_registers_nothing(scratch_project):
-    _edit_stack(scratch_project, "production", **{"stagecraft:vpcCidr": "8.8.0.0/16"})
+def test_bad_config_registers_nothing(scratch):
+    edit_stack(scratch, "production", **{"stagecraft:vpcCidr": "8.8.0.0/16"})
     with pytest.raises(ConfigError):
-        evaluate("production", project_dir=scratch_project)
+        evaluate("production", project_dir=scratch)
 
 
-def test_bad_config_stops_before_any_resource_is_registered(scratch_project):
+def test_bad_config_stops_before_any_resource_is_registered(scratch):
     from infra.offline import engine
 
     recorded: list[str] = []
@@ -121,42 +100,42 @@ def test_bad_config_stops_before_any_resource_is_registered(scratch_project):
 
     engine.RecordingMonitor.RegisterResource = spy  # type: ignore[method-assign]
     try:
-        _edit_stack(scratch_project, "dev", **{"stagecraft:nodeMinSize": 5})
+        edit_stack(scratch, "dev", **{"stagecraft:nodeMinSize": 5})
         with pytest.raises(ConfigError):
-            evaluate("dev", project_dir=scratch_project)
+            evaluate("dev", project_dir=scratch)
     finally:
         engine.RecordingMonitor.RegisterResource = original  # type: ignore[method-assign]
     assert recorded == [STACK_TYPE]
 
 
-def test_malformed_yaml_names_file_and_line(scratch_project, capsys):
-    (scratch_project / "Pulumi.dev.yaml").write_text("config:\n  aws:region: [us-east-1\n")
-    assert main(["--project-dir", str(scratch_project), "plan", "--stack", "dev"]) == 2
+def test_malformed_yaml_names_file_and_line(scratch, capsys):
+    (scratch / "Pulumi.dev.yaml").write_text("config:\n  aws:region: [us-east-1\n")
+    assert main(["--project-dir", str(scratch), "plan", "--stack", "dev"]) == 2
     err = capsys.readouterr().err
     assert "Pulumi.dev.yaml line 3" in err
     assert "not valid YAML" in err
 
 
-def test_secure_stagecraft_value_is_refused_without_showing_it(scratch_project, capsys):
+def test_secure_stagecraft_value_is_refused_without_showing_it(scratch, capsys):
     ciphertext = "v1:Zm9vYmFy:c2VjcmV0LW93bmVy"
-    _edit_stack(scratch_project, "staging", **{"stagecraft:owner": {"secure": ciphertext}})
-    assert main(["--project-dir", str(scratch_project), "plan", "--stack", "staging"]) == 2
+    edit_stack(scratch, "staging", **{"stagecraft:owner": {"secure": ciphertext}})
+    assert main(["--project-dir", str(scratch), "plan", "--stack", "staging"]) == 2
     err = capsys.readouterr().err
     assert 'stagecraft:owner = "[secret]": is stored as a secret' in err
     assert ciphertext not in err
 
 
-def test_secure_values_of_other_namespaces_do_not_break_the_plan(scratch_project):
+def test_secure_values_of_other_namespaces_do_not_break_the_plan(scratch):
     ciphertext = "v1:Zm9vYmFy:c2VjcmV0LWtleQ=="
-    _edit_stack(scratch_project, "staging", **{"datadog:apiKey": {"secure": ciphertext}})
-    plan = evaluate("staging", project_dir=scratch_project)
+    edit_stack(scratch, "staging", **{"datadog:apiKey": {"secure": ciphertext}})
+    plan = evaluate("staging", project_dir=scratch)
     assert len(plan.resources) > 50
     assert ciphertext not in json.dumps(plan.to_json())
 
 
-def test_too_few_zones_in_the_region_stops_before_anything_is_created(scratch_project, capsys):
-    _edit_stack(scratch_project, "production", **{"aws:region": "us-west-1"})
-    assert main(["--project-dir", str(scratch_project), "plan", "--stack", "production"]) == 2
+def test_too_few_zones_in_the_region_stops_before_anything_is_created(scratch, capsys):
+    edit_stack(scratch, "production", **{"aws:region": "us-west-1"})
+    assert main(["--project-dir", str(scratch), "plan", "--stack", "production"]) == 2
     err = capsys.readouterr().err
     assert (
         "stagecraft:availabilityZoneCount = 3: us-west-1 offers 2 zones (us-west-1b, "

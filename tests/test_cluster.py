@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import edit_stack
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -156,14 +156,11 @@ def test_private_endpoint_reachable_from_listed_operator_networks(production, st
     ]
 
 
-def test_same_role_name_in_two_paths_gets_two_access_entries(project, tmp_path):
+def test_same_role_name_in_two_paths_gets_two_access_entries(scratch):
     from infra.offline.engine import evaluate
-    from tests.test_cli import _edit_stack
 
-    for name in ("Pulumi.yaml", "Pulumi.staging.yaml"):
-        (tmp_path / name).write_text((REPO / name).read_text())
-    _edit_stack(
-        tmp_path,
+    edit_stack(
+        scratch,
         "staging",
         **{
             "stagecraft:clusterAdminRoleArns": [
@@ -172,9 +169,7 @@ def test_same_role_name_in_two_paths_gets_two_access_entries(project, tmp_path):
             ]
         },
     )
-    text = (tmp_path / "Pulumi.yaml").read_text().replace("main: infra/", f"main: {REPO}/infra/")
-    (tmp_path / "Pulumi.yaml").write_text(text)
-    plan = evaluate("staging", project_dir=tmp_path)
+    plan = evaluate("staging", project_dir=scratch)
     admins = [
         a.inputs["principalArn"]
         for a in plan.of_type(ASSOCIATION)

@@ -10,7 +10,7 @@ import yaml
 from infra.cli.main import main
 from infra.cost import PRICE_TABLE, Usage, estimate, is_free, load_prices
 from infra.offline.engine import evaluate
-from tests.conftest import REPO
+from tests.conftest import REPO, edit_stack
 
 PRICES = yaml.safe_load(PRICE_TABLE.read_text())
 HOURS = PRICES["hours_per_month"]
@@ -115,16 +115,9 @@ def test_cli_lists_every_priced_resource_and_the_total(capsys):
     assert "within budget" in out
 
 
-def test_cli_json_and_fail_over_budget(tmp_path, capsys):
-    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
-        (tmp_path / name).write_text((REPO / name).read_text())
-    text = (tmp_path / "Pulumi.yaml").read_text().replace("main: infra/", f"main: {REPO}/infra/")
-    (tmp_path / "Pulumi.yaml").write_text(text)
-    stack_file = tmp_path / "Pulumi.dev.yaml"
-    stack_file.write_text(
-        stack_file.read_text().replace("monthlyBudgetUsd: 200", "monthlyBudgetUsd: 100")
-    )
-    args = ["--project-dir", str(tmp_path), "cost", "--format", "json"]
+def test_cli_json_and_fail_over_budget(scratch, capsys):
+    edit_stack(scratch, "dev", **{"stagecraft:monthlyBudgetUsd": 100})
+    args = ["--project-dir", str(scratch), "cost", "--stack", "dev", "--format", "json"]
     assert main(args) == 0  # informational without the flag
     document = json.loads(capsys.readouterr().out)
     (dev,) = document["stacks"]

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from infra.config import ConfigError, parse_ephemeral_config
 from infra.cost import estimate
 from infra.envs import create
 from infra.offline.engine import Plan, evaluate
-from infra.offline.stackfiles import load_project
+from infra.offline.stackfiles import load_project, scratch_copy
 from policy.harness import CONFIG_DIR, audit, evaluate_rule, load_policy_config
 from policy.rules import RULES_BY_NAME
 from tests.conftest import REPO
@@ -27,15 +26,7 @@ OWN_INFRA = ("aws:eks/cluster:Cluster", "aws:ec2/vpc:Vpc", "aws:rds/instance:Ins
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A copy of the project's stack files, with environments created by `env create`."""
-    root = tmp_path_factory.mktemp("workspace")
-    for path in REPO.glob("Pulumi*.yaml"):
-        shutil.copy(path, root / path.name)
-    project = yaml.safe_load((root / "Pulumi.yaml").read_text())
-    project["main"] = str(REPO / "infra")
-    (root / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
-    shutil.copytree(
-        REPO / "ephemeral", root / "ephemeral", ignore=shutil.ignore_patterns("Pulumi.pr-*")
-    )
+    root = scratch_copy(load_project(REPO), tmp_path_factory.mktemp("workspace")).directory
     assert main(["--project-dir", str(root), "env", "create", "pr-123"]) == 0
     assert main(["--project-dir", str(root), "env", "create", "dev-alice", "--ttl", "30d"]) == 0
     assert main(["--project-dir", str(root), "env", "create", "pr-7", "--own-database"]) == 0

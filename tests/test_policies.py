@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,7 +27,7 @@ from policy.harness import (
     resolve,
 )
 from policy.rules import RULES, RULES_BY_NAME, policies
-from tests.conftest import REPO
+from tests.conftest import REPO, edit_stack
 
 PRODUCTION_CONFIG = load_policy_config(CONFIG_DIR / "production.json")
 
@@ -284,19 +282,6 @@ def test_pack_manifest_points_at_the_project_virtualenv():
     assert (REPO / "policy" / "__main__.py").is_file()
 
 
-def _weakened_production(tmp_path: Path, **changes: object) -> Path:
-    for name in ("Pulumi.yaml", "Pulumi.production.yaml"):
-        shutil.copy(REPO / name, tmp_path / name)
-    project = yaml.safe_load((tmp_path / "Pulumi.yaml").read_text())
-    project["main"] = str(REPO / "infra")
-    (tmp_path / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
-    stack_file = tmp_path / "Pulumi.production.yaml"
-    document = yaml.safe_load(stack_file.read_text())
-    document["config"].update(changes)
-    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
-    return tmp_path
-
-
 def test_cli_audit_production_passes(capsys):
     assert main(["--project-dir", str(REPO), "audit", "--stack", "production"]) == 0
     out = capsys.readouterr().out
@@ -304,10 +289,13 @@ def test_cli_audit_production_passes(capsys):
     assert "Security Hub RDS.5, CKV_AWS_157" in out
 
 
-def test_weakened_production_fails_naming_policy_and_control(tmp_path, capsys):
-    project = _weakened_production(
-        tmp_path, **{"stagecraft:dbMultiAz": False, "stagecraft:dbBackupRetentionDays": 1}
+def test_weakened_production_fails_naming_policy_and_control(scratch, capsys):
+    edit_stack(
+        scratch,
+        "production",
+        **{"stagecraft:dbMultiAz": False, "stagecraft:dbBackupRetentionDays": 1},
     )
+    project = scratch
     args = [
         "--project-dir",
         str(project),

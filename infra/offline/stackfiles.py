@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,31 @@ def _load_yaml(path: Path) -> Any:
 
 
 SUBPROJECTS = ("ephemeral",)
+
+
+def scratch_copy(project: Project, destination: Path) -> Project:
+    """The project's stack files in ``destination``, running the same program.
+
+    For trying a stack file change (or a stack that does not exist) without
+    touching the real ones: Pulumi*.yaml are copied, `main` points back at
+    the project's program, and each subproject is copied without its
+    pr-<n>/dev-<name> stack files.
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    for path in project.directory.glob("Pulumi*.yaml"):
+        shutil.copy(path, destination / path.name)
+    manifest = yaml.safe_load((destination / "Pulumi.yaml").read_text(encoding="utf-8"))
+    manifest["main"] = str(project.program_path)
+    (destination / "Pulumi.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False))
+    for name in SUBPROJECTS:
+        if (project.directory / name).is_dir():
+            shutil.copytree(
+                project.directory / name,
+                destination / name,
+                ignore=shutil.ignore_patterns("Pulumi.pr-*", "Pulumi.dev-*", "__pycache__"),
+                dirs_exist_ok=True,
+            )
+    return load_project(destination)
 
 
 def locate_project(root: Project, stack: str) -> Project:
