@@ -1181,6 +1181,11 @@ class StackConfig(BaseModel):
         return problems
 
 
+def database_admin_namespace(stack: str) -> str:
+    """Where a small stack's database Jobs run, apart from its application."""
+    return f"{stack}-dbadmin"
+
+
 class EphemeralStackConfig(BaseModel):
     """A `pr-<n>` or `dev-<name>` stack: its own namespace, database and secrets on a
     shared cluster."""

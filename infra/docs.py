@@ -205,7 +205,8 @@ def pulumi_yaml_files(project: Project) -> dict[Path, tuple[type[Section], ...]]
 
 def render_pulumi_yaml(text: str, sections: tuple[type[Section], ...]) -> str:
     """``text`` with its `config:` block regenerated; everything above it kept."""
-    head = text.split("\nconfig:\n", 1)[0].rstrip("\n") + "\n"
+    # Everything above the generated block; `config: {}` is a block too.
+    head = re.split(r"\nconfig:(?: \{\})?\n", text, maxsplit=1)[0].rstrip("\n") + "\n"
     block = yaml.dump(
         {"config": project_config_schema(sections)},
         Dumper=yaml.SafeDumper,

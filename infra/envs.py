@@ -24,6 +24,7 @@ from infra.config import (
     ALLOWED_PARENT,
     FULL_ENVIRONMENTS,
     STACK_NAME_RULE,
+    database_admin_namespace,
     parse_timestamp,
     parse_ttl,
     stack_kind,
@@ -82,12 +83,17 @@ def create(
     root: Project,
     stack: str,
     *,
-    ttl: str = "7d",
-    own_database: bool = False,
+    ttl: str | None = None,
+    own_database: bool | None = None,
     organization: str = DEFAULT_ORGANIZATION,
     now: datetime | None = None,
 ) -> Path:
-    """Write ``ephemeral/Pulumi.<stack>.yaml``; rewriting an existing one restarts its TTL."""
+    """Write ``ephemeral/Pulumi.<stack>.yaml``; rewriting an existing one restarts its TTL.
+
+    ``ttl`` and ``own_database`` left as None keep what an existing file says
+    (a CI run on every push must not turn a PR's own database off), else 7d
+    and shared.
+    """
     kind = stack_kind(stack)
     if kind is None:
         raise EnvError(f"'{stack}' {STACK_NAME_RULE}")
@@ -96,6 +102,14 @@ def create(
             f"'{stack}' is a full environment ({', '.join(FULL_ENVIRONMENTS)}): edit "
             f"Pulumi.{stack}.yaml by hand; `env create` makes pr-<n> and dev-<name> stacks"
         )
+    project = ephemeral_project(root)
+    path = project.directory / f"Pulumi.{stack}.yaml"
+    previous = path.read_text(encoding="utf-8") if path.exists() else None
+    existing = project.read_stack(stack) if previous is not None else {}
+    if ttl is None:
+        ttl = str(existing.get(f"{project.name}:ttl", "7d"))
+    if own_database is None:
+        own_database = str(existing.get(f"{project.name}:ownDatabase", "false")).lower() == "true"
     try:
         parse_ttl(ttl)
     except ValueError as exc:
@@ -119,9 +133,7 @@ def create(
         "cost_center": parent_config.get(f"{root.name}:costCenter", "engineering"),
         "monthly_budget": str(DEFAULT_BUDGETS[kind]),
     }
-    project = ephemeral_project(root)
     template = string.Template((project.directory / TEMPLATE).read_text(encoding="utf-8"))
-    path = project.directory / f"Pulumi.{stack}.yaml"
     path.write_text(template.substitute(values), encoding="utf-8")
     # Validate what was written, with the same rules `pulumi up` will apply.
     from infra.config import ConfigError, parse_ephemeral_config
@@ -130,7 +142,11 @@ def create(
         config = project.config_map(stack)
         parse_ephemeral_config(config.values, project=project.name, stack=stack)
     except ConfigError:
-        path.unlink()
+        # Leave things as they were: the earlier, valid file back, or none.
+        if previous is None:
+            path.unlink()
+        else:
+            path.write_text(previous, encoding="utf-8")
         raise
     return path
 
@@ -168,22 +184,37 @@ def expired(root: Project, now: datetime) -> list[EnvironmentEntry]:
     return [e for e in entries(root) if e.kind in ("preview", "developer") and e.expired(now)]
 
 
-def teardown_commands(root: Project, entry: EnvironmentEntry, region: str) -> list[list[str]]:
-    """What removes one small environment, in order."""
+@dataclass(frozen=True)
+class Step:
+    """One teardown command, run only where its probe (if any) succeeds."""
+
+    command: list[str]
+    only_if: list[str] | None = None  # a probe: the step is skipped when it fails
+    why: str = ""
+
+
+def teardown_steps(root: Project, entry: EnvironmentEntry, region: str) -> list[Step]:
+    """What removes one small environment, in order: its database first."""
     assert entry.parent is not None
     cluster = f"{root.name}-{entry.parent}"
     kubeconfig = f".stagecraft-kubeconfig-{entry.parent}"
     job = "database-drop-gc"
+    kubectl = ["kubectl", "--kubeconfig", kubeconfig, "-n", database_admin_namespace(entry.stack)]
+    has_drop_job = [*kubectl, "get", "cronjob/database-drop"]
     cwd = ["--cwd", EPHEMERAL_DIR]
+    has_stack = ["pulumi", "stack", "select", entry.stack, *cwd]
+    never = "skipped where the environment was never deployed"
     return [
-        ["aws", "eks", "update-kubeconfig", "--name", cluster, "--region", region,
-         "--kubeconfig", kubeconfig],
-        ["kubectl", "--kubeconfig", kubeconfig, "-n", entry.stack, "create", "job", job,
-         "--from=cronjob/database-drop"],
-        ["kubectl", "--kubeconfig", kubeconfig, "-n", entry.stack, "wait",
-         "--for=condition=complete", f"job/{job}", "--timeout=10m"],
-        ["pulumi", "destroy", "--stack", entry.stack, "--yes", "--skip-preview", *cwd],
-        ["pulumi", "stack", "rm", entry.stack, "--yes", *cwd],
+        Step(["aws", "eks", "update-kubeconfig", "--name", cluster, "--region", region,
+              "--kubeconfig", kubeconfig]),
+        # A job left by an earlier, interrupted attempt would block the next.
+        Step([*kubectl, "delete", "job", job, "--ignore-not-found"], has_drop_job, never),
+        Step([*kubectl, "create", "job", job, "--from=cronjob/database-drop"], has_drop_job, never),
+        Step([*kubectl, "wait", "--for=condition=complete", f"job/{job}", "--timeout=10m"],
+             has_drop_job, never),
+        Step(["pulumi", "destroy", "--stack", entry.stack, "--yes", "--skip-preview", *cwd],
+             has_stack, never),
+        Step(["pulumi", "stack", "rm", entry.stack, "--yes", *cwd], has_stack, never),
     ]  # fmt: skip
 
 
@@ -194,18 +225,29 @@ def entry_from_backend(stack: str, root: Project) -> EnvironmentEntry:
     return EnvironmentEntry(stack, kind, ALLOWED_PARENT[kind], None, None, root.directory)
 
 
-def render_commands(commands: Sequence[Sequence[str]]) -> list[str]:
-    return [shlex.join(command) for command in commands]
+def render_steps(steps: Sequence[Step]) -> list[str]:
+    return [
+        shlex.join(step.command)
+        + (f"    # only if `{shlex.join(step.only_if)}`" if step.only_if else "")
+        for step in steps
+    ]
 
 
-def execute(commands: Sequence[Sequence[str]], *, cwd: Path) -> None:
-    for tool in sorted({command[0] for command in commands}):
+def execute(steps: Sequence[Step], *, cwd: Path) -> None:
+    for tool in sorted({step.command[0] for step in steps}):
         if shutil.which(tool) is None:
             raise EnvError(f"--execute needs `{tool}` on PATH; run the printed commands instead")
-    for command in commands:
-        result = subprocess.run(list(command), cwd=cwd, check=False)
+    for step in steps:
+        if step.only_if is not None:
+            probe = subprocess.run(step.only_if, cwd=cwd, capture_output=True, check=False)
+            if probe.returncode != 0:
+                print(f"skipped ({step.why}): {shlex.join(step.command)}")
+                continue
+        result = subprocess.run(step.command, cwd=cwd, check=False)
         if result.returncode != 0:
-            raise EnvError(f"`{shlex.join(command)}` failed (exit {result.returncode}); stopped")
+            raise EnvError(
+                f"`{shlex.join(step.command)}` failed (exit {result.returncode}); stopped"
+            )
 
 
 def backend_expired(now: datetime, *, cwd: Path) -> list[str]:

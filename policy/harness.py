@@ -26,6 +26,7 @@ from pulumi_policy import (
     StackValidationArgs,
 )
 from pulumi_policy.policy import _NotApplicableError
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from infra.offline.engine import Plan, PlannedResource
 from policy.rules import RULES, RULES_BY_NAME, Rule
@@ -192,15 +193,19 @@ def _provider(plan: Plan, resource: PlannedResource) -> PolicyProviderResource |
     provider = next((r for r in plan.resources if r.urn == resource.provider), None)
     if provider is None:
         return None
-    return PolicyProviderResource(provider.type, provider.inputs, provider.urn, provider.name)
+    return PolicyProviderResource(
+        provider.type, unknown_checking_proxy(provider.inputs), provider.urn, provider.name
+    )
 
 
 def resource_args(
     plan: Plan, resource: PlannedResource, settings: Mapping[str, Any]
 ) -> ResourceValidationArgs:
+    # As the engine does: read-only Mapping/Sequence proxies that raise on a
+    # value not known yet, not plain dicts a policy could get away with.
     return ResourceValidationArgs(
         resource_type=resource.type,
-        props=resource.inputs,
+        props=unknown_checking_proxy(resource.inputs),
         urn=resource.urn,
         name=resource.name,
         opts=_options(resource),
@@ -215,7 +220,7 @@ def stack_args(plan: Plan, settings: Mapping[str, Any]) -> StackValidationArgs:
     for resource in custom:
         built[resource.urn] = PolicyResource(
             resource_type=resource.type,
-            props=resource.inputs,
+            props=unknown_checking_proxy(resource.inputs),
             urn=resource.urn,
             name=resource.name,
             opts=_options(resource),
@@ -252,6 +257,11 @@ def evaluate_rule(rule: Rule, plan: Plan, config: Mapping[str, Any]) -> Verdict:
             checked = 1
         except _NotApplicableError:
             return Verdict(rule, enforcement, "not applicable")
+        except UnknownValueError as exc:
+            # The engine reports these as advisory "could not run" notes at
+            # preview; a plan with a value it cannot know shows the same.
+            report(f"could not be checked: {exc}", None)
+            return Verdict(rule, "advisory", "not applicable", violations, checked)
     else:
         assert rule.validate is not None
         for resource in plan.resources:
@@ -260,7 +270,7 @@ def evaluate_rule(rule: Rule, plan: Plan, config: Mapping[str, Any]) -> Verdict:
             try:
                 rule.validate(resource_args(plan, resource, settings), report)
                 checked += 1
-            except _NotApplicableError:
+            except (_NotApplicableError, UnknownValueError):
                 continue
     if violations:
         return Verdict(rule, enforcement, "fail", violations, checked)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from pulumi_policy import (
     StackValidationArgs,
     StackValidationPolicy,
 )
+from pulumi_policy.proxy import UnknownValueError
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
@@ -232,7 +233,7 @@ def _eks_endpoint(args: ResourceValidationArgs, report: ReportViolation) -> None
 
 def _eks_secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
     configs = args.props.get("encryptionConfig") or {}
-    if isinstance(configs, dict):
+    if isinstance(configs, Mapping):  # the engine hands policies read-only Mappings
         configs = [configs]
     encrypted = any(
         "secrets" in (c.get("resources") or []) and (c.get("provider") or {}).get("keyArn")
@@ -348,13 +349,22 @@ def _no_open_data_ports(args: StackValidationArgs, report: ReportViolation) -> N
 
 
 def _walk_strings(value: Any) -> Iterable[str]:
+    """Every string inside ``value``; unknown (not yet computed) parts are skipped."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, Mapping):
-        for item in value.values():
+        for key in value:
+            try:
+                item = value[key]
+            except UnknownValueError:
+                continue
             yield from _walk_strings(item)
-    elif isinstance(value, list):
-        for item in value:
+    elif isinstance(value, Sequence):
+        for index in range(len(value)):
+            try:
+                item = value[index]
+            except UnknownValueError:
+                continue
             yield from _walk_strings(item)
 
 
@@ -363,25 +373,23 @@ def _isolated(args: StackValidationArgs, report: ReportViolation) -> None:
     project = str(config.get("project", "stagecraft"))
     # "<project>/<stack>" is what matters: the organization differs per backend.
     allowed_references = {_project_and_stack(s) for s in config.get("allowedStackReferences", [])}
+    # First the references themselves: the one thing that must never be missed.
+    for resource in args.resources:
+        if resource.resource_type == STACK_REFERENCE:
+            target = str(resource.props.get("name") or resource.name)
+            if _project_and_stack(target) not in allowed_references:
+                report(
+                    f"references stack '{target}', which this environment may not use",
+                    resource.urn,
+                )
     for stack in sorted({_stack_of(r.urn) for r in args.resources}):
         known = sorted({*config.get("environments", []), stack}, key=len, reverse=True)
-        # The longest environment name wins, so "stagecraft-dev-alice-db" is
-        # dev-alice's, not dev's; a name followed by a letter or digit is
-        # another word ("stagecraft-devtools").
-        pattern = re.compile(
-            rf"(?<![a-z0-9]){re.escape(project)}-({'|'.join(map(re.escape, known))})"
-            rf"(?![a-z0-9])"
-        )
+        # The longest name wins, so "stagecraft-dev-alice-db" is dev-alice's,
+        # not dev's; other small stacks (pr-<n>, dev-<name>) are foreign too.
+        names = "|".join([*map(re.escape, known), r"pr-\d+", r"dev-[a-z0-9]+(?:-[a-z0-9]+)*"])
+        pattern = re.compile(rf"(?<![a-z0-9]){re.escape(project)}-({names})(?![a-z0-9])")
         for resource in args.resources:
-            if _stack_of(resource.urn) != stack:
-                continue
-            if resource.resource_type == STACK_REFERENCE:
-                target = str(resource.props.get("name") or resource.name)
-                if _project_and_stack(target) not in allowed_references:
-                    report(
-                        f"references stack '{target}', which this environment may not use",
-                        resource.urn,
-                    )
+            if _stack_of(resource.urn) != stack or resource.resource_type == STACK_REFERENCE:
                 continue
             for text in _walk_strings(resource.props):
                 foreign = next(
@@ -460,10 +468,10 @@ RULES: tuple[Rule, ...] = (
     Rule("rds-logs-exported", "PostgreSQL logs must be exported to CloudWatch.",
          Severity.MEDIUM, "Export the postgresql and upgrade logs "
          "(enabled_cloudwatch_logs_exports).",
-         "RDS.36", (), (RDS_INSTANCE,), _rds_logs_exported),
+         "RDS.36", ("CKV_AWS_129",), (RDS_INSTANCE,), _rds_logs_exported),
     Rule("rds-auto-minor-upgrades", "RDS must apply minor engine upgrades automatically.",
          Severity.MEDIUM, "Leave auto_minor_version_upgrade on.",
-         "RDS.13", (), (RDS_INSTANCE,), _rds_auto_minor_upgrade),
+         "RDS.13", ("CKV_AWS_226",), (RDS_INSTANCE,), _rds_auto_minor_upgrade),
     Rule("rds-copy-tags-to-snapshots", "RDS snapshots must carry the instance's tags.",
          Severity.LOW, "Set copy_tags_to_snapshot=True.",
          "RDS.17", (), (RDS_INSTANCE,),
@@ -480,15 +488,15 @@ RULES: tuple[Rule, ...] = (
                                         "default": ["postgres", "admin", "root"]}}),
     Rule("elasticache-encryption-at-rest", "ElastiCache must encrypt data at rest.",
          Severity.HIGH, "Set at_rest_encryption_enabled=True (needs a new replication group).",
-         "ElastiCache.4", (), (CACHE_GROUP,),
+         "ElastiCache.4", ("CKV_AWS_29",), (CACHE_GROUP,),
          _require("atRestEncryptionEnabled", "at-rest encryption is off")),
     Rule("elasticache-encryption-in-transit", "ElastiCache must encrypt data in transit.",
          Severity.HIGH, "Set transit_encryption_enabled=True.",
-         "ElastiCache.5", (), (CACHE_GROUP,),
+         "ElastiCache.5", ("CKV_AWS_30",), (CACHE_GROUP,),
          _require("transitEncryptionEnabled", "in-transit encryption is off")),
     Rule("elasticache-auth", "Redis must require AUTH (with in-transit encryption).",
          Severity.HIGH, "Set an auth_token (generated) with transit encryption on.",
-         "ElastiCache.6", (), (CACHE_GROUP,), _cache_auth),
+         "ElastiCache.6", ("CKV_AWS_31",), (CACHE_GROUP,), _cache_auth),
     Rule("elasticache-automatic-failover", "Redis replication groups must fail over "
          "automatically.", Severity.MEDIUM, "Set stagecraft:cacheNodeCount to 2 or more.",
          "ElastiCache.3", (), (CACHE_GROUP,),
@@ -510,7 +518,7 @@ RULES: tuple[Rule, ...] = (
          "EKS.1", ("CKV_AWS_38", "CKV_AWS_39"), (EKS_CLUSTER,), _eks_endpoint),
     Rule("eks-secrets-encryption", "EKS must envelope-encrypt Kubernetes secrets with KMS.",
          Severity.HIGH, "Set encryption_config with resources ['secrets'] and a KMS key.",
-         None, ("CKV_AWS_58",), (EKS_CLUSTER,), _eks_secrets_encryption),
+         "EKS.3", ("CKV_AWS_58",), (EKS_CLUSTER,), _eks_secrets_encryption),
     Rule("eks-control-plane-logging", "EKS must log api, audit and authenticator.",
          Severity.MEDIUM, "Enable the api, audit and authenticator log types.",
          "EKS.8", ("CKV_AWS_37",), (EKS_CLUSTER,), _eks_logging),
@@ -526,7 +534,7 @@ RULES: tuple[Rule, ...] = (
     Rule("secretsmanager-rotation", "Secrets must rotate automatically, where policy config "
          "requires it.", Severity.MEDIUM, "Attach a rotation schedule (SecretRotation) or let "
          "the owning service manage the secret.",
-         "SecretsManager.1", (), (),
+         "SecretsManager.1", ("CKV2_AWS_57",), (),
          validate_stack=_secret_rotation,
          config={"requireRotation": {"type": "boolean", "default": False}}),
     Rule("vpc-flow-logs", "Every VPC must have flow logs.", Severity.MEDIUM,

@@ -91,8 +91,16 @@ def server() -> Iterator[dict[str, str]]:
         check=True,
         capture_output=True,
     )
+    server = {"host": "127.0.0.1", "port": str(port)}
+    # The scripts run as the RDS master user, which is no superuser: a role
+    # with CREATEROLE and CREATEDB, member of pg_signal_backend (RDS grants it
+    # through rds_superuser). The tests use the same, so a script that only
+    # works as superuser fails here as it would on RDS.
+    psql(server, "-c", f"CREATE ROLE {MASTER} LOGIN CREATEROLE CREATEDB PASSWORD 'master-pw'",
+         as_superuser=True)  # fmt: skip
+    psql(server, "-c", f"GRANT pg_signal_backend TO {MASTER}", as_superuser=True)
     try:
-        yield {"host": "127.0.0.1", "port": str(port)}
+        yield server
     finally:
         subprocess.run(
             _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
@@ -101,14 +109,20 @@ def server() -> Iterator[dict[str, str]]:
         )
 
 
+MASTER = "stagecraft_admin"
+
+
 def psql(
     server: dict[str, str],
     *args: str,
-    user: str = "postgres",
+    user: str = MASTER,
     database: str = "postgres",
     password: str | None = None,
     check: bool = True,
+    as_superuser: bool = False,
 ) -> subprocess.CompletedProcess[str]:
+    if as_superuser:
+        user = "postgres"
     env = {**os.environ, "PGPASSWORD": password or "", "PGCONNECT_TIMEOUT": "5"}
     return subprocess.run(
         [
@@ -293,7 +307,7 @@ def _run_sh(server: dict[str, str], action: str, dbname: str, role: str, tmp: Pa
     """infra/sql/run.sh as the Kubernetes Job runs it, against the test server."""
     secret = tmp / "admin.json"
     # The RDS-managed secret's shape: {"username": ..., "password": ...}.
-    secret.write_text('{"username":"postgres","password":""}')
+    secret.write_text(f'{{"username":"{MASTER}","password":"master-pw"}}')
     env = {
         **os.environ,
         "PGHOST": server["host"],

@@ -132,7 +132,13 @@ def test_each_stack_gets_its_own_database_role_and_secrets(small_plans):
             for k, v in trust["Statement"][0]["Condition"]["StringEquals"].items()
             if k.endswith(":aud")
         }
-        assert condition[1] == f"system:serviceaccount:{stack}:database-admin"
+        # The jobs' ServiceAccount lives apart from the application: no pod of
+        # the app's namespace can read the shared instance's master secret.
+        assert condition[1] == f"system:serviceaccount:{stack}-dbadmin:database-admin"
+        accounts = plan.of_type("kubernetes:core/v1:ServiceAccount")
+        assert [a.inputs["metadata"]["namespace"] for a in accounts] == [f"{stack}-dbadmin"]
+        job = plan.one("kubernetes:batch/v1:Job")
+        assert job.inputs["metadata"]["namespace"] == f"{stack}-dbadmin"
 
 
 def test_namespace_isolation_denies_other_namespaces(small_plans):
@@ -147,7 +153,10 @@ def test_namespace_isolation_denies_other_namespaces(small_plans):
         {"podSelector": {}},  # its own namespace
         {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}},
     ]
-    assert plan.one("kubernetes:core/v1:Namespace").inputs["metadata"]["name"] == "pr-123"
+    namespaces = sorted(
+        n.inputs["metadata"]["name"] for n in plan.of_type("kubernetes:core/v1:Namespace")
+    )
+    assert namespaces == ["pr-123", "pr-123-dbadmin"]
 
 
 def test_ttl_is_a_tag_and_an_output(small_plans, workspace):
@@ -266,7 +275,7 @@ def test_env_list_and_gc_with_past_and_future_ttls(workspace, capsys):
         assert "pr-900: expired" in out
         assert "pr-901" not in out
         drop = out.index(
-            "kubectl --kubeconfig .stagecraft-kubeconfig-staging -n pr-900 create job database-drop-gc --from=cronjob/database-drop"
+            "kubectl --kubeconfig .stagecraft-kubeconfig-staging -n pr-900-dbadmin create job database-drop-gc --from=cronjob/database-drop"
         )
         destroy = out.index("pulumi destroy --stack pr-900 --yes --skip-preview --cwd ephemeral")
         remove = out.index("pulumi stack rm pr-900 --yes --cwd ephemeral")
@@ -282,3 +291,38 @@ def test_plan_of_a_new_pr_from_the_cli(workspace, capsys):
     assert "namespace  kubernetes:core/v1:Namespace  pr-123" in out
     assert "aws:eks/cluster:Cluster" not in out
     assert "pulumi:pulumi:StackReference" in out
+
+
+def test_rewriting_a_stack_file_keeps_its_choices_and_a_failed_rewrite_keeps_the_file(workspace):
+    root = load_project(workspace)
+    path = create(root, "pr-300", own_database=True, ttl="3d")
+    try:
+        create(root, "pr-300")  # as CI does on every push: no flags
+        config = yaml.safe_load(path.read_text())["config"]
+        assert config["stagecraft:ownDatabase"] is True
+        assert config["stagecraft:ttl"] == "3d"
+        before = path.read_text()
+        with pytest.raises(Exception, match="ttl"):
+            create(root, "pr-300", ttl="900d")
+        assert path.read_text() == before
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_isolation_catches_another_small_stack_and_strings_in_lists(small_plans):
+    import dataclasses
+
+    plan = small_plans["pr-123"]
+    config = load_policy_config(CONFIG_DIR / "preview.json")
+    rule = RULES_BY_NAME["environment-isolation"]
+    resources = [
+        dataclasses.replace(
+            r, inputs={**r.inputs, "tags": {"peers": ["stagecraft-pr-124-database"]}}
+        )
+        if r.type == "aws:secretsmanager/secret:Secret"
+        else r
+        for r in plan.resources
+    ]
+    verdict = evaluate_rule(rule, dataclasses.replace(plan, resources=resources), config)
+    assert verdict.status == "fail"
+    assert "refers to environment 'pr-124'" in verdict.violations[0].message

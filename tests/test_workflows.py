@@ -143,3 +143,10 @@ def test_a_daily_schedule_collects_expired_environments():
     document = _load("env-gc.yml")
     assert document["on"]["schedule"] == [{"cron": "30 3 * * *"}]
     assert "stagecraft env gc --from-backend --execute" in _steps(document["jobs"]["gc"])
+
+
+def test_preview_environments_run_the_policy_pack_and_can_get_their_own_database():
+    steps = _steps(_load("pr-environment.yml")["jobs"]["deploy"])
+    assert "--policy-pack policy --policy-pack-config policy/config/preview.json" in steps
+    text = (WORKFLOWS / "pr-environment.yml").read_text()
+    assert "stagecraft:own-database" in text

@@ -411,15 +411,20 @@ def _teardown(project: Project, entries: list[Any], *, execute: bool) -> int:
 
     for entry in entries:
         region = project.read_stack(entry.parent).get("aws:region", "us-east-1")
-        commands = envs.teardown_commands(project, entry, str(region))
+        stack_file = project.directory / envs.EPHEMERAL_DIR / f"Pulumi.{entry.stack}.yaml"
+        if execute and not stack_file.exists():
+            # `pulumi destroy` needs the stack's config (required keys); CI has
+            # no stack file for a preview, so write one.
+            envs.create(project, entry.stack)
+        steps = envs.teardown_steps(project, entry, str(region))
         if execute:
-            envs.execute(commands, cwd=project.directory)
+            envs.execute(steps, cwd=project.directory)
             entry_path = project.directory / envs.EPHEMERAL_DIR / f"Pulumi.{entry.stack}.yaml"
             entry_path.unlink(missing_ok=True)
             print(f"{entry.stack}: removed")
         else:
             print(f"to remove {entry.stack}:")
-            for line in envs.render_commands(commands):
+            for line in envs.render_steps(steps):
                 print(f"  {line}")
     return EXIT_OK
 

@@ -126,11 +126,15 @@ def _parser() -> argparse.ArgumentParser:
     env_sub = env.add_subparsers(dest="env_command", required=True, metavar="ACTION")
     env_create = env_sub.add_parser("create", help="write ephemeral/Pulumi.<name>.yaml")
     env_create.add_argument("name", help="pr-<1..999999> or dev-<lowercase name>")
-    env_create.add_argument("--ttl", default="7d", help="lifetime, e.g. 7d or 36h (default 7d)")
+    env_create.add_argument(
+        "--ttl", default=None, help="lifetime, e.g. 7d or 36h (default: as before, else 7d)"
+    )
     env_create.add_argument(
         "--own-database",
-        action="store_true",
-        help="its own small RDS instance instead of a database in the shared one",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="its own small RDS instance instead of a database in the shared one "
+        "(default: as before, else shared)",
     )
     env_create.add_argument(
         "--organization",

@@ -55,6 +55,10 @@ class DatabaseJobsArgs:
     create: bool = False
     reset_schedule: str = ""
     wait_for: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    # Run the jobs in a namespace of their own (created here), not beside the
+    # application: a pod of the application's namespace could otherwise use
+    # the ServiceAccount and read the master secret of a *shared* instance.
+    dedicated_namespace: str | None = None
 
 
 class DatabaseJobs(pulumi.ComponentResource):
@@ -71,11 +75,13 @@ class DatabaseJobs(pulumi.ComponentResource):
             f"{name}-irsa",
             description=f"Database jobs of {args.resource_prefix}: read the RDS master secret",
             assume_role_policy=pulumi.Output.all(
-                args.oidc_provider_arn, args.oidc_issuer_url, args.namespace
+                args.oidc_provider_arn,
+                args.oidc_issuer_url,
+                args.dedicated_namespace or args.namespace,
             ).apply(lambda v: _irsa_trust(v[0], v[1], v[2])),
             opts=child(self),
         )
-        aws.iam.RolePolicy(
+        read_secret = aws.iam.RolePolicy(
             f"{name}-read-admin-secret",
             role=role.id,
             policy=pulumi.Output.all(args.admin_secret_arn, args.kms_key_arn).apply(
@@ -85,17 +91,33 @@ class DatabaseJobs(pulumi.ComponentResource):
         )
 
         in_cluster = child(self, provider=args.provider, depends_on=list(args.wait_for))
+        namespace: pulumi.Input[str] = args.namespace
+        if args.dedicated_namespace is not None:
+            admin_namespace = k8s.core.v1.Namespace(
+                f"{name}-namespace",
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=args.dedicated_namespace,
+                    labels={**args.labels, "pod-security.kubernetes.io/enforce": "restricted"},
+                ),
+                opts=in_cluster,
+            )
+            namespace = admin_namespace.metadata.apply(
+                lambda m: m.name or str(args.dedicated_namespace)
+            )
+            in_cluster = child(
+                self, provider=args.provider, depends_on=[*args.wait_for, admin_namespace]
+            )
 
         def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(
-                name=object_name, namespace=args.namespace, labels=dict(args.labels)
+                name=object_name, namespace=namespace, labels=dict(args.labels)
             )
 
         service_account = k8s.core.v1.ServiceAccount(
             f"{name}-service-account",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=SERVICE_ACCOUNT,
-                namespace=args.namespace,
+                namespace=namespace,
                 labels=dict(args.labels),
                 annotations={"eks.amazonaws.com/role-arn": role.arn},
             ),
@@ -110,7 +132,9 @@ class DatabaseJobs(pulumi.ComponentResource):
             },
             opts=in_cluster,
         )
-        ready = [service_account, sql]
+        # The role's permission must exist before a pod tries it: IAM is
+        # eventually consistent, and AccessDenied would burn the Job's retries.
+        ready: list[pulumi.Resource] = [service_account, sql, read_secret]
         if args.role_password is not None:
             password: pulumi.Output[str] = pulumi.Output.secret(args.role_password)
             ready.append(

@@ -27,7 +27,7 @@ from infra.components.database import Database, DatabaseArgs
 from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs
 from infra.components.secrets import recovery_window_days
 from infra.components.workloads import Workloads, WorkloadsArgs
-from infra.config import DatabaseSpec, EphemeralStackConfig
+from infra.config import DatabaseSpec, EphemeralStackConfig, database_admin_namespace
 
 # A shared stack's outputs this environment reads (see Environment.outputs).
 REQUIRED_OUTPUTS = (
@@ -211,6 +211,7 @@ class SharedEnvironment(pulumi.ComponentResource):
                 role_password=database_password.result,
                 create=True,
                 wait_for=[workloads.namespace],
+                dedicated_namespace=database_admin_namespace(config.stack),
             ),
             opts=on_aws,
         )

@@ -8,10 +8,18 @@ SELECT format('CREATE ROLE %I LOGIN', :'role')
 -- Re-applied every run, so a rotated password in the stack's secret takes effect.
 SELECT format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :'role', :'password') \gexec
 
--- On RDS the master user may only create a database owned by a role it is a
--- member of; granting again is a no-op with a notice.
+-- The RDS master user is not a superuser: to create a database owned by the
+-- role, connect to it, reset it and drop it, it must be able to SET ROLE to
+-- the role and inherit its privileges. Before PostgreSQL 16 plain membership
+-- gives both. From 16 on, the role's creator gets only ADMIN OPTION, so the
+-- membership is granted (or upgraded) with INHERIT and SET explicitly.
 SELECT format('GRANT %I TO CURRENT_USER', :'role')
- WHERE NOT pg_has_role(current_user, :'role', 'MEMBER') \gexec
+ WHERE current_setting('server_version_num')::int < 160000
+   AND NOT pg_has_role(current_user, :'role', 'MEMBER') \gexec
+SELECT format('GRANT %I TO CURRENT_USER WITH INHERIT TRUE, SET TRUE', :'role')
+ WHERE current_setting('server_version_num')::int >= 160000
+   AND NOT (pg_has_role(current_user, :'role', 'USAGE')
+            AND pg_has_role(current_user, :'role', 'SET')) \gexec
 
 SELECT format('CREATE DATABASE %I OWNER %I', :'dbname', :'role')
  WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'dbname') \gexec
