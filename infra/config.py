@@ -1156,14 +1156,7 @@ class StackConfig(BaseModel):
 
     @property
     def default_tags(self) -> dict[str, str]:
-        return {
-            "environment": self.stack,
-            "project": self.project,
-            "stack": f"{self.project}/{self.stack}",
-            "managed-by": "pulumi",
-            "owner": self.general.owner,
-            "cost-center": self.general.cost_center,
-        }
+        return environment_tags(self.project, self.stack, self.general)
 
     def cross_section_problems(self) -> list[Problem]:
         """Rules that tie keys of different sections together."""
@@ -1179,6 +1172,18 @@ class StackConfig(BaseModel):
                 )
             )
         return problems
+
+
+def environment_tags(project: str, stack: str, general: GeneralSpec) -> dict[str, str]:
+    """The tags every AWS resource of a stack carries (the provider's default tags)."""
+    return {
+        "environment": stack,
+        "project": project,
+        "stack": f"{project}/{stack}",
+        "managed-by": "pulumi",
+        "owner": general.owner,
+        "cost-center": general.cost_center,
+    }
 
 
 def database_admin_namespace(stack: str) -> str:
@@ -1221,12 +1226,7 @@ class EphemeralStackConfig(BaseModel):
     @property
     def default_tags(self) -> dict[str, str]:
         return {
-            "environment": self.stack,
-            "project": self.project,
-            "stack": f"{self.project}/{self.stack}",
-            "managed-by": "pulumi",
-            "owner": self.general.owner,
-            "cost-center": self.general.cost_center,
+            **environment_tags(self.project, self.stack, self.general),
             "shared-stack": self.shared.shared_stack,
             "ttl": self.shared.ttl,
             "expires-at": self.shared.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),

@@ -39,6 +39,34 @@ JWT_SECRET_LENGTH = 64
 REDIS_AUTH_TOKEN_LENGTH = 48
 
 
+def store_secret(
+    owner: pulumi.Resource,
+    resource_name: str,
+    *,
+    secret_name: str,
+    description: str,
+    value: pulumi.Input[str],
+    kms_key_arn: pulumi.Input[str],
+    protect: bool,
+    opts: pulumi.ResourceOptions | None = None,
+) -> aws.secretsmanager.Secret:
+    """A Secrets Manager secret under the environment's key, and its (secret) value."""
+    options = opts or child(owner)
+    secret = aws.secretsmanager.Secret(
+        resource_name,
+        name=secret_name,
+        description=description,
+        kms_key_id=kms_key_arn,
+        recovery_window_in_days=recovery_window_days(protect),
+        opts=options,
+    )
+    secret_value: pulumi.Output[str] = pulumi.Output.secret(value)
+    aws.secretsmanager.SecretVersion(
+        f"{resource_name}-value", secret_id=secret.id, secret_string=secret_value, opts=options
+    )
+    return secret
+
+
 @dataclass(frozen=True)
 class SecretsArgs:
     resource_prefix: str  # e.g. "stagecraft-staging"; secret names start with it
@@ -113,21 +141,15 @@ class Secrets(pulumi.ComponentResource):
         value: pulumi.Input[str],
         description: str,
     ) -> pulumi.Output[str]:
-        secret = aws.secretsmanager.Secret(
+        return store_secret(
+            self,
             f"{name}-{purpose}",
-            name=f"{args.resource_prefix}/{purpose}",
+            secret_name=f"{args.resource_prefix}/{purpose}",
             description=f"{description} of {args.resource_prefix} (generated, never typed)",
-            kms_key_id=self.kms_key.arn,
-            recovery_window_in_days=recovery_window_days(args.protect),
-            opts=child(self),
-        )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-{purpose}-value",
-            secret_id=secret.id,
-            secret_string=pulumi.Output.secret(value),
-            opts=child(self),
-        )
-        return secret.arn
+            value=value,
+            kms_key_arn=self.kms_key.arn,
+            protect=args.protect,
+        ).arn
 
 
 @dataclass(frozen=True)
@@ -162,15 +184,6 @@ class ConnectionInfo(pulumi.ComponentResource):
         self, name: str, args: ConnectionInfoArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(type_token("ConnectionInfo"), name, None, opts)
-        secret = aws.secretsmanager.Secret(
-            name,
-            name=f"{args.resource_prefix}/connection-info",
-            description=f"Where {args.resource_prefix}'s database and cache are, and which "
-            "secrets hold their credentials",
-            kms_key_id=args.kms_key_arn,
-            recovery_window_in_days=recovery_window_days(args.protect),
-            opts=child(self),
-        )
         document: pulumi.Output[str] = pulumi.Output.all(
             args.database_address,
             args.database_port,
@@ -192,12 +205,15 @@ class ConnectionInfo(pulumi.ComponentResource):
                 jwt_secret_arn=v[6],
             )
         )
-        secret_document: pulumi.Output[str] = pulumi.Output.secret(document)
-        aws.secretsmanager.SecretVersion(
-            f"{name}-value",
-            secret_id=secret.id,
-            secret_string=secret_document,
-            opts=child(self),
+        secret = store_secret(
+            self,
+            name,
+            secret_name=f"{args.resource_prefix}/connection-info",
+            description=f"Where {args.resource_prefix}'s database and cache are, and which "
+            "secrets hold their credentials",
+            value=document,
+            kms_key_arn=args.kms_key_arn,
+            protect=args.protect,
         )
         self.secret_arn = secret.arn
         self.register_outputs({"secretArn": secret.arn})

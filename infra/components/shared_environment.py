@@ -25,7 +25,7 @@ from infra.components._common import child, type_token
 from infra.components.cache import REDIS_PORT
 from infra.components.database import Database, DatabaseArgs
 from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs
-from infra.components.secrets import recovery_window_days
+from infra.components.secrets import store_secret
 from infra.components.workloads import Workloads, WorkloadsArgs
 from infra.config import DatabaseSpec, EphemeralStackConfig, database_admin_namespace
 
@@ -108,45 +108,39 @@ class SharedEnvironment(pulumi.ComponentResource):
             database_port = parent_output("databasePort").apply(lambda p: int(float(str(p))))
             admin_secret_arn = parent_str("databaseSecretArn")
 
-        credentials = aws.secretsmanager.Secret(
-            f"{name}-database-credentials",
-            name=f"{prefix}/database-credentials",
-            description=f"Database, role and password of {config.stack} (generated)",
-            kms_key_id=kms_key_arn,
-            recovery_window_in_days=recovery_window_days(False),
-            opts=on_aws,
-        )
-        credentials_document: pulumi.Output[str] = pulumi.Output.secret(
-            pulumi.Output.all(database_host, database_port, database_password.result).apply(
-                lambda v: json.dumps(
-                    {
-                        "host": v[0],
-                        "port": v[1],
-                        "dbname": config.database_name,
-                        "username": config.database_role,
-                        "password": v[2],
-                    },
-                    sort_keys=True,
-                )
+        credentials_document = pulumi.Output.all(
+            database_host, database_port, database_password.result
+        ).apply(
+            lambda v: json.dumps(
+                {
+                    "host": v[0],
+                    "port": v[1],
+                    "dbname": config.database_name,
+                    "username": config.database_role,
+                    "password": v[2],
+                },
+                sort_keys=True,
             )
         )
-        aws.secretsmanager.SecretVersion(
-            f"{name}-database-credentials-value",
-            secret_id=credentials.id,
-            secret_string=credentials_document,
+        credentials = store_secret(
+            self,
+            f"{name}-database-credentials",
+            secret_name=f"{prefix}/database-credentials",
+            description=f"Database, role and password of {config.stack} (generated)",
+            value=credentials_document,
+            kms_key_arn=kms_key_arn,
+            protect=False,
             opts=on_aws,
         )
-        jwt = aws.secretsmanager.Secret(
+        jwt = store_secret(
+            self,
             f"{name}-jwt-secret",
-            name=f"{prefix}/jwt-secret",
+            secret_name=f"{prefix}/jwt-secret",
             description=f"JWT and session signing secret of {config.stack} (generated)",
-            kms_key_id=kms_key_arn,
-            recovery_window_in_days=recovery_window_days(False),
+            value=jwt_secret.result,
+            kms_key_arn=kms_key_arn,
+            protect=False,
             opts=on_aws,
-        )
-        jwt_value: pulumi.Output[str] = pulumi.Output.secret(jwt_secret.result)
-        aws.secretsmanager.SecretVersion(
-            f"{name}-jwt-secret-value", secret_id=jwt.id, secret_string=jwt_value, opts=on_aws
         )
 
         # The shared cache's AUTH token, read at deploy time from the shared

@@ -153,12 +153,9 @@ def scratch_copy(project: Project, destination: Path) -> Project:
 
 def locate_project(root: Project, stack: str) -> Project:
     """The project holding ``stack``: the root one, or ephemeral/ for pr-<n> and dev-<name>."""
-    try:
-        root.stack_file(stack)
-        return root
-    except UnknownStackError:
-        pass
     known = list(root.stacks())
+    if stack in known:
+        return root
     for name in SUBPROJECTS:
         directory = root.directory / name
         if (directory / "Pulumi.yaml").is_file():
