@@ -33,6 +33,7 @@ from infra.offline.stackfiles import Project, StackFileError, load_project
 
 EPHEMERAL_DIR = "ephemeral"
 TEMPLATE = "Pulumi.stack.yaml.template"
+DEFAULT_TTL = "7d"
 DEFAULT_ORGANIZATION = "organization"  # what self-managed backends call every org
 DEFAULT_BUDGETS = {"preview": 50, "developer": 100}
 DESCRIPTIONS = {
@@ -107,7 +108,7 @@ def create(
     previous = path.read_text(encoding="utf-8") if path.exists() else None
     existing = project.read_stack(stack) if previous is not None else {}
     if ttl is None:
-        ttl = str(existing.get(f"{project.name}:ttl", "7d"))
+        ttl = str(existing.get(f"{project.name}:ttl", DEFAULT_TTL))
     if own_database is None:
         own_database = str(existing.get(f"{project.name}:ownDatabase", "false")).lower() == "true"
     try:
@@ -274,6 +275,14 @@ def backend_expired(now: datetime, *, cwd: Path) -> list[str]:
             cwd=cwd, capture_output=True, text=True, check=False,
         )  # fmt: skip
         expires = output.stdout.strip() if output.returncode == 0 else ""
-        if expires and parse_timestamp(expires) <= now:
+        if expires:
+            expires_at = parse_timestamp(expires)
+        elif stack.get("lastUpdate"):
+            # A stack whose first `up` failed has no outputs: count the default
+            # TTL from its last update, so it is not kept for ever.
+            expires_at = parse_timestamp(str(stack["lastUpdate"])) + parse_ttl(DEFAULT_TTL)
+        else:
+            continue
+        if expires_at <= now:
             found.append(name)
     return found

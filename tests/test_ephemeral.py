@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -326,3 +327,63 @@ def test_isolation_catches_another_small_stack_and_strings_in_lists(small_plans)
     verdict = evaluate_rule(rule, dataclasses.replace(plan, resources=resources), config)
     assert verdict.status == "fail"
     assert "refers to environment 'pr-124'" in verdict.violations[0].message
+
+
+FAKE_TOOL = """#!/bin/sh
+# A stand-in for {tool}: records its arguments and answers like the real one.
+echo "{tool} $*" >> "$FAKE_LOG"
+case "$*" in
+  "stack ls --json --cwd ephemeral") echo '{stacks}' ;;
+  "stack output expiresAt --stack pr-800 --cwd ephemeral") echo "2026-01-01T00:00:00Z" ;;
+  "stack output expiresAt --stack pr-801 --cwd ephemeral") echo "2999-01-01T00:00:00Z" ;;
+  "stack output expiresAt --stack pr-802 --cwd ephemeral") exit 255 ;;
+  *"get cronjob/database-drop"*) case "$*" in *pr-802*) exit 1 ;; esac ;;
+esac
+exit 0
+"""
+
+
+@pytest.fixture
+def fake_tools(tmp_path, monkeypatch):
+    """pulumi, kubectl and aws on PATH as recorders, so --execute can run here."""
+    bin_dir, log = tmp_path / "bin", tmp_path / "calls.log"
+    bin_dir.mkdir()
+    stacks = json.dumps(
+        [
+            {"name": "organization/stagecraft/staging"},
+            {"name": "organization/stagecraft/pr-800"},
+            {"name": "organization/stagecraft/pr-801"},
+            # never deployed successfully: no outputs, last update long ago
+            {"name": "organization/stagecraft/pr-802", "lastUpdate": "2026-01-01T00:00:00Z"},
+        ]
+    )
+    for tool in ("pulumi", "kubectl", "aws"):
+        path = bin_dir / tool
+        path.write_text(FAKE_TOOL.format(tool=tool, stacks=stacks))
+        path.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_LOG", str(log))
+    return log
+
+
+def test_gc_from_backend_executes_the_teardown_in_order(workspace, fake_tools, capsys):
+    code = main(["--project-dir", str(workspace), "env", "gc", "--from-backend", "--execute"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "pr-800: removed" in out
+    assert "pr-802: removed" in out  # no outputs: the default TTL from its last update
+    assert "pr-801" not in out  # not expired yet
+    calls = fake_tools.read_text().splitlines()
+    pr800 = [c for c in calls if "pr-800" in c and "stack output" not in c]
+    assert [c.split()[0] for c in pr800][:1] == ["kubectl"]
+    assert any("create job database-drop-gc --from=cronjob/database-drop" in c for c in pr800)
+    assert pr800.index(
+        next(c for c in pr800 if "wait --for=condition=complete" in c)
+    ) < pr800.index(next(c for c in pr800 if c.startswith("pulumi destroy")))
+    assert any(c.startswith("pulumi stack rm pr-800") for c in pr800)
+    # pr-802 never got its cluster objects: the drop is skipped, destroy still runs.
+    pr802 = [c for c in calls if "pr-802" in c]
+    assert not any("create job" in c for c in pr802)
+    assert any(c.startswith("pulumi destroy --stack pr-802") for c in pr802)
+    for stack in ("pr-800", "pr-802"):
+        assert not (workspace / "ephemeral" / f"Pulumi.{stack}.yaml").exists()
