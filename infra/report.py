@@ -12,17 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from infra.aws_types import PROTECTED_TYPES
 from infra.config import StackConfig
 from infra.cost import StackCost, money
 from infra.docs import environment_rows
 from infra.offline.engine import Plan
-
-STATEFUL_TYPES = (
-    "aws:rds/instance:Instance",
-    "aws:elasticache/replicationGroup:ReplicationGroup",
-    "aws:eks/cluster:Cluster",
-    "aws:kms/key:Key",
-)
 
 
 @dataclass(frozen=True)
@@ -87,7 +81,7 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         else f"OPEN: {', '.join(public_data + open_rules)}"
     )
 
-    stateful = [r for r in plan.resources if r.type in STATEFUL_TYPES]
+    stateful = [r for r in plan.resources if r.type in PROTECTED_TYPES]
     protected = sum(1 for r in stateful if r.protect)
     primary = next(d for d in databases if "replicateSourceDb" not in d.inputs)
     within = "within budget" if not cost.over_budget else "OVER BUDGET"

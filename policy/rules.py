@@ -34,6 +34,8 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError
 
+from infra.aws_types import PROTECTED_TYPES, UNTAGGABLE_AWS_TYPES
+
 RDS_INSTANCE = "aws:rds/instance:Instance"
 CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
@@ -45,20 +47,6 @@ INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
-
-STATEFUL_TYPES = frozenset({RDS_INSTANCE, CACHE_GROUP, EKS_CLUSTER, "aws:kms/key:Key"})
-
-# AWS types that take no tags; every other aws: type must carry the required ones.
-UNTAGGABLE_AWS_TYPES = frozenset(
-    {
-        "aws:ec2/routeTableAssociation:RouteTableAssociation",
-        "aws:iam/rolePolicy:RolePolicy",
-        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-        "aws:kms/alias:Alias",
-        "aws:secretsmanager/secretVersion:SecretVersion",
-        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
-    }
-)
 
 REQUIRED_TAGS = ("environment", "project", "stack", "managed-by", "owner", "cost-center")
 DATA_PORTS = (5432, 6379)
@@ -290,7 +278,7 @@ def _protected_in_production(args: StackValidationArgs, report: ReportViolation)
     if not args.get_config().get("requireProtection", False):
         args.not_applicable("this environment's policy config does not require protection")
     for resource in args.resources:
-        if resource.resource_type in STATEFUL_TYPES and not resource.opts.protect:
+        if resource.resource_type in PROTECTED_TYPES and not resource.opts.protect:
             report(f"{resource.name} ({resource.resource_type}) is not protected", resource.urn)
 
 

@@ -18,6 +18,8 @@ from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
+from infra.aws_types import UNTAGGABLE_AWS_TYPES
+
 PLACEHOLDER_ACCOUNT_ID = "123456789012"
 
 # How many zones each region offers (the rest get three, the common minimum).
@@ -32,19 +34,6 @@ _FAKE_CA_PEM = (
     "-----BEGIN CERTIFICATE-----\n"
     "MIIDBTCCAe2gAwIBAgIIoffline0plan0certificate0authority0placeholder\n"
     "-----END CERTIFICATE-----\n"
-)
-
-
-# AWS resource types that take no tags (and so carry no tagsAll either).
-UNTAGGABLE_AWS_TYPES = frozenset(
-    {
-        "aws:ec2/routeTableAssociation:RouteTableAssociation",
-        "aws:iam/rolePolicy:RolePolicy",
-        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
-        "aws:kms/alias:Alias",
-        "aws:secretsmanager/secretVersion:SecretVersion",
-        "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
-    }
 )
 
 
