@@ -24,8 +24,8 @@ plan: install
 test: lint typecheck unit
 
 lint: install
-	$(BIN)/ruff check infra policy tests
-	$(BIN)/ruff format --check infra policy tests
+	$(BIN)/ruff check infra stagecraft policy tests
+	$(BIN)/ruff format --check infra stagecraft policy tests
 
 typecheck: install
 	$(BIN)/mypy

@@ -5,7 +5,7 @@ camelCase input properties, URN, name, the resource's options and its
 provider) and each stack policy a ``StackValidationArgs`` (every resource,
 with parent and dependencies linked), plus the policy's config: the schema
 defaults overlaid with the environment's policy config file.  This module
-builds exactly those objects from a :class:`~infra.offline.engine.Plan` and
+builds exactly those objects from a :class:`~stagecraft.offline.engine.Plan` and
 calls the same validate functions ``pulumi preview --policy-pack`` would.
 """
 
@@ -28,8 +28,8 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from infra.offline.engine import Plan, PlannedResource
 from policy.rules import RULES, RULES_BY_NAME, Rule
+from stagecraft.offline.engine import Plan, PlannedResource
 
 POLICY_DIR = Path(__file__).resolve().parent
 CONFIG_DIR = POLICY_DIR / "config"

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from infra.config import StackConfig, parse_stack_config
-from infra.offline.engine import Plan, PlannedResource, evaluate
-from infra.offline.stackfiles import Project, load_project, scratch_copy
+from stagecraft.offline.engine import Plan, PlannedResource, evaluate
+from stagecraft.offline.stackfiles import Project, load_project, scratch_copy
 
 REPO = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "production")

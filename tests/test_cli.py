@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli.main import main
 from infra.config import ConfigError
-from infra.offline.engine import STACK_TYPE, evaluate
+from stagecraft.cli.main import main
+from stagecraft.offline.engine import STACK_TYPE, evaluate
 from tests.conftest import REPO, edit_stack
 
 
@@ -89,7 +89,7 @@ def test_bad_config_registers_nothing(scratch):
 
 
 def test_bad_config_stops_before_any_resource_is_registered(scratch):
-    from infra.offline import engine
+    from stagecraft.offline import engine
 
     recorded: list[str] = []
     original = engine.RecordingMonitor.RegisterResource
@@ -145,7 +145,7 @@ def test_too_few_zones_in_the_region_stops_before_anything_is_created(scratch, c
 
 
 def test_duplicate_resource_names_fail_like_the_real_engine(tmp_path):
-    from infra.offline.engine import DuplicateUrnError
+    from stagecraft.offline.engine import DuplicateUrnError
 
     (tmp_path / "Pulumi.yaml").write_text("name: twice\nruntime: python\nmain: program/\n")
     (tmp_path / "Pulumi.test.yaml").write_text("config: {}\n")

@@ -157,7 +157,7 @@ def test_private_endpoint_reachable_from_listed_operator_networks(production, st
 
 
 def test_same_role_name_in_two_paths_gets_two_access_entries(scratch):
-    from infra.offline.engine import evaluate
+    from stagecraft.offline.engine import evaluate
 
     edit_stack(
         scratch,

@@ -7,9 +7,9 @@ import json
 import pytest
 import yaml
 
-from infra.cli.main import main
-from infra.cost import PRICE_TABLE, Usage, estimate, is_free, load_prices
-from infra.offline.engine import evaluate
+from stagecraft.cli.main import main
+from stagecraft.cost import PRICE_TABLE, Usage, estimate, is_free, load_prices
+from stagecraft.offline.engine import evaluate
 from tests.conftest import REPO, edit_stack
 
 PRICES = yaml.safe_load(PRICE_TABLE.read_text())
@@ -136,7 +136,7 @@ def test_usage_file_is_validated(tmp_path, capsys):
 
 
 def test_usage_file_per_stack_overrides(tmp_path, staging):
-    from infra.cost import load_usage
+    from stagecraft.cost import load_usage
 
     usage = tmp_path / "usage.yaml"
     usage.write_text(

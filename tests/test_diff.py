@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from infra.cli.main import main
-from infra.cost import estimate
-from infra.diff import GITHUB_COMMENT_LIMIT, compare_plans, render_markdown, render_text
-from infra.offline.engine import evaluate
+from stagecraft.cli.main import main
+from stagecraft.cost import estimate
+from stagecraft.diff import GITHUB_COMMENT_LIMIT, compare_plans, render_markdown, render_text
+from stagecraft.offline.engine import evaluate
 from tests.conftest import REPO
 
 DB = "aws:rds/instance:Instance"
@@ -233,7 +233,7 @@ def test_stack_names_in_keys_are_neutral_too(staging, production):
 
 
 def test_list_order_is_not_a_change_and_additions_show_as_lists(staging):
-    from infra.diff import flatten
+    from stagecraft.diff import flatten
 
     assert dict(flatten({"cidrs": ["b", "a"]})) == dict(flatten({"cidrs": ["a", "b"]}))
     wider = evaluate(
@@ -268,7 +268,7 @@ def test_ignored_properties_are_not_changes(staging):
 
 
 def test_one_huge_detail_block_does_not_push_out_the_others(staging):
-    from infra.diff import PropertyChange, ResourceChange, StackDiff
+    from stagecraft.diff import PropertyChange, ResourceChange, StackDiff
 
     huge = ResourceChange(
         "change",

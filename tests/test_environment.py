@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from infra.offline.engine import STACK_TYPE
+from stagecraft.offline.engine import STACK_TYPE
 
 COMPONENTS = {
     "stagecraft:index:Environment",

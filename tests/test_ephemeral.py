@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from infra.cli.main import main
 from infra.config import ConfigError, parse_ephemeral_config
-from infra.cost import estimate
-from infra.envs import create
-from infra.offline.engine import Plan, evaluate
-from infra.offline.stackfiles import load_project, scratch_copy
 from policy.harness import CONFIG_DIR, audit, evaluate_rule, load_policy_config
 from policy.rules import RULES_BY_NAME
+from stagecraft.cli.main import main
+from stagecraft.cost import estimate
+from stagecraft.envs import create
+from stagecraft.offline.engine import Plan, evaluate
+from stagecraft.offline.stackfiles import load_project, scratch_copy
 from tests.conftest import REPO
 
 OWN_INFRA = ("aws:eks/cluster:Cluster", "aws:ec2/vpc:Vpc", "aws:rds/instance:Instance")

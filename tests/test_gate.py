@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from infra.cli.main import main
-from infra.gate import ALLOW_ALL_LABEL, evaluate_gate, parse_preview, step_type
+from stagecraft.cli.main import main
+from stagecraft.gate import ALLOW_ALL_LABEL, evaluate_gate, parse_preview, step_type
 from tests.conftest import REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "previews"

@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 import yaml
 
-from infra.cli.main import main
-from infra.offline.engine import Plan, PlannedResource, evaluate
 from policy.harness import (
     CONFIG_DIR,
     PolicyConfigError,
@@ -27,6 +25,8 @@ from policy.harness import (
     resolve,
 )
 from policy.rules import RULES, RULES_BY_NAME, policies
+from stagecraft.cli.main import main
+from stagecraft.offline.engine import Plan, PlannedResource, evaluate
 from tests.conftest import REPO, edit_stack
 
 PRODUCTION_CONFIG = load_policy_config(CONFIG_DIR / "production.json")

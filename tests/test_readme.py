@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from infra.config import EPHEMERAL_SECTIONS, config_keys
-from infra.docs import environment_table, load_stack, render_readme, stale_sections
+from stagecraft.docs import environment_table, load_stack, render_readme, stale_sections
 from tests.conftest import REPO
 
 README = REPO / "README.md"

@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from infra.cli.main import main
-from infra.cost import estimate
-from infra.docs import load_stack
-from infra.offline.engine import evaluate
-from infra.report import build_report, environment_facts, render_html, render_markdown
+from stagecraft.cli.main import main
+from stagecraft.cost import estimate
+from stagecraft.docs import load_stack
+from stagecraft.offline.engine import evaluate
+from stagecraft.report import build_report, environment_facts, render_html, render_markdown
 from tests.conftest import REPO, STACKS
 
 

@@ -7,10 +7,10 @@ import json
 
 from rich.console import Console
 
-from infra.cli.render import print_plan
 from infra.components.secrets import connection_document
-from infra.offline.engine import Plan
-from infra.offline.mocks import StagecraftMocks
+from stagecraft.cli.render import print_plan
+from stagecraft.offline.engine import Plan
+from stagecraft.offline.mocks import StagecraftMocks
 
 PASSWORD = "random:index/randomPassword:RandomPassword"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from infra.cli.main import main
-from infra.smoke import check_outputs
+from stagecraft.cli.main import main
+from stagecraft.smoke import check_outputs
 
 
 def test_real_plan_outputs_pass(plans):

@@ -29,7 +29,7 @@ from infra.config import (
     parse_ttl,
     stack_kind,
 )
-from infra.offline.stackfiles import Project, StackFileError, load_project
+from stagecraft.offline.stackfiles import Project, StackFileError, load_project
 
 EPHEMERAL_DIR = "ephemeral"
 TEMPLATE = "Pulumi.stack.yaml.template"

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 
 from infra.aws_types import PROTECTED_TYPES
 from infra.config import StackConfig
-from infra.cost import StackCost, money
-from infra.docs import environment_rows
-from infra.offline.engine import Plan
+from stagecraft.cost import StackCost, money
+from stagecraft.docs import environment_rows
+from stagecraft.offline.engine import Plan
 
 
 @dataclass(frozen=True)

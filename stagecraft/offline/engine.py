@@ -32,8 +32,8 @@ from pulumi.runtime import run_in_stack, set_all_config
 from pulumi.runtime.mocks import MockEngine, MockMonitor, MockSettings
 from pulumi.runtime.settings import ROOT, configure, get_project, get_stack
 
-from infra.offline.mocks import StagecraftMocks
-from infra.offline.stackfiles import Project, load_project
+from stagecraft.offline.mocks import StagecraftMocks
+from stagecraft.offline.stackfiles import Project, load_project
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"

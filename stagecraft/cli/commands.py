@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from infra.offline.stackfiles import Project, locate_project
+from stagecraft.offline.stackfiles import Project, locate_project
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a check failed: docs stale, gate failed, over budget, differences
@@ -44,8 +44,8 @@ def ordered_stacks(project: Project, requested: list[str] | None) -> list[str]:
 
 
 def plan(project: Project, args: argparse.Namespace) -> int:
-    from infra.cli.render import print_plan
-    from infra.offline.engine import evaluate
+    from stagecraft.cli.render import print_plan
+    from stagecraft.offline.engine import evaluate
 
     result = evaluate(args.stack, project_dir=locate_project(project, args.stack).directory)
     if args.json:
@@ -76,7 +76,7 @@ def _config_of(project: Project, stack: str) -> Any:
 
 def _estimate(project: Project, stack: str, plan_result: Any, **kwargs: Any) -> Any:
     from infra.config import EphemeralStackConfig
-    from infra.cost import estimate
+    from stagecraft.cost import estimate
 
     config = _config_of(project, stack)
     shared_gb = None
@@ -91,8 +91,8 @@ def _estimate(project: Project, stack: str, plan_result: Any, **kwargs: Any) -> 
 
 
 def diff(project: Project, args: argparse.Namespace) -> int:
-    from infra.cost import estimate
-    from infra.diff import (
+    from stagecraft.cost import estimate
+    from stagecraft.diff import (
         DiffError,
         compare_plans,
         plan_at_revision,
@@ -100,7 +100,7 @@ def diff(project: Project, args: argparse.Namespace) -> int:
         render_markdown,
         render_text,
     )
-    from infra.offline.engine import evaluate
+    from stagecraft.offline.engine import evaluate
 
     requested = ordered_stacks(project, args.stack)
     results = []
@@ -148,8 +148,8 @@ def diff(project: Project, args: argparse.Namespace) -> int:
 
 
 def cost(project: Project, args: argparse.Namespace) -> int:
-    from infra.cost import PricingError, Usage, load_prices, load_usage
-    from infra.offline.engine import evaluate
+    from stagecraft.cost import PricingError, Usage, load_prices, load_usage
+    from stagecraft.offline.engine import evaluate
 
     try:
         prices = load_prices()
@@ -176,7 +176,7 @@ def cost(project: Project, args: argparse.Namespace) -> int:
 
 
 def _cost_text(estimates: list[Any], console: Console) -> None:
-    from infra.cost import money
+    from stagecraft.cost import money
 
     for e in estimates:
         table = Table(title=f"{e.stack}: estimated monthly cost (USD)", title_justify="left")
@@ -207,7 +207,7 @@ def _cost_text(estimates: list[Any], console: Console) -> None:
 
 
 def _cost_markdown(estimates: list[Any]) -> str:
-    from infra.cost import money
+    from stagecraft.cost import money
 
     lines = [
         "| stack | monthly (desired) | monthly (max nodes) | budget | status | unpriced |",
@@ -232,10 +232,10 @@ def _cost_markdown(estimates: list[Any]) -> str:
 
 
 def report(project: Project, args: argparse.Namespace) -> int:
-    from infra.cost import estimate, load_prices
-    from infra.docs import load_stack
-    from infra.offline.engine import evaluate
-    from infra.report import (
+    from stagecraft.cost import estimate, load_prices
+    from stagecraft.docs import load_stack
+    from stagecraft.offline.engine import evaluate
+    from stagecraft.report import (
         MissingBaselineError,
         build_report,
         environment_facts,
@@ -263,7 +263,7 @@ def report(project: Project, args: argparse.Namespace) -> int:
 
 
 def gate(args: argparse.Namespace) -> int:
-    from infra.gate import PreviewFormatError, evaluate_gate, parse_preview, render_text
+    from stagecraft.gate import PreviewFormatError, evaluate_gate, parse_preview, render_text
 
     text, source = _read_input(args.preview)
     try:
@@ -281,7 +281,6 @@ def gate(args: argparse.Namespace) -> int:
 
 
 def audit(project: Project, args: argparse.Namespace) -> int:
-    from infra.offline.engine import evaluate
     from policy.harness import (
         PolicyConfigError,
         config_path_for,
@@ -290,6 +289,7 @@ def audit(project: Project, args: argparse.Namespace) -> int:
         render_markdown,
     )
     from policy.harness import audit as run_audit
+    from stagecraft.offline.engine import evaluate
 
     results = []
     for stack in ordered_stacks(project, args.stack):
@@ -346,7 +346,7 @@ def _audit_text(results: list[Any], console: Console) -> None:
 def env(project: Project, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
-    from infra import envs
+    from stagecraft import envs
 
     if args.env_command == "create":
         path = envs.create(
@@ -387,7 +387,7 @@ def env(project: Project, args: argparse.Namespace) -> int:
 
 
 def _env_list(project: Project, now: Any) -> None:
-    from infra import envs
+    from stagecraft import envs
 
     table = Table(title="stagecraft environments", title_justify="left")
     for column in ("stack", "kind", "shares", "age", "ttl", "expires", "expired"):
@@ -407,7 +407,7 @@ def _env_list(project: Project, now: Any) -> None:
 
 
 def _teardown(project: Project, entries: list[Any], *, execute: bool) -> int:
-    from infra import envs
+    from stagecraft import envs
 
     for entry in entries:
         region = project.read_stack(entry.parent).get("aws:region", "us-east-1")
@@ -438,7 +438,7 @@ def _read_input(path: str) -> tuple[str, str]:
 
 
 def check_outputs(args: argparse.Namespace) -> int:
-    from infra.smoke import check_outputs as problems_in
+    from stagecraft.smoke import check_outputs as problems_in
 
     text, source = _read_input(args.outputs)
     try:
@@ -457,7 +457,7 @@ def check_outputs(args: argparse.Namespace) -> int:
 
 
 def docs(project: Project, args: argparse.Namespace) -> int:
-    from infra.docs import (
+    from stagecraft.docs import (
         MissingSectionError,
         generated_sections,
         render_readme,

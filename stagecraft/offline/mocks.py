@@ -160,7 +160,7 @@ class StagecraftMocks(Mocks):
             }, []
         raise OfflineMockError(
             f"the offline plan has no answer for the invoke {token}; "
-            "teach infra/offline/mocks.py what AWS would return"
+            "teach stagecraft/offline/mocks.py what AWS would return"
         )
 
     def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:

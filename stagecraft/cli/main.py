@@ -10,10 +10,10 @@ from pathlib import Path
 import pulumi
 from rich.console import Console
 
-from infra.cli import commands
 from infra.config import ConfigError
-from infra.envs import EnvError
-from infra.offline.stackfiles import StackFileError, load_project
+from stagecraft.cli import commands
+from stagecraft.envs import EnvError
+from stagecraft.offline.stackfiles import StackFileError, load_project
 
 FORMATS = ("text", "markdown", "json")
 
@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         "cost",
         help="monthly cost estimate per resource and per stack, against the budget",
         description="Price each stack's plan with the AWS us-east-1 list prices shipped in "
-        "infra/pricing, 730 hours a month; node groups at desired and at max size.",
+        "stagecraft/pricing, 730 hours a month; node groups at desired and at max size.",
     )
     cost.add_argument("--stack", "-s", action="append", help="repeatable; default: every stack")
     cost.add_argument("--usage", type=Path, help="YAML of volumes for usage-priced lines")

@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from infra.offline.engine import STACK_TYPE, Plan, PlannedResource
+from stagecraft.offline.engine import STACK_TYPE, Plan, PlannedResource
 
 Summary = Callable[[dict[str, Any]], list[str]]
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 import yaml
 
-from infra.offline.engine import Plan, PlannedResource
+from stagecraft.offline.engine import Plan, PlannedResource
 
 PRICE_TABLE = Path(__file__).parent / "pricing" / "aws-us-east-1.yaml"
 

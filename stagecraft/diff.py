@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from infra.cost import StackCost, money, signed_money
-from infra.offline.engine import SECRET, Plan, PlannedResource
+from stagecraft.cost import StackCost, money, signed_money
+from stagecraft.offline.engine import SECRET, Plan, PlannedResource
 
 Action = Literal["add", "change", "remove"]
 SYMBOLS: dict[Action, str] = {"add": "+", "change": "~", "remove": "-"}
@@ -331,10 +331,20 @@ def plan_at_revision(repo: Path, ref: str, stack: str) -> tuple[Plan | None, str
         label = f"{ref} ({commit[:9]})"
         if not any((base / f"Pulumi.{stack}.{ext}").is_file() for ext in ("yaml", "yml")):
             return None, label
-        if not (base / "infra" / "offline" / "engine.py").is_file():
+        # The tools moved from infra/ to stagecraft/; a base from before the
+        # move is planned by its own copy under the old name.
+        module = next(
+            (
+                f"{package}.cli.main"
+                for package in ("stagecraft", "infra")
+                if (base / package / "offline" / "engine.py").is_file()
+            ),
+            None,
+        )
+        if module is None:
             raise DiffError(f"{ref} predates the offline engine; choose a later base")
         result = subprocess.run(
-            [sys.executable, "-m", "infra.cli.main", "plan", "--stack", stack, "--json"],
+            [sys.executable, "-m", module, "plan", "--stack", stack, "--json"],
             cwd=base,
             capture_output=True,
             text=True,

@@ -23,7 +23,7 @@ from infra.config import (
     parse_stack_config,
     project_config_schema,
 )
-from infra.offline.stackfiles import Project
+from stagecraft.offline.stackfiles import Project
 
 DOCUMENTED_STACKS = ("dev", "staging", "production")
 DEFAULT_MAXMEMORY_POLICY = "volatile-lru"
@@ -158,10 +158,10 @@ def preview_cost_table(project: Project) -> str:
     import tempfile
     from datetime import UTC, datetime
 
-    from infra.cost import estimate, money
-    from infra.envs import EPHEMERAL_DIR, create
-    from infra.offline.engine import evaluate
-    from infra.offline.stackfiles import scratch_copy
+    from stagecraft.cost import estimate, money
+    from stagecraft.envs import EPHEMERAL_DIR, create
+    from stagecraft.offline.engine import evaluate
+    from stagecraft.offline.stackfiles import scratch_copy
 
     with tempfile.TemporaryDirectory(prefix="stagecraft-docs-") as scratch:
         root = Path(scratch)
