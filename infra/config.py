@@ -21,6 +21,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, ClassVar, Literal, Self, TypeVar, get_args, get_origin
 
 import pulumi
@@ -69,6 +70,17 @@ MaxmemoryPolicy = Literal[
     "noeviction",
 ]
 
+# EKS control-plane log types: https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html
+ControlPlaneLogType = Literal["api", "audit", "authenticator", "controllerManager", "scheduler"]
+CONTROL_PLANE_LOG_TYPES: tuple[str, ...] = get_args(ControlPlaneLogType)
+# Who called the API, what it did, how they authenticated: the audit trail.
+DEFAULT_CONTROL_PLANE_LOG_TYPES: tuple[ControlPlaneLogType, ...] = ("api", "audit", "authenticator")
+
+# The partitions whose ARNs and endpoints stagecraft knows how to build.
+SUPPORTED_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
+# The services a full environment cannot do without: a region must offer all of them.
+REQUIRED_SERVICES = ("eks", "rds", "elasticache", "secretsmanager", "kms", "logs")
+
 # RDS gp3 storage limits for PostgreSQL, in GiB:
 # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/CHAP_Storage.html
 RDS_GP3_MIN_GB = 20
@@ -113,7 +125,6 @@ _PRIVATE_RANGES = tuple(
 )
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _ROLE_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _K8S_QUANTITY = re.compile(r"^(\d+(\.\d+)?)(m|Ki|Mi|Gi|Ti|k|M|G|T)?$")
 _PG_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _CRON_FIELD = r"(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*"
@@ -283,8 +294,8 @@ class GeneralSpec(Section):
     log_retention_days: int = Field(
         alias="logRetentionDays",
         description=(
-            "Days CloudWatch keeps EKS control-plane, RDS and VPC flow logs; "
-            "one of CloudWatch's allowed periods."
+            "Days CloudWatch keeps application and database (RDS) logs; one of "
+            "CloudWatch's allowed periods. Audit logs have their own: `auditLogRetentionDays`."
         ),
     )
     protect_stateful_resources: bool = Field(
@@ -299,10 +310,79 @@ class GeneralSpec(Section):
     @field_validator("log_retention_days")
     @classmethod
     def _retention_is_cloudwatch_value(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
-            raise ValueError(f"must be one of CloudWatch's retention periods: {allowed}")
-        return value
+        return _check_log_retention(value)
+
+
+def _check_cidrs(value: list[str], *, whole_internet: str) -> list[str]:
+    """CIDR network addresses, none twice, none the whole internet (``whole_internet`` says why)."""
+    for cidr in value:
+        try:
+            network = ipaddress.ip_network(cidr, strict=True)
+        except ValueError:
+            raise ValueError(
+                f"'{cidr}' is not a CIDR network address such as '203.0.113.0/24'"
+            ) from None
+        if network.prefixlen == 0:
+            raise ValueError(f"'{cidr}' {whole_internet}")
+    return _no_duplicates(value)
+
+
+def cidr_within(inner: str, outer: str) -> bool:
+    """Is network ``inner`` inside ``outer``? (False across IPv4 and IPv6.)"""
+    a, b = ipaddress.ip_network(inner), ipaddress.ip_network(outer)
+    if a.version != b.version:
+        return False
+    return a.subnet_of(b)  # type: ignore[arg-type]
+
+
+def _no_duplicates(value: list[Any]) -> list[Any]:
+    duplicates = sorted({str(v) for v in value if value.count(v) > 1})
+    if duplicates:
+        raise ValueError(f"lists {', '.join(duplicates)} more than once")
+    return value
+
+
+def _check_log_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        allowed = ", ".join(str(d) for d in LOG_RETENTION_DAYS)
+        raise ValueError(f"must be one of CloudWatch's retention periods: {allowed}")
+    return value
+
+
+Tier = Literal["production", "non-production"]
+
+# What a production-tier stack must never be, checked before anything is
+# planned (see StackConfig.tier_problems and the README's "Production rules").
+PRODUCTION_MIN_NODES = 2
+PRODUCTION_MIN_BACKUP_DAYS = 7
+PRODUCTION_MIN_AUDIT_LOG_DAYS = 365
+
+
+class TierSpec(Section):
+    """What the environment is held to, and how long its audit trail is kept."""
+
+    title: ClassVar[str] = "Tier and audit trail"
+
+    tier: Tier = Field(
+        alias="tier",
+        description=(
+            "`production` refuses every setting a production environment must never have "
+            "(README 'Production rules'): scale to zero, single-AZ data, no backups, a "
+            "public API, ...; `non-production` allows them."
+        ),
+    )
+    audit_log_retention_days: int = Field(
+        alias="auditLogRetentionDays",
+        description=(
+            "Days CloudWatch keeps the audit trail: EKS control-plane logs and VPC flow logs "
+            "(production: at least 365); one of CloudWatch's allowed periods."
+        ),
+    )
+
+    @field_validator("audit_log_retention_days")
+    @classmethod
+    def _retention_is_cloudwatch_value(cls, value: int) -> int:
+        return _check_log_retention(value)
 
 
 class NetworkSpec(Section):
@@ -338,6 +418,24 @@ class NetworkSpec(Section):
         alias="vpcFlowLogs",
         description="Send VPC flow logs (all traffic) to a KMS-encrypted CloudWatch log group.",
     )
+    transit_gateway_id: str = Field(
+        "",
+        alias="transitGatewayId",
+        description=(
+            "Transit gateway (`tgw-...`) to attach the VPC to, in its private subnets, so the "
+            "networks in `transitGatewayRoutes` (the operations VPN) reach the private API "
+            "endpoint; empty: no attachment. The gateway must exist, be shared with the "
+            "account (AWS RAM) and accept the attachment (auto-accept, or accept it once)."
+        ),
+    )
+    transit_gateway_routes: list[str] = Field(
+        default_factory=list,
+        alias="transitGatewayRoutes",
+        description=(
+            "Networks routed through `transitGatewayId` from every subnet of the VPC (each a "
+            "separate route, so routes added by others are never removed)."
+        ),
+    )
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -358,6 +456,54 @@ class NetworkSpec(Section):
                 "below /20 the private subnets leave too few pod IPs for the VPC CNI"
             )
         return value
+
+    @field_validator("transit_gateway_id")
+    @classmethod
+    def _transit_gateway_id(cls, value: str) -> str:
+        if value and not re.fullmatch(r"tgw-[0-9a-f]{8}([0-9a-f]{9})?", value):
+            raise ValueError("must be a transit gateway id such as 'tgw-0123456789abcdef0'")
+        return value
+
+    @field_validator("transit_gateway_routes")
+    @classmethod
+    def _routes(cls, value: list[str]) -> list[str]:
+        return _check_cidrs(
+            value,
+            whole_internet="is the internet route, which goes through NAT; list the "
+            "operator networks instead",
+        )
+
+    def rule_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if self.transit_gateway_routes and not self.transit_gateway_id:
+            problems.append(
+                Problem(
+                    _key("transitGatewayRoutes"),
+                    self.transit_gateway_routes,
+                    "routes need transitGatewayId: set the gateway or remove the routes",
+                )
+            )
+        if self.transit_gateway_id and not self.transit_gateway_routes:
+            problems.append(
+                Problem(
+                    _key("transitGatewayId"),
+                    self.transit_gateway_id,
+                    "an attachment with no transitGatewayRoutes carries no traffic; list the "
+                    "networks to route through it",
+                )
+            )
+        vpc = ipaddress.ip_network(self.vpc_cidr)
+        inside = [r for r in self.transit_gateway_routes if ipaddress.ip_network(r).overlaps(vpc)]
+        if inside:
+            problems.append(
+                Problem(
+                    _key("transitGatewayRoutes"),
+                    inside,
+                    f"overlap the VPC's own range {self.vpc_cidr}; traffic to them never "
+                    "leaves the VPC",
+                )
+            )
+        return problems
 
 
 class ClusterSpec(Section):
@@ -434,7 +580,17 @@ class ClusterSpec(Section):
         "view",
         alias="clusterDeveloperAccess",
         description=(
-            "What developer roles may do: `edit` (AmazonEKSEditPolicy) or `view` (read-only)."
+            "What developer roles may do: `view` (read-only, cluster-wide) or `edit` (also "
+            "change objects, in this environment's namespaces only: never the cluster, "
+            "kube-system or the database-admin namespaces)."
+        ),
+    )
+    control_plane_log_types: list[ControlPlaneLogType] = Field(
+        default_factory=lambda: list(DEFAULT_CONTROL_PLANE_LOG_TYPES),
+        alias="clusterLogTypes",
+        description=(
+            "EKS control-plane logs sent to CloudWatch (kept `auditLogRetentionDays`); "
+            "production needs all five."
         ),
     )
 
@@ -456,26 +612,21 @@ class ClusterSpec(Section):
     @field_validator("public_access_cidrs", "private_access_cidrs")
     @classmethod
     def _cidrs_are_narrow(cls, value: list[str]) -> list[str]:
-        for cidr in value:
-            try:
-                network = ipaddress.ip_network(cidr, strict=True)
-            except ValueError:
-                raise ValueError(
-                    f"'{cidr}' is not a CIDR network address such as '203.0.113.0/24'"
-                ) from None
-            if network.prefixlen == 0:
-                raise ValueError(
-                    f"'{cidr}' opens the API endpoint to the whole internet; list your "
-                    "office or VPN ranges instead"
-                )
-        return value
+        return _check_cidrs(
+            value,
+            whole_internet="opens the API endpoint to the whole internet; list your office "
+            "or VPN ranges instead",
+        )
+
+    @field_validator("control_plane_log_types")
+    @classmethod
+    def _no_duplicate_log_types(cls, value: list[str]) -> list[str]:
+        return _no_duplicates(value)
 
     @field_validator("admin_role_arns", "developer_role_arns")
     @classmethod
     def _role_arns(cls, value: list[str]) -> list[str]:
-        duplicates = sorted({arn for arn in value if value.count(arn) > 1})
-        if duplicates:
-            raise ValueError(f"lists {', '.join(duplicates)} more than once")
+        _no_duplicates(value)
         for arn in value:
             if not _ROLE_ARN.fullmatch(arn):
                 raise ValueError(
@@ -633,6 +784,16 @@ class DatabaseSpec(Section):
             "database and reloads the seed data, e.g. `0 4 * * *` for a sandbox; empty: never."
         ),
     )
+    apply_immediately: bool = Field(
+        False,
+        alias="dbApplyImmediately",
+        description=(
+            "Apply instance changes (class, engine version, parameter group) during `pulumi "
+            "up` instead of the next maintenance window. A major version upgrade needs it "
+            "(`stagecraft diff` refuses one without): RDS only accepts the new parameter "
+            "group family together with the new engine."
+        ),
+    )
     master_username: str = Field(
         "stagecraft_admin",
         alias="dbMasterUsername",
@@ -778,6 +939,15 @@ class CacheSpec(Section):
         ge=0,
         le=35,
         description="Days of daily snapshots kept; 0 turns snapshots off.",
+    )
+    apply_immediately: bool = Field(
+        False,
+        alias="cacheApplyImmediately",
+        description=(
+            "Apply cache changes (node type, engine version, parameter group) during `pulumi "
+            "up` instead of the maintenance window; an upgrade to a new parameter group "
+            "family (6.2 to 7.x) needs it."
+        ),
     )
 
     @field_validator("node_type")
@@ -930,10 +1100,7 @@ class WorkloadsSpec(Section):
     @field_validator("feature_flags")
     @classmethod
     def _no_duplicate_flags(cls, value: list[str]) -> list[str]:
-        duplicates = sorted({f for f in value if value.count(f) > 1})
-        if duplicates:
-            raise ValueError(f"lists {', '.join(duplicates)} more than once")
-        return value
+        return _no_duplicates(value)
 
 
 class EphemeralSpec(Section):
@@ -1057,6 +1224,7 @@ def parse_timestamp(value: str) -> datetime:
 
 SECTIONS: tuple[type[Section], ...] = (
     GeneralSpec,
+    TierSpec,
     NetworkSpec,
     ClusterSpec,
     DatabaseSpec,
@@ -1139,6 +1307,7 @@ class StackConfig(BaseModel):
     stack: str
     region: str
     general: GeneralSpec
+    tier: TierSpec
     network: NetworkSpec
     cluster: ClusterSpec
     database: DatabaseSpec
@@ -1171,6 +1340,99 @@ class StackConfig(BaseModel):
                     f"availabilityZoneCount {zones})",
                 )
             )
+        problems += self._unreachable_private_networks()
+        return problems
+
+    def _unreachable_private_networks(self) -> list[Problem]:
+        """Operator networks the private API endpoint is opened to but no route reaches.
+
+        A security group rule alone opens nothing: the VPC needs a route back to
+        the network (the transit gateway routes), or `pulumi up` from that
+        network times out the moment it creates the first Kubernetes object.
+        """
+        reachable = [self.network.vpc_cidr, *self.network.transit_gateway_routes]
+        unreachable = [
+            cidr
+            for cidr in self.cluster.private_access_cidrs
+            if not any(cidr_within(cidr, network) for network in reachable)
+        ]
+        if not unreachable:
+            return []
+        return [
+            Problem(
+                _key("clusterPrivateAccessCidrs"),
+                unreachable,
+                "no route from the VPC reaches these networks: list them (or a network "
+                "containing them) in transitGatewayRoutes with transitGatewayId, or remove "
+                "them and deploy from inside the VPC",
+            )
+        ]
+
+    def tier_problems(self) -> list[Problem]:
+        """What a production-tier stack must never allow (README 'Production rules')."""
+        problems: list[Problem] = []
+        if self.stack == "production" and self.tier.tier != "production":
+            problems.append(
+                Problem(
+                    _key("tier"),
+                    self.tier.tier,
+                    "the production stack is production-tier; its rules cannot be switched off",
+                )
+            )
+        if self.tier.tier != "production":
+            return problems
+        cluster, database, cache = self.cluster, self.database, self.cache
+        network, general = self.network, self.general
+        rules: list[tuple[str, object, bool, str]] = [
+            ("nodeMinSize", cluster.node_min_size,
+             cluster.node_min_size >= PRODUCTION_MIN_NODES,
+             f"must be at least {PRODUCTION_MIN_NODES} in production: a node group that may "
+             "scale below two nodes loses every pod with one node"),
+            ("clusterEndpointPublic", cluster.endpoint_public, not cluster.endpoint_public,
+             "must be false in production: the API is reached through the private endpoint "
+             "(Security Hub EKS.1)"),
+            ("clusterDeveloperAccess", cluster.developer_access,
+             cluster.developer_access == "view",
+             "must be 'view' in production: only admin roles change production"),
+            ("clusterLogTypes", cluster.control_plane_log_types,
+             set(cluster.control_plane_log_types) == set(CONTROL_PLANE_LOG_TYPES),
+             f"must list all five in production ({', '.join(CONTROL_PLANE_LOG_TYPES)}; "
+             "Security Hub EKS.8)"),
+            ("auditLogRetentionDays", self.tier.audit_log_retention_days,
+             self.tier.audit_log_retention_days >= PRODUCTION_MIN_AUDIT_LOG_DAYS,
+             f"must be at least {PRODUCTION_MIN_AUDIT_LOG_DAYS} in production: auditors ask "
+             "for a year of audit trail (Security Hub CloudWatch.16)"),
+            ("natGatewayStrategy", network.nat_gateway_strategy,
+             network.nat_gateway_strategy == "per_az",
+             "must be 'per_az' in production: one zone's outage must not cut the others' "
+             "egress"),
+            ("vpcFlowLogs", network.flow_logs, network.flow_logs,
+             "must be true in production (Security Hub EC2.6)"),
+            ("dbMultiAz", database.multi_az, database.multi_az,
+             "must be true in production (Security Hub RDS.5)"),
+            ("dbBackupRetentionDays", database.backup_retention_days,
+             database.backup_retention_days >= PRODUCTION_MIN_BACKUP_DAYS,
+             f"must be at least {PRODUCTION_MIN_BACKUP_DAYS} in production (Security Hub "
+             "RDS.11)"),
+            ("dbDeletionProtection", database.deletion_protection, database.deletion_protection,
+             "must be true in production (Security Hub RDS.8)"),
+            ("dbFinalSnapshot", database.final_snapshot, database.final_snapshot,
+             "must be true in production: deleting the database keeps a last snapshot"),
+            ("dbResetSchedule", database.reset_schedule, not database.reset_schedule,
+             "must be empty in production: it would empty the production database"),
+            ("cacheNodeCount", cache.node_count, cache.node_count >= 2,
+             "must be at least 2 in production: a replica to fail over to (Security Hub "
+             "ElastiCache.3)"),
+            ("cacheSnapshotRetentionDays", cache.snapshot_retention_days,
+             cache.snapshot_retention_days >= 1,
+             "must be at least 1 in production (Security Hub ElastiCache.1)"),
+            ("protectStatefulResources", general.protect_stateful_resources,
+             general.protect_stateful_resources,
+             "must be true in production: no `pulumi up` or `destroy` deletes data"),
+        ]  # fmt: skip
+        for key, value, holds, rule in rules:
+            if not holds:
+                problems.append(Problem(_key(key), value, rule))
         return problems
 
 
@@ -1438,13 +1700,14 @@ def parse_stack_config(
         stack=stack,
         region=region,
         general=_typed(specs, GeneralSpec),
+        tier=_typed(specs, TierSpec),
         network=_typed(specs, NetworkSpec),
         cluster=_typed(specs, ClusterSpec),
         database=_typed(specs, DatabaseSpec),
         cache=_typed(specs, CacheSpec),
         workloads=_typed(specs, WorkloadsSpec),
     )
-    cross = config.cross_section_problems()
+    cross = config.cross_section_problems() + config.tier_problems()
     if cross:
         raise ConfigError(stack, cross)
     return config
@@ -1520,8 +1783,11 @@ def _parse_sections(
     mistyped: set[str] = set()  # already reported; not "missing" as well
 
     for full_key, raw in values.items():
+        if full_key.startswith("aws:") and full_key != REGION_KEY:
+            problems.append(_ignored_provider_setting(full_key, raw))
+            continue
         if not full_key.startswith(prefix):
-            continue  # provider and pulumi settings (aws:profile, ...) are not ours
+            continue  # other namespaces (pulumi:, datadog:, ...) are not ours
         name = full_key[len(prefix) :]
         key = keys_by_name.get(name)
         if full_key in secret_keys:
@@ -1551,14 +1817,9 @@ def _parse_sections(
         by_section[key.section][name] = value
 
     region = values.get(REGION_KEY)
-    if not isinstance(region, str) or not _REGION.fullmatch(region):
-        problems.append(
-            Problem(
-                REGION_KEY,
-                _UNSET if region is None else region,
-                "must name an AWS region, e.g. 'us-east-1' (set it in the stack file)",
-            )
-        )
+    region_problem = _region_problem(region)
+    if region_problem is not None:
+        problems.append(region_problem)
 
     specs: dict[type[Section], Section] = {}
     for section, section_values in by_section.items():
@@ -1580,6 +1841,96 @@ def _parse_sections(
     if problems:
         raise ConfigError(stack, problems)
     return specs, str(region)
+
+
+def _ignored_provider_setting(key: str, raw: object) -> Problem:
+    """An `aws:` key other than aws:region: the program would silently ignore it.
+
+    Every AWS resource goes through the environment's explicit provider
+    (default tags, region), and an explicit provider does not read the stack's
+    `aws:` settings; credentials come from the environment (AWS_PROFILE, SSO,
+    OIDC in CI).  A misspelled aws:region is named as such.
+    """
+    shown = "[secret]" if isinstance(raw, str) and raw.startswith("(secure") else raw
+    if difflib.get_close_matches(key, [REGION_KEY], n=1, cutoff=0.8):
+        return Problem(key, shown, f"is not a known key; did you mean '{REGION_KEY}'?")
+    return Problem(
+        key,
+        shown,
+        "is ignored: stagecraft's AWS provider reads only aws:region from the stack file; "
+        "set credentials in the environment (AWS_PROFILE, aws sso login, OIDC in CI)",
+    )
+
+
+@dataclass(frozen=True)
+class Region:
+    """An AWS region as botocore's endpoint data describes it."""
+
+    name: str
+    partition: str
+    services: frozenset[str]
+
+
+@cache
+def aws_regions() -> dict[str, Region]:
+    """Every region in the endpoint data botocore ships (no network, no hand-kept list).
+
+    The data is the one the installed botocore uses to build endpoint URLs, so a
+    region it does not list is one no AWS client here could reach either.
+    """
+    import botocore.loaders
+
+    endpoints = botocore.loaders.create_loader().load_data("endpoints")
+    regions: dict[str, Region] = {}
+    for partition in endpoints["partitions"]:
+        services = partition.get("services", {})
+        for name in partition.get("regions", {}):
+            offered = frozenset(
+                service
+                for service, description in services.items()
+                if name in description.get("endpoints", {})
+            )
+            regions[name] = Region(name, partition["partition"], offered)
+    return regions
+
+
+def _region_problem(region: object) -> Problem | None:
+    """Why ``region`` cannot hold a stagecraft environment, or None."""
+    if not isinstance(region, str) or not region:
+        return Problem(
+            REGION_KEY,
+            _UNSET if region is None else region,
+            "must name an AWS region, e.g. 'us-east-1' (set it in the stack file)",
+        )
+    known = aws_regions()
+    found = known.get(region)
+    if found is None:
+        usable = [r.name for r in known.values() if r.partition in SUPPORTED_PARTITIONS]
+        close = difflib.get_close_matches(region, usable, n=3, cutoff=0.6)
+        hint = (
+            f"did you mean {' or '.join(repr(c) for c in close)}?"
+            if close
+            else ("e.g. 'us-east-1'")
+        )
+        return Problem(
+            REGION_KEY, region, f"is not an AWS region (botocore's endpoint data); {hint}"
+        )
+    if found.partition not in SUPPORTED_PARTITIONS:
+        return Problem(
+            REGION_KEY,
+            region,
+            f"is in the '{found.partition}' partition; stagecraft supports "
+            f"{', '.join(SUPPORTED_PARTITIONS)}",
+        )
+    missing = [s for s in REQUIRED_SERVICES if s not in found.services]
+    if missing:
+        return Problem(
+            REGION_KEY,
+            region,
+            f"does not offer {', '.join(missing)} (botocore's endpoint data), which every "
+            "environment needs",
+        )
+    return None
 
 
 _S = TypeVar("_S", bound=Section)

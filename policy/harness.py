@@ -118,16 +118,32 @@ def config_path_for(stack: str) -> Path | None:
     return None
 
 
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each written once (json keeps the last silently)."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKeyError(f"'{key}' is set twice in one object; keep one")
+        seen[key] = value
+    return seen
+
+
 def load_policy_config(path: Path | None) -> dict[str, Any]:
     """Read and check a policy config file; none means every policy advisory."""
     if path is None:
         return {}
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
+        config = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except OSError as exc:
         raise PolicyConfigError(f"cannot read {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise PolicyConfigError(f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+    except _DuplicateKeyError as exc:
+        raise PolicyConfigError(f"{path}: {exc}") from None
     if not isinstance(config, dict):
         raise PolicyConfigError(f"{path}: must be an object of policy name: settings")
     for key, value in config.items():

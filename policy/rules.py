@@ -35,6 +35,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from infra.aws_types import PROTECTED_TYPES, UNTAGGABLE_AWS_TYPES
+from policy import pod_security
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
@@ -399,6 +400,48 @@ def _stack_of(urn: str) -> str:
     return urn.split("::", maxsplit=1)[0].removeprefix("urn:pulumi:")
 
 
+def _plain(value: Any) -> Any:
+    """A policy property (read-only proxies) as plain data, unknown parts left out."""
+    if isinstance(value, Mapping):
+        out = {}
+        for key in value:
+            try:
+                out[key] = _plain(value[key])
+            except UnknownValueError:
+                continue
+        return out
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        items = []
+        for index in range(len(value)):
+            try:
+                items.append(_plain(value[index]))
+            except UnknownValueError:
+                continue
+        return items
+    return value
+
+
+def _pod_security(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every pod template meets the Pod Security Standard its namespace enforces.
+
+    Only namespaces this stack creates are judged (their labels are in the
+    plan); a pod the namespace would refuse never starts, so its Job never
+    completes and `pulumi up` times out.
+    """
+    resources = [(r.resource_type, _plain(r.props)) for r in args.resources]
+    levels = pod_security.namespace_levels(resources)
+    for resource, (resource_type, props) in zip(args.resources, resources, strict=True):
+        spec = pod_security.pod_spec_of(resource_type, props)
+        namespace = (props.get("metadata") or {}).get("namespace")
+        if spec is None or namespace not in levels:
+            continue
+        for problem in pod_security.violations(spec, levels[namespace]):
+            report(
+                f"{resource.name}: {problem}; namespace {namespace} enforces {levels[namespace]}",
+                resource.urn,
+            )
+
+
 # --------------------------------------------------------------------------- #
 # The rules
 # --------------------------------------------------------------------------- #
@@ -541,6 +584,12 @@ RULES: tuple[Rule, ...] = (
          "Set stagecraft:protectStatefulResources: true.", None, (), (),
          validate_stack=_protected_in_production,
          config={"requireProtection": {"type": "boolean", "default": False}}),
+    Rule("pod-security-standards", "Every pod must pass the Pod Security Standard its "
+         "namespace enforces.", Severity.HIGH, "Set the pod's securityContext (runAsNonRoot, "
+         "seccompProfile RuntimeDefault) and each container's (allowPrivilegeEscalation: "
+         "false, capabilities drop ALL).", None,
+         ("CKV_K8S_16", "CKV_K8S_20", "CKV_K8S_23", "CKV_K8S_31", "CKV_K8S_37"), (),
+         validate_stack=_pod_security),
     Rule("environment-isolation", "No resource may reference another environment's stack or "
          "resources.", Severity.CRITICAL, "Remove the cross-environment reference.",
          None, (), (), validate_stack=_isolated,

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import yaml
 
 from stagecraft.offline.engine import Plan, PlannedResource
+from stagecraft.offline.stackfiles import StackFileError, load_yaml
 
 PRICE_TABLE = Path(__file__).parent / "pricing" / "aws-us-east-1.yaml"
 
@@ -38,6 +39,9 @@ FREE_TYPES = frozenset(
         "aws:ec2/internetGateway:InternetGateway",
         "aws:ec2/routeTable:RouteTable",
         "aws:ec2/routeTableAssociation:RouteTableAssociation",
+        "aws:ec2/route:Route",
+        "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+        "aws:ec2/launchTemplate:LaunchTemplate",  # the node volumes are priced on the node group
         "aws:ec2/securityGroup:SecurityGroup",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
         "aws:ec2/flowLog:FlowLog",  # billed as log ingestion on its log group
@@ -55,6 +59,9 @@ FREE_TYPES = frozenset(
         "aws:rds/parameterGroup:ParameterGroup",
         "aws:elasticache/subnetGroup:SubnetGroup",
         "aws:elasticache/parameterGroup:ParameterGroup",
+        "aws:elasticache/user:User",
+        "aws:elasticache/userGroup:UserGroup",
+        "aws:elasticache/userGroupAssociation:UserGroupAssociation",
     }
 )
 FREE_PREFIXES = ("random:", "kubernetes:", "pulumi:providers:")
@@ -99,6 +106,8 @@ _REQUIRED_PRICES = (
     ("vpc", "nat_gateway_per_hour"),
     ("vpc", "nat_gateway_per_gb"),
     ("vpc", "public_ipv4_per_hour"),
+    ("vpc", "transit_gateway_attachment_per_hour"),
+    ("vpc", "transit_gateway_per_gb"),
     ("kms", "key_per_month"),
     ("secretsmanager", "secret_per_month"),
     ("cloudwatch", "log_ingestion_per_gb"),
@@ -160,8 +169,8 @@ def load_usage(path: Path, stack: str) -> Usage:
     ```
     """
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
+        data = load_yaml(path) or {}
+    except StackFileError as exc:
         raise PricingError(f"cannot read usage file {path}: {exc}") from None
     if not isinstance(data, dict):
         raise PricingError(f"usage file {path} must be a mapping of volume: number")
@@ -292,7 +301,19 @@ def _eks_cluster(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[
     return [_line(r, f"EKS control plane, {p.hours:.0f} h x ${hourly}", "priced", hourly * p.hours)]
 
 
-def _node_group(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+def _root_volume_gb(node_group: PlannedResource, plan: Plan) -> int:
+    """The node root volume: from the group's launch template, else its diskSize (20 default)."""
+    template_id = (node_group.inputs.get("launchTemplate") or {}).get("id")
+    for template in plan.of_type("aws:ec2/launchTemplate:LaunchTemplate"):
+        if template.urn in node_group.dependencies or template.urn == template_id:
+            for mapping in template.inputs.get("blockDeviceMappings") or []:
+                size = (mapping.get("ebs") or {}).get("volumeSize")
+                if size:
+                    return int(size)
+    return int(node_group.inputs.get("diskSize") or 20)
+
+
+def _node_group(r: PlannedResource, plan: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
     instance_type = (r.inputs.get("instanceTypes") or ["?"])[0]
     scaling = r.inputs.get("scalingConfig") or {}
     desired, maximum = int(scaling.get("desiredSize", 0)), int(scaling.get("maxSize", 0))
@@ -300,7 +321,7 @@ def _node_group(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[C
     if hourly is None:
         return _unpriced(r, f"EC2 {instance_type}")
     per_node = hourly * p.hours
-    disk_gb = int(r.inputs.get("diskSize") or 20)
+    disk_gb = _root_volume_gb(r, plan)
     disk = disk_gb * (p.price("ebs", "gp3_per_gb_month") or 0.0)
     return [
         _line(
@@ -330,6 +351,18 @@ def _nat_gateway(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> li
         gb = usage.nat_gateway_gb_per_month
         lines.append(_line(r, f"data processed, {gb:g} GB x ${per_gb}", "priced", gb * per_gb))
     return lines
+
+
+def _transit_gateway_attachment(
+    r: PlannedResource, _: Plan, p: PriceTable, usage: Usage
+) -> list[CostLine]:
+    hourly = p.price("vpc", "transit_gateway_attachment_per_hour") or 0.0
+    per_gb = p.price("vpc", "transit_gateway_per_gb") or 0.0
+    return [
+        _line(r, f"transit gateway attachment, {p.hours:.0f} h x ${hourly}", "priced",
+              hourly * p.hours),
+        _line(r, f"data processed, ${per_gb}/GB: depends on usage", "usage"),
+    ]  # fmt: skip
 
 
 def _public_ip(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
@@ -425,6 +458,7 @@ PRICERS: dict[str, Pricer] = {
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:eks/nodeGroup:NodeGroup": _node_group,
     "aws:ec2/natGateway:NatGateway": _nat_gateway,
+    "aws:ec2transitgateway/vpcAttachment:VpcAttachment": _transit_gateway_attachment,
     "aws:ec2/eip:Eip": _public_ip,
     "aws:rds/instance:Instance": _rds_instance,
     "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,

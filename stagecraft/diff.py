@@ -12,18 +12,16 @@ differs the property is reported as "(secret changed)".
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import tarfile
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from stagecraft.cost import StackCost, money, signed_money
 from stagecraft.offline.engine import SECRET, Plan, PlannedResource
+from stagecraft.transitions import Refusal
+
+if TYPE_CHECKING:
+    from policy.harness import AuditResult
 
 Action = Literal["add", "change", "remove"]
 SYMBOLS: dict[Action, str] = {"add": "+", "change": "~", "remove": "-"}
@@ -35,10 +33,6 @@ _TRIM_NOTE_RESERVE = 600
 _MAX_VALUE_CHARS = 160
 
 
-class DiffError(Exception):
-    """The two sides of a diff could not be produced."""
-
-
 @dataclass(frozen=True)
 class PropertyChange:
     path: str
@@ -46,10 +40,25 @@ class PropertyChange:
     after: Any
     secret: bool = False
 
+    @property
+    def kind(self) -> Literal["added", "removed", "changed"]:
+        if self.before is _MISSING:
+            return "added"
+        if self.after is _MISSING:
+            return "removed"
+        return "changed"
+
     def to_json(self) -> dict[str, Any]:
         if self.secret:
-            return {"path": self.path, "secret": True, "changed": True}
-        return {"path": self.path, "before": self.before, "after": self.after}
+            return {"path": self.path, "change": "changed", "secret": True}
+        # A property that appears or disappears has no value on one side: the
+        # key is left out there rather than given a made-up one.
+        document: dict[str, Any] = {"path": self.path, "change": self.kind}
+        if self.before is not _MISSING:
+            document["before"] = self.before
+        if self.after is not _MISSING:
+            document["after"] = self.after
+        return document
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,8 @@ class StackDiff:
     changes: list[ResourceChange]
     cost_before: StackCost | None
     cost_after: StackCost | None
+    # Changes to the stack file AWS refuses on a running environment.
+    refusals: list[Refusal] = field(default_factory=list)
 
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action == action)
@@ -115,6 +126,7 @@ class StackDiff:
                 "monthlyAfter": round(self.monthly_after, 2),
                 "monthlyDelta": round(self.monthly_after - self.monthly_before, 2),
             },
+            "refused": [r.to_json() for r in self.refusals],
             "resources": [c.to_json() for c in self.changes],
         }
 
@@ -231,6 +243,7 @@ def compare_plans(
     after_label: str,
     cost_before: StackCost | None = None,
     cost_after: StackCost | None = None,
+    refusals: Sequence[Refusal] = (),
 ) -> StackDiff:
     """Every resource added, removed or changed from ``before`` to ``after``.
 
@@ -286,76 +299,14 @@ def compare_plans(
                     )
                 )
     stack = either.stack if either else title
-    return StackDiff(stack, title, before_label, after_label, changes, cost_before, cost_after)
+    return StackDiff(
+        stack, title, before_label, after_label, changes, cost_before, cost_after, list(refusals)
+    )
 
 
 # --------------------------------------------------------------------------- #
-# Evaluating a revision without touching the working tree
+# Plans read back from `stagecraft plan --json` (a revision's, see revision.py)
 # --------------------------------------------------------------------------- #
-
-
-def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, check=False)
-
-
-def export_revision(repo: Path, ref: str, destination: Path) -> str:
-    """Unpack the tree of ``ref`` into ``destination``; returns the commit id.
-
-    `git archive` reads the object database only: the working tree, the
-    index and the checked-out branch are never touched.
-    """
-    resolved = _git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-    if resolved.returncode != 0:
-        raise DiffError(f"'{ref}' is not a commit in {repo} (try a branch, tag or HEAD~1)")
-    commit = resolved.stdout.decode().strip()
-    archive = _git(repo, "archive", "--format=tar", commit)
-    if archive.returncode != 0:
-        raise DiffError(f"git archive {ref} failed: {archive.stderr.decode().strip()}")
-    with tempfile.TemporaryFile() as buffer:
-        buffer.write(archive.stdout)
-        buffer.seek(0)
-        with tarfile.open(fileobj=buffer) as tar:
-            tar.extractall(destination, filter="data")
-    return commit
-
-
-def plan_at_revision(repo: Path, ref: str, stack: str) -> tuple[Plan | None, str]:
-    """The plan of ``stack`` as the program stood at ``ref`` (None: no such stack there).
-
-    The old program runs in a child Python with the old tree first on its
-    path, so old code is evaluated by old code.
-    """
-    with tempfile.TemporaryDirectory(prefix="stagecraft-base-") as directory:
-        base = Path(directory)
-        commit = export_revision(repo, ref, base)
-        label = f"{ref} ({commit[:9]})"
-        if not any((base / f"Pulumi.{stack}.{ext}").is_file() for ext in ("yaml", "yml")):
-            return None, label
-        # The tools moved from infra/ to stagecraft/; a base from before the
-        # move is planned by its own copy under the old name.
-        module = next(
-            (
-                f"{package}.cli.main"
-                for package in ("stagecraft", "infra")
-                if (base / package / "offline" / "engine.py").is_file()
-            ),
-            None,
-        )
-        if module is None:
-            raise DiffError(f"{ref} predates the offline engine; choose a later base")
-        result = subprocess.run(
-            [sys.executable, "-m", module, "plan", "--stack", stack, "--json"],
-            cwd=base,
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "PYTHONPATH": str(base)},
-            timeout=600,
-        )
-        if result.returncode != 0:
-            reason = result.stderr.strip().splitlines()[-1:] or ["no output"]
-            raise DiffError(f"the plan of '{stack}' at {ref} failed: {reason[0]}")
-        return plan_from_json(json.loads(result.stdout)), label
 
 
 def plan_from_json(document: Mapping[str, Any]) -> Plan:
@@ -372,6 +323,7 @@ def plan_from_json(document: Mapping[str, Any]) -> Plan:
             ignore_changes=list(r.get("ignoreChanges") or []),
             dependencies=list(r.get("dependencies") or []),
             secret_fingerprints=dict(r.get("secretFingerprints") or {}),
+            import_id=r.get("importId"),
         )
         for r in document.get("resources", [])
     ]
@@ -416,6 +368,7 @@ def render_text(diffs: list[StackDiff]) -> str:
             f"{diff.count('remove')} to remove; monthly {money(diff.monthly_before)} -> "
             f"{money(diff.monthly_after)} ({delta})"
         )
+        lines.extend(f"  REFUSED {refusal}" for refusal in diff.refusals)
         for change in diff.changes:
             lines.append(
                 f"  {SYMBOLS[change.action]} {change.type} {change.name}{_cost_suffix(change)}"
@@ -425,8 +378,11 @@ def render_text(diffs: list[StackDiff]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def render_json(diffs: list[StackDiff]) -> str:
-    return json.dumps({"stacks": [d.to_json() for d in diffs]}, indent=2) + "\n"
+def render_json(diffs: list[StackDiff], *, audits: Sequence[AuditResult] | None = None) -> str:
+    document: dict[str, Any] = {"stacks": [d.to_json() for d in diffs]}
+    if audits is not None:
+        document["audit"] = [a.to_json() for a in audits]
+    return json.dumps(document, indent=2) + "\n"
 
 
 def _md_cell(text: str) -> str:
@@ -445,6 +401,14 @@ def _markdown_summary(diffs: list[StackDiff]) -> str:
             f"{diff.count('remove')} | {money(diff.monthly_before)} | "
             f"{money(diff.monthly_after)} | **{signed_money(delta)}** |"
         )
+    refused = [(d.stack, r) for d in diffs for r in d.refusals]
+    if refused:
+        rows += ["", "**⛔ Refused: AWS would reject these changes to a running environment**", ""]
+        rows += [
+            f"- **{_md_cell(stack)}** `{r.key}` {_md_cell(r.before)} → {_md_cell(r.after)}: "
+            f"{_md_cell(r.rule)}"
+            for stack, r in refused
+        ]
     return "\n".join(["### stagecraft: infrastructure diff", "", *rows])
 
 
@@ -476,27 +440,57 @@ def _markdown_details(diff: StackDiff, change: ResourceChange) -> str:
     return "\n".join(body)
 
 
-def render_markdown(diffs: list[StackDiff], *, limit: int = GITHUB_COMMENT_LIMIT) -> str:
-    """A PR comment: the summary always, then details until the size limit."""
+def render_markdown(
+    diffs: list[StackDiff],
+    *,
+    limit: int = GITHUB_COMMENT_LIMIT,
+    audits: Sequence[AuditResult] | None = None,
+) -> str:
+    """A PR comment: the summary always, then details until the size limit, then the audit.
+
+    Every block ends with a blank line, so a heading after a `</details>`
+    (the audit's) is read as a heading, not as text of the HTML block.
+    """
+    audit = ""
+    if audits is not None:
+        from policy.harness import render_markdown as render_audit
+
+        audit = render_audit(list(audits))
     summary = _markdown_summary(diffs)
     blocks = [_markdown_details(d, c) for d in diffs for c in d.changes]
     if not blocks:
-        return summary + "\n\nNo infrastructure changes.\n"
-    budget = limit - len(summary) - _TRIM_NOTE_RESERVE
+        return "\n\n".join(p for p in (summary, "No infrastructure changes.", audit) if p) + "\n"
+    budget = limit - len(summary) - len(audit) - _TRIM_NOTE_RESERVE
     kept: list[str] = []
     used = 0
     for block in blocks:
-        if used + len(block) + 1 > budget:
+        if used + len(block) + 2 > budget:
             continue  # a huge block must not push out the small ones after it
         kept.append(block)
-        used += len(block) + 1
-    parts = [summary, "", *kept]
+        used += len(block) + 2
+    parts = [summary, *kept]
     omitted = len(blocks) - len(kept)
     if omitted:
-        parts += [
-            "",
+        parts.append(
             f"_Details of {omitted} more resource change(s) omitted to stay under GitHub's "
             f"{GITHUB_COMMENT_LIMIT:,}-character comment limit; run `stagecraft diff "
-            "--format json` for all of them._",
-        ]
-    return "\n".join(parts) + "\n"
+            "--format json` for all of them._"
+        )
+    if audit:
+        parts.append(audit.rstrip("\n"))
+    return "\n\n".join(parts) + "\n"
+
+
+def render(
+    fmt: str,
+    diffs: list[StackDiff],
+    *,
+    audits: Sequence[AuditResult] | None = None,
+    limit: int = GITHUB_COMMENT_LIMIT,
+) -> str:
+    """``diffs`` in one of the formats `stagecraft diff` writes."""
+    if fmt == "markdown":
+        return render_markdown(diffs, limit=limit, audits=audits)
+    if fmt == "json":
+        return render_json(diffs, audits=audits)
+    return render_text(diffs)

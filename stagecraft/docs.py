@@ -86,8 +86,12 @@ def environment_rows(config: StackConfig) -> dict[str, str]:
         ),
         "RDS PostgreSQL": ", ".join(database),
         "Redis": ", ".join(redis),
-        "Log retention (EKS control plane, RDS logs)": _plural(
+        "Tier": config.tier.tier,
+        "Log retention: application and database logs": _plural(
             config.general.log_retention_days, "day"
+        ),
+        "Log retention: audit trail (EKS control plane, VPC flow logs)": _plural(
+            config.tier.audit_log_retention_days, "day"
         ),
         "Monthly budget (USD)": f"{config.general.monthly_budget_usd:,}",
     }

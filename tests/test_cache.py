@@ -1,8 +1,9 @@
-"""Cache: ElastiCache Redis, encrypted, AUTH, nodes-only, failover where replicated."""
+"""Cache: ElastiCache Redis, encrypted, RBAC users, nodes-only, failover where replicated."""
 
 from __future__ import annotations
 
 GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
+USER = "aws:elasticache/user:User"
 
 
 def test_production_cache_fails_over_across_two_zones(production):
@@ -11,6 +12,7 @@ def test_production_cache_fails_over_across_two_zones(production):
     assert cache.inputs["numCacheClusters"] == 2
     assert cache.inputs["automaticFailoverEnabled"] is True
     assert cache.inputs["multiAzEnabled"] is True
+    # The zones chosen by id (use1-az1, use1-az2): their names in this account.
     assert cache.inputs["preferredCacheClusterAzs"] == ["us-east-1a", "us-east-1b"]
     assert cache.inputs["snapshotRetentionLimit"] == 7
     assert cache.protect is True
@@ -26,14 +28,35 @@ def test_single_node_caches_have_no_failover(dev, staging):
         assert cache.protect is False
 
 
-def test_encrypted_at_rest_and_in_transit_with_auth(plans):
+def test_encrypted_at_rest_and_in_transit_with_rbac_users(plans):
     for plan in plans.values():
         cache = plan.one(GROUP).inputs
         assert cache["atRestEncryptionEnabled"] is True
         assert cache["kmsKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
         assert cache["transitEncryptionEnabled"] is True
-        assert cache["authToken"] == "[secret]"
+        assert "authToken" not in cache  # no shared token: users log in as themselves
+        group = plan.one("aws:elasticache/userGroup:UserGroup")
+        assert cache["userGroupIds"] == [group.inputs["userGroupId"]]
         assert cache["engine"] == "redis"
+
+
+def test_the_default_user_can_do_nothing_and_the_app_user_has_a_secret_password(staging):
+    users = {u.inputs["userName"]: u for u in staging.of_type(USER)}
+    assert set(users) == {"default", "app"}
+    assert users["default"].inputs["accessString"] == "off -@all"
+    assert users["default"].inputs["authenticationMode"] == {"type": "no-password-required"}
+    app = users["app"].inputs
+    assert app["accessString"] == "on ~* &* +@all"
+    assert app["authenticationMode"]["type"] == "password"
+    assert app["authenticationMode"]["passwords"] == ["[secret]"]
+    group = staging.one("aws:elasticache/userGroup:UserGroup")
+    assert group.inputs["userGroupId"] == "stagecraft-staging"
+    assert sorted(group.inputs["userIds"]) == [
+        "stagecraft-staging-app",
+        "stagecraft-staging-default",
+    ]
+    # Previews add their users to this group; the staging stack must not undo them.
+    assert group.ignore_changes == ["userIds"]
 
 
 def test_maxmemory_policy_from_config(staging, dev):

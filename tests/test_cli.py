@@ -138,8 +138,8 @@ def test_too_few_zones_in_the_region_stops_before_anything_is_created(scratch, c
     assert main(["--project-dir", str(scratch), "plan", "--stack", "production"]) == 2
     err = capsys.readouterr().err
     assert (
-        "stagecraft:availabilityZoneCount = 3: us-west-1 offers 2 zones (us-west-1b, "
-        "us-west-1c); choose at most 2"
+        "stagecraft:availabilityZoneCount = 3: us-west-1 offers 1 zone EKS can use (usw1-az1) "
+        "(usw1-az2 excluded: EKS does not run there); choose at most 1"
     ) in err
     assert "Traceback" not in err
 

@@ -11,6 +11,8 @@ from tests.conftest import edit_stack
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 ASSOCIATION = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+ENTRY = "aws:eks/accessEntry:AccessEntry"
+ROLE_BINDING = "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding"
 
 
 def test_control_plane_version_endpoints_logging_and_encryption(production):
@@ -21,7 +23,14 @@ def test_control_plane_version_endpoints_logging_and_encryption(production):
     assert vpc["endpointPrivateAccess"] is True
     assert vpc["endpointPublicAccess"] is False
     assert vpc.get("publicAccessCidrs") is None
-    assert cluster.inputs["enabledClusterLogTypes"] == ["api", "audit", "authenticator"]
+    # Production logs all five (Security Hub EKS.8); the others what config says.
+    assert cluster.inputs["enabledClusterLogTypes"] == [
+        "api",
+        "audit",
+        "authenticator",
+        "controllerManager",
+        "scheduler",
+    ]
     encryption = cluster.inputs["encryptionConfig"]
     assert encryption["resources"] == ["secrets"]
     assert encryption["provider"]["keyArn"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
@@ -33,8 +42,17 @@ def test_public_endpoint_only_from_listed_cidrs(staging):
     assert vpc["publicAccessCidrs"] == ["198.51.100.0/24"]
 
 
-@pytest.mark.parametrize(("stack", "days"), [("dev", 3), ("staging", 7), ("production", 30)])
-def test_control_plane_logs_kept_for_the_env_retention(plans, stack, days):
+def test_other_stacks_log_what_config_lists(staging):
+    assert staging.one(CLUSTER).inputs["enabledClusterLogTypes"] == [
+        "api",
+        "audit",
+        "authenticator",
+    ]
+
+
+# Control-plane logs are audit trail: auditLogRetentionDays, not logRetentionDays.
+@pytest.mark.parametrize(("stack", "days"), [("dev", 14), ("staging", 90), ("production", 365)])
+def test_control_plane_logs_kept_for_the_audit_retention(plans, stack, days):
     plan = plans[stack]
     cluster = plan.one(CLUSTER)
     group = next(
@@ -91,23 +109,117 @@ def _policies(plan):
     }
 
 
-def test_developers_are_read_only_in_production(production, staging):
-    assert _policies(production) == {
-        "platform-admin": "AmazonEKSClusterAdminPolicy",
-        "developer": "AmazonEKSViewPolicy",
+def test_developers_read_cluster_wide_and_never_hold_cluster_scoped_edit(production, staging):
+    for plan in (production, staging):
+        assert _policies(plan) == {
+            "platform-admin": "AmazonEKSClusterAdminPolicy",
+            "developer": "AmazonEKSViewPolicy",
+        }
+        for association in plan.of_type(ASSOCIATION):
+            assert association.inputs["accessScope"] == {"type": "cluster"}
+            assert association.inputs["policyArn"].startswith(
+                "arn:aws:eks::aws:cluster-access-policy/"
+            )
+    developer = next(
+        e for e in staging.of_type(ENTRY) if e.inputs["principalArn"].endswith("/developer")
+    )
+    assert developer.inputs["kubernetesGroups"] == ["stagecraft-developers"]
+
+
+def test_edit_is_granted_in_the_environment_namespace_only(staging, production):
+    (binding,) = staging.of_type(ROLE_BINDING)
+    assert binding.inputs["metadata"]["namespace"] == "staging"
+    assert binding.inputs["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "edit",
     }
-    assert _policies(staging)["developer"] == "AmazonEKSEditPolicy"
-    for association in production.of_type(ASSOCIATION):
-        assert association.inputs["accessScope"] == {"type": "cluster"}
-        assert association.inputs["policyArn"].startswith("arn:aws:eks::aws:cluster-access-policy/")
+    assert binding.inputs["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "stagecraft-developers"}
+    ]
+    assert production.of_type(ROLE_BINDING) == []  # view only there
+    assert staging.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding") == []
 
 
-def test_api_authentication_with_access_entries(production):
+def test_admins_are_listed_never_implied_by_who_created_the_cluster(production):
     access = production.one(CLUSTER).inputs["accessConfig"]
-    assert access == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": True}
-    entries = production.of_type("aws:eks/accessEntry:AccessEntry")
+    # The creator's implicit entry is off: with it, listing the creator as an
+    # admin too fails with 409 (the entry exists already).
+    assert access == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
+    entries = production.of_type(ENTRY)
     assert {e.inputs["type"] for e in entries} == {"STANDARD"}
     assert len(entries) == 2
+    # The first Kubernetes object waits for the admins' access.
+    provider = production.one("pulumi:providers:kubernetes")
+    assert {r.urn for r in production.of_type(ASSOCIATION)} <= set(provider.dependencies)
+
+
+def test_pulumi_up_by_an_unlisted_role_is_refused_before_anything_is_created(scratch):
+    from infra.config import ConfigError
+    from stagecraft.offline.engine import evaluate
+
+    # The offline identity is the placeholder account's platform-admin; drop it.
+    edit_stack(
+        scratch,
+        "staging",
+        **{"stagecraft:clusterAdminRoleArns": ["arn:aws:iam::123456789012:role/someone-else"]},
+    )
+    evaluate("staging", project_dir=scratch)  # a preview does not check who runs it
+    with pytest.raises(ConfigError) as caught:
+        evaluate("staging", project_dir=scratch, dry_run=False)
+    assert [str(p) for p in caught.value.problems] == [
+        'stagecraft:clusterAdminRoleArns = ["arn:aws:iam::123456789012:role/someone-else"]: '
+        "must list the role running `pulumi up` "
+        "(arn:aws:iam::123456789012:role/platform-admin): only listed roles can reach the "
+        "cluster, and this run creates Kubernetes objects in it"
+    ]
+
+
+def test_nodes_follow_the_control_plane_version(production):
+    cluster, group = production.one(CLUSTER), production.one(NODE_GROUP)
+    # The cluster's version *output*: after the control plane, in the same update.
+    assert group.inputs["version"] == "1.34"
+    assert cluster.urn in group.dependencies
+
+
+def test_the_cni_add_on_is_eks_default_for_the_cluster_version(production, scratch):
+    from stagecraft.offline.engine import evaluate
+
+    addon = production.one("aws:eks/addon:Addon")
+    assert addon.inputs["addonVersion"] == "v1.20.4-eksbuild.1"
+    assert production.one(CLUSTER).urn in addon.dependencies
+    edit_stack(scratch, "production", **{"stagecraft:kubernetesVersion": "1.35"})
+    upgraded = evaluate("production", project_dir=scratch)
+    assert upgraded.one("aws:eks/addon:Addon").inputs["addonVersion"] == "v1.21.1-eksbuild.1"
+    assert upgraded.one(NODE_GROUP).inputs["version"] == "1.35"
+
+
+def test_node_root_volumes_are_encrypted_with_the_environment_key(production):
+    template = production.one("aws:ec2/launchTemplate:LaunchTemplate")
+    (root,) = template.inputs["blockDeviceMappings"]
+    assert root["deviceName"] == "/dev/xvda"
+    assert root["ebs"]["encrypted"] == "true"
+    assert root["ebs"]["kmsKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+    assert root["ebs"]["volumeType"] == "gp3"
+    assert root["ebs"]["volumeSize"] == 100
+    assert template.inputs["metadataOptions"]["httpTokens"] == "required"
+    assert template.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1
+    group = production.one(NODE_GROUP)
+    assert template.urn in group.dependencies
+    assert "diskSize" not in group.inputs  # a launch template excludes it
+
+
+def test_the_key_lets_auto_scaling_create_the_node_volumes(production):
+    key = production.one("aws:kms/key:Key")
+    statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
+    role = (
+        "arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/"
+        "AWSServiceRoleForAutoScaling"
+    )
+    assert statements["AutoScalingEncryptsNodeVolumes"]["Principal"] == {"AWS": role}
+    grants = statements["AutoScalingAttachesNodeVolumes"]
+    assert grants["Action"] == "kms:CreateGrant"
+    assert grants["Condition"] == {"Bool": {"kms:GrantIsForAWSResource": "true"}}
 
 
 def test_node_role_has_exactly_the_worker_policies(production):

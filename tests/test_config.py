@@ -354,7 +354,137 @@ RULES = [
         "stagecraft:quotaPods = 0: must be at least 1",
         id="quota-pods",
     ),
+    pytest.param(
+        {"tier": "prod"},
+        "stagecraft:tier = \"prod\": must be one of 'production' or 'non-production'",
+        id="tier-unknown",
+    ),
+    pytest.param(
+        {"auditLogRetentionDays": 100},
+        "stagecraft:auditLogRetentionDays = 100: must be one of CloudWatch's retention "
+        "periods: 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, "
+        "2192, 2557, 2922, 3288, 3653",
+        id="audit-retention-not-a-cloudwatch-value",
+    ),
+    pytest.param(
+        {"clusterLogTypes": ["api", "kubelet"]},
+        "stagecraft:clusterLogTypes = [\"api\", \"kubelet\"]: must be one of 'api', 'audit', "
+        "'authenticator', 'controllerManager' or 'scheduler'",
+        id="log-type-unknown",
+    ),
+    pytest.param(
+        {"clusterLogTypes": ["api", "api"]},
+        'stagecraft:clusterLogTypes = ["api", "api"]: lists api more than once',
+        id="log-type-twice",
+    ),
+    pytest.param(
+        {"transitGatewayId": "tgw-xyz"},
+        'stagecraft:transitGatewayId = "tgw-xyz": must be a transit gateway id such as '
+        "'tgw-0123456789abcdef0'",
+        id="transit-gateway-id-malformed",
+    ),
+    pytest.param(
+        {"transitGatewayRoutes": ["10.200.0.0/16"]},
+        'stagecraft:transitGatewayRoutes = ["10.200.0.0/16"]: routes need transitGatewayId: '
+        "set the gateway or remove the routes",
+        id="transit-routes-without-gateway",
+    ),
+    pytest.param(
+        {"transitGatewayId": "tgw-0123456789abcdef0"},
+        'stagecraft:transitGatewayId = "tgw-0123456789abcdef0": an attachment with no '
+        "transitGatewayRoutes carries no traffic; list the networks to route through it",
+        id="transit-gateway-without-routes",
+    ),
+    pytest.param(
+        {"transitGatewayId": "tgw-0123456789abcdef0", "transitGatewayRoutes": ["10.20.8.0/24"]},
+        'stagecraft:transitGatewayRoutes = ["10.20.8.0/24"]: overlap the VPC\'s own range '
+        "10.20.0.0/16; traffic to them never leaves the VPC",
+        id="transit-route-inside-the-vpc",
+    ),
+    pytest.param(
+        {"transitGatewayId": "tgw-0123456789abcdef0", "transitGatewayRoutes": ["0.0.0.0/0"]},
+        "stagecraft:transitGatewayRoutes = [\"0.0.0.0/0\"]: '0.0.0.0/0' is the internet route, "
+        "which goes through NAT; list the operator networks instead",
+        id="transit-route-to-the-internet",
+    ),
+    pytest.param(
+        {"clusterPrivateAccessCidrs": ["10.200.0.0/16"]},
+        'stagecraft:clusterPrivateAccessCidrs = ["10.200.0.0/16"]: no route from the VPC '
+        "reaches these networks: list them (or a network containing them) in "
+        "transitGatewayRoutes with transitGatewayId, or remove them and deploy from inside "
+        "the VPC",
+        id="private-access-from-an-unrouted-network",
+    ),
 ]
+
+# (production's own stack file with one key replaced, the one problem expected):
+# what a production-tier stack must never allow.
+PRODUCTION_RULES = [
+    pytest.param({"nodeMinSize": 0}, "stagecraft:nodeMinSize = 0: must be at least 2 in "
+                 "production: a node group that may scale below two nodes loses every pod "
+                 "with one node", id="scale-to-zero"),
+    pytest.param({"nodeMinSize": 1}, "stagecraft:nodeMinSize = 1: must be at least 2 in "
+                 "production: a node group that may scale below two nodes loses every pod "
+                 "with one node", id="one-node"),
+    pytest.param({"clusterEndpointPublic": True,
+                  "clusterPublicAccessCidrs": ["198.51.100.0/24"]},
+                 "stagecraft:clusterEndpointPublic = true: must be false in production: the "
+                 "API is reached through the private endpoint (Security Hub EKS.1)",
+                 id="public-endpoint"),
+    pytest.param({"clusterDeveloperAccess": "edit"}, 'stagecraft:clusterDeveloperAccess = '
+                 "\"edit\": must be 'view' in production: only admin roles change "
+                 "production", id="developers-edit"),
+    pytest.param({"clusterLogTypes": ["api", "audit", "authenticator"]},
+                 'stagecraft:clusterLogTypes = ["api", "audit", "authenticator"]: must list '
+                 "all five in production (api, audit, authenticator, controllerManager, "
+                 "scheduler; Security Hub EKS.8)", id="log-types"),
+    pytest.param({"auditLogRetentionDays": 90}, "stagecraft:auditLogRetentionDays = 90: must "
+                 "be at least 365 in production: auditors ask for a year of audit trail "
+                 "(Security Hub CloudWatch.16)", id="audit-retention"),
+    pytest.param({"natGatewayStrategy": "single"}, 'stagecraft:natGatewayStrategy = '
+                 "\"single\": must be 'per_az' in production: one zone's outage must not "
+                 "cut the others' egress", id="single-nat"),
+    pytest.param({"vpcFlowLogs": False}, "stagecraft:vpcFlowLogs = false: must be true in "
+                 "production (Security Hub EC2.6)", id="flow-logs"),
+    pytest.param({"dbMultiAz": False}, "stagecraft:dbMultiAz = false: must be true in "
+                 "production (Security Hub RDS.5)", id="single-az-database"),
+    pytest.param({"dbBackupRetentionDays": 3}, "stagecraft:dbBackupRetentionDays = 3: must be "
+                 "at least 7 in production (Security Hub RDS.11)", id="short-backups"),
+    pytest.param({"dbDeletionProtection": False}, "stagecraft:dbDeletionProtection = false: "
+                 "must be true in production (Security Hub RDS.8)", id="deletion-protection"),
+    pytest.param({"dbFinalSnapshot": False}, "stagecraft:dbFinalSnapshot = false: must be "
+                 "true in production: deleting the database keeps a last snapshot",
+                 id="final-snapshot"),
+    pytest.param({"dbResetSchedule": "0 4 * * *"}, 'stagecraft:dbResetSchedule = "0 4 * * *": '
+                 "must be empty in production: it would empty the production database",
+                 id="reset-schedule"),
+    pytest.param({"cacheNodeCount": 1}, "stagecraft:cacheNodeCount = 1: must be at least 2 "
+                 "in production: a replica to fail over to (Security Hub ElastiCache.3)",
+                 id="single-cache-node"),
+    pytest.param({"cacheSnapshotRetentionDays": 0}, "stagecraft:cacheSnapshotRetentionDays = "
+                 "0: must be at least 1 in production (Security Hub ElastiCache.1)",
+                 id="no-cache-snapshots"),
+    pytest.param({"protectStatefulResources": False}, "stagecraft:protectStatefulResources = "
+                 "false: must be true in production: no `pulumi up` or `destroy` deletes data",
+                 id="unprotected"),
+    pytest.param({"tier": "non-production"}, 'stagecraft:tier = "non-production": the '
+                 "production stack is production-tier; its rules cannot be switched off",
+                 id="production-declared-non-production"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("overrides", "expected"), PRODUCTION_RULES)
+def test_production_tier_refuses_what_production_must_never_be(project, overrides, expected):
+    with pytest.raises(ConfigError) as caught:
+        stack_config(project, "production", **overrides)
+    assert [str(p) for p in caught.value.problems] == [expected]
+
+
+def test_the_same_settings_are_fine_outside_production(project):
+    # dev scales to zero-ish, single NAT, public endpoint, edit: all legal there.
+    config = stack_config(project, "dev", nodeMinSize=0, nodeDesiredSize=0)
+    assert config.tier.tier == "non-production"
+    assert config.cluster.node_min_size == 0
 
 
 @pytest.mark.parametrize(("overrides", "expected"), RULES)
@@ -400,26 +530,82 @@ def test_missing_required_key_is_named(project):
     ]
 
 
-@pytest.mark.parametrize(("region", "shown"), [(None, "(not set)"), ("us-east", '"us-east"')])
-def test_region_is_required_and_well_formed(project, region, shown):
+@pytest.mark.parametrize(
+    ("region", "rule"),
+    [
+        (None, "(not set): must name an AWS region, e.g. 'us-east-1' (set it in the stack file)"),
+        ("us-east", '"us-east": is not an AWS region (botocore\'s endpoint data); did you mean '
+         "'us-east-2' or 'us-east-1' or 'us-west-2'?"),
+        ("us-east-7", '"us-east-7": is not an AWS region (botocore\'s endpoint data); did you '
+         "mean 'us-east-2' or 'us-east-1' or 'us-west-2'?"),
+        ("mars-north-1", '"mars-north-1": is not an AWS region (botocore\'s endpoint data); '
+         "did you mean 'eu-north-1' or 'cn-north-1' or 'ap-northeast-1'?"),
+        ("moon", '"moon": is not an AWS region (botocore\'s endpoint data); e.g. \'us-east-1\''),
+        ("us-iso-east-1", '"us-iso-east-1": is in the \'aws-iso\' partition; stagecraft '
+         "supports aws, aws-cn, aws-us-gov"),
+    ],
+)  # fmt: skip
+def test_region_must_exist_in_the_endpoint_data_botocore_ships(project, region, rule):
     values = dict(project.config_map("staging").values)
     values.pop("aws:region")
     if region is not None:
         values["aws:region"] = region
     with pytest.raises(ConfigError) as caught:
         parse_stack_config(values, project="stagecraft", stack="staging")
+    assert [str(p) for p in caught.value.problems] == [f"aws:region = {rule}"]
+
+
+def test_a_region_without_a_service_every_environment_needs_is_refused(monkeypatch, project):
+    import infra.config as config_module
+
+    regions = dict(config_module.aws_regions())
+    regions["eu-west-1"] = config_module.Region(
+        "eu-west-1", "aws", regions["eu-west-1"].services - {"eks"}
+    )
+    monkeypatch.setattr(config_module, "aws_regions", lambda: regions)
+    values = dict(project.config_map("staging").values)
+    values["aws:region"] = "eu-west-1"
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(values, project="stagecraft", stack="staging")
     assert [str(p) for p in caught.value.problems] == [
-        f"aws:region = {shown}: must name an AWS region, e.g. 'us-east-1' (set it in the "
-        "stack file)"
+        'aws:region = "eu-west-1": does not offer eks (botocore\'s endpoint data), which '
+        "every environment needs"
     ]
+
+
+def test_every_region_botocore_lists_in_the_commercial_partition_is_accepted(project):
+    import infra.config as config_module
+
+    values = dict(project.config_map("staging").values)
+    for region in ("eu-central-1", "ap-southeast-2", "sa-east-1"):
+        assert region in config_module.aws_regions()
+        values["aws:region"] = region
+        assert parse_stack_config(values, project="stagecraft", stack="staging").region == region
 
 
 def test_other_namespaces_are_left_to_their_owners(project):
     values = dict(project.config_map("staging").values)
-    values["aws:profile"] = "ops"
     values["kubernetes:context"] = "whatever"
+    values["datadog:site"] = "datadoghq.eu"
     config = parse_stack_config(values, project="stagecraft", stack="staging")
     assert config.region == "us-east-1"
+
+
+@pytest.mark.parametrize(
+    ("key", "rule"),
+    [
+        ("aws:profile", "is ignored: stagecraft's AWS provider reads only aws:region from the "
+         "stack file; set credentials in the environment (AWS_PROFILE, aws sso login, OIDC in "
+         "CI)"),
+        ("aws:regoin", "is not a known key; did you mean 'aws:region'?"),
+    ],
+)  # fmt: skip
+def test_aws_settings_the_explicit_provider_would_ignore_are_refused(project, key, rule):
+    values = dict(project.config_map("staging").values)
+    values[key] = "ops"
+    with pytest.raises(ConfigError) as caught:
+        parse_stack_config(values, project="stagecraft", stack="staging")
+    assert [str(p) for p in caught.value.problems] == [f'{key} = "ops": {rule}']
 
 
 def test_defaults_apply_when_a_key_is_absent(project):

@@ -36,6 +36,7 @@ def test_production_estimate_is_the_sum_of_list_prices(production):
         + 3 * 100 * PRICES["ebs"]["gp3_per_gb_month"]
         + 3 * PRICES["vpc"]["nat_gateway_per_hour"] * HOURS
         + 3 * PRICES["vpc"]["public_ipv4_per_hour"] * HOURS
+        + PRICES["vpc"]["transit_gateway_attachment_per_hour"] * HOURS  # the VPN's path
         + 2 * rds["db.m5.large"] * HOURS  # Multi-AZ primary
         + 500 * PRICES["rds"]["gp3_multi_az_per_gb_month"]
         + rds["db.m5.large"] * HOURS  # read replica
@@ -111,7 +112,7 @@ def test_cli_lists_every_priced_resource_and_the_total(capsys):
     assert "2 x cache.m6g.large" in out
     assert "3 x m5.large (max 10)" in out
     assert "depends on usage" in out
-    assert "production: $1,199.20/month at desired size" in out
+    assert "production: $1,235.70/month at desired size" in out
     assert "within budget" in out
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from stagecraft.offline.engine import evaluate
+
 INSTANCE = "aws:rds/instance:Instance"
 KEY_PREFIX = "arn:aws:kms:us-east-1:123456789012:key/"
 
@@ -39,8 +41,16 @@ def test_storage_encrypted_with_the_environment_key(plans):
         key = plan.one("aws:kms/key:Key")
         for instance in plan.of_type(INSTANCE):
             assert instance.inputs["storageEncrypted"] is True
-            assert instance.inputs["kmsKeyId"].startswith(KEY_PREFIX)
             assert key.urn in instance.dependencies
+        assert _primary(plan).inputs["kmsKeyId"].startswith(KEY_PREFIX)
+
+
+def test_a_same_region_replica_names_no_key_of_its_own(production):
+    # It is encrypted with its source's key; naming it again is refused by RDS
+    # ("does not require the KMS key parameter") or shows as a change each run.
+    (replica,) = _replicas(production)
+    assert "kmsKeyId" not in replica.inputs
+    assert replica.inputs["storageEncrypted"] is True
 
 
 def test_never_publicly_accessible_and_in_private_subnets(plans):
@@ -54,15 +64,26 @@ def test_never_publicly_accessible_and_in_private_subnets(plans):
         assert all(s.inputs["tags"]["tier"] == "private" for s in used)
 
 
-def test_master_password_managed_by_rds_never_in_config_or_state(production):
+def test_master_password_is_generated_secret_and_kept_in_our_own_secret(production):
+    # Not RDS-managed: RDS refuses a read replica of an instance whose master
+    # password it manages in Secrets Manager.
     db = _primary(production).inputs
-    assert db["manageMasterUserPassword"] is True
-    assert db["masterUserSecretKmsKeyId"].startswith(KEY_PREFIX)
-    assert "password" not in db
+    assert "manageMasterUserPassword" not in db
+    assert db["password"] == "[secret]"
     assert db["username"] == "stagecraft_admin"
     assert db["iamDatabaseAuthenticationEnabled"] is True
+    secret = next(
+        s for s in production.of_type("aws:secretsmanager/secret:Secret")
+        if s.inputs["name"] == "stagecraft-production/database-master"
+    )  # fmt: skip
+    assert secret.inputs["kmsKeyId"].startswith(KEY_PREFIX)
+    version = next(
+        v for v in production.of_type("aws:secretsmanager/secretVersion:SecretVersion")
+        if secret.urn in v.dependencies
+    )  # fmt: skip
+    assert version.inputs["secretString"] == "[secret]"
     assert production.outputs["databaseSecretArn"].startswith(
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-"
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:stagecraft-production/database-master-"
     )
 
 
@@ -153,3 +174,34 @@ def test_major_upgrades_are_possible_and_monitoring_role_is_ready_first(producti
         if a.name.endswith("AmazonRDSEnhancedMonitoringRole")
     )
     assert attachment.urn in primary.dependencies
+
+
+def test_final_snapshot_suffix_is_redrawn_by_every_input_that_replaces_the_instance(production):
+    from stagecraft.replacements import load
+
+    instance = _primary(production)
+    suffix = next(
+        r for r in production.of_type("random:index/randomId:RandomId")
+        if "final-snapshot" in r.name
+    )  # fmt: skip
+    replacing = load().of("aws:rds/instance:Instance")
+    assert replacing is not None
+    set_and_replacing = {key for key in instance.inputs if replacing.forcing(key)}
+    assert set_and_replacing  # dbName, engine, kmsKeyId, storageEncrypted, username
+    assert set_and_replacing <= set(suffix.inputs["keepers"])
+
+
+def test_a_replaced_instance_gets_a_final_snapshot_name_of_its_own(scratch):
+    from tests.conftest import edit_stack
+
+    before = _primary(evaluate("production", project_dir=scratch)).inputs
+    edit_stack(scratch, "production", **{"stagecraft:dbName": "orders"})  # replaces it
+    after = _primary(evaluate("production", project_dir=scratch)).inputs
+    assert before["finalSnapshotIdentifier"] != after["finalSnapshotIdentifier"]
+    assert after["finalSnapshotIdentifier"].startswith("stagecraft-production-final-")
+
+
+def test_a_replica_keeps_backups_of_its_own_so_a_promoted_one_is_backed_up(production):
+    primary, (replica,) = _primary(production).inputs, _replicas(production)
+    assert replica.inputs["backupRetentionPeriod"] == primary["backupRetentionPeriod"] == 30
+    assert replica.inputs["backupWindow"] == primary["backupWindow"]

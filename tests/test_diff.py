@@ -105,8 +105,8 @@ def test_markdown_keeps_the_summary_and_trims_details_to_the_limit(staging, prod
     small = render_markdown([diff], limit=3000)
     assert len(small) <= 3000
     assert small.startswith("### stagecraft: infrastructure diff")
-    assert "| staging -> production | 21 | " in small
-    assert "$336.00 | $1,199.20 | **+$863.20** |" in small
+    assert "| staging -> production | 25 | " in small
+    assert "$336.00 | $1,235.70 | **+$899.70** |" in small
     assert "omitted to stay under GitHub's 65,536-character comment limit" in small
     assert full.count("<details>") > small.count("<details>") > 0
 
@@ -220,7 +220,7 @@ def test_against_another_stack_from_the_cli(capsys):
     args = ["--project-dir", str(REPO), "diff", "--stack", "staging", "--against", "production"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert out.startswith("staging -> production: 21 to add")
+    assert out.startswith("staging -> production: 25 to add")
     assert 'nodeType: "cache.t4g.micro" -> "cache.m6g.large"' in out
 
 

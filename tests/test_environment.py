@@ -98,7 +98,7 @@ def test_stack_outputs(production):
         "databaseAddress",
         "databasePort",
         "redisPort",
-        "redisAuthSecretArn",
+        "redisUserGroupId",
         "kmsKeyArn",
         "vpcCidr",
         "region",

@@ -66,7 +66,10 @@ def test_shared_mode_owns_no_cluster_vpc_or_database_server(small_plans, stack):
         "aws:secretsmanager/secretVersion:SecretVersion",
         "aws:iam/role:Role",
         "aws:iam/rolePolicy:RolePolicy",
+        "aws:elasticache/user:User",
+        "aws:elasticache/userGroupAssociation:UserGroupAssociation",
         "kubernetes:core/v1:Namespace",
+        "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding",
         "kubernetes:core/v1:Secret",
         "kubernetes:core/v1:ConfigMap",
         "kubernetes:core/v1:ResourceQuota",
@@ -122,9 +125,12 @@ def test_each_stack_gets_its_own_database_role_and_secrets(small_plans):
     assert (dev["DBNAME"], dev["ROLE"]) == ("dev-alice", "dev-alice")
     for stack, plan in small_plans.items():
         names = {s.inputs["name"] for s in plan.of_type("aws:secretsmanager/secret:Secret")}
+        own_server = {f"stagecraft-{stack}/database-master"} if stack == "pr-7" else set()
         assert names == {
             f"stagecraft-{stack}/database-credentials",
             f"stagecraft-{stack}/jwt-secret",
+            f"stagecraft-{stack}/redis-password",
+            *own_server,
         }
         assert plan.outputs["redisKeyPrefix"] == f"{stack}:"
         trust = json.loads(plan.one("aws:iam/role:Role").inputs["assumeRolePolicy"])
@@ -254,7 +260,7 @@ def test_the_isolation_policy_refuses_a_reference_to_production(small_plans):
 
 def test_marginal_cost_is_secrets_and_a_storage_share(small_plans):
     cost = estimate(small_plans["pr-123"], budget=50, shared_database_gb=1)
-    assert cost.total == pytest.approx(2 * 0.40 + 1 * 0.115)
+    assert cost.total == pytest.approx(3 * 0.40 + 1 * 0.115)
     assert cost.unpriced == []
 
 
@@ -387,3 +393,24 @@ def test_gc_from_backend_executes_the_teardown_in_order(workspace, fake_tools, c
     assert any(c.startswith("pulumi destroy --stack pr-802") for c in pr802)
     for stack in ("pr-800", "pr-802"):
         assert not (workspace / "ephemeral" / f"Pulumi.{stack}.yaml").exists()
+
+
+def test_a_preview_logs_in_to_redis_as_itself_confined_to_its_prefix(small_plans):
+    plan = small_plans["pr-123"]
+    user = plan.one("aws:elasticache/user:User").inputs
+    assert user["userName"] == "pr-123"
+    assert user["accessString"] == "on ~pr-123:* &pr-123:* +@all -@dangerous"
+    assert user["authenticationMode"] == {"type": "password", "passwords": ["[secret]"]}
+    membership = plan.one("aws:elasticache/userGroupAssociation:UserGroupAssociation").inputs
+    assert membership["userGroupId"] == "stagecraft-staging"  # the shared cache's group
+    # No credential of the shared stack reaches the preview.
+    for resource in plan.resources:
+        assert "getSecretVersion" not in json.dumps(resource.inputs)
+    assert not [r for r in plan.resources if "redis-auth" in r.name]
+
+
+def test_developers_may_edit_a_preview_but_never_its_database_admin_namespace(small_plans):
+    plan = small_plans["pr-123"]
+    (binding,) = plan.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
+    assert binding.inputs["metadata"]["namespace"] == "pr-123"
+    assert binding.inputs["roleRef"]["name"] == "edit"

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
+from infra.config import ConfigError
 from infra.subnets import plan_subnets
-from tests.conftest import inside
+from stagecraft.offline.engine import evaluate
+from tests.conftest import edit_stack, inside
 
 VPC = "aws:ec2/vpc:Vpc"
 SUBNET = "aws:ec2/subnet:Subnet"
 NAT = "aws:ec2/natGateway:NatGateway"
 ROUTE_TABLE = "aws:ec2/routeTable:RouteTable"
+ROUTE = "aws:ec2/route:Route"
+ROLE = "aws:iam/role:Role"
+TGW_ATTACHMENT = "aws:ec2transitgateway/vpcAttachment:VpcAttachment"
 
 
 def _subnets(plan, tier):
@@ -31,9 +40,25 @@ def test_one_public_and_one_private_subnet_per_zone(staging, production):
         private, public = _subnets(plan, "private"), _subnets(plan, "public")
         assert [s.inputs["cidrBlock"] for s in private] == [z.private_cidr for z in layout]
         assert [s.inputs["cidrBlock"] for s in public] == [z.public_cidr for z in layout]
-        expected_zones = ["us-east-1a", "us-east-1b", "us-east-1c"][:zones]
-        assert [s.inputs["availabilityZone"] for s in private] == expected_zones
-        assert [s.inputs["availabilityZone"] for s in public] == expected_zones
+        # Chosen by zone id, lowest first, skipping use1-az3 (EKS refuses it);
+        # the mock account names use1-az4 "us-east-1c".
+        expected_ids = ["use1-az1", "use1-az2", "use1-az4"][:zones]
+        expected_names = ["us-east-1a", "us-east-1b", "us-east-1c"][:zones]
+        for tier in (private, public):
+            assert [s.inputs["tags"]["zone-id"] for s in tier] == expected_ids
+            assert [s.inputs["availabilityZone"] for s in tier] == expected_names
+
+
+def test_zones_eks_refuses_are_never_chosen(scratch):
+    # In us-west-1 the mock account has usw1-az1 and usw1-az2; EKS refuses the
+    # second, so a two-zone stack there is refused before anything is created.
+    edit_stack(scratch, "staging", **{"aws:region": "us-west-1"})
+    with pytest.raises(ConfigError) as caught:
+        evaluate("staging", project_dir=scratch)
+    assert [str(p) for p in caught.value.problems] == [
+        "stagecraft:availabilityZoneCount = 2: us-west-1 offers 1 zone EKS can use "
+        "(usw1-az1) (usw1-az2 excluded: EKS does not run there); choose at most 1"
+    ]
 
 
 def test_subnets_are_tagged_for_eks_load_balancers(staging):
@@ -47,6 +72,18 @@ def test_subnets_are_tagged_for_eks_load_balancers(staging):
         assert subnet.inputs["tags"][cluster_tag] == "shared"
 
 
+def _routes_of(plan, table):
+    return [r for r in plan.of_type(ROUTE) if table.urn in r.dependencies]
+
+
+def test_route_tables_hold_no_inline_routes(plans):
+    # Inline routes are the table's whole truth: `pulumi up` would delete a
+    # route anyone else added.  Every route is a resource of its own.
+    for plan in plans.values():
+        for table in plan.of_type(ROUTE_TABLE):
+            assert "routes" not in table.inputs, table.name
+
+
 def test_single_nat_gateway_serves_every_private_subnet(staging):
     (nat,) = staging.of_type(NAT)
     public_az1 = next(s for s in _subnets(staging, "public") if s.name.endswith("public-az1"))
@@ -54,9 +91,9 @@ def test_single_nat_gateway_serves_every_private_subnet(staging):
     private_tables = [t for t in staging.of_type(ROUTE_TABLE) if "private" in t.name]
     assert len(private_tables) == 2
     for table in private_tables:
-        assert nat.urn in table.dependencies
-        assert table.inputs["routes"][0]["cidrBlock"] == "0.0.0.0/0"
-        assert "natGatewayId" in table.inputs["routes"][0]
+        (route,) = _routes_of(staging, table)
+        assert route.inputs["destinationCidrBlock"] == "0.0.0.0/0"
+        assert nat.urn in route.dependencies
 
 
 def test_per_az_nat_gives_each_zone_its_own_gateway(production):
@@ -67,17 +104,61 @@ def test_per_az_nat_gives_each_zone_its_own_gateway(production):
         table = next(
             t for t in production.of_type(ROUTE_TABLE) if t.name.endswith(f"private-{zone}")
         )
-        assert gateway.urn in table.dependencies
-        assert [g.urn in table.dependencies for g in gateways].count(True) == 1
+        (internet,) = [
+            r
+            for r in _routes_of(production, table)
+            if r.inputs["destinationCidrBlock"] == "0.0.0.0/0"
+        ]
+        assert [g.urn in internet.dependencies for g in gateways].count(True) == 1
+        assert gateway.urn in internet.dependencies
 
 
 def test_public_route_table_goes_through_the_internet_gateway(staging):
     public = next(t for t in staging.of_type(ROUTE_TABLE) if t.name.endswith("-public"))
     gateway = staging.one("aws:ec2/internetGateway:InternetGateway")
-    assert public.inputs["routes"] == [
-        {"cidrBlock": "0.0.0.0/0", "gatewayId": public.inputs["routes"][0]["gatewayId"]}
+    (route,) = _routes_of(staging, public)
+    assert route.inputs["destinationCidrBlock"] == "0.0.0.0/0"
+    assert gateway.urn in route.dependencies
+    assert "gatewayId" in route.inputs
+
+
+def test_default_security_group_is_adopted_and_emptied(plans):
+    # Security Hub EC2.2: the VPC's default group must allow nothing.
+    for plan in plans.values():
+        group = plan.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+        assert plan.one(VPC).urn in group.dependencies
+        assert not group.inputs.get("ingress")
+        assert not group.inputs.get("egress")
+
+
+def test_transit_gateway_routes_the_operator_network_from_every_subnet(production):
+    attachment = production.one(TGW_ATTACHMENT)
+    assert attachment.inputs["transitGatewayId"] == "tgw-0123456789abcdef0"
+    private = {s.urn for s in _subnets(production, "private")}
+    assert private <= set(attachment.dependencies)
+    assert len(attachment.inputs["subnetIds"]) == 3
+    tgw_routes = [
+        r for r in production.of_type(ROUTE) if r.inputs.get("transitGatewayId") is not None
     ]
-    assert gateway.urn in public.dependencies
+    # one per route table: public plus one private per zone
+    assert len(tgw_routes) == len(production.of_type(ROUTE_TABLE)) == 4
+    for route in tgw_routes:
+        assert route.inputs["destinationCidrBlock"] == "10.200.0.0/16"
+        assert attachment.urn in route.dependencies
+
+
+def test_kubernetes_objects_wait_for_the_path_from_the_operator_network(production):
+    provider = production.one("pulumi:providers:kubernetes")
+    waited = set(provider.dependencies)
+    assert production.one(TGW_ATTACHMENT).urn in waited
+    tgw_routes = {
+        r.urn for r in production.of_type(ROUTE) if r.inputs.get("transitGatewayId") is not None
+    }
+    assert tgw_routes <= waited
+
+
+def test_no_transit_gateway_where_none_is_configured(staging):
+    assert staging.of_type(TGW_ATTACHMENT) == []
 
 
 def test_flow_logs_only_where_config_enables_them(staging, production):
@@ -90,12 +171,38 @@ def test_flow_logs_only_where_config_enables_them(staging, production):
         for g in production.of_type("aws:cloudwatch/logGroup:LogGroup")
         if g.inputs["name"] == "/aws/vpc/stagecraft-production/flow-logs"
     )
-    assert log_group.inputs["retentionInDays"] == 30
+    # Flow logs are audit trail: kept auditLogRetentionDays, not logRetentionDays.
+    assert log_group.inputs["retentionInDays"] == 365
     assert log_group.inputs["kmsKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
     assert log_group.urn in flow_log.dependencies
 
 
+def test_flow_log_role_is_this_accounts_and_may_write_its_group(production):
+    role = next(r for r in production.of_type(ROLE) if r.name.endswith("network-flow-logs"))
+    trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
+    assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    policy = production.one("aws:iam/rolePolicy:RolePolicy")
+    statements = json.loads(
+        next(p for p in production.of_type("aws:iam/rolePolicy:RolePolicy")
+             if p.name.endswith("network-flow-logs")).inputs["policy"]
+    )["Statement"]  # fmt: skip
+    del policy
+    actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str)
+                                               else s["Action"])}  # fmt: skip
+    # The provider's own example grants DescribeLogGroups; delivery checks the group.
+    assert {"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups"} <= actions
+
+
 def test_network_resources_belong_to_the_network_component(production):
     owned = {r.type for r in inside(production, "stagecraft:index:Network")}
-    assert {VPC, SUBNET, NAT, ROUTE_TABLE, "aws:ec2/flowLog:FlowLog"} <= owned
+    assert {
+        VPC,
+        SUBNET,
+        NAT,
+        ROUTE_TABLE,
+        ROUTE,
+        TGW_ATTACHMENT,
+        "aws:ec2/flowLog:FlowLog",
+    } <= owned
     assert len(production.of_type(VPC)) == 1

@@ -154,7 +154,7 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("rds-non-default-admin-username", _props(RDS, _primary, username="postgres"), "'postgres' is a well-known default", {}),
     ("elasticache-encryption-at-rest", _props(CACHE, atRestEncryptionEnabled=False), "at-rest encryption is off", {}),
     ("elasticache-encryption-in-transit", _props(CACHE, transitEncryptionEnabled=False), "in-transit encryption is off", {}),
-    ("elasticache-auth", _props(CACHE, authToken=_DELETE), "neither an AUTH token nor RBAC", {}),
+    ("elasticache-auth", _props(CACHE, userGroupIds=_DELETE), "neither an AUTH token nor RBAC", {}),
     ("elasticache-automatic-failover", _props(CACHE, automaticFailoverEnabled=False), "automatic failover is off", {}),
     ("elasticache-snapshot-retention", _props(CACHE, snapshotRetentionLimit=1), "is 1 days; the policy requires 7", {}),
     ("elasticache-no-default-subnet-group", _props(CACHE, subnetGroupName="default"), "default subnet group", {}),
@@ -290,9 +290,17 @@ def test_cli_audit_production_passes(capsys):
 
 
 def test_weakened_production_fails_naming_policy_and_control(scratch, capsys):
+    # Production's own stack file cannot say it (its tier refuses it); the same
+    # shape as a non-production stack, held to production's policy config, can.
+    production = (scratch / "Pulumi.production.yaml").read_text()
+    (scratch / "Pulumi.sandbox.yaml").write_text(
+        production.replace("stagecraft:tier: production", "stagecraft:tier: non-production")
+        .replace("vpcCidr: 10.30.0.0/16", "vpcCidr: 10.40.0.0/16")
+        .replace("stagecraft:namespace: production", "stagecraft:namespace: sandbox")
+    )
     edit_stack(
         scratch,
-        "production",
+        "sandbox",
         **{"stagecraft:dbMultiAz": False, "stagecraft:dbBackupRetentionDays": 1},
     )
     project = scratch
@@ -301,7 +309,7 @@ def test_weakened_production_fails_naming_policy_and_control(scratch, capsys):
         str(project),
         "audit",
         "--stack",
-        "production",
+        "sandbox",
         "--policy-config",
         str(CONFIG_DIR / "production.json"),
     ]
@@ -309,7 +317,7 @@ def test_weakened_production_fails_naming_policy_and_control(scratch, capsys):
     out = capsys.readouterr().out
     assert re.search(r"rds-multi-az\s+│ Security Hub RDS\.5, CKV_AWS_157 .*FAIL", out)
     assert re.search(r"rds-backup-retention\s+│ Security Hub RDS\.11 .*FAIL", out)
-    assert "production FAILS: 2 mandatory" in out
+    assert "sandbox FAILS: 2 mandatory" in out
     assert main([*args, "--format", "json"]) == 1
     import json
 

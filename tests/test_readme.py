@@ -27,7 +27,12 @@ def test_environment_table_shows_the_issue_values(project):
     assert "db.t3.medium, 100 GB, single-AZ, backups 7 days" in table
     assert "primary + replica in 2 AZs, automatic failover, cache.m6g.large" in table
     assert "1 node, cache.t4g.micro, `maxmemory-policy allkeys-lru`" in table
-    assert "| Log retention (EKS control plane, RDS logs) | 3 days | 7 days | 30 days |" in table
+    assert "| Log retention: application and database logs | 3 days | 7 days | 30 days |" in table
+    assert (
+        "| Log retention: audit trail (EKS control plane, VPC flow logs) | 14 days | 90 days | "
+        "365 days |"
+    ) in table
+    assert "| Tier | non-production | non-production | production |" in table
     assert "| Monthly budget (USD) | 200 | 500 | 1,800 |" in table
 
 

@@ -46,21 +46,21 @@ def test_application_secrets_are_generated_and_stored_encrypted(staging):
     secrets = {s.inputs["name"]: s for s in staging.of_type("aws:secretsmanager/secret:Secret")}
     assert set(secrets) == {
         "stagecraft-staging/jwt-secret",
-        "stagecraft-staging/redis-auth-token",
+        "stagecraft-staging/redis-password",
         "stagecraft-staging/connection-info",
+        "stagecraft-staging/database-master",
     }
     for secret in secrets.values():
         assert secret.inputs["kmsKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
     for version in staging.of_type("aws:secretsmanager/secretVersion:SecretVersion"):
         assert version.inputs["secretString"] == "[secret]"
-    lengths = {
-        p.name.rsplit("-secrets-", 1)[-1]: p.inputs["length"] for p in staging.of_type(PASSWORD)
-    }
-    assert lengths["jwt-secret"] >= 32
-    assert 16 <= lengths["redis-auth-token"] <= 128
+    lengths = {p.name.rsplit("-", 2)[-2]: p.inputs["length"] for p in staging.of_type(PASSWORD)}
+    assert lengths["jwt"] >= 32
+    assert 16 <= lengths["redis"] <= 128  # ElastiCache user passwords
+    assert 8 <= lengths["master"] <= 128  # RDS for PostgreSQL master passwords
 
 
-def test_connection_info_points_at_the_rds_managed_secret(staging):
+def test_connection_info_points_at_the_master_secret(staging):
     assert staging.outputs["connectionInfoSecretArn"].startswith(
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:stagecraft-staging/connection-info-"
     )
@@ -85,7 +85,7 @@ def _generated_values(plan: Plan) -> list[str]:
 def test_no_secret_value_appears_in_plan_json_or_text(plans):
     for plan in plans.values():
         values = _generated_values(plan)
-        assert len(values) == 2
+        assert len(values) == 3  # JWT secret, Redis password, database master password
         assert all(len(v) >= 32 for v in values)
         document = json.dumps(plan.to_json())
         buffer = io.StringIO()
@@ -119,7 +119,8 @@ def test_connection_document_names_secrets_and_holds_no_password():
             database_master_secret_arn="arn:aws:secretsmanager:us-east-1:1:secret:rds!db-x",
             redis_host="redis.example",
             redis_port=6379,
-            redis_auth_secret_arn="arn:aws:secretsmanager:us-east-1:1:secret:redis",
+            redis_username="app",
+            redis_password_secret_arn="arn:aws:secretsmanager:us-east-1:1:secret:redis",
             jwt_secret_arn="arn:aws:secretsmanager:us-east-1:1:secret:jwt",
         )
     )
@@ -129,6 +130,7 @@ def test_connection_document_names_secrets_and_holds_no_password():
         "host": "redis.example",
         "port": 6379,
         "tls": True,
-        "authSecretArn": "arn:aws:secretsmanager:us-east-1:1:secret:redis",
+        "username": "app",
+        "secretArn": "arn:aws:secretsmanager:us-east-1:1:secret:redis",
     }
     assert "password" not in json.dumps(document).lower()

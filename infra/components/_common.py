@@ -9,6 +9,8 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws_types import SECURITY_GROUP, physical_name
+
 # Components register as `stagecraft:index:<Name>` so the type is never confused
 # with a provider's type in previews, policies or state.
 TYPE_PREFIX = "stagecraft:index"
@@ -23,20 +25,20 @@ def child(parent: pulumi.Resource, **options: Any) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, **options)
 
 
-def assume_role_policy(service: str) -> str:
-    """Trust policy letting one AWS service principal assume a role."""
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Effect": "Allow",
-                    "Principal": {"Service": service},
-                    "Action": "sts:AssumeRole",
-                }
-            ],
-        }
-    )
+def assume_role_policy(service: str, *, source_account: str | None = None) -> str:
+    """Trust policy letting one AWS service principal assume a role.
+
+    ``source_account`` limits it to requests made on behalf of that account
+    (the confused-deputy guard AWS recommends where the service sends it).
+    """
+    statement: dict[str, object] = {
+        "Effect": "Allow",
+        "Principal": {"Service": service},
+        "Action": "sts:AssumeRole",
+    }
+    if source_account is not None:
+        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+    return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
 def managed_policy_arn(partition: pulumi.Input[str], name: str) -> pulumi.Output[str]:
@@ -86,6 +88,7 @@ def nodes_only_security_group(
     """
     group = aws.ec2.SecurityGroup(
         name,
+        name=physical_name(SECURITY_GROUP, name),
         vpc_id=vpc_id,
         description=f"{service}: EKS cluster nodes only",
         opts=child(parent),
@@ -116,11 +119,22 @@ def encrypted_log_group(
     Services (EKS, RDS) that create their log group on first write create it
     with retention "never" and no key; creating it first under the exact name
     they will use is the only way to set both.
+
+    They also write their last logs *while being deleted*, after `pulumi
+    destroy` removed this group, and so re-create it behind our back; a
+    later `pulumi up` under the same names would then fail with
+    ResourceAlreadyExistsException.  So the group is adopted when it already
+    exists: `import` of a group this stack manages is a no-op, and of a
+    stray one takes it over and sets its retention and key.
     """
+    existing = aws.cloudwatch.get_log_groups(
+        log_group_name_prefix=log_group_name, opts=pulumi.InvokeOptions(parent=parent)
+    )
+    adopt = log_group_name in (existing.log_group_names or [])
     return aws.cloudwatch.LogGroup(
         name,
         name=log_group_name,
         retention_in_days=retention_days,
         kms_key_id=kms_key_arn,
-        opts=child(parent),
+        opts=child(parent, import_=log_group_name if adopt else None),
     )

@@ -1,4 +1,11 @@
-"""Cache: an ElastiCache Redis replication group, encrypted and nodes-only."""
+"""Cache: ElastiCache Redis, encrypted, nodes-only, with a Redis user per environment.
+
+Access is by Redis ACL users (ElastiCache RBAC), not one shared AUTH token:
+the environment's application logs in as its own user, and every preview or
+developer environment on the shared cache gets a user of its own whose ACL
+only reaches its key prefix (`pr-42:*`).  A preview therefore never holds a
+credential that reads or writes staging's keys.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +15,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws_types import NAME_RULES, fitted_name
 from infra.components._common import child, nodes_only_security_group, type_token
 from infra.config import CacheSpec
 
@@ -17,6 +25,22 @@ REDIS_PORT = 6379
 # so the two never compete for the same night.
 SNAPSHOT_WINDOW = "05:00-06:00"
 MAINTENANCE_WINDOW = "sun:06:30-sun:07:30"
+
+ENGINE = "redis"
+MAX_USER_ID = NAME_RULES["aws:elasticache/user:User"].limit
+APP_USER = "app"
+# The environment's own application owns its cache: every key and command.
+APP_ACCESS = "on ~* &* +@all"
+
+
+def prefix_access(key_prefix: str) -> str:
+    """The ACL of a user confined to one key prefix (a preview on a shared cache).
+
+    Keys and pub/sub channels outside the prefix are invisible to it, and the
+    dangerous commands (FLUSHALL, KEYS, CONFIG, ...) that reach across
+    prefixes are refused.
+    """
+    return f"on ~{key_prefix}* &{key_prefix}* +@all -@dangerous"
 
 
 @dataclass(frozen=True)
@@ -28,7 +52,7 @@ class CacheArgs:
     availability_zones: pulumi.Input[Sequence[str]]
     node_security_group_id: pulumi.Input[str]
     kms_key_arn: pulumi.Input[str]
-    auth_token: pulumi.Input[str]
+    app_password: pulumi.Input[str]  # the application user's password (generated)
     protect: bool
 
 
@@ -38,6 +62,8 @@ class Cache(pulumi.ComponentResource):
     replication_group: aws.elasticache.ReplicationGroup
     security_group: aws.ec2.SecurityGroup
     primary_address: pulumi.Output[str]
+    user_group_id: pulumi.Output[str]
+    app_user_name: str
 
     def __init__(
         self, name: str, args: CacheArgs, opts: pulumi.ResourceOptions | None = None
@@ -74,6 +100,42 @@ class Cache(pulumi.ComponentResource):
             opts=child(self),
         )
 
+        # The user group every RBAC-enabled group needs holds a user named
+        # "default"; ours can do nothing, so a client that forgets to log in
+        # gets no access at all.
+        default_user = aws.elasticache.User(
+            f"{name}-default-user",
+            user_id=fitted_name(f"{group_id}-default", MAX_USER_ID),
+            user_name="default",
+            engine=ENGINE,
+            access_string="off -@all",
+            authentication_mode={"type": "no-password-required"},
+            opts=child(self),
+        )
+        self.app_user_name = APP_USER
+        app_user = aws.elasticache.User(
+            f"{name}-app-user",
+            user_id=fitted_name(f"{group_id}-{APP_USER}", MAX_USER_ID),
+            user_name=APP_USER,
+            engine=ENGINE,
+            access_string=APP_ACCESS,
+            authentication_mode={
+                "type": "password",
+                "passwords": [pulumi.Output.secret(args.app_password)],
+            },
+            opts=child(self),
+        )
+        user_group = aws.elasticache.UserGroup(
+            f"{name}-users",
+            user_group_id=fitted_name(group_id, MAX_USER_ID),
+            engine=ENGINE,
+            user_ids=[default_user.user_id, app_user.user_id],
+            # pr-<n> and dev-<name> stacks add their own users to this group
+            # (UserGroupAssociation); the list this stack wrote must not undo them.
+            opts=child(self, ignore_changes=["userIds"]),
+        )
+        self.user_group_id = user_group.user_group_id
+
         preferred_zones: pulumi.Input[Sequence[str]] | None = None
         if spec.replicated:
             # Primary in the first zone, replicas round-robin over the others,
@@ -98,14 +160,14 @@ class Cache(pulumi.ComponentResource):
             at_rest_encryption_enabled=True,
             kms_key_id=args.kms_key_arn,
             transit_encryption_enabled=True,
-            auth_token=pulumi.Output.secret(args.auth_token),
+            user_group_ids=[user_group.user_group_id],
             automatic_failover_enabled=spec.replicated,
             multi_az_enabled=spec.replicated,
             snapshot_retention_limit=spec.snapshot_retention_days,
             snapshot_window=SNAPSHOT_WINDOW if spec.snapshot_retention_days else None,
             maintenance_window=MAINTENANCE_WINDOW,
             auto_minor_version_upgrade=True,
-            apply_immediately=False,
+            apply_immediately=spec.apply_immediately,
             opts=child(self, protect=args.protect),
         )
         self.primary_address = self.replication_group.primary_endpoint_address
@@ -114,5 +176,6 @@ class Cache(pulumi.ComponentResource):
                 "primaryEndpoint": self.primary_address,
                 "readerEndpoint": self.replication_group.reader_endpoint_address,
                 "port": REDIS_PORT,
+                "userGroupId": self.user_group_id,
             }
         )

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws_types import LAUNCH_TEMPLATE, NODE_GROUP, ROLE, physical_name
 from infra.components._common import (
     assume_role_policy,
     attach_policies,
@@ -20,16 +21,18 @@ from infra.components._common import (
 )
 from infra.config import ClusterSpec
 
-# Control-plane logs the audit trail needs: every API call, who made it, and
-# how they authenticated.  scheduler/controllerManager add volume, not evidence.
-CONTROL_PLANE_LOG_TYPES = ("api", "audit", "authenticator")
-
 # EKS access policies: https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
-ACCESS_POLICIES = {
-    "admin": "AmazonEKSClusterAdminPolicy",
-    "edit": "AmazonEKSEditPolicy",
-    "view": "AmazonEKSViewPolicy",
-}
+ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
+VIEW_POLICY = "AmazonEKSViewPolicy"
+
+# The Kubernetes group developer roles join through their access entry.  With
+# `clusterDeveloperAccess: edit`, each environment namespace binds the
+# built-in `edit` ClusterRole to it (a RoleBinding there); nothing else does,
+# so developers never edit kube-system or a database-admin namespace.
+DEVELOPERS_GROUP = "stagecraft-developers"
+
+# The root volume of the AL2023 EKS AMIs.
+ROOT_DEVICE = "/dev/xvda"
 
 NODE_POLICIES = (
     "AmazonEKSWorkerNodePolicy",
@@ -45,8 +48,8 @@ class ClusterArgs:
     spec: ClusterSpec
     cluster_name: str
     region: str
-    log_retention_days: int
-    kms_key_arn: pulumi.Input[str]
+    audit_log_retention_days: int  # control-plane logs are audit trail
+    kms_key_arn: pulumi.Input[str]  # secrets envelope encryption and node volumes
     private_subnet_ids: Sequence[pulumi.Input[str]]
     public_subnet_ids: Sequence[pulumi.Input[str]]
     protect: bool
@@ -72,12 +75,13 @@ class Cluster(pulumi.ComponentResource):
             self,
             f"{name}-control-plane-logs",
             log_group_name=f"/aws/eks/{args.cluster_name}/cluster",
-            retention_days=args.log_retention_days,
+            retention_days=args.audit_log_retention_days,
             kms_key_arn=args.kms_key_arn,
         )
 
         cluster_role = aws.iam.Role(
             f"{name}-control-plane",
+            name=physical_name(ROLE, f"{name}-control-plane"),
             assume_role_policy=assume_role_policy("eks.amazonaws.com"),
             description=f"EKS control plane of {args.cluster_name}",
             opts=child(self),
@@ -99,16 +103,19 @@ class Cluster(pulumi.ComponentResource):
                 # endpoint off the list is irrelevant, so pin it to nothing.
                 "public_access_cidrs": (spec.public_access_cidrs if spec.endpoint_public else None),
             },
-            enabled_cluster_log_types=list(CONTROL_PLANE_LOG_TYPES),
+            enabled_cluster_log_types=list(spec.control_plane_log_types),
             encryption_config={
                 "provider": {"key_arn": args.kms_key_arn},
                 "resources": ["secrets"],
             },
             access_config={
                 "authentication_mode": "API",
-                # The identity running `pulumi up` must reach the API to create
-                # the namespace and its objects right after the cluster exists.
-                "bootstrap_cluster_creator_admin_permissions": True,
+                # Who administers the cluster is in the stack file, not "whoever
+                # ran the first `pulumi up`": every admin (the deploy roles
+                # included) gets an access entry of its own below.  With the
+                # creator's implicit entry on, listing the creator as an admin
+                # too fails with 409 (the entry already exists).
+                "bootstrap_cluster_creator_admin_permissions": False,
             },
             tags=name_tag(args.cluster_name),
             opts=child(self, protect=args.protect, depends_on=[log_group, *cluster_policies]),
@@ -123,21 +130,66 @@ class Cluster(pulumi.ComponentResource):
 
         node_role = aws.iam.Role(
             f"{name}-nodes",
+            name=physical_name(ROLE, f"{name}-nodes"),
             assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
             description=f"Worker nodes of {args.cluster_name}",
             opts=child(self),
         )
         node_policies = attach_policies(self, node_role, f"{name}-nodes", partition, NODE_POLICIES)
 
+        # A launch template only for what the node group cannot say itself:
+        # the root volume encrypted under the environment's key (not only when
+        # the account's default EBS encryption happens to be on) and IMDSv2.
+        launch_template = aws.ec2.LaunchTemplate(
+            f"{name}-nodes",
+            name=physical_name(LAUNCH_TEMPLATE, f"{name}-nodes"),
+            description=f"Worker nodes of {args.cluster_name}: encrypted root volume, IMDSv2",
+            update_default_version=True,
+            block_device_mappings=[
+                {
+                    "device_name": ROOT_DEVICE,
+                    "ebs": {
+                        "volume_size": spec.node_disk_size_gb,
+                        "volume_type": "gp3",
+                        "encrypted": "true",
+                        "kms_key_id": args.kms_key_arn,
+                        "delete_on_termination": "true",
+                    },
+                }
+            ],
+            metadata_options={
+                "http_endpoint": "enabled",
+                "http_tokens": "required",  # IMDSv2 only (Security Hub EC2.8)
+                # One hop: the node's own processes reach the metadata service,
+                # pods (which get AWS credentials through IRSA) cannot borrow
+                # the node role's.
+                "http_put_response_hop_limit": 1,
+            },
+            tag_specifications=[
+                {"resource_type": kind, "tags": name_tag(f"{args.cluster_name}-node")}
+                for kind in ("instance", "volume")
+            ],
+            tags=name_tag(f"{args.cluster_name}-nodes"),
+            opts=child(self),
+        )
+
         self.node_group = aws.eks.NodeGroup(
             f"{name}-nodes",
+            node_group_name=physical_name(NODE_GROUP, f"{name}-nodes"),
             cluster_name=self.eks_cluster.name,
+            # The cluster's version *output*: the nodes follow the control
+            # plane, after it, in the same update (EKS refuses a control plane
+            # more than one minor ahead of its nodes on the next upgrade).
+            version=self.eks_cluster.version,
             node_role_arn=node_role.arn,
             subnet_ids=list(args.private_subnet_ids),
             instance_types=[spec.node_instance_type],
             ami_type=AMI_TYPES[spec.node_architecture],
             capacity_type="ON_DEMAND",
-            disk_size=spec.node_disk_size_gb,
+            launch_template={
+                "id": launch_template.id,
+                "version": launch_template.latest_version.apply(str),
+            },
             scaling_config={
                 "min_size": spec.node_min_size,
                 "max_size": spec.node_max_size,
@@ -155,19 +207,28 @@ class Cluster(pulumi.ComponentResource):
             ),
         )
 
-        self._grant_access(name, args, partition)
+        access = self._grant_access(name, args, partition)
 
         # The VPC CNI enforces NetworkPolicy only when asked to; without this
         # the namespace's default-deny policy would be accepted and ignored.
         # https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy.html
+        # Its version is EKS's default for the cluster's Kubernetes version,
+        # so an upgrade of the control plane moves the add-on with it.
+        cni_version = aws.eks.get_addon_version_output(
+            addon_name="vpc-cni",
+            kubernetes_version=spec.kubernetes_version,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        ).version
         self.network_policy_addon = aws.eks.Addon(
             f"{name}-vpc-cni",
             cluster_name=self.eks_cluster.name,
             addon_name="vpc-cni",
+            addon_version=cni_version,
             configuration_values=json.dumps({"enableNetworkPolicy": "true"}),
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
-            opts=child(self),
+            # After the control plane (and its version) changed.
+            opts=child(self, depends_on=[self.eks_cluster]),
         )
 
         cluster_security_group_id = self.eks_cluster.vpc_config.apply(
@@ -187,11 +248,18 @@ class Cluster(pulumi.ComponentResource):
                 description="Kubernetes API (private endpoint) from an operator network",
                 opts=child(self),
             )
-        # Workloads wait for these: schedulable nodes and enforced policies.
-        self.ready: list[pulumi.Resource] = [self.node_group, self.network_policy_addon]
+        # Workloads wait for these: schedulable nodes, enforced policies, and
+        # the admins' access (the identity running `pulumi up` among them).
+        self.ready: list[pulumi.Resource] = [
+            self.node_group,
+            self.network_policy_addon,
+            *access,
+        ]
+        self.developers_group = DEVELOPERS_GROUP if spec.developer_role_arns else None
 
-        # Managed nodes (no launch template) get the EKS-created cluster
-        # security group; admitting it is admitting exactly the cluster's nodes.
+        # Managed nodes whose launch template names no security group get the
+        # EKS-created cluster security group; admitting it is admitting exactly
+        # the cluster's nodes.
         self.node_security_group_id = cluster_security_group_id
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(
@@ -209,11 +277,19 @@ class Cluster(pulumi.ComponentResource):
             }
         )
 
-    def _grant_access(self, name: str, args: ClusterArgs, partition: pulumi.Output[str]) -> None:
-        grants = [(arn, "admin") for arn in args.spec.admin_role_arns] + [
-            (arn, args.spec.developer_access) for arn in args.spec.developer_role_arns
+    def _grant_access(
+        self, name: str, args: ClusterArgs, partition: pulumi.Output[str]
+    ) -> list[pulumi.Resource]:
+        """An access entry per listed role: admins cluster-wide, developers read-only
+        cluster-wide plus the developers group (bound to `edit` per namespace)."""
+        grants: list[tuple[str, str, str, list[str]]] = [
+            (arn, "admin", ADMIN_POLICY, []) for arn in args.spec.admin_role_arns
+        ] + [
+            (arn, "developer", VIEW_POLICY, [DEVELOPERS_GROUP])
+            for arn in args.spec.developer_role_arns
         ]
-        for principal_arn, level in grants:
+        created: list[pulumi.Resource] = []
+        for principal_arn, level, policy, groups in grants:
             # The role name for readability, a hash of the whole ARN for
             # uniqueness: the same role name in two accounts or paths is fine.
             role_name = principal_arn.rsplit("/", 1)[-1]
@@ -224,18 +300,21 @@ class Cluster(pulumi.ComponentResource):
                 cluster_name=self.eks_cluster.name,
                 principal_arn=principal_arn,
                 type="STANDARD",
+                kubernetes_groups=groups or None,
                 opts=child(self),
             )
-            aws.eks.AccessPolicyAssociation(
+            association = aws.eks.AccessPolicyAssociation(
                 resource_name,
                 cluster_name=self.eks_cluster.name,
                 principal_arn=entry.principal_arn,
                 policy_arn=pulumi.Output.concat(
-                    "arn:", partition, ":eks::aws:cluster-access-policy/", ACCESS_POLICIES[level]
+                    "arn:", partition, ":eks::aws:cluster-access-policy/", policy
                 ),
                 access_scope={"type": "cluster"},
                 opts=child(self),
             )
+            created += [entry, association]
+        return created
 
 
 def _oidc_issuer(identities: Sequence[aws.eks.outputs.ClusterIdentity]) -> str:

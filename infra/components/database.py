@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from infra.aws_types import RDS_PARAMETER_GROUP, RDS_SUBNET_GROUP, ROLE, physical_name
 from infra.components._common import (
     assume_role_policy,
     attach_policies,
@@ -18,9 +20,14 @@ from infra.components._common import (
     nodes_only_security_group,
     type_token,
 )
+from infra.components.secrets import store_secret
 from infra.config import DatabaseSpec
 
 POSTGRES_PORT = 5432
+
+# RDS for PostgreSQL accepts 8-128 printable characters without '/', '"', '@'
+# or spaces; letters and digits only keeps it safe in URLs and shell scripts.
+MASTER_PASSWORD_LENGTH = 40
 
 # What RDS can export for PostgreSQL; `upgrade` records major-version upgrades.
 LOG_EXPORTS = ("postgresql", "upgrade")
@@ -70,6 +77,7 @@ class Database(pulumi.ComponentResource):
 
         subnet_group = aws.rds.SubnetGroup(
             name,
+            name=physical_name(RDS_SUBNET_GROUP, name),
             description=f"Private subnets of {identifier}",
             subnet_ids=args.private_subnet_ids,
             opts=child(self),
@@ -84,6 +92,7 @@ class Database(pulumi.ComponentResource):
         )
         parameters = aws.rds.ParameterGroup(
             name,
+            name=physical_name(RDS_PARAMETER_GROUP, name),
             family=f"postgres{spec.major_version}",
             description=f"PostgreSQL {spec.major_version} settings of {identifier}",
             parameters=[
@@ -117,6 +126,7 @@ class Database(pulumi.ComponentResource):
             ).partition
             role = aws.iam.Role(
                 f"{name}-monitoring",
+                name=physical_name(ROLE, f"{name}-monitoring"),
                 assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"),
                 description=f"RDS enhanced monitoring of {identifier}",
                 opts=child(self),
@@ -130,12 +140,36 @@ class Database(pulumi.ComponentResource):
             )
             monitoring_role_arn = role.arn
 
+        # The master password is generated here and kept in the environment's
+        # own secret, not left to RDS: RDS cannot create a read replica of an
+        # instance whose master password it manages in Secrets Manager (every
+        # engine but SQL Server), nor run a blue/green deployment of one.
+        # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-secrets-manager.html
+        master_password = random.RandomPassword(
+            f"{name}-master-password",
+            length=MASTER_PASSWORD_LENGTH,
+            special=False,
+            opts=child(self),
+        )
+
         final_snapshot_identifier: pulumi.Output[str] | None = None
         if spec.final_snapshot:
-            # Unique per stack *and* per incarnation: a stack destroyed and
-            # re-created must not collide with its own earlier final snapshot.
+            # Unique per incarnation of the instance, not only per stack: the
+            # suffix is re-drawn whenever an input that replaces the instance
+            # changes (the keepers: every such input this program sets, see
+            # tests/test_database.py), so the replaced instance's final snapshot
+            # and the next one's never share a name (DBSnapshotAlreadyExists).
             suffix = random.RandomId(
-                f"{name}-final-snapshot-suffix", byte_length=4, opts=child(self)
+                f"{name}-final-snapshot-suffix",
+                byte_length=4,
+                keepers={
+                    "engine": "postgres",
+                    "dbName": spec.database_name,
+                    "username": spec.master_username,
+                    "kmsKeyId": args.kms_key_arn,
+                    "storageEncrypted": "true",
+                },
+                opts=child(self),
             )
             final_snapshot_identifier = pulumi.Output.concat(identifier, "-final-", suffix.hex)
 
@@ -144,7 +178,6 @@ class Database(pulumi.ComponentResource):
             "storage_type": "gp3",
             "max_allocated_storage": spec.max_allocated_storage_gb,
             "storage_encrypted": True,
-            "kms_key_id": args.kms_key_arn,
             "vpc_security_group_ids": [self.security_group.id],
             "parameter_group_name": parameters.name,
             "publicly_accessible": False,
@@ -163,6 +196,10 @@ class Database(pulumi.ComponentResource):
             "copy_tags_to_snapshot": True,
             "deletion_protection": spec.deletion_protection,
             "port": POSTGRES_PORT,
+            # Both the primary and its replicas follow the parameter group; a
+            # major upgrade (new family) is accepted by RDS only when applied
+            # at once, which `stagecraft diff` insists on (dbApplyImmediately).
+            "apply_immediately": spec.apply_immediately,
         }
 
         self.instance = aws.rds.Instance(
@@ -171,12 +208,10 @@ class Database(pulumi.ComponentResource):
             engine="postgres",
             engine_version=spec.engine_version,
             allocated_storage=spec.allocated_storage_gb,
+            kms_key_id=args.kms_key_arn,
             db_name=spec.database_name,
             username=spec.master_username,
-            # RDS generates, stores and rotates the password in Secrets Manager;
-            # it never passes through config, this program or the state file.
-            manage_master_user_password=True,
-            master_user_secret_kms_key_id=args.kms_key_arn,
+            password=master_password.result,  # a secret output of pulumi-random
             multi_az=spec.multi_az,
             db_subnet_group_name=subnet_group.name,
             backup_retention_period=spec.backup_retention_days,
@@ -188,7 +223,6 @@ class Database(pulumi.ComponentResource):
             # A major version in the stack file is a reviewed decision (the diff
             # and gate show it); without this flag RDS would refuse it.
             allow_major_version_upgrade=True,
-            apply_immediately=False,
             opts=child(self, protect=args.protect, depends_on=[*log_groups, *monitoring_policies]),
             **common,
         )
@@ -198,12 +232,16 @@ class Database(pulumi.ComponentResource):
                 f"{name}-replica-{n}",
                 identifier=f"{identifier}-replica-{n}",
                 replicate_source_db=self.instance.identifier,
+                # A same-region replica is encrypted with its source's key; naming
+                # the key again makes the provider see a change on every run.
                 multi_az=False,
-                # Replicas have no backups of their own and nothing to snapshot
-                # on delete: the primary's backups hold the data.
-                backup_retention_period=0,
+                # A replica is promoted when the primary is lost; promoted without
+                # backups it would be a production database without backups.  So
+                # it keeps the primary's retention (RDS PostgreSQL replicas can).
+                backup_retention_period=spec.backup_retention_days,
+                backup_window=spec.backup_window,
+                # Nothing of its own to snapshot on delete: the primary holds the data.
                 skip_final_snapshot=True,
-                apply_immediately=False,
                 opts=child(
                     self, protect=args.protect, depends_on=[*log_groups, *monitoring_policies]
                 ),
@@ -212,9 +250,31 @@ class Database(pulumi.ComponentResource):
             for n in range(1, spec.read_replicas + 1)
         ]
 
-        self.master_secret_arn = self.instance.master_user_secrets.apply(
-            lambda secrets: (secrets[0].secret_arn or "") if secrets else ""
+        # The shape RDS itself and Secrets Manager's rotation functions use.
+        master_document = pulumi.Output.all(
+            self.instance.address, self.instance.port, master_password.result
+        ).apply(
+            lambda v: json.dumps(
+                {
+                    "engine": "postgres",
+                    "host": v[0],
+                    "port": v[1],
+                    "dbname": spec.database_name,
+                    "username": spec.master_username,
+                    "password": v[2],
+                },
+                sort_keys=True,
+            )
         )
+        self.master_secret_arn = store_secret(
+            self,
+            f"{name}-master-secret",
+            secret_name=f"{identifier}/database-master",
+            description=f"Master user of {identifier}'s PostgreSQL (generated, never typed)",
+            value=master_document,
+            kms_key_arn=args.kms_key_arn,
+            protect=args.protect,
+        ).arn
         self.register_outputs(
             {
                 "address": self.instance.address,

@@ -26,6 +26,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.aws_types import ROLE, ROLE_POLICY, physical_name
 from infra.components._common import child, type_token
 from infra.sql import script
 
@@ -35,6 +36,23 @@ AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.22.0"
 POSTGRES_IMAGE = "public.ecr.aws/docker/library/postgres:16.6-alpine"
 # February 31st: a CronJob that never fires on its own, only as a template.
 NEVER = "0 0 31 2 *"
+
+# The Pod Security Standard `restricted` profile, which the database-admin
+# namespace enforces: a pod missing any of this is refused at admission.
+# https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted
+RESTRICTED_POD = k8s.core.v1.PodSecurityContextArgs(
+    run_as_non_root=True,
+    run_as_user=70,  # postgres in the alpine image; any non-root uid works for aws
+    run_as_group=70,
+    fs_group=70,
+    seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+)
+RESTRICTED_CONTAINER = k8s.core.v1.SecurityContextArgs(
+    allow_privilege_escalation=False,
+    run_as_non_root=True,
+    capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+    seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault"),
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,7 @@ class DatabaseJobs(pulumi.ComponentResource):
 
         role = aws.iam.Role(
             f"{name}-irsa",
+            name=physical_name(ROLE, f"{name}-irsa"),
             description=f"Database jobs of {args.resource_prefix}: read the RDS master secret",
             assume_role_policy=pulumi.Output.all(
                 args.oidc_provider_arn,
@@ -83,6 +102,7 @@ class DatabaseJobs(pulumi.ComponentResource):
         )
         read_secret = aws.iam.RolePolicy(
             f"{name}-read-admin-secret",
+            name=physical_name(ROLE_POLICY, f"{name}-read-admin-secret"),
             role=role.id,
             policy=pulumi.Output.all(args.admin_secret_arn, args.kms_key_arn).apply(
                 lambda v: _read_secret_policy(v[0], v[1])
@@ -210,17 +230,12 @@ def _pod(action: str, args: DatabaseJobsArgs) -> k8s.core.v1.PodTemplateSpecArgs
                 ),
             )
         )
-    restricted = k8s.core.v1.SecurityContextArgs(
-        allow_privilege_escalation=False,
-        run_as_non_root=True,
-        run_as_user=70,  # postgres in the alpine image; any non-root uid works for aws
-        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
-    )
     return k8s.core.v1.PodTemplateSpecArgs(
         metadata=k8s.meta.v1.ObjectMetaArgs(labels={**args.labels, "stagecraft.io/job": action}),
         spec=k8s.core.v1.PodSpecArgs(
             service_account_name=SERVICE_ACCOUNT,
             restart_policy="Never",
+            security_context=RESTRICTED_POD,
             volumes=[
                 k8s.core.v1.VolumeArgs(
                     name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
@@ -246,7 +261,7 @@ def _pod(action: str, args: DatabaseJobsArgs) -> k8s.core.v1.PodTemplateSpecArgs
                         k8s.core.v1.EnvVarArgs(name="HOME", value="/work"),
                     ],
                     volume_mounts=[k8s.core.v1.VolumeMountArgs(name="work", mount_path="/work")],
-                    security_context=restricted,
+                    security_context=RESTRICTED_CONTAINER,
                 )
             ],
             containers=[
@@ -259,7 +274,7 @@ def _pod(action: str, args: DatabaseJobsArgs) -> k8s.core.v1.PodTemplateSpecArgs
                         k8s.core.v1.VolumeMountArgs(name="work", mount_path="/work"),
                         k8s.core.v1.VolumeMountArgs(name="sql", mount_path="/sql"),
                     ],
-                    security_context=restricted,
+                    security_context=RESTRICTED_CONTAINER,
                     resources=k8s.core.v1.ResourceRequirementsArgs(
                         requests={"cpu": "50m", "memory": "64Mi"},
                         limits={"cpu": "250m", "memory": "128Mi"},

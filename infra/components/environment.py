@@ -10,7 +10,7 @@ from infra.components.cache import REDIS_PORT, Cache, CacheArgs
 from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.database import Database, DatabaseArgs
 from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs
-from infra.components.network import Network, NetworkArgs
+from infra.components.network import EKS_UNSUPPORTED_ZONE_IDS, Network, NetworkArgs, Zone
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
 from infra.components.workloads import Workloads, WorkloadsArgs
 from infra.config import ConfigError, Problem, StackConfig
@@ -41,7 +41,7 @@ class Environment(pulumi.ComponentResource):
             opts=child(self),
         )
         on_aws = child(self, providers=[provider])
-        zones = _availability_zones(config, provider)
+        zones = _preflight(config, provider)
 
         secrets = Secrets(
             f"{name}-secrets",
@@ -56,7 +56,7 @@ class Environment(pulumi.ComponentResource):
                 spec=config.network,
                 resource_prefix=prefix,
                 cluster_name=config.cluster_name,
-                log_retention_days=general.log_retention_days,
+                audit_log_retention_days=config.tier.audit_log_retention_days,
                 kms_key_arn=kms_key_arn,
                 availability_zones=zones,
             ),
@@ -68,7 +68,7 @@ class Environment(pulumi.ComponentResource):
                 spec=config.cluster,
                 cluster_name=config.cluster_name,
                 region=config.region,
-                log_retention_days=general.log_retention_days,
+                audit_log_retention_days=config.tier.audit_log_retention_days,
                 kms_key_arn=kms_key_arn,
                 private_subnet_ids=network.private_subnet_ids,
                 public_subnet_ids=network.public_subnet_ids,
@@ -100,7 +100,7 @@ class Environment(pulumi.ComponentResource):
                 availability_zones=network.availability_zones,
                 node_security_group_id=cluster.node_security_group_id,
                 kms_key_arn=kms_key_arn,
-                auth_token=secrets.redis_auth_token,
+                app_password=secrets.redis_password,
                 protect=protect,
             ),
             opts=on_aws,
@@ -117,7 +117,8 @@ class Environment(pulumi.ComponentResource):
                 database_master_secret_arn=database.master_secret_arn,
                 redis_address=cache.primary_address,
                 redis_port=REDIS_PORT,
-                redis_auth_secret_arn=secrets.redis_auth_secret_arn,
+                redis_username=cache.app_user_name,
+                redis_password_secret_arn=secrets.redis_password_secret_arn,
                 jwt_secret_arn=secrets.jwt_secret_arn,
                 protect=protect,
             ),
@@ -128,7 +129,7 @@ class Environment(pulumi.ComponentResource):
             database.instance.port,
             database.master_secret_arn,
             cache.primary_address,
-            secrets.redis_auth_token,
+            secrets.redis_password,
             connection_info.secret_arn,
             secrets.jwt_secret_arn,
         ).apply(
@@ -143,10 +144,14 @@ class Environment(pulumi.ComponentResource):
                 "REDIS_HOST": str(v[3]),
                 "REDIS_PORT": str(REDIS_PORT),
                 "REDIS_TLS": "true",
-                "REDIS_AUTH_TOKEN": str(v[4]),
+                "REDIS_USERNAME": cache.app_user_name,
+                "REDIS_PASSWORD": str(v[4]),
                 "CONNECTION_INFO_SECRET_ARN": str(v[5]),
                 "JWT_SECRET_ARN": str(v[6]),
             }
+        )
+        developers_edit_group = (
+            cluster.developers_group if config.cluster.developer_access == "edit" else None
         )
         workloads = Workloads(
             f"{name}-workloads",
@@ -157,7 +162,10 @@ class Environment(pulumi.ComponentResource):
                 kubeconfig=cluster.kubeconfig,
                 vpc_cidr=config.network.vpc_cidr,
                 app_settings=app_settings,
-                wait_for=cluster.ready,
+                # Nodes to run on, enforced network policies, and the route from
+                # the operator networks to a private endpoint.
+                wait_for=[*cluster.ready, *network.operator_path],
+                developers_edit_group=developers_edit_group,
             ),
             opts=child(self),
         )
@@ -206,7 +214,7 @@ class Environment(pulumi.ComponentResource):
             "databaseAddress": database.instance.address,
             "databasePort": database.instance.port,
             "redisPort": pulumi.Output.from_input(REDIS_PORT),
-            "redisAuthSecretArn": secrets.redis_auth_secret_arn,
+            "redisUserGroupId": cache.user_group_id,
             "kmsKeyArn": kms_key_arn,
             "vpcCidr": pulumi.Output.from_input(config.network.vpc_cidr),
             "region": pulumi.Output.from_input(config.region),
@@ -214,30 +222,79 @@ class Environment(pulumi.ComponentResource):
         self.register_outputs(self.outputs)
 
 
-def _availability_zones(config: StackConfig, provider: aws.Provider) -> list[str]:
-    """The configured number of zones, checked before anything is created.
+def _preflight(config: StackConfig, provider: aws.Provider) -> list[Zone]:
+    """What only the account can answer, asked before anything is created.
 
-    Asked up front (a read, not a change) so that a region with too few
+    Reads (never changes): the zones to use, and, when `pulumi up` is about to
+    change things, whether the identity running it will be able to reach the
+    cluster it creates.  Every problem found stops the run as one ConfigError.
+    """
+    zones, problems = _availability_zones(config, provider)
+    if not pulumi.runtime.is_dry_run():
+        problems += _deployer_problems(config, provider)
+    if problems:
+        raise ConfigError(config.stack, problems)
+    return zones
+
+
+def _deployer_problems(config: StackConfig, provider: aws.Provider) -> list[Problem]:
+    """The deploying identity must be one of the cluster's listed admins.
+
+    The cluster gives nobody implicit access (no creator entry), so an
+    identity missing from clusterAdminRoleArns would create the cluster and
+    then fail on its first Kubernetes object, half-way through.
+    """
+    invoke = pulumi.InvokeOptions(provider=provider)
+    caller = aws.get_caller_identity(opts=invoke)
+    role_arn = aws.iam.get_session_context(arn=caller.arn, opts=invoke).issuer_arn
+    if role_arn in config.cluster.admin_role_arns:
+        return []
+    return [
+        Problem(
+            "stagecraft:clusterAdminRoleArns",
+            config.cluster.admin_role_arns,
+            f"must list the role running `pulumi up` ({role_arn}): only listed roles can "
+            "reach the cluster, and this run creates Kubernetes objects in it",
+        )
+    ]
+
+
+def _availability_zones(
+    config: StackConfig, provider: aws.Provider
+) -> tuple[list[Zone], list[Problem]]:
+    """The configured number of zones, chosen by zone id and checked before anything is created.
+
+    Zone names map to different physical zones in every account; zone ids
+    do not.  Taking the lowest ids that EKS supports gives every account the
+    same physical zones and never one where EKS refuses the cluster.  Asked
+    up front (a read, not a change) so that a region with too few usable
     zones stops the run as a config error instead of half-way through it.
     """
     wanted = config.network.availability_zone_count
-    zones = aws.get_availability_zones(
+    offered = aws.get_availability_zones(
         state="available",
         # Local Zones and Wavelength zones have no NAT gateways or EKS nodes.
         filters=[{"name": "opt-in-status", "values": ["opt-in-not-required"]}],
         opts=pulumi.InvokeOptions(provider=provider),
     )
-    names = sorted(zones.names)
-    if len(names) < wanted:
-        raise ConfigError(
-            config.stack,
-            [
-                Problem(
-                    "stagecraft:availabilityZoneCount",
-                    wanted,
-                    f"{config.region} offers {len(names)} zones ({', '.join(names)}); "
-                    f"choose at most {len(names)}",
-                )
-            ],
-        )
-    return names[:wanted]
+    usable = sorted(
+        (
+            Zone(name=name, zone_id=zone_id)
+            for name, zone_id in zip(offered.names, offered.zone_ids, strict=True)
+            if zone_id not in EKS_UNSUPPORTED_ZONE_IDS
+        ),
+        key=lambda zone: zone.zone_id,
+    )
+    if len(usable) < wanted:
+        excluded = sorted(set(offered.zone_ids) & EKS_UNSUPPORTED_ZONE_IDS)
+        note = f" ({', '.join(excluded)} excluded: EKS does not run there)" if excluded else ""
+        return [], [
+            Problem(
+                "stagecraft:availabilityZoneCount",
+                wanted,
+                f"{config.region} offers {len(usable)} zone{'' if len(usable) == 1 else 's'} "
+                f"EKS can use ({', '.join(z.zone_id for z in usable)}){note}; choose at most "
+                f"{len(usable)}",
+            )
+        ]
+    return usable[:wanted], []

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from infra.aws_types import ROLE, ROLE_POLICY, physical_name
 from infra.components._common import (
     assume_role_policy,
     child,
@@ -24,15 +25,28 @@ from infra.subnets import plan_subnets
 PUBLIC_ELB_TAG = "kubernetes.io/role/elb"
 INTERNAL_ELB_TAG = "kubernetes.io/role/internal-elb"
 
+# Zones (by id) where EKS refuses control-plane subnets with
+# UnsupportedAvailabilityZoneException:
+# https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html
+EKS_UNSUPPORTED_ZONE_IDS = frozenset({"use1-az3", "usw1-az2", "cac1-az3"})
+
+
+@dataclass(frozen=True)
+class Zone:
+    """An availability zone: its name in this account and its physical id."""
+
+    name: str  # us-east-1a: a different physical zone in every account
+    zone_id: str  # use1-az1: the same physical zone everywhere
+
 
 @dataclass(frozen=True)
 class NetworkArgs:
     spec: NetworkSpec
     resource_prefix: str
     cluster_name: str  # subnets are tagged as usable by this EKS cluster
-    log_retention_days: int
+    audit_log_retention_days: int  # flow logs are part of the audit trail
     kms_key_arn: pulumi.Input[str]  # encrypts the flow-log group
-    availability_zones: Sequence[str]  # one per configured zone, in order
+    availability_zones: Sequence[Zone]  # one per configured zone, in order
 
 
 class Network(pulumi.ComponentResource):
@@ -48,6 +62,9 @@ class Network(pulumi.ComponentResource):
     private_subnet_ids: list[pulumi.Output[str]]
     public_subnet_ids: list[pulumi.Output[str]]
     nat_gateways: list[aws.ec2.NatGateway]
+    # What opens the path from the operator networks (transit gateway) to the
+    # private API endpoint: the Kubernetes provider waits for all of it.
+    operator_path: list[pulumi.Resource]
 
     def __init__(
         self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None
@@ -56,7 +73,8 @@ class Network(pulumi.ComponentResource):
         spec = args.spec
         layout = plan_subnets(spec.vpc_cidr, spec.availability_zone_count)
 
-        self.availability_zones = list(args.availability_zones)
+        self.availability_zones = [zone.name for zone in args.availability_zones]
+        zone_ids = [zone.zone_id for zone in args.availability_zones]
 
         self.vpc = aws.ec2.Vpc(
             name,
@@ -66,25 +84,46 @@ class Network(pulumi.ComponentResource):
             tags=name_tag(args.resource_prefix),
             opts=child(self),
         )
+        # Every VPC comes with a default security group that admits all traffic
+        # from its own members and lets everything out.  Adopting it with no
+        # rules empties it, so nothing attached to it by mistake can talk
+        # (Security Hub EC2.2).
+        aws.ec2.DefaultSecurityGroup(
+            f"{name}-default-sg",
+            vpc_id=self.vpc.id,
+            tags=name_tag(f"{args.resource_prefix}-default-unused"),
+            opts=child(self),
+        )
         gateway = aws.ec2.InternetGateway(
             f"{name}-igw",
             vpc_id=self.vpc.id,
             tags=name_tag(args.resource_prefix),
             opts=child(self),
         )
+        # Routes are resources of their own, never inline in the table: an
+        # inline list is the whole truth, so `pulumi up` would delete any
+        # route someone else added (a peering, a VPN) on every run.
         public_routes = aws.ec2.RouteTable(
             f"{name}-public",
             vpc_id=self.vpc.id,
-            routes=[{"cidr_block": "0.0.0.0/0", "gateway_id": gateway.id}],
             tags=name_tag(f"{args.resource_prefix}-public"),
             opts=child(self),
         )
+        aws.ec2.Route(
+            f"{name}-public-internet",
+            route_table_id=public_routes.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=gateway.id,
+            opts=child(self),
+        )
+        route_tables = [public_routes]
 
         cluster_tag = f"kubernetes.io/cluster/{args.cluster_name}"
         public_subnets: list[aws.ec2.Subnet] = []
         private_subnets: list[aws.ec2.Subnet] = []
         for zone in layout:
             zone_name = self.availability_zones[zone.zone_index]
+            zone_tags = {"zone-id": zone_ids[zone.zone_index]}
             suffix = f"az{zone.zone_index + 1}"
             public = aws.ec2.Subnet(
                 f"{name}-public-{suffix}",
@@ -96,7 +135,7 @@ class Network(pulumi.ComponentResource):
                 map_public_ip_on_launch=False,
                 tags=name_tag(
                     f"{args.resource_prefix}-public-{suffix}",
-                    {PUBLIC_ELB_TAG: "1", cluster_tag: "shared", "tier": "public"},
+                    {PUBLIC_ELB_TAG: "1", cluster_tag: "shared", "tier": "public", **zone_tags},
                 ),
                 opts=child(self),
             )
@@ -113,7 +152,7 @@ class Network(pulumi.ComponentResource):
                 availability_zone=zone_name,
                 tags=name_tag(
                     f"{args.resource_prefix}-private-{suffix}",
-                    {INTERNAL_ELB_TAG: "1", cluster_tag: "shared", "tier": "private"},
+                    {INTERNAL_ELB_TAG: "1", cluster_tag: "shared", "tier": "private", **zone_tags},
                 ),
                 opts=child(self),
             )
@@ -150,8 +189,14 @@ class Network(pulumi.ComponentResource):
             routes = aws.ec2.RouteTable(
                 f"{name}-private-{suffix}",
                 vpc_id=self.vpc.id,
-                routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.id}],
                 tags=name_tag(f"{args.resource_prefix}-private-{suffix}"),
+                opts=child(self),
+            )
+            aws.ec2.Route(
+                f"{name}-private-{suffix}-internet",
+                route_table_id=routes.id,
+                destination_cidr_block="0.0.0.0/0",
+                nat_gateway_id=nat.id,
                 opts=child(self),
             )
             aws.ec2.RouteTableAssociation(
@@ -159,6 +204,13 @@ class Network(pulumi.ComponentResource):
                 subnet_id=subnet.id,
                 route_table_id=routes.id,
                 opts=child(self),
+            )
+            route_tables.append(routes)
+
+        self.operator_path = []
+        if spec.transit_gateway_id:
+            self.operator_path = self._transit_gateway(
+                name, args, [s.id for s in private_subnets], route_tables
             )
 
         if spec.flow_logs:
@@ -175,22 +227,71 @@ class Network(pulumi.ComponentResource):
             }
         )
 
+    def _transit_gateway(
+        self,
+        name: str,
+        args: NetworkArgs,
+        private_subnet_ids: list[pulumi.Output[str]],
+        route_tables: list[aws.ec2.RouteTable],
+    ) -> list[pulumi.Resource]:
+        """Attach the VPC to the transit gateway and route the operator networks to it.
+
+        The attachment lives in the private subnets (one ENI per zone); every
+        route table, public ones included, sends the listed networks to the
+        gateway, because the API endpoint's ENIs sit in both kinds of subnet
+        and must be able to answer.
+        """
+        spec = args.spec
+        attachment = aws.ec2transitgateway.VpcAttachment(
+            f"{name}-tgw",
+            transit_gateway_id=spec.transit_gateway_id,
+            vpc_id=self.vpc.id,
+            subnet_ids=private_subnet_ids,
+            dns_support="enable",
+            tags=name_tag(args.resource_prefix),
+            opts=child(self),
+        )
+        opened: list[pulumi.Resource] = [attachment]
+        for table_index, table in enumerate(route_tables):
+            table_name = "public" if table_index == 0 else f"private-az{table_index}"
+            for cidr in spec.transit_gateway_routes:
+                opened.append(
+                    aws.ec2.Route(
+                        f"{name}-{table_name}-tgw-{cidr.replace('/', '-').replace(':', '-')}",
+                        route_table_id=table.id,
+                        destination_cidr_block=cidr,
+                        transit_gateway_id=spec.transit_gateway_id,
+                        # A route to a gateway the VPC is not attached to yet is refused.
+                        opts=child(self, depends_on=[attachment]),
+                    )
+                )
+        return opened
+
     def _flow_logs(self, name: str, args: NetworkArgs) -> None:
         log_group = encrypted_log_group(
             self,
             f"{name}-flow-logs",
             log_group_name=f"/aws/vpc/{args.resource_prefix}/flow-logs",
-            retention_days=args.log_retention_days,
+            retention_days=args.audit_log_retention_days,
             kms_key_arn=args.kms_key_arn,
         )
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         role = aws.iam.Role(
             f"{name}-flow-logs",
-            assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com"),
+            name=physical_name(ROLE, f"{name}-flow-logs"),
+            # Only this account's flow logs may use the role (confused deputy):
+            # https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html
+            assume_role_policy=identity.account_id.apply(
+                lambda account: assume_role_policy(
+                    "vpc-flow-logs.amazonaws.com", source_account=account
+                )
+            ),
             description=f"Lets VPC Flow Logs write {args.resource_prefix}'s flow logs",
             opts=child(self),
         )
         aws.iam.RolePolicy(
             f"{name}-flow-logs",
+            name=physical_name(ROLE_POLICY, f"{name}-flow-logs"),
             role=role.id,
             policy=log_group.arn.apply(_flow_log_writer_policy),
             opts=child(self),
@@ -221,7 +322,14 @@ def _flow_log_writer_policy(log_group_arn: str) -> str:
                         "logs:DescribeLogStreams",
                     ],
                     "Resource": [log_group_arn, f"{log_group_arn}:*"],
-                }
+                },
+                {
+                    # The delivery checks that its destination exists; the
+                    # action cannot be narrowed below the account's groups.
+                    "Effect": "Allow",
+                    "Action": "logs:DescribeLogGroups",
+                    "Resource": log_group_arn.rsplit(":log-group:", 1)[0] + ":log-group:*",
+                },
             ],
         }
     )

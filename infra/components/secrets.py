@@ -34,9 +34,9 @@ KEY_DELETION_WINDOW_DAYS = 30
 # Long enough for HS256 (RFC 7518 §3.2 wants >= 256 bits) with margin.
 JWT_SECRET_LENGTH = 64
 
-# ElastiCache AUTH tokens: 16-128 printable characters, no '/', '"' or '@'.
-# Alphanumeric only, so the token is safe in URLs and shell variables.
-REDIS_AUTH_TOKEN_LENGTH = 48
+# ElastiCache user passwords: 16-128 printable characters, no '/', '"' or '@'.
+# Alphanumeric only, so the password is safe in URLs and shell variables.
+REDIS_PASSWORD_LENGTH = 48
 
 
 def store_secret(
@@ -75,11 +75,11 @@ class SecretsArgs:
 
 
 class Secrets(pulumi.ComponentResource):
-    """KMS key, JWT/session secret and Redis AUTH token of one environment."""
+    """KMS key, JWT/session secret and the Redis application user's password."""
 
     kms_key: aws.kms.Key
-    redis_auth_token: pulumi.Output[str]
-    redis_auth_secret_arn: pulumi.Output[str]
+    redis_password: pulumi.Output[str]
+    redis_password_secret_arn: pulumi.Output[str]
     jwt_secret_arn: pulumi.Output[str]
 
     def __init__(
@@ -111,25 +111,25 @@ class Secrets(pulumi.ComponentResource):
         jwt = random.RandomPassword(
             f"{name}-jwt-secret", length=JWT_SECRET_LENGTH, special=False, opts=child(self)
         )
-        redis_token = random.RandomPassword(
-            f"{name}-redis-auth-token",
-            length=REDIS_AUTH_TOKEN_LENGTH,
+        redis_password = random.RandomPassword(
+            f"{name}-redis-password",
+            length=REDIS_PASSWORD_LENGTH,
             special=False,
             opts=child(self),
         )
         self.jwt_secret_arn = self._store(
             name, "jwt-secret", args, jwt.result, "JWT and session signing secret"
         )
-        self.redis_auth_secret_arn = self._store(
-            name, "redis-auth-token", args, redis_token.result, "Redis AUTH token"
+        self.redis_password_secret_arn = self._store(
+            name, "redis-password", args, redis_password.result, "Redis application user password"
         )
-        self.redis_auth_token = pulumi.Output.secret(redis_token.result)
+        self.redis_password = pulumi.Output.secret(redis_password.result)
 
         self.register_outputs(
             {
                 "kmsKeyArn": self.kms_key.arn,
                 "jwtSecretArn": self.jwt_secret_arn,
-                "redisAuthSecretArn": self.redis_auth_secret_arn,
+                "redisPasswordSecretArn": self.redis_password_secret_arn,
             }
         )
 
@@ -163,7 +163,8 @@ class ConnectionInfoArgs:
     database_master_secret_arn: pulumi.Input[str]
     redis_address: pulumi.Input[str]
     redis_port: pulumi.Input[int]
-    redis_auth_secret_arn: pulumi.Input[str]
+    redis_username: str
+    redis_password_secret_arn: pulumi.Input[str]
     jwt_secret_arn: pulumi.Input[str]
     protect: bool
 
@@ -172,7 +173,7 @@ class ConnectionInfo(pulumi.ComponentResource):
     """The Secrets Manager document applications read to find their data stores.
 
     It holds addresses and the ARNs of the secrets (the RDS-managed master
-    secret, the Redis AUTH token), never a password, so access to the
+    secret, the Redis user's password), never a password, so access to the
     password stays governed by the secret that owns it.  It is a component of
     its own because it can only exist once the database and cache do, while
     the key and generated secrets of :class:`Secrets` must exist before them.
@@ -190,7 +191,7 @@ class ConnectionInfo(pulumi.ComponentResource):
             args.database_master_secret_arn,
             args.redis_address,
             args.redis_port,
-            args.redis_auth_secret_arn,
+            args.redis_password_secret_arn,
             args.jwt_secret_arn,
         ).apply(
             lambda v: connection_document(
@@ -201,7 +202,8 @@ class ConnectionInfo(pulumi.ComponentResource):
                 database_master_secret_arn=v[2],
                 redis_host=v[3],
                 redis_port=v[4],
-                redis_auth_secret_arn=v[5],
+                redis_username=args.redis_username,
+                redis_password_secret_arn=v[5],
                 jwt_secret_arn=v[6],
             )
         )
@@ -228,7 +230,8 @@ def connection_document(
     database_master_secret_arn: str,
     redis_host: str,
     redis_port: int,
-    redis_auth_secret_arn: str,
+    redis_username: str,
+    redis_password_secret_arn: str,
     jwt_secret_arn: str,
 ) -> str:
     """The JSON applications read: addresses, and the ARNs of the credentials."""
@@ -247,7 +250,10 @@ def connection_document(
                 "host": redis_host,
                 "port": redis_port,
                 "tls": True,
-                "authSecretArn": redis_auth_secret_arn,
+                "username": redis_username,
+                # The secret holding the user's password: access to it is
+                # governed there, never copied here.
+                "secretArn": redis_password_secret_arn,
             },
             "jwtSecretArn": jwt_secret_arn,
         },
@@ -255,15 +261,28 @@ def connection_document(
     )
 
 
-def _key_policy(partition: str, account_id: str, region: str) -> str:
-    """Account-administered key that CloudWatch Logs may also use.
+# The role EC2 Auto Scaling launches a managed node group's instances as; it
+# creates their encrypted root volumes, so it must be able to use the key.
+AUTOSCALING_SERVICE_ROLE = (
+    "role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+)
 
-    Every other service (RDS, EKS, ElastiCache, Secrets Manager, EBS) reaches
-    the key through grants made on behalf of the account's principals, which
-    the root statement already allows.  CloudWatch Logs calls KMS as itself and
-    needs its own statement, scoped to this account's log groups:
-    https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+
+def _key_policy(partition: str, account_id: str, region: str) -> str:
+    """Account-administered key that CloudWatch Logs and EC2 Auto Scaling may also use.
+
+    RDS, EKS, ElastiCache and Secrets Manager reach the key through grants
+    made on behalf of the calling principals, which the root statement
+    already allows.  Two callers act as themselves and need statements:
+
+    - CloudWatch Logs, scoped to this account's log groups:
+      https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+    - the Auto Scaling service-linked role, which creates the node group's
+      encrypted root volumes (it must exist: `aws iam create-service-linked-role
+      --aws-service-name autoscaling.amazonaws.com`, once per account):
+      https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
     """
+    autoscaling = f"arn:{partition}:iam::{account_id}:{AUTOSCALING_SERVICE_ROLE}"
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -294,6 +313,27 @@ def _key_policy(partition: str, account_id: str, region: str) -> str:
                             )
                         }
                     },
+                },
+                {
+                    "Sid": "AutoScalingEncryptsNodeVolumes",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": autoscaling},
+                    "Action": [
+                        "kms:Encrypt",
+                        "kms:Decrypt",
+                        "kms:ReEncrypt*",
+                        "kms:GenerateDataKey*",
+                        "kms:DescribeKey",
+                    ],
+                    "Resource": "*",
+                },
+                {
+                    "Sid": "AutoScalingAttachesNodeVolumes",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": autoscaling},
+                    "Action": "kms:CreateGrant",
+                    "Resource": "*",
+                    "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
                 },
             ],
         },

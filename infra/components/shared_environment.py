@@ -9,7 +9,8 @@ StackReference, and owns only what isolates it:
   namespaces cannot reach it) and connection Secret;
 - its own database and role inside the shared RDS instance, made by an
   in-cluster Job (or its own small instance where config asks);
-- its own secrets (database password, JWT secret) and Redis key prefix;
+- its own secrets (database password, JWT secret, Redis password) and a
+  Redis user of its own, confined by its ACL to its key prefix;
 - a TTL, as tags and outputs, after which `stagecraft env gc` removes it.
 """
 
@@ -21,8 +22,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from infra.aws_types import fitted_name
 from infra.components._common import child, type_token
-from infra.components.cache import REDIS_PORT
+from infra.components.cache import ENGINE, MAX_USER_ID, REDIS_PORT, prefix_access
+from infra.components.cluster import DEVELOPERS_GROUP
 from infra.components.database import Database, DatabaseArgs
 from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs
 from infra.components.secrets import store_secret
@@ -39,7 +42,7 @@ REQUIRED_OUTPUTS = (
     "databasePort",
     "databaseSecretArn",
     "redisEndpoint",
-    "redisAuthSecretArn",
+    "redisUserGroupId",
     "kmsKeyArn",
     "vpcCidr",
     "vpcId",
@@ -82,6 +85,9 @@ class SharedEnvironment(pulumi.ComponentResource):
         )
         jwt_secret = random.RandomPassword(
             f"{name}-jwt-secret", length=64, special=False, opts=child(self)
+        )
+        redis_password = random.RandomPassword(
+            f"{name}-redis-password", length=48, special=False, opts=child(self)
         )
 
         if shared_config.own_database:
@@ -143,21 +149,47 @@ class SharedEnvironment(pulumi.ComponentResource):
             opts=on_aws,
         )
 
-        # The shared cache's AUTH token, read at deploy time from the shared
-        # stack's Secrets Manager copy: never in config, never in this code.
-        redis_token = aws.secretsmanager.get_secret_version_output(
-            secret_id=parent_str("redisAuthSecretArn"),
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=provider),
-        ).secret_string
+        # A Redis user of its own on the shared cache, whose ACL reaches only
+        # this environment's key prefix: the shared stack's own credentials
+        # never leave it.
+        redis_secret = store_secret(
+            self,
+            f"{name}-redis-password",
+            secret_name=f"{prefix}/redis-password",
+            description=f"Redis user password of {config.stack} (generated)",
+            value=redis_password.result,
+            kms_key_arn=kms_key_arn,
+            protect=False,
+            opts=on_aws,
+        )
+        redis_user = aws.elasticache.User(
+            f"{name}-redis-user",
+            user_id=fitted_name(prefix, MAX_USER_ID),
+            user_name=config.stack,
+            engine=ENGINE,
+            access_string=prefix_access(config.redis_key_prefix),
+            authentication_mode={
+                "type": "password",
+                "passwords": [redis_password.result],  # a secret output of pulumi-random
+            },
+            opts=on_aws,
+        )
+        redis_membership = aws.elasticache.UserGroupAssociation(
+            f"{name}-redis-user",
+            user_group_id=parent_str("redisUserGroupId"),
+            user_id=redis_user.user_id,
+            opts=on_aws,
+        )
 
         app_settings = pulumi.Output.all(
             database_host,
             database_port,
             database_password.result,
             parent_str("redisEndpoint"),
-            redis_token,
+            redis_password.result,
             jwt.arn,
             credentials.arn,
+            redis_secret.arn,
         ).apply(
             lambda v: {
                 "DATABASE_HOST": str(v[0]),
@@ -169,7 +201,9 @@ class SharedEnvironment(pulumi.ComponentResource):
                 "REDIS_HOST": str(v[3]),
                 "REDIS_PORT": str(REDIS_PORT),
                 "REDIS_TLS": "true",
-                "REDIS_AUTH_TOKEN": str(v[4]),
+                "REDIS_USERNAME": config.stack,
+                "REDIS_PASSWORD": str(v[4]),
+                "REDIS_PASSWORD_SECRET_ARN": str(v[7]),
                 "REDIS_KEY_PREFIX": config.redis_key_prefix,
                 "JWT_SECRET_ARN": str(v[5]),
                 "DATABASE_CREDENTIALS_SECRET_ARN": str(v[6]),
@@ -184,6 +218,12 @@ class SharedEnvironment(pulumi.ComponentResource):
                 kubeconfig=parent_str("kubeconfig"),
                 vpc_cidr=parent_str("vpcCidr"),
                 app_settings=app_settings,
+                # A pull request's or a developer's own environment: developers
+                # may change it (never its database-admin namespace).
+                developers_edit_group=DEVELOPERS_GROUP,
+                # The application may log in to Redis only once its user is in
+                # the shared cache's user group.
+                wait_for=[redis_membership],
             ),
             opts=child(self),
         )
@@ -219,6 +259,7 @@ class SharedEnvironment(pulumi.ComponentResource):
             "databaseRole": pulumi.Output.from_input(config.database_role),
             "databaseCredentialsSecretArn": credentials.arn,
             "redisKeyPrefix": pulumi.Output.from_input(config.redis_key_prefix),
+            "redisUser": pulumi.Output.from_input(config.stack),
             "ttl": pulumi.Output.from_input(shared_config.ttl),
             "expiresAt": pulumi.Output.from_input(expires_at),
         }

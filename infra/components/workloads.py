@@ -27,9 +27,13 @@ class WorkloadsArgs:
     # What the applications find in the `app-connection` Secret: hosts,
     # ports, names and credentials.  Always stored as a secret.
     app_settings: pulumi.Input[Mapping[str, str]]
-    # Created before the first Kubernetes object: nodes to schedule on and
-    # the CNI add-on that enforces the NetworkPolicies below.
+    # Created before the first Kubernetes object: nodes to schedule on, the
+    # CNI add-on that enforces the NetworkPolicies below, the admins' access
+    # and the network path to a private API endpoint.
     wait_for: Sequence[pulumi.Resource] = ()
+    # The Kubernetes group of the developer roles, bound to the built-in `edit`
+    # ClusterRole in this namespace only; None: developers only read.
+    developers_edit_group: str | None = None
 
 
 class Workloads(pulumi.ComponentResource):
@@ -156,6 +160,23 @@ class Workloads(pulumi.ComponentResource):
             spec=_app_traffic_policy(spec, args.vpc_cidr),
             opts=in_namespace,
         )
+
+        if args.developers_edit_group:
+            k8s.rbac.v1.RoleBinding(
+                f"{name}-developers-edit",
+                metadata=meta("developers-edit"),
+                role_ref=k8s.rbac.v1.RoleRefArgs(
+                    api_group="rbac.authorization.k8s.io", kind="ClusterRole", name="edit"
+                ),
+                subjects=[
+                    k8s.rbac.v1.SubjectArgs(
+                        api_group="rbac.authorization.k8s.io",
+                        kind="Group",
+                        name=args.developers_edit_group,
+                    )
+                ],
+                opts=in_namespace,
+            )
 
         self.register_outputs({"namespace": self.namespace_name})
 

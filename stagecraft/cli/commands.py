@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from infra.config import stack_kind
 from stagecraft.offline.stackfiles import Project, locate_project
 
 EXIT_OK = 0
@@ -18,6 +19,7 @@ EXIT_FAILED = 1  # a check failed: docs stale, gate failed, over budget, differe
 EXIT_USAGE = 2  # the user's input is wrong: bad stack, bad config, bad file
 
 DOCUMENTED_ORDER = ("dev", "staging", "production")
+FORMATS = ("text", "markdown", "json")
 
 
 class UserError(Exception):
@@ -33,12 +35,17 @@ def _console() -> Console:
     return console
 
 
-def ordered_stacks(project: Project, requested: list[str] | None) -> list[str]:
+def ordered_stacks(
+    project: Project, requested: list[str] | None, *, full_only: bool = False
+) -> list[str]:
+    """The stacks asked for (checked), or every stack of the project in the table's order."""
     available = project.stacks()
     if requested:
         for stack in requested:
             locate_project(project, stack)  # raises UnknownStackError with the list
         return list(dict.fromkeys(requested))
+    if full_only:
+        available = [s for s in available if stack_kind(s) == "environment"]
     known = [s for s in DOCUMENTED_ORDER if s in available]
     return known + [s for s in available if s not in known]
 
@@ -47,12 +54,17 @@ def plan(project: Project, args: argparse.Namespace) -> int:
     from stagecraft.cli.render import print_plan
     from stagecraft.offline.engine import evaluate
 
-    result = evaluate(args.stack, project_dir=locate_project(project, args.stack).directory)
+    stacks = ordered_stacks(project, args.stack)
+    results = [evaluate(s, project_dir=locate_project(project, s).directory) for s in stacks]
     if args.json:
-        json.dump(result.to_json(), sys.stdout, indent=2)
+        document = (
+            results[0].to_json() if len(results) == 1 else {"plans": [r.to_json() for r in results]}
+        )
+        json.dump(document, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print_plan(result, _console())
+        for result in results:
+            print_plan(result, _console())
     return EXIT_OK
 
 
@@ -60,6 +72,23 @@ def stacks(project: Project, args: argparse.Namespace) -> int:
     del args
     for stack in project.stacks():
         print(stack)
+    return EXIT_OK
+
+
+def validate(project: Project, args: argparse.Namespace) -> int:
+    del args
+    from stagecraft.stackset import cross_stack_problems, load_stack_set
+
+    stacks, errors = load_stack_set(project)
+    problems = [str(p) for p in cross_stack_problems(stacks)]
+    for line in [*errors, *problems]:
+        print(f"error: {line}", file=sys.stderr)
+    if errors or problems:
+        return EXIT_FAILED
+    print(
+        f"{len(stacks.full)} environments and {len(stacks.small)} pr-<n>/dev-<name> stacks: "
+        "every stack file is valid and none conflicts with another"
+    )
     return EXIT_OK
 
 
@@ -90,61 +119,127 @@ def _estimate(project: Project, stack: str, plan_result: Any, **kwargs: Any) -> 
     )
 
 
-def diff(project: Project, args: argparse.Namespace) -> int:
-    from stagecraft.cost import estimate
-    from stagecraft.diff import (
-        DiffError,
-        compare_plans,
-        plan_at_revision,
-        render_json,
-        render_markdown,
-        render_text,
-    )
-    from stagecraft.offline.engine import evaluate
+def _outputs(args: argparse.Namespace) -> tuple[str | None, dict[str, Path]]:
+    """(stdout format or None, format -> file) from --format and --write."""
+    written: dict[str, Path] = {}
+    for item in args.write:
+        fmt, _, path = item.partition("=")
+        if fmt not in FORMATS or not path:
+            raise UserError(
+                f"--write {item!r}: expected FORMAT=PATH with FORMAT one of {', '.join(FORMATS)}"
+            )
+        written[fmt] = Path(path)
+    stdout = args.format or (None if written else "text")
+    return stdout, written
 
-    requested = ordered_stacks(project, args.stack)
+
+def diff(project: Project, args: argparse.Namespace) -> int:
+    stdout_format, written = _outputs(args)
+    requested = ordered_stacks(project, args.stack, full_only=args.stack is None)
+    base_plans = None
+    if args.base:
+        # Before the SDK is imported here: the base revision is planned in a
+        # child process while this one plans the working tree.
+        from stagecraft.revision import RevisionError
+        from stagecraft.revision import start as start_revision
+
+        try:
+            base_plans = start_revision(project.directory, args.base, requested)
+        except RevisionError as exc:
+            raise UserError(str(exc)) from None
+
+    from stagecraft.diff import compare_plans, plan_from_json, render
+    from stagecraft.offline.engine import evaluate
+    from stagecraft.revision import RevisionError
+    from stagecraft.transitions import refused_transitions
+
+    current = {s: evaluate(s, project_dir=locate_project(project, s).directory) for s in requested}
+    costs = {s: _estimate(project, s, plan) for s, plan in current.items()}
     results = []
-    try:
+    if args.against:
+        other = evaluate(args.against, project_dir=locate_project(project, args.against).directory)
+        cost_other = _estimate(project, args.against, other)
         for stack in requested:
-            current = evaluate(stack, project_dir=locate_project(project, stack).directory)
-            cost_now = _estimate(project, stack, current)
-            if args.against:
-                other = evaluate(
-                    args.against, project_dir=locate_project(project, args.against).directory
+            results.append(
+                compare_plans(
+                    current[stack],
+                    other,
+                    title=f"{stack} -> {args.against}",
+                    before_label=stack,
+                    after_label=args.against,
+                    cost_before=costs[stack],
+                    cost_after=cost_other,
                 )
-                cost_other = _estimate(project, args.against, other)
-                results.append(
-                    compare_plans(
-                        current,
-                        other,
-                        title=f"{stack} -> {args.against}",
-                        before_label=stack,
-                        after_label=args.against,
-                        cost_before=cost_now,
-                        cost_after=cost_other,
-                    )
-                )
-            else:
-                base, label = plan_at_revision(project.directory, args.base, stack)
-                results.append(
-                    compare_plans(
-                        base,
-                        current,
-                        title=f"{stack}: {label} -> working tree",
-                        before_label=label,
-                        after_label="working tree",
-                        cost_before=estimate(base, budget=None) if base else None,
-                        cost_after=cost_now,
-                    )
-                )
-    except DiffError as exc:
-        raise UserError(str(exc)) from None
-    if args.format == "markdown":
-        sys.stdout.write(render_markdown(results, limit=args.max_chars))
+            )
     else:
-        sys.stdout.write({"text": render_text, "json": render_json}[args.format](results))
-    changed = any(d.changes for d in results)
-    return EXIT_FAILED if args.exit_code and changed else EXIT_OK
+        assert base_plans is not None
+        try:
+            documents = base_plans.wait()
+        except RevisionError as exc:
+            raise UserError(str(exc)) from None
+        for stack in requested:
+            document = documents.get(stack)
+            base = plan_from_json(document) if document else None
+            before_values = base_plans.config_values.get(stack)
+            refusals = (
+                refused_transitions(before_values, _config_values(project, stack))
+                if before_values is not None
+                else []
+            )
+            results.append(
+                compare_plans(
+                    base,
+                    current[stack],
+                    title=f"{stack}: {base_plans.label} -> working tree",
+                    before_label=base_plans.label,
+                    after_label="working tree",
+                    cost_before=_estimate(project, stack, base) if base else None,
+                    cost_after=costs[stack],
+                    refusals=refusals,
+                )
+            )
+
+    audits = _audit_results(project, current) if args.audit else None
+    for fmt, path in written.items():
+        path.write_text(render(fmt, results, audits=audits, limit=args.max_chars), "utf-8")
+    if stdout_format:
+        sys.stdout.write(render(stdout_format, results, audits=audits, limit=args.max_chars))
+    failed = any(d.refusals for d in results)
+    if audits is not None and not all(a.passed for a in audits):
+        failed = True
+    if args.exit_code and any(d.changes for d in results):
+        failed = True
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def _config_values(project: Project, stack: str) -> dict[str, str]:
+    return locate_project(project, stack).config_map(stack).values
+
+
+def _audit_results(project: Project, plans: dict[str, Any]) -> list[Any]:
+    from policy.harness import PolicyConfigError, config_path_for, load_policy_config
+    from policy.harness import audit as run_audit
+
+    results = []
+    for stack, plan_result in plans.items():
+        path = config_path_for(stack)
+        try:
+            config = load_policy_config(path)
+        except PolicyConfigError as exc:
+            raise UserError(str(exc)) from None
+        results.append(run_audit(plan_result, config, config_source=_shown_path(project, path)))
+    return results
+
+
+def _shown_path(project: Project, path: Path | None) -> str:
+    """A policy config as a reader of the PR finds it: relative to the repository."""
+    if path is None:
+        return "(none: every policy advisory)"
+    resolved = path.resolve()
+    for root in (project.directory.resolve(), Path.cwd().resolve()):
+        if resolved.is_relative_to(root):
+            return str(resolved.relative_to(root))
+    return f"policy/config/{path.name}"
 
 
 def cost(project: Project, args: argparse.Namespace) -> int:
@@ -298,11 +393,7 @@ def audit(project: Project, args: argparse.Namespace) -> int:
             config = load_policy_config(path)
         except PolicyConfigError as exc:
             raise UserError(str(exc)) from None
-        shown = (
-            str(path.relative_to(project.directory))
-            if path and path.is_relative_to(project.directory)
-            else str(path or "(none: every policy advisory)")
-        )
+        shown = _shown_path(project, path)
         plan_result = evaluate(stack, project_dir=locate_project(project, stack).directory)
         results.append(run_audit(plan_result, config, config_source=shown))
     if args.format == "json":

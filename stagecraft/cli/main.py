@@ -12,10 +12,9 @@ from rich.console import Console
 
 from infra.config import ConfigError
 from stagecraft.cli import commands
+from stagecraft.cli.commands import FORMATS
 from stagecraft.envs import EnvError
 from stagecraft.offline.stackfiles import StackFileError, load_project
-
-FORMATS = ("text", "markdown", "json")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,10 +37,27 @@ def _parser() -> argparse.ArgumentParser:
         description="Evaluate the real program for one stack under the Pulumi SDK's mock "
         "runtime, with that stack's Pulumi.<stack>.yaml as config.",
     )
-    plan.add_argument("--stack", "-s", required=True, help="stack name, e.g. staging")
-    plan.add_argument("--json", action="store_true", help="print a machine-readable plan")
+    plan.add_argument(
+        "--stack",
+        "-s",
+        action="append",
+        required=True,
+        help="stack name, e.g. staging; repeat it to plan several in one process",
+    )
+    plan.add_argument(
+        "--json",
+        action="store_true",
+        help='print a machine-readable plan (several stacks: {"plans": [...]})',
+    )
 
     sub.add_parser("stacks", help="list the stacks that have a Pulumi.<stack>.yaml")
+    sub.add_parser(
+        "validate",
+        help="check every stack file, alone and against each other (overlapping VPCs, ...)",
+        description="Validate every Pulumi.<stack>.yaml (and ephemeral/'s) as `pulumi up` "
+        "would, then the rules across stacks: VPC ranges that overlap each other or an "
+        "operator network, a small stack reusing another's namespace. Exit 1 on a problem.",
+    )
 
     diff = sub.add_parser(
         "diff",
@@ -50,18 +66,42 @@ def _parser() -> argparse.ArgumentParser:
         "without touching the working tree) with the working tree, or compare --stack "
         "with --against another stack.",
     )
-    diff.add_argument("--stack", "-s", action="append", required=True, help="repeatable")
+    diff.add_argument(
+        "--stack",
+        "-s",
+        action="append",
+        help="repeatable; default: every full environment (dev, staging, production, sandbox)",
+    )
     side = diff.add_mutually_exclusive_group(required=True)
     side.add_argument("--base", metavar="GIT_REF", help="revision to compare with, e.g. HEAD~1")
     side.add_argument("--against", metavar="STACK", help="another stack to compare with")
-    diff.add_argument("--format", choices=FORMATS, default="text")
+    diff.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="what to print on stdout (default: text, or nothing when --write is given)",
+    )
+    diff.add_argument(
+        "--write",
+        action="append",
+        default=[],
+        metavar="FORMAT=PATH",
+        help="also write FORMAT (text, markdown or json) to PATH; repeatable, so one run "
+        "produces the PR comment and the JSON artifact from the same plans",
+    )
+    diff.add_argument(
+        "--audit",
+        action="store_true",
+        help="append the policy audit of the changed stacks (same plans, no second run) to "
+        "the markdown and JSON; exit 1 when a mandatory policy fails",
+    )
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences")
     diff.add_argument(
         "--max-chars",
         type=int,
         default=65536,
-        help="markdown: trim per-resource details to stay under this size (GitHub's "
-        "comment limit by default; lower it to leave room for more in the same comment)",
+        help="markdown: trim per-resource details so the whole comment (audit included) "
+        "stays under this size (GitHub's comment limit by default)",
     )
 
     cost = sub.add_parser(
@@ -182,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handler = {
             "plan": commands.plan,
             "stacks": commands.stacks,
+            "validate": commands.validate,
             "diff": commands.diff,
             "cost": commands.cost,
             "report": commands.report,

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import run_in_stack, set_all_config
 from pulumi.runtime.mocks import MockEngine, MockMonitor, MockSettings
 from pulumi.runtime.settings import ROOT, configure, get_project, get_stack
@@ -63,6 +63,8 @@ class PlannedResource:
     dependencies: list[str] = field(default_factory=list)
     # Property path -> fingerprint of each "[secret]" in ``inputs``.
     secret_fingerprints: dict[str, str] = field(default_factory=dict)
+    # The id of an existing cloud resource to adopt (`import` option), if any.
+    import_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -77,6 +79,7 @@ class PlannedResource:
             "dependencies": self.dependencies,
             "inputs": self.inputs,
             "secretFingerprints": self.secret_fingerprints,
+            "importId": self.import_id,
         }
 
 
@@ -220,6 +223,7 @@ class RecordingMonitor(MockMonitor):
                 )
             self._urns.add(urn)
         response = super().RegisterResource(request)
+        _mark_secret_outputs(response.object, request.additionalSecretOutputs)
         # A provider reference is "<urn>::<id>" and URNs contain "::" themselves.
         provider = request.provider.rsplit("::", 1)[0] if request.provider else None
         fingerprints: dict[str, str] = {}
@@ -237,6 +241,7 @@ class RecordingMonitor(MockMonitor):
                 secret_fingerprints=fingerprints,
                 ignore_changes=list(request.ignoreChanges),
                 dependencies=sorted(request.dependencies),
+                import_id=request.importId or None,
             )
         )
         return response
@@ -266,6 +271,26 @@ class RecordingMonitor(MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
+def _mark_secret_outputs(state: Any, names: Any) -> None:
+    """Wrap the outputs a resource declares secret, as the engine does.
+
+    Providers' SDKs list their secret outputs (pulumi-random's ``result``)
+    in ``additionalSecretOutputs``; the engine marks them secret in what it
+    returns, so everything computed from them stays secret.  The SDK's mock
+    monitor does not, which would let a generated password reach a plan in
+    plain text where `pulumi up` would never show it.
+    """
+    for name in names:
+        if name not in state.fields:
+            continue
+        value = struct_pb2.Value()
+        value.CopyFrom(state.fields[name])
+        wrapped = struct_pb2.Struct()
+        wrapped.fields[_SIG_KEY].string_value = _SECRET_SIG
+        wrapped.fields["value"].CopyFrom(value)
+        state.fields[name].struct_value.CopyFrom(wrapped)
+
+
 class _CollectingHandler(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.WARNING)
@@ -280,18 +305,24 @@ def evaluate(
     *,
     project_dir: Path | None = None,
     config_overrides: dict[str, Any] | None = None,
+    existing_log_groups: frozenset[str] = frozenset(),
+    dry_run: bool = True,
 ) -> Plan:
     """Run the program for ``stack`` and return what it would create.
 
     ``config_overrides`` replaces stack-file keys (as written in the file) for
-    this run only.  Errors the program raises (such as ``ConfigError``)
-    propagate unchanged, after the runtime is shut down cleanly.
+    this run only.  ``existing_log_groups`` are log groups the mock account
+    already holds; ``dry_run`` False evaluates the program as `pulumi up`
+    would (a preview is what `stagecraft plan` shows).  Errors the program
+    raises (such as ``ConfigError``) propagate unchanged, after the runtime is
+    shut down cleanly.
     """
     project = load_project(project_dir)
     config = project.config_map(stack, config_overrides)
     mocks = StagecraftMocks(
         region=config.values.get("aws:region") or "us-east-1",
         stack_prefix=f"{project.name}-{stack}",
+        existing_log_groups=existing_log_groups,
     )
     shared_stack = config.values.get(f"{project.name}:sharedStack")
     if shared_stack:
@@ -309,7 +340,14 @@ def evaluate(
     logger.addHandler(handler)
     try:
         contextvars.copy_context().run(
-            _run_program, project, stack, config.values, config.secret_keys, monitor, logger
+            _run_program,
+            project,
+            stack,
+            config.values,
+            config.secret_keys,
+            monitor,
+            logger,
+            dry_run,
         )
     finally:
         logger.removeHandler(handler)
@@ -344,6 +382,7 @@ def _run_program(
     secret_keys: list[str],
     monitor: RecordingMonitor,
     logger: logging.Logger,
+    dry_run: bool,
 ) -> None:
     ROOT.set(None)
     configure(
@@ -353,7 +392,7 @@ def _run_program(
             engine=MockEngine(logger),
             project=project.name,
             stack=stack,
-            dry_run=True,
+            dry_run=dry_run,
             organization="organization",
             callbacks=None,
         )

@@ -22,13 +22,28 @@ from infra.aws_types import UNTAGGABLE_AWS_TYPES
 
 PLACEHOLDER_ACCOUNT_ID = "123456789012"
 
-# How many zones each region offers (the rest get three, the common minimum).
-_ZONE_LETTERS = {
-    "us-east-1": "abcdef",
-    "us-west-1": "bc",  # two zones only: the case availabilityZoneCount 3 must refuse
-    "us-west-2": "abcd",
-    "ap-northeast-1": "acd",
+# The zones each region offers, as (name letter, zone id number); the rest get
+# three, the common minimum.  Names map to ids differently in every account;
+# these are one plausible account's.  use1-az3 and usw1-az2 exist but EKS
+# refuses them, so us-west-1 has a single zone EKS can use.
+_ZONES = {
+    "us-east-1": (("a", 1), ("b", 2), ("c", 4), ("d", 6), ("e", 3), ("f", 5)),
+    "us-west-1": (("b", 1), ("c", 2)),
+    "us-west-2": (("a", 1), ("b", 2), ("c", 3), ("d", 4)),
+    "ap-northeast-1": (("a", 4), ("c", 1), ("d", 2)),
 }
+_DEFAULT_ZONES = (("a", 1), ("b", 2), ("c", 3))
+
+# The default version of each EKS add-on per Kubernetes version, shaped like
+# DescribeAddonVersions' answer.
+_ADDON_DEFAULTS = {
+    "vpc-cni": {"1.31": "v1.19.2", "1.32": "v1.19.5", "1.33": "v1.20.0", "1.34": "v1.20.4",
+                "1.35": "v1.21.1"},
+}  # fmt: skip
+
+# Who runs the offline plan: the documentation account's platform-admin role,
+# the identity the shipped stack files list as cluster admin.
+OFFLINE_ROLE = "platform-admin"
 
 _FAKE_CA_PEM = (
     "-----BEGIN CERTIFICATE-----\n"
@@ -45,6 +60,18 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
+_DIRECTIONS = {
+    "north": "n", "south": "s", "east": "e", "west": "w", "central": "c",
+    "northeast": "ne", "northwest": "nw", "southeast": "se", "southwest": "sw",
+}  # fmt: skip
+
+
+def region_code(region: str) -> str:
+    """The short code AWS uses in zone ids and cache endpoints: us-east-1 -> use1."""
+    area, *middle, number = region.split("-")
+    return area + "".join(_DIRECTIONS.get(word, word[:1]) for word in middle) + number
+
+
 def partition_of(region: str) -> tuple[str, str]:
     """(partition, DNS suffix) of a region."""
     if region.startswith("cn-"):
@@ -57,8 +84,12 @@ def partition_of(region: str) -> tuple[str, str]:
 class StagecraftMocks(Mocks):
     """Realistic answers for the AWS, Kubernetes and random resources stagecraft uses."""
 
-    def __init__(self, region: str, stack_prefix: str = "") -> None:
+    def __init__(
+        self, region: str, stack_prefix: str = "", existing_log_groups: frozenset[str] = frozenset()
+    ) -> None:
         self.region = region
+        # Log groups the account already has (a fresh account: none).
+        self.existing_log_groups = existing_log_groups
         # Ids are hashed from resource names with the stack's own prefix
         # ("stagecraft-staging") taken out, so the same resource gets the same
         # id in every stack and comparing two stacks shows real differences,
@@ -117,20 +148,52 @@ class StagecraftMocks(Mocks):
     def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         token = args.token
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
-            letters = _ZONE_LETTERS.get(self.region, "abc")
-            short = "".join(part[0] for part in self.region.split("-")[:-1]) + self.region[-1]
+            zones = _ZONES.get(self.region, _DEFAULT_ZONES)
+            short = region_code(self.region)
             return {
                 "id": self.region,
-                "names": [f"{self.region}{letter}" for letter in letters],
-                "zoneIds": [f"{short}-az{i + 1}" for i in range(len(letters))],
-                "groupNames": [self.region] * len(letters),
+                "names": [f"{self.region}{letter}" for letter, _ in zones],
+                "zoneIds": [f"{short}-az{number}" for _, number in zones],
+                "groupNames": [self.region] * len(zones),
             }, []
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "id": self.account,
                 "accountId": self.account,
-                "arn": f"arn:{self.partition}:iam::{self.account}:role/stagecraft-deployer",
-                "userId": "AROAOFFLINEPLAN000000",
+                "arn": f"arn:{self.partition}:sts::{self.account}:assumed-role/"
+                f"{OFFLINE_ROLE}/stagecraft-offline-plan",
+                "userId": "AROAOFFLINEPLAN000000:stagecraft-offline-plan",
+            }, []
+        if token == "aws:iam/getSessionContext:getSessionContext":
+            arn = str(args.args.get("arn", ""))
+            role = arn.split(":assumed-role/", 1)[-1].split("/", maxsplit=1)[0]
+            return {
+                "id": arn,
+                "arn": arn,
+                "issuerArn": f"arn:{self.partition}:iam::{self.account}:role/{role}",
+                "issuerId": "AROAOFFLINEPLAN000000",
+                "issuerName": role,
+                "sessionName": "stagecraft-offline-plan",
+            }, []
+        if token == "aws:cloudwatch/getLogGroups:getLogGroups":
+            prefix = str(args.args.get("logGroupNamePrefix", ""))
+            names = sorted(n for n in self.existing_log_groups if n.startswith(prefix))
+            return {
+                "id": self.region,
+                "logGroupNamePrefix": prefix,
+                "logGroupNames": names,
+                "arns": [self._arn("logs", f"log-group:{n}") for n in names],
+            }, []
+        if token == "aws:eks/getAddonVersion:getAddonVersion":
+            addon, version = str(args.args["addonName"]), str(args.args["kubernetesVersion"])
+            default = _ADDON_DEFAULTS.get(addon, {}).get(version)
+            if default is None:
+                raise OfflineMockError(f"no offline default version of {addon} for {version}")
+            return {
+                "id": addon,
+                "addonName": addon,
+                "kubernetesVersion": version,
+                "version": f"{default}-eksbuild.1",
             }, []
         if token == "aws:index/getPartition:getPartition":
             return {
@@ -466,7 +529,7 @@ class StagecraftMocks(Mocks):
         self, typ: str, name: str, inputs: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
         group_id = inputs.get("replicationGroupId") or self._autoname(name, typ, lower=True)
-        region_code = "".join(part[0] for part in self.region.split("-")[:-1]) + self.region[-1]
+        code = region_code(self.region)
         host_hash = self._hash(typ, name)[:6]
         count = int(inputs.get("numCacheClusters") or 1)
         return group_id, {
@@ -474,10 +537,10 @@ class StagecraftMocks(Mocks):
             "replicationGroupId": group_id,
             "arn": self._arn("elasticache", f"replicationgroup:{group_id}"),
             "primaryEndpointAddress": (
-                f"master.{group_id}.{host_hash}.{region_code}.cache.{self.dns_suffix}"
+                f"master.{group_id}.{host_hash}.{code}.cache.{self.dns_suffix}"
             ),
             "readerEndpointAddress": (
-                f"replica.{group_id}.{host_hash}.{region_code}.cache.{self.dns_suffix}"
+                f"replica.{group_id}.{host_hash}.{code}.cache.{self.dns_suffix}"
             ),
             "memberClusters": [f"{group_id}-{n:03d}" for n in range(1, count + 1)],
             "engineVersionActual": f"{inputs.get('engineVersion', '7.1')}.0",
@@ -496,7 +559,9 @@ class StagecraftMocks(Mocks):
 
     def _random_id(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         byte_length = int(inputs.get("byteLength") or 8)
-        raw = bytes.fromhex(self._hash(typ, name)[: byte_length * 2])
+        # New keepers draw a new id, as the provider replaces the resource.
+        keepers = json.dumps(inputs.get("keepers") or {}, sort_keys=True)
+        raw = bytes.fromhex(self._hash(typ, name, keepers)[: byte_length * 2])
         b64url = base64.urlsafe_b64encode(raw).decode().rstrip("=")
         return b64url, {
             **inputs,

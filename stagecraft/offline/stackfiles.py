@@ -8,6 +8,7 @@ by a placeholder and marked secret: the plan still runs and never shows one.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import shutil
@@ -18,6 +19,10 @@ from typing import Any
 import yaml
 
 SECURE_PLACEHOLDER = "(secure value: not decrypted offline)"
+
+# What a Pulumi.<stack>.yaml may hold at the top level (the Pulumi CLI's stack
+# settings): anything else is a typo that would leave every key unset.
+STACK_FILE_KEYS = ("config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment")
 STACK_FILE = re.compile(r"^Pulumi\.(?P<stack>[^.]+)\.ya?ml$")
 
 
@@ -74,10 +79,20 @@ class Project:
     def read_stack(self, stack: str) -> dict[str, Any]:
         """The raw `config:` mapping of a stack file."""
         path = self.stack_file(stack)
-        document = _load_yaml(path)
-        config = document.get("config", {}) if isinstance(document, dict) else None
-        if config is None:
-            config = {}
+        document = load_yaml(path)
+        if document is None:
+            document = {}
+        if not isinstance(document, dict):
+            raise StackFileError(f"{path.name}: must be a mapping with a `config:` key")
+        unknown = sorted(str(k) for k in document if k not in STACK_FILE_KEYS)
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], STACK_FILE_KEYS, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else ""
+            raise StackFileError(
+                f"{path.name}: top-level key '{unknown[0]}' is not one a stack file has "
+                f"({', '.join(STACK_FILE_KEYS)}); {hint}".rstrip("; ")
+            )
+        config = document.get("config") or {}
         if not isinstance(config, dict):
             raise StackFileError(f"{path.name}: `config:` must be a mapping of key: value")
         return dict(config)
@@ -111,9 +126,38 @@ def _as_cli_string(value: Any) -> str:
     return json.dumps(value)
 
 
-def _load_yaml(path: Path) -> Any:
+class _DuplicateKeyError(yaml.MarkedYAMLError):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping.
+
+    PyYAML keeps the last value silently; the Pulumi CLI (Go's yaml.v3)
+    refuses the file.  A reviewer reading the first line would approve what
+    the second one overrides, so stagecraft refuses it too, naming both lines.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _DuplicateKeyError(
+                    problem=f"key '{key}' is set twice, on line {seen[key]} and line {line}; "
+                    "keep one",
+                    problem_mark=key_node.start_mark,
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except _DuplicateKeyError as exc:
+        raise StackFileError(f"{path.name}: {exc.problem}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -180,7 +224,7 @@ def load_project(directory: Path | None = None) -> Project:
     path = project_dir / "Pulumi.yaml"
     if not path.is_file():
         raise StackFileError(f"no Pulumi.yaml in {project_dir}")
-    document = _load_yaml(path)
+    document = load_yaml(path)
     if not isinstance(document, dict) or not isinstance(document.get("name"), str):
         raise StackFileError(f"{path.name}: needs a `name:` for the project")
     schema = document.get("config") or {}

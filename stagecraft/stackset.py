@@ -1,0 +1,178 @@
+"""Rules across stack files: what no single stack's validation can see.
+
+Each stack is validated on its own when it is planned (infra/config.py).
+These rules need every stack file at once:
+
+- the VPC ranges of the full environments never overlap each other: they
+  share the operations VPN and the transit gateway, and may be peered;
+- no VPC overlaps an operator network any stack routes to or opens its API
+  to (the VPN), or traffic to it would stay inside the VPC;
+- a pr-<n>/dev-<name> stack's namespace is its own: not its shared stack's
+  application or ingress namespace, not another small stack's;
+- a pr-<n>/dev-<name> stack's shared stack exists in this repository.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import combinations
+
+from infra.config import (
+    ConfigError,
+    EphemeralStackConfig,
+    Problem,
+    StackConfig,
+    parse_ephemeral_config,
+    parse_stack_config,
+    stack_kind,
+)
+from stagecraft.offline.stackfiles import (
+    SUBPROJECTS,
+    Project,
+    StackFileError,
+    load_project,
+)
+
+
+@dataclass(frozen=True)
+class StackSet:
+    full: dict[str, StackConfig]
+    small: dict[str, EphemeralStackConfig]
+
+
+@dataclass(frozen=True)
+class StackProblem:
+    stack: str
+    problem: Problem
+
+    def __str__(self) -> str:
+        return f"{self.stack}: {self.problem}"
+
+
+def load_stack_set(project: Project) -> tuple[StackSet, list[str]]:
+    """Every stack file's validated config, and the errors of those that do not validate."""
+    errors: list[str] = []
+    full: dict[str, StackConfig] = {}
+    for stack in project.stacks():
+        try:
+            values = project.config_map(stack)
+            full[stack] = parse_stack_config(
+                values.values, project=project.name, stack=stack, secret_keys=values.secret_keys
+            )
+        except (ConfigError, StackFileError) as exc:
+            errors.append(str(exc))
+    small: dict[str, EphemeralStackConfig] = {}
+    for name in SUBPROJECTS:
+        directory = project.directory / name
+        if not (directory / "Pulumi.yaml").is_file():
+            continue
+        sub = load_project(directory)
+        for stack in sub.stacks():
+            if stack_kind(stack) not in ("preview", "developer"):
+                continue
+            try:
+                values = sub.config_map(stack)
+                small[stack] = parse_ephemeral_config(
+                    values.values, project=sub.name, stack=stack, secret_keys=values.secret_keys
+                )
+            except (ConfigError, StackFileError) as exc:
+                errors.append(str(exc))
+    return StackSet(full=full, small=small), errors
+
+
+def _overlap(a: str, b: str) -> bool:
+    first, second = ipaddress.ip_network(a), ipaddress.ip_network(b)
+    return first.version == second.version and first.overlaps(second)
+
+
+def _operator_networks(config: StackConfig) -> Iterable[tuple[str, str]]:
+    """(key, network) of the networks outside the VPC a stack routes to or admits."""
+    for cidr in config.network.transit_gateway_routes:
+        yield "transitGatewayRoutes", cidr
+    for cidr in config.cluster.private_access_cidrs:
+        yield "clusterPrivateAccessCidrs", cidr
+
+
+def cross_stack_problems(stacks: StackSet) -> list[StackProblem]:
+    problems: list[StackProblem] = []
+    for (name_a, a), (name_b, b) in combinations(sorted(stacks.full.items()), 2):
+        if _overlap(a.network.vpc_cidr, b.network.vpc_cidr):
+            problems.append(
+                StackProblem(
+                    name_b,
+                    Problem(
+                        "stagecraft:vpcCidr",
+                        b.network.vpc_cidr,
+                        f"overlaps {name_a}'s VPC ({a.network.vpc_cidr}); environments share "
+                        "the VPN and transit gateway, so every VPC needs a range of its own",
+                    ),
+                )
+            )
+    for name, config in sorted(stacks.full.items()):
+        for other_name, other in sorted(stacks.full.items()):
+            for key, network in _operator_networks(other):
+                if _overlap(config.network.vpc_cidr, network) and not _inside(
+                    network, other.network.vpc_cidr
+                ):
+                    problems.append(
+                        StackProblem(
+                            name,
+                            Problem(
+                                "stagecraft:vpcCidr",
+                                config.network.vpc_cidr,
+                                f"overlaps {network}, an operator network in {other_name}'s "
+                                f"{key}; traffic to it would stay inside this VPC",
+                            ),
+                        )
+                    )
+    problems += _small_stack_problems(stacks)
+    return problems
+
+
+def _inside(inner: str, outer: str) -> bool:
+    a, b = ipaddress.ip_network(inner), ipaddress.ip_network(outer)
+    return a.version == b.version and a.subnet_of(b)  # type: ignore[arg-type]
+
+
+def _small_stack_problems(stacks: StackSet) -> list[StackProblem]:
+    problems: list[StackProblem] = []
+    claimed: dict[str, str] = {}
+    for name, config in sorted(stacks.small.items()):
+        parent_name = config.shared.parent_stack
+        parent = stacks.full.get(parent_name)
+        if parent is None:
+            problems.append(
+                StackProblem(
+                    name,
+                    Problem(
+                        "stagecraft:sharedStack",
+                        config.shared.shared_stack,
+                        f"names stack '{parent_name}', which has no valid "
+                        f"Pulumi.{parent_name}.yaml here",
+                    ),
+                )
+            )
+            continue
+        namespace = config.workloads.namespace
+        taken = {
+            parent.workloads.namespace: f"{parent_name}'s application namespace",
+            parent.workloads.ingress_namespace: f"{parent_name}'s ingress namespace",
+        }
+        owner = claimed.get(f"{parent_name}/{namespace}")
+        if owner is not None:
+            taken.setdefault(namespace, f"{owner}'s namespace on the same cluster")
+        if namespace in taken:
+            problems.append(
+                StackProblem(
+                    name,
+                    Problem(
+                        "stagecraft:namespace",
+                        namespace,
+                        f"is {taken[namespace]}; a small stack's namespace must be its own",
+                    ),
+                )
+            )
+        claimed.setdefault(f"{parent_name}/{namespace}", name)
+    return problems
