@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STACK  ?= staging
 
-.PHONY: install plan test lint typecheck unit docs clean
+.PHONY: install plan test lint typecheck unit docs bench clean
 
 # The stamp file re-runs the install whenever the pinned dependencies change.
 $(VENV)/.installed: pyproject.toml
@@ -23,15 +23,25 @@ plan: install
 ## Every check CI runs: lint, types, unit and stack tests, README freshness.
 test: lint typecheck unit
 
+PYTHON_SOURCES := infra stagecraft policy tests bench .ci
+
 lint: install
-	$(BIN)/ruff check infra stagecraft policy tests
-	$(BIN)/ruff format --check infra stagecraft policy tests
+	$(BIN)/ruff check $(PYTHON_SOURCES)
+	$(BIN)/ruff format --check $(PYTHON_SOURCES)
+	$(BIN)/zizmor --offline --quiet .github/workflows
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/python .ci/lint_run_blocks.py .github/workflows
+	$(BIN)/shellcheck infra/sql/run.sh .ci/run
 
 typecheck: install
 	$(BIN)/mypy
 
 unit: install
 	$(BIN)/pytest
+
+## How long plan and the PR diff take, against the SDK import floor (not a test).
+bench: install
+	$(BIN)/python bench/speed.py
 
 ## Regenerate the README tables from the stack files and the config model.
 docs: install

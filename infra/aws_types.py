@@ -91,6 +91,7 @@ UNNAMED_AWS_TYPES = frozenset(
         "aws:ec2/natGateway:NatGateway",
         "aws:ec2/eip:Eip",
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+        "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl",
         "aws:ec2/flowLog:FlowLog",
         "aws:ec2transitgateway/vpcAttachment:VpcAttachment",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",

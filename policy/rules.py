@@ -48,6 +48,12 @@ INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 SECURITY_GROUP_RULE = "aws:ec2/securityGroupRule:SecurityGroupRule"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
+DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
+DEFAULT_NETWORK_ACL = "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl"
+REMOTE_ADMIN_PORTS = (22, 3389)
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+KMS_KEY = "aws:kms/key:Key"
+LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 
 REQUIRED_TAGS = ("environment", "project", "stack", "managed-by", "owner", "cost-center")
 DATA_PORTS = (5432, 6379)
@@ -132,8 +138,8 @@ def _require(prop: str, message: str, *, primaries_only: bool = False) -> Valida
 
 
 def _rds_backup_retention(args: ResourceValidationArgs, report: ReportViolation) -> None:
-    if _is_replica(args.props):
-        args.not_applicable("read replicas are restored from the primary's backups")
+    # Replicas too: a replica promoted after the primary is lost must not be a
+    # database without backups.
     minimum = int(args.get_config().get("minimumDays", 7))
     days = int(args.props.get("backupRetentionPeriod") or 0)
     if days < minimum:
@@ -193,6 +199,11 @@ def _cache_auth(args: ResourceValidationArgs, report: ReportViolation) -> None:
         report("neither an AUTH token nor RBAC user groups protect the cache", args.urn)
 
 
+def _cache_auto_minor_upgrade(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.props.get("autoMinorVersionUpgrade") is False:
+        report("autoMinorVersionUpgrade is false", args.urn)
+
+
 def _cache_snapshots(args: ResourceValidationArgs, report: ReportViolation) -> None:
     minimum = int(args.get_config().get("minimumDays", 1))
     days = int(args.props.get("snapshotRetentionLimit") or 0)
@@ -233,10 +244,50 @@ def _eks_secrets_encryption(args: ResourceValidationArgs, report: ReportViolatio
 
 
 def _eks_logging(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    required = set(args.get_config().get("requiredLogTypes", ["api", "audit", "authenticator"]))
     enabled = set(args.props.get("enabledClusterLogTypes") or [])
-    missing = sorted({"api", "audit", "authenticator"} - enabled)
+    missing = sorted(required - enabled)
     if missing:
         report(f"control plane logs not enabled: {', '.join(missing)}", args.urn)
+
+
+# Log groups that are the audit trail: who did what to the cluster, what
+# crossed the network.  Application and database logs are kept shorter.
+AUDIT_LOG_GROUPS = re.compile(r"^/aws/(eks/[^/]+/cluster|vpc/.+/flow-logs)$")
+
+
+def _log_groups(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    name = str(args.props.get("name") or "")
+    days = int(args.props.get("retentionInDays") or 0)
+    if not args.props.get("kmsKeyId"):
+        report(f"log group {name} is not encrypted with a customer-managed key", args.urn)
+    if days == 0:
+        report(f"log group {name} keeps its logs for ever (no retention set)", args.urn)
+    minimum = int(args.get_config().get("auditMinimumDays", 90))
+    if AUDIT_LOG_GROUPS.match(name) and 0 < days < minimum:
+        report(
+            f"audit log group {name} keeps {days} days; the policy requires {minimum}", args.urn
+        )
+
+
+def _kms_rotation(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not args.props.get("enableKeyRotation"):
+        report("automatic key rotation is off", args.urn)
+
+
+def _launch_template(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    metadata = args.props.get("metadataOptions") or {}
+    if metadata.get("httpTokens") != "required":
+        report("instances may use IMDSv1 (metadataOptions.httpTokens is not required)", args.urn)
+    for mapping in args.props.get("blockDeviceMappings") or []:
+        ebs = mapping.get("ebs") or {}
+        if str(ebs.get("encrypted")).lower() != "true" or not ebs.get("kmsKeyId"):
+            report(
+                f"volume {mapping.get('deviceName')} is not encrypted with a customer key",
+                args.urn,
+            )
+    if not args.props.get("blockDeviceMappings"):
+        report("the root volume is encrypted only if the account's default says so", args.urn)
 
 
 def _eks_version(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -329,6 +380,66 @@ def _world_open_to_data_ports(resource: Any) -> bool:
         if any(low <= port <= high for port in DATA_PORTS):
             return True
     return False
+
+
+def _default_security_groups_closed(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every VPC's default group is adopted and holds no rule (it admits its own members)."""
+    closed = {
+        dependency.urn
+        for group in args.resources
+        if group.resource_type == DEFAULT_SECURITY_GROUP
+        and not group.props.get("ingress")
+        and not group.props.get("egress")
+        for dependency in [
+            *(group.dependencies or []),
+            *(group.property_dependencies or {}).get("vpcId", []),
+        ]
+    }
+    for vpc in (r for r in args.resources if r.resource_type == VPC):
+        if vpc.urn not in closed:
+            report(f"VPC {vpc.name}'s default security group keeps AWS's rules", vpc.urn)
+
+
+def _first_match(rules: Sequence[Mapping[str, Any]], port: int) -> str | None:
+    """The action of the lowest-numbered ACL rule admitting ``port`` from anywhere."""
+    for rule in sorted(rules, key=lambda r: int(r.get("ruleNo") or 0)):
+        if rule.get("cidrBlock") not in WORLD and rule.get("ipv6CidrBlock") not in WORLD:
+            continue
+        protocol = str(rule.get("protocol"))
+        low, high = int(rule.get("fromPort") or 0), int(rule.get("toPort") or 0)
+        if protocol in {"-1", "all"} or (protocol in {"tcp", "6"} and low <= port <= high):
+            return str(rule.get("action"))
+    return None
+
+
+def _network_acls(args: StackValidationArgs, report: ReportViolation) -> None:
+    """No subnet admits SSH or RDP from the internet at the network ACL (AWS's default does)."""
+    adopted = set()
+    for acl in args.resources:
+        if acl.resource_type != DEFAULT_NETWORK_ACL:
+            continue
+        adopted |= {
+            d.urn
+            for d in [
+                *(acl.dependencies or []),
+                *(acl.property_dependencies or {}).get("defaultNetworkAclId", []),
+            ]
+        }
+        ingress = list(acl.props.get("ingress") or [])
+        for port in REMOTE_ADMIN_PORTS:
+            if _first_match(ingress, port) != "deny":
+                report(f"{acl.name} admits port {port} from the internet", acl.urn)
+    for vpc in (r for r in args.resources if r.resource_type == VPC):
+        if vpc.urn not in adopted:
+            report(f"VPC {vpc.name}'s default network ACL admits everything (not adopted)", vpc.urn)
+
+
+def _rules_described(args: StackValidationArgs, report: ReportViolation) -> None:
+    for resource in args.resources:
+        if resource.resource_type in (INGRESS_RULE, SECURITY_GROUP) and not resource.props.get(
+            "description"
+        ):
+            report(f"{resource.name} has no description", resource.urn)
 
 
 def _no_open_data_ports(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -528,6 +639,9 @@ RULES: tuple[Rule, ...] = (
     Rule("elasticache-auth", "Redis must require AUTH (with in-transit encryption).",
          Severity.HIGH, "Set an auth_token (generated) with transit encryption on.",
          "ElastiCache.6", ("CKV_AWS_31",), (CACHE_GROUP,), _cache_auth),
+    Rule("elasticache-auto-minor-upgrades", "ElastiCache must apply minor engine upgrades "
+         "automatically.", Severity.MEDIUM, "Leave auto_minor_version_upgrade on.",
+         "ElastiCache.2", (), (CACHE_GROUP,), _cache_auto_minor_upgrade),
     Rule("elasticache-automatic-failover", "Redis replication groups must fail over "
          "automatically.", Severity.MEDIUM, "Set stagecraft:cacheNodeCount to 2 or more.",
          "ElastiCache.3", (), (CACHE_GROUP,),
@@ -550,9 +664,26 @@ RULES: tuple[Rule, ...] = (
     Rule("eks-secrets-encryption", "EKS must envelope-encrypt Kubernetes secrets with KMS.",
          Severity.HIGH, "Set encryption_config with resources ['secrets'] and a KMS key.",
          "EKS.3", ("CKV_AWS_58",), (EKS_CLUSTER,), _eks_secrets_encryption),
-    Rule("eks-control-plane-logging", "EKS must log api, audit and authenticator.",
-         Severity.MEDIUM, "Enable the api, audit and authenticator log types.",
-         "EKS.8", ("CKV_AWS_37",), (EKS_CLUSTER,), _eks_logging),
+    Rule("eks-control-plane-logging", "EKS must send the control-plane logs policy config "
+         "requires (production: all five).", Severity.MEDIUM,
+         "List them in stagecraft:clusterLogTypes.",
+         "EKS.8", ("CKV_AWS_37",), (EKS_CLUSTER,), _eks_logging,
+         config={"requiredLogTypes": {"type": "array", "items": {"type": "string"},
+                                      "default": ["api", "audit", "authenticator"]}}),
+    Rule("log-groups-encrypted-and-retained", "Log groups must be KMS-encrypted, expire, and "
+         "keep the audit trail long enough.", Severity.MEDIUM,
+         "Create log groups through encrypted_log_group(); raise "
+         "stagecraft:auditLogRetentionDays.",
+         "CloudWatch.16", ("CKV_AWS_158", "CKV_AWS_66", "CKV_AWS_338"), (LOG_GROUP,),
+         _log_groups, config={"auditMinimumDays": {"type": "integer", "minimum": 1,
+                                                   "default": 90}}),
+    Rule("kms-key-rotation", "Customer-managed KMS keys must rotate automatically.",
+         Severity.MEDIUM, "Set enable_key_rotation=True.", "KMS.4", ("CKV_AWS_7",),
+         (KMS_KEY,), _kms_rotation),
+    Rule("launch-template-hardened", "Node launch templates must require IMDSv2 and encrypt "
+         "their volumes with a customer key.", Severity.HIGH,
+         "Set metadata_options http_tokens=required and encrypted block device mappings.",
+         "EC2.170", ("CKV_AWS_79", "CKV_AWS_8"), (LAUNCH_TEMPLATE,), _launch_template),
     Rule("eks-supported-version", "EKS must run a supported Kubernetes version.",
          Severity.HIGH, "Upgrade stagecraft:kubernetesVersion one minor version at a time.",
          "EKS.2", (), (EKS_CLUSTER,), _eks_version,
@@ -571,6 +702,16 @@ RULES: tuple[Rule, ...] = (
     Rule("vpc-flow-logs", "Every VPC must have flow logs.", Severity.MEDIUM,
          "Set stagecraft:vpcFlowLogs: true.",
          "EC2.6", ("CKV2_AWS_11",), (), validate_stack=_flow_logs),
+    Rule("vpc-default-security-group-closed", "Every VPC's default security group must allow "
+         "no traffic.", Severity.HIGH, "Adopt it with aws.ec2.DefaultSecurityGroup and no rules.",
+         "EC2.2", ("CKV2_AWS_12",), (), validate_stack=_default_security_groups_closed),
+    Rule("network-acl-no-remote-admin", "No network ACL may admit SSH or RDP from the "
+         "internet.", Severity.HIGH, "Adopt the default ACL (aws.ec2.DefaultNetworkAcl) with "
+         "deny rules for 22 and 3389 before any allow.", "EC2.21",
+         ("CKV_AWS_231", "CKV_AWS_232"), (), validate_stack=_network_acls),
+    Rule("security-group-rules-described", "Security groups and their rules must say what "
+         "they are for.", Severity.LOW, "Give each a description.", None, ("CKV_AWS_23",), (),
+         validate_stack=_rules_described),
     Rule("no-open-data-ports", "No security group may open the database or cache ports to "
          "0.0.0.0/0.", Severity.CRITICAL, "Admit only the cluster's security group.",
          "EC2.19", (), (), validate_stack=_no_open_data_ports),

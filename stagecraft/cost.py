@@ -41,6 +41,7 @@ FREE_TYPES = frozenset(
         "aws:ec2/routeTableAssociation:RouteTableAssociation",
         "aws:ec2/route:Route",
         "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup",
+        "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl",
         "aws:ec2/launchTemplate:LaunchTemplate",  # the node volumes are priced on the node group
         "aws:ec2/securityGroup:SecurityGroup",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",

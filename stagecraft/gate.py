@@ -11,13 +11,18 @@ A step that replaces or deletes a resource holding data (a database, a cache,
 a cluster, a key, a secret, the Kubernetes provider or namespace, whose
 replacement takes every object in the cluster with it) fails the gate unless
 the pull request allows it by URN, by type, or with the allow-all label.
+
+An update AWS refuses on a running environment (see stagecraft.transitions)
+fails the gate too, and cannot be allowed: Kubernetes more than one minor
+version up or any down, subnets added to a cluster (new zones), a
+PostgreSQL or Redis major upgrade that is not applied at once.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 STATEFUL_TYPES = frozenset(
@@ -87,14 +92,26 @@ class Offender:
 
 
 @dataclass(frozen=True)
+class Refused:
+    """An update AWS would reject; no label or --allow makes it possible."""
+
+    urn: str
+    rule: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"urn": self.urn, "rule": self.rule}
+
+
+@dataclass(frozen=True)
 class GateResult:
     offenders: list[Offender]  # blocking
     allowed: list[Offender]  # would block, but the PR allows them
     steps_checked: int
+    refused: list[Refused] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
-        return not self.offenders
+        return not self.offenders and not self.refused
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -102,6 +119,7 @@ class GateResult:
             "stepsChecked": self.steps_checked,
             "offenders": [o.to_json() for o in self.offenders],
             "allowed": [o.to_json() for o in self.allowed],
+            "refused": [r.to_json() for r in self.refused],
         }
 
 
@@ -174,10 +192,13 @@ def evaluate_gate(
     allowed: list[Offender] = []
     seen: set[tuple[str, str]] = set()
     count = 0
+    refused: list[Refused] = []
     for step in steps:
         count += 1
         op, urn = str(step["op"]), str(step["urn"])
         type_token = step_type(step)
+        if op == "update":
+            refused += [Refused(urn, rule) for rule in refused_update(type_token, step)]
         if op not in DESTRUCTIVE_OPS or type_token not in STATEFUL_TYPES:
             continue
         # One replacement shows up as several steps (create-replacement, replace,
@@ -197,17 +218,72 @@ def evaluate_gate(
         )
         offender = Offender(urn, type_token, op, reasons, reason)
         (allowed if reason else offenders).append(offender)
-    return GateResult(offenders=offenders, allowed=allowed, steps_checked=count)
+    return GateResult(offenders=offenders, allowed=allowed, steps_checked=count, refused=refused)
+
+
+def _inputs(step: Mapping[str, Any], side: str) -> Mapping[str, Any]:
+    state = step.get(side) or {}
+    inputs = state.get("inputs") or {}
+    return inputs if isinstance(inputs, Mapping) else {}
+
+
+def _minor(version: object) -> tuple[int, int] | None:
+    parts = str(version or "").split(".")
+    if len(parts) < 2 or not parts[0].isdigit() or not parts[1].isdigit():
+        return None
+    return int(parts[0]), int(parts[1])
+
+
+def refused_update(type_token: str, step: Mapping[str, Any]) -> list[str]:
+    """Why AWS would reject this in-place update of a running resource, if it would."""
+    old, new = _inputs(step, "oldState"), _inputs(step, "newState")
+    if type_token == "aws:eks/cluster:Cluster":
+        problems = []
+        old_minor, new_minor = _minor(old.get("version")), _minor(new.get("version"))
+        if old_minor and new_minor and new_minor < old_minor:
+            problems.append(
+                f"Kubernetes {old['version']} -> {new['version']}: EKS never downgrades"
+            )
+        elif old_minor and new_minor and new_minor[1] - old_minor[1] > 1:
+            problems.append(
+                f"Kubernetes {old['version']} -> {new['version']}: EKS upgrades one minor "
+                "version at a time"
+            )
+        old_subnets = set((old.get("vpcConfig") or {}).get("subnetIds") or [])
+        new_subnets = set((new.get("vpcConfig") or {}).get("subnetIds") or [])
+        if len(new_subnets) > len(old_subnets):
+            problems.append(
+                f"adds {len(new_subnets - old_subnets)} subnet(s) to the cluster: EKS accepts "
+                "subnets only in the zones it was created with (a new zone needs a new cluster)"
+            )
+        return problems
+    if type_token == "aws:rds/instance:Instance":
+        before, after = str(old.get("engineVersion") or ""), str(new.get("engineVersion") or "")
+        old_major, new_major = before.split(".", maxsplit=1)[0], after.split(".", maxsplit=1)[0]
+        upgraded = old_major.isdigit() and new_major.isdigit() and int(new_major) > int(old_major)
+        if upgraded and not new.get("applyImmediately"):
+            return [
+                f"PostgreSQL {before} -> {after} without applyImmediately: RDS takes the "
+                "new parameter group family only with the new engine, at once"
+            ]
+    if type_token == "aws:elasticache/replicationGroup:ReplicationGroup":
+        before, after = str(old.get("engineVersion") or ""), str(new.get("engineVersion") or "")
+        if before[:1] != after[:1] and before and after and not new.get("applyImmediately"):
+            return [
+                f"Redis {before} -> {after} without applyImmediately: ElastiCache takes the new "
+                "parameter group family only with the new engine, at once"
+            ]
+    return []
 
 
 def render_text(result: GateResult) -> str:
-    lines = []
+    lines = [f"gate FAILED: AWS would refuse {r.urn}: {r.rule}" for r in result.refused]
     if result.passed:
         lines.append(
             f"gate passed: {result.steps_checked} steps, no unapproved replacement or deletion "
             "of a stateful resource"
         )
-    else:
+    elif result.offenders:
         lines.append(
             f"gate FAILED: {len(result.offenders)} stateful resource(s) would be replaced or "
             "deleted:"

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stagecraft.offline.fingerprints import fingerprint_key
 from stagecraft.offline.stackfiles import StackFileError, load_project, locate_project
 
 # A plan that takes longer than this is stuck, not slow.
@@ -94,6 +95,7 @@ class RevisionPlans:
         return command
 
     def _spawn(self, stacks: list[str]) -> subprocess.Popen[str]:
+        fingerprint_key()  # made now, so the child fingerprints secrets as this process will
         return subprocess.Popen(
             self._command(stacks),
             cwd=self.directory,

@@ -160,7 +160,7 @@ def test_diff_against_a_git_revision(git_repo, capsys):
     assert code == 0
     assert '| `instanceClass` | `"db.t3.medium"` | `"db.t3.large"` |' in out
     assert "| 0 | 1 | 0 | $336.00 | $389.29 | **+$53.29** |" in out
-    assert "stagecraft-staging-database ($64.46 → $117.75, +$53.29/mo)" in out
+    assert "stagecraft-staging-database ($64.06 → $117.35, +$53.29/mo)" in out
     after = subprocess.run(
         ["git", "-C", str(git_repo), "status", "--porcelain"],
         capture_output=True,
@@ -284,3 +284,104 @@ def test_one_huge_detail_block_does_not_push_out_the_others(staging):
     assert len(text) <= 5000
     assert "small" in text
     assert "Details of 1 more resource change(s) omitted" in text
+
+
+def _set(git_repo: Path, stack: str, old: str, new: str) -> None:
+    path = git_repo / f"Pulumi.{stack}.yaml"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+
+
+def test_an_unchanged_tree_shows_no_change_in_any_environment(git_repo, capsys):
+    # Both sides fingerprint secrets under one key, so no secret "changes".
+    code = main(["--project-dir", str(git_repo), "diff", "--base", "HEAD", "--format", "json"])
+    assert code == 0
+    document = json.loads(capsys.readouterr().out)
+    # Every full environment, the sandbox too (the audit covers all four).
+    assert [s["stack"] for s in document["stacks"]] == ["dev", "staging", "production", "sandbox"]
+    for stack in document["stacks"]:
+        assert stack["resources"] == [], stack["stack"]
+
+
+def test_one_run_writes_the_comment_and_the_json_with_the_audit(git_repo, tmp_path, capsys):
+    comment, artifact = tmp_path / "comment.md", tmp_path / "diff.json"
+    code = main(
+        [
+            "--project-dir", str(git_repo), "diff", "--base", "HEAD~1", "--audit",
+            "--write", f"markdown={comment}", "--write", f"json={artifact}",
+        ]
+    )  # fmt: skip
+    assert code == 0
+    assert capsys.readouterr().out == ""  # files asked for, nothing on stdout
+    text = comment.read_text()
+    assert "\n\n### stagecraft: policy audit\n" in text  # a heading, not text of </details>
+    assert "config `policy/config/production.json`" in text  # repository-relative
+    document = json.loads(artifact.read_text())
+    assert [a["stack"] for a in document["audit"]] == ["dev", "staging", "production", "sandbox"]
+    assert document["audit"][2]["policyConfig"] == "policy/config/production.json"
+
+
+def test_json_reports_properties_that_appear_or_disappear(git_repo, capsys):
+    _set(git_repo, "staging", "stagecraft:cacheNodeCount: 1", "stagecraft:cacheNodeCount: 2")
+    code = main(
+        ["--project-dir", str(git_repo), "diff", "--stack", "staging", "--base", "HEAD",
+         "--format", "json"]
+    )  # fmt: skip
+    assert code == 0
+    document = json.loads(capsys.readouterr().out)
+    cache = next(
+        r for r in document["stacks"][0]["resources"]
+        if r["type"] == "aws:elasticache/replicationGroup:ReplicationGroup"
+    )  # fmt: skip
+    zones = next(p for p in cache["properties"] if p["path"] == "preferredCacheClusterAzs")
+    assert zones == {
+        "path": "preferredCacheClusterAzs",
+        "change": "added",
+        "after": ["us-east-1a", "us-east-1b"],
+    }
+
+
+def test_changes_aws_refuses_on_a_running_environment_are_refused(git_repo, capsys):
+    _set(git_repo, "staging", 'kubernetesVersion: "1.34"', 'kubernetesVersion: "1.32"')
+    _set(git_repo, "staging", "availabilityZoneCount: 2", "availabilityZoneCount: 3")
+    _set(git_repo, "staging", 'dbEngineVersion: "16"', 'dbEngineVersion: "17"')
+    code = main(
+        ["--project-dir", str(git_repo), "diff", "--stack", "staging", "--base", "HEAD",
+         "--format", "markdown"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "**⛔ Refused: AWS would reject these changes to a running environment**" in out
+    assert "- **staging** `stagecraft:kubernetesVersion` 1.34 → 1.32: EKS never downgrades" in out
+    assert "`stagecraft:availabilityZoneCount` 2 → 3: a running EKS cluster keeps the zones" in out
+    assert "`stagecraft:dbEngineVersion` 16 → 17: a major upgrade needs " in out
+
+
+def test_a_major_database_upgrade_applied_at_once_is_a_sane_plan(git_repo, capsys):
+    _set(git_repo, "production", 'dbEngineVersion: "16"', 'dbEngineVersion: "17"')
+    _set(
+        git_repo,
+        "production",
+        "stagecraft:dbMonitoringIntervalSeconds: 60",
+        "stagecraft:dbMonitoringIntervalSeconds: 60\n  stagecraft:dbApplyImmediately: true",
+    )
+    code = main(
+        ["--project-dir", str(git_repo), "diff", "--stack", "production", "--base", "HEAD",
+         "--format", "json"]
+    )  # fmt: skip
+    assert code == 0
+    document = json.loads(capsys.readouterr().out)
+    (stack,) = document["stacks"]
+    assert stack["refused"] == []
+    by_type = {(r["type"], r["name"]): r for r in stack["resources"]}
+    name = "stagecraft-production-database"
+    instance = by_type[("aws:rds/instance:Instance", name)]
+    changed = {p["path"]: p for p in instance["properties"]}
+    assert changed["engineVersion"]["after"] == "17"
+    assert changed["applyImmediately"]["after"] is True
+    # The instance and its replica are changed in place, never replaced.
+    assert instance["action"] == "change"
+    assert by_type[("aws:rds/instance:Instance", f"{name}-replica-1")]["action"] == "change"
+    family = by_type[("aws:rds/parameterGroup:ParameterGroup", name)]
+    assert {p["path"]: p.get("after") for p in family["properties"]}["family"] == "postgres17"

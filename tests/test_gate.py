@@ -157,3 +157,25 @@ def test_an_empty_preview_passes(monkeypatch, capsys):
     monkeypatch.setattr("sys.stdin", io.StringIO('{"changeSummary": {"same": 40}}'))
     assert main(["gate", "-"]) == 0
     assert capsys.readouterr().out.startswith("gate passed: 0 steps")
+
+
+def test_updates_aws_would_refuse_fail_and_cannot_be_allowed(capsys):
+    assert _gate("refused-updates.json", "--label", "stagecraft:allow-data-loss") == 1
+    out = capsys.readouterr().out
+    assert "Kubernetes 1.32 -> 1.34: EKS upgrades one minor version at a time" in out
+    assert "adds 2 subnet(s) to the cluster: EKS accepts subnets only in the zones" in out
+    assert "PostgreSQL 16 -> 17 without applyImmediately" in out
+
+
+def test_a_one_step_upgrade_applied_at_once_passes():
+    steps = parse_preview((FIXTURES / "refused-updates.json").read_text())
+    cluster, database = (dict(s) for s in steps)
+    cluster["newState"] = {
+        **cluster["newState"],
+        "inputs": {**cluster["oldState"]["inputs"], "version": "1.33"},
+    }
+    database["newState"] = {
+        **database["newState"],
+        "inputs": {**database["newState"]["inputs"], "applyImmediately": True},
+    }
+    assert evaluate_gate([cluster, database]).passed

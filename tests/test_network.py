@@ -206,3 +206,16 @@ def test_network_resources_belong_to_the_network_component(production):
         "aws:ec2/flowLog:FlowLog",
     } <= owned
     assert len(production.of_type(VPC)) == 1
+
+
+def test_no_subnet_admits_ssh_or_rdp_at_the_network_acl(plans):
+    # Security Hub EC2.21: AWS's default ACL admits everything.
+    for plan in plans.values():
+        acl = plan.one("aws:ec2/defaultNetworkAcl:DefaultNetworkAcl").inputs
+        rules = sorted(acl["ingress"], key=lambda r: r["ruleNo"])
+        for port in (22, 3389):
+            first = next(
+                r for r in rules if r["protocol"] == "-1" or r["fromPort"] <= port <= r["toPort"]
+            )
+            assert first["action"] == "deny", (plan.stack, port)
+        assert len(acl["subnetIds"]) == len(plan.of_type(SUBNET))  # no drift on associations

@@ -8,6 +8,7 @@ argument builder `stagecraft audit` uses.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 from collections.abc import Callable
@@ -66,6 +67,8 @@ _DELETE: Any = object()
 RDS = "aws:rds/instance:Instance"
 CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
 EKS = "aws:eks/cluster:Cluster"
+LOG = "aws:cloudwatch/logGroup:LogGroup"
+TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 
 
 def _primary(resource: PlannedResource) -> bool:
@@ -133,6 +136,43 @@ def _stack_reference(plan: Plan) -> PlannedResource:
     )
 
 
+def _restricted_namespace_with_a_job_without_seccomp(plan: Plan) -> Plan:
+    """The namespace enforcing `restricted`, and a Job there missing the seccomp profile."""
+    resources = []
+    for resource in plan.resources:
+        if resource.type == "kubernetes:core/v1:Namespace":
+            inputs = copy.deepcopy(resource.inputs)
+            inputs["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "restricted"
+            resource = dataclasses.replace(resource, inputs=inputs)  # noqa: PLW2901
+        resources.append(resource)
+    return dataclasses.replace(plan, resources=[*resources, _job_without_seccomp()])
+
+
+def _job_without_seccomp() -> PlannedResource:
+    container = {
+        "name": "job",
+        "image": "public.ecr.aws/docker/library/postgres:16.6-alpine",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    return PlannedResource(
+        urn="urn:pulumi:production::stagecraft::kubernetes:batch/v1:Job::one-off",
+        type="kubernetes:batch/v1:Job",
+        name="one-off",
+        parent=None,
+        custom=True,
+        protect=False,
+        provider=None,
+        inputs={
+            "metadata": {"name": "one-off", "namespace": "production"},
+            "spec": {"template": {"spec": {"containers": [container]}}},
+        },
+    )
+
+
 def _unprotect_cache(resource: PlannedResource) -> PlannedResource:
     return dataclasses.replace(resource, protect=False)
 
@@ -155,13 +195,26 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("elasticache-encryption-at-rest", _props(CACHE, atRestEncryptionEnabled=False), "at-rest encryption is off", {}),
     ("elasticache-encryption-in-transit", _props(CACHE, transitEncryptionEnabled=False), "in-transit encryption is off", {}),
     ("elasticache-auth", _props(CACHE, userGroupIds=_DELETE), "neither an AUTH token nor RBAC", {}),
+    ("elasticache-auto-minor-upgrades", _props(CACHE, autoMinorVersionUpgrade=False), "autoMinorVersionUpgrade is false", {}),
     ("elasticache-automatic-failover", _props(CACHE, automaticFailoverEnabled=False), "automatic failover is off", {}),
     ("elasticache-snapshot-retention", _props(CACHE, snapshotRetentionLimit=1), "is 1 days; the policy requires 7", {}),
     ("elasticache-no-default-subnet-group", _props(CACHE, subnetGroupName="default"), "default subnet group", {}),
     ("elasticache-customer-managed-key", _props(CACHE, kmsKeyId=_DELETE), "no customer-managed KMS key", {}),
     ("eks-endpoint-restricted", _props(EKS, vpcConfig={"endpointPublicAccess": True, "publicAccessCidrs": ["0.0.0.0/0"]}), "public to the whole internet", {}),
     ("eks-secrets-encryption", _props(EKS, encryptionConfig=_DELETE), "not envelope-encrypted", {}),
-    ("eks-control-plane-logging", _props(EKS, enabledClusterLogTypes=["api"]), "not enabled: audit, authenticator", {}),
+    ("eks-control-plane-logging", _props(EKS, enabledClusterLogTypes=["api", "audit", "authenticator"]), "not enabled: controllerManager, scheduler", {}),
+    ("log-groups-encrypted-and-retained", _props(LOG, lambda r: r.inputs["name"].endswith("/cluster"), retentionInDays=30), "keeps 30 days; the policy requires 365", {}),
+    ("log-groups-encrypted-and-retained", _props(LOG, kmsKeyId=_DELETE), "is not encrypted with a customer-managed key", {}),
+    ("log-groups-encrypted-and-retained", _props(LOG, retentionInDays=_DELETE), "keeps its logs for ever", {}),
+    ("kms-key-rotation", _props("aws:kms/key:Key", enableKeyRotation=False), "automatic key rotation is off", {}),
+    ("launch-template-hardened", _props(TEMPLATE, metadataOptions={"httpTokens": "optional"}), "may use IMDSv1", {}),
+    ("launch-template-hardened", _props(TEMPLATE, blockDeviceMappings=_DELETE), "the account's default", {}),
+    ("vpc-default-security-group-closed", _without("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"), "default security group keeps AWS's rules", {}),
+    ("vpc-default-security-group-closed", _props("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup", ingress=[{"protocol": "-1", "self": True}]), "default security group keeps AWS's rules", {}),
+    ("network-acl-no-remote-admin", _without("aws:ec2/defaultNetworkAcl:DefaultNetworkAcl"), "default network ACL admits everything", {}),
+    ("network-acl-no-remote-admin", _props("aws:ec2/defaultNetworkAcl:DefaultNetworkAcl", ingress=[{"ruleNo": 100, "action": "allow", "protocol": "-1", "cidrBlock": "0.0.0.0/0", "fromPort": 0, "toPort": 0}]), "admits port 22 from the internet", {}),
+    ("security-group-rules-described", _props("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", description=_DELETE), "has no description", {}),
+    ("pod-security-standards", _restricted_namespace_with_a_job_without_seccomp, "has no seccompProfile RuntimeDefault", {}),
     ("eks-supported-version", _props(EKS, version="1.27"), "Kubernetes 1.27 is not in", {}),
     ("secretsmanager-customer-managed-key", _props("aws:secretsmanager/secret:Secret", kmsKeyId=_DELETE), "AWS-managed key", {}),
     ("secretsmanager-rotation", lambda plan: plan, "has no rotation schedule", {"requireRotation": True}),

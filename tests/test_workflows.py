@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -23,14 +24,50 @@ def _steps(job: dict[str, Any]) -> str:
     return "\n".join(str(step.get("run", "")) + str(step.get("uses", "")) for step in job["steps"])
 
 
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
+
+
 @pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
-def test_workflow_parses_and_pins_action_versions(name):
+def test_every_action_is_pinned_to_a_full_commit_with_its_version(name):
+    # A tag can be moved to other code; a commit cannot.  The version comment
+    # is what Dependabot and Renovate read to keep the pin current.
     document = _load(name)
     assert document["jobs"]
-    for job in document["jobs"].values():
+    lines = (WORKFLOWS / name).read_text().splitlines()
+    uses = [line.split("uses:", 1)[1].strip() for line in lines if "uses:" in line]
+    assert uses
+    for reference in uses:
+        assert PINNED.match(reference), reference
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
+def test_no_checkout_leaves_the_token_in_the_workspace(name):
+    for job in _load(name)["jobs"].values():
         for step in job["steps"]:
-            if "uses" in step:
-                assert "@" in step["uses"], step["uses"]
+            if "actions/checkout@" in step.get("uses", ""):
+                assert step["with"]["persist-credentials"] is False
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
+def test_write_permissions_belong_to_the_jobs_that_need_them(name):
+    document = _load(name)
+    workflow_level = document.get("permissions") or {}
+    assert not [scope for scope, level in workflow_level.items() if level == "write"]
+    for job in document["jobs"].values():
+        assert "permissions" in job or not workflow_level.get("id-token")
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in WORKFLOWS.glob("*.yml")))
+def test_the_pulumi_cli_is_the_version_of_the_pinned_sdk(name):
+    pinned = next(
+        line.split("==")[1].strip()
+        for line in (REPO / "requirements.txt").read_text().splitlines()
+        if line.startswith("pulumi==")
+    )
+    for job in _load(name)["jobs"].values():
+        for step in job["steps"]:
+            if "pulumi/actions@" in step.get("uses", ""):
+                assert str(step["with"]["pulumi-version"]) == pinned
 
 
 def test_pull_requests_run_tests_offline_diff_and_gated_previews():
@@ -39,13 +76,19 @@ def test_pull_requests_run_tests_offline_diff_and_gated_previews():
     jobs = document["jobs"]
     assert "make test" in _steps(jobs["test"])
     diff = _steps(jobs["offline-diff"])
-    assert "stagecraft diff --stack dev --stack staging --stack production" in diff
-    assert "--format markdown" in diff
+    # One run: every environment (no --stack), comment and artifact from the
+    # same plans, the audit included; the base revision is planned once.
+    assert diff.count("stagecraft diff") == 1
+    assert '.venv/bin/stagecraft diff --base "$BASE_REF" --audit' in diff
+    assert "--write markdown=stagecraft-comment.md --write json=stagecraft-diff.json" in diff
+    assert "--stack" not in diff
+    assert "stagecraft validate" in diff
     script = next(s for s in jobs["offline-diff"]["steps"] if "github-script" in s.get("uses", ""))
     assert "updateComment" in script["with"]["script"]  # edited in place on later pushes
     preview = jobs["preview"]
     assert "vars.AWS_PREVIEW_ROLE_ARN" in preview["if"]
-    assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "production"]
+    # The same environments the diff and the audit cover.
+    assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "production", "sandbox"]
     steps = _steps(preview)
     assert "pulumi/actions@" in steps
     assert "pulumi preview --stack" in steps
@@ -59,7 +102,7 @@ def test_merge_to_main_deploys_staging_and_smoke_checks():
     assert document["on"]["push"]["branches"] == ["main"]
     job = document["jobs"]["deploy"]
     up = next(s for s in job["steps"] if "pulumi/actions" in s.get("uses", ""))
-    assert up["with"] == {"command": "up", "stack-name": "staging"}
+    assert up["with"] == {"command": "up", "stack-name": "staging", "pulumi-version": "3.272.0"}
     assert "stagecraft check-outputs" in _steps(job)
 
 
@@ -109,11 +152,14 @@ def test_credentials_come_from_oidc_never_from_keys():
 def test_policy_pack_runs_in_previews_and_in_the_pr_comment():
     jobs = _load("pull-request.yml")["jobs"]
     steps = _steps(jobs["offline-diff"])
-    assert "stagecraft audit --format markdown > stagecraft-audit.md" in steps
-    assert "--max-chars" in steps  # the diff leaves room for the audit
+    assert "--audit" in steps  # the audit is in the same comment, under the same limit
     preview = _steps(jobs["preview"])
     assert "--policy-pack policy" in preview
-    assert "policy/config/${{ matrix.stack }}.json" in preview
+    # The matrix value reaches the script through the environment, not pasted in.
+    assert "policy/config/$STACK.json" in preview
+    assert next(s for s in jobs["preview"]["steps"] if s.get("name") == "Preview")["env"] == {
+        "STACK": "${{ matrix.stack }}"
+    }
     production = _steps(_load("deploy-production.yml")["jobs"]["preview"])
     assert "--policy-pack-config policy/config/production.json" in production
 

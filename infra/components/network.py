@@ -25,6 +25,11 @@ from infra.subnets import plan_subnets
 PUBLIC_ELB_TAG = "kubernetes.io/role/elb"
 INTERNAL_ELB_TAG = "kubernetes.io/role/internal-elb"
 
+WORLD = "0.0.0.0/0"
+# SSH and RDP: nothing in these VPCs serves them; shell access goes through
+# Session Manager.
+REMOTE_ADMIN_PORTS = (22, 3389)
+
 # Zones (by id) where EKS refuses control-plane subnets with
 # UnsupportedAvailabilityZoneException:
 # https://docs.aws.amazon.com/eks/latest/userguide/network-reqs.html
@@ -207,6 +212,8 @@ class Network(pulumi.ComponentResource):
             )
             route_tables.append(routes)
 
+        self._default_network_acl(name, args, [*public_subnets, *private_subnets])
+
         self.operator_path = []
         if spec.transit_gateway_id:
             self.operator_path = self._transit_gateway(
@@ -225,6 +232,40 @@ class Network(pulumi.ComponentResource):
                 "privateSubnetIds": self.private_subnet_ids,
                 "publicSubnetIds": self.public_subnet_ids,
             }
+        )
+
+    def _default_network_acl(
+        self, name: str, args: NetworkArgs, subnets: Sequence[aws.ec2.Subnet]
+    ) -> None:
+        """Every subnet's network ACL: no SSH or RDP from anywhere, the rest to the groups.
+
+        Nothing here listens on 22 or 3389 (shell access is through Session
+        Manager), so the ACL refuses both outright (Security Hub EC2.21);
+        everything else is filtered by the security groups.  The ACL is the
+        VPC's default one, adopted (the provider empties it first) and named
+        with every subnet, so no association shows as drift.
+        """
+        deny = [
+            {"rule_no": 100 + index, "action": "deny", "protocol": "tcp", "cidr_block": WORLD,
+             "from_port": port, "to_port": port}
+            for index, port in enumerate(REMOTE_ADMIN_PORTS)
+        ]  # fmt: skip
+        allow = {
+            "rule_no": 200,
+            "action": "allow",
+            "protocol": "-1",
+            "cidr_block": WORLD,
+            "from_port": 0,
+            "to_port": 0,
+        }
+        aws.ec2.DefaultNetworkAcl(
+            f"{name}-default-acl",
+            default_network_acl_id=self.vpc.default_network_acl_id,
+            subnet_ids=[subnet.id for subnet in subnets],
+            ingress=[*deny, allow],
+            egress=[allow],
+            tags=name_tag(f"{args.resource_prefix}-default"),
+            opts=child(self),
         )
 
     def _transit_gateway(

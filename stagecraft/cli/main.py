@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import pulumi
 from rich.console import Console
@@ -231,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "docs": commands.docs,
         }[args.command]
         return handler(project, args)
+    except BrokenPipeError:
+        # The reader stopped early (`| head`): say nothing more, to anyone.
+        # Python's advice: point stdout at devnull so the exit flush is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return commands.EXIT_FAILED
     except (
         ConfigError,
         StackFileError,
@@ -244,5 +252,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands.EXIT_USAGE
 
 
+def run() -> NoReturn:
+    """The `stagecraft` command: main(), then out without the interpreter's teardown.
+
+    Unloading the Pulumi SDK's thousands of modules takes most of a second
+    after the work is done, and every file stagecraft writes is closed by
+    then; only the standard streams still need flushing.  A reader that
+    stopped early (`stagecraft plan ... | head`) is not an error.
+    """
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        # A reader that is gone can be told nothing more.
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -17,9 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import runpy
-import secrets
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -32,6 +30,7 @@ from pulumi.runtime import run_in_stack, set_all_config
 from pulumi.runtime.mocks import MockEngine, MockMonitor, MockSettings
 from pulumi.runtime.settings import ROOT, configure, get_project, get_stack
 
+from stagecraft.offline.fingerprints import fingerprint_key
 from stagecraft.offline.mocks import StagecraftMocks
 from stagecraft.offline.stackfiles import Project, load_project
 
@@ -128,26 +127,11 @@ class Plan:
         }
 
 
-# Fingerprints let two plans say "this secret changed" without either
-# showing it: an HMAC under a key that lives only in this process (or is
-# handed to a child process evaluating the other side of a diff), never
-# written anywhere, so a fingerprint cannot be turned back into the value.
-FINGERPRINT_KEY_ENV = "STAGECRAFT_FINGERPRINT_KEY"
-
-
-def _fingerprint_key() -> bytes:
-    key = os.environ.get(FINGERPRINT_KEY_ENV)
-    if key is None:
-        key = secrets.token_hex(32)
-        os.environ[FINGERPRINT_KEY_ENV] = key  # inherited by child evaluations
-    return key.encode()
-
-
 def fingerprint(value: Any, path: str = "") -> str:
     # The path is mixed in so equal values in different properties (the Redis
     # token in the cache and in its Secrets Manager copy) do not match.
     payload = json.dumps([path, value], sort_keys=True, default=str).encode()
-    return hmac.new(_fingerprint_key(), payload, hashlib.sha256).hexdigest()[:16]
+    return hmac.new(fingerprint_key(), payload, hashlib.sha256).hexdigest()[:16]
 
 
 def plain(value: Any, fingerprints: dict[str, str] | None = None, path: str = "") -> Any:

@@ -310,6 +310,7 @@ class StagecraftMocks(Mocks):
             "arn": self._arn("ec2", f"vpc/{vpc_id}"),
             "defaultSecurityGroupId": f"sg-{_digest(vpc_id, 'default-sg')[:17]}",
             "mainRouteTableId": f"rtb-{_digest(vpc_id, 'main-rtb')[:17]}",
+            "defaultNetworkAclId": f"acl-{_digest(vpc_id, 'default-acl')[:17]}",
             "ownerId": self.account,
         }
 

@@ -8,7 +8,9 @@ by a placeholder and marked secret: the plan still runs and never shows one.
 
 from __future__ import annotations
 
+import copy
 import difflib
+import functools
 import json
 import re
 import shutil
@@ -154,6 +156,22 @@ class _StrictLoader(yaml.SafeLoader):
 
 
 def load_yaml(path: Path) -> Any:
+    """The document in ``path``, read once per version of the file.
+
+    A diff or a report reads the same project and stack files many times;
+    the parse is cached under the file's size and modification time, and a
+    copy is handed out so no caller can change another's.
+    """
+    try:
+        status = path.stat()
+    except OSError as exc:
+        raise StackFileError(f"cannot read {path}: {exc.strerror}") from None
+    return copy.deepcopy(_parse_yaml(path, status.st_mtime_ns, status.st_size))
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_yaml(path: Path, mtime_ns: int, size: int) -> Any:
+    del mtime_ns, size  # the cache key: a changed file is read again
     try:
         return yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except _DuplicateKeyError as exc:
