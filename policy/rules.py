@@ -265,9 +265,7 @@ def _log_groups(args: ResourceValidationArgs, report: ReportViolation) -> None:
         report(f"log group {name} keeps its logs for ever (no retention set)", args.urn)
     minimum = int(args.get_config().get("auditMinimumDays", 90))
     if AUDIT_LOG_GROUPS.match(name) and 0 < days < minimum:
-        report(
-            f"audit log group {name} keeps {days} days; the policy requires {minimum}", args.urn
-        )
+        report(f"audit log group {name} keeps {days} days; the policy requires {minimum}", args.urn)
 
 
 def _kms_rotation(args: ResourceValidationArgs, report: ReportViolation) -> None:
