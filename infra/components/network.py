@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -245,25 +246,29 @@ class Network(pulumi.ComponentResource):
         VPC's default one, adopted (the provider empties it first) and named
         with every subnet, so no association shows as drift.
         """
+
+        def rule(number: int, action: str, protocol: str, port: int) -> dict[str, Any]:
+            return {
+                "rule_no": number,
+                "action": action,
+                "protocol": protocol,
+                "cidr_block": WORLD,
+                "from_port": port,
+                "to_port": port,
+            }
+
         deny = [
-            {"rule_no": 100 + index, "action": "deny", "protocol": "tcp", "cidr_block": WORLD,
-             "from_port": port, "to_port": port}
+            aws.ec2.DefaultNetworkAclIngressArgs(**rule(100 + index, "deny", "tcp", port))
             for index, port in enumerate(REMOTE_ADMIN_PORTS)
-        ]  # fmt: skip
-        allow = {
-            "rule_no": 200,
-            "action": "allow",
-            "protocol": "-1",
-            "cidr_block": WORLD,
-            "from_port": 0,
-            "to_port": 0,
-        }
+        ]
+        allow_in = aws.ec2.DefaultNetworkAclIngressArgs(**rule(200, "allow", "-1", 0))
+        allow_out = aws.ec2.DefaultNetworkAclEgressArgs(**rule(200, "allow", "-1", 0))
         aws.ec2.DefaultNetworkAcl(
             f"{name}-default-acl",
             default_network_acl_id=self.vpc.default_network_acl_id,
             subnet_ids=[subnet.id for subnet in subnets],
-            ingress=[*deny, allow],
-            egress=[allow],
+            ingress=[*deny, allow_in],
+            egress=[allow_out],
             tags=name_tag(f"{args.resource_prefix}-default"),
             opts=child(self),
         )
