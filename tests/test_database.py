@@ -205,3 +205,32 @@ def test_a_replica_keeps_backups_of_its_own_so_a_promoted_one_is_backed_up(produ
     primary, (replica,) = _primary(production).inputs, _replicas(production)
     assert replica.inputs["backupRetentionPeriod"] == primary["backupRetentionPeriod"] == 30
     assert replica.inputs["backupWindow"] == primary["backupWindow"]
+
+
+def test_log_groups_a_service_recreated_after_a_destroy_are_adopted(project):
+    # EKS and RDS write their last logs while being deleted, re-creating the
+    # groups; the next `pulumi up` under the same names takes them over.
+    stray = frozenset(
+        {"/aws/eks/stagecraft-staging/cluster", "/aws/rds/instance/stagecraft-staging/postgresql"}
+    )
+    plan = evaluate("staging", project_dir=project.directory, existing_log_groups=stray)
+    imported = {
+        g.inputs["name"]: g.import_id for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup")
+    }
+    assert imported == {
+        "/aws/eks/stagecraft-staging/cluster": "/aws/eks/stagecraft-staging/cluster",
+        "/aws/rds/instance/stagecraft-staging/postgresql": (
+            "/aws/rds/instance/stagecraft-staging/postgresql"
+        ),
+        "/aws/rds/instance/stagecraft-staging/upgrade": None,
+    }
+    # ... and set their retention and key as if they had created them.
+    group = next(
+        g for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup") if g.import_id is not None
+    )
+    assert group.inputs["kmsKeyId"].startswith(KEY_PREFIX)
+    assert group.inputs["retentionInDays"] in (7, 90)
+
+
+def test_a_fresh_account_creates_every_log_group(staging):
+    assert {g.import_id for g in staging.of_type("aws:cloudwatch/logGroup:LogGroup")} == {None}

@@ -124,13 +124,18 @@ def _label(resource: PlannedResource, parent_name: str | None) -> Text:
         label.append(short_name, style="bold")
         label.append(f"  {resource.type}", style="cyan")
         return label
-    label.append("+ ", style="green")
+    if resource.import_id:
+        label.append("= ", style="blue")  # adopted, as `pulumi preview` marks an import
+    else:
+        label.append("+ ", style="green")
     label.append(short_name)
     label.append(f"  {resource.type}", style="dim")
     summarise = SUMMARIES.get(resource.type)
     details = summarise(resource.inputs) if summarise else []
     if details:
         label.append("  " + "; ".join(d for d in details if d), style="yellow")
+    if resource.import_id:
+        label.append(f"  [adopts existing {resource.import_id}]", style="blue")
     if resource.protect:
         label.append("  [protected]", style="bold red")
     if resource.ignore_changes:
