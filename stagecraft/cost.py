@@ -249,11 +249,17 @@ class StackCost:
     def over_budget(self) -> bool:
         return self.budget is not None and self.total > self.budget
 
-    def by_urn(self) -> dict[str, float]:
+    @property
+    def over_budget_at_max(self) -> bool:
+        """The ceiling (every node group at its max size) is over the budget."""
+        return self.budget is not None and self.total_at_max > self.budget
+
+    def by_urn(self, *, at_max: bool = False) -> dict[str, float]:
         """Monthly cost per resource (several lines of one resource summed)."""
         totals: dict[str, float] = {}
         for line in self.lines:
-            totals[line.urn] = totals.get(line.urn, 0.0) + line.monthly
+            amount = line.monthly_at_max if at_max else line.monthly
+            totals[line.urn] = totals.get(line.urn, 0.0) + amount
         return totals
 
     def to_json(self) -> dict[str, Any]:
@@ -265,6 +271,7 @@ class StackCost:
             "monthlyAtMax": round(self.total_at_max, 2),
             "budget": self.budget,
             "overBudget": self.over_budget,
+            "overBudgetAtMax": self.over_budget_at_max,
             "unpriced": len(self.unpriced),
             "usagePriced": self.usage_given,
             "lines": [line.to_json() for line in self.lines],

@@ -2,11 +2,17 @@
 
 Resources are matched by URN.  Between two stacks the stack's own name and
 resource prefix are neutralised first (``stagecraft-staging-database`` and
-``stagecraft-production-database`` are the same resource), so the diff shows
-how the environments differ, not that their names do.  Properties are
+``stagecraft-production-database`` are the same resource), and so are the
+ids the (mock) cloud gave each side's resources, so the diff shows how the
+environments differ, not that their names and ids do.  Properties are
 compared leaf by leaf; JSON documents inside strings (IAM policies, provider
 tags) are compared inside.  A secret is never shown: where its fingerprint
 differs the property is reported as "(secret changed)".
+
+Each resource is created, updated, **replaced** or deleted, as `pulumi up`
+would do it: a change to an input the provider marks as forcing a new
+resource replaces it (see stagecraft/replacements), and so does a change to
+the provider it is created through when that provider is itself replaced.
 """
 
 from __future__ import annotations
@@ -18,19 +24,24 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from stagecraft.cost import StackCost, money, signed_money
 from stagecraft.offline.engine import SECRET, Plan, PlannedResource
+from stagecraft.replacements import ReplacementTable
+from stagecraft.replacements import load as load_replacements
 from stagecraft.transitions import Refusal
 
 if TYPE_CHECKING:
     from policy.harness import AuditResult
 
-Action = Literal["add", "change", "remove"]
-SYMBOLS: dict[Action, str] = {"add": "+", "change": "~", "remove": "-"}
+Action = Literal["create", "update", "replace", "delete"]
+ACTIONS: tuple[Action, ...] = ("create", "update", "replace", "delete")
+# The marks `pulumi preview` uses.
+SYMBOLS: dict[Action, str] = {"create": "+", "update": "~", "replace": "+-", "delete": "-"}
 
 # GitHub refuses issue and PR comments longer than this many characters.
 GITHUB_COMMENT_LIMIT = 65536
 # Room kept for the note that says details were trimmed.
 _TRIM_NOTE_RESERVE = 600
 _MAX_VALUE_CHARS = 160
+_CENT = 0.005
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,8 @@ class PropertyChange:
     before: Any
     after: Any
     secret: bool = False
+    # The replacement table's entry this change matches, if it forces one.
+    forces_replacement: str | None = None
 
     @property
     def kind(self) -> Literal["added", "removed", "changed"]:
@@ -49,15 +62,18 @@ class PropertyChange:
         return "changed"
 
     def to_json(self) -> dict[str, Any]:
-        if self.secret:
-            return {"path": self.path, "change": "changed", "secret": True}
-        # A property that appears or disappears has no value on one side: the
-        # key is left out there rather than given a made-up one.
         document: dict[str, Any] = {"path": self.path, "change": self.kind}
-        if self.before is not _MISSING:
-            document["before"] = self.before
-        if self.after is not _MISSING:
-            document["after"] = self.after
+        if self.secret:
+            document = {"path": self.path, "change": "changed", "secret": True}
+        else:
+            # A property that appears or disappears has no value on one side:
+            # the key is left out there rather than given a made-up one.
+            if self.before is not _MISSING:
+                document["before"] = self.before
+            if self.after is not _MISSING:
+                document["after"] = self.after
+        if self.forces_replacement:
+            document["forcesReplacement"] = True
         return document
 
 
@@ -71,13 +87,23 @@ class ResourceChange:
     properties: list[PropertyChange] = field(default_factory=list)
     cost_before: float = 0.0
     cost_after: float = 0.0
+    cost_max_before: float = 0.0
+    cost_max_after: float = 0.0
+    # Why `pulumi up` replaces it: the inputs that force it, or its provider.
+    replace_reasons: list[str] = field(default_factory=list)
+    delete_before_replace: bool = False
+    protect: bool = False
 
     @property
     def cost_delta(self) -> float:
         return self.cost_after - self.cost_before
 
+    @property
+    def cost_max_delta(self) -> float:
+        return self.cost_max_after - self.cost_max_before
+
     def to_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "action": self.action,
             "urn": self.urn,
             "type": self.type,
@@ -85,7 +111,46 @@ class ResourceChange:
             "monthlyBefore": round(self.cost_before, 2),
             "monthlyAfter": round(self.cost_after, 2),
             "monthlyDelta": round(self.cost_delta, 2),
+            "monthlyAtMaxBefore": round(self.cost_max_before, 2),
+            "monthlyAtMaxAfter": round(self.cost_max_after, 2),
+            "monthlyAtMaxDelta": round(self.cost_max_delta, 2),
             "properties": [p.to_json() for p in self.properties],
+        }
+        if self.action == "replace":
+            document["replaceReasons"] = self.replace_reasons
+            document["deleteBeforeReplace"] = self.delete_before_replace
+        return document
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One side's monthly estimate against that side's budget."""
+
+    desired: float
+    at_max: float
+    budget: int | None
+
+    @classmethod
+    def of(cls, cost: StackCost | None) -> Budget:
+        if cost is None:
+            return cls(0.0, 0.0, None)
+        return cls(cost.total, cost.total_at_max, cost.budget)
+
+    @property
+    def over(self) -> bool:
+        return self.budget is not None and self.desired > self.budget
+
+    @property
+    def over_at_max(self) -> bool:
+        return self.budget is not None and self.at_max > self.budget
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "monthly": round(self.desired, 2),
+            "monthlyAtMax": round(self.at_max, 2),
+            "budget": self.budget,
+            "overBudget": self.over,
+            "overBudgetAtMax": self.over_at_max,
         }
 
 
@@ -105,12 +170,41 @@ class StackDiff:
         return sum(1 for c in self.changes if c.action == action)
 
     @property
+    def before(self) -> Budget:
+        return Budget.of(self.cost_before)
+
+    @property
+    def after(self) -> Budget:
+        return Budget.of(self.cost_after)
+
+    @property
     def monthly_before(self) -> float:
-        return self.cost_before.total if self.cost_before else 0.0
+        return self.before.desired
 
     @property
     def monthly_after(self) -> float:
-        return self.cost_after.total if self.cost_after else 0.0
+        return self.after.desired
+
+    @property
+    def budget_flags(self) -> list[str]:
+        """What a reviewer must know about the budget after this change."""
+        before, after = self.before, self.after
+        if after.budget is None:
+            return []
+        flags = []
+        if after.over:
+            crossed = " (crossed by this change)" if not before.over else ""
+            flags.append(
+                f"over its budget at desired size: {money(after.desired)} > "
+                f"{money(after.budget)}{crossed}"
+            )
+        if after.over_at_max and not after.over:
+            crossed = " (crossed by this change)" if not before.over_at_max else ""
+            flags.append(
+                f"over its budget if every node group reaches its max size: "
+                f"{money(after.at_max)} > {money(after.budget)}{crossed}"
+            )
+        return flags
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -119,12 +213,16 @@ class StackDiff:
             "before": self.before_label,
             "after": self.after_label,
             "summary": {
-                "add": self.count("add"),
-                "change": self.count("change"),
-                "remove": self.count("remove"),
+                **{action: self.count(action) for action in ACTIONS},
                 "monthlyBefore": round(self.monthly_before, 2),
                 "monthlyAfter": round(self.monthly_after, 2),
                 "monthlyDelta": round(self.monthly_after - self.monthly_before, 2),
+                "monthlyAtMaxBefore": round(self.before.at_max, 2),
+                "monthlyAtMaxAfter": round(self.after.at_max, 2),
+                "monthlyAtMaxDelta": round(self.after.at_max - self.before.at_max, 2),
+                "budgetBefore": self.before.budget,
+                "budgetAfter": self.after.budget,
+                "budgetFlags": self.budget_flags,
             },
             "refused": [r.to_json() for r in self.refusals],
             "resources": [c.to_json() for c in self.changes],
@@ -141,17 +239,46 @@ def _neutral(text: str, project: str, stack: str | None) -> str:
     return text.replace(f"{project}-{stack}", "{env}") if stack else text
 
 
-def _neutralise(value: Any, project: str, stack: str | None) -> Any:
-    if isinstance(value, str):
-        return _neutral(value, project, stack)
-    if isinstance(value, list):
-        return [_neutralise(v, project, stack) for v in value]
-    if isinstance(value, dict):
-        # Keys too: subnet tags are named after the cluster.
-        return {
-            _neutral(k, project, stack): _neutralise(v, project, stack) for k, v in value.items()
-        }
-    return value
+@dataclass(frozen=True)
+class _Neutraliser:
+    """Makes one side of a cross-stack comparison stack-neutral: its names and its ids."""
+
+    project: str
+    stack: str | None
+    # id -> "{id of <neutral key>}", longest first (an id can contain another).
+    ids: tuple[tuple[str, str], ...] = ()
+
+    def text(self, value: str) -> str:
+        value = _neutral(value, self.project, self.stack)
+        for resource_id, alias in self.ids:
+            if resource_id in value:
+                value = value.replace(resource_id, alias)
+        return value
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        if isinstance(value, dict):
+            # Keys too: subnet tags are named after the cluster.
+            return {self.text(k): self.value(v) for k, v in value.items()}
+        return value
+
+
+def _neutraliser(plan: Plan, project: str, stack: str | None) -> _Neutraliser:
+    if stack is None:
+        return _Neutraliser(project, None)
+    stack_part = f"urn:pulumi:{plan.stack}::"
+    aliases = {
+        r.id: "{id of " + _neutral(r.urn.removeprefix(stack_part), project, stack) + "}"
+        for r in plan.resources
+        # Cloud ids only: Kubernetes ids are the objects' names, which are
+        # compared as names; short ids ("none") would match inside other text.
+        if r.custom and r.type.startswith("aws:") and r.id and len(r.id) >= 8
+    }
+    ordered = tuple(sorted(aliases.items(), key=lambda item: -len(item[0])))
+    return _Neutraliser(project, stack, ordered)
 
 
 def flatten(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -195,18 +322,22 @@ def _ignored(path: str, ignore_changes: list[str]) -> bool:
 
 
 def compare_properties(
-    before: PlannedResource, after: PlannedResource, neutral: tuple[str, str | None, str | None]
+    before: PlannedResource,
+    after: PlannedResource,
+    sides: tuple[_Neutraliser, _Neutraliser],
+    table: ReplacementTable | None = None,
 ) -> list[PropertyChange]:
     """Changed properties; those `pulumi up` ignores (ignoreChanges) are left out."""
-    project, before_stack, after_stack = neutral
-    old = dict(flatten(_neutralise(before.inputs, project, before_stack)))
-    new = dict(flatten(_neutralise(after.inputs, project, after_stack)))
+    old = dict(flatten(sides[0].value(before.inputs)))
+    new = dict(flatten(sides[1].value(after.inputs)))
+    replacing = (table or load_replacements()).of(after.type)
     changes: list[PropertyChange] = []
     reported_secrets: set[str] = set()
     for path in sorted(set(old) | set(new)):
         secret_path = _secret_root(path, before.secret_fingerprints) or _secret_root(
             path, after.secret_fingerprints
         )
+        forcing = replacing.forcing(secret_path or path) if replacing else None
         if secret_path is not None:
             if secret_path in reported_secrets:
                 continue
@@ -214,7 +345,7 @@ def compare_properties(
             if before.secret_fingerprints.get(secret_path) != after.secret_fingerprints.get(
                 secret_path
             ):
-                changes.append(PropertyChange(secret_path, SECRET, SECRET, secret=True))
+                changes.append(PropertyChange(secret_path, SECRET, SECRET, True, forcing))
             continue
         if _ignored(path, after.ignore_changes):
             continue
@@ -222,7 +353,7 @@ def compare_properties(
         if was in (None, _MISSING) and now in (None, _MISSING):
             continue  # unset and null are the same to the engine
         if was != now:
-            changes.append(PropertyChange(path, was, now))
+            changes.append(PropertyChange(path, was, now, False, forcing))
     return changes
 
 
@@ -245,62 +376,120 @@ def compare_plans(
     cost_after: StackCost | None = None,
     refusals: Sequence[Refusal] = (),
 ) -> StackDiff:
-    """Every resource added, removed or changed from ``before`` to ``after``.
+    """Every resource created, updated, replaced or deleted from ``before`` to ``after``.
 
     Either side may be None (the stack does not exist there): everything is
-    then added or removed.
+    then created or deleted.  Between two different stacks nothing is
+    "replaced" (they are different resources anyway): resources only differ.
     """
     either = after or before
     project = either.project if either else "stagecraft"
     cross_stack = bool(before and after and before.stack != after.stack)
-    before_stack = before.stack if before and cross_stack else None
-    after_stack = after.stack if after and cross_stack else None
+    sides = (
+        _neutraliser(before, project, before.stack if cross_stack else None)
+        if before
+        else _Neutraliser(project, None),
+        _neutraliser(after, project, after.stack if cross_stack else None)
+        if after
+        else _Neutraliser(project, None),
+    )
+    table = load_replacements()
 
-    def keyed(plan: Plan | None, stack: str | None) -> dict[str, PlannedResource]:
+    def keyed(plan: Plan | None, side: _Neutraliser) -> dict[str, PlannedResource]:
         if plan is None:
             return {}
         stack_part = f"urn:pulumi:{plan.stack}::"
-        return {
-            _neutral(r.urn.removeprefix(stack_part), project, stack): r
-            for r in plan.resources
-            if r.custom
-        }
+        return {side.text(r.urn.removeprefix(stack_part)): r for r in plan.resources if r.custom}
 
-    old, new = keyed(before, before_stack), keyed(after, after_stack)
-    old_costs = cost_before.by_urn() if cost_before else {}
-    new_costs = cost_after.by_urn() if cost_after else {}
+    def key_of(plan: Plan, urn: str, side: _Neutraliser) -> str:
+        return side.text(urn.removeprefix(f"urn:pulumi:{plan.stack}::"))
+
+    old, new = keyed(before, sides[0]), keyed(after, sides[1])
+    costs = (
+        cost_before.by_urn() if cost_before else {},
+        cost_after.by_urn() if cost_after else {},
+    )
+    costs_max = (
+        cost_before.by_urn(at_max=True) if cost_before else {},
+        cost_after.by_urn(at_max=True) if cost_after else {},
+    )
+    # Providers first: a replaced provider replaces everything created through it.
+    order = sorted(set(old) | set(new), key=lambda k: (not _is_provider(k), k))
+    replaced: set[str] = set()
     changes: list[ResourceChange] = []
-    for key in sorted(set(old) | set(new)):
+    for key in order:
         was, now = old.get(key), new.get(key)
-        if was is None and now is not None:
-            changes.append(
-                ResourceChange(
-                    "add", key, now.urn, now.type, now.name, [], 0.0, new_costs.get(now.urn, 0.0)
-                )
-            )
-        elif now is None and was is not None:
-            changes.append(
-                ResourceChange(
-                    "remove", key, was.urn, was.type, was.name, [], old_costs.get(was.urn, 0.0), 0.0
-                )
-            )
-        elif was is not None and now is not None:
-            properties = compare_properties(was, now, (project, before_stack, after_stack))
-            cost_was, cost_now = old_costs.get(was.urn, 0.0), new_costs.get(now.urn, 0.0)
-            if not properties:
-                # Only ignored properties (the node group's desired size, owned by
-                # the autoscaler) changed: `pulumi up` changes nothing, so the
-                # estimate's difference is not this change's cost either.
-                cost_now = cost_was
-            if properties or abs(cost_now - cost_was) > 0.005:
-                changes.append(
-                    ResourceChange(
-                        "change", key, now.urn, now.type, now.name, properties, cost_was, cost_now
-                    )
-                )
+        if now is not None and was is None:
+            cost = (0.0, costs[1].get(now.urn, 0.0))
+            cost_max = (0.0, costs_max[1].get(now.urn, 0.0))
+            changes.append(_change("create", key, now, cost, cost_max))
+            continue
+        if was is not None and now is None:
+            cost = (costs[0].get(was.urn, 0.0), 0.0)
+            cost_max = (costs_max[0].get(was.urn, 0.0), 0.0)
+            changes.append(_change("delete", key, was, cost, cost_max))
+            continue
+        assert was is not None
+        assert now is not None
+        properties = compare_properties(was, now, sides, table)
+        cost = (costs[0].get(was.urn, 0.0), costs[1].get(now.urn, 0.0))
+        cost_max = (costs_max[0].get(was.urn, 0.0), costs_max[1].get(now.urn, 0.0))
+        if not properties:
+            # Only ignored properties (the node group's desired size, owned by
+            # the autoscaler) changed: `pulumi up` changes nothing, so the
+            # estimate's difference is not this change's cost either.
+            cost, cost_max = (cost[0], cost[0]), (cost_max[0], cost_max[0])
+        reasons = [] if cross_stack else _replace_reasons(properties)
+        provider_key = key_of(after, now.provider, sides[1]) if after and now.provider else None
+        if provider_key in replaced:
+            reasons.append(f"its provider {provider_key.rsplit('::', 1)[-1]} is replaced")
+        if reasons:
+            replaced.add(key)
+            changes.append(_change("replace", key, now, cost, cost_max, properties, reasons))
+        elif properties or abs(cost[1] - cost[0]) > _CENT or abs(cost_max[1] - cost_max[0]) > _CENT:
+            changes.append(_change("update", key, now, cost, cost_max, properties))
+    changes.sort(key=lambda c: c.key)
     stack = either.stack if either else title
     return StackDiff(
         stack, title, before_label, after_label, changes, cost_before, cost_after, list(refusals)
+    )
+
+
+def _is_provider(key: str) -> bool:
+    return "pulumi:providers:" in key.split("::")[-2] if "::" in key else False
+
+
+def _replace_reasons(properties: Sequence[PropertyChange]) -> list[str]:
+    reasons: list[str] = []
+    for change in properties:
+        if change.forces_replacement and change.path not in reasons:
+            reasons.append(change.path)
+    return reasons
+
+
+def _change(
+    action: Action,
+    key: str,
+    resource: PlannedResource,
+    cost: tuple[float, float],
+    cost_max: tuple[float, float],
+    properties: list[PropertyChange] | None = None,
+    reasons: list[str] | None = None,
+) -> ResourceChange:
+    return ResourceChange(
+        action=action,
+        key=key,
+        urn=resource.urn,
+        type=resource.type,
+        name=resource.name,
+        properties=properties or [],
+        cost_before=cost[0],
+        cost_after=cost[1],
+        cost_max_before=cost_max[0],
+        cost_max_after=cost_max[1],
+        replace_reasons=reasons or [],
+        delete_before_replace=resource.delete_before_replace,
+        protect=resource.protect,
     )
 
 
@@ -324,6 +513,8 @@ def plan_from_json(document: Mapping[str, Any]) -> Plan:
             dependencies=list(r.get("dependencies") or []),
             secret_fingerprints=dict(r.get("secretFingerprints") or {}),
             import_id=r.get("importId"),
+            id=r.get("id"),
+            delete_before_replace=bool(r.get("deleteBeforeReplace")),
         )
         for r in document.get("resources", [])
     ]
@@ -350,29 +541,49 @@ def _show(value: Any) -> str:
 
 
 def _property_line(change: PropertyChange) -> str:
+    forces = "  [forces replacement]" if change.forces_replacement else ""
     if change.secret:
-        return f"{change.path}: (secret changed)"
-    return f"{change.path}: {_show(change.before)} -> {_show(change.after)}"
+        return f"{change.path}: (secret changed){forces}"
+    return f"{change.path}: {_show(change.before)} -> {_show(change.after)}{forces}"
 
 
-def _cost_suffix(change: ResourceChange) -> str:
-    return f"  ({signed_money(change.cost_delta)}/mo)" if abs(change.cost_delta) > 0.005 else ""
+def _costs(change: ResourceChange) -> str:
+    """The monthly effect of one change: at desired size, and at max where it differs."""
+    parts = []
+    if abs(change.cost_delta) > _CENT:
+        parts.append(f"{signed_money(change.cost_delta)}/mo")
+    if abs(change.cost_max_delta - change.cost_delta) > _CENT:
+        parts.append(f"{signed_money(change.cost_max_delta)}/mo at max size")
+    return ", ".join(parts)
+
+
+def _replaced_because(change: ResourceChange) -> str:
+    order = "deleted first, then created" if change.delete_before_replace else "created first"
+    return f"replaced ({order}) because {', '.join(change.replace_reasons)} changes"
 
 
 def render_text(diffs: list[StackDiff]) -> str:
     lines: list[str] = []
     for diff in diffs:
-        delta = signed_money(diff.monthly_after - diff.monthly_before)
+        counts = ", ".join(f"{diff.count(a)} to {a}" for a in ACTIONS)
         lines.append(
-            f"{diff.title}: {diff.count('add')} to add, {diff.count('change')} to change, "
-            f"{diff.count('remove')} to remove; monthly {money(diff.monthly_before)} -> "
-            f"{money(diff.monthly_after)} ({delta})"
+            f"{diff.title}: {counts}; monthly {money(diff.monthly_before)} -> "
+            f"{money(diff.monthly_after)} "
+            f"({signed_money(diff.monthly_after - diff.monthly_before)}), at max size "
+            f"{money(diff.before.at_max)} -> {money(diff.after.at_max)}"
+            + (f"; budget {money(diff.after.budget)}" if diff.after.budget is not None else "")
         )
         lines.extend(f"  REFUSED {refusal}" for refusal in diff.refusals)
+        lines.extend(f"  BUDGET {flag}" for flag in diff.budget_flags)
         for change in diff.changes:
+            costs = _costs(change)
+            word = "REPLACE" if change.action == "replace" else change.action
             lines.append(
-                f"  {SYMBOLS[change.action]} {change.type} {change.name}{_cost_suffix(change)}"
+                f"  {SYMBOLS[change.action]} {word} {change.type} {change.name}"
+                + (f"  ({costs})" if costs else "")
             )
+            if change.action == "replace":
+                lines.append(f"      {_replaced_because(change)}")
             lines.extend(f"      {_property_line(p)}" for p in change.properties)
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
@@ -389,17 +600,32 @@ def _md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _budget_cell(diff: StackDiff) -> str:
+    if diff.after.budget is None:
+        return "-"
+    if diff.after.over:
+        return f"⚠ **over** {money(diff.after.budget)}"
+    if diff.after.over_at_max:
+        return f"⚠ over {money(diff.after.budget)} at max"
+    return f"within {money(diff.after.budget)}"
+
+
 def _markdown_summary(diffs: list[StackDiff]) -> str:
     rows = [
-        "| stack | + add | ~ change | - remove | monthly before | monthly after | delta |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| stack | + create | ~ update | +- replace | - delete | monthly (desired) | "
+        "monthly (max nodes) | budget |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for diff in diffs:
         delta = diff.monthly_after - diff.monthly_before
+        delta_max = diff.after.at_max - diff.before.at_max
+        replace = diff.count("replace")
         rows.append(
-            f"| {_md_cell(diff.title)} | {diff.count('add')} | {diff.count('change')} | "
-            f"{diff.count('remove')} | {money(diff.monthly_before)} | "
-            f"{money(diff.monthly_after)} | **{signed_money(delta)}** |"
+            f"| {_md_cell(diff.title)} | {diff.count('create')} | {diff.count('update')} | "
+            f"{f'**{replace}**' if replace else 0} | {diff.count('delete')} | "
+            f"{money(diff.monthly_before)} → {money(diff.monthly_after)} "
+            f"(**{signed_money(delta)}**) | {money(diff.before.at_max)} → "
+            f"{money(diff.after.at_max)} ({signed_money(delta_max)}) | {_budget_cell(diff)} |"
         )
     refused = [(d.stack, r) for d in diffs for r in d.refusals]
     if refused:
@@ -409,33 +635,58 @@ def _markdown_summary(diffs: list[StackDiff]) -> str:
             f"{_md_cell(r.rule)}"
             for stack, r in refused
         ]
+    replacements = [(d.stack, c) for d in diffs for c in d.changes if c.action == "replace"]
+    if replacements:
+        rows += ["", "**⚠ Replaced: deleted and created again, with everything they hold**", ""]
+        rows += [
+            f"- **{_md_cell(stack)}** <code>{c.type}</code> {c.name}"
+            + (" **(protected)**" if c.protect else "")
+            + f": {_md_cell(_replaced_because(c))}"
+            for stack, c in replacements
+        ]
+    flags = [(d.stack, f) for d in diffs for f in d.budget_flags]
+    if flags:
+        rows += ["", "**⚠ Budget**", ""]
+        rows += [f"- **{_md_cell(stack)}** {_md_cell(flag)}" for stack, flag in flags]
     return "\n".join(["### stagecraft: infrastructure diff", "", *rows])
 
 
+_ACTION_WORDS: dict[Action, str] = {
+    "create": "create",
+    "update": "update",
+    "replace": "**REPLACE**",
+    "delete": "**delete**",
+}
+
+
 def _markdown_details(diff: StackDiff, change: ResourceChange) -> str:
-    summary = f"{SYMBOLS[change.action]} <code>{change.type}</code> {change.name}"
-    if abs(change.cost_delta) > 0.005:
-        summary += (
-            f" ({money(change.cost_before)} → {money(change.cost_after)}, "
-            f"{signed_money(change.cost_delta)}/mo)"
-        )
+    summary = (
+        f"{SYMBOLS[change.action]} {_ACTION_WORDS[change.action]} "
+        f"<code>{change.type}</code> {change.name}"
+    )
+    costs = _costs(change)
+    if costs:
+        summary += f" ({costs})"
     body = [f"<details><summary>[{_md_cell(diff.stack)}] {summary}</summary>", ""]
+    if change.action == "replace":
+        body += [f"_{_md_cell(_replaced_because(change))}_", ""]
     if change.properties:
-        body += ["| property | before | after |", "|---|---|---|"]
+        body += ["| property | before | after | |", "|---|---|---|---|"]
         for p in change.properties:
+            forces = "forces replacement" if p.forces_replacement else ""
             if p.secret:
-                body.append(f"| `{_md_cell(p.path)}` | (secret) | (secret changed) |")
+                body.append(f"| `{_md_cell(p.path)}` | (secret) | (secret changed) | {forces} |")
             else:
                 body.append(
                     f"| `{_md_cell(p.path)}` | `{_md_cell(_show(p.before))}` | "
-                    f"`{_md_cell(_show(p.after))}` |"
+                    f"`{_md_cell(_show(p.after))}` | {forces} |"
                 )
-    else:
+    elif change.action in ("create", "delete"):
         body.append(
-            f"_{'created' if change.action == 'add' else 'removed'} with all its inputs_"
-            if change.action != "change"
-            else "_cost only_"
+            f"_{'created' if change.action == 'create' else 'deleted'} with all its inputs_"
         )
+    else:
+        body.append("_cost only_")
     body += ["", "</details>"]
     return "\n".join(body)
 

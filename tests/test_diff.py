@@ -38,7 +38,7 @@ def test_instance_class_change_with_its_cost_delta(staging):
         cost_after=estimate(bigger, budget=500),
     )
     (change,) = diff.changes
-    assert (change.action, change.type) == ("change", DB)
+    assert (change.action, change.type) == ("update", DB)
     assert [(p.path, p.before, p.after) for p in change.properties] == [
         ("instanceClass", "db.t3.medium", "db.t3.large")
     ]
@@ -77,7 +77,7 @@ def test_staging_against_production_shows_real_differences(staging, production):
     assert ("scalingConfig.maxSize", 5, 10) in [
         (p.path, p.before, p.after) for p in nodes.properties
     ]
-    added = {c.name for c in diff.changes if c.action == "add"}
+    added = {c.name for c in diff.changes if c.action == "create"}
     assert {
         "stagecraft-production-network-nat-az2",
         "stagecraft-production-network-nat-az3",
@@ -106,7 +106,7 @@ def test_markdown_keeps_the_summary_and_trims_details_to_the_limit(staging, prod
     assert len(small) <= 3000
     assert small.startswith("### stagecraft: infrastructure diff")
     assert "| staging -> production | 25 | " in small
-    assert "$336.00 | $1,235.70 | **+$899.70** |" in small
+    assert "$336.00 → $1,235.70 (**+$899.70**)" in small
     assert "omitted to stay under GitHub's 65,536-character comment limit" in small
     assert full.count("<details>") > small.count("<details>") > 0
 
@@ -159,7 +159,7 @@ def test_diff_against_a_git_revision(git_repo, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert '| `instanceClass` | `"db.t3.medium"` | `"db.t3.large"` |' in out
-    assert "| 0 | 1 | 0 | $336.00 | $389.29 | **+$53.29** |" in out
+    assert "| 0 | 1 | 0 | 0 | $336.00 → $389.29 (**+$53.29**) |" in out
     assert "stagecraft-staging-database ($64.06 → $117.35, +$53.29/mo)" in out
     after = subprocess.run(
         ["git", "-C", str(git_repo), "status", "--porcelain"],
@@ -188,7 +188,7 @@ def test_diff_against_a_git_revision(git_repo, capsys):
     )
     document = json.loads(capsys.readouterr().out)
     (stack,) = document["stacks"]
-    assert stack["summary"]["change"] == 1
+    assert stack["summary"]["update"] == 1
     assert stack["summary"]["monthlyDelta"] == pytest.approx(53.29)
 
 
@@ -212,7 +212,7 @@ def test_a_stack_new_in_this_change_is_all_additions(git_repo, capsys):
     )
     out = capsys.readouterr().out
     assert "sandbox: HEAD" in out
-    assert " to change, 0 to remove" in out
+    assert " to update, 0 to replace, 0 to delete" in out
     assert "+ aws:rds/instance:Instance stagecraft-sandbox-database" in out
 
 
@@ -220,7 +220,7 @@ def test_against_another_stack_from_the_cli(capsys):
     args = ["--project-dir", str(REPO), "diff", "--stack", "staging", "--against", "production"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert out.startswith("staging -> production: 25 to add")
+    assert out.startswith("staging -> production: 25 to create")
     assert 'nodeType: "cache.t4g.micro" -> "cache.m6g.large"' in out
 
 
@@ -271,14 +271,14 @@ def test_one_huge_detail_block_does_not_push_out_the_others(staging):
     from stagecraft.diff import PropertyChange, ResourceChange, StackDiff
 
     huge = ResourceChange(
-        "change",
+        "update",
         "k1",
         "urn:a",
         "t",
         "huge",
         [PropertyChange(f"p{i}", "x" * 100, "y" * 100) for i in range(400)],
     )
-    small = ResourceChange("change", "k2", "urn:b", "t", "small", [PropertyChange("q", 1, 2)])
+    small = ResourceChange("update", "k2", "urn:b", "t", "small", [PropertyChange("q", 1, 2)])
     diff = StackDiff("staging", "staging", "a", "b", [huge, small], None, None)
     text = render_markdown([diff], limit=5000)
     assert len(text) <= 5000
@@ -381,7 +381,7 @@ def test_a_major_database_upgrade_applied_at_once_is_a_sane_plan(git_repo, capsy
     assert changed["engineVersion"]["after"] == "17"
     assert changed["applyImmediately"]["after"] is True
     # The instance and its replica are changed in place, never replaced.
-    assert instance["action"] == "change"
-    assert by_type[("aws:rds/instance:Instance", f"{name}-replica-1")]["action"] == "change"
+    assert instance["action"] == "update"
+    assert by_type[("aws:rds/instance:Instance", f"{name}-replica-1")]["action"] == "update"
     family = by_type[("aws:rds/parameterGroup:ParameterGroup", name)]
     assert {p["path"]: p.get("after") for p in family["properties"]}["family"] == "postgres17"

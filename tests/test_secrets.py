@@ -75,7 +75,7 @@ def test_connection_info_points_at_the_master_secret(staging):
 
 def _generated_values(plan: Plan) -> list[str]:
     """The values the mock cloud generated for each random secret in the plan."""
-    mocks = StagecraftMocks("us-east-1", stack_prefix=f"stagecraft-{plan.stack}")
+    mocks = StagecraftMocks("us-east-1")
     return [
         mocks._random_password(PASSWORD, p.name, {"length": p.inputs["length"]})[1]["result"]
         for p in plan.of_type(PASSWORD)

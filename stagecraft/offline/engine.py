@@ -64,6 +64,10 @@ class PlannedResource:
     secret_fingerprints: dict[str, str] = field(default_factory=dict)
     # The id of an existing cloud resource to adopt (`import` option), if any.
     import_id: str | None = None
+    # The id the (mock) provider gave it; components have none.
+    id: str | None = None
+    # `deleteBeforeReplace`: a replacement deletes the old one first (downtime).
+    delete_before_replace: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +83,8 @@ class PlannedResource:
             "inputs": self.inputs,
             "secretFingerprints": self.secret_fingerprints,
             "importId": self.import_id,
+            "id": self.id,
+            "deleteBeforeReplace": self.delete_before_replace,
         }
 
 
@@ -226,6 +232,8 @@ class RecordingMonitor(MockMonitor):
                 ignore_changes=list(request.ignoreChanges),
                 dependencies=sorted(request.dependencies),
                 import_id=request.importId or None,
+                id=response.id or None,
+                delete_before_replace=bool(request.deleteBeforeReplace),
             )
         )
         return response
@@ -305,7 +313,6 @@ def evaluate(
     config = project.config_map(stack, config_overrides)
     mocks = StagecraftMocks(
         region=config.values.get("aws:region") or "us-east-1",
-        stack_prefix=f"{project.name}-{stack}",
         existing_log_groups=existing_log_groups,
     )
     shared_stack = config.values.get(f"{project.name}:sharedStack")

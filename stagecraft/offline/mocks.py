@@ -1,8 +1,10 @@
 """A mock AWS that answers like the real one, so an offline plan reads like a real plan.
 
 Every computed value (ids, ARNs, endpoints, generated names) is derived from a
-hash of the resource's type and name: the same program gives the same plan on
-every machine, which is what lets two plans be compared.  The account is the
+hash of the resource's type and name (which carries the stack's name): the
+same program gives the same plan on every machine, which is what lets two
+revisions of a stack be compared, and two stacks never share an id, as two
+real environments never do.  The account is the
 documentation placeholder 123456789012; public addresses come from TEST-NET-3
 (203.0.113.0/24), which routes nowhere.
 """
@@ -84,17 +86,10 @@ def partition_of(region: str) -> tuple[str, str]:
 class StagecraftMocks(Mocks):
     """Realistic answers for the AWS, Kubernetes and random resources stagecraft uses."""
 
-    def __init__(
-        self, region: str, stack_prefix: str = "", existing_log_groups: frozenset[str] = frozenset()
-    ) -> None:
+    def __init__(self, region: str, existing_log_groups: frozenset[str] = frozenset()) -> None:
         self.region = region
         # Log groups the account already has (a fresh account: none).
         self.existing_log_groups = existing_log_groups
-        # Ids are hashed from resource names with the stack's own prefix
-        # ("stagecraft-staging") taken out, so the same resource gets the same
-        # id in every stack and comparing two stacks shows real differences,
-        # not different random-looking ids.
-        self.stack_prefix = stack_prefix
         self.partition, self.dns_suffix = partition_of(region)
         self.account = PLACEHOLDER_ACCOUNT_ID
         self._provider_default_tags: dict[str, dict[str, str]] = {}
@@ -269,8 +264,6 @@ class StagecraftMocks(Mocks):
         }
 
     def _hash(self, typ: str, name: str, *extra: str) -> str:
-        if self.stack_prefix:
-            name = name.replace(self.stack_prefix, "{stack}")
         return _digest(typ, name, *extra)
 
     def _default_tags_for(self, provider_ref: str | None) -> dict[str, str]:
