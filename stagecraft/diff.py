@@ -18,7 +18,7 @@ the provider it is created through when that provider is itself replaced.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -413,46 +413,108 @@ def compare_plans(
         cost_before.by_urn(at_max=True) if cost_before else {},
         cost_after.by_urn(at_max=True) if cost_after else {},
     )
-    # Providers first: a replaced provider replaces everything created through it.
-    order = sorted(set(old) | set(new), key=lambda k: (not _is_provider(k), k))
-    replaced: set[str] = set()
     changes: list[ResourceChange] = []
-    for key in order:
-        was, now = old.get(key), new.get(key)
-        if now is not None and was is None:
-            cost = (0.0, costs[1].get(now.urn, 0.0))
-            cost_max = (0.0, costs_max[1].get(now.urn, 0.0))
-            changes.append(_change("create", key, now, cost, cost_max))
-            continue
-        if was is not None and now is None:
-            cost = (costs[0].get(was.urn, 0.0), 0.0)
-            cost_max = (costs_max[0].get(was.urn, 0.0), 0.0)
-            changes.append(_change("delete", key, was, cost, cost_max))
-            continue
-        assert was is not None
-        assert now is not None
-        properties = compare_properties(was, now, sides, table)
+    for key in sorted(set(new) - set(old)):
+        now = new[key]
+        cost = (0.0, costs[1].get(now.urn, 0.0))
+        cost_max = (0.0, costs_max[1].get(now.urn, 0.0))
+        changes.append(_change("create", key, now, cost, cost_max))
+    for key in sorted(set(old) - set(new)):
+        was = old[key]
+        cost = (costs[0].get(was.urn, 0.0), 0.0)
+        cost_max = (costs_max[0].get(was.urn, 0.0), 0.0)
+        changes.append(_change("delete", key, was, cost, cost_max))
+
+    both = sorted(set(old) & set(new))
+    properties = {key: compare_properties(old[key], new[key], sides, table) for key in both}
+    reasons: dict[str, list[str]] = {
+        key: [] if cross_stack else _replace_reasons(properties[key]) for key in both
+    }
+    if not cross_stack:
+        _cascade(both, old, new, properties, reasons, table, key_of_provider=lambda r: (
+            key_of(after, r.provider, sides[1]) if after and r.provider else None
+        ))  # fmt: skip
+    for key in both:
+        was, now = old[key], new[key]
         cost = (costs[0].get(was.urn, 0.0), costs[1].get(now.urn, 0.0))
         cost_max = (costs_max[0].get(was.urn, 0.0), costs_max[1].get(now.urn, 0.0))
-        if not properties:
+        if not properties[key] and not reasons[key]:
             # Only ignored properties (the node group's desired size, owned by
             # the autoscaler) changed: `pulumi up` changes nothing, so the
             # estimate's difference is not this change's cost either.
             cost, cost_max = (cost[0], cost[0]), (cost_max[0], cost_max[0])
-        reasons = [] if cross_stack else _replace_reasons(properties)
-        provider_key = key_of(after, now.provider, sides[1]) if after and now.provider else None
-        if provider_key in replaced:
-            reasons.append(f"its provider {provider_key.rsplit('::', 1)[-1]} is replaced")
-        if reasons:
-            replaced.add(key)
-            changes.append(_change("replace", key, now, cost, cost_max, properties, reasons))
-        elif properties or abs(cost[1] - cost[0]) > _CENT or abs(cost_max[1] - cost_max[0]) > _CENT:
-            changes.append(_change("update", key, now, cost, cost_max, properties))
+        if reasons[key]:
+            changes.append(
+                _change("replace", key, now, cost, cost_max, properties[key], reasons[key])
+            )
+        elif properties[key]:
+            changes.append(_change("update", key, now, cost, cost_max, properties[key]))
     changes.sort(key=lambda c: c.key)
     stack = either.stack if either else title
     return StackDiff(
         stack, title, before_label, after_label, changes, cost_before, cost_after, list(refusals)
     )
+
+
+def _cascade(
+    keys: Sequence[str],
+    old: Mapping[str, PlannedResource],
+    new: Mapping[str, PlannedResource],
+    properties: dict[str, list[PropertyChange]],
+    reasons: dict[str, list[str]],
+    table: ReplacementTable,
+    *,
+    key_of_provider: Callable[[PlannedResource], str | None],
+) -> None:
+    """Carry replacements on, as a real preview does, until nothing more is replaced.
+
+    A replaced resource gets a new id, unknown until it exists: every input
+    that holds it changes too (a subnet's ``vpcId`` when the VPC is
+    replaced), and where that input forces a new resource, the dependent is
+    replaced as well.  Everything created through a replaced provider is
+    replaced with it.
+    """
+    replaced = {key for key in keys if reasons[key]}
+    handled: set[str] = set()
+    while replaced - handled:
+        current = replaced - handled
+        handled |= current
+        # Ids short enough to occur by chance ("none") are not followed.
+        new_ids: dict[str, str] = {}
+        for key in current:
+            resource_id = new[key].id
+            if resource_id and len(resource_id) >= 8:
+                new_ids[resource_id] = new[key].name
+        for key in keys:
+            if key in replaced:
+                continue
+            resource = new[key]
+            provider = key_of_provider(resource)
+            if provider in current:
+                reasons[key].append(f"its provider {provider.rsplit('::', 1)[-1]} is replaced")
+            replacing = table.of(resource.type)
+            known = {p.path for p in properties[key]}
+            for path, value in flatten(resource.inputs):
+                holder = next((name for rid, name in new_ids.items() if _holds(value, rid)), None)
+                if holder is None or path in known:
+                    continue
+                forcing = replacing.forcing(path) if replacing else None
+                properties[key].append(
+                    PropertyChange(path, value, f"(new id of {holder})", False, forcing)
+                )
+                if forcing and path not in reasons[key]:
+                    reasons[key].append(f"{path} (the new {holder})")
+            properties[key].sort(key=lambda p: p.path)
+            if reasons[key]:
+                replaced.add(key)
+
+
+def _holds(value: Any, resource_id: str) -> bool:
+    if isinstance(value, str):
+        return resource_id in value
+    if isinstance(value, list):
+        return any(_holds(item, resource_id) for item in value)
+    return False
 
 
 def _is_provider(key: str) -> bool:

@@ -8,6 +8,8 @@ so the pull request says so before `pulumi up` fails half-way:
 - Kubernetes moves one minor version at a time, and never back (EKS);
 - a running cluster keeps the availability zones it was created with, so
   the zone count cannot change (EKS accepts new subnets only in those zones);
+- the VPC range cannot change: it replaces the VPC and every subnet, and the
+  cluster, database and cache cannot move to another VPC in place;
 - a PostgreSQL major upgrade must be applied at once (`dbApplyImmediately`):
   RDS takes the new parameter group family only together with the new
   engine version, and a read replica can move to the new family only after
@@ -96,6 +98,22 @@ def _zones(before: Values, after: Values) -> list[Refusal]:
     ]
 
 
+def _vpc(before: Values, after: Values) -> list[Refusal]:
+    old, new = _get(before, "vpcCidr"), _get(after, "vpcCidr")
+    if old is None or new is None or old == new:
+        return []
+    return [
+        Refusal(
+            f"{PROJECT_NAME}:vpcCidr",
+            old,
+            new,
+            "replaces the VPC and every subnet, and a running EKS cluster, RDS instance and "
+            "ElastiCache group cannot move to another VPC in place; a new range needs a new "
+            "environment",
+        )
+    ]
+
+
 def _is_true(value: str | None) -> bool:
     return (value or "").lower() == "true"
 
@@ -149,6 +167,7 @@ def _cache(before: Values, after: Values) -> list[Refusal]:
 RULES: tuple[Callable[[Values, Values], list[Refusal]], ...] = (
     _kubernetes,
     _zones,
+    _vpc,
     _database,
     _cache,
 )

@@ -160,7 +160,7 @@ def test_diff_against_a_git_revision(git_repo, capsys):
     assert code == 0
     assert '| `instanceClass` | `"db.t3.medium"` | `"db.t3.large"` |' in out
     assert "| 0 | 1 | 0 | 0 | $336.00 → $389.29 (**+$53.29**) |" in out
-    assert "stagecraft-staging-database ($64.06 → $117.35, +$53.29/mo)" in out
+    assert "~ update <code>aws:rds/instance:Instance</code> stagecraft-staging-database (+$53.29/mo)" in out
     after = subprocess.run(
         ["git", "-C", str(git_repo), "status", "--porcelain"],
         capture_output=True,
@@ -213,7 +213,7 @@ def test_a_stack_new_in_this_change_is_all_additions(git_repo, capsys):
     out = capsys.readouterr().out
     assert "sandbox: HEAD" in out
     assert " to update, 0 to replace, 0 to delete" in out
-    assert "+ aws:rds/instance:Instance stagecraft-sandbox-database" in out
+    assert "+ create aws:rds/instance:Instance stagecraft-sandbox-database" in out
 
 
 def test_against_another_stack_from_the_cli(capsys):

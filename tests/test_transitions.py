@@ -13,7 +13,7 @@ def _values(**keys: str) -> dict[str, str]:
 
 BASE = _values(
     kubernetesVersion="1.33", availabilityZoneCount="2", dbEngineVersion="16",
-    cacheEngineVersion="6.2",
+    cacheEngineVersion="6.2", vpcCidr="10.20.0.0/16",
 )  # fmt: skip
 
 
@@ -24,6 +24,7 @@ BASE = _values(
         ({"kubernetesVersion": "1.35"}, ["kubernetesVersion"]),
         ({"kubernetesVersion": "1.32"}, ["kubernetesVersion"]),
         ({"availabilityZoneCount": "3"}, ["availabilityZoneCount"]),
+        ({"vpcCidr": "10.21.0.0/16"}, ["vpcCidr"]),
         ({"dbEngineVersion": "16.4"}, []),
         ({"dbEngineVersion": "17"}, ["dbEngineVersion"]),
         ({"dbEngineVersion": "17", "dbApplyImmediately": "true"}, []),

@@ -1,0 +1,163 @@
+"""The PR comment as GitHub shows it, and the JSON beside it, for the changes reviewers must see.
+
+Each scenario is a scratch commit on a throwaway clone; the comment is
+rendered with cmark-gfm (GitHub's own Markdown library), the way GitHub
+renders a comment (raw HTML such as <details> allowed).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import cmarkgfm
+import pytest
+from cmarkgfm.cmark import Options
+
+from stagecraft.cli.main import main
+from stagecraft.replacements import load
+from tests.conftest import REPO
+
+SCENARIOS = {
+    "vpc-range": ("staging", "stagecraft:vpcCidr: 10.20.0.0/16", "stagecraft:vpcCidr: 10.21.0.0/16"),
+    "database-name": ("staging", "stagecraft:dbMaxAllocatedStorageGb: 200",
+                      "stagecraft:dbMaxAllocatedStorageGb: 200\n  stagecraft:dbName: orders"),
+    "cache-replica": ("staging", "stagecraft:cacheNodeCount: 1", "stagecraft:cacheNodeCount: 2"),
+    "node-ceiling": ("staging", "stagecraft:nodeMaxSize: 5", "stagecraft:nodeMaxSize: 6"),
+    "bigger-nodes": ("staging", "stagecraft:nodeInstanceType: m5.large",
+                     "stagecraft:nodeInstanceType: m5.2xlarge"),
+    "nothing": ("staging", "stagecraft:owner: platform-team", "stagecraft:owner: platform-team"),
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The committed project, its stack files as in the working tree, in a repository of its own."""
+    root = tmp_path_factory.mktemp("comment")
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", "HEAD"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive, check=True)
+    git = ["git", "-C", str(root), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    return root
+
+
+def _comment(clone: Path, scenario: str, tmp_path: Path) -> tuple[str, dict, int]:
+    stack, old, new = SCENARIOS[scenario]
+    path = clone / f"Pulumi.{stack}.yaml"
+    original = path.read_text()
+    assert old in original
+    path.write_text(original.replace(old, new))
+    markdown, artifact = tmp_path / "comment.md", tmp_path / "diff.json"
+    try:
+        code = main(
+            ["--project-dir", str(clone), "diff", "--stack", stack, "--base", "HEAD",
+             "--write", f"markdown={markdown}", "--write", f"json={artifact}"]
+        )  # fmt: skip
+    finally:
+        path.write_text(original)
+    return markdown.read_text(), json.loads(artifact.read_text()), code
+
+
+def _html(markdown: str) -> str:
+    return cmarkgfm.github_flavored_markdown_to_html(markdown, options=Options.CMARK_OPT_UNSAFE)
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_markdown_and_json_both_describe_every_scenario(clone, tmp_path, scenario):
+    markdown, document, _ = _comment(clone, scenario, tmp_path)
+    html = _html(markdown)
+    assert "<h3>stagecraft: infrastructure diff</h3>" in html
+    (stack,) = document["stacks"]
+    # The JSON and the comment count the same resources.
+    for action in ("create", "update", "replace", "delete"):
+        assert stack["summary"][action] == sum(
+            1 for r in stack["resources"] if r["action"] == action
+        )
+    assert f"<strong>{stack['summary']['replace']}</strong>" in html or (
+        stack["summary"]["replace"] == 0
+    )
+
+
+def test_a_new_vpc_range_replaces_the_vpc_and_what_is_in_it(clone, tmp_path):
+    markdown, document, code = _comment(clone, "vpc-range", tmp_path)
+    assert code == 1  # and refused: nothing running can move to the new VPC
+    resources = {(r["type"], r["name"]): r for r in document["stacks"][0]["resources"]}
+    vpc = resources[("aws:ec2/vpc:Vpc", "stagecraft-staging-network")]
+    assert vpc["action"] == "replace"
+    assert vpc["replaceReasons"] == ["cidrBlock"]
+    subnets = [r for (kind, _), r in resources.items() if kind == "aws:ec2/subnet:Subnet"]
+    assert len(subnets) == 4
+    assert all(s["action"] == "replace" for s in subnets)
+    assert all("cidrBlock" in s["replaceReasons"] for s in subnets)
+    # What holds the VPC's id goes with it: a security group names its VPC.
+    group = resources[("aws:ec2/securityGroup:SecurityGroup", "stagecraft-staging-database")]
+    assert group["action"] == "replace"
+    assert group["replaceReasons"] == ["vpcId (the new stagecraft-staging-network)"]
+    html = _html(markdown)
+    assert "<strong>⚠ Replaced: deleted and created again, with everything they hold</strong>" in (
+        html
+    )
+    assert re.search(
+        r"<li><strong>staging</strong> <code>aws:ec2/vpc:Vpc</code> stagecraft-staging-network: "
+        r"replaced \(created first\) because cidrBlock changes</li>",
+        html,
+    )
+    assert "<strong>⛔ Refused: AWS would reject these changes to a running environment</strong>" in (
+        html
+    )
+
+
+def test_a_new_database_name_says_the_database_is_replaced(clone, tmp_path):
+    _, document, _ = _comment(clone, "database-name", tmp_path)
+    database = next(
+        r for r in document["stacks"][0]["resources"] if r["type"] == "aws:rds/instance:Instance"
+    )
+    assert database["action"] == "replace"
+    assert database["replaceReasons"] == ["dbName"]
+    forced = [p for p in database["properties"] if p.get("forcesReplacement")]
+    assert [(p["path"], p["before"], p["after"]) for p in forced] == [("dbName", "app", "orders")]
+
+
+def test_raising_the_node_ceiling_shows_what_the_bill_can_reach(clone, tmp_path):
+    markdown, document, _ = _comment(clone, "node-ceiling", tmp_path)
+    (stack,) = document["stacks"]
+    # Nothing runs more today: the desired size is the autoscaler's.
+    assert stack["summary"]["monthlyDelta"] == 0
+    one_node = 0.096 * 730 + 50 * 0.08  # an m5.large and its 50 GiB gp3 root volume
+    assert stack["summary"]["monthlyAtMaxDelta"] == pytest.approx(one_node, abs=0.01)
+    assert "(+$74.08)" in markdown
+    assert "+$74.08/mo at max size" in markdown
+
+
+def test_a_change_that_crosses_the_budget_is_flagged(clone, tmp_path):
+    markdown, document, _ = _comment(clone, "bigger-nodes", tmp_path)
+    flags = document["stacks"][0]["summary"]["budgetFlags"]
+    assert flags and flags[0].startswith("over its budget at desired size")
+    assert flags[0].endswith("(crossed by this change)")
+    html = _html(markdown)
+    assert "<strong>⚠ Budget</strong>" in html
+    assert "⚠ <strong>over</strong> $500.00" in html
+
+
+def test_nothing_changed_says_so(clone, tmp_path):
+    markdown, document, code = _comment(clone, "nothing", tmp_path)
+    assert code == 0
+    assert document["stacks"][0]["resources"] == []
+    assert "No infrastructure changes." in markdown
+
+
+def test_the_replacement_table_covers_every_type_the_program_creates(plans):
+    table = load()
+    assert table.provenance["pulumiAws"] == "7.51.1"
+    for plan in plans.values():
+        for resource in plan.resources:
+            if resource.custom and resource.inputs:
+                assert table.knows(resource.type), (
+                    f"{resource.type}: add it to stagecraft/replacements (README there)"
+                )
