@@ -11,6 +11,7 @@ calls the same validate functions ``pulumi preview --policy-pack`` would.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from policy.rules import RULES, RULES_BY_NAME, Rule
+from policy.rules import RULES, RULES_BY_NAME, Rule, Threshold
 from stagecraft.offline.engine import Plan, PlannedResource
 
 POLICY_DIR = Path(__file__).resolve().parent
@@ -56,6 +57,12 @@ class Verdict:
     status: Status
     violations: list[Violation] = field(default_factory=list)
     checked: int = 0  # resources the policy applied to
+    # What the verdict was judged against, beside the control's own values.
+    thresholds: list[Threshold] = field(default_factory=list)
+
+    @property
+    def weaker_than_control(self) -> bool:
+        return any(t.weaker for t in self.thresholds)
 
     @property
     def blocking(self) -> bool:
@@ -72,6 +79,8 @@ class Verdict:
             "status": self.status,
             "checked": self.checked,
             "remediation": self.rule.remediation,
+            "thresholds": [t.to_json() for t in self.thresholds],
+            "weakerThanControl": self.weaker_than_control,
             "violations": [{"message": v.message, "urn": v.urn} for v in self.violations],
         }
 
@@ -259,6 +268,13 @@ def stack_args(plan: Plan, settings: Mapping[str, Any]) -> StackValidationArgs:
 
 def evaluate_rule(rule: Rule, plan: Plan, config: Mapping[str, Any]) -> Verdict:
     enforcement, settings = resolve(rule, config)
+    verdict = _judge(rule, plan, enforcement, settings)
+    return dataclasses.replace(verdict, thresholds=rule.thresholds(settings))
+
+
+def _judge(
+    rule: Rule, plan: Plan, enforcement: Enforcement, settings: Mapping[str, Any]
+) -> Verdict:
     if enforcement == "disabled":
         return Verdict(rule, enforcement, "disabled")
     violations: list[Violation] = []
@@ -322,14 +338,18 @@ def render_markdown(results: list[AuditResult]) -> str:
             "",
             "<details><summary>verdicts</summary>",
             "",
-            "| policy | controls | enforcement | verdict | detail |",
-            "|---|---|---|---|---|",
+            "| policy | controls | severity | enforcement | verdict | judged against | detail |",
+            "|---|---|---|---|---|---|---|",
         ]
         for v in result.verdicts:
             shown = {"fail": "❌ fail", "pass": "✅ pass"}.get(v.status, v.status)
+            if v.status == "pass" and v.weaker_than_control:
+                shown = "✅ pass (weaker threshold)"
             detail = "; ".join(x.message for x in v.violations[:3]).replace("|", "\\|")
+            judged = "; ".join(str(t) for t in v.thresholds) or "-"
             lines.append(
-                f"| {v.rule.name} | {_controls(v.rule)} | {v.enforcement} | {shown} | {detail} |"
+                f"| {v.rule.name} | {_controls(v.rule)} | {v.rule.severity.value} | "
+                f"{v.enforcement} | {shown} | {judged} | {detail} |"
             )
         lines += ["", "</details>", ""]
     return "\n".join(lines)

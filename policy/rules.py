@@ -78,6 +78,10 @@ class Rule:
     validate: Validate | None = None
     validate_stack: ValidateStack | None = None
     config: Mapping[str, dict[str, Any]] = field(default_factory=dict)
+    # The value each setting has in the mapped control itself (Security Hub's
+    # default parameter, or what Checkov requires): a verdict under a weaker
+    # setting says so, so "pass" never overstates what the control checks.
+    control_settings: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def controls(self) -> list[str]:
@@ -87,6 +91,14 @@ class Rule:
     @property
     def defaults(self) -> dict[str, Any]:
         return {k: v["default"] for k, v in self.config.items() if "default" in v}
+
+    def thresholds(self, settings: Mapping[str, Any]) -> list[Threshold]:
+        """What the verdict was judged against, beside the control's own, per setting."""
+        return [
+            Threshold(key, settings.get(key), own, _weaker(key, settings.get(key), own))
+            for key, own in self.control_settings.items()
+        ]
+
 
     def to_policy(self) -> ResourceValidationPolicy | StackValidationPolicy:
         tags = [f"securityhub:{self.security_hub}"] if self.security_hub else []
@@ -107,6 +119,52 @@ class Rule:
             validate=_only_for(self.resource_types, self.validate), **common
         )
 
+
+@dataclass(frozen=True)
+class Threshold:
+    setting: str
+    used: Any
+    control: Any
+    weaker: bool
+
+    def __str__(self) -> str:
+        text = f"{self.setting} {_shown(self.used)}"
+        if self.weaker:
+            text += f" (weaker than the control's {_shown(self.control)})"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "setting": self.setting,
+            "used": self.used,
+            "control": self.control,
+            "weakerThanControl": self.weaker,
+        }
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return str(value)
+
+
+def _weaker(setting: str, used: Any, control: Any) -> bool:
+    """Does ``used`` demand less than ``control``?
+
+    Fewer days, fewer required items; for a switch, off where the control
+    requires (``require...``), on where the control forbids (``allow...``).
+    """
+    if isinstance(control, bool):
+        if setting.startswith("allow"):
+            return bool(used) and not control
+        return control and not used
+    if isinstance(control, (int, float)):
+        return float(used or 0) < float(control)
+    if isinstance(control, list):
+        return not set(control) <= set(used or [])
+    return bool(used != control)
 
 def _only_for(types: tuple[str, ...], check: Validate) -> Validate:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -229,6 +287,8 @@ def _eks_endpoint(args: ResourceValidationArgs, report: ReportViolation) -> None
     cidrs = list(vpc.get("publicAccessCidrs") or [])
     if not cidrs or any(c in WORLD for c in cidrs):
         report("the API endpoint is public to the whole internet", args.urn)
+    elif not args.get_config().get("allowPublicWithCidrs", True):
+        report(f"the API endpoint is public (from {', '.join(cidrs)})", args.urn)
 
 
 def _eks_secrets_encryption(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -590,7 +650,8 @@ RULES: tuple[Rule, ...] = (
     Rule("rds-backup-retention", "RDS automated backups must be kept long enough.",
          Severity.HIGH, "Raise stagecraft:dbBackupRetentionDays to the policy's minimumDays.",
          "RDS.11", (), (RDS_INSTANCE,), _rds_backup_retention,
-         config={"minimumDays": {**_MIN_DAYS, "default": 7}}),
+         config={"minimumDays": {**_MIN_DAYS, "default": 7}},
+         control_settings={"minimumDays": 7}),
     Rule("rds-deletion-protection", "RDS instances must have deletion protection.",
          Severity.HIGH, "Set stagecraft:dbDeletionProtection: true.",
          "RDS.8", ("CKV_AWS_293",), (RDS_INSTANCE,),
@@ -619,7 +680,8 @@ RULES: tuple[Rule, ...] = (
     Rule("rds-non-default-port", "RDS must not listen on the engine's default port, where "
          "policy config asks for it.", Severity.LOW, "Set a non-default port.",
          "RDS.23", (), (RDS_INSTANCE,), _rds_default_port,
-         config={"requireNonDefaultPort": {"type": "boolean", "default": False}}),
+         config={"requireNonDefaultPort": {"type": "boolean", "default": False}},
+         control_settings={"requireNonDefaultPort": True}),
     Rule("rds-non-default-admin-username", "The RDS master user must not have a well-known "
          "default name.", Severity.MEDIUM, "Set stagecraft:dbMasterUsername to a non-default "
          "name (needs a new instance).",
@@ -647,7 +709,8 @@ RULES: tuple[Rule, ...] = (
     Rule("elasticache-snapshot-retention", "Redis snapshots must be kept.", Severity.MEDIUM,
          "Raise stagecraft:cacheSnapshotRetentionDays to the policy's minimumDays.",
          "ElastiCache.1", (), (CACHE_GROUP,), _cache_snapshots,
-         config={"minimumDays": {**_MIN_DAYS, "default": 1}}),
+         config={"minimumDays": {**_MIN_DAYS, "default": 1}},
+         control_settings={"minimumDays": 1}),
     Rule("elasticache-no-default-subnet-group", "ElastiCache must not use the default subnet "
          "group.", Severity.HIGH, "Create the cache in its own subnet group.",
          "ElastiCache.7", (), (CACHE_GROUP,), _cache_subnet_group),
@@ -656,9 +719,12 @@ RULES: tuple[Rule, ...] = (
          None, ("CKV_AWS_191",), (CACHE_GROUP,),
          _require("kmsKeyId", "no customer-managed KMS key")),
     Rule("eks-endpoint-restricted", "The EKS API endpoint must be private, or public only to "
-         "listed CIDRs.", Severity.HIGH, "Set stagecraft:clusterEndpointPublic: false, or list "
-         "stagecraft:clusterPublicAccessCidrs.",
-         "EKS.1", ("CKV_AWS_38", "CKV_AWS_39"), (EKS_CLUSTER,), _eks_endpoint),
+         "listed CIDRs where policy config allows that.", Severity.HIGH,
+         "Set stagecraft:clusterEndpointPublic: false, or list "
+         "stagecraft:clusterPublicAccessCidrs where a public endpoint is allowed.",
+         "EKS.1", ("CKV_AWS_38", "CKV_AWS_39"), (EKS_CLUSTER,), _eks_endpoint,
+         config={"allowPublicWithCidrs": {"type": "boolean", "default": True}},
+         control_settings={"allowPublicWithCidrs": False}),
     Rule("eks-secrets-encryption", "EKS must envelope-encrypt Kubernetes secrets with KMS.",
          Severity.HIGH, "Set encryption_config with resources ['secrets'] and a KMS key.",
          "EKS.3", ("CKV_AWS_58",), (EKS_CLUSTER,), _eks_secrets_encryption),
@@ -667,14 +733,17 @@ RULES: tuple[Rule, ...] = (
          "List them in stagecraft:clusterLogTypes.",
          "EKS.8", ("CKV_AWS_37",), (EKS_CLUSTER,), _eks_logging,
          config={"requiredLogTypes": {"type": "array", "items": {"type": "string"},
-                                      "default": ["api", "audit", "authenticator"]}}),
+                                      "default": ["api", "audit", "authenticator"]}},
+         control_settings={"requiredLogTypes": ["api", "audit", "authenticator",
+                                                 "controllerManager", "scheduler"]}),
     Rule("log-groups-encrypted-and-retained", "Log groups must be KMS-encrypted, expire, and "
          "keep the audit trail long enough.", Severity.MEDIUM,
          "Create log groups through encrypted_log_group(); raise "
          "stagecraft:auditLogRetentionDays.",
          "CloudWatch.16", ("CKV_AWS_158", "CKV_AWS_66", "CKV_AWS_338"), (LOG_GROUP,),
          _log_groups, config={"auditMinimumDays": {"type": "integer", "minimum": 1,
-                                                   "default": 90}}),
+                                                   "default": 90}},
+         control_settings={"auditMinimumDays": 365}),
     Rule("kms-key-rotation", "Customer-managed KMS keys must rotate automatically.",
          Severity.MEDIUM, "Set enable_key_rotation=True.", "KMS.4", ("CKV_AWS_7",),
          (KMS_KEY,), _kms_rotation),
@@ -696,7 +765,8 @@ RULES: tuple[Rule, ...] = (
          "the owning service manage the secret.",
          "SecretsManager.1", ("CKV2_AWS_57",), (),
          validate_stack=_secret_rotation,
-         config={"requireRotation": {"type": "boolean", "default": False}}),
+         config={"requireRotation": {"type": "boolean", "default": False}},
+         control_settings={"requireRotation": True}),
     Rule("vpc-flow-logs", "Every VPC must have flow logs.", Severity.MEDIUM,
          "Set stagecraft:vpcFlowLogs: true.",
          "EC2.6", ("CKV2_AWS_11",), (), validate_stack=_flow_logs),

@@ -90,6 +90,10 @@ class PriceTable:
     def read_on(self) -> str:
         return str(self.data["read_on"])
 
+    @property
+    def region(self) -> str:
+        return str(self.data.get("region", "us-east-1"))
+
     def price(self, *path: str) -> float | None:
         node: Any = self.data
         for part in path:
@@ -304,6 +308,25 @@ def _unpriced(resource: PlannedResource, what: str) -> list[CostLine]:
     return [_line(resource, f"{what}: not in the price table", "unpriced")]
 
 
+def _unpriced_in(resource: PlannedResource, region: str, table_region: str) -> list[CostLine]:
+    return [
+        _line(
+            resource,
+            f"{resource.type} in {region}: the price table has {table_region} prices only",
+            "unpriced",
+        )
+    ]
+
+
+def plan_region(plan: Plan) -> str | None:
+    """The region the plan's AWS provider deploys to, if it has one."""
+    for resource in plan.resources:
+        if resource.type == "pulumi:providers:aws":
+            region = resource.inputs.get("region")
+            return str(region) if region else None
+    return None
+
+
 def _eks_cluster(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
     hourly = p.price("eks", "cluster_per_hour") or 0.0
     return [_line(r, f"EKS control plane, {p.hours:.0f} h x ${hourly}", "priced", hourly * p.hours)]
@@ -496,12 +519,17 @@ def estimate(
     """
     table = prices or load_prices()
     volumes = usage or Usage()
+    region = plan_region(plan)
+    priced_here = region is None or region == table.region
     lines: list[CostLine] = []
     for resource in plan.resources:
         if not resource.custom:
             continue  # components and the stack cost nothing themselves
         pricer = PRICERS.get(resource.type)
-        if pricer is not None:
+        if pricer is not None and not priced_here:
+            # Another region's prices differ: say so rather than bill at the wrong ones.
+            lines.extend(_unpriced_in(resource, str(region), table.region))
+        elif pricer is not None:
             lines.extend(pricer(resource, plan, table, volumes))
         elif is_free(resource.type):
             lines.append(_line(resource, "no charge", "free"))
@@ -526,6 +554,14 @@ def estimate(
     notes = [
         "Performance Insights with 7 days of history is free.",
         "Automated RDS backups are free up to the size of the database.",
+        *(
+            []
+            if priced_here
+            else [
+                f"The stack runs in {region}; the price table holds {table.region} prices "
+                "only, so its resources are listed as UNPRICED, not estimated."
+            ]
+        ),
     ]
     return StackCost(
         stack=plan.stack,

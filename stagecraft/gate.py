@@ -123,6 +123,60 @@ class GateResult:
         }
 
 
+_DIFF_OPS = {"create": "create", "update": "update", "replace": "replace", "delete": "delete"}
+
+
+def parse_gate_input(text: str) -> tuple[list[Mapping[str, Any]], list[Refused]]:
+    """The steps to judge, from `pulumi preview --json` or `stagecraft diff --format json`.
+
+    A stagecraft diff says, per resource, what `pulumi up` would do to it
+    (create, update, replace, delete) and which stack-file changes AWS
+    would refuse; both become what the gate judges, so the gate works on
+    the offline diff of every pull request, without cloud credentials.
+    """
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise PreviewFormatError(
+            f"not JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); pass the output of "
+            "`pulumi preview --json` or `stagecraft diff --format json`"
+        ) from None
+    if isinstance(document, dict) and isinstance(document.get("stacks"), list):
+        return _diff_steps(document["stacks"])
+    return parse_preview(text), []
+
+
+def _diff_steps(stacks: list[Any]) -> tuple[list[Mapping[str, Any]], list[Refused]]:
+    steps: list[Mapping[str, Any]] = []
+    refused: list[Refused] = []
+    for index, stack in enumerate(stacks):
+        if not isinstance(stack, dict) or not isinstance(stack.get("resources"), list):
+            raise PreviewFormatError(f"stacks[{index}] has no `resources` list")
+        for refusal in stack.get("refused") or []:
+            refused.append(
+                Refused(
+                    str(stack.get("stack")),
+                    f"{refusal.get('key')} {refusal.get('before')} -> {refusal.get('after')}: "
+                    f"{refusal.get('rule')}",
+                )
+            )
+        for position, resource in enumerate(stack["resources"]):
+            action = resource.get("action") if isinstance(resource, dict) else None
+            if action not in _DIFF_OPS or not isinstance(resource.get("urn"), str):
+                raise PreviewFormatError(
+                    f"stacks[{index}].resources[{position}] has no known `action` and `urn`"
+                )
+            steps.append(
+                {
+                    "op": _DIFF_OPS[action],
+                    "urn": resource["urn"],
+                    "type": resource.get("type"),
+                    "replaceReasons": list(resource.get("replaceReasons") or []),
+                }
+            )
+    return steps, refused
+
+
 def parse_preview(text: str) -> list[Mapping[str, Any]]:
     """The steps of a preview document, with every problem named."""
     try:
@@ -185,6 +239,7 @@ def evaluate_gate(
     *,
     allow: Iterable[str] = (),
     labels: Iterable[str] = (),
+    refused: Iterable[Refused] = (),
 ) -> GateResult:
     allowances = set(allow)
     allow_all = ALLOW_ALL_LABEL in set(labels)
@@ -192,7 +247,7 @@ def evaluate_gate(
     allowed: list[Offender] = []
     seen: set[tuple[str, str]] = set()
     count = 0
-    refused: list[Refused] = []
+    refused = list(refused)
     for step in steps:
         count += 1
         op, urn = str(step["op"]), str(step["urn"])

@@ -386,4 +386,27 @@ def test_markdown_audit_for_the_pr_comment(capsys):
     out = capsys.readouterr().out
     assert out.startswith("### stagecraft: policy audit")
     assert "**production** passes every mandatory policy" in out
-    assert "| rds-multi-az | Security Hub RDS.5, CKV_AWS_157 | advisory | ❌ fail |" in out
+    assert "| rds-multi-az | Security Hub RDS.5, CKV_AWS_157 | high | advisory | ❌ fail |" in out
+
+
+def test_a_verdict_under_a_weaker_threshold_than_the_controls_says_so(dev, production):
+    # dev keeps 1 day of backups; Security Hub RDS.11 asks for 7 by default.
+    weak = evaluate_rule(
+        RULES_BY_NAME["rds-backup-retention"], dev, load_policy_config(CONFIG_DIR / "dev.json")
+    )
+    assert weak.status == "pass"
+    assert weak.weaker_than_control
+    assert [str(t) for t in weak.thresholds] == ["minimumDays 1 (weaker than the control's 7)"]
+    strong = evaluate_rule(RULES_BY_NAME["rds-backup-retention"], production, PRODUCTION_CONFIG)
+    assert [str(t) for t in strong.thresholds] == ["minimumDays 30"]
+    assert not strong.weaker_than_control
+    # A public endpoint limited to CIDRs passes dev's config, not EKS.1's own rule.
+    endpoint = evaluate_rule(
+        RULES_BY_NAME["eks-endpoint-restricted"], dev, load_policy_config(CONFIG_DIR / "dev.json")
+    )
+    assert endpoint.status == "pass"
+    assert endpoint.weaker_than_control
+    held_to_the_control = evaluate_rule(
+        RULES_BY_NAME["eks-endpoint-restricted"], dev, PRODUCTION_CONFIG
+    )
+    assert held_to_the_control.status == "fail"

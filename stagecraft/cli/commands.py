@@ -26,6 +26,29 @@ class UserError(Exception):
     """A mistake in what the user asked for; printed as one line, exit 2."""
 
 
+_PROGRESS = {"verbose": False}
+
+
+def configure_progress(verbose: bool) -> None:
+    _PROGRESS["verbose"] = verbose
+
+
+def progress(message: str) -> None:
+    """Say what takes seconds, on stderr: to a person at a terminal, or when asked (-v).
+
+    CI logs (stderr not a terminal) stay quiet unless --verbose.
+    """
+    if _PROGRESS["verbose"] or sys.stderr.isatty():
+        print(f"stagecraft: {message}", file=sys.stderr, flush=True)
+
+
+def _plan(project: Project, stack: str, what: str = "") -> Any:
+    from stagecraft.offline.engine import evaluate
+
+    progress(f"planning {stack}{what}")
+    return evaluate(stack, project_dir=locate_project(project, stack).directory)
+
+
 def _console() -> Console:
     # Plain text only: values such as "[secret]" or ARNs with ":secret:" in
     # them must print verbatim, not as markup or emoji.
@@ -52,10 +75,9 @@ def ordered_stacks(
 
 def plan(project: Project, args: argparse.Namespace) -> int:
     from stagecraft.cli.render import print_plan
-    from stagecraft.offline.engine import evaluate
 
     stacks = ordered_stacks(project, args.stack)
-    results = [evaluate(s, project_dir=locate_project(project, s).directory) for s in stacks]
+    results = [_plan(project, s) for s in stacks]
     if args.json:
         document = (
             results[0].to_json() if len(results) == 1 else {"plans": [r.to_json() for r in results]}
@@ -149,15 +171,16 @@ def diff(project: Project, args: argparse.Namespace) -> int:
             raise UserError(str(exc)) from None
 
     from stagecraft.diff import compare_plans, plan_from_json, render
-    from stagecraft.offline.engine import evaluate
     from stagecraft.revision import RevisionError
     from stagecraft.transitions import refused_transitions
 
-    current = {s: evaluate(s, project_dir=locate_project(project, s).directory) for s in requested}
+    if base_plans is not None:
+        progress(f"planning {', '.join(base_plans.stacks)} at {base_plans.label} in the background")
+    current = {s: _plan(project, s, " (working tree)") for s in requested}
     costs = {s: _estimate(project, s, plan) for s, plan in current.items()}
     results = []
     if args.against:
-        other = evaluate(args.against, project_dir=locate_project(project, args.against).directory)
+        other = _plan(project, args.against)
         cost_other = _estimate(project, args.against, other)
         for stack in requested:
             results.append(
@@ -244,14 +267,13 @@ def _shown_path(project: Project, path: Path | None) -> str:
 
 def cost(project: Project, args: argparse.Namespace) -> int:
     from stagecraft.cost import PricingError, Usage, load_prices, load_usage
-    from stagecraft.offline.engine import evaluate
 
     try:
         prices = load_prices()
         estimates = []
         for stack in ordered_stacks(project, args.stack):
             usage = load_usage(args.usage, stack) if args.usage else Usage()
-            result = evaluate(stack, project_dir=locate_project(project, stack).directory)
+            result = _plan(project, stack)
             estimates.append(_estimate(project, stack, result, prices=prices, usage=usage))
     except PricingError as exc:
         raise UserError(str(exc)) from None
@@ -329,7 +351,6 @@ def _cost_markdown(estimates: list[Any]) -> str:
 def report(project: Project, args: argparse.Namespace) -> int:
     from stagecraft.cost import estimate, load_prices
     from stagecraft.docs import load_stack
-    from stagecraft.offline.engine import evaluate
     from stagecraft.report import (
         MissingBaselineError,
         build_report,
@@ -341,7 +362,7 @@ def report(project: Project, args: argparse.Namespace) -> int:
     facts = []
     for stack in ordered_stacks(project, args.stack):
         config = load_stack(project, stack)
-        result = evaluate(stack, project_dir=project.directory)
+        result = _plan(project, stack)
         cost_estimate = estimate(result, budget=config.general.monthly_budget_usd)
         facts.append(environment_facts(result, config, cost_estimate))
     try:
@@ -358,15 +379,17 @@ def report(project: Project, args: argparse.Namespace) -> int:
 
 
 def gate(args: argparse.Namespace) -> int:
-    from stagecraft.gate import PreviewFormatError, evaluate_gate, parse_preview, render_text
+    from stagecraft.gate import PreviewFormatError, evaluate_gate, parse_gate_input, render_text
 
-    text, source = _read_input(args.preview)
+    text, source = _read_input(
+        args.preview, "the output of `pulumi preview --json` or `stagecraft diff --format json`"
+    )
     try:
-        steps = parse_preview(text)
+        steps, refused = parse_gate_input(text)
     except PreviewFormatError as exc:
         raise UserError(f"{source}: {exc}") from None
     labels = [*args.label, *(label.strip() for label in args.labels.split(",") if label.strip())]
-    result = evaluate_gate(steps, allow=args.allow, labels=labels)
+    result = evaluate_gate(steps, allow=args.allow, labels=labels, refused=refused)
     if args.format == "json":
         json.dump(result.to_json(), sys.stdout, indent=2)
         sys.stdout.write("\n")
@@ -384,7 +407,6 @@ def audit(project: Project, args: argparse.Namespace) -> int:
         render_markdown,
     )
     from policy.harness import audit as run_audit
-    from stagecraft.offline.engine import evaluate
 
     results = []
     for stack in ordered_stacks(project, args.stack):
@@ -394,7 +416,7 @@ def audit(project: Project, args: argparse.Namespace) -> int:
         except PolicyConfigError as exc:
             raise UserError(str(exc)) from None
         shown = _shown_path(project, path)
-        plan_result = evaluate(stack, project_dir=locate_project(project, stack).directory)
+        plan_result = _plan(project, stack)
         results.append(run_audit(plan_result, config, config_source=shown))
     if args.format == "json":
         sys.stdout.write(render_json(results))
@@ -411,18 +433,23 @@ def _audit_text(results: list[Any], console: Console) -> None:
             title=f"{result.stack}: policy verdicts (config {result.config_source})",
             title_justify="left",
         )
-        for column in ("policy", "controls", "severity", "enforcement", "verdict", "detail"):
+        columns = ("policy", "controls", "severity", "enforcement", "verdict", "judged against")
+        for column in (*columns, "detail"):
             table.add_column(column)
         for v in result.verdicts:
             detail = "; ".join(x.message for x in v.violations[:3])
             if len(v.violations) > 3:
                 detail += f" (+{len(v.violations) - 3} more)"
+            status = v.status.upper() if v.status == "fail" else v.status
+            if v.status == "pass" and v.weaker_than_control:
+                status = "pass (weaker threshold)"
             table.add_row(
                 v.rule.name,
                 ", ".join(v.rule.controls) or "-",
                 v.rule.severity.value,
                 v.enforcement,
-                v.status.upper() if v.status == "fail" else v.status,
+                status,
+                "; ".join(str(t) for t in v.thresholds) or "-",
                 detail,
             )
         console.print(table)
@@ -520,7 +547,16 @@ def _teardown(project: Project, entries: list[Any], *, execute: bool) -> int:
     return EXIT_OK
 
 
-def _read_input(path: str) -> tuple[str, str]:
+def _read_input(path: str | None, what: str = "the file") -> tuple[str, str]:
+    """The text of ``path``; without one, standard input, but only when something is piped in.
+
+    A terminal on stdin means nobody is feeding it: waiting would look like
+    a hang, so the user is told what the command needs instead.
+    """
+    if path is None:
+        if sys.stdin.isatty():
+            raise UserError(f"needs {what}: give its path, or pipe it in (... | stagecraft ...)")
+        path = "-"
     source = "standard input" if path == "-" else path
     try:
         return (sys.stdin.read() if path == "-" else Path(path).read_text()), source
@@ -531,7 +567,7 @@ def _read_input(path: str) -> tuple[str, str]:
 def check_outputs(args: argparse.Namespace) -> int:
     from stagecraft.smoke import check_outputs as problems_in
 
-    text, source = _read_input(args.outputs)
+    text, source = _read_input(args.outputs, "the output of `pulumi stack output --json`")
     try:
         outputs = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -27,6 +27,15 @@ def _parser() -> argparse.ArgumentParser:
         "stagecraft Pulumi stacks.",
     )
     parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {_version()}", help="print the version"
+    )
+    parser.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="say what is being planned on stderr even when it is not a terminal (CI logs)",
+    )
+    parser.add_argument(
         "--project-dir",
         type=Path,
         default=None,
@@ -53,7 +62,11 @@ def _parser() -> argparse.ArgumentParser:
         help='print a machine-readable plan (several stacks: {"plans": [...]})',
     )
 
-    sub.add_parser("stacks", help="list the stacks that have a Pulumi.<stack>.yaml")
+    sub.add_parser(
+        "stacks",
+        help="list the stacks that have a Pulumi.<stack>.yaml",
+        description="Print the name of every full environment with a stack file here.",
+    )
     sub.add_parser(
         "validate",
         help="check every stack file, alone and against each other (overlapping VPCs, ...)",
@@ -115,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     cost.add_argument("--stack", "-s", action="append", help="repeatable; default: every stack")
     cost.add_argument("--usage", type=Path, help="YAML of volumes for usage-priced lines")
-    cost.add_argument("--format", choices=FORMATS, default="text")
+    cost.add_argument("--format", choices=FORMATS, default="text", help="output format")
     cost.add_argument(
         "--fail-over-budget",
         action="store_true",
@@ -129,21 +142,45 @@ def _parser() -> argparse.ArgumentParser:
         "baseline (production) marked.",
     )
     report.add_argument("--stack", "-s", action="append", help="repeatable; default: every stack")
-    report.add_argument("--format", choices=("markdown", "html"), default="markdown")
+    report.add_argument(
+        "--format",
+        choices=("markdown", "html"),
+        default="markdown",
+        help="Markdown, or a self-contained HTML page (no scripts)",
+    )
     report.add_argument("--output", "-o", type=Path, help="write here instead of stdout")
     report.add_argument("--baseline", default="production", help="stack others are held to")
 
     gate = sub.add_parser(
         "gate",
-        help="fail a `pulumi preview --json` that replaces or deletes stateful resources",
+        help="fail a preview or diff that replaces or deletes stateful resources, or that AWS "
+        "would refuse",
+        description="Judge `pulumi preview --json` or `stagecraft diff --format json`: a "
+        "stateful resource (database, cache, cluster, key, secret, namespace) replaced or "
+        "deleted fails unless allowed; a change AWS refuses on a running environment always "
+        "fails. Exit 1 on failure.",
     )
     gate.add_argument(
-        "preview", nargs="?", default="-", help="preview JSON file, or - for stdin (default)"
+        "preview",
+        nargs="?",
+        default=None,
+        help="the JSON file; - for standard input; omitted: standard input when piped",
     )
-    gate.add_argument("--allow", action="append", default=[], metavar="URN_OR_TYPE")
+    gate.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="URN_OR_TYPE",
+        help="let this resource (URN) or every resource of this type be replaced or deleted; "
+        "repeatable",
+    )
     gate.add_argument("--label", action="append", default=[], help="a PR label (repeatable)")
-    gate.add_argument("--labels", default="", help="PR labels, comma-separated")
-    gate.add_argument("--format", choices=("text", "json"), default="text")
+    gate.add_argument(
+        "--labels",
+        default="",
+        help="PR labels, comma-separated (the label stagecraft:allow-data-loss allows all)",
+    )
+    gate.add_argument("--format", choices=("text", "json"), default="text", help="output format")
 
     audit = sub.add_parser(
         "audit",
@@ -153,7 +190,7 @@ def _parser() -> argparse.ArgumentParser:
         "mandatory policy fails.",
     )
     audit.add_argument("--stack", "-s", action="append", help="repeatable; default: every stack")
-    audit.add_argument("--format", choices=FORMATS, default="text")
+    audit.add_argument("--format", choices=FORMATS, default="text", help="output format")
     audit.add_argument(
         "--policy-config",
         type=Path,
@@ -167,7 +204,12 @@ def _parser() -> argparse.ArgumentParser:
         "clusters, one stack file each in ephemeral/.",
     )
     env_sub = env.add_subparsers(dest="env_command", required=True, metavar="ACTION")
-    env_create = env_sub.add_parser("create", help="write ephemeral/Pulumi.<name>.yaml")
+    env_create = env_sub.add_parser(
+        "create",
+        help="write ephemeral/Pulumi.<name>.yaml",
+        description="Write (or rewrite, restarting its TTL) the stack file of a pr-<n> or "
+        "dev-<name> environment.",
+    )
     env_create.add_argument("name", help="pr-<1..999999> or dev-<lowercase name>")
     env_create.add_argument(
         "--ttl", default=None, help="lifetime, e.g. 7d or 36h (default: as before, else 7d)"
@@ -184,8 +226,19 @@ def _parser() -> argparse.ArgumentParser:
         default="organization",
         help="Pulumi organization of the shared stack (self-managed backends: organization)",
     )
-    env_sub.add_parser("list", help="every stack file, its kind, parent, age and TTL")
-    env_gc = env_sub.add_parser("gc", help="remove the environments whose TTL has passed")
+    env_sub.add_parser(
+        "list",
+        help="every stack file, its kind, parent, age and TTL",
+        description="List every stack (full and pr-<n>/dev-<name>) with what it shares, how "
+        "old it is and when it expires.",
+    )
+    env_gc = env_sub.add_parser(
+        "gc",
+        help="remove the environments whose TTL has passed",
+        description="List the pr-<n>/dev-<name> environments past their TTL and the commands "
+        "that remove them; --execute runs them (in-cluster database drop, pulumi destroy, "
+        "pulumi stack rm).",
+    )
     gc_mode = env_gc.add_mutually_exclusive_group()
     gc_mode.add_argument("--dry-run", action="store_true", help="only list (the default)")
     gc_mode.add_argument("--execute", action="store_true", help="run the removal commands")
@@ -195,26 +248,54 @@ def _parser() -> argparse.ArgumentParser:
         help="find expired stacks in the state backend instead of stack files (CI)",
     )
     env_destroy = env_sub.add_parser(
-        "destroy", help="remove one environment: drop its database in-cluster, then destroy"
+        "destroy",
+        help="remove one environment: drop its database in-cluster, then destroy",
+        description="Print (or with --execute run) the commands that remove one pr-<n> or "
+        "dev-<name> environment.",
     )
-    env_destroy.add_argument("name")
-    env_destroy.add_argument("--execute", action="store_true", help="run the commands")
+    env_destroy.add_argument("name", help="the environment, e.g. pr-42")
+    env_destroy.add_argument(
+        "--execute", action="store_true", help="run the commands instead of printing them"
+    )
 
     smoke = sub.add_parser(
         "check-outputs",
         help="check `pulumi stack output --json` describes a usable environment",
+        description="After a deploy: every output the workflows and pr-<n>/dev-<name> stacks "
+        "read is there and well formed. Exit 1 otherwise.",
     )
-    smoke.add_argument("outputs", nargs="?", default="-", help="JSON file, or - for stdin")
+    smoke.add_argument(
+        "outputs",
+        nargs="?",
+        default=None,
+        help="the JSON file; - for standard input; omitted: standard input when piped",
+    )
 
-    docs = sub.add_parser("docs", help="regenerate (or check) the README tables")
+    docs = sub.add_parser(
+        "docs",
+        help="regenerate (or check) the README tables",
+        description="The README tables and the Pulumi.yaml config blocks are generated from "
+        "the stack files and the config models: --write rewrites them, --check fails when "
+        "they are stale.",
+    )
     mode = docs.add_mutually_exclusive_group()
     mode.add_argument("--write", action="store_true", help="rewrite README.md in place")
     mode.add_argument("--check", action="store_true", help="exit 1 if README.md is stale")
     return parser
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("stagecraft")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    commands.configure_progress(args.verbose)
     err = Console(stderr=True, highlight=False, markup=False, emoji=False)
     try:
         if args.command == "gate":  # reads a preview file, needs no project
