@@ -99,7 +99,6 @@ class Rule:
             for key, own in self.control_settings.items()
         ]
 
-
     def to_policy(self) -> ResourceValidationPolicy | StackValidationPolicy:
         tags = [f"securityhub:{self.security_hub}"] if self.security_hub else []
         tags += [f"checkov:{c}" for c in self.checkov]
@@ -165,6 +164,7 @@ def _weaker(setting: str, used: Any, control: Any) -> bool:
     if isinstance(control, list):
         return not set(control) <= set(used or [])
     return bool(used != control)
+
 
 def _only_for(types: tuple[str, ...], check: Validate) -> Validate:
     def validate(args: ResourceValidationArgs, report: ReportViolation) -> None:

@@ -160,7 +160,10 @@ def test_diff_against_a_git_revision(git_repo, capsys):
     assert code == 0
     assert '| `instanceClass` | `"db.t3.medium"` | `"db.t3.large"` |' in out
     assert "| 0 | 1 | 0 | 0 | $336.00 → $389.29 (**+$53.29**) |" in out
-    assert "~ update <code>aws:rds/instance:Instance</code> stagecraft-staging-database (+$53.29/mo)" in out
+    assert (
+        "~ update <code>aws:rds/instance:Instance</code> stagecraft-staging-database (+$53.29/mo)"
+        in out
+    )
     after = subprocess.run(
         ["git", "-C", str(git_repo), "status", "--porcelain"],
         capture_output=True,

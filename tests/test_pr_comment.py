@@ -21,7 +21,8 @@ from stagecraft.replacements import load
 from tests.conftest import REPO
 
 SCENARIOS = {
-    "vpc-range": ("staging", "stagecraft:vpcCidr: 10.20.0.0/16", "stagecraft:vpcCidr: 10.21.0.0/16"),
+    "vpc-range": ("staging", "stagecraft:vpcCidr: 10.20.0.0/16",
+                  "stagecraft:vpcCidr: 10.21.0.0/16"),
     "database-name": ("staging", "stagecraft:dbMaxAllocatedStorageGb: 200",
                       "stagecraft:dbMaxAllocatedStorageGb: 200\n  stagecraft:dbName: orders"),
     "cache-replica": ("staging", "stagecraft:cacheNodeCount: 1", "stagecraft:cacheNodeCount: 2"),
@@ -108,8 +109,9 @@ def test_a_new_vpc_range_replaces_the_vpc_and_what_is_in_it(clone, tmp_path):
         r"replaced \(created first\) because cidrBlock changes</li>",
         html,
     )
-    assert "<strong>⛔ Refused: AWS would reject these changes to a running environment</strong>" in (
-        html
+    assert (
+        "<strong>⛔ Refused: AWS would reject these changes to a running environment</strong>"
+        in (html)
     )
 
 
@@ -138,7 +140,8 @@ def test_raising_the_node_ceiling_shows_what_the_bill_can_reach(clone, tmp_path)
 def test_a_change_that_crosses_the_budget_is_flagged(clone, tmp_path):
     markdown, document, _ = _comment(clone, "bigger-nodes", tmp_path)
     flags = document["stacks"][0]["summary"]["budgetFlags"]
-    assert flags and flags[0].startswith("over its budget at desired size")
+    assert flags
+    assert flags[0].startswith("over its budget at desired size")
     assert flags[0].endswith("(crossed by this change)")
     html = _html(markdown)
     assert "<strong>⚠ Budget</strong>" in html
