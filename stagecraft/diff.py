@@ -42,6 +42,8 @@ GITHUB_COMMENT_LIMIT = 65536
 _TRIM_NOTE_RESERVE = 600
 _MAX_VALUE_CHARS = 160
 _CENT = 0.005
+# AWS services with no region: a provider's new region does not move them.
+GLOBAL_AWS_PREFIXES = ("aws:iam/", "aws:route53/", "aws:cloudfront/", "aws:organizations/")
 
 
 @dataclass(frozen=True)
@@ -474,6 +476,19 @@ def _cascade(
     replaced as well.  Everything created through a replaced provider is
     replaced with it.
     """
+    # A provider moved to another region moves every regional resource made
+    # through it: each takes the provider's region as an input (pulumi-aws 7).
+    moved = {
+        key
+        for key in keys
+        if (entry := table.of(new[key].type)) is not None
+        and entry.region_replaces_dependents
+        and any(p.path == "region" for p in properties[key])
+    }
+    for key in keys:
+        provider = key_of_provider(new[key])
+        if provider in moved and not new[key].type.startswith(GLOBAL_AWS_PREFIXES):
+            reasons[key].append(f"its provider {provider.rsplit('::', 1)[-1]} moves region")
     replaced = {key for key in keys if reasons[key]}
     handled: set[str] = set()
     while replaced - handled:

@@ -8,15 +8,22 @@ public access, protection), plus each stack's cost estimate.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from infra.aws_types import PROTECTED_TYPES
 from infra.config import StackConfig
 from stagecraft.cost import StackCost, money
 from stagecraft.docs import environment_rows
 from stagecraft.offline.engine import Plan
+
+if TYPE_CHECKING:
+    from policy.harness import AuditResult, Verdict
 
 
 @dataclass(frozen=True)
@@ -115,11 +122,149 @@ def environment_facts(plan: Plan, config: StackConfig, cost: StackCost) -> Envir
 
 
 @dataclass(frozen=True)
+class Source:
+    """Which version of the stack files the report describes."""
+
+    commit: str | None  # None: not a git checkout
+    changed_files: list[str]  # stack and policy files changed since that commit
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self.changed_files)
+
+    def describe(self) -> str:
+        if self.commit is None:
+            return "not a git checkout: the commit of these stack files is unknown"
+        text = f"commit {self.commit}"
+        if self.dirty:
+            text += (
+                f", with uncommitted changes to {', '.join(self.changed_files)}: this report "
+                "describes files no commit holds"
+            )
+        else:
+            text += ", no uncommitted changes to the stack files or policy"
+        return text
+
+
+# What the report is made from: a change to any of these is a change to it.
+SOURCE_PATHS = ("Pulumi.yaml", "Pulumi.*.yaml", "ephemeral", "policy", "infra")
+
+
+def read_source(directory: Path) -> Source:
+    def git(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["git", "-C", str(directory), *args], capture_output=True, text=True, check=False
+        )
+
+    head = git("rev-parse", "HEAD")
+    if head.returncode != 0:
+        return Source(None, [])
+    status = git("status", "--porcelain", "--", *SOURCE_PATHS)
+    changed = sorted({line[3:].strip() for line in status.stdout.splitlines() if line.strip()})
+    return Source(head.stdout.strip(), changed)
+
+
+@dataclass(frozen=True)
+class IntendedDeviation:
+    """One entry of policy/exceptions.yaml."""
+
+    id: str
+    stacks: tuple[str, ...]
+    rows: tuple[str, ...]
+    reason: str
+    owner: str
+    review: date
+
+    def covers(self, stack: str, row: str) -> bool:
+        return stack in self.stacks and row in self.rows
+
+
+EXCEPTIONS_FILE = Path("policy") / "exceptions.yaml"
+
+
+class ExceptionsError(Exception):
+    """The exceptions register cannot be read or names what does not exist."""
+
+
+def load_exceptions(path: Path, *, stacks: Sequence[str], rows: Sequence[str]) -> list[
+    IntendedDeviation
+]:
+    """The register, checked: every entry complete, naming known stacks and report rows."""
+    if not path.is_file():
+        return []
+    from stagecraft.offline.stackfiles import StackFileError, load_yaml
+
+    try:
+        document = load_yaml(path)
+    except StackFileError as exc:
+        raise ExceptionsError(str(exc)) from None
+    entries = (document or {}).get("exceptions") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise ExceptionsError(f"{path}: needs a list under `exceptions:`")
+    loaded: list[IntendedDeviation] = []
+    for index, entry in enumerate(entries):
+        where = f"{path}: exceptions[{index}]"
+        if not isinstance(entry, dict):
+            raise ExceptionsError(f"{where} is not a mapping")
+        missing = [k for k in ("id", "stacks", "rows", "reason", "owner", "review") if not entry.get(k)]
+        if missing:
+            raise ExceptionsError(f"{where} lacks {', '.join(missing)}")
+        unknown_stacks = sorted(set(entry["stacks"]) - set(stacks))
+        unknown_rows = sorted(set(entry["rows"]) - set(rows))
+        if unknown_stacks and set(entry["stacks"]) - set(stacks) == set(entry["stacks"]):
+            raise ExceptionsError(f"{where} ({entry['id']}) names no stack of the report")
+        if unknown_rows:
+            raise ExceptionsError(
+                f"{where} ({entry['id']}): {', '.join(repr(r) for r in unknown_rows)} is not a "
+                f"row of the report; rows: {', '.join(rows)}"
+            )
+        review = entry["review"]
+        if not isinstance(review, date):
+            try:
+                review = date.fromisoformat(str(review))
+            except ValueError:
+                raise ExceptionsError(
+                    f"{where} ({entry['id']}): review {review!r} is not a date (YYYY-MM-DD)"
+                ) from None
+        loaded.append(
+            IntendedDeviation(
+                id=str(entry["id"]),
+                stacks=tuple(entry["stacks"]),
+                rows=tuple(entry["rows"]),
+                reason=" ".join(str(entry["reason"]).split()),
+                owner=str(entry["owner"]),
+                review=review,
+            )
+        )
+    return loaded
+
+
+@dataclass(frozen=True)
+class SmallEnvironment:
+    """A pr-<n> or dev-<name> stack, summarised."""
+
+    stack: str
+    kind: str
+    shares: str
+    namespace: str
+    own_database: bool
+    expires: str
+    monthly: float
+    policy: str  # "passes" / "FAILS n mandatory"
+
+
+@dataclass(frozen=True)
 class Report:
     columns: list[EnvironmentFacts]
     baseline: str
     generated_at: str
     prices_read_on: str
+    source: Source = field(default_factory=lambda: Source(None, []))
+    exceptions: list[IntendedDeviation] = field(default_factory=list)
+    audits: dict[str, AuditResult] = field(default_factory=dict)
+    costs: dict[str, StackCost] = field(default_factory=dict)
+    small: list[SmallEnvironment] = field(default_factory=list)
+    today: date = field(default_factory=lambda: datetime.now(UTC).date())
 
     @property
     def row_names(self) -> list[str]:
@@ -141,13 +286,37 @@ class Report:
             if self.deviates(c.stack, row)
         ]
 
+    def explanation(self, stack: str, row: str) -> IntendedDeviation | None:
+        return next((e for e in self.exceptions if e.covers(stack, row)), None)
+
+    def unexplained(self) -> list[tuple[str, str]]:
+        return [(s, r) for s, r in self.deviations() if self.explanation(s, r) is None]
+
+    def stale_exceptions(self) -> list[IntendedDeviation]:
+        """Entries that cover no deviation any more: the register has drifted."""
+        deviations = self.deviations()
+        return [
+            e for e in self.exceptions if not any(e.covers(s, r) for s, r in deviations)
+        ]
+
+    def overdue(self) -> list[IntendedDeviation]:
+        return [e for e in self.exceptions if e.review < self.today]
+
 
 class MissingBaselineError(Exception):
     """The stack deviations are measured against is not in the report."""
 
 
 def build_report(
-    facts: Sequence[EnvironmentFacts], *, baseline: str = "production", prices_read_on: str = ""
+    facts: Sequence[EnvironmentFacts],
+    *,
+    baseline: str = "production",
+    prices_read_on: str = "",
+    source: Source | None = None,
+    exceptions: Sequence[IntendedDeviation] = (),
+    audits: Mapping[str, AuditResult] | None = None,
+    costs: Mapping[str, StackCost] | None = None,
+    small: Sequence[SmallEnvironment] = (),
 ) -> Report:
     stacks = [f.stack for f in facts]
     if baseline not in stacks:
@@ -160,7 +329,26 @@ def build_report(
         baseline=baseline,
         generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         prices_read_on=prices_read_on,
+        source=source or Source(None, []),
+        exceptions=list(exceptions),
+        audits=dict(audits or {}),
+        costs=dict(costs or {}),
+        small=list(small),
     )
+
+
+# --------------------------------------------------------------------------- #
+# Markdown
+# --------------------------------------------------------------------------- #
+
+
+def _verdict_cell(verdict: Verdict) -> str:
+    if verdict.status == "fail":
+        return f"FAIL ({verdict.rule.severity.value}, {verdict.enforcement})"
+    if verdict.status == "pass" and verdict.weaker_than_control:
+        weaker = "; ".join(str(t) for t in verdict.thresholds if t.weaker)
+        return f"pass, under a weaker threshold: {weaker}"
+    return verdict.status
 
 
 def render_markdown(report: Report) -> str:
@@ -168,9 +356,9 @@ def render_markdown(report: Report) -> str:
     lines = [
         "# stagecraft environment report",
         "",
-        f"Generated {report.generated_at} from the stack files and their offline plans. "
-        f"Cells marked ⚠ differ from **{report.baseline}**. Prices: AWS us-east-1 list "
-        f"prices read {report.prices_read_on}.",
+        f"Generated {report.generated_at} from the stack files and their offline plans "
+        f"({report.source.describe()}). Cells marked ⚠ differ from **{report.baseline}**. "
+        f"Prices: AWS us-east-1 list prices read {report.prices_read_on}.",
         "",
         "| | " + " | ".join(stacks) + " |",
         "|---" * (len(stacks) + 1) + "|",
@@ -181,27 +369,156 @@ def render_markdown(report: Report) -> str:
             value = report.value(stack, row).replace("|", "\\|")
             cells.append(f"⚠ **{value}**" if report.deviates(stack, row) else value)
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
-    deviations = report.deviations()
+
+    unexplained = report.unexplained()
     lines += ["", f"## Deviations from {report.baseline}", ""]
-    if not deviations:
-        lines.append("None.")
-    for stack, row in deviations:
+    lines.append(
+        f"{len(report.deviations())} deviations: {len(report.deviations()) - len(unexplained)} "
+        f"intended (in {EXCEPTIONS_FILE}), **{len(unexplained)} unexplained**."
+    )
+    lines.append("")
+    for stack, row in report.deviations():
+        entry = report.explanation(stack, row)
+        because = f"intended: `{entry.id}`" if entry else "**UNEXPLAINED**"
         lines.append(
             f"- **{stack}**, {row}: {report.value(stack, row)} "
-            f"({report.baseline}: {report.value(report.baseline, row)})"
+            f"({report.baseline}: {report.value(report.baseline, row)}): {because}"
         )
+
+    lines += ["", "## Exceptions register", ""]
+    if report.exceptions:
+        lines += ["| id | stacks | rows | reason | owner | review |", "|---|---|---|---|---|---|"]
+        for e in report.exceptions:
+            review = e.review.isoformat()
+            if e in report.overdue():
+                review += " **(overdue)**"
+            if e in report.stale_exceptions():
+                review += " (covers no deviation any more)"
+            lines.append(
+                f"| `{e.id}` | {', '.join(e.stacks)} | {'; '.join(e.rows)} | "
+                f"{e.reason.replace('|', '/')} | {e.owner} | {review} |"
+            )
+    else:
+        lines.append(f"None: there is no {EXCEPTIONS_FILE}.")
+
+    if report.audits:
+        lines += ["", "## Policy verdicts", ""]
+        audited = [s for s in stacks if s in report.audits]
+        lines += [
+            "| policy | severity | controls | " + " | ".join(audited) + " |",
+            "|---|---|---|" + "---|" * len(audited),
+        ]
+        for index, verdict in enumerate(report.audits[audited[0]].verdicts):
+            rule = verdict.rule
+            cells = [_verdict_cell(report.audits[s].verdicts[index]) for s in audited]
+            lines.append(
+                f"| {rule.name} | {rule.severity.value} | {', '.join(rule.controls) or '-'} | "
+                + " | ".join(cells)
+                + " |"
+            )
+
+    if report.small:
+        lines += ["", "## Preview and developer environments", ""]
+        lines += [
+            "| stack | kind | shares | namespace | database | expires | monthly | policy |",
+            "|---|---|---|---|---|---|---:|---|",
+        ]
+        for env in report.small:
+            lines.append(
+                f"| {env.stack} | {env.kind} | {env.shares} | {env.namespace} | "
+                f"{'own instance' if env.own_database else 'in the shared instance'} | "
+                f"{env.expires} | {money(env.monthly)} | {env.policy} |"
+            )
+
+    if report.costs:
+        lines += ["", "## Cost by environment", ""]
+        lines += ["| stack | desired | max nodes | budget |", "|---|---:|---:|---:|"]
+        for stack in stacks:
+            cost = report.costs.get(stack)
+            if cost is not None:
+                budget = money(cost.budget) if cost.budget is not None else "-"
+                lines.append(
+                    f"| {stack} | {money(cost.total)} | {money(cost.total_at_max)} | {budget} |"
+                )
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------------------------------- #
+# HTML: one self-contained page, no scripts
+# --------------------------------------------------------------------------- #
+
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #1f2328; }
-table { border-collapse: collapse; }
+table { border-collapse: collapse; margin-bottom: 1.5rem; }
 th, td { border: 1px solid #d0d7de; padding: .4rem .6rem; text-align: left; vertical-align: top; }
 th { background: #f6f8fa; }
 td.deviation { background: #fff8c5; font-weight: 600; }
 td.deviation::before { content: "\\26A0\\FE0E  "; }
+td.unexplained { background: #ffebe9; }
+td.fail { background: #ffebe9; font-weight: 600; }
+td.weaker { background: #fff8c5; }
 caption { text-align: left; margin-bottom: .5rem; color: #57606a; }
+code { background: #eff1f3; padding: 0 .2rem; border-radius: 3px; }
 """
+
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def _cell(text: str) -> str:
+    """Escaped text, with `code` spans rendered as <code> (no raw backticks on the page)."""
+    return _CODE.sub(lambda m: f"<code>{m.group(1)}</code>", html.escape(text))
+
+
+def cost_chart(report: Report) -> str:
+    """Monthly cost by environment as inline SVG: desired and max-size bars, the budget marked."""
+    stacks = [c.stack for c in report.columns if c.stack in report.costs]
+    if not stacks:
+        return ""
+    top = max(
+        max(report.costs[s].total_at_max, float(report.costs[s].budget or 0)) for s in stacks
+    )
+    scale = 520 / (top or 1)
+    row, width = 46, 760
+    height = row * len(stacks) + 40
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}">',
+        "<title>Monthly cost by environment: desired size, max size, budget</title>",
+    ]
+    for index, stack in enumerate(stacks):
+        cost = report.costs[stack]
+        y = 10 + index * row
+        parts += [
+            f'<text x="0" y="{y + 18}" font-size="13">{html.escape(stack)}</text>',
+            f'<rect class="max" x="110" y="{y + 4}" width="{cost.total_at_max * scale:.1f}" '
+            f'height="18" fill="#d0d7de"><title>{html.escape(stack)} at max size: '
+            f"{money(cost.total_at_max)}</title></rect>",
+            f'<rect class="desired" x="110" y="{y + 4}" width="{cost.total * scale:.1f}" '
+            f'height="18" fill="#0969da"><title>{html.escape(stack)} at desired size: '
+            f"{money(cost.total)}</title></rect>",
+            f'<text x="{110 + cost.total_at_max * scale + 6:.1f}" y="{y + 18}" font-size="12">'
+            f"{money(cost.total)} / {money(cost.total_at_max)}</text>",
+        ]
+        if cost.budget is not None:
+            x = 110 + cost.budget * scale
+            colour = "#cf222e" if cost.over_budget else "#1a7f37"
+            parts.append(
+                f'<line class="budget" x1="{x:.1f}" x2="{x:.1f}" y1="{y}" y2="{y + 26}" '
+                f'stroke="{colour}" stroke-width="3"><title>{html.escape(stack)} budget: '
+                f"{money(cost.budget)}</title></line>"
+            )
+    legend_y = height - 8
+    parts += [
+        f'<rect x="110" y="{legend_y - 10}" width="12" height="10" fill="#0969da"/>',
+        f'<text x="126" y="{legend_y}" font-size="12">desired size</text>',
+        f'<rect x="220" y="{legend_y - 10}" width="12" height="10" fill="#d0d7de"/>',
+        f'<text x="236" y="{legend_y}" font-size="12">every node group at max size</text>',
+        f'<line x1="430" x2="430" y1="{legend_y - 12}" y2="{legend_y + 2}" stroke="#1a7f37" '
+        'stroke-width="3"/>',
+        f'<text x="438" y="{legend_y}" font-size="12">budget</text>',
+        "</svg>",
+    ]
+    return "".join(parts)
 
 
 def render_html(report: Report) -> str:
@@ -211,22 +528,96 @@ def render_html(report: Report) -> str:
     head = "".join(f"<th>{esc(s)}</th>" for s in stacks)
     body = []
     for row in report.row_names:
-        cells = "".join(
-            f'<td class="deviation" title="differs from {esc(report.baseline)}">'
-            f"{esc(report.value(s, row))}</td>"
-            if report.deviates(s, row)
-            else f"<td>{esc(report.value(s, row))}</td>"
-            for s in stacks
+        cells = []
+        for s in stacks:
+            value = _cell(report.value(s, row))
+            if report.deviates(s, row):
+                entry = report.explanation(s, row)
+                title = (
+                    f"differs from {report.baseline}; intended: {entry.id}"
+                    if entry
+                    else f"differs from {report.baseline}; UNEXPLAINED"
+                )
+                css = "deviation" if entry else "deviation unexplained"
+                cells.append(f'<td class="{css}" title="{esc(title)}">{value}</td>')
+            else:
+                cells.append(f"<td>{value}</td>")
+        body.append(f"<tr><th>{_cell(row)}</th>{''.join(cells)}</tr>")
+    sections = [
+        "<h1>stagecraft environment report</h1>",
+        f'<p class="source">{esc(report.source.describe())}</p>',
+        f"<table><caption>Generated {esc(report.generated_at)}. Highlighted cells differ from "
+        f"{esc(report.baseline)}; red ones have no entry in {EXCEPTIONS_FILE}. Prices: AWS "
+        f"us-east-1 list prices read {esc(report.prices_read_on)}.</caption>"
+        f"<thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>",
+    ]
+    chart = cost_chart(report)
+    if chart:
+        sections += ["<h2>Cost by environment</h2>", f'<figure class="cost-chart">{chart}</figure>']
+    unexplained = report.unexplained()
+    sections.append(
+        f"<h2>Deviations from {esc(report.baseline)}</h2><p>{len(report.deviations())} "
+        f"deviations, {len(unexplained)} unexplained.</p>"
+        + (
+            "<ul>"
+            + "".join(
+                f'<li class="unexplained">{esc(s)}: {_cell(r)}</li>' for s, r in unexplained
+            )
+            + "</ul>"
+            if unexplained
+            else ""
         )
-        body.append(f"<tr><th>{esc(row.replace('`', ''))}</th>{cells}</tr>")
+    )
+    if report.exceptions:
+        rows = "".join(
+            f"<tr><td><code>{esc(e.id)}</code></td><td>{esc(', '.join(e.stacks))}</td>"
+            f"<td>{_cell('; '.join(e.rows))}</td><td>{esc(e.reason)}</td><td>{esc(e.owner)}</td>"
+            f'<td class="{"fail" if e in report.overdue() else ""}">{e.review.isoformat()}'
+            f"{' (overdue)' if e in report.overdue() else ''}</td></tr>"
+            for e in report.exceptions
+        )
+        sections.append(
+            '<h2>Exceptions register</h2><table class="exceptions"><thead><tr><th>id</th>'
+            "<th>stacks</th><th>rows</th><th>reason</th><th>owner</th><th>review</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>"
+        )
+    if report.audits:
+        audited = [s for s in stacks if s in report.audits]
+        rows_html = []
+        for index, verdict in enumerate(report.audits[audited[0]].verdicts):
+            cells = []
+            for s in audited:
+                v = report.audits[s].verdicts[index]
+                css = "fail" if v.status == "fail" else "weaker" if v.weaker_than_control else ""
+                cells.append(f'<td class="{css}">{esc(_verdict_cell(v))}</td>')
+            rule = verdict.rule
+            rows_html.append(
+                f"<tr><th>{esc(rule.name)}</th><td>{esc(rule.severity.value)}</td>"
+                f"<td>{esc(', '.join(rule.controls) or '-')}</td>{''.join(cells)}</tr>"
+            )
+        sections.append(
+            '<h2>Policy verdicts</h2><table class="verdicts"><thead><tr><th>policy</th>'
+            "<th>severity</th><th>controls</th>"
+            + "".join(f"<th>{esc(s)}</th>" for s in audited)
+            + f"</tr></thead><tbody>{''.join(rows_html)}</tbody></table>"
+        )
+    if report.small:
+        rows = "".join(
+            f"<tr><td>{esc(e.stack)}</td><td>{esc(e.kind)}</td><td>{esc(e.shares)}</td>"
+            f"<td>{esc(e.namespace)}</td>"
+            f"<td>{'own instance' if e.own_database else 'in the shared instance'}</td>"
+            f"<td>{esc(e.expires)}</td><td>{esc(money(e.monthly))}</td><td>{esc(e.policy)}</td>"
+            "</tr>"
+            for e in report.small
+        )
+        sections.append(
+            '<h2>Preview and developer environments</h2><table class="small"><thead><tr>'
+            "<th>stack</th><th>kind</th><th>shares</th><th>namespace</th><th>database</th>"
+            "<th>expires</th><th>monthly</th><th>policy</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
+        )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         "<title>stagecraft environment report</title>"
-        f"<style>{_CSS}</style></head><body>"
-        "<h1>stagecraft environment report</h1>"
-        f"<table><caption>Generated {esc(report.generated_at)}. Highlighted cells differ from "
-        f"{esc(report.baseline)}. Prices: AWS us-east-1 list prices read "
-        f"{esc(report.prices_read_on)}.</caption>"
-        f"<thead><tr><th></th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-        "</body></html>\n"
+        f"<style>{_CSS}</style></head><body>{''.join(sections)}</body></html>\n"
     )

@@ -3,9 +3,11 @@
 pulumi-aws is bridged from terraform-provider-aws: an input forces a
 replacement when the upstream schema marks it ``ForceNew`` (SDKv2) or gives
 it a ``RequiresReplace`` plan modifier (Plugin Framework).  ``pulumi-aws.json``
-is that table, generated from the upstream source with its provenance (see
-README.md here); Pulumi's own rules (a changed name or parent, a changed
-provider) are applied by :mod:`stagecraft.diff` on top.
+is that table, generated from the upstream source with its provenance;
+``pulumi-kubernetes-random.json`` holds the rules of pulumi-kubernetes (its
+Diff) and pulumi-random, and of the providers themselves (see README.md
+here).  What happens to the resources of a replaced or re-regioned provider
+is applied by :mod:`stagecraft.diff` on top.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-TABLE = Path(__file__).resolve().parent / "pulumi-aws.json"
+TABLES = tuple(sorted(Path(__file__).resolve().parent.glob("*.json")))
+
+# Every Kubernetes kind the tables do not list (a custom resource, say) is
+# replaced when its name or namespace changes, and only then.
+GENERIC_KUBERNETES = "kubernetes:<group>/<version>:<Kind>"
 
 
 @dataclass(frozen=True)
@@ -35,9 +41,12 @@ class ResourceReplacements:
     """
 
     type: str
-    terraform: str
+    source: str
     force_new: frozenset[str]
     conditional: tuple[Conditional, ...]
+    # pulumi:providers:aws: a new region replaces every regional resource
+    # created through it (each takes the provider's region as an input).
+    region_replaces_dependents: bool = False
 
     def forcing(self, path: str) -> str | None:
         """The table entry that makes a change at ``path`` a replacement, if any.
@@ -73,25 +82,32 @@ class ReplacementTable:
     resources: Mapping[str, ResourceReplacements]
 
     def knows(self, type_token: str) -> bool:
-        return type_token in self.resources
+        return self.of(type_token) is not None
 
     def of(self, type_token: str) -> ResourceReplacements | None:
-        return self.resources.get(type_token)
+        found = self.resources.get(type_token)
+        if found is None and type_token.startswith("kubernetes:"):
+            found = self.resources.get(GENERIC_KUBERNETES)
+        return found
 
 
 @cache
-def load(path: Path = TABLE) -> ReplacementTable:
-    document = json.loads(path.read_text(encoding="utf-8"))
-    resources = {
-        token: ResourceReplacements(
-            type=token,
-            terraform=str(entry["terraform"]),
-            force_new=frozenset(entry["forceNew"]),
-            conditional=tuple(
-                Conditional(str(c.get("property")), str(c.get("note", "")))
-                for c in entry.get("conditional", [])
-            ),
-        )
-        for token, entry in document["resources"].items()
-    }
-    return ReplacementTable(provenance=document["provenance"], resources=resources)
+def load(paths: tuple[Path, ...] = TABLES) -> ReplacementTable:
+    """Every table here, merged: pulumi-aws's, and pulumi-kubernetes' and pulumi-random's."""
+    provenance: dict[str, Any] = {}
+    resources: dict[str, ResourceReplacements] = {}
+    for path in paths:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        provenance.update(document["provenance"])
+        for token, entry in document["resources"].items():
+            resources[token] = ResourceReplacements(
+                type=token,
+                source=str(entry.get("source") or entry.get("terraform") or ""),
+                force_new=frozenset(entry["forceNew"]),
+                conditional=tuple(
+                    Conditional(str(c.get("property")), str(c.get("note", "")))
+                    for c in entry.get("conditional", [])
+                ),
+                region_replaces_dependents=bool(entry.get("regionReplacesDependents")),
+            )
+    return ReplacementTable(provenance=provenance, resources=resources)
