@@ -36,8 +36,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Two workers (CI runners have 2 cores), whole files per worker so each
+# file's expensive fixtures (planned stacks, scratch clones) are built once.
 unit: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 ## How long plan and the PR diff take, against the SDK import floor (not a test).
 bench: install

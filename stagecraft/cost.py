@@ -254,6 +254,18 @@ class StackCost:
         return self.budget is not None and self.total > self.budget
 
     @property
+    def budget_status(self) -> str:
+        """Over, within, or not known: unpriced resources make "within" unprovable."""
+        if self.over_budget:
+            return "OVER BUDGET"
+        if self.budget is None:
+            return "no budget set"
+        if self.unpriced:
+            count = len(self.unpriced)
+            return f"not known: {count} resource{'s' if count != 1 else ''} unpriced"
+        return "within budget"
+
+    @property
     def over_budget_at_max(self) -> bool:
         """The ceiling (every node group at its max size) is over the budget."""
         return self.budget is not None and self.total_at_max > self.budget
@@ -276,6 +288,7 @@ class StackCost:
             "budget": self.budget,
             "overBudget": self.over_budget,
             "overBudgetAtMax": self.over_budget_at_max,
+            "budgetStatus": self.budget_status,
             "unpriced": len(self.unpriced),
             "usagePriced": self.usage_given,
             "lines": [line.to_json() for line in self.lines],

@@ -42,6 +42,18 @@ def _days(days: int) -> str:
     return "off" if days == 0 else f"{days} day" if days == 1 else f"{days} days"
 
 
+def _final_snapshot(database: Mapping[str, object]) -> str:
+    """What deleting (or replacing) the primary database leaves behind."""
+    if database.get("skipFinalSnapshot", False) is not False:
+        return "no: deleting the database deletes its data"
+    kept = (
+        "automated backups kept"
+        if database.get("deleteAutomatedBackups") is False
+        else ("automated backups deleted")
+    )
+    return f"yes, a uniquely named final snapshot; {kept}"
+
+
 def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str]:
     """The rows only the plan can answer: what the program actually builds."""
     cluster = plan.one("aws:eks/cluster:Cluster").inputs
@@ -91,7 +103,6 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
     stateful = [r for r in plan.resources if r.type in PROTECTED_TYPES]
     protected = sum(1 for r in stateful if r.protect)
     primary = next(d for d in databases if "replicateSourceDb" not in d.inputs)
-    within = "within budget" if not cost.over_budget else "OVER BUDGET"
 
     return {
         "Kubernetes version": str(cluster.get("version")),
@@ -102,6 +113,7 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         "Protected stateful resources (`protect`)": f"{protected} of {len(stateful)}",
         "RDS deletion protection": _yes(bool(primary.inputs.get("deletionProtection"))),
         "RDS backup retention": _days(int(primary.inputs.get("backupRetentionPeriod") or 0)),
+        "Final snapshot on delete": _final_snapshot(primary.inputs),
         "Redis snapshots": _days(int(cache.get("snapshotRetentionLimit") or 0)),
         "VPC flow logs": _yes(bool(plan.of_type("aws:ec2/flowLog:FlowLog"))),
         "IAM database authentication": _yes(
@@ -111,7 +123,7 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         "Estimated monthly cost (desired / max nodes)": (
             f"{money(cost.total)} / {money(cost.total_at_max)}"
         ),
-        "Budget check": within,
+        "Budget check": cost.budget_status,
     }
 
 
@@ -186,10 +198,14 @@ class ExceptionsError(Exception):
     """The exceptions register cannot be read or names what does not exist."""
 
 
-def load_exceptions(path: Path, *, stacks: Sequence[str], rows: Sequence[str]) -> list[
-    IntendedDeviation
-]:
-    """The register, checked: every entry complete, naming known stacks and report rows."""
+def load_exceptions(
+    path: Path, *, stacks: Sequence[str], rows: Sequence[str] | None
+) -> list[IntendedDeviation]:
+    """The register, checked: every entry complete, naming known stacks and report rows.
+
+    ``rows`` None skips the row names (known only once a stack is planned), so a
+    malformed register is refused before any planning starts.
+    """
     if not path.is_file():
         return []
     from stagecraft.offline.stackfiles import StackFileError, load_yaml
@@ -198,26 +214,45 @@ def load_exceptions(path: Path, *, stacks: Sequence[str], rows: Sequence[str]) -
         document = load_yaml(path)
     except StackFileError as exc:
         raise ExceptionsError(str(exc)) from None
+    shown = EXCEPTIONS_FILE if path.as_posix().endswith(EXCEPTIONS_FILE.as_posix()) else path
     entries = (document or {}).get("exceptions") if isinstance(document, dict) else None
     if not isinstance(entries, list):
-        raise ExceptionsError(f"{path}: needs a list under `exceptions:`")
+        raise ExceptionsError(f"{shown}: needs a list under `exceptions:`")
     loaded: list[IntendedDeviation] = []
     for index, entry in enumerate(entries):
-        where = f"{path}: exceptions[{index}]"
+        where = f"{shown}: exceptions[{index}]"
         if not isinstance(entry, dict):
             raise ExceptionsError(f"{where} is not a mapping")
-        missing = [k for k in ("id", "stacks", "rows", "reason", "owner", "review") if not entry.get(k)]
+        missing = [
+            key
+            for key in ("id", "stacks", "rows", "reason", "owner", "review")
+            if not entry.get(key)
+        ]
         if missing:
             raise ExceptionsError(f"{where} lacks {', '.join(missing)}")
+        unknown_keys = sorted(set(entry) - {"id", "stacks", "rows", "reason", "owner", "review"})
+        if unknown_keys:
+            raise ExceptionsError(
+                f"{where} ({entry['id']}): unknown key {', '.join(unknown_keys)}; allowed: id, "
+                "stacks, rows, reason, owner, review"
+            )
+        for key in ("stacks", "rows"):
+            if not isinstance(entry[key], list) or not all(isinstance(v, str) for v in entry[key]):
+                raise ExceptionsError(f"{where} ({entry['id']}): {key} must be a list of names")
         unknown_stacks = sorted(set(entry["stacks"]) - set(stacks))
-        unknown_rows = sorted(set(entry["rows"]) - set(rows))
-        if unknown_stacks and set(entry["stacks"]) - set(stacks) == set(entry["stacks"]):
-            raise ExceptionsError(f"{where} ({entry['id']}) names no stack of the report")
-        if unknown_rows:
+        if unknown_stacks:
+            raise ExceptionsError(
+                f"{where} ({entry['id']}): no stack file for {', '.join(unknown_stacks)}; "
+                f"stacks: {', '.join(stacks)}"
+            )
+        unknown_rows = sorted(set(entry["rows"]) - set(rows or ()))
+        if unknown_rows and rows is not None:
             raise ExceptionsError(
                 f"{where} ({entry['id']}): {', '.join(repr(r) for r in unknown_rows)} is not a "
-                f"row of the report; rows: {', '.join(rows)}"
+                f"row of the report; rows: {', '.join(rows or ())}"
             )
+        if any(e.id == str(entry["id"]) for e in loaded):
+            raise ExceptionsError(f"{where}: the id {entry['id']} is used twice")
         review = entry["review"]
         if not isinstance(review, date):
             try:
@@ -264,6 +299,8 @@ class Report:
     audits: dict[str, AuditResult] = field(default_factory=dict)
     costs: dict[str, StackCost] = field(default_factory=dict)
     small: list[SmallEnvironment] = field(default_factory=list)
+    # Whether pr-<n> / dev-<name> stacks were looked for (False: --no-small or --stack).
+    small_requested: bool = False
     today: date = field(default_factory=lambda: datetime.now(UTC).date())
 
     @property
@@ -295,9 +332,7 @@ class Report:
     def stale_exceptions(self) -> list[IntendedDeviation]:
         """Entries that cover no deviation any more: the register has drifted."""
         deviations = self.deviations()
-        return [
-            e for e in self.exceptions if not any(e.covers(s, r) for s, r in deviations)
-        ]
+        return [e for e in self.exceptions if not any(e.covers(s, r) for s, r in deviations)]
 
     def overdue(self) -> list[IntendedDeviation]:
         return [e for e in self.exceptions if e.review < self.today]
@@ -317,6 +352,7 @@ def build_report(
     audits: Mapping[str, AuditResult] | None = None,
     costs: Mapping[str, StackCost] | None = None,
     small: Sequence[SmallEnvironment] = (),
+    small_requested: bool = False,
 ) -> Report:
     stacks = [f.stack for f in facts]
     if baseline not in stacks:
@@ -334,7 +370,16 @@ def build_report(
         audits=dict(audits or {}),
         costs=dict(costs or {}),
         small=list(small),
+        small_requested=small_requested or bool(small),
     )
+
+
+NO_SMALL_STACKS = (
+    "No pr-<n> or dev-<name> stack file in ephemeral/. Preview stacks are written by the "
+    "pr-environment workflow at deploy time and live in the state backend; "
+    "`pulumi stack ls` lists them beside the full environments, `stagecraft env gc "
+    "--from-backend` removes the expired ones."
+)
 
 
 # --------------------------------------------------------------------------- #
@@ -343,12 +388,15 @@ def build_report(
 
 
 def _verdict_cell(verdict: Verdict) -> str:
+    """The verdict, and the threshold it was judged against where the policy has one."""
+    thresholds = "; ".join(str(t) for t in verdict.thresholds)
     if verdict.status == "fail":
-        return f"FAIL ({verdict.rule.severity.value}, {verdict.enforcement})"
-    if verdict.status == "pass" and verdict.weaker_than_control:
-        weaker = "; ".join(str(t) for t in verdict.thresholds if t.weaker)
-        return f"pass, under a weaker threshold: {weaker}"
-    return verdict.status
+        text = f"FAIL ({verdict.enforcement})"
+    elif verdict.status == "pass" and verdict.weaker_than_control:
+        text = "pass, under a WEAKER threshold"
+    else:
+        text = verdict.status
+    return f"{text}: {thresholds}" if thresholds else text
 
 
 def render_markdown(report: Report) -> str:
@@ -417,8 +465,11 @@ def render_markdown(report: Report) -> str:
                 + " |"
             )
 
-    if report.small:
+    if report.small_requested:
         lines += ["", "## Preview and developer environments", ""]
+    if report.small_requested and not report.small:
+        lines.append(NO_SMALL_STACKS)
+    if report.small:
         lines += [
             "| stack | kind | shares | namespace | database | expires | monthly | policy |",
             "|---|---|---|---|---|---|---:|---|",
@@ -474,9 +525,7 @@ def cost_chart(report: Report) -> str:
     stacks = [c.stack for c in report.columns if c.stack in report.costs]
     if not stacks:
         return ""
-    top = max(
-        max(report.costs[s].total_at_max, float(report.costs[s].budget or 0)) for s in stacks
-    )
+    top = max(max(report.costs[s].total_at_max, float(report.costs[s].budget or 0)) for s in stacks)
     scale = 520 / (top or 1)
     row, width = 46, 760
     height = row * len(stacks) + 40
@@ -560,9 +609,7 @@ def render_html(report: Report) -> str:
         f"deviations, {len(unexplained)} unexplained.</p>"
         + (
             "<ul>"
-            + "".join(
-                f'<li class="unexplained">{esc(s)}: {_cell(r)}</li>' for s, r in unexplained
-            )
+            + "".join(f'<li class="unexplained">{esc(s)}: {_cell(r)}</li>' for s, r in unexplained)
             + "</ul>"
             if unexplained
             else ""
@@ -600,6 +647,10 @@ def render_html(report: Report) -> str:
             "<th>severity</th><th>controls</th>"
             + "".join(f"<th>{esc(s)}</th>" for s in audited)
             + f"</tr></thead><tbody>{''.join(rows_html)}</tbody></table>"
+        )
+    if report.small_requested and not report.small:
+        sections.append(
+            f"<h2>Preview and developer environments</h2><p>{_cell(NO_SMALL_STACKS)}</p>"
         )
     if report.small:
         rows = "".join(

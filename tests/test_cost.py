@@ -151,3 +151,23 @@ def test_price_table_is_complete_for_every_shipped_stack(plans):
     prices = load_prices()
     for plan in plans.values():
         assert estimate(plan, budget=None, prices=prices).unpriced == []
+
+
+def test_a_region_the_price_table_lacks_is_unpriced_and_says_why(scratch, capsys):
+    # Prices differ between regions: pricing eu-west-1 from the us-east-1
+    # table would be a wrong number that looks right.
+    edit_stack(scratch, "dev", **{"aws:region": "eu-west-1"})
+    assert main(["--project-dir", str(scratch), "cost", "--stack", "dev"]) == 0
+    out = capsys.readouterr().out
+    assert "UNPRICED" in out
+    assert (
+        "note: The stack runs in eu-west-1; the price table holds us-east-1 prices only, so "
+        "its resources are listed as UNPRICED, not estimated."
+    ) in " ".join(out.split())
+    assert "budget $200.00: not known:" in out
+    assert main(["--project-dir", str(scratch), "cost", "--stack", "dev", "--format", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)["stacks"][0]
+    assert document["monthly"] == 0
+    assert document["budgetStatus"].startswith("not known: ")
+    assert document["unpriced"] >= 10  # every chargeable resource
+    assert any("eu-west-1" in note for note in document["notes"])

@@ -17,6 +17,7 @@ import pytest
 from cmarkgfm.cmark import Options
 
 from stagecraft.cli.main import main
+from stagecraft.offline.engine import evaluate
 from stagecraft.replacements import load
 from tests.conftest import REPO
 
@@ -36,7 +37,8 @@ SCENARIOS = {
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The committed project, its stack files as in the working tree, in a repository of its own."""
-    root = tmp_path_factory.mktemp("comment")
+    root = tmp_path_factory.mktemp("comment") / "clone"
+    root.mkdir()
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", "--format=tar", "HEAD"], capture_output=True, check=True
     ).stdout
@@ -48,21 +50,33 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+_COMMENTS: dict[tuple[Path, str], tuple[str, dict, int]] = {}
+
+
 def _comment(clone: Path, scenario: str, tmp_path: Path) -> tuple[str, dict, int]:
-    stack, old, new = SCENARIOS[scenario]
-    path = clone / f"Pulumi.{stack}.yaml"
-    original = path.read_text()
-    assert old in original
-    path.write_text(original.replace(old, new))
-    markdown, artifact = tmp_path / "comment.md", tmp_path / "diff.json"
-    try:
-        code = main(
-            ["--project-dir", str(clone), "diff", "--stack", stack, "--base", "HEAD",
-             "--write", f"markdown={markdown}", "--write", f"json={artifact}"]
-        )  # fmt: skip
-    finally:
-        path.write_text(original)
-    return markdown.read_text(), json.loads(artifact.read_text()), code
+    """The comment, the JSON and the exit code of one scenario, the JSON in tmp_path/diff.json.
+
+    Each scenario is diffed once per module (two plans of a stack each), then reused.
+    """
+    key = (clone, scenario)
+    if key not in _COMMENTS:
+        stack, old, new = SCENARIOS[scenario]
+        path = clone / f"Pulumi.{stack}.yaml"
+        original = path.read_text()
+        assert old in original
+        path.write_text(original.replace(old, new))
+        markdown, artifact = clone.parent / f"{scenario}.md", clone.parent / f"{scenario}.json"
+        try:
+            code = main(
+                ["--project-dir", str(clone), "diff", "--stack", stack, "--base", "HEAD",
+                 "--write", f"markdown={markdown}", "--write", f"json={artifact}"]
+            )  # fmt: skip
+        finally:
+            path.write_text(original)
+        _COMMENTS[key] = (markdown.read_text(), json.loads(artifact.read_text()), code)
+    markdown_text, document, code = _COMMENTS[key]
+    (tmp_path / "diff.json").write_text(json.dumps(document))
+    return markdown_text, document, code
 
 
 def _html(markdown: str) -> str:
@@ -126,6 +140,31 @@ def test_a_new_database_name_says_the_database_is_replaced(clone, tmp_path):
     assert [(p["path"], p["before"], p["after"]) for p in forced] == [("dbName", "app", "orders")]
 
 
+def test_the_gate_judges_the_offline_diff_as_it_would_a_preview(clone, tmp_path, capsys):
+    # What the pull-request workflow does with the diff's JSON artifact.
+    _comment(clone, "database-name", tmp_path)
+    artifact = str(tmp_path / "diff.json")
+    capsys.readouterr()
+    assert main(["gate", artifact]) == 1
+    out = capsys.readouterr().out
+    assert "aws:rds/instance:Instance" in out
+    assert "dbName" in out
+    assert main(["gate", artifact, "--labels", "ready,stagecraft:allow-data-loss"]) == 0
+    capsys.readouterr()
+    # A VPC range is refused outright: no label lets it through.
+    _comment(clone, "vpc-range", tmp_path)
+    assert main(["gate", artifact, "--labels", "stagecraft:allow-data-loss"]) == 1
+    assert "stagecraft:vpcCidr 10.20.0.0/16 -> 10.21.0.0/16" in capsys.readouterr().out
+    # Another instance type replaces the node group (its `instanceTypes`
+    # forces it): guarded, since every pod is rescheduled.
+    _comment(clone, "bigger-nodes", tmp_path)
+    assert main(["gate", artifact]) == 1
+    assert "(replace reasons: instanceTypes)" in capsys.readouterr().out
+    # A higher ceiling only updates the node group: nothing to gate.
+    _comment(clone, "node-ceiling", tmp_path)
+    assert main(["gate", artifact]) == 0
+
+
 def test_raising_the_node_ceiling_shows_what_the_bill_can_reach(clone, tmp_path):
     markdown, document, _ = _comment(clone, "node-ceiling", tmp_path)
     (stack,) = document["stacks"]
@@ -155,10 +194,14 @@ def test_nothing_changed_says_so(clone, tmp_path):
     assert "No infrastructure changes." in markdown
 
 
-def test_the_replacement_table_covers_every_type_the_program_creates(plans):
+def test_the_replacement_table_covers_every_type_the_program_creates(plans, scratch):
     table = load()
     assert table.provenance["pulumiAws"] == "7.51.1"
-    for plan in plans.values():
+    # The small environments too, the own-database variant included.
+    for arguments in (["pr-1", "--own-database"], ["dev-bob"]):
+        assert main(["--project-dir", str(scratch), "env", "create", *arguments]) == 0
+    small = [evaluate(s, project_dir=scratch / "ephemeral") for s in ("pr-1", "dev-bob")]
+    for plan in [*plans.values(), *small]:
         for resource in plan.resources:
             if resource.custom and resource.inputs:
                 assert table.knows(resource.type), (

@@ -83,6 +83,8 @@ def test_pull_requests_run_tests_offline_diff_and_gated_previews():
     assert "--write markdown=stagecraft-comment.md --write json=stagecraft-diff.json" in diff
     assert "--stack" not in diff
     assert "stagecraft validate" in diff
+    # The offline diff is gated like a real preview, on every PR.
+    assert 'stagecraft gate stagecraft-diff.json --labels "$PR_LABELS"' in diff
     script = next(s for s in jobs["offline-diff"]["steps"] if "github-script" in s.get("uses", ""))
     assert "updateComment" in script["with"]["script"]  # edited in place on later pushes
     preview = jobs["preview"]

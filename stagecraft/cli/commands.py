@@ -314,13 +314,16 @@ def _cost_text(estimates: list[Any], console: Console) -> None:
             table.add_row(line.name, line.type, line.description, shown, at_max)
         console.print(table)
         free = sum(1 for line in e.lines if line.kind == "free")
-        status = "OVER BUDGET" if e.over_budget else "within budget"
+        status = e.budget_status
         console.print(
             f"{e.stack}: {money(e.total)}/month at desired size, {money(e.total_at_max)} at max "
             f"size; budget {money(e.budget or 0)}: {status}. {free} resources at no charge, "
             f"{len(e.usage_lines)} usage-priced, {len(e.unpriced)} unpriced. Prices read "
-            f"{e.prices_read_on}.\n"
+            f"{e.prices_read_on}."
         )
+        for note in e.notes:
+            console.print(f"  note: {note}")
+        console.print()
 
 
 def _cost_markdown(estimates: list[Any]) -> str:
@@ -331,7 +334,7 @@ def _cost_markdown(estimates: list[Any]) -> str:
         "|---|---:|---:|---:|---|---:|",
     ]
     for e in estimates:
-        status = "⚠ over budget" if e.over_budget else "within budget"
+        status = "⚠ over budget" if e.over_budget else e.budget_status
         lines.append(
             f"| {e.stack} | {money(e.total)} | {money(e.total_at_max)} | "
             f"{money(e.budget or 0)} | {status} | {len(e.unpriced)} |"
@@ -344,30 +347,85 @@ def _cost_markdown(estimates: list[Any]) -> str:
                 continue
             amount = {"priced": money(line.monthly), "usage": "usage", "unpriced": "UNPRICED"}
             lines.append(f"| {line.name} | {line.description} | {amount[line.kind]} |")
-        lines += ["", "</details>"]
+        lines += ["", *(f"- {note}" for note in e.notes), "", "</details>"]
     return "\n".join(lines) + "\n"
 
 
 def report(project: Project, args: argparse.Namespace) -> int:
-    from stagecraft.cost import estimate, load_prices
-    from stagecraft.docs import load_stack
+    from datetime import UTC, datetime
+
+    from infra.config import EphemeralStackConfig
+    from stagecraft.cost import load_prices
+    from stagecraft.envs import ephemeral_project
     from stagecraft.report import (
+        EXCEPTIONS_FILE,
+        ExceptionsError,
         MissingBaselineError,
+        SmallEnvironment,
         build_report,
         environment_facts,
+        load_exceptions,
+        read_source,
         render_html,
         render_markdown,
     )
 
-    facts = []
-    for stack in ordered_stacks(project, args.stack):
-        config = load_stack(project, stack)
-        result = _plan(project, stack)
-        cost_estimate = estimate(result, budget=config.general.monthly_budget_usd)
-        facts.append(environment_facts(result, config, cost_estimate))
+    requested = ordered_stacks(project, args.stack)
+    if args.stack:
+        full = [s for s in requested if stack_kind(s) == "environment"]
+        small = [s for s in requested if stack_kind(s) != "environment"]
+    else:
+        full = requested
+        small = ephemeral_project(project).stacks() if args.small else []
+
+    register = project.directory / EXCEPTIONS_FILE
     try:
-        built = build_report(facts, baseline=args.baseline, prices_read_on=load_prices().read_on)
-    except MissingBaselineError as exc:
+        load_exceptions(register, stacks=project.stacks(), rows=None)
+    except ExceptionsError as exc:
+        raise UserError(str(exc)) from None
+
+    plans = {s: _plan(project, s) for s in [*full, *small]}
+    costs = {s: _estimate(project, s, plans[s]) for s in plans}
+    audits = {a.stack: a for a in _audit_results(project, plans)}
+    facts = [environment_facts(plans[s], _config_of(project, s), costs[s]) for s in full]
+
+    now = datetime.now(UTC)
+    summaries = []
+    for stack in small:
+        config = _config_of(project, stack)
+        assert isinstance(config, EphemeralStackConfig)
+        expires = config.shared.expires_at
+        failed = [v for v in audits[stack].verdicts if v.blocking]
+        summaries.append(
+            SmallEnvironment(
+                stack=stack,
+                kind=config.kind,
+                shares=config.shared.shared_stack.rsplit("/", 1)[-1],
+                namespace=config.workloads.namespace,
+                own_database=config.shared.own_database,
+                expires=expires.strftime("%Y-%m-%d %H:%M UTC")
+                + (" (expired: `stagecraft env gc` removes it)" if expires <= now else ""),
+                monthly=costs[stack].total,
+                policy=f"FAILS {len(failed)} mandatory" if failed else "passes",
+            )
+        )
+
+    row_names = list(facts[0].rows) if facts else []
+    try:
+        exceptions = load_exceptions(register, stacks=project.stacks(), rows=row_names)
+        built = build_report(
+            facts,
+            baseline=args.baseline,
+            prices_read_on=load_prices().read_on,
+            source=read_source(project.directory),
+            # Entries about stacks left out of this report say nothing about it.
+            exceptions=[e for e in exceptions if set(e.stacks) & set(full)],
+            audits={s: audits[s] for s in full},
+            costs={s: costs[s] for s in full},
+            small=summaries,
+            small_requested=bool(small) or (not args.stack and args.small),
+        )
+    except (ExceptionsError, MissingBaselineError) as exc:
         raise UserError(str(exc)) from None
     text = render_html(built) if args.format == "html" else render_markdown(built)
     if args.output:
@@ -375,6 +433,26 @@ def report(project: Project, args: argparse.Namespace) -> int:
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)
+    if args.check:
+        problems = [
+            *(
+                f"{s}, {r}: differs from {built.baseline} and no entry of {EXCEPTIONS_FILE} "
+                "explains it"
+                for s, r in built.unexplained()
+            ),
+            *(
+                f"{EXCEPTIONS_FILE}: {e.id} was due for review on {e.review.isoformat()}"
+                for e in built.overdue()
+            ),
+            *(
+                f"{EXCEPTIONS_FILE}: {e.id} covers no deviation any more; remove it"
+                for e in built.stale_exceptions()
+            ),
+        ]
+        for problem in problems:
+            print(f"error: {problem}", file=sys.stderr)
+        if problems:
+            return EXIT_FAILED
     return EXIT_OK
 
 

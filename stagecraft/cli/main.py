@@ -139,7 +139,9 @@ def _parser() -> argparse.ArgumentParser:
         "report",
         help="the auditor's side-by-side view of every environment",
         description="Every sizing and safety setting per stack, deviations from the "
-        "baseline (production) marked.",
+        "baseline (production) marked as intended (policy/exceptions.yaml) or unexplained; "
+        "policy verdicts with their thresholds, cost against budget, the pr-<n> and "
+        "dev-<name> stacks summarised, and the commit the stack files come from.",
     )
     report.add_argument("--stack", "-s", action="append", help="repeatable; default: every stack")
     report.add_argument(
@@ -150,6 +152,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--output", "-o", type=Path, help="write here instead of stdout")
     report.add_argument("--baseline", default="production", help="stack others are held to")
+    report.add_argument(
+        "--no-small",
+        dest="small",
+        action="store_false",
+        help="leave out the pr-<n> and dev-<name> stacks of ephemeral/ (default: summarised)",
+    )
+    report.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when a deviation has no entry in policy/exceptions.yaml, or an entry is "
+        "past its review date or covers nothing",
+    )
 
     gate = sub.add_parser(
         "gate",

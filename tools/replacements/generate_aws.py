@@ -84,6 +84,7 @@ TOKEN_TO_TF = {
     "aws:elasticache/replicationGroup:ReplicationGroup": "aws_elasticache_replication_group",
     "aws:elasticache/user:User": "aws_elasticache_user",
     "aws:elasticache/userGroup:UserGroup": "aws_elasticache_user_group",
+    "aws:elasticache/userGroupAssociation:UserGroupAssociation": "aws_elasticache_user_group_association",
     "aws:route53/zone:Zone": "aws_route53_zone",
     "aws:route53/record:Record": "aws_route53_record",
     "aws:route53/healthCheck:HealthCheck": "aws_route53_health_check",
