@@ -198,3 +198,16 @@ def test_preview_environments_run_the_policy_pack_and_can_get_their_own_database
     assert "--policy-pack policy --policy-pack-config policy/config/preview.json" in steps
     text = (WORKFLOWS / "pr-environment.yml").read_text()
     assert "stagecraft:own-database" in text
+
+
+def test_the_audit_report_is_written_weekly_and_checks_the_register():
+    document = _load("audit-report.yml")
+    assert document["on"]["schedule"]
+    assert "policy/**" in document["on"]["push"]["paths"]
+    job = document["jobs"]["report"]
+    assert job["permissions"] == {"contents": "read"}
+    steps = _steps(job)
+    assert "stagecraft report --format html -o stagecraft-report.html" in steps
+    assert "stagecraft report --check" in steps
+    upload = next(s for s in job["steps"] if "upload-artifact" in s.get("uses", ""))
+    assert "stagecraft-report.html" in upload["with"]["path"]
