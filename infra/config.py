@@ -35,6 +35,8 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from infra import documentation_values
+
 PROJECT_NAME = "stagecraft"
 
 # --------------------------------------------------------------------------- #
@@ -304,6 +306,18 @@ class GeneralSpec(Section):
         description=(
             "Mark the database, its replicas, the cache, the cluster and the KMS key "
             "`protect: true` so no `pulumi up` or `destroy` can delete them."
+        ),
+    )
+    allow_placeholder_values: bool = Field(
+        False,
+        alias="allowPlaceholderValues",
+        description=(
+            "Accept documentation values (the AWS example account 123456789012, the "
+            "RFC 5737 TEST-NET ranges such as 198.51.100.0/24, example.com, placeholder "
+            "ids): the shipped stack files use them so that they plan offline, and "
+            "`stagecraft plan` and the tests set this for their runs. Leave it unset in a "
+            "stack file: a real deploy with such values fails late, after the cluster "
+            "exists (README 'Deploy for real')."
         ),
     )
 
@@ -1781,6 +1795,7 @@ def _parse_sections(
     prefix = f"{project}:"
     by_section: dict[type[Section], dict[str, object]] = {s: {} for s in sections}
     mistyped: set[str] = set()  # already reported; not "missing" as well
+    coerced: dict[str, object] = {}  # typed values (lists as lists), for the placeholder scan
 
     for full_key, raw in values.items():
         if full_key.startswith("aws:") and full_key != REGION_KEY:
@@ -1815,6 +1830,7 @@ def _parse_sections(
             mistyped.add(name)
             continue
         by_section[key.section][name] = value
+        coerced[full_key] = value
 
     region = values.get(REGION_KEY)
     region_problem = _region_problem(region)
@@ -1838,9 +1854,30 @@ def _parse_sections(
                 for allowed in _describe_allowed(error):
                     problems.append(Problem(_key(name), given, allowed))
 
+    general = specs.get(GeneralSpec)
+    if isinstance(general, GeneralSpec) and not general.allow_placeholder_values:
+        problems.extend(_documentation_value_problems(coerced, stack))
     if problems:
         raise ConfigError(stack, problems)
     return specs, str(region)
+
+
+def _documentation_value_problems(values: Mapping[str, object], stack: str) -> list[Problem]:
+    """Documentation values a real deploy cannot use, each with where to set the real one."""
+    found = [
+        hit
+        for full_key, value in values.items()
+        for hit in documentation_values.find(full_key, value)
+    ]
+    return [
+        Problem(
+            hit.path,
+            hit.value,
+            f"is {hit.reason}: set the real one in Pulumi.{stack}.yaml (README 'Deploy for "
+            "real'); documentation values plan offline only",
+        )
+        for hit in found
+    ]
 
 
 def _ignored_provider_setting(key: str, raw: object) -> Problem:

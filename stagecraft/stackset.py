@@ -29,6 +29,7 @@ from infra.config import (
     stack_kind,
 )
 from stagecraft.offline.stackfiles import (
+    ALLOW_PLACEHOLDERS,
     SUBPROJECTS,
     Project,
     StackFileError,
@@ -51,13 +52,23 @@ class StackProblem:
         return f"{self.stack}: {self.problem}"
 
 
-def load_stack_set(project: Project) -> tuple[StackSet, list[str]]:
-    """Every stack file's validated config, and the errors of those that do not validate."""
+def load_stack_set(project: Project, *, for_deploy: bool = False) -> tuple[StackSet, list[str]]:
+    """Every stack file's validated config, and the errors of those that do not validate.
+
+    ``for_deploy`` validates as a real `pulumi up` would: documentation
+    values (example account, TEST-NET ranges) are errors.
+    """
     errors: list[str] = []
     full: dict[str, StackConfig] = {}
     for stack in project.stacks():
         try:
-            values = project.config_map(stack)
+            if f"{project.name}:{ALLOW_PLACEHOLDERS}" in project.read_stack(stack):
+                errors.append(
+                    f"Pulumi.{stack}.yaml sets {project.name}:{ALLOW_PLACEHOLDERS}: offline "
+                    "plans set it for themselves; in a stack file it lets a real deploy use "
+                    "documentation values. Remove it"
+                )
+            values = project.config_map(stack, allow_placeholders=not for_deploy)
             full[stack] = parse_stack_config(
                 values.values, project=project.name, stack=stack, secret_keys=values.secret_keys
             )
@@ -73,7 +84,7 @@ def load_stack_set(project: Project) -> tuple[StackSet, list[str]]:
             if stack_kind(stack) not in ("preview", "developer"):
                 continue
             try:
-                values = sub.config_map(stack)
+                values = sub.config_map(stack, allow_placeholders=not for_deploy)
                 small[stack] = parse_ephemeral_config(
                     values.values, project=sub.name, stack=stack, secret_keys=values.secret_keys
                 )

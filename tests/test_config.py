@@ -620,7 +620,7 @@ def test_defaults_apply_when_a_key_is_absent(project):
 
 def test_cli_strings_and_yaml_values_parse_the_same(project):
     as_strings = project.config_map("production").values
-    typed = dict(project.read_stack("production"))
+    typed = {**project.read_stack("production"), "stagecraft:allowPlaceholderValues": True}
     from_strings = parse_stack_config(as_strings, project="stagecraft", stack="production")
     from_yaml = parse_stack_config(typed, project="stagecraft", stack="production")
     assert from_strings == from_yaml

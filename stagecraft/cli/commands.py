@@ -98,10 +98,9 @@ def stacks(project: Project, args: argparse.Namespace) -> int:
 
 
 def validate(project: Project, args: argparse.Namespace) -> int:
-    del args
     from stagecraft.stackset import cross_stack_problems, load_stack_set
 
-    stacks, errors = load_stack_set(project)
+    stacks, errors = load_stack_set(project, for_deploy=args.for_deploy)
     problems = [str(p) for p in cross_stack_problems(stacks)]
     for line in [*errors, *problems]:
         print(f"error: {line}", file=sys.stderr)
@@ -110,6 +109,7 @@ def validate(project: Project, args: argparse.Namespace) -> int:
     print(
         f"{len(stacks.full)} environments and {len(stacks.small)} pr-<n>/dev-<name> stacks: "
         "every stack file is valid and none conflicts with another"
+        + (", and none holds a documentation value" if args.for_deploy else "")
     )
     return EXIT_OK
 

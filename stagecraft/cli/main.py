@@ -67,12 +67,18 @@ def _parser() -> argparse.ArgumentParser:
         help="list the stacks that have a Pulumi.<stack>.yaml",
         description="Print the name of every full environment with a stack file here.",
     )
-    sub.add_parser(
+    validate = sub.add_parser(
         "validate",
         help="check every stack file, alone and against each other (overlapping VPCs, ...)",
         description="Validate every Pulumi.<stack>.yaml (and ephemeral/'s) as `pulumi up` "
         "would, then the rules across stacks: VPC ranges that overlap each other or an "
         "operator network, a small stack reusing another's namespace. Exit 1 on a problem.",
+    )
+    validate.add_argument(
+        "--for-deploy",
+        action="store_true",
+        help="also refuse documentation values (the example account 123456789012, TEST-NET "
+        "ranges, placeholder ids), as a real `pulumi up` does; offline plans accept them",
     )
 
     diff = sub.add_parser(

@@ -299,18 +299,23 @@ def evaluate(
     config_overrides: dict[str, Any] | None = None,
     existing_log_groups: frozenset[str] = frozenset(),
     dry_run: bool = True,
+    allow_placeholders: bool = True,
 ) -> Plan:
     """Run the program for ``stack`` and return what it would create.
 
     ``config_overrides`` replaces stack-file keys (as written in the file) for
     this run only.  ``existing_log_groups`` are log groups the mock account
     already holds; ``dry_run`` False evaluates the program as `pulumi up`
-    would (a preview is what `stagecraft plan` shows).  Errors the program
+    would (a preview is what `stagecraft plan` shows).  ``allow_placeholders``
+    sets the stack's `allowPlaceholderValues` for this run, as `pulumi up
+    --config` would, so the shipped stack files (documentation accounts and
+    ranges) plan offline; False runs them as a real deploy would, which
+    refuses those values.  Errors the program
     raises (such as ``ConfigError``) propagate unchanged, after the runtime is
     shut down cleanly.
     """
     project = load_project(project_dir)
-    config = project.config_map(stack, config_overrides)
+    config = project.config_map(stack, config_overrides, allow_placeholders=allow_placeholders)
     mocks = StagecraftMocks(
         region=config.values.get("aws:region") or "us-east-1",
         existing_log_groups=existing_log_groups,
@@ -322,7 +327,9 @@ def evaluate(
         parent = shared_stack.rsplit("/", 1)[-1]
         parent_dir = _project_holding(project.directory, parent)
         if parent_dir is not None:
-            mocks.stack_outputs[shared_stack] = evaluate(parent, project_dir=parent_dir).outputs
+            mocks.stack_outputs[shared_stack] = evaluate(
+                parent, project_dir=parent_dir, allow_placeholders=allow_placeholders
+            ).outputs
     monitor = RecordingMonitor(mocks)
 
     logger = logging.getLogger(f"stagecraft.offline.{stack}")

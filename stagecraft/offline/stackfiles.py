@@ -99,9 +99,23 @@ class Project:
             raise StackFileError(f"{path.name}: `config:` must be a mapping of key: value")
         return dict(config)
 
-    def config_map(self, stack: str, overrides: dict[str, Any] | None = None) -> StackConfigMap:
-        """What `pulumi up --stack <stack>` would hand the program as config."""
+    def config_map(
+        self,
+        stack: str,
+        overrides: dict[str, Any] | None = None,
+        *,
+        allow_placeholders: bool = True,
+    ) -> StackConfigMap:
+        """What `pulumi up --stack <stack>` would hand the program as config.
+
+        Offline, the stack files' documentation values (example account,
+        TEST-NET ranges) are accepted, as `pulumi up --config
+        allowPlaceholderValues=true` would make them; ``allow_placeholders``
+        False hands over the file as a real deploy reads it.
+        """
         raw = self.read_stack(stack)
+        if allow_placeholders:
+            raw[f"{self.name}:{ALLOW_PLACEHOLDERS}"] = True
         raw.update(overrides or {})
         values: dict[str, str] = {}
         secret_keys: list[str] = []
@@ -116,6 +130,10 @@ class Project:
             else:
                 values[full_key] = _as_cli_string(value)
         return StackConfigMap(values=values, secret_keys=secret_keys, raw=raw)
+
+
+# The config key (infra/config.py GeneralSpec) that lets documentation values through.
+ALLOW_PLACEHOLDERS = "allowPlaceholderValues"
 
 
 def _as_cli_string(value: Any) -> str:

@@ -1,0 +1,117 @@
+"""Documentation values plan offline and are refused by a real deploy, each named."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra import documentation_values
+from infra.config import ConfigError
+from stagecraft.cli.main import main
+from stagecraft.offline.engine import evaluate
+from tests.conftest import REPO, edit_stack
+
+REAL = {
+    "stagecraft:clusterPublicAccessCidrs": ["81.2.69.0/24"],
+    "stagecraft:clusterAdminRoleArns": ["arn:aws:iam::210987654322:role/platform-admin"],
+    "stagecraft:clusterDeveloperRoleArns": ["arn:aws:iam::210987654322:role/developer"],
+}
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("arn:aws:iam::123456789012:role/platform-admin", "documentation account 123456789012"),
+        ("arn:aws:kms:us-east-1:111122223333:key/1234abcd", "documentation account 111122223333"),
+        ("198.51.100.0/24", "RFC 5737 TEST-NET-2"),
+        ("198.51.100.128/25", "RFC 5737 TEST-NET-2"),
+        ("198.51.0.0/16", "RFC 5737 TEST-NET-2"),  # holds the documentation range
+        ("203.0.113.7", "RFC 5737 TEST-NET-3"),
+        ("2001:db8:1::/48", "RFC 3849"),
+        ("alerts@example.com", "example.com"),
+        ("api.staging.example.org", "example.org"),
+        ("tgw-0123456789abcdef0", "placeholder id"),
+        ("tgw-0262a0e521EXAMPLE", "placeholder id"),
+    ],
+)
+def test_documentation_values_are_recognised(value, reason):
+    (hit,) = documentation_values.find("stagecraft:key", value)
+    assert reason in hit.reason
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "10.20.0.0/16",
+        "81.2.69.0/24",
+        "arn:aws:iam::210987654322:role/platform-admin",
+        "tgw-0a1b2c3d4e5f67890",
+        "1.34",
+        "db.t3.micro",
+        "mycompany.com",
+        "examples.com",
+        "03:00-04:00",
+    ],
+)
+def test_real_values_are_left_alone(value):
+    assert list(documentation_values.find("stagecraft:key", value)) == []
+
+
+def test_lists_and_maps_are_searched_with_their_position():
+    hits = documentation_values.find(
+        "stagecraft:routes", ["10.200.0.0/16", {"cidr": "192.0.2.0/24"}]
+    )
+    assert [h.path for h in hits] == ["stagecraft:routes[1].cidr"]
+
+
+def test_a_real_deploy_of_the_shipped_staging_file_is_refused_with_each_value():
+    with pytest.raises(ConfigError) as error:
+        evaluate("staging", project_dir=REPO, allow_placeholders=False)
+    message = str(error.value)
+    assert "stack 'staging' has 3 configuration problems; nothing was created" in message
+    assert (
+        'stagecraft:clusterPublicAccessCidrs[0] = "198.51.100.0/24": is inside 198.51.100.0/24 '
+        "(RFC 5737 TEST-NET-2), a range no real traffic comes from: set the real one in "
+        "Pulumi.staging.yaml (README 'Deploy for real')"
+    ) in message
+    assert 'stagecraft:clusterAdminRoleArns[0] = "arn:aws:iam::123456789012:role/' in message
+    assert 'stagecraft:clusterDeveloperRoleArns[0] = "arn:aws:iam::123456789012:role/' in message
+
+
+def test_the_production_transit_gateway_placeholder_is_refused():
+    with pytest.raises(ConfigError) as error:
+        evaluate("production", project_dir=REPO, allow_placeholders=False)
+    assert 'stagecraft:transitGatewayId = "tgw-0123456789abcdef0": is a placeholder id' in str(
+        error.value
+    )
+
+
+def test_real_values_deploy(scratch):
+    # The same program and file with real values: nothing refused.
+    for key, value in REAL.items():
+        edit_stack(scratch, "staging", **{key: value})
+    plan = evaluate("staging", project_dir=scratch, allow_placeholders=False)
+    cluster = plan.one("aws:eks/cluster:Cluster").inputs
+    assert cluster["vpcConfig"]["publicAccessCidrs"] == ["81.2.69.0/24"]
+
+
+def test_offline_plans_accept_the_shipped_files(staging):
+    assert staging.one("aws:eks/cluster:Cluster").inputs["vpcConfig"]["publicAccessCidrs"] == [
+        "198.51.100.0/24"
+    ]
+
+
+def test_validate_for_deploy_lists_every_placeholder(capsys):
+    assert main(["--project-dir", str(REPO), "validate", "--for-deploy"]) == 1
+    err = capsys.readouterr().err
+    for stack in ("dev", "staging", "production", "sandbox"):
+        assert f"error: stack '{stack}' has 3 configuration problems" in err
+    assert "Traceback" not in err
+
+
+def test_a_stack_file_may_not_switch_the_check_off(scratch, capsys):
+    edit_stack(scratch, "dev", **{"stagecraft:allowPlaceholderValues": True})
+    assert main(["--project-dir", str(scratch), "validate"]) == 1
+    assert (
+        "error: Pulumi.dev.yaml sets stagecraft:allowPlaceholderValues: offline plans set it "
+        "for themselves"
+    ) in capsys.readouterr().err
