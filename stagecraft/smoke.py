@@ -31,7 +31,7 @@ EXPECTED_OUTPUTS: dict[str, tuple[Check, str]] = {
     "databaseEndpoint": (_matches(r"[a-z0-9.-]+:\d{2,5}"), "host:port of the database"),
     "databaseSecretArn": (
         _matches(_ARN + r"secretsmanager:[a-z0-9-]+:\d{12}:secret:.+"),
-        "the ARN of the RDS-managed master secret",
+        "the ARN of the database master secret",
     ),
     "connectionInfoSecretArn": (
         _matches(_ARN + r"secretsmanager:[a-z0-9-]+:\d{12}:secret:.+"),

@@ -642,7 +642,7 @@ def test_graviton_nodes_get_the_arm64_image(project):
 @pytest.mark.parametrize(
     "stack",
     ["QA_Env", "Staging", "prod", "qa", "pr-0", "pr-1234567", "pr-12a", "dev-", "dev-Alice",
-     "dev--x", "dev-" + "a" * 26],
+     "dev--x", "dev-" + "a" * 26, "dev-app", "dev-default", "dev-alice-dbadmin"],
 )  # fmt: skip
 def test_stack_names_outside_the_rule_are_refused(project, stack):
     values = project.config_map("staging").values
@@ -651,7 +651,8 @@ def test_stack_names_outside_the_rule_are_refused(project, stack):
     assert [str(p) for p in caught.value.problems] == [
         f'stack = "{stack}": must be dev, sandbox, staging or production (full environments), '
         "pr-<1..999999> (a pull request's preview) or dev-<lowercase name> (a developer's "
-        "environment)"
+        "environment; not dev-app or dev-default, the dev environment's own Redis user ids, "
+        "nor a name ending in -dbadmin, another stack's database-admin namespace)"
     ]
 
 

@@ -205,6 +205,9 @@ def test_a_replica_keeps_backups_of_its_own_so_a_promoted_one_is_backed_up(produ
     primary, (replica,) = _primary(production).inputs, _replicas(production)
     assert replica.inputs["backupRetentionPeriod"] == primary["backupRetentionPeriod"] == 30
     assert replica.inputs["backupWindow"] == primary["backupWindow"]
+    # Its own maintenance window, checked against the backup window: left to
+    # RDS, a random one overlapping the backup window fails the create.
+    assert replica.inputs["maintenanceWindow"] == primary["maintenanceWindow"]
 
 
 def test_log_groups_a_service_recreated_after_a_destroy_are_adopted(project):

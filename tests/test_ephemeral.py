@@ -214,6 +214,10 @@ def test_sandbox_resets_its_database_daily(project):
         ("feature-x", "'feature-x' must be dev, sandbox, staging or production"),
         ("pr-0", "'pr-0' must be dev, sandbox, staging or production"),
         ("dev-Alice", "'dev-Alice' must be"),
+        # The dev environment's own Redis user is stagecraft-dev-app.
+        ("dev-app", "not dev-app or dev-default, the dev environment's own Redis user ids"),
+        # dev-alice's database Jobs run in the namespace dev-alice-dbadmin.
+        ("dev-alice-dbadmin", "nor a name ending in -dbadmin"),
         ("staging", "'staging' is a full environment"),
     ],
 )

@@ -127,8 +127,10 @@ def test_default_security_group_is_adopted_and_emptied(plans):
     for plan in plans.values():
         group = plan.one("aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
         assert plan.one(VPC).urn in group.dependencies
-        assert not group.inputs.get("ingress")
-        assert not group.inputs.get("egress")
+        # Explicitly empty lists, not unset: unset rule lists are "computed",
+        # and a rule added by hand later would stay, unseen.
+        assert group.inputs["ingress"] == []
+        assert group.inputs["egress"] == []
 
 
 def test_transit_gateway_routes_the_operator_network_from_every_subnet(production):

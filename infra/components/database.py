@@ -36,7 +36,7 @@ LOG_EXPORTS = ("postgresql", "upgrade")
 PERFORMANCE_INSIGHTS_RETENTION_DAYS = 7
 
 # Server settings every environment gets.  TLS is forced because IAM
-# authentication tokens and the RDS-managed password must never cross the
+# authentication tokens and the master password must never cross the
 # network in clear; slow statements are logged so the exported logs say
 # something useful.
 BASE_PARAMETERS = {
@@ -240,6 +240,12 @@ class Database(pulumi.ComponentResource):
                 # it keeps the primary's retention (RDS PostgreSQL replicas can).
                 backup_retention_period=spec.backup_retention_days,
                 backup_window=spec.backup_window,
+                # Without its own, RDS draws a random 30-minute maintenance window
+                # for the replica, and the provider's follow-up call that sets the
+                # backup window fails when the two overlap (InvalidParameterValue;
+                # hashicorp/terraform-provider-aws#7046). The primary's, which the
+                # config checks against the backup window, cannot.
+                maintenance_window=spec.maintenance_window,
                 # Nothing of its own to snapshot on delete: the primary holds the data.
                 skip_final_snapshot=True,
                 opts=child(
@@ -250,7 +256,9 @@ class Database(pulumi.ComponentResource):
             for n in range(1, spec.read_replicas + 1)
         ]
 
-        # The shape RDS itself and Secrets Manager's rotation functions use.
+        # The shape RDS itself and Secrets Manager's RDS rotation functions read
+        # (host, port, username, password, dbname), so a rotation can be added
+        # without changing the applications.
         master_document = pulumi.Output.all(
             self.instance.address, self.instance.port, master_password.result
         ).apply(

@@ -97,6 +97,11 @@ class Network(pulumi.ComponentResource):
         aws.ec2.DefaultSecurityGroup(
             f"{name}-default-sg",
             vpc_id=self.vpc.id,
+            # Explicitly none: left unset, the rule lists are the provider's
+            # "computed" values, so a rule added later by hand would be
+            # neither shown as drift nor removed by the next `pulumi up`.
+            ingress=[],
+            egress=[],
             tags=name_tag(f"{args.resource_prefix}-default-unused"),
             opts=child(self),
         )
@@ -245,6 +250,12 @@ class Network(pulumi.ComponentResource):
         everything else is filtered by the security groups.  The ACL is the
         VPC's default one, adopted (the provider empties it first) and named
         with every subnet, so no association shows as drift.
+
+        The cost, accepted: ACLs are stateless, and a NAT gateway picks the
+        source port of each outbound connection from 1024-65535, so a reply
+        arriving at port 3389 is dropped: one connection in 64,512 through the
+        NAT times out and is retried by the client (22 is below the range).
+        Any ACL that passes EC2.21 has the same effect.
         """
 
         def rule(number: int, action: str, protocol: str, port: int) -> dict[str, Any]:

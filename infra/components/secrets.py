@@ -172,7 +172,7 @@ class ConnectionInfoArgs:
 class ConnectionInfo(pulumi.ComponentResource):
     """The Secrets Manager document applications read to find their data stores.
 
-    It holds addresses and the ARNs of the secrets (the RDS-managed master
+    It holds addresses and the ARNs of the secrets (the `database-master`
     secret, the Redis user's password), never a password, so access to the
     password stays governed by the secret that owns it.  It is a component of
     its own because it can only exist once the database and cache do, while

@@ -8,7 +8,7 @@ variables, quoted with format('%I') / %L, never pasted into the text:
   (followed by seed.sql, the seed data, run as that role);
 - drop.sql: end the database's sessions, drop it and the role;
 - run.sh: what the Jobs run (`run.sh create|reset|drop`) with the admin
-  credentials from the RDS-managed secret.
+  credentials from the environment's `database-master` secret.
 """
 
 from pathlib import Path

@@ -2,7 +2,7 @@
 # run.sh create|reset|drop: the stack's database work, run by a Kubernetes Job
 # or CronJob inside the cluster (the only place that reaches the database).
 #
-# The RDS master credentials arrive as the JSON of the RDS-managed secret in
+# The RDS master credentials arrive as the JSON of the `database-master` secret in
 # $ADMIN_SECRET_FILE (fetched by the pod's init container through IRSA).
 # Connection: PGHOST, PGPORT, PGSSLMODE. Names: DBNAME, ROLE; ROLE_PASSWORD
 # for create. SQL files in $SQL_DIR.
