@@ -326,8 +326,15 @@ def _controls(rule: Rule) -> str:
     return ", ".join(rule.controls) or "-"
 
 
-def render_markdown(results: list[AuditResult]) -> str:
+def render_markdown(results: list[AuditResult], *, compact: bool = False) -> str:
+    """The audit for a PR comment; ``compact`` lists only the failed verdicts (size limit)."""
     lines = ["### stagecraft: policy audit", ""]
+    if compact:
+        lines += [
+            "_Only the failed verdicts, to stay under GitHub's comment limit; every verdict "
+            "with its threshold is in the JSON artifact._",
+            "",
+        ]
     for result in results:
         verdict = "passes" if result.passed else "**FAILS**"
         lines += [
@@ -342,6 +349,8 @@ def render_markdown(results: list[AuditResult]) -> str:
             "|---|---|---|---|---|---|---|",
         ]
         for v in result.verdicts:
+            if compact and v.status != "fail":
+                continue
             shown = {"fail": "❌ fail", "pass": "✅ pass"}.get(v.status, v.status)
             if v.status == "pass" and v.weaker_than_control:
                 shown = "✅ pass (weaker threshold)"

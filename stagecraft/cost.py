@@ -263,6 +263,8 @@ class StackCost:
         if self.unpriced:
             count = len(self.unpriced)
             return f"not known: {count} resource{'s' if count != 1 else ''} unpriced"
+        if self.over_budget_at_max:
+            return "within budget at desired size; OVER at max size"
         return "within budget"
 
     @property

@@ -17,7 +17,9 @@ the provider it is created through when that provider is itself replaced.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -94,6 +96,8 @@ class ResourceChange:
     # Why `pulumi up` replaces it: the inputs that force it, or its provider.
     replace_reasons: list[str] = field(default_factory=list)
     delete_before_replace: bool = False
+    # Deleted first because it keeps an explicit name two resources cannot share.
+    fixed_name: bool = False
     protect: bool = False
 
     @property
@@ -131,12 +135,19 @@ class Budget:
     desired: float
     at_max: float
     budget: int | None
+    # Resources the price table cannot price: the totals are then a floor,
+    # and "within budget" cannot be claimed.
+    unpriced: int = 0
 
     @classmethod
     def of(cls, cost: StackCost | None) -> Budget:
         if cost is None:
             return cls(0.0, 0.0, None)
-        return cls(cost.total, cost.total_at_max, cost.budget)
+        return cls(cost.total, cost.total_at_max, cost.budget, len(cost.unpriced))
+
+    @property
+    def known(self) -> bool:
+        return self.unpriced == 0
 
     @property
     def over(self) -> bool:
@@ -153,7 +164,20 @@ class Budget:
             "budget": self.budget,
             "overBudget": self.over,
             "overBudgetAtMax": self.over_at_max,
+            "unpriced": self.unpriced,
         }
+
+
+@dataclass(frozen=True)
+class BudgetFinding:
+    """One budget fact about the stack after the change."""
+
+    kind: Literal["desired", "max", "unknown"]
+    message: str
+    crossed: bool  # true only after this change
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "crossedByThisChange": self.crossed}
 
 
 @dataclass(frozen=True)
@@ -188,25 +212,48 @@ class StackDiff:
         return self.after.desired
 
     @property
-    def budget_flags(self) -> list[str]:
+    def budget_findings(self) -> list[BudgetFinding]:
         """What a reviewer must know about the budget after this change."""
         before, after = self.before, self.after
         if after.budget is None:
             return []
-        flags = []
+        found = []
         if after.over:
-            crossed = " (crossed by this change)" if not before.over else ""
-            flags.append(
-                f"over its budget at desired size: {money(after.desired)} > "
-                f"{money(after.budget)}{crossed}"
+            found.append(
+                BudgetFinding(
+                    "desired",
+                    f"over its budget at desired size: {money(after.desired)} > "
+                    f"{money(after.budget)}",
+                    crossed=not before.over,
+                )
             )
         if after.over_at_max and not after.over:
-            crossed = " (crossed by this change)" if not before.over_at_max else ""
-            flags.append(
-                f"over its budget if every node group reaches its max size: "
-                f"{money(after.at_max)} > {money(after.budget)}{crossed}"
+            found.append(
+                BudgetFinding(
+                    "max",
+                    f"over its budget if every node group reaches its max size: "
+                    f"{money(after.at_max)} > {money(after.budget)}",
+                    crossed=not before.over_at_max,
+                )
             )
-        return flags
+        if not after.known and not after.over:
+            found.append(
+                BudgetFinding(
+                    "unknown",
+                    f"budget {money(after.budget)} cannot be checked: {after.unpriced} "
+                    "resources are unpriced (another region than the price table's, or a "
+                    "type it lacks); the totals are a floor",
+                    crossed=before.known,
+                )
+            )
+        return found
+
+    @property
+    def budget_flags(self) -> list[str]:
+        return [
+            f.message + (" (crossed by this change)" if f.crossed and f.kind != "unknown" else "")
+            for f in self.budget_findings
+        ]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -225,6 +272,7 @@ class StackDiff:
                 "budgetBefore": self.before.budget,
                 "budgetAfter": self.after.budget,
                 "budgetFlags": self.budget_flags,
+                "budgetFindings": [f.to_json() for f in self.budget_findings],
             },
             "refused": [r.to_json() for r in self.refusals],
             "resources": [c.to_json() for c in self.changes],
@@ -251,11 +299,12 @@ class _Neutraliser:
     ids: tuple[tuple[str, str], ...] = ()
 
     def text(self, value: str) -> str:
-        value = _neutral(value, self.project, self.stack)
+        # Ids first: most hold the stack's prefix ("stagecraft-staging-nodes-
+        # 1a2b3c4"), which would no longer be found once made generic.
         for resource_id, alias in self.ids:
             if resource_id in value:
                 value = value.replace(resource_id, alias)
-        return value
+        return _neutral(value, self.project, self.stack)
 
     def value(self, value: Any) -> Any:
         if isinstance(value, str):
@@ -328,11 +377,17 @@ def compare_properties(
     after: PlannedResource,
     sides: tuple[_Neutraliser, _Neutraliser],
     table: ReplacementTable | None = None,
+    *,
+    mark_replacements: bool = True,
 ) -> list[PropertyChange]:
-    """Changed properties; those `pulumi up` ignores (ignoreChanges) are left out."""
+    """Changed properties; those `pulumi up` ignores (ignoreChanges) are left out.
+
+    ``mark_replacements`` False (two different stacks compared) names no
+    property as forcing a replacement: nothing is replaced between stacks.
+    """
     old = dict(flatten(sides[0].value(before.inputs)))
     new = dict(flatten(sides[1].value(after.inputs)))
-    replacing = (table or load_replacements()).of(after.type)
+    replacing = (table or load_replacements()).of(after.type) if mark_replacements else None
     changes: list[PropertyChange] = []
     reported_secrets: set[str] = set()
     for path in sorted(set(old) | set(new)):
@@ -428,7 +483,10 @@ def compare_plans(
         changes.append(_change("delete", key, was, cost, cost_max))
 
     both = sorted(set(old) & set(new))
-    properties = {key: compare_properties(old[key], new[key], sides, table) for key in both}
+    properties = {
+        key: compare_properties(old[key], new[key], sides, table, mark_replacements=not cross_stack)
+        for key in both
+    }
     reasons: dict[str, list[str]] = {
         key: [] if cross_stack else _replace_reasons(properties[key]) for key in both
     }
@@ -446,9 +504,10 @@ def compare_plans(
             # estimate's difference is not this change's cost either.
             cost, cost_max = (cost[0], cost[0]), (cost_max[0], cost_max[0])
         if reasons[key]:
-            changes.append(
-                _change("replace", key, now, cost, cost_max, properties[key], reasons[key])
-            )
+            change = _change("replace", key, now, cost, cost_max, properties[key], reasons[key])
+            if not change.delete_before_replace and _fixed_name(now, was, table):
+                change = dataclasses.replace(change, delete_before_replace=True, fixed_name=True)
+            changes.append(change)
         elif properties[key]:
             changes.append(_change("update", key, now, cost, cost_max, properties[key]))
     changes.sort(key=lambda c: c.key)
@@ -495,11 +554,11 @@ def _cascade(
         current = replaced - handled
         handled |= current
         # Ids short enough to occur by chance ("none") are not followed.
-        new_ids: dict[str, str] = {}
+        new_ids: dict[str, tuple[str, str]] = {}  # id -> (urn, name)
         for key in current:
             resource_id = new[key].id
             if resource_id and len(resource_id) >= 8:
-                new_ids[resource_id] = new[key].name
+                new_ids[resource_id] = (new[key].urn, new[key].name)
         for key in keys:
             if key in replaced:
                 continue
@@ -507,29 +566,68 @@ def _cascade(
             provider = key_of_provider(resource)
             if provider in current:
                 reasons[key].append(f"its provider {provider.rsplit('::', 1)[-1]} is replaced")
+            # Only what the resource takes from a replaced one: its inputs
+            # depend on it (names alike by chance, such as an RDS identifier
+            # and the cluster's name, are not references).
+            held = {
+                rid: name for rid, (urn, name) in new_ids.items() if urn in resource.dependencies
+            }
+            if not held:
+                continue
             replacing = table.of(resource.type)
             known = {p.path for p in properties[key]}
             for path, value in flatten(resource.inputs):
-                holder = next((name for rid, name in new_ids.items() if _holds(value, rid)), None)
-                if holder is None or path in known:
+                holders = sorted(name for rid, name in held.items() if _holds(value, rid))
+                if not holders or path in known:
                     continue
                 forcing = replacing.forcing(path) if replacing else None
-                properties[key].append(
-                    PropertyChange(path, value, f"(new id of {holder})", False, forcing)
+                after = (
+                    f"(new id of {holders[0]})"
+                    if len(holders) == 1
+                    else f"(new ids of {', '.join(holders)})"
                 )
+                properties[key].append(PropertyChange(path, value, after, False, forcing))
                 if forcing and path not in reasons[key]:
-                    reasons[key].append(f"{path} (the new {holder})")
+                    reasons[key].append(f"{path} (the new {', '.join(holders)})")
             properties[key].sort(key=lambda p: p.path)
             if reasons[key]:
                 replaced.add(key)
 
 
 def _holds(value: Any, resource_id: str) -> bool:
+    """Does ``value`` carry ``resource_id`` as a whole id (alone, or inside an ARN)?"""
     if isinstance(value, str):
-        return resource_id in value
+        return re.search(rf"(?<![\w.-]){re.escape(resource_id)}(?![\w.-])", value) is not None
     if isinstance(value, list):
         return any(_holds(item, resource_id) for item in value)
     return False
+
+
+def _fixed_name(
+    resource: PlannedResource, before: PlannedResource, table: ReplacementTable
+) -> bool:
+    """A replacement under an unchanged, explicitly set name must delete the old one first.
+
+    Two resources cannot hold one name, so the bridge (pulumi-terraform-bridge,
+    nameRequiresDeleteBeforeReplace) deletes before it creates: downtime.
+    """
+    entry = table.of(resource.type)
+    if entry is None:
+        return False
+    for path in entry.name_like:
+        if path.endswith("Prefix"):
+            continue
+        value, was = _at(resource.inputs, path), _at(before.inputs, path)
+        if value not in (None, "") and value == was:
+            return True
+    return False
+
+
+def _at(inputs: Mapping[str, Any], path: str) -> Any:
+    value: Any = inputs
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
 def _is_provider(key: str) -> bool:
@@ -573,6 +671,43 @@ def _change(
 # --------------------------------------------------------------------------- #
 # Plans read back from `stagecraft plan --json` (a revision's, see revision.py)
 # --------------------------------------------------------------------------- #
+
+
+def as_applied(before: Plan | None, after: Plan) -> Plan:
+    """``after`` as `pulumi up` leaves a stack that ``before`` describes.
+
+    Properties a resource ignores after creation (``ignoreChanges``: the node
+    group's desired size, which the autoscaler owns) keep the running
+    stack's value, so a cost estimate of the result prices what will run,
+    not what the file says.
+    """
+    if before is None:
+        return after
+    running = {r.urn: r for r in before.resources}
+    applied = []
+    for resource in after.resources:
+        was = running.get(resource.urn)
+        if was is None or not resource.ignore_changes:
+            applied.append(resource)
+            continue
+        inputs = json.loads(json.dumps(resource.inputs))
+        for path in resource.ignore_changes:
+            old = _at(was.inputs, path)
+            if old is not None:
+                _set_at(inputs, path, old)
+        applied.append(dataclasses.replace(resource, inputs=inputs))
+    return dataclasses.replace(after, resources=applied)
+
+
+def _set_at(inputs: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.split(".")
+    node: Any = inputs
+    for part in parts[:-1]:
+        if not isinstance(node, dict) or not isinstance(node.get(part), dict):
+            return
+        node = node[part]
+    if isinstance(node, dict):
+        node[parts[-1]] = value
 
 
 def plan_from_json(document: Mapping[str, Any]) -> Plan:
@@ -635,20 +770,38 @@ def _costs(change: ResourceChange) -> str:
 
 
 def _replaced_because(change: ResourceChange) -> str:
-    order = "deleted first, then created" if change.delete_before_replace else "created first"
-    return f"replaced ({order}) because {', '.join(change.replace_reasons)} changes"
+    if change.fixed_name:
+        order = "deleted first, then created: its name is fixed, so it is down in between"
+    elif change.delete_before_replace:
+        order = "deleted first, then created"
+    else:
+        order = "created first"
+    reasons = "; ".join(change.replace_reasons)
+    return f"replaced ({order}); forced by: {reasons}"
+
+
+def _amount(budget: Budget, value: float) -> str:
+    """A total, marked as a floor while resources are unpriced."""
+    return money(value) if budget.known else f"≥ {money(value)} ({budget.unpriced} unpriced)"
+
+
+def _delta(before: Budget, after: Budget, was: float, now: float) -> str:
+    if not (before.known and after.known):
+        return "not comparable: resources unpriced"
+    return signed_money(now - was)
 
 
 def render_text(diffs: list[StackDiff]) -> str:
     lines: list[str] = []
     for diff in diffs:
         counts = ", ".join(f"{diff.count(a)} to {a}" for a in ACTIONS)
+        before, after = diff.before, diff.after
         lines.append(
-            f"{diff.title}: {counts}; monthly {money(diff.monthly_before)} -> "
-            f"{money(diff.monthly_after)} "
-            f"({signed_money(diff.monthly_after - diff.monthly_before)}), at max size "
-            f"{money(diff.before.at_max)} -> {money(diff.after.at_max)}"
-            + (f"; budget {money(diff.after.budget)}" if diff.after.budget is not None else "")
+            f"{diff.title}: {counts}; monthly {_amount(before, before.desired)} -> "
+            f"{_amount(after, after.desired)} "
+            f"({_delta(before, after, before.desired, after.desired)}), at max size "
+            f"{_amount(before, before.at_max)} -> {_amount(after, after.at_max)}"
+            + (f"; budget {money(after.budget)}" if after.budget is not None else "")
         )
         lines.extend(f"  REFUSED {refusal}" for refusal in diff.refusals)
         lines.extend(f"  BUDGET {flag}" for flag in diff.budget_flags)
@@ -684,25 +837,55 @@ def _budget_cell(diff: StackDiff) -> str:
         return f"⚠ **over** {money(diff.after.budget)}"
     if diff.after.over_at_max:
         return f"⚠ over {money(diff.after.budget)} at max"
+    if not diff.after.known:
+        return f"⚠ not known ({money(diff.after.budget)}; {diff.after.unpriced} unpriced)"
     return f"within {money(diff.after.budget)}"
 
 
-def _markdown_summary(diffs: list[StackDiff]) -> str:
+def _replaced_lines(diffs: list[StackDiff], *, grouped: bool) -> list[str]:
+    """One line per replaced resource, or (``grouped``, for the size limit) per stack and type."""
+    replacements = [(d.stack, c) for d in diffs for c in d.changes if c.action == "replace"]
+    if not grouped:
+        return [
+            f"- **{_md_cell(stack)}** <code>{c.type}</code> {c.name}"
+            + (" **(protected)**" if c.protect else "")
+            + f": {_md_cell(_replaced_because(c))}"
+            for stack, c in replacements
+        ]
+    groups: dict[tuple[str, str], list[ResourceChange]] = {}
+    for stack, change in replacements:
+        groups.setdefault((stack, change.type), []).append(change)
+    lines = []
+    for (stack, type_), changes in groups.items():
+        reasons = sorted({r.split(" (")[0] for c in changes for r in c.replace_reasons})
+        protected = sum(1 for c in changes if c.protect)
+        first = sum(1 for c in changes if c.delete_before_replace)
+        lines.append(
+            f"- **{_md_cell(stack)}** {len(changes)} x <code>{type_}</code>"
+            + (f" (**{protected} protected**)" if protected else "")
+            + (f", {first} deleted first" if first else "")
+            + f": {_md_cell(', '.join(reasons))}"
+        )
+    return lines
+
+
+def _markdown_summary(diffs: list[StackDiff], *, grouped: bool = False) -> str:
     rows = [
         "| stack | + create | ~ update | +- replace | - delete | monthly (desired) | "
         "monthly (max nodes) | budget |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for diff in diffs:
-        delta = diff.monthly_after - diff.monthly_before
-        delta_max = diff.after.at_max - diff.before.at_max
+        before, after = diff.before, diff.after
+        delta = _delta(before, after, before.desired, after.desired)
+        delta_max = _delta(before, after, before.at_max, after.at_max)
         replace = diff.count("replace")
         rows.append(
             f"| {_md_cell(diff.title)} | {diff.count('create')} | {diff.count('update')} | "
             f"{f'**{replace}**' if replace else 0} | {diff.count('delete')} | "
-            f"{money(diff.monthly_before)} → {money(diff.monthly_after)} "
-            f"(**{signed_money(delta)}**) | {money(diff.before.at_max)} → "
-            f"{money(diff.after.at_max)} ({signed_money(delta_max)}) | {_budget_cell(diff)} |"
+            f"{_amount(before, before.desired)} → {_amount(after, after.desired)} "
+            f"(**{delta}**) | {_amount(before, before.at_max)} → "
+            f"{_amount(after, after.at_max)} ({delta_max}) | {_budget_cell(diff)} |"
         )
     refused = [(d.stack, r) for d in diffs for r in d.refusals]
     if refused:
@@ -712,15 +895,10 @@ def _markdown_summary(diffs: list[StackDiff]) -> str:
             f"{_md_cell(r.rule)}"
             for stack, r in refused
         ]
-    replacements = [(d.stack, c) for d in diffs for c in d.changes if c.action == "replace"]
-    if replacements:
+    replaced = _replaced_lines(diffs, grouped=grouped)
+    if replaced:
         rows += ["", "**⚠ Replaced: deleted and created again, with everything they hold**", ""]
-        rows += [
-            f"- **{_md_cell(stack)}** <code>{c.type}</code> {c.name}"
-            + (" **(protected)**" if c.protect else "")
-            + f": {_md_cell(_replaced_because(c))}"
-            for stack, c in replacements
-        ]
+        rows += replaced
     flags = [(d.stack, f) for d in diffs for f in d.budget_flags]
     if flags:
         rows += ["", "**⚠ Budget**", ""]
@@ -784,7 +962,18 @@ def render_markdown(
         from policy.harness import render_markdown as render_audit
 
         audit = render_audit(list(audits))
+        if len(audit) > limit // 3:
+            audit = render_audit(list(audits), compact=True)
     summary = _markdown_summary(diffs)
+    if len(summary) + len(audit) + _TRIM_NOTE_RESERVE > limit:
+        summary = _markdown_summary(diffs, grouped=True)
+    if len(summary) + len(audit) + _TRIM_NOTE_RESERVE > limit:
+        cut = max(0, limit - len(audit) - _TRIM_NOTE_RESERVE)
+        summary = (
+            summary[:cut].rsplit("\n", 1)[0]
+            + "\n\n_The summary is cut here to stay under GitHub's comment limit; the JSON "
+            "artifact holds every change._"
+        )
     blocks = [_markdown_details(d, c) for d in diffs for c in d.changes]
     if not blocks:
         return "\n\n".join(p for p in (summary, "No infrastructure changes.", audit) if p) + "\n"

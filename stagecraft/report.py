@@ -509,6 +509,8 @@ td.unexplained { background: #ffebe9; }
 td.fail { background: #ffebe9; font-weight: 600; }
 td.weaker { background: #fff8c5; }
 caption { text-align: left; margin-bottom: .5rem; color: #57606a; }
+span.why { font-size: .8em; font-weight: normal; color: #57606a; }
+td.unexplained span.why { color: #cf222e; font-weight: 600; }
 code { background: #eff1f3; padding: 0 .2rem; border-radius: 3px; }
 """
 
@@ -588,7 +590,13 @@ def render_html(report: Report) -> str:
                     else f"differs from {report.baseline}; UNEXPLAINED"
                 )
                 css = "deviation" if entry else "deviation unexplained"
-                cells.append(f'<td class="{css}" title="{esc(title)}">{value}</td>')
+                # In words as well as colour: a printed page loses the colour.
+                marker = (
+                    f'<span class="why">intended: {esc(entry.id)}</span>'
+                    if entry
+                    else '<span class="why">UNEXPLAINED</span>'
+                )
+                cells.append(f'<td class="{css}" title="{esc(title)}">{value}<br>{marker}</td>')
             else:
                 cells.append(f"<td>{value}</td>")
         body.append(f"<tr><th>{_cell(row)}</th>{''.join(cells)}</tr>")

@@ -77,6 +77,8 @@ class RevisionPlans:
     config_values: dict[str, dict[str, str]]  # what each stack file says there
     _tree: tempfile.TemporaryDirectory[str]
     _module: str
+    # Full environments the revision has and the working tree no longer does.
+    removed: list[str] = field(default_factory=list)
     _process: subprocess.Popen[str] | None = None
     _documents: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -146,13 +148,19 @@ class RevisionPlans:
             self._tree.cleanup()
 
 
-def start(repo: Path, ref: str, stacks: list[str]) -> RevisionPlans:
-    """Export ``ref`` and start planning those of ``stacks`` that exist there."""
+def start(
+    repo: Path, ref: str, stacks: list[str], *, include_removed: bool = False
+) -> RevisionPlans:
+    """Export ``ref`` and start planning those of ``stacks`` that exist there.
+
+    ``include_removed`` adds the full environments whose stack file the
+    revision has and ``stacks`` lacks: deleting a stack file is a change too.
+    """
     tree = tempfile.TemporaryDirectory(prefix="stagecraft-base-")
     try:
         directory = Path(tree.name)
         commit = export_revision(repo, ref, directory)
-        present, values = [], {}
+        present, values, removed = [], {}, []
         if (directory / "Pulumi.yaml").is_file():
             root = load_project(directory)
             for stack in stacks:
@@ -164,6 +172,13 @@ def start(repo: Path, ref: str, stacks: list[str]) -> RevisionPlans:
                 # A stack file the revision cannot read: planning will say why.
                 with contextlib.suppress(StackFileError):
                     values[stack] = holder.config_map(stack).values
+            if include_removed:
+                from infra.config import stack_kind
+
+                removed = [
+                    s for s in root.stacks() if stack_kind(s) == "environment" and s not in stacks
+                ]
+                present += removed
         module = _cli_module(directory)
         if present and module is None:
             raise RevisionError(f"{ref} predates the offline engine; choose a later base")
@@ -172,6 +187,7 @@ def start(repo: Path, ref: str, stacks: list[str]) -> RevisionPlans:
             commit=commit,
             stacks=present,
             config_values=values,
+            removed=removed,
             _tree=tree,
             _module=module or "",
         )

@@ -31,6 +31,8 @@ SCENARIOS = {
     "bigger-nodes": ("staging", "stagecraft:nodeInstanceType: m5.large",
                      "stagecraft:nodeInstanceType: m5.2xlarge"),
     "nothing": ("staging", "stagecraft:owner: platform-team", "stagecraft:owner: platform-team"),
+    "desired-size": ("staging", "stagecraft:nodeDesiredSize: 2", "stagecraft:nodeDesiredSize: 5"),
+    "other-region": ("staging", "aws:region: us-east-1", "aws:region: us-west-2"),
 }  # fmt: skip
 
 
@@ -120,7 +122,7 @@ def test_a_new_vpc_range_replaces_the_vpc_and_what_is_in_it(clone, tmp_path):
     )
     assert re.search(
         r"<li><strong>staging</strong> <code>aws:ec2/vpc:Vpc</code> stagecraft-staging-network: "
-        r"replaced \(created first\) because cidrBlock changes</li>",
+        r"replaced \(created first\); forced by: cidrBlock</li>",
         html,
     )
     assert (
@@ -138,6 +140,43 @@ def test_a_new_database_name_says_the_database_is_replaced(clone, tmp_path):
     assert database["replaceReasons"] == ["dbName"]
     forced = [p for p in database["properties"] if p.get("forcesReplacement")]
     assert [(p["path"], p["before"], p["after"]) for p in forced] == [("dbName", "app", "orders")]
+    # Its identifier stays: two instances cannot hold it, so the old one goes first.
+    assert database["deleteBeforeReplace"] is True
+    replaced = {r["type"] for r in document["stacks"][0]["resources"] if r["action"] == "replace"}
+    # Names that merely look alike (the cluster is also "stagecraft-staging")
+    # are not references: only what takes the database's values goes with it.
+    assert "aws:eks/cluster:Cluster" not in replaced
+    assert "aws:elasticache/replicationGroup:ReplicationGroup" not in replaced
+    assert len(document["stacks"][0]["resources"]) <= 6
+
+
+def test_a_desired_size_the_autoscaler_owns_costs_nothing_in_the_diff(clone, tmp_path):
+    # scalingConfig.desiredSize is ignored after creation: `pulumi up` leaves
+    # the running node count alone, so neither the bill nor the budget moves.
+    markdown, document, _ = _comment(clone, "desired-size", tmp_path)
+    summary = document["stacks"][0]["summary"]
+    assert summary["monthlyDelta"] == 0
+    assert summary["budgetFindings"] == [
+        {
+            "kind": "max",
+            "message": "over its budget if every node group reaches its max size: $558.24 > "
+            "$500.00",
+            "crossedByThisChange": False,
+        }
+    ]
+    assert "No infrastructure changes." in markdown
+
+
+def test_a_region_without_prices_leaves_the_budget_unknown(clone, tmp_path):
+    markdown, document, _ = _comment(clone, "other-region", tmp_path)
+    summary = document["stacks"][0]["summary"]
+    (finding,) = summary["budgetFindings"]
+    assert finding["kind"] == "unknown"
+    assert "resources are unpriced" in finding["message"]
+    html = _html(markdown)
+    assert "within $500.00" not in html
+    assert "not comparable: resources unpriced" in html
+    assert "⚠ not known ($500.00;" in html
 
 
 def test_the_gate_judges_the_offline_diff_as_it_would_a_preview(clone, tmp_path, capsys):
@@ -207,3 +246,47 @@ def test_the_replacement_table_covers_every_type_the_program_creates(plans, scra
                 assert table.knows(resource.type), (
                     f"{resource.type}: add it to stagecraft/replacements (README there)"
                 )
+
+
+def test_the_whole_comment_stays_under_githubs_limit(clone, tmp_path):
+    # Every environment moved to another region: hundreds of replacements
+    # and four audits. GitHub refuses a comment over 65,536 characters.
+    originals = {}
+    for stack in ("dev", "staging", "production", "sandbox"):
+        path = clone / f"Pulumi.{stack}.yaml"
+        originals[path] = path.read_text()
+        path.write_text(originals[path].replace("aws:region: us-east-1", "aws:region: us-west-2"))
+    comment = tmp_path / "comment.md"
+    try:
+        main(["--project-dir", str(clone), "diff", "--base", "HEAD", "--audit",
+              "--write", f"markdown={comment}"])  # fmt: skip
+    finally:
+        for path, text in originals.items():
+            path.write_text(text)
+    markdown = comment.read_text()
+    assert len(markdown) <= 65_536
+    html = _html(markdown)
+    assert "<h3>stagecraft: infrastructure diff</h3>" in html
+    assert "<h3>stagecraft: policy audit</h3>" in html
+    # The replaced resources are still all accounted for, grouped by type.
+    assert re.search(
+        r"<li><strong>production</strong> \d+ x <code>aws:ec2/subnet:Subnet</code>", html
+    )
+
+
+def test_a_removed_stack_file_shows_as_everything_deleted(clone, tmp_path, capsys):
+    path = clone / "Pulumi.sandbox.yaml"
+    original = path.read_text()
+    path.unlink()
+    artifact = tmp_path / "diff.json"
+    try:
+        main(["--project-dir", str(clone), "diff", "--base", "HEAD",
+              "--write", f"json={artifact}"])  # fmt: skip
+    finally:
+        path.write_text(original)
+    stacks = {s["stack"]: s for s in json.loads(artifact.read_text())["stacks"]}
+    sandbox = stacks["sandbox"]
+    assert "stack file removed" in sandbox["title"]
+    assert sandbox["summary"]["delete"] > 40
+    assert sandbox["summary"]["create"] == sandbox["summary"]["update"] == 0
+    assert sandbox["summary"]["monthlyAfter"] == 0

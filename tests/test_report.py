@@ -70,6 +70,9 @@ class _Page(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
+        if tag == "br":
+            self._text.append(" ")
+            return  # a void element: no end tag follows
         self._stack.append(tag)
         if "svg" in self._stack:
             self.svg_elements.append((tag, attributes))
@@ -358,7 +361,8 @@ def test_an_unexplained_deviation_is_told_apart_and_fails_check(registered, caps
     assert main([*arguments, "--format", "html"]) == 0
     page = _page(capsys.readouterr().out)
     unexplained = [c for row in page.tables[0]["rows"] for c in row if "unexplained" in c[2]]  # type: ignore[attr-defined]
-    assert unexplained == [("td", "1.33", "deviation unexplained")]
+    # Told in words too (a printed page has no colours).
+    assert unexplained == [("td", "1.33 UNEXPLAINED", "deviation unexplained")]
 
 
 def test_an_overdue_or_stale_entry_fails_check(registered, capsys):
@@ -479,5 +483,11 @@ def test_a_missing_baseline_is_an_error(capsys):
     )
 
 
-def test_budget_row_compares_status_not_amounts(report):
-    assert not report.deviates("staging", "Budget check")
+def test_budget_row_compares_status_and_flags_the_ceiling(report):
+    # Production's ceiling ($1,782.26) stays under its $1,800 budget; staging's
+    # ($558.24) does not fit its $500: the row says so, and so differs.
+    assert report.value("production", "Budget check") == "within budget"
+    assert report.value("staging", "Budget check") == (
+        "within budget at desired size; OVER at max size"
+    )
+    assert report.deviates("staging", "Budget check")

@@ -42,9 +42,34 @@ def progress(message: str) -> None:
         print(f"stagecraft: {message}", file=sys.stderr, flush=True)
 
 
+_WARNED: set[Path] = set()
+
+
+def _warn_about_another_checkout(project: Project) -> None:
+    """Plans run the program this stagecraft was installed with; say so when it is not the
+    program beside the stack files (--project-dir pointing at another checkout)."""
+    import infra
+
+    installed = Path(infra.__file__).resolve().parent
+    theirs = project.directory / "infra"
+    if (
+        (theirs / "__init__.py").is_file()
+        and theirs.resolve() != installed
+        and project.directory not in _WARNED
+    ):
+        _WARNED.add(project.directory)
+        print(
+            f"stagecraft: note: planning {project.directory}'s stack files with the program "
+            f"installed from {installed}, not {theirs}; for that checkout's own program run "
+            "its own stagecraft (make install there)",
+            file=sys.stderr,
+        )
+
+
 def _plan(project: Project, stack: str, what: str = "") -> Any:
     from stagecraft.offline.engine import evaluate
 
+    _warn_about_another_checkout(project)
     progress(f"planning {stack}{what}")
     return evaluate(stack, project_dir=locate_project(project, stack).directory)
 
@@ -141,6 +166,14 @@ def _estimate(project: Project, stack: str, plan_result: Any, **kwargs: Any) -> 
     )
 
 
+def _estimate_removed(plan_result: Any, values: dict[str, str] | None) -> Any:
+    """The cost of a stack whose file is gone, under the budget its file had."""
+    from stagecraft.cost import estimate
+
+    budget = (values or {}).get(f"{plan_result.project}:monthlyBudgetUsd")
+    return estimate(plan_result, budget=int(budget) if budget and budget.isdigit() else None)
+
+
 def _outputs(args: argparse.Namespace) -> tuple[str | None, dict[str, Path]]:
     """(stdout format or None, format -> file) from --format and --write."""
     written: dict[str, Path] = {}
@@ -166,11 +199,13 @@ def diff(project: Project, args: argparse.Namespace) -> int:
         from stagecraft.revision import start as start_revision
 
         try:
-            base_plans = start_revision(project.directory, args.base, requested)
+            base_plans = start_revision(
+                project.directory, args.base, requested, include_removed=args.stack is None
+            )
         except RevisionError as exc:
             raise UserError(str(exc)) from None
 
-    from stagecraft.diff import compare_plans, plan_from_json, render
+    from stagecraft.diff import as_applied, compare_plans, plan_from_json, render
     from stagecraft.revision import RevisionError
     from stagecraft.transitions import refused_transitions
 
@@ -200,9 +235,24 @@ def diff(project: Project, args: argparse.Namespace) -> int:
             documents = base_plans.wait()
         except RevisionError as exc:
             raise UserError(str(exc)) from None
-        for stack in requested:
+        for stack in [*requested, *base_plans.removed]:
             document = documents.get(stack)
             base = plan_from_json(document) if document else None
+            if stack in base_plans.removed:
+                # The stack file is gone: `pulumi destroy` would delete all of it.
+                results.append(
+                    compare_plans(
+                        base,
+                        None,
+                        title=f"{stack}: {base_plans.label} -> working tree (stack file removed)",
+                        before_label=base_plans.label,
+                        after_label="working tree",
+                        cost_before=_estimate_removed(base, base_plans.config_values.get(stack))
+                        if base
+                        else None,
+                    )
+                )
+                continue
             before_values = base_plans.config_values.get(stack)
             refusals = (
                 refused_transitions(before_values, _config_values(project, stack))
@@ -217,14 +267,18 @@ def diff(project: Project, args: argparse.Namespace) -> int:
                     before_label=base_plans.label,
                     after_label="working tree",
                     cost_before=_estimate(project, stack, base) if base else None,
-                    cost_after=costs[stack],
+                    # What will run: values ignored after creation (the node
+                    # group's desired size) stay as the running stack has them.
+                    cost_after=_estimate(project, stack, as_applied(base, current[stack]))
+                    if base
+                    else costs[stack],
                     refusals=refusals,
                 )
             )
 
     audits = _audit_results(project, current) if args.audit else None
     for fmt, path in written.items():
-        path.write_text(render(fmt, results, audits=audits, limit=args.max_chars), "utf-8")
+        _write(path, render(fmt, results, audits=audits, limit=args.max_chars), f"--write {fmt}")
     if stdout_format:
         sys.stdout.write(render(stdout_format, results, audits=audits, limit=args.max_chars))
     failed = any(d.refusals for d in results)
@@ -233,6 +287,14 @@ def diff(project: Project, args: argparse.Namespace) -> int:
     if args.exit_code and any(d.changes for d in results):
         failed = True
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def _write(path: Path, text: str, option: str) -> None:
+    """Write an output file the user named; a path that cannot be written is their error."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"{option} {path}: cannot write it ({exc.strerror})") from None
 
 
 def _config_values(project: Project, stack: str) -> dict[str, str]:
@@ -429,7 +491,7 @@ def report(project: Project, args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     text = render_html(built) if args.format == "html" else render_markdown(built)
     if args.output:
-        Path(args.output).write_text(text, encoding="utf-8")
+        _write(Path(args.output), text, "--output")
         print(f"wrote {args.output}")
     else:
         sys.stdout.write(text)

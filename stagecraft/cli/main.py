@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -114,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument(
         "--audit",
         action="store_true",
-        help="append the policy audit of the changed stacks (same plans, no second run) to "
+        help="append the policy audit of every diffed stack (same plans, no second run) to "
         "the markdown and JSON; exit 1 when a mandatory policy fails",
     )
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences")
@@ -363,9 +362,14 @@ def run() -> NoReturn:
     """
     code = main()
     for stream in (sys.stdout, sys.stderr):
-        # A reader that is gone can be told nothing more.
-        with contextlib.suppress(BrokenPipeError, ValueError):
+        try:
             stream.flush()
+        except BrokenPipeError:
+            # The reader left before the end (`| head`): exit 1 whichever
+            # command it was, as when the pipe breaks mid-way.
+            code = code or commands.EXIT_FAILED
+        except ValueError:
+            pass  # a stream already closed
     os._exit(code)
 
 

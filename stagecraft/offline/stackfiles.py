@@ -124,6 +124,12 @@ class Project:
                 values[f"{self.name}:{key}"] = _as_cli_string(declared["default"])
         for key, value in raw.items():
             full_key = key if ":" in key else f"{self.name}:{key}"
+            declared = self.config_schema.get(full_key.removeprefix(f"{self.name}:"), {})
+            if isinstance(value, float) and declared.get("type") == "string":
+                raise StackFileError(
+                    f"{self.stack_file(stack).name}: {full_key}: {value} is a number to YAML "
+                    f'(1.30 reads as 1.3, 16.10 as 16.1); quote it: {full_key}: "<value>"'
+                )
             if isinstance(value, dict) and set(value) == {"secure"}:
                 values[full_key] = SECURE_PLACEHOLDER
                 secret_keys.append(full_key)
@@ -171,6 +177,17 @@ class _StrictLoader(yaml.SafeLoader):
                 )
             seen[key] = line
         return super().construct_mapping(node, deep)
+
+    def construct_plain_timestamp(self, node: yaml.ScalarNode) -> str:
+        # Config values are strings to Pulumi; a date-looking value (an
+        # owner "2027-01-01", a review date) stays the text it is, and an
+        # impossible one (2027-02-30) is the reader's to judge, not a crash.
+        return str(self.construct_scalar(node))
+
+
+_StrictLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp", _StrictLoader.construct_plain_timestamp
+)
 
 
 def load_yaml(path: Path) -> Any:

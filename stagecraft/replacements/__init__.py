@@ -47,6 +47,9 @@ class ResourceReplacements:
     # pulumi:providers:aws: a new region replaces every regional resource
     # created through it (each takes the provider's region as an input).
     region_replaces_dependents: bool = False
+    # Inputs that name the resource in AWS; set explicitly and unchanged, a
+    # replacement must delete the old resource first (names are unique).
+    name_like: tuple[str, ...] = ()
 
     def forcing(self, path: str) -> str | None:
         """The table entry that makes a change at ``path`` a replacement, if any.
@@ -109,5 +112,11 @@ def load(paths: tuple[Path, ...] = TABLES) -> ReplacementTable:
                     for c in entry.get("conditional", [])
                 ),
                 region_replaces_dependents=bool(entry.get("regionReplacesDependents")),
+                # A Kubernetes object with a name of its own (not auto-named) is
+                # deleted before its replacement: the API holds one per name.
+                name_like=tuple(
+                    entry.get("nameLike")
+                    or (("metadata.name",) if token.startswith("kubernetes:") else ())
+                ),
             )
     return ReplacementTable(provenance=provenance, resources=resources)
