@@ -23,7 +23,7 @@ plan: install
 ## Every check CI runs: lint, types, unit and stack tests, README freshness.
 test: lint typecheck unit
 
-PYTHON_SOURCES := infra stagecraft policy tests bench tools .ci
+PYTHON_SOURCES := infra stagecraft policy tests bench tools .ci bootstrap ephemeral
 
 lint: install
 	$(BIN)/ruff check $(PYTHON_SOURCES)

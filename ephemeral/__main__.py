@@ -6,10 +6,10 @@ from pathlib import Path
 # `pulumi up` runs this file from inside ephemeral/; the package lives one up.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import pulumi  # noqa: E402
+import pulumi
 
-from infra.components.shared_environment import SharedEnvironment  # noqa: E402
-from infra.config import load_ephemeral_config  # noqa: E402
+from infra.components.shared_environment import SharedEnvironment
+from infra.config import load_ephemeral_config
 
 config = load_ephemeral_config()
 environment = SharedEnvironment(config.resource_prefix, config)

@@ -590,6 +590,25 @@ class ClusterSpec(Section):
         alias="clusterDeveloperRoleArns",
         description="IAM roles mapped to the developer access level through EKS access entries.",
     )
+    read_only_role_arns: list[str] = Field(
+        default_factory=list,
+        alias="clusterReadOnlyRoleArns",
+        description=(
+            "IAM roles that may read the cluster and nothing more (AmazonEKSViewPolicy, "
+            "cluster-wide; no Secrets): the pull-request preview role of the bootstrap, "
+            "auditors."
+        ),
+    )
+    small_stack_deployer_role_arns: list[str] = Field(
+        default_factory=list,
+        alias="clusterSmallStackDeployerRoleArns",
+        description=(
+            "IAM roles that deploy the pr-<n> (on staging) or dev-<name> (on dev) stacks "
+            "this cluster hosts (the bootstrap's preview-environment role): admin inside "
+            "namespaces named like those stacks, and they may create and delete only such "
+            "namespaces (a ValidatingAdmissionPolicy refuses any other)."
+        ),
+    )
     developer_access: Literal["edit", "view"] = Field(
         "view",
         alias="clusterDeveloperAccess",
@@ -637,7 +656,12 @@ class ClusterSpec(Section):
     def _no_duplicate_log_types(cls, value: list[str]) -> list[str]:
         return _no_duplicates(value)
 
-    @field_validator("admin_role_arns", "developer_role_arns")
+    @field_validator(
+        "admin_role_arns",
+        "developer_role_arns",
+        "read_only_role_arns",
+        "small_stack_deployer_role_arns",
+    )
     @classmethod
     def _role_arns(cls, value: list[str]) -> list[str]:
         _no_duplicates(value)
@@ -686,15 +710,25 @@ class ClusterSpec(Section):
                     "the public endpoint on",
                 )
             )
-        both = sorted(set(self.admin_role_arns) & set(self.developer_role_arns))
-        if both:
-            problems.append(
-                Problem(
-                    _key("clusterDeveloperRoleArns"),
-                    both,
-                    "a role is either admin or developer; these are listed as both",
-                )
-            )
+        # One access entry per role: a role holds one access level.
+        levels = (
+            ("clusterAdminRoleArns", self.admin_role_arns),
+            ("clusterDeveloperRoleArns", self.developer_role_arns),
+            ("clusterReadOnlyRoleArns", self.read_only_role_arns),
+            ("clusterSmallStackDeployerRoleArns", self.small_stack_deployer_role_arns),
+        )
+        for index, (key, roles) in enumerate(levels):
+            for earlier_key, earlier in levels[:index]:
+                both = sorted(set(roles) & set(earlier))
+                if both:
+                    problems.append(
+                        Problem(
+                            _key(key),
+                            both,
+                            f"also listed in {earlier_key}; a role has one access level "
+                            "(one EKS access entry)",
+                        )
+                    )
         return problems
 
     @property
@@ -1282,6 +1316,19 @@ def stack_kind(stack: str) -> StackKind | None:
     return None
 
 
+def small_stack_namespaces(kind: StackKind) -> tuple[str, str]:
+    """The namespaces a kind of small stack owns: (EKS access-scope wildcard, exact regex).
+
+    A pr-<n> stack owns `pr-<n>` and `pr-<n>-dbadmin`; a dev-<name> stack
+    `dev-<name>` and `dev-<name>-dbadmin` (database_admin_namespace).
+    """
+    if kind == "preview":
+        return "pr-*", r"^pr-[1-9][0-9]{0,5}(-dbadmin)?$"
+    if kind == "developer":
+        return "dev-*", r"^dev-[a-z][a-z0-9]*(-[a-z0-9]+)*$"
+    raise ValueError(f"{kind} stacks own no namespaces of a shared cluster")
+
+
 def _minutes(hhmm: str) -> int:
     hours, minutes = hhmm.split(":")
     return int(hours) * 60 + int(minutes)
@@ -1353,9 +1400,23 @@ class StackConfig(BaseModel):
     def default_tags(self) -> dict[str, str]:
         return environment_tags(self.project, self.stack, self.general)
 
+    @property
+    def hosted_small_stack_kind(self) -> StackKind | None:
+        """The kind of pr-<n>/dev-<name> stack whose namespaces this cluster hosts, if any."""
+        return next((k for k, parent in ALLOWED_PARENT.items() if parent == self.stack), None)
+
     def cross_section_problems(self) -> list[Problem]:
         """Rules that tie keys of different sections together."""
         problems: list[Problem] = []
+        if self.cluster.small_stack_deployer_role_arns and self.hosted_small_stack_kind is None:
+            problems.append(
+                Problem(
+                    _key("clusterSmallStackDeployerRoleArns"),
+                    self.cluster.small_stack_deployer_role_arns,
+                    f"'{self.stack}' hosts no pr-<n> or dev-<name> stacks (staging hosts "
+                    "pr-<n>, dev hosts dev-<name>); remove it",
+                )
+            )
         cache, zones = self.cache, self.network.availability_zone_count
         if cache.node_count > zones * 2:
             problems.append(
@@ -1518,6 +1579,253 @@ class EphemeralStackConfig(BaseModel):
             "shared-stack": self.shared.shared_stack,
             "ttl": self.shared.ttl,
             "expires-at": self.shared.expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
+
+# --------------------------------------------------------------------------- #
+# The bootstrap: what every environment stands on, once per AWS account
+# --------------------------------------------------------------------------- #
+
+_GITHUB_OWNER = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9]|-(?=[A-Za-z0-9])){0,38}$")
+_GITHUB_REPOSITORY_NAME = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,49}[a-z0-9]$")
+# The access-log bucket is named after the state bucket plus this; S3 names
+# are at most 63 characters.
+ACCESS_LOG_BUCKET_SUFFIX = "-access-logs"
+# The permissions boundary every IAM role of a pr-<n> or dev-<name> stack
+# carries: the preview-environment role may create roles only with it.
+SMALL_STACK_BOUNDARY = f"{PROJECT_NAME}-small-stacks-boundary"
+# The GitHub environment whose jobs deploy pr-<n> stacks.
+PREVIEW_ENVIRONMENTS = "preview-environments"
+
+
+FullEnvironment = Literal["dev", "sandbox", "staging", "production"]
+
+
+def _every_environment() -> list[FullEnvironment]:
+    return ["dev", "sandbox", "staging", "production"]
+
+
+def _deployed_by_ci() -> list[FullEnvironment]:
+    return ["staging", "production"]
+
+
+def _previewed_by_ci() -> list[FullEnvironment]:
+    return ["dev", "staging", "sandbox"]
+
+
+class BootstrapSpec(Section):
+    """The account around the environments: state backend, keys, CI identity and roles."""
+
+    title: ClassVar[str] = "Bootstrap"
+
+    owner: str = Field(
+        alias="owner",
+        min_length=1,
+        max_length=256,
+        description="Team that owns the account's platform resources; the `owner` tag.",
+    )
+    cost_center: str = Field(
+        alias="costCenter",
+        min_length=1,
+        max_length=256,
+        description="Cost center billed for them; the `cost-center` tag.",
+    )
+    github_repository: str = Field(
+        alias="githubRepository",
+        description=(
+            "The repository (`<owner>/<name>`) whose workflows may assume the CI roles; "
+            "every trust policy pins it in the token's `sub`."
+        ),
+    )
+    github_owner_id: int = Field(
+        0,
+        alias="githubOwnerId",
+        ge=0,
+        description=(
+            "Numeric id of the repository's owner, with `githubRepositoryId`, for GitHub's "
+            "immutable OIDC subjects (`repo:<owner>@<id>/<name>@<id>:...`): repositories "
+            "created, renamed or transferred since 2026-07-15 send those. `gh api "
+            "repos/<owner>/<name> --jq .owner.id`; 0: the name-only subject."
+        ),
+    )
+    github_repository_id: int = Field(
+        0,
+        alias="githubRepositoryId",
+        ge=0,
+        description="Numeric id of the repository (`gh api repos/<owner>/<name> --jq .id`).",
+    )
+    github_oidc_provider: Literal["create", "existing"] = Field(
+        "create",
+        alias="githubOidcProvider",
+        description=(
+            "`create` the account's GitHub Actions OIDC identity provider, or use the "
+            "`existing` one (an account holds one per URL; creating a second fails)."
+        ),
+    )
+    state_bucket_name: str = Field(
+        "",
+        alias="stateBucketName",
+        description=(
+            "S3 bucket of the Pulumi state (3-51 characters: lowercase letters, digits, "
+            "hyphens). Empty: `stagecraft-pulumi-state-<account id>-<region>`. A change "
+            "replaces the bucket: move the state first."
+        ),
+    )
+    state_version_retention_days: int = Field(
+        90,
+        alias="stateVersionRetentionDays",
+        ge=1,
+        le=3650,
+        description=(
+            "Days a replaced or deleted state file's old version is kept: how far back a "
+            "stack's state can be restored."
+        ),
+    )
+    access_log_retention_days: int = Field(
+        365,
+        alias="accessLogRetentionDays",
+        ge=1,
+        le=3650,
+        description="Days the state bucket's S3 server access logs are kept.",
+    )
+    environments: list[FullEnvironment] = Field(
+        default_factory=_every_environment,
+        alias="environments",
+        description=(
+            "Full environments this account hosts; each gets its own KMS key for its "
+            "stack's secrets provider."
+        ),
+    )
+    deploy_environments: list[FullEnvironment] = Field(
+        default_factory=_deployed_by_ci,
+        alias="deployEnvironments",
+        description=(
+            "Environments CI deploys; each gets a deploy role trusted only by jobs of the "
+            "GitHub environment of the same name (give it deployment branch rules: `main`, "
+            "release tags)."
+        ),
+    )
+    preview_stacks: list[FullEnvironment] = Field(
+        default_factory=_previewed_by_ci,
+        alias="previewStacks",
+        description=(
+            "Environments the pull-request preview role may read (state, resources); never "
+            "production, whose state holds its secrets: a pull request's code runs with "
+            "this role."
+        ),
+    )
+    allow_placeholder_values: bool = Field(
+        False,
+        alias="allowPlaceholderValues",
+        description=(
+            "Accept documentation values (the octo-org GitHub owner, the example account): "
+            "offline plans set it; leave it unset in a stack file."
+        ),
+    )
+
+    @field_validator("github_repository")
+    @classmethod
+    def _repository_slug(cls, value: str) -> str:
+        owner, _, name = value.partition("/")
+        if not _GITHUB_OWNER.fullmatch(owner) or not _GITHUB_REPOSITORY_NAME.fullmatch(name):
+            raise ValueError("must be '<owner>/<name>' as GitHub spells it, e.g. 'acme/stagecraft'")
+        return value
+
+    @field_validator("state_bucket_name")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if value and (
+            not _BUCKET_NAME.fullmatch(value)
+            or "--" in value
+            or value.startswith(("xn--", "sthree-"))
+            or value.endswith(("-s3alias", "--ol-s3"))
+        ):
+            raise ValueError(
+                "must be an S3 bucket name of 3-51 characters (lowercase letters, digits, "
+                "single hyphens, a letter or digit at each end), leaving room for "
+                f"'{ACCESS_LOG_BUCKET_SUFFIX}'; empty for the default name"
+            )
+        return value
+
+    @field_validator("environments", "deploy_environments", "preview_stacks")
+    @classmethod
+    def _no_duplicate_environments(cls, value: list[str]) -> list[str]:
+        return _no_duplicates(value)
+
+    def rule_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if bool(self.github_owner_id) != bool(self.github_repository_id):
+            problems.append(
+                Problem(
+                    _key("githubRepositoryId" if self.github_owner_id else "githubOwnerId"),
+                    self.github_repository_id or self.github_owner_id,
+                    "githubOwnerId and githubRepositoryId go together (the immutable subject "
+                    "names both); set both or neither",
+                )
+            )
+        for key, listed in (
+            ("deployEnvironments", self.deploy_environments),
+            ("previewStacks", self.preview_stacks),
+        ):
+            missing = [e for e in listed if e not in self.environments]
+            if missing:
+                problems.append(
+                    Problem(
+                        _key(key),
+                        listed,
+                        f"names {', '.join(missing)}, which `environments` does not list",
+                    )
+                )
+        if "production" in self.preview_stacks:
+            problems.append(
+                Problem(
+                    _key("previewStacks"),
+                    self.preview_stacks,
+                    "must not include production: the preview role runs a pull request's "
+                    "unreviewed code, and production's state holds its secrets; production "
+                    "is previewed by deploy-production.yml with its own role",
+                )
+            )
+        return problems
+
+    @property
+    def github_owner(self) -> str:
+        return self.github_repository.split("/", 1)[0]
+
+    @property
+    def github_name(self) -> str:
+        return self.github_repository.split("/", 1)[1]
+
+
+BOOTSTRAP_SECTIONS: tuple[type[Section], ...] = (BootstrapSpec,)
+
+
+class BootstrapStackConfig(BaseModel):
+    """The bootstrap stack of one AWS account."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    project: str
+    stack: str
+    region: str
+    bootstrap: BootstrapSpec
+
+    @property
+    def hosts_previews(self) -> bool:
+        """pr-<n> stacks run on staging's cluster: their role exists where staging does."""
+        return ALLOWED_PARENT["preview"] in self.bootstrap.environments
+
+    @property
+    def default_tags(self) -> dict[str, str]:
+        # No `environment` tag: these serve every environment, and the deploy
+        # roles refuse to touch anything tagged with another environment.
+        return {
+            "project": self.project,
+            "stack": f"{self.project}/{self.stack}",
+            "managed-by": "pulumi",
+            "owner": self.bootstrap.owner,
+            "cost-center": self.bootstrap.cost_center,
         }
 
 
@@ -1866,8 +2174,11 @@ def _parse_sections(
                 for allowed in _describe_allowed(error):
                     problems.append(Problem(_key(name), given, allowed))
 
-    general = specs.get(GeneralSpec)
-    if isinstance(general, GeneralSpec) and not general.allow_placeholder_values:
+    # Read from the value itself: its section may have failed for another key.
+    if (
+        "allowPlaceholderValues" in keys_by_name
+        and coerced.get(f"{prefix}allowPlaceholderValues") is not True
+    ):
         problems.extend(_documentation_value_problems(coerced, stack))
     if problems:
         raise ConfigError(stack, problems)
@@ -2000,6 +2311,46 @@ def load_stack_config() -> StackConfig:
 
     values = _runtime_config()
     return parse_stack_config(
+        values,
+        project=pulumi.get_project(),
+        stack=pulumi.get_stack(),
+        secret_keys={k for k in values if runtime_config.is_config_secret(k)}
+        | set(runtime_config.get_config_secret_keys_env()),
+    )
+
+
+def parse_bootstrap_config(
+    values: Mapping[str, object],
+    *,
+    project: str,
+    stack: str,
+    secret_keys: Collection[str] = (),
+) -> BootstrapStackConfig:
+    """Validate the bootstrap project's stack (one per AWS account)."""
+    problems: list[Problem] = []
+    if stack_kind(stack) is not None or not _DNS_LABEL.fullmatch(stack):
+        problems.append(
+            Problem(
+                "stack",
+                stack,
+                "a bootstrap stack is named after its AWS account (lowercase letters, digits, "
+                "hyphens), never like an environment (dev, staging, pr-1, ...)",
+            )
+        )
+    specs, region = _parse_sections(
+        values, project, stack, BOOTSTRAP_SECTIONS, secret_keys, problems=problems
+    )
+    return BootstrapStackConfig(
+        project=project, stack=stack, region=region, bootstrap=_typed(specs, BootstrapSpec)
+    )
+
+
+def load_bootstrap_config() -> BootstrapStackConfig:
+    """The running bootstrap stack's config (the bootstrap project's program)."""
+    from pulumi.runtime import config as runtime_config
+
+    values = _runtime_config()
+    return parse_bootstrap_config(
         values,
         project=pulumi.get_project(),
         stack=pulumi.get_stack(),

@@ -35,6 +35,8 @@ _DOCUMENTATION_DOMAIN = re.compile(
     r"(?:^|[@./])(example\.(?:com|net|org)|[a-z0-9-]+\.(?:example|invalid))$", re.IGNORECASE
 )
 _ARN_ACCOUNT = re.compile(r"^arn:aws(?:-cn|-us-gov)?:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):")
+# GitHub's documentation owners (docs.github.com's examples: octo-org/octo-repo).
+_GITHUB_DOCUMENTATION_REPOSITORY = re.compile(r"^(octo-org|octocat)/[\w.-]+$", re.IGNORECASE)
 # AWS documentation ids end in EXAMPLE (tgw-0262a0e521EXAMPLE); a run of
 # hex digits in order is this repository's own placeholder id.
 _PLACEHOLDER_ID = re.compile(r"^[a-z]+(?:-[a-z]+)*-(?:[0-9a-f]*EXAMPLE|0123456789abcdef0?)$")
@@ -80,6 +82,9 @@ def _reason(text: str) -> str | None:
         return f"the reserved domain {domain.group(1)} (RFC 2606), not one you own"
     if _PLACEHOLDER_ID.match(text):
         return "a placeholder id, not one of your resources"
+    repository = _GITHUB_DOCUMENTATION_REPOSITORY.match(text)
+    if repository:
+        return f"GitHub's documentation owner {repository.group(1)}, not your repository"
     return None
 
 

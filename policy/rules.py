@@ -54,6 +54,17 @@ REMOTE_ADMIN_PORTS = (22, 3389)
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 KMS_KEY = "aws:kms/key:Key"
 LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+IAM_ROLE = "aws:iam/role:Role"
+IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+IAM_POLICY = "aws:iam/policy:Policy"
+S3_BUCKET = "aws:s3/bucket:Bucket"
+S3_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+S3_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+S3_ENCRYPTION = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+)
+S3_LOGGING = "aws:s3/bucketLogging:BucketLogging"
+S3_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 
 REQUIRED_TAGS = ("environment", "project", "stack", "managed-by", "owner", "cost-center")
 DATA_PORTS = (5432, 6379)
@@ -627,6 +638,148 @@ def _secret_rotation(args: StackValidationArgs, report: ReportViolation) -> None
             report(f"{secret.name} has no rotation schedule", secret.urn)
 
 
+def _document(value: Any) -> dict[str, Any]:
+    """An IAM document given as JSON text or as a mapping."""
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    statements = document.get("Statement") or []
+    return [statements] if isinstance(statements, Mapping) else list(statements)
+
+
+def _listed(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else [str(v) for v in value or []]
+
+
+def _web_identity_trust(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """A role a token can assume names its audience and one exact subject."""
+    statements = [
+        st
+        for st in _statements(_document(args.props.get("assumeRolePolicy")))
+        if st.get("Effect") == "Allow"
+        and "sts:AssumeRoleWithWebIdentity" in _listed(st.get("Action"))
+    ]
+    if not statements:
+        args.not_applicable("no web identity can assume this role")
+        return
+    repository = args.get_config().get("githubRepository") or ""
+    for statement in statements:
+        federated = _listed((statement.get("Principal") or {}).get("Federated"))
+        issuers = [arn.split(":oidc-provider/", 1)[-1] for arn in federated]
+        exact = (statement.get("Condition") or {}).get("StringEquals") or {}
+        for issuer in issuers:
+            audience, subject = exact.get(f"{issuer}:aud"), exact.get(f"{issuer}:sub")
+            if not audience:
+                report(
+                    f"{args.name} trusts {issuer} for any audience: pin `{issuer}:aud`", args.urn
+                )
+            if not subject:
+                report(
+                    f"{args.name} trusts any subject of {issuer}: pin `{issuer}:sub` with "
+                    "StringEquals (no wildcards)",
+                    args.urn,
+                )
+            elif issuer == "token.actions.githubusercontent.com" and repository:
+                owner, _, name = repository.partition("/")
+                pinned = any(
+                    re.fullmatch(rf"repo:{re.escape(owner)}(@\d+)?/{re.escape(name)}(@\d+)?:.+", s)
+                    for s in _listed(subject)
+                )
+                if not pinned:
+                    report(f"{args.name} trusts {subject}, not a job of {repository}", args.urn)
+
+
+def _wildcard_actions(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """`*` never; a whole service (`ec2:*`) on every resource only with a stated reason."""
+    justified = dict(args.get_config().get("justifiedStatements") or {})
+    for statement in _statements(_document(args.props.get("policy"))):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = _listed(statement.get("Action"))
+        resources = _listed(statement.get("Resource"))
+        sid = str(statement.get("Sid") or "(no Sid)")
+        if "*" in actions or "*:*" in actions:
+            report(f"{args.name}: statement {sid} allows every action", args.urn)
+            continue
+        whole = [a for a in actions if a.endswith(":*")]
+        if whole and "*" in resources and sid not in justified:
+            report(
+                f"{args.name}: statement {sid} allows {', '.join(whole)} on every resource; "
+                "scope it, or give its Sid a reason under justifiedStatements",
+                args.urn,
+            )
+
+
+def _buckets_hardened(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every bucket: no public access, TLS only, versioned, encrypted, access-logged."""
+    buckets = [r for r in args.resources if r.resource_type == S3_BUCKET]
+    if not buckets:
+        args.not_applicable("this stack has no S3 buckets")
+        return
+
+    def bucket_of(resource: Any) -> str:
+        return str(resource.props.get("bucket") or "")
+
+    settings: dict[str, dict[str, Any]] = {}
+    for resource in args.resources:
+        if resource.resource_type in (
+            S3_PUBLIC_ACCESS_BLOCK,
+            S3_VERSIONING,
+            S3_ENCRYPTION,
+            S3_LOGGING,
+            S3_POLICY,
+        ):
+            settings.setdefault(resource.resource_type, {})[bucket_of(resource)] = resource.props
+    log_targets = {
+        str(props.get("targetBucket")) for props in settings.get(S3_LOGGING, {}).values()
+    }
+    for bucket in buckets:
+        name = bucket_of(bucket)
+        block = settings.get(S3_PUBLIC_ACCESS_BLOCK, {}).get(name) or {}
+        if not all(
+            block.get(k)
+            for k in (
+                "blockPublicAcls",
+                "blockPublicPolicy",
+                "ignorePublicAcls",
+                "restrictPublicBuckets",
+            )
+        ):
+            report(f"{name}: public access is not blocked on all four settings", bucket.urn)
+        policy = _document((settings.get(S3_POLICY, {}).get(name) or {}).get("policy"))
+        if not any(
+            st.get("Effect") == "Deny"
+            and ((st.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport")
+            == "false"
+            for st in _statements(policy)
+        ):
+            report(f"{name}: requests without TLS are not denied", bucket.urn)
+        versioning = settings.get(S3_VERSIONING, {}).get(name) or {}
+        if (versioning.get("versioningConfiguration") or {}).get("status") != "Enabled":
+            report(f"{name}: versioning is off", bucket.urn)
+        rules = (settings.get(S3_ENCRYPTION, {}).get(name) or {}).get("rules") or []
+        algorithms = {
+            (r.get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm") for r in rules
+        }
+        # S3 delivers access logs only into SSE-S3 buckets.
+        allowed = {"aws:kms", "aws:kms:dsse"} | ({"AES256"} if name in log_targets else set())
+        if not algorithms or not algorithms <= allowed:
+            report(
+                f"{name}: default encryption is {sorted(a or '?' for a in algorithms) or 'off'}"
+                f"; needs {' or '.join(sorted(allowed))}",
+                bucket.urn,
+            )
+        if name not in log_targets and name not in settings.get(S3_LOGGING, {}):
+            report(f"{name}: server access logging is off", bucket.urn)
+
+
 def _rds_not_public(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.props.get("publiclyAccessible"):
         report("publiclyAccessible is true", args.urn)
@@ -799,6 +952,25 @@ RULES: tuple[Rule, ...] = (
          "false, capabilities drop ALL).", None,
          ("CKV_K8S_16", "CKV_K8S_20", "CKV_K8S_23", "CKV_K8S_31", "CKV_K8S_37"), (),
          validate_stack=_pod_security),
+    Rule("iam-web-identity-trust-pinned", "A role that a web identity (GitHub Actions, a "
+         "Kubernetes ServiceAccount) may assume pins the token's audience and exact subject.",
+         Severity.CRITICAL, "Add StringEquals conditions on <issuer>:aud and <issuer>:sub; "
+         "for GitHub, `repo:<owner>/<repo>:<context>`.", None, ("CKV_AWS_358",), (IAM_ROLE,),
+         _web_identity_trust,
+         config={"githubRepository": {"type": "string", "default": ""}}),
+    Rule("iam-no-wildcard-actions", "No IAM policy allows every action; a whole service on "
+         "every resource only where its reason is recorded.", Severity.HIGH,
+         "Name the actions and resources, or record the statement's reason under "
+         "justifiedStatements in the policy config.", "IAM.21", ("CKV_AWS_62", "CKV_AWS_63"),
+         (IAM_ROLE_POLICY, IAM_POLICY), _wildcard_actions,
+         config={"justifiedStatements": {"type": "object", "default": {}}},
+         control_settings={"justifiedStatements": {}}),
+    Rule("s3-buckets-hardened", "S3 buckets block public access, deny requests without TLS, "
+         "keep versions, encrypt by default (KMS) and log access.", Severity.HIGH,
+         "Give the bucket a public access block, a TLS-only bucket policy, versioning, KMS "
+         "default encryption and server access logging.", "S3.8",
+         ("CKV_AWS_53", "CKV_AWS_54", "CKV_AWS_55", "CKV_AWS_56", "CKV_AWS_21", "CKV_AWS_18",
+          "CKV_AWS_145"), (), validate_stack=_buckets_hardened),
     Rule("environment-isolation", "No resource may reference another environment's stack or "
          "resources.", Severity.CRITICAL, "Remove the cross-environment reference.",
          None, (), (), validate_stack=_isolated,

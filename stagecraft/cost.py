@@ -63,6 +63,16 @@ FREE_TYPES = frozenset(
         "aws:elasticache/user:User",
         "aws:elasticache/userGroup:UserGroup",
         "aws:elasticache/userGroupAssociation:UserGroupAssociation",
+        "aws:iam/policy:Policy",
+        "aws:iam/serviceLinkedRole:ServiceLinkedRole",
+        # A bucket's settings: the bucket's storage and requests are its cost.
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "aws:s3/bucketLogging:BucketLogging",
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketVersioning:BucketVersioning",
     }
 )
 FREE_PREFIXES = ("random:", "kubernetes:", "pulumi:providers:")
@@ -146,6 +156,7 @@ class Usage:
     nat_gateway_gb_per_month: float | None = None  # per NAT gateway
     log_ingestion_gb_per_month: float | None = None  # per log group
     log_storage_gb: float | None = None  # per log group
+    s3_storage_gb: float | None = None  # per bucket (state files are kilobytes)
 
     @property
     def given(self) -> bool:
@@ -155,11 +166,17 @@ class Usage:
                 self.nat_gateway_gb_per_month,
                 self.log_ingestion_gb_per_month,
                 self.log_storage_gb,
+                self.s3_storage_gb,
             )
         )
 
 
-_USAGE_KEYS = ("nat_gateway_gb_per_month", "log_ingestion_gb_per_month", "log_storage_gb")
+_USAGE_KEYS = (
+    "nat_gateway_gb_per_month",
+    "log_ingestion_gb_per_month",
+    "log_storage_gb",
+    "s3_storage_gb",
+)
 
 
 def load_usage(path: Path, stack: str) -> Usage:
@@ -500,6 +517,14 @@ def _log_group(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> list
     ]
 
 
+def _bucket(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> list[CostLine]:
+    per_gb = p.price("s3", "standard_per_gb_month") or 0.0
+    if usage.s3_storage_gb is None:
+        return [_line(r, f"S3 Standard ${per_gb}/GB-month: depends on usage", "usage")]
+    gb = usage.s3_storage_gb
+    return [_line(r, f"{gb:g} GB x ${per_gb} (S3 Standard)", "priced", gb * per_gb)]
+
+
 PRICERS: dict[str, Pricer] = {
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:eks/nodeGroup:NodeGroup": _node_group,
@@ -511,6 +536,7 @@ PRICERS: dict[str, Pricer] = {
     "aws:kms/key:Key": _kms_key,
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:s3/bucket:Bucket": _bucket,
 }
 
 
@@ -566,9 +592,16 @@ def estimate(
                     shared_database_gb * per_gb,
                 )
             )
+    has_rds = any(r.type == "aws:rds/instance:Instance" for r in plan.resources)
     notes = [
-        "Performance Insights with 7 days of history is free.",
-        "Automated RDS backups are free up to the size of the database.",
+        *(
+            [
+                "Performance Insights with 7 days of history is free.",
+                "Automated RDS backups are free up to the size of the database.",
+            ]
+            if has_rds
+            else []
+        ),
         *(
             []
             if priced_here

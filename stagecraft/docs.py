@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from infra.config import (
+    BOOTSTRAP_SECTIONS,
     EPHEMERAL_SECTIONS,
     SECTIONS,
     ConfigKey,
@@ -145,6 +146,7 @@ def generated_sections(project: Project) -> dict[str, str]:
         "environment-table": environment_table(configs),
         "config-keys": config_reference(),
         "ephemeral-config-keys": config_reference(EPHEMERAL_SECTIONS),
+        "bootstrap-config-keys": config_reference(BOOTSTRAP_SECTIONS),
         "preview-cost": preview_cost_table(project),
     }
 
@@ -197,6 +199,7 @@ def preview_cost_table(project: Project) -> str:
 
 
 EPHEMERAL_DIR = "ephemeral"
+BOOTSTRAP_DIR = "bootstrap"
 
 
 def pulumi_yaml_files(project: Project) -> dict[Path, tuple[type[Section], ...]]:
@@ -204,6 +207,7 @@ def pulumi_yaml_files(project: Project) -> dict[Path, tuple[type[Section], ...]]
     return {
         project.directory / "Pulumi.yaml": SECTIONS,
         project.directory / EPHEMERAL_DIR / "Pulumi.yaml": EPHEMERAL_SECTIONS,
+        project.directory / BOOTSTRAP_DIR / "Pulumi.yaml": BOOTSTRAP_SECTIONS,
     }
 
 

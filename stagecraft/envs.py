@@ -251,7 +251,7 @@ def execute(steps: Sequence[Step], *, cwd: Path) -> None:
             )
 
 
-def backend_expired(now: datetime, *, cwd: Path) -> list[str]:
+def backend_expired(now: datetime, *, cwd: Path, kind: str | None = None) -> list[str]:
     """Expired small stacks according to the state backend (where no stack files are).
 
     CI has no pr-<n> stack files (they are written per run), so the daily
@@ -270,6 +270,8 @@ def backend_expired(now: datetime, *, cwd: Path) -> list[str]:
         name = str(stack.get("name", "")).rsplit("/", 1)[-1]
         if stack_kind(name) not in ("preview", "developer"):
             continue
+        if kind is not None and stack_kind(name) != kind:
+            continue  # another kind's state may not even be readable with these credentials
         output = subprocess.run(
             ["pulumi", "stack", "output", "expiresAt", "--stack", name, "--cwd", EPHEMERAL_DIR],
             cwd=cwd, capture_output=True, text=True, check=False,

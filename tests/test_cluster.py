@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import edit_stack
+from tests.conftest import edit_stack, stack_config
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -110,12 +110,24 @@ def _policies(plan):
 
 
 def test_developers_read_cluster_wide_and_never_hold_cluster_scoped_edit(production, staging):
+    assert _policies(production) == {
+        "platform-admin": "AmazonEKSClusterAdminPolicy",
+        "stagecraft-ci-deploy-production": "AmazonEKSClusterAdminPolicy",
+        "stagecraft-ci-plan-production": "AmazonEKSViewPolicy",
+        "developer": "AmazonEKSViewPolicy",
+    }
+    assert _policies(staging) == {
+        "platform-admin": "AmazonEKSClusterAdminPolicy",
+        "stagecraft-ci-deploy-staging": "AmazonEKSClusterAdminPolicy",
+        "stagecraft-ci-preview": "AmazonEKSViewPolicy",
+        "stagecraft-ci-plan-staging": "AmazonEKSViewPolicy",
+        "stagecraft-ci-preview-environments": "AmazonEKSAdminPolicy",
+        "developer": "AmazonEKSViewPolicy",
+    }
     for plan in (production, staging):
-        assert _policies(plan) == {
-            "platform-admin": "AmazonEKSClusterAdminPolicy",
-            "developer": "AmazonEKSViewPolicy",
-        }
         for association in plan.of_type(ASSOCIATION):
+            if association.inputs["principalArn"].endswith("preview-environments"):
+                continue  # namespace-scoped: test_the_preview_deployer_role_...
             assert association.inputs["accessScope"] == {"type": "cluster"}
             assert association.inputs["policyArn"].startswith(
                 "arn:aws:eks::aws:cluster-access-policy/"
@@ -138,7 +150,12 @@ def test_edit_is_granted_in_the_environment_namespace_only(staging, production):
         {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "stagecraft-developers"}
     ]
     assert production.of_type(ROLE_BINDING) == []  # view only there
-    assert staging.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding") == []
+    # The only cluster-wide binding is the small-stack deployers' (below).
+    (cluster_binding,) = staging.of_type(
+        "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"
+    )
+    assert cluster_binding.inputs["subjects"][0]["name"] == "stagecraft-small-stack-deployers"
+    assert production.of_type("kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding") == []
 
 
 def test_admins_are_listed_never_implied_by_who_created_the_cluster(production):
@@ -148,7 +165,8 @@ def test_admins_are_listed_never_implied_by_who_created_the_cluster(production):
     assert access == {"authenticationMode": "API", "bootstrapClusterCreatorAdminPermissions": False}
     entries = production.of_type(ENTRY)
     assert {e.inputs["type"] for e in entries} == {"STANDARD"}
-    assert len(entries) == 2
+    # platform-admin, the deploy workflow's role, its plan role, developers
+    assert len(entries) == 4
     # The first Kubernetes object waits for the admins' access.
     provider = production.one("pulumi:providers:kubernetes")
     assert {r.urn for r in production.of_type(ASSOCIATION)} <= set(provider.dependencies)
@@ -290,4 +308,48 @@ def test_same_role_name_in_two_paths_gets_two_access_entries(scratch):
     assert sorted(admins) == [
         "arn:aws:iam::123456789012:role/ops/platform-admin",
         "arn:aws:iam::123456789012:role/platform-admin",
+    ]
+
+
+def test_the_pull_request_preview_role_only_reads(staging, dev):
+    for plan in (staging, dev):
+        (entry,) = [
+            e
+            for e in plan.of_type(ENTRY)
+            if e.inputs["principalArn"].endswith("/stagecraft-ci-preview")
+        ]
+        assert not entry.inputs.get("kubernetesGroups")
+        (association,) = [
+            a
+            for a in plan.of_type(ASSOCIATION)
+            if a.inputs["principalArn"].endswith("/stagecraft-ci-preview")
+        ]
+        assert association.inputs["policyArn"].endswith("/AmazonEKSViewPolicy")
+
+
+def test_the_preview_deployer_role_administers_pr_namespaces_only(staging):
+    (association,) = [
+        a for a in staging.of_type(ASSOCIATION) if a.inputs["principalArn"].endswith("environments")
+    ]
+    assert association.inputs["policyArn"].endswith("/AmazonEKSAdminPolicy")
+    assert association.inputs["accessScope"] == {"type": "namespace", "namespaces": ["pr-*"]}
+    (entry,) = [
+        e for e in staging.of_type(ENTRY) if e.inputs["principalArn"].endswith("environments")
+    ]
+    assert entry.inputs["kubernetesGroups"] == ["stagecraft-small-stack-deployers"]
+
+
+def test_only_a_cluster_that_hosts_small_stacks_takes_their_deployers(project):
+    from infra.config import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        stack_config(
+            project,
+            "production",
+            clusterSmallStackDeployerRoleArns=["arn:aws:iam::123456789012:role/ci"],
+        )
+    assert [str(p) for p in caught.value.problems] == [
+        'stagecraft:clusterSmallStackDeployerRoleArns = ["arn:aws:iam::123456789012:role/ci"]: '
+        "'production' hosts no pr-<n> or dev-<name> stacks (staging hosts pr-<n>, dev hosts "
+        "dev-<name>); remove it"
     ]

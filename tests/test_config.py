@@ -153,8 +153,16 @@ RULES = [
     pytest.param(
         {"clusterAdminRoleArns": ["arn:aws:iam::123456789012:role/developer"]},
         'stagecraft:clusterDeveloperRoleArns = ["arn:aws:iam::123456789012:role/developer"]: '
-        "a role is either admin or developer; these are listed as both",
+        "also listed in clusterAdminRoleArns; a role has one access level (one EKS access "
+        "entry)",
         id="role-both-admin-and-developer",
+    ),
+    pytest.param(
+        {"clusterReadOnlyRoleArns": ["arn:aws:iam::123456789012:role/developer"]},
+        'stagecraft:clusterReadOnlyRoleArns = ["arn:aws:iam::123456789012:role/developer"]: '
+        "also listed in clusterDeveloperRoleArns; a role has one access level (one EKS "
+        "access entry)",
+        id="role-both-developer-and-read-only",
     ),
     pytest.param(
         {"clusterDeveloperAccess": "admin"},

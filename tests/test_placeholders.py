@@ -10,10 +10,21 @@ from stagecraft.cli.main import main
 from stagecraft.offline.engine import evaluate
 from tests.conftest import REPO, edit_stack
 
+REAL_ACCOUNT = "arn:aws:iam::210987654322:role"
 REAL = {
     "stagecraft:clusterPublicAccessCidrs": ["81.2.69.0/24"],
-    "stagecraft:clusterAdminRoleArns": ["arn:aws:iam::210987654322:role/platform-admin"],
-    "stagecraft:clusterDeveloperRoleArns": ["arn:aws:iam::210987654322:role/developer"],
+    "stagecraft:clusterAdminRoleArns": [
+        f"{REAL_ACCOUNT}/platform-admin",
+        f"{REAL_ACCOUNT}/stagecraft-ci-deploy-staging",
+    ],
+    "stagecraft:clusterDeveloperRoleArns": [f"{REAL_ACCOUNT}/developer"],
+    "stagecraft:clusterReadOnlyRoleArns": [
+        f"{REAL_ACCOUNT}/stagecraft-ci-preview",
+        f"{REAL_ACCOUNT}/stagecraft-ci-plan-staging",
+    ],
+    "stagecraft:clusterSmallStackDeployerRoleArns": [
+        f"{REAL_ACCOUNT}/stagecraft-ci-preview-environments"
+    ],
 }
 
 
@@ -67,7 +78,8 @@ def test_a_real_deploy_of_the_shipped_staging_file_is_refused_with_each_value():
     with pytest.raises(ConfigError) as error:
         evaluate("staging", project_dir=REPO, allow_placeholders=False)
     message = str(error.value)
-    assert "stack 'staging' has 3 configuration problems; nothing was created" in message
+    # The office range, and six roles in the example account: people's and CI's.
+    assert "stack 'staging' has 7 configuration problems; nothing was created" in message
     assert (
         'stagecraft:clusterPublicAccessCidrs[0] = "198.51.100.0/24": is inside 198.51.100.0/24 '
         "(RFC 5737 TEST-NET-2), a range no real traffic comes from: set the real one in "
@@ -103,8 +115,8 @@ def test_offline_plans_accept_the_shipped_files(staging):
 def test_validate_for_deploy_lists_every_placeholder(capsys):
     assert main(["--project-dir", str(REPO), "validate", "--for-deploy"]) == 1
     err = capsys.readouterr().err
-    for stack in ("dev", "staging", "production", "sandbox"):
-        assert f"error: stack '{stack}' has 3 configuration problems" in err
+    for stack, count in (("dev", 4), ("staging", 7), ("production", 5), ("sandbox", 4)):
+        assert f"error: stack '{stack}' has {count} configuration problems" in err
     assert "Traceback" not in err
 
 

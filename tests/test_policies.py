@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -227,8 +228,100 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
 ]  # fmt: skip
 
 
+BOOTSTRAP_CONFIG = load_policy_config(CONFIG_DIR / "bootstrap.json")
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+
+
+def _trust(condition: dict[str, Any]) -> Mutation:
+    """The deploy role's trust with its condition replaced."""
+
+    def change(resource: PlannedResource) -> PlannedResource:
+        document = json.loads(resource.inputs["assumeRolePolicy"])
+        document["Statement"][0]["Condition"] = condition
+        return dataclasses.replace(
+            resource, inputs={**resource.inputs, "assumeRolePolicy": json.dumps(document)}
+        )
+
+    return _edit(
+        ROLE, change, only=lambda r: r.inputs.get("name") == "stagecraft-ci-deploy-staging"
+    )
+
+
+def _statement(sid: str, action: Any) -> Mutation:
+    """A statement added to every CI role's permissions."""
+
+    def change(resource: PlannedResource) -> PlannedResource:
+        document = json.loads(resource.inputs["policy"])
+        document["Statement"].append(
+            {"Sid": sid, "Effect": "Allow", "Action": action, "Resource": "*"}
+        )
+        return dataclasses.replace(
+            resource, inputs={**resource.inputs, "policy": json.dumps(document)}
+        )
+
+    return _edit(ROLE_POLICY, change)
+
+
+GITHUB = "token.actions.githubusercontent.com"
+BOOTSTRAP_CASES: list[tuple[str, Mutation, str]] = [
+    ("iam-web-identity-trust-pinned", _trust({"StringLike": {f"{GITHUB}:sub": "repo:octo-org/*"}}), "trusts token.actions.githubusercontent.com for any audience"),
+    ("iam-web-identity-trust-pinned", _trust({"StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com"}}), "trusts any subject of token.actions.githubusercontent.com"),
+    ("iam-web-identity-trust-pinned", _trust({"StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com", f"{GITHUB}:sub": "repo:someone-else/stagecraft:environment:staging"}}), "not a job of octo-org/stagecraft"),
+    ("iam-no-wildcard-actions", _statement("Everything", "*"), "statement Everything allows every action"),
+    ("iam-no-wildcard-actions", _statement("AllOfS3", ["s3:*"]), "statement AllOfS3 allows s3:* on every resource"),
+    ("s3-buckets-hardened", _props("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", blockPublicPolicy=False), "public access is not blocked"),
+    ("s3-buckets-hardened", _without("aws:s3/bucketPolicy:BucketPolicy"), "requests without TLS are not denied"),
+    ("s3-buckets-hardened", _props("aws:s3/bucketVersioning:BucketVersioning", versioningConfiguration={"status": "Suspended"}), "versioning is off"),
+    ("s3-buckets-hardened", _without("aws:s3/bucketLogging:BucketLogging"), "server access logging is off"),
+    ("s3-buckets-hardened", _props("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration", only=lambda r: not r.inputs["bucket"].endswith("-logs"), rules=[{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}]), "default encryption is ['AES256']; needs aws:kms or aws:kms:dsse"),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def bootstrap_plan() -> Plan:
+    return evaluate("bootstrap", project_dir=REPO / "bootstrap")
+
+
+@pytest.mark.parametrize(
+    ("name", "mutation", "message"), BOOTSTRAP_CASES, ids=[c[0] for c in BOOTSTRAP_CASES]
+)
+def test_account_policies_pass_the_bootstrap_and_fail_its_violations(
+    bootstrap_plan, name, mutation, message
+):
+    rule = RULES_BY_NAME[name]
+    passing = evaluate_rule(rule, bootstrap_plan, BOOTSTRAP_CONFIG)
+    assert passing.status == "pass", passing.violations
+    failing = evaluate_rule(rule, mutation(bootstrap_plan), BOOTSTRAP_CONFIG)
+    assert failing.status == "fail"
+    assert failing.enforcement == "mandatory"
+    assert any(message in v.message for v in failing.violations), failing.violations
+
+
+def test_the_justified_wildcard_is_shown_as_weaker_than_the_control(bootstrap_plan):
+    verdict = evaluate_rule(
+        RULES_BY_NAME["iam-no-wildcard-actions"], bootstrap_plan, BOOTSTRAP_CONFIG
+    )
+    assert verdict.status == "pass"
+    assert verdict.weaker_than_control
+    (threshold,) = verdict.thresholds
+    assert "ProgramServices" in threshold.used
+
+
+def test_every_small_stacks_service_account_trust_is_pinned(plans):
+    # IRSA roles (the sandbox's reset Jobs) are web identities too.
+    verdict = evaluate_rule(
+        RULES_BY_NAME["iam-web-identity-trust-pinned"],
+        plans["sandbox"] if "sandbox" in plans else evaluate("sandbox", project_dir=REPO),
+        PRODUCTION_CONFIG,
+    )
+    assert verdict.status == "pass"
+
+
 def test_every_policy_has_a_case():
-    assert {name for name, *_ in CASES} == set(RULES_BY_NAME)
+    assert {name for name, *_ in CASES} | {name for name, *_ in BOOTSTRAP_CASES} == set(
+        RULES_BY_NAME
+    )
 
 
 @pytest.mark.parametrize(("name", "mutation", "message", "extra"), CASES, ids=[c[0] for c in CASES])

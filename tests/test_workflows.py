@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -89,8 +90,11 @@ def test_pull_requests_run_tests_offline_diff_and_gated_previews():
     assert "updateComment" in script["with"]["script"]  # edited in place on later pushes
     preview = jobs["preview"]
     assert "vars.AWS_PREVIEW_ROLE_ARN" in preview["if"]
-    # The same environments the diff and the audit cover.
-    assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "production", "sandbox"]
+    # Every environment but production: a pull request's code runs here, and
+    # production's state holds its secrets (deploy-production.yml previews it).
+    assert preview["strategy"]["matrix"]["stack"] == ["dev", "staging", "sandbox"]
+    # A fork's pull request gets no credentials.
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in preview["if"]
     steps = _steps(preview)
     assert "pulumi/actions@" in steps
     assert "pulumi preview --stack" in steps
@@ -113,7 +117,8 @@ def test_production_only_from_dispatch_or_tag_through_a_reviewed_environment():
     assert set(document["on"]) == {"push", "workflow_dispatch"}
     assert document["on"]["push"] == {"tags": ["v*"]}
     preview, deploy = document["jobs"]["preview"], document["jobs"]["deploy"]
-    assert "environment" not in preview  # reviewers see a finished, gated preview
+    # Reviewers see a finished, gated preview, made by a read-only role.
+    assert preview["environment"] == "production-plan"
     assert deploy["environment"] == "production"
     assert deploy["needs"] == "preview"
     assert "--save-plan plan.json" in _steps(preview)
@@ -190,7 +195,10 @@ def test_pull_requests_get_an_environment_destroyed_on_close():
 def test_a_daily_schedule_collects_expired_environments():
     document = _load("env-gc.yml")
     assert document["on"]["schedule"] == [{"cron": "30 3 * * *"}]
-    assert "stagecraft env gc --from-backend --execute" in _steps(document["jobs"]["gc"])
+    # The CI role reaches pr-* stacks only; developers remove their own.
+    assert "stagecraft env gc --from-backend --kind preview --execute" in _steps(
+        document["jobs"]["gc"]
+    )
 
 
 def test_preview_environments_run_the_policy_pack_and_can_get_their_own_database():
@@ -211,3 +219,46 @@ def test_the_audit_report_is_written_weekly_and_checks_the_register():
     assert "stagecraft report --check" in steps
     upload = next(s for s in job["steps"] if "upload-artifact" in s.get("uses", ""))
     assert "stagecraft-report.html" in upload["with"]["path"]
+
+
+def _role_variables(job: dict[str, Any]) -> list[str]:
+    return [
+        re.fullmatch(r"\$\{\{ vars\.(\w+) \}\}", step["with"]["role-to-assume"]).group(1)  # type: ignore[union-attr]
+        for step in job["steps"]
+        if "configure-aws-credentials" in step.get("uses", "")
+    ]
+
+
+def test_every_job_assumes_a_role_that_trusts_exactly_that_job():
+    """The token's `sub` is the job's GitHub environment, else `pull_request`: the role
+    behind each variable must trust that, as the bootstrap writes it."""
+    from stagecraft.offline.engine import evaluate
+
+    bootstrap = evaluate("bootstrap", project_dir=REPO / "bootstrap")
+    subjects = {
+        r.inputs["name"]: json.loads(r.inputs["assumeRolePolicy"])["Statement"][0]["Condition"][
+            "StringEquals"
+        ]["token.actions.githubusercontent.com:sub"]
+        for r in bootstrap.of_type("aws:iam/role:Role")
+    }
+    repository_variables = bootstrap.outputs["githubRepositoryVariables"]
+    environment_variables = bootstrap.outputs["githubEnvironmentVariables"]
+    checked = 0
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        document = _load(path.name)
+        for job_name, job in document["jobs"].items():
+            for variable in _role_variables(job):
+                environment = job.get("environment")
+                context = f"environment:{environment}" if environment else "pull_request"
+                arn = (environment_variables.get(environment) or {}).get(variable) or (
+                    repository_variables.get(variable)
+                )
+                assert arn, f"{path.name} {job_name}: no bootstrap output sets {variable}"
+                role = arn.rsplit("/", 1)[-1]
+                assert subjects[role] == f"repo:octo-org/stagecraft:{context}", (
+                    f"{path.name} {job_name} assumes {role}, which trusts {subjects[role]}"
+                )
+                if context == "pull_request":
+                    assert "github.event.pull_request.head.repo.full_name" in job.get("if", "")
+                checked += 1
+    assert checked == 7  # every job of the five workflows that reaches AWS

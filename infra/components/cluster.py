@@ -24,6 +24,13 @@ from infra.config import ClusterSpec
 # EKS access policies: https://docs.aws.amazon.com/eks/latest/userguide/access-policy-permissions.html
 ADMIN_POLICY = "AmazonEKSClusterAdminPolicy"
 VIEW_POLICY = "AmazonEKSViewPolicy"
+# Admin of the namespaces it is scoped to (not cluster-admin).
+NAMESPACE_ADMIN_POLICY = "AmazonEKSAdminPolicy"
+
+# The Kubernetes group of the roles that deploy pr-<n>/dev-<name> stacks:
+# it may create and delete namespaces, which the SmallStackAccess component's
+# admission policy limits to those stacks' names.
+SMALL_STACK_DEPLOYERS_GROUP = "stagecraft-small-stack-deployers"
 
 # The Kubernetes group developer roles join through their access entry.  With
 # `clusterDeveloperAccess: edit`, each environment namespace binds the
@@ -53,6 +60,9 @@ class ClusterArgs:
     private_subnet_ids: Sequence[pulumi.Input[str]]
     public_subnet_ids: Sequence[pulumi.Input[str]]
     protect: bool
+    # EKS access-scope wildcard of the small stacks' namespaces ("pr-*") where
+    # this cluster hosts them; None: it hosts none.
+    small_stack_namespaces: str | None = None
 
 
 class Cluster(pulumi.ComponentResource):
@@ -256,6 +266,11 @@ class Cluster(pulumi.ComponentResource):
             *access,
         ]
         self.developers_group = DEVELOPERS_GROUP if spec.developer_role_arns else None
+        self.small_stack_deployers_group = (
+            SMALL_STACK_DEPLOYERS_GROUP
+            if spec.small_stack_deployer_role_arns and args.small_stack_namespaces
+            else None
+        )
 
         # Managed nodes whose launch template names no security group get the
         # EKS-created cluster security group; admitting it is admitting exactly
@@ -280,16 +295,43 @@ class Cluster(pulumi.ComponentResource):
     def _grant_access(
         self, name: str, args: ClusterArgs, partition: pulumi.Output[str]
     ) -> list[pulumi.Resource]:
-        """An access entry per listed role: admins cluster-wide, developers read-only
-        cluster-wide plus the developers group (bound to `edit` per namespace)."""
-        grants: list[tuple[str, str, str, list[str]]] = [
-            (arn, "admin", ADMIN_POLICY, []) for arn in args.spec.admin_role_arns
-        ] + [
-            (arn, "developer", VIEW_POLICY, [DEVELOPERS_GROUP])
-            for arn in args.spec.developer_role_arns
+        """An access entry per listed role, at its level.
+
+        Admins: cluster-admin. Developers: read-only cluster-wide, plus the
+        developers group (bound to `edit` per environment namespace). Read-only
+        roles (the preview CI role): view, cluster-wide. Small-stack deployers:
+        admin of the small stacks' namespaces only, plus their group (which
+        may create such namespaces; see SmallStackAccess).
+        """
+        spec = args.spec
+        cluster_wide = aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster")
+        grants: list[
+            tuple[str, str, str, list[str], aws.eks.AccessPolicyAssociationAccessScopeArgs]
+        ] = []
+        grants += [(arn, "admin", ADMIN_POLICY, [], cluster_wide) for arn in spec.admin_role_arns]
+        grants += [
+            (arn, "developer", VIEW_POLICY, [DEVELOPERS_GROUP], cluster_wide)
+            for arn in spec.developer_role_arns
         ]
+        grants += [
+            (arn, "read-only", VIEW_POLICY, [], cluster_wide) for arn in spec.read_only_role_arns
+        ]
+        if args.small_stack_namespaces is not None:
+            small_stacks = aws.eks.AccessPolicyAssociationAccessScopeArgs(
+                type="namespace", namespaces=[args.small_stack_namespaces]
+            )
+            grants += [
+                (
+                    arn,
+                    "small-stacks",
+                    NAMESPACE_ADMIN_POLICY,
+                    [SMALL_STACK_DEPLOYERS_GROUP],
+                    small_stacks,
+                )
+                for arn in spec.small_stack_deployer_role_arns
+            ]
         created: list[pulumi.Resource] = []
-        for principal_arn, level, policy, groups in grants:
+        for principal_arn, level, policy, groups, scope in grants:
             # The role name for readability, a hash of the whole ARN for
             # uniqueness: the same role name in two accounts or paths is fine.
             role_name = principal_arn.rsplit("/", 1)[-1]
@@ -310,7 +352,7 @@ class Cluster(pulumi.ComponentResource):
                 policy_arn=pulumi.Output.concat(
                     "arn:", partition, ":eks::aws:cluster-access-policy/", policy
                 ),
-                access_scope={"type": "cluster"},
+                access_scope=scope,
                 opts=child(self),
             )
             created += [entry, association]

@@ -77,6 +77,10 @@ class DatabaseJobsArgs:
     # application: a pod of the application's namespace could otherwise use
     # the ServiceAccount and read the master secret of a *shared* instance.
     dedicated_namespace: str | None = None
+    # The permissions boundary of the jobs' IAM role: a small stack's roles
+    # carry the account's small-stack boundary (the only roles its CI role may
+    # create); None for a full environment's.
+    permissions_boundary: pulumi.Input[str] | None = None
 
 
 class DatabaseJobs(pulumi.ComponentResource):
@@ -98,6 +102,7 @@ class DatabaseJobs(pulumi.ComponentResource):
                 args.oidc_issuer_url,
                 args.dedicated_namespace or args.namespace,
             ).apply(lambda v: _irsa_trust(v[0], v[1], v[2])),
+            permissions_boundary=args.permissions_boundary,
             opts=child(self),
         )
         read_secret = aws.iam.RolePolicy(

@@ -12,8 +12,9 @@ from infra.components.database import Database, DatabaseArgs
 from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs
 from infra.components.network import EKS_UNSUPPORTED_ZONE_IDS, Network, NetworkArgs, Zone
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
+from infra.components.small_stack_access import SmallStackAccess, SmallStackAccessArgs
 from infra.components.workloads import Workloads, WorkloadsArgs
-from infra.config import ConfigError, Problem, StackConfig
+from infra.config import ConfigError, Problem, StackConfig, small_stack_namespaces
 
 
 class Environment(pulumi.ComponentResource):
@@ -42,6 +43,8 @@ class Environment(pulumi.ComponentResource):
         )
         on_aws = child(self, providers=[provider])
         zones = _preflight(config, provider)
+        hosted = config.hosted_small_stack_kind
+        namespaces = small_stack_namespaces(hosted) if hosted else None
 
         secrets = Secrets(
             f"{name}-secrets",
@@ -73,6 +76,7 @@ class Environment(pulumi.ComponentResource):
                 private_subnet_ids=network.private_subnet_ids,
                 public_subnet_ids=network.public_subnet_ids,
                 protect=protect,
+                small_stack_namespaces=namespaces[0] if namespaces else None,
             ),
             opts=on_aws,
         )
@@ -170,6 +174,18 @@ class Environment(pulumi.ComponentResource):
             opts=child(self),
         )
 
+        if cluster.small_stack_deployers_group and namespaces:
+            SmallStackAccess(
+                f"{name}-small-stack-access",
+                SmallStackAccessArgs(
+                    group=cluster.small_stack_deployers_group,
+                    namespace_pattern=namespaces[1],
+                    provider=workloads.provider,
+                    labels=workloads.labels,
+                ),
+                opts=child(self),
+            )
+
         if config.database.reset_schedule:
             # A sandbox: the application database goes back to the seed data
             # on a schedule, from a CronJob inside the cluster (the only place
@@ -230,11 +246,38 @@ def _preflight(config: StackConfig, provider: aws.Provider) -> list[Zone]:
     cluster it creates.  Every problem found stops the run as one ConfigError.
     """
     zones, problems = _availability_zones(config, provider)
+    problems += _service_linked_role_problems(config, provider)
     if not pulumi.runtime.is_dry_run():
         problems += _deployer_problems(config, provider)
     if problems:
         raise ConfigError(config.stack, problems)
     return zones
+
+
+def _service_linked_role_problems(config: StackConfig, provider: aws.Provider) -> list[Problem]:
+    """The Auto Scaling service-linked role must exist before the environment's KMS key.
+
+    The key's policy names it (the nodes' encrypted volumes are created
+    through Auto Scaling), and KMS refuses a policy naming a role that does
+    not exist; the role is made by the first Auto Scaling group an account
+    ever has, or by the bootstrap.
+    """
+    roles = aws.iam.get_roles(
+        path_prefix="/aws-service-role/autoscaling.amazonaws.com/",
+        opts=pulumi.InvokeOptions(provider=provider),
+    )
+    if roles.names:
+        return []
+    return [
+        Problem(
+            "aws:region",
+            config.region,
+            "this account has no Auto Scaling service-linked role "
+            "(AWSServiceRoleForAutoScaling), which the environment's KMS key policy names: "
+            "run the bootstrap first (README 'Deploy for real'), or `aws iam "
+            "create-service-linked-role --aws-service-name autoscaling.amazonaws.com`",
+        )
+    ]
 
 
 def _deployer_problems(config: StackConfig, provider: aws.Provider) -> list[Problem]:

@@ -19,6 +19,7 @@ EXIT_FAILED = 1  # a check failed: docs stale, gate failed, over budget, differe
 EXIT_USAGE = 2  # the user's input is wrong: bad stack, bad config, bad file
 
 DOCUMENTED_ORDER = ("dev", "staging", "production")
+BOOTSTRAP_DIR = "bootstrap"
 FORMATS = ("text", "markdown", "json")
 
 
@@ -140,13 +141,15 @@ def validate(project: Project, args: argparse.Namespace) -> int:
 
 
 def _config_of(project: Project, stack: str) -> Any:
-    """The validated config of ``stack``, full or ephemeral."""
-    from infra.config import parse_ephemeral_config, parse_stack_config
+    """The validated config of ``stack``: a full environment, a small stack or a bootstrap."""
+    from infra.config import parse_bootstrap_config, parse_ephemeral_config, parse_stack_config
 
     holder = locate_project(project, stack)
     config = holder.config_map(stack)
     if holder.directory == project.directory:
         return parse_stack_config(config.values, project=holder.name, stack=stack)
+    if holder.directory.name == BOOTSTRAP_DIR:
+        return parse_bootstrap_config(config.values, project=holder.name, stack=stack)
     return parse_ephemeral_config(config.values, project=holder.name, stack=stack)
 
 
@@ -158,9 +161,10 @@ def _estimate(project: Project, stack: str, plan_result: Any, **kwargs: Any) -> 
     shared_gb = None
     if isinstance(config, EphemeralStackConfig) and not config.shared.own_database:
         shared_gb = config.shared.db_storage_estimate_gb
+    general = getattr(config, "general", None)  # a bootstrap has no budget of its own
     return estimate(
         plan_result,
-        budget=config.general.monthly_budget_usd,
+        budget=general.monthly_budget_usd if general else None,
         shared_database_gb=shared_gb,
         **kwargs,
     )
@@ -379,7 +383,9 @@ def _cost_text(estimates: list[Any], console: Console) -> None:
         status = e.budget_status
         console.print(
             f"{e.stack}: {money(e.total)}/month at desired size, {money(e.total_at_max)} at max "
-            f"size; budget {money(e.budget or 0)}: {status}. {free} resources at no charge, "
+            f"size; "
+            + (f"budget {money(e.budget)}: {status}" if e.budget is not None else "no budget")
+            + f". {free} resources at no charge, "
             f"{len(e.usage_lines)} usage-priced, {len(e.unpriced)} unpriced. Prices read "
             f"{e.prices_read_on}."
         )
@@ -631,10 +637,12 @@ def env(project: Project, args: argparse.Namespace) -> int:
     if args.from_backend:
         selected = [
             envs.entry_from_backend(name, project)
-            for name in envs.backend_expired(now, cwd=project.directory)
+            for name in envs.backend_expired(now, cwd=project.directory, kind=args.kind)
         ]
     else:
-        selected = envs.expired(project, now)
+        selected = [
+            e for e in envs.expired(project, now) if args.kind is None or e.kind == args.kind
+        ]
     if not selected:
         print("no expired environments")
         return EXIT_OK

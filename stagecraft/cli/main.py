@@ -262,6 +262,13 @@ def _parser() -> argparse.ArgumentParser:
     gc_mode.add_argument("--dry-run", action="store_true", help="only list (the default)")
     gc_mode.add_argument("--execute", action="store_true", help="run the removal commands")
     env_gc.add_argument(
+        "--kind",
+        choices=("preview", "developer"),
+        default=None,
+        help="only pr-<n> (preview) or only dev-<name> (developer) stacks; CI's role "
+        "removes previews only (default: both)",
+    )
+    env_gc.add_argument(
         "--from-backend",
         action="store_true",
         help="find expired stacks in the state backend instead of stack files (CI)",

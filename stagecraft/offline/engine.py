@@ -298,6 +298,7 @@ def evaluate(
     project_dir: Path | None = None,
     config_overrides: dict[str, Any] | None = None,
     existing_log_groups: frozenset[str] = frozenset(),
+    service_linked_roles: frozenset[str] | None = None,
     dry_run: bool = True,
     allow_placeholders: bool = True,
 ) -> Plan:
@@ -305,20 +306,22 @@ def evaluate(
 
     ``config_overrides`` replaces stack-file keys (as written in the file) for
     this run only.  ``existing_log_groups`` are log groups the mock account
-    already holds; ``dry_run`` False evaluates the program as `pulumi up`
-    would (a preview is what `stagecraft plan` shows).  ``allow_placeholders``
-    sets the stack's `allowPlaceholderValues` for this run, as `pulumi up
-    --config` would, so the shipped stack files (documentation accounts and
-    ranges) plan offline; False runs them as a real deploy would, which
-    refuses those values.  Errors the program
-    raises (such as ``ConfigError``) propagate unchanged, after the runtime is
-    shut down cleanly.
+    already holds; ``service_linked_roles`` the services whose service-linked
+    role it has (None: Auto Scaling's, as in most accounts).  ``dry_run``
+    False evaluates the program as `pulumi up` would (a preview is what
+    `stagecraft plan` shows).  ``allow_placeholders`` sets the stack's
+    `allowPlaceholderValues` for this run, as `pulumi up --config` would, so
+    the shipped stack files (documentation accounts and ranges) plan
+    offline; False runs them as a real deploy would, which refuses those
+    values.  Errors the program raises (such as ``ConfigError``) propagate
+    unchanged, after the runtime is shut down cleanly.
     """
     project = load_project(project_dir)
     config = project.config_map(stack, config_overrides, allow_placeholders=allow_placeholders)
     mocks = StagecraftMocks(
         region=config.values.get("aws:region") or "us-east-1",
         existing_log_groups=existing_log_groups,
+        **({} if service_linked_roles is None else {"service_linked_roles": service_linked_roles}),
     )
     shared_stack = config.values.get(f"{project.name}:sharedStack")
     if shared_stack:

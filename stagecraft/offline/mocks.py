@@ -83,13 +83,34 @@ def partition_of(region: str) -> tuple[str, str]:
     return "aws", "amazonaws.com"
 
 
+# An account that has run an Auto Scaling group before (most have): its
+# service-linked role exists.
+DEFAULT_SERVICE_LINKED_ROLES = frozenset({"autoscaling.amazonaws.com"})
+
+# What the account's service-linked roles are called.
+_SERVICE_LINKED_ROLE_NAMES = {
+    "autoscaling.amazonaws.com": "AWSServiceRoleForAutoScaling",
+    "eks.amazonaws.com": "AWSServiceRoleForAmazonEKS",
+    "eks-nodegroup.amazonaws.com": "AWSServiceRoleForAmazonEKSNodegroup",
+    "rds.amazonaws.com": "AWSServiceRoleForRDS",
+    "elasticache.amazonaws.com": "AWSServiceRoleForElastiCache",
+}
+
+
 class StagecraftMocks(Mocks):
     """Realistic answers for the AWS, Kubernetes and random resources stagecraft uses."""
 
-    def __init__(self, region: str, existing_log_groups: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self,
+        region: str,
+        existing_log_groups: frozenset[str] = frozenset(),
+        service_linked_roles: frozenset[str] = DEFAULT_SERVICE_LINKED_ROLES,
+    ) -> None:
         self.region = region
         # Log groups the account already has (a fresh account: none).
         self.existing_log_groups = existing_log_groups
+        # Services whose service-linked role the account has.
+        self.service_linked_roles = service_linked_roles
         self.partition, self.dns_suffix = partition_of(region)
         self.account = PLACEHOLDER_ACCOUNT_ID
         self._provider_default_tags: dict[str, dict[str, str]] = {}
@@ -114,6 +135,9 @@ class StagecraftMocks(Mocks):
             "aws:iam/rolePolicy:RolePolicy": self._role_policy,
             "aws:iam/rolePolicyAttachment:RolePolicyAttachment": self._policy_attachment,
             "aws:iam/openIdConnectProvider:OpenIdConnectProvider": self._oidc_provider,
+            "aws:iam/policy:Policy": self._iam_policy,
+            "aws:iam/serviceLinkedRole:ServiceLinkedRole": self._service_linked_role,
+            "aws:s3/bucket:Bucket": self._bucket,
             "aws:kms/key:Key": self._kms_key,
             "aws:kms/alias:Alias": self._kms_alias,
             "aws:secretsmanager/secret:Secret": self._secret,
@@ -169,6 +193,32 @@ class StagecraftMocks(Mocks):
                 "issuerId": "AROAOFFLINEPLAN000000",
                 "issuerName": role,
                 "sessionName": "stagecraft-offline-plan",
+            }, []
+        if token == "aws:iam/getRoles:getRoles":
+            prefix = str(args.args.get("pathPrefix", "/"))
+            found = [
+                (f"/aws-service-role/{service}/", _SERVICE_LINKED_ROLE_NAMES[service])
+                for service in sorted(self.service_linked_roles)
+                if f"/aws-service-role/{service}/".startswith(prefix)
+            ]
+            return {
+                "id": self.region,
+                "pathPrefix": prefix,
+                "names": [name for _, name in found],
+                "arns": [
+                    self._arn("iam", f"role{path}{name}", regional=False) for path, name in found
+                ],
+            }, []
+        if token == "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider":
+            url = str(args.args.get("url", "")).removeprefix("https://")
+            arn = self._arn("iam", f"oidc-provider/{url}", regional=False)
+            return {
+                "id": arn,
+                "arn": arn,
+                "url": url,
+                "clientIdLists": ["sts.amazonaws.com"],
+                "thumbprintLists": [],
+                "tags": {},
             }, []
         if token == "aws:cloudwatch/getLogGroups:getLogGroups":
             prefix = str(args.args.get("logGroupNamePrefix", ""))
@@ -367,6 +417,42 @@ class StagecraftMocks(Mocks):
         self, typ: str, name: str, inputs: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
         return f"{inputs.get('role', 'role')}-{self._hash(typ, name)[:20]}", inputs
+
+    def _iam_policy(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        policy_name = inputs.get("name") or self._autoname(name, typ)
+        arn = self._arn("iam", f"policy/{policy_name}", regional=False)
+        return arn, {
+            **inputs,
+            "name": policy_name,
+            "arn": arn,
+            "policyId": "ANPA" + (self._hash(typ, name)[:17].upper()),
+        }
+
+    def _service_linked_role(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        service = str(inputs.get("awsServiceName", ""))
+        role_name = _SERVICE_LINKED_ROLE_NAMES.get(service, f"AWSServiceRoleFor{name}")
+        arn = self._arn("iam", f"role/aws-service-role/{service}/{role_name}", regional=False)
+        return arn, {
+            **inputs,
+            "name": role_name,
+            "arn": arn,
+            "path": f"/aws-service-role/{service}/",
+        }
+
+    def _bucket(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        bucket = inputs.get("bucket") or self._autoname(name, typ, lower=True)
+        return bucket, {
+            **inputs,
+            "bucket": bucket,
+            "arn": f"arn:{self.partition}:s3:::{bucket}",
+            "bucketDomainName": f"{bucket}.s3.{self.dns_suffix}",
+            "bucketRegionalDomainName": f"{bucket}.s3.{self.region}.{self.dns_suffix}",
+            "region": self.region,
+        }
 
     def _oidc_provider(
         self, typ: str, name: str, inputs: dict[str, Any]

@@ -220,7 +220,7 @@ def _parse_yaml(path: Path, mtime_ns: int, size: int) -> Any:
         raise StackFileError(f"cannot read {path}: {exc.strerror}") from None
 
 
-SUBPROJECTS = ("ephemeral",)
+SUBPROJECTS = ("ephemeral", "bootstrap")
 
 
 def scratch_copy(project: Project, destination: Path) -> Project:

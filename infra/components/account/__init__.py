@@ -1,0 +1,1 @@
+"""The account layer: what every environment of one AWS account stands on (bootstrap/)."""

@@ -1,0 +1,176 @@
+"""Bootstrap: what an AWS account needs before its first environment, as one component.
+
+Run once per account by an administrator (README "Deploy for real"): the
+state backend and its keys, GitHub Actions as an identity, the CI roles, the
+small-stack permissions boundary and the Auto Scaling service-linked role.
+Its outputs are exactly what the workflows' variables and the stack files
+need.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components._common import child, type_token
+from infra.components.account.ci_access import AUTOSCALING_SERVICE, CiAccess, CiAccessArgs
+from infra.components.account.policies import Account, GitHubRepository
+from infra.components.account.state_backend import StateBackend, StateBackendArgs
+from infra.config import (
+    ACCESS_LOG_BUCKET_SUFFIX,
+    ALLOWED_PARENT,
+    PREVIEW_ENVIRONMENTS,
+    PROJECT_NAME,
+    SMALL_STACK_BOUNDARY,
+    BootstrapStackConfig,
+)
+
+# The variables the workflows read (Settings > Secrets and variables > Actions).
+BACKEND_VARIABLE = "PULUMI_BACKEND_URL"
+REGION_VARIABLE = "AWS_REGION"
+PREVIEW_ROLE_VARIABLE = "AWS_PREVIEW_ROLE_ARN"
+PREVIEW_ENVIRONMENT_ROLE_VARIABLE = "AWS_PREVIEW_ENVIRONMENT_ROLE_ARN"
+DEPLOY_ROLE_VARIABLE = "AWS_DEPLOY_ROLE_ARN"  # per GitHub environment
+PLAN_ROLE_VARIABLE = "AWS_PLAN_ROLE_ARN"  # per `<environment>-plan` GitHub environment
+SECRETS_PROVIDER_VARIABLE = "PULUMI_SECRETS_PROVIDER"  # of the pr-<n> stacks
+
+
+class Bootstrap(pulumi.ComponentResource):
+    outputs: dict[str, pulumi.Output[object]]
+
+    def __init__(
+        self,
+        name: str,
+        config: BootstrapStackConfig,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(type_token("Bootstrap"), name, None, opts)
+        spec = config.bootstrap
+        provider = aws.Provider(
+            f"{name}-aws",
+            region=config.region,
+            default_tags={"tags": config.default_tags},
+            opts=child(self),
+        )
+        on_aws = child(self, providers=[provider])
+        invoke = pulumi.InvokeOptions(parent=self, provider=provider)
+        invoke_output = pulumi.InvokeOutputOptions(parent=self, provider=provider)
+        identity = aws.get_caller_identity_output(opts=invoke_output)
+        partition = aws.get_partition_output(opts=invoke_output)
+
+        bucket_name: pulumi.Input[str] = spec.state_bucket_name or identity.account_id.apply(
+            lambda account: f"{PROJECT_NAME}-pulumi-state-{account}-{config.region}"
+        )
+        backend = StateBackend(
+            f"{name}-backend",
+            StateBackendArgs(
+                project=PROJECT_NAME,
+                bucket_name=bucket_name,
+                log_bucket_name=pulumi.Output.from_input(bucket_name).apply(
+                    lambda bucket: f"{bucket}{ACCESS_LOG_BUCKET_SUFFIX}"
+                ),
+                environments=spec.environments,
+                version_retention_days=spec.state_version_retention_days,
+                access_log_retention_days=spec.access_log_retention_days,
+                partition=partition.partition,
+                account_id=identity.account_id,
+                region=config.region,
+            ),
+            opts=on_aws,
+        )
+        environments = list(spec.environments)
+        account = pulumi.Output.all(
+            partition.partition,
+            identity.account_id,
+            backend.bucket.bucket,
+            backend.state_key.arn,
+            *(backend.secrets_keys[e].arn for e in environments),
+        ).apply(
+            lambda v: Account(
+                partition=v[0],
+                account_id=v[1],
+                region=config.region,
+                project=PROJECT_NAME,
+                state_bucket=v[2],
+                state_key_arn=v[3],
+                secrets_key_arns=dict(zip(environments, v[4:], strict=True)),
+            )
+        )
+        # One per account, made by the first Auto Scaling group ever created:
+        # most accounts have it; a fresh one gets it here.
+        autoscaling_roles = aws.iam.get_roles(
+            path_prefix=f"/aws-service-role/{AUTOSCALING_SERVICE}/", opts=invoke
+        )
+        small_stack_parents = {
+            ("pr-" if kind == "preview" else "dev-"): parent
+            for kind, parent in ALLOWED_PARENT.items()
+            if parent in spec.environments
+        }
+        ci = CiAccess(
+            f"{name}-github",
+            CiAccessArgs(
+                project=PROJECT_NAME,
+                repository=GitHubRepository(
+                    spec.github_owner,
+                    spec.github_name,
+                    spec.github_owner_id,
+                    spec.github_repository_id,
+                ),
+                create_oidc_provider=spec.github_oidc_provider == "create",
+                deploy_environments=spec.deploy_environments,
+                preview_stacks=spec.preview_stacks,
+                previews=config.hosts_previews,
+                preview_environments_github_environment=PREVIEW_ENVIRONMENTS,
+                boundary_name=SMALL_STACK_BOUNDARY,
+                small_stack_parents=small_stack_parents,
+                account=account,
+                autoscaling_role_exists=bool(autoscaling_roles.names),
+            ),
+            opts=on_aws,
+        )
+
+        repository_variables: dict[str, pulumi.Input[str]] = {
+            BACKEND_VARIABLE: backend.backend_url,
+            REGION_VARIABLE: config.region,
+            PREVIEW_ROLE_VARIABLE: ci.preview_role.arn,
+        }
+        environment_variables: dict[str, dict[str, pulumi.Input[str]]] = {
+            environment: {DEPLOY_ROLE_VARIABLE: role.arn}
+            for environment, role in ci.deploy_roles.items()
+        }
+        environment_variables |= {
+            f"{environment}-plan": {PLAN_ROLE_VARIABLE: role.arn}
+            for environment, role in ci.plan_roles.items()
+        }
+        if ci.preview_environment_role is not None:
+            repository_variables[PREVIEW_ENVIRONMENT_ROLE_VARIABLE] = (
+                ci.preview_environment_role.arn
+            )
+            environment_variables[PREVIEW_ENVIRONMENTS] = {
+                SECRETS_PROVIDER_VARIABLE: backend.secrets_providers[ALLOWED_PARENT["preview"]]
+            }
+
+        # What each stack file lists, so the CI roles reach its cluster.
+        stack_file_access: dict[str, dict[str, list[pulumi.Output[str]]]] = {}
+        for environment in environments:
+            access: dict[str, list[pulumi.Output[str]]] = {}
+            if environment in ci.deploy_roles:
+                access["clusterAdminRoleArns"] = [ci.deploy_roles[environment].arn]
+            readers = [ci.preview_role.arn] if environment in spec.preview_stacks else []
+            if environment in ci.plan_roles:
+                readers.append(ci.plan_roles[environment].arn)
+            if readers:
+                access["clusterReadOnlyRoleArns"] = readers
+            if environment == ALLOWED_PARENT["preview"] and ci.preview_environment_role:
+                access["clusterSmallStackDeployerRoleArns"] = [ci.preview_environment_role.arn]
+            stack_file_access[environment] = access
+
+        self.outputs = {
+            "githubRepositoryVariables": pulumi.Output.from_input(repository_variables),
+            "githubEnvironmentVariables": pulumi.Output.from_input(environment_variables),
+            "secretsProviders": pulumi.Output.from_input(backend.secrets_providers),
+            "stackFileAccess": pulumi.Output.from_input(stack_file_access),
+            "stateBucket": backend.bucket.bucket,
+            "smallStackBoundaryArn": ci.boundary.arn,
+        }
+        self.register_outputs(dict(self.outputs))

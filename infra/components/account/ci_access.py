@@ -1,0 +1,182 @@
+"""CiAccess: GitHub Actions as an identity in the account, and the roles its jobs assume.
+
+Each role trusts exactly one kind of job of one repository (the token's
+`sub`), for STS (its `aud`): pull requests (preview), the
+`preview-environments` GitHub environment (pr-<n> stacks), and one GitHub
+environment per deployed stack. No access keys exist anywhere.
+The documents themselves are in policies.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components._common import child, type_token
+from infra.components.account.policies import (
+    GITHUB_OIDC_HOST,
+    GITHUB_OIDC_URL,
+    STS_AUDIENCE,
+    Account,
+    GitHubRepository,
+    deploy_policy,
+    github_trust_policy,
+    plan_policy,
+    preview_environment_policy,
+    preview_policy,
+    small_stack_boundary,
+)
+
+# An hour: longer than any deploy; a leaked token is dead soon after.
+SESSION_SECONDS = 3600
+AUTOSCALING_SERVICE = "autoscaling.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class CiAccessArgs:
+    project: str
+    repository: GitHubRepository
+    create_oidc_provider: bool
+    deploy_environments: Sequence[str]
+    preview_stacks: Sequence[str]
+    previews: bool  # pr-<n> stacks run here (staging is in this account)
+    preview_environments_github_environment: str
+    boundary_name: str
+    # Small stack name prefix ("pr-", "dev-") -> its shared stack, for the boundary.
+    small_stack_parents: Mapping[str, str]
+    # The account, bucket and keys (see Account).
+    account: pulumi.Output[Account]
+    # The Auto Scaling service-linked role exists already (any Auto Scaling
+    # group ever made creates it); else it is created here.
+    autoscaling_role_exists: bool
+
+
+class CiAccess(pulumi.ComponentResource):
+    """The OIDC provider, the CI roles, the small-stack boundary and the service-linked role."""
+
+    preview_role: aws.iam.Role
+    preview_environment_role: aws.iam.Role | None
+    deploy_roles: dict[str, aws.iam.Role]
+    plan_roles: dict[str, aws.iam.Role]
+    boundary: aws.iam.Policy
+
+    def __init__(
+        self, name: str, args: CiAccessArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(type_token("CiAccess"), name, None, opts)
+        account = args.account
+
+        if args.create_oidc_provider:
+            provider_arn: pulumi.Output[str] = aws.iam.OpenIdConnectProvider(
+                f"{name}-github",
+                url=GITHUB_OIDC_URL,
+                client_id_lists=[STS_AUDIENCE],
+                # AWS verifies GitHub's certificate against its own trusted
+                # CAs; a thumbprint here would be kept but never used.
+                opts=child(self, protect=True),
+            ).arn
+        else:
+            provider_arn = aws.iam.get_open_id_connect_provider_output(
+                url=GITHUB_OIDC_URL, opts=pulumi.InvokeOutputOptions(parent=self)
+            ).arn
+
+        # The KMS keys name the Auto Scaling service-linked role (encrypted
+        # node volumes); a key policy naming a role that does not exist is
+        # refused, so the role has to exist before the first environment.
+        if not args.autoscaling_role_exists:
+            aws.iam.ServiceLinkedRole(
+                f"{name}-autoscaling-service-role",
+                aws_service_name=AUTOSCALING_SERVICE,
+                opts=child(self),
+            )
+
+        self.boundary = aws.iam.Policy(
+            f"{name}-small-stacks-boundary",
+            name=args.boundary_name,
+            description="The most a role of a pr-<n>/dev-<name> stack may do",
+            policy=account.apply(
+                lambda a: json.dumps(small_stack_boundary(a, args.small_stack_parents))
+            ),
+            opts=child(self),
+        )
+
+        def role(
+            role_name: str, subject: str, description: str, document: pulumi.Output[str]
+        ) -> aws.iam.Role:
+            created = aws.iam.Role(
+                f"{name}-{role_name.removeprefix(args.project + '-')}",
+                name=role_name,
+                description=description,
+                max_session_duration=SESSION_SECONDS,
+                assume_role_policy=provider_arn.apply(
+                    lambda arn: json.dumps(github_trust_policy(arn, subject))
+                ),
+                opts=child(self),
+            )
+            aws.iam.RolePolicy(
+                f"{name}-{role_name.removeprefix(args.project + '-')}-permissions",
+                role=created.id,
+                name="permissions",
+                policy=document,
+                opts=child(self),
+            )
+            return created
+
+        repository = args.repository
+        self.preview_role = role(
+            f"{args.project}-ci-preview",
+            repository.subject("pull_request"),
+            f"pulumi preview of {', '.join(args.preview_stacks)} from pull requests of "
+            f"{repository.owner}/{repository.name}",
+            account.apply(lambda a: json.dumps(preview_policy(a, list(args.preview_stacks)))),
+        )
+        self.preview_environment_role = None
+        if args.previews:
+            self.preview_environment_role = role(
+                f"{args.project}-ci-preview-environments",
+                repository.subject(f"environment:{args.preview_environments_github_environment}"),
+                "pulumi up/destroy of pr-<n> stacks on the staging cluster",
+                account.apply(
+                    lambda a: json.dumps(preview_environment_policy(a, args.boundary_name))
+                ),
+            )
+
+        def deploy_document(environment: str) -> pulumi.Output[str]:
+            return account.apply(lambda a: json.dumps(deploy_policy(a, environment)))
+
+        self.deploy_roles = {
+            environment: role(
+                f"{args.project}-ci-deploy-{environment}",
+                repository.subject(f"environment:{environment}"),
+                f"pulumi up --stack {environment}, from its GitHub environment",
+                deploy_document(environment),
+            )
+            for environment in args.deploy_environments
+        }
+
+        def plan_document(environment: str) -> pulumi.Output[str]:
+            return account.apply(lambda a: json.dumps(plan_policy(a, environment)))
+
+        # The plan reviewers approve is made before the approval, by a job of
+        # the `<environment>-plan` GitHub environment: read-only, so nothing
+        # unapproved can change the environment.
+        self.plan_roles = {
+            environment: role(
+                f"{args.project}-ci-plan-{environment}",
+                repository.subject(f"environment:{environment}-plan"),
+                f"pulumi preview --stack {environment} --save-plan, before its approval",
+                plan_document(environment),
+            )
+            for environment in args.deploy_environments
+        }
+        self.register_outputs(
+            {
+                "githubOidcProvider": GITHUB_OIDC_HOST,
+                "previewRoleArn": self.preview_role.arn,
+                "deployRoleArns": {e: r.arn for e, r in self.deploy_roles.items()},
+            }
+        )

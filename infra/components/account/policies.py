@@ -1,0 +1,746 @@
+"""The IAM documents of the bootstrap: who CI is, and what each of its roles may touch.
+
+Pure functions of names and ARNs (tested without Pulumi). Four kinds of role:
+
+- **deploy** (one per environment): trusted by jobs of the GitHub environment
+  of that name; may use the services the program builds with, but never
+  on a resource tagged as another environment, and only its own stack's
+  state;
+- **preview** (pull requests): reads what a plan reads and the state of the
+  previewed, non-production stacks; never a secret's value, never
+  production;
+- **preview-environment** (pr-<n> stacks): creates and destroys only what
+  is named `<project>-pr-*` or tagged `environment: pr-*`, and the few
+  shared staging resources a preview must use, each said below;
+- the **small-stack boundary**: the most any role a pr-<n>/dev-<name> stack
+  creates may ever do.
+
+Trust conditions are exact (StringEquals on `aud` and `sub`): a workflow of
+another repository, a fork or another GitHub environment gets nothing.
+https://docs.github.com/en/actions/reference/security/oidc
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+GITHUB_OIDC_URL = f"https://{GITHUB_OIDC_HOST}"
+# What aws-actions/configure-aws-credentials asks GitHub for.
+STS_AUDIENCE = "sts.amazonaws.com"
+
+# The services the environment program creates resources with. A deploy role
+# gets them whole: their resource ids are assigned by AWS at creation, so no
+# name pattern can scope them; the Deny statements keep each environment's
+# role off every other environment's resources instead.
+PROGRAM_SERVICES = ("ec2", "eks", "rds", "elasticache", "logs", "kms", "secretsmanager")
+
+# Roles the environment program passes to AWS services, and to which.
+PASSED_TO_SERVICES = (
+    "eks.amazonaws.com",  # the cluster's and the node group's roles
+    "monitoring.rds.amazonaws.com",  # RDS enhanced monitoring
+    "vpc-flow-logs.amazonaws.com",  # flow logs to CloudWatch
+)
+
+# Service-linked roles the services create on first use (their creation is
+# authorised against the caller).
+SERVICE_LINKED = (
+    "eks.amazonaws.com",
+    "eks-nodegroup.amazonaws.com",
+    "rds.amazonaws.com",
+    "elasticache.amazonaws.com",
+    "autoscaling.amazonaws.com",
+)
+
+# What `pulumi preview` of the program reads: the invokes (zones, caller,
+# add-on versions, log groups, the session's role) and the provider reads.
+# Never a secret's value, never a log event.
+PREVIEW_READ_ACTIONS = (
+    "ec2:Describe*",
+    "eks:Describe*",
+    "eks:List*",
+    "rds:Describe*",
+    "rds:ListTagsForResource",
+    "elasticache:Describe*",
+    "elasticache:ListTagsForResource",
+    "logs:DescribeLogGroups",
+    "logs:ListTagsForResource",
+    "logs:ListTagsLogGroup",
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListAliases",
+    "kms:ListResourceTags",
+    "secretsmanager:DescribeSecret",
+    "secretsmanager:GetResourcePolicy",
+    "secretsmanager:ListSecrets",
+    "iam:GetRole",
+    "iam:GetRolePolicy",
+    "iam:GetOpenIDConnectProvider",
+    "iam:GetPolicy",
+    "iam:GetPolicyVersion",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListRolePolicies",
+    "iam:ListRoles",
+    "iam:ListRoleTags",
+    "iam:ListOpenIDConnectProviders",
+)
+
+
+@dataclass(frozen=True)
+class GitHubRepository:
+    owner: str
+    name: str
+    # GitHub's immutable subject (`repo:<owner>@<id>/<name>@<id>:`), sent by
+    # repositories created, renamed or transferred since 2026-07-15.
+    owner_id: int = 0
+    repository_id: int = 0
+
+    def subject(self, context: str) -> str:
+        """The token's `sub` for a job of this repository in ``context``
+        (`pull_request`, `environment:<name>`)."""
+        if self.owner_id and self.repository_id:
+            repository = f"{self.owner}@{self.owner_id}/{self.name}@{self.repository_id}"
+        else:
+            repository = f"{self.owner}/{self.name}"
+        return f"repo:{repository}:{context}"
+
+
+def github_trust_policy(provider_arn: str, subject: str) -> dict[str, Any]:
+    """Only a token from GitHub, for STS, whose subject is exactly ``subject``."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "GitHubActions",
+                "Effect": "Allow",
+                "Principal": {"Federated": provider_arn},
+                "Action": "sts:AssumeRoleWithWebIdentity",
+                "Condition": {
+                    "StringEquals": {
+                        f"{GITHUB_OIDC_HOST}:aud": STS_AUDIENCE,
+                        f"{GITHUB_OIDC_HOST}:sub": subject,
+                    }
+                },
+            }
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Account:
+    """Where the documents point: the account, the state bucket and the keys."""
+
+    partition: str
+    account_id: str
+    region: str
+    project: str  # the environments' Pulumi project ("stagecraft")
+    state_bucket: str
+    state_key_arn: str
+    # Full environment -> the KMS key of its stack's secrets provider.
+    secrets_key_arns: Mapping[str, str] = field(default_factory=dict)
+
+    def arn(self, service: str, resource: str, *, regional: bool = True) -> str:
+        region = self.region if regional else ""
+        return f"arn:{self.partition}:{service}:{region}:{self.account_id}:{resource}"
+
+    def iam(self, resource: str) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:{resource}"
+
+    @property
+    def bucket_arn(self) -> str:
+        return f"arn:{self.partition}:s3:::{self.state_bucket}"
+
+    def state_objects(self, stack: str) -> list[str]:
+        """Every object the DIY backend keeps for one stack (``stack`` may end in `*`).
+
+        https://www.pulumi.com/docs/iac/operations/stack-management/using-a-diy-backend/
+        """
+        root = f"{self.bucket_arn}/.pulumi"
+        return [
+            f"{root}/stacks/{self.project}/{stack}.json*",
+            f"{root}/locks/{self.project}/{stack}/*",
+            f"{root}/history/{self.project}/{stack}/*",
+            f"{root}/backups/{self.project}/{stack}/*",
+        ]
+
+    @property
+    def state_meta(self) -> str:
+        return f"{self.bucket_arn}/.pulumi/meta.yaml"
+
+    def prefix(self, stack: str) -> str:
+        """The names a stack's resources start with: `stagecraft-staging`, `stagecraft-pr-`."""
+        return f"{self.project}-{stack}"
+
+    def boundary_arn(self, name: str) -> str:
+        return self.iam(f"policy/{name}")
+
+
+def _document(statements: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _state_statements(
+    account: Account, *, writable: str, readable: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Read and write one stack's state (``writable``, may be a pattern); read ``readable``."""
+    return [
+        {
+            "Sid": "ListTheStateBucket",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+            "Resource": account.bucket_arn,
+        },
+        {
+            "Sid": "OwnStackState",
+            "Effect": "Allow",
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": account.state_objects(writable),
+        },
+        {
+            "Sid": "ReadStackState",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": [
+                account.state_meta,
+                *(arn for stack in readable for arn in account.state_objects(stack)),
+            ],
+        },
+        {
+            "Sid": "StateBucketEncryption",
+            "Effect": "Allow",
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": account.state_key_arn,
+        },
+    ]
+
+
+def _other_environments_denied(tag_values: Sequence[str]) -> list[dict[str, Any]]:
+    """Nothing tagged with another `environment`, nothing created under another's tag.
+
+    Both conditions hold only where the tag exists (Null false): untagged
+    resources and account-level reads are left to the Allow statements.
+    """
+    return [
+        {
+            "Sid": "NeverAnotherEnvironmentsResources",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {
+                "StringNotLike": {"aws:ResourceTag/environment": list(tag_values)},
+                "Null": {"aws:ResourceTag/environment": "false"},
+            },
+        },
+        {
+            "Sid": "NeverTagAsAnotherEnvironment",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {
+                "StringNotLike": {"aws:RequestTag/environment": list(tag_values)},
+                "Null": {"aws:RequestTag/environment": "false"},
+            },
+        },
+    ]
+
+
+def deploy_policy(account: Account, environment: str) -> dict[str, Any]:
+    """What `pulumi up --stack <environment>` needs, and nothing of another environment."""
+    prefix = account.prefix(environment)
+    return _document(
+        [
+            {
+                # Justified in policy/config/bootstrap.json: ids assigned at creation.
+                "Sid": "ProgramServices",
+                "Effect": "Allow",
+                "Action": [f"{service}:*" for service in PROGRAM_SERVICES],
+                "Resource": "*",
+            },
+            {
+                "Sid": "OwnRolesAndPolicies",
+                "Effect": "Allow",
+                "Action": "iam:*",
+                "Resource": [
+                    account.iam(f"role/{prefix}-*"),
+                    account.iam(f"policy/{prefix}-*"),
+                    account.iam(f"instance-profile/{prefix}-*"),
+                ],
+            },
+            {
+                "Sid": "ClusterIdentityProvider",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:CreateOpenIDConnectProvider",
+                    "iam:DeleteOpenIDConnectProvider",
+                    "iam:GetOpenIDConnectProvider",
+                    "iam:TagOpenIDConnectProvider",
+                    "iam:UntagOpenIDConnectProvider",
+                    "iam:UpdateOpenIDConnectProviderThumbprint",
+                    "iam:AddClientIDToOpenIDConnectProvider",
+                    "iam:RemoveClientIDFromOpenIDConnectProvider",
+                ],
+                "Resource": account.iam(
+                    f"oidc-provider/oidc.eks.{account.region}.amazonaws.com/id/*"
+                ),
+            },
+            {
+                "Sid": "PassOwnRolesToTheirServices",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": account.iam(f"role/{prefix}-*"),
+                "Condition": {"StringEquals": {"iam:PassedToService": list(PASSED_TO_SERVICES)}},
+            },
+            {
+                "Sid": "ServiceLinkedRoles",
+                "Effect": "Allow",
+                "Action": "iam:CreateServiceLinkedRole",
+                "Resource": account.iam("role/aws-service-role/*"),
+                "Condition": {"StringEquals": {"iam:AWSServiceName": list(SERVICE_LINKED)}},
+            },
+            {
+                "Sid": "ReadIam",
+                "Effect": "Allow",
+                "Action": ["iam:Get*", "iam:List*"],
+                "Resource": "*",
+            },
+            *_state_statements(account, writable=environment, readable=()),
+            {
+                "Sid": "OwnSecretsProvider",
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:Decrypt"],
+                "Resource": account.secrets_key_arns[environment],
+            },
+            *_bootstrap_keys_only_used(account, environment),
+            *_other_environments_denied([environment]),
+        ]
+    )
+
+
+def _bootstrap_keys_only_used(account: Account, environment: str) -> list[dict[str, Any]]:
+    """The bootstrap's keys carry no `environment` tag (they serve all): `kms:*` on `*`
+    must not reach them. Used, never administered; another environment's, not even used."""
+    others = [arn for env, arn in account.secrets_key_arns.items() if env != environment]
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "BootstrapKeysAreOnlyUsed",
+            "Effect": "Deny",
+            "NotAction": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+            "Resource": [account.state_key_arn, *account.secrets_key_arns.values()],
+        }
+    ]
+    if others:
+        statements.append(
+            {
+                "Sid": "NeverAnotherEnvironmentsSecretsProvider",
+                "Effect": "Deny",
+                "Action": "kms:*",
+                "Resource": others,
+            }
+        )
+    return statements
+
+
+def preview_policy(
+    account: Account, stacks: Sequence[str], *, deny_production: bool = True
+) -> dict[str, Any]:
+    """`pulumi preview` of ``stacks``: from a pull request (never production), or
+    (``deny_production`` False) the reviewed plan of one environment before its deploy."""
+    return _document(
+        [
+            {
+                "Sid": "ReadWhatAPlanReads",
+                "Effect": "Allow",
+                "Action": list(PREVIEW_READ_ACTIONS),
+                "Resource": "*",
+            },
+            {
+                "Sid": "ListTheStateBucket",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket", "s3:GetBucketLocation"],
+                "Resource": account.bucket_arn,
+            },
+            {
+                "Sid": "ReadPreviewedState",
+                "Effect": "Allow",
+                "Action": "s3:GetObject",
+                "Resource": [
+                    account.state_meta,
+                    *(arn for stack in stacks for arn in account.state_objects(stack)),
+                ],
+            },
+            {
+                "Sid": "DecryptPreviewedState",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": [
+                    account.state_key_arn,
+                    *(account.secrets_key_arns[stack] for stack in stacks),
+                ],
+            },
+            {
+                "Sid": "NeverASecretsValue",
+                "Effect": "Deny",
+                "Action": ["secretsmanager:GetSecretValue", "logs:GetLogEvents"],
+                "Resource": "*",
+            },
+            *(_production_denied(account) if deny_production else []),
+        ]
+    )
+
+
+def plan_policy(account: Account, environment: str) -> dict[str, Any]:
+    """The plan an environment's reviewers approve (deploy-production.yml's preview job):
+    read-only, that environment's state and secrets provider only."""
+    return preview_policy(account, [environment], deny_production=False)
+
+
+def _production_denied(account: Account) -> list[dict[str, Any]]:
+    """Defence in depth for the roles a pull request's code runs with."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "NeverProductionState",
+            "Effect": "Deny",
+            "Action": "s3:*",
+            "Resource": account.state_objects("production"),
+        },
+        {
+            "Sid": "NeverProductionResources",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:ResourceTag/environment": "production"}},
+        },
+    ]
+    if "production" in account.secrets_key_arns:
+        statements.append(
+            {
+                "Sid": "NeverProductionSecrets",
+                "Effect": "Deny",
+                "Action": "kms:*",
+                "Resource": account.secrets_key_arns["production"],
+            }
+        )
+    return statements
+
+
+# The shared stack of pr-<n> stacks; kept here so the documents read alone.
+PREVIEW_PARENT = "staging"
+
+
+def preview_environment_policy(account: Account, boundary_name: str) -> dict[str, Any]:
+    """`pulumi up`/`destroy` of pr-<n> stacks: their own resources, little else.
+
+    What it must use of staging's, and why (nothing there can be scoped
+    tighter): staging's KMS key, through Secrets Manager and RDS only (the
+    preview's secrets and own database are encrypted under it); staging's
+    Redis user group (the preview's Redis user joins it; ModifyUserGroup
+    also names the user, which must be a preview's); staging's state, read
+    (the StackReference) and its secrets-provider key (the pr-<n> stacks'
+    own secrets provider, and what reading staging's state needs).
+    """
+    pr = account.prefix("pr-")
+    staging = account.prefix(PREVIEW_PARENT)
+    via_services = [
+        f"secretsmanager.{account.region}.amazonaws.com",
+        f"rds.{account.region}.amazonaws.com",
+    ]
+    boundary = account.boundary_arn(boundary_name)
+    return _document(
+        [
+            *_state_statements(account, writable="pr-*", readable=[PREVIEW_PARENT]),
+            {
+                "Sid": "PreviewSecretsProvider",
+                "Effect": "Allow",
+                "Action": ["kms:Encrypt", "kms:Decrypt"],
+                "Resource": account.secrets_key_arns[PREVIEW_PARENT],
+            },
+            {
+                "Sid": "OwnSecrets",
+                "Effect": "Allow",
+                "Action": "secretsmanager:*",
+                "Resource": account.arn("secretsmanager", f"secret:{pr}*"),
+            },
+            {
+                "Sid": "StagingKeyThroughSecretsManagerAndRds",
+                "Effect": "Allow",
+                "Action": [
+                    "kms:Decrypt",
+                    "kms:Encrypt",
+                    "kms:GenerateDataKey*",
+                    "kms:ReEncrypt*",
+                    "kms:DescribeKey",
+                ],
+                "Resource": account.arn("kms", "key/*"),
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": via_services,
+                        "aws:ResourceTag/environment": PREVIEW_PARENT,
+                    }
+                },
+            },
+            {
+                "Sid": "StagingKeyGrantsForRds",
+                "Effect": "Allow",
+                "Action": "kms:CreateGrant",
+                "Resource": account.arn("kms", "key/*"),
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": via_services,
+                        "aws:ResourceTag/environment": PREVIEW_PARENT,
+                    },
+                    "Bool": {"kms:GrantIsForAWSResource": "true"},
+                },
+            },
+            {
+                "Sid": "OwnRolesOnlyWithTheBoundary",
+                "Effect": "Allow",
+                "Action": ["iam:CreateRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy"],
+                "Resource": account.iam(f"role/{pr}*"),
+                "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary}},
+            },
+            {
+                "Sid": "OwnRoles",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:DeleteRole",
+                    "iam:DeleteRolePolicy",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:GetRole",
+                    "iam:GetRolePolicy",
+                    "iam:ListRolePolicies",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:ListInstanceProfilesForRole",
+                    "iam:ListRoleTags",
+                ],
+                "Resource": account.iam(f"role/{pr}*"),
+            },
+            {
+                "Sid": "OwnDatabase",
+                "Effect": "Allow",
+                "Action": "rds:*",
+                "Resource": [
+                    account.arn("rds", f"db:{pr}*"),
+                    account.arn("rds", f"subgrp:{pr}*"),
+                    account.arn("rds", f"pg:{pr}*"),
+                    account.arn("rds", f"snapshot:{pr}*"),
+                ],
+            },
+            {
+                "Sid": "DefaultOptionGroupForNewDatabases",
+                "Effect": "Allow",
+                "Action": "rds:CreateDBInstance",
+                "Resource": account.arn("rds", "og:default:*"),
+            },
+            {
+                "Sid": "OwnSecurityGroupsCreated",
+                "Effect": "Allow",
+                "Action": "ec2:CreateSecurityGroup",
+                "Resource": account.arn("ec2", "security-group/*"),
+                "Condition": {"StringLike": {"aws:RequestTag/environment": "pr-*"}},
+            },
+            {
+                "Sid": "SecurityGroupsInAnyVpc",
+                "Effect": "Allow",
+                "Action": "ec2:CreateSecurityGroup",
+                "Resource": account.arn("ec2", "vpc/*"),
+            },
+            {
+                "Sid": "OwnSecurityGroupsChanged",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:AuthorizeSecurityGroupEgress",
+                    "ec2:RevokeSecurityGroupIngress",
+                    "ec2:RevokeSecurityGroupEgress",
+                    "ec2:ModifySecurityGroupRules",
+                    "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+                    "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+                    "ec2:DeleteSecurityGroup",
+                ],
+                "Resource": account.arn("ec2", "security-group/*"),
+                "Condition": {"StringLike": {"aws:ResourceTag/environment": "pr-*"}},
+            },
+            {
+                "Sid": "RulesOfOwnSecurityGroups",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:AuthorizeSecurityGroupIngress",
+                    "ec2:AuthorizeSecurityGroupEgress",
+                    "ec2:ModifySecurityGroupRules",
+                ],
+                "Resource": account.arn("ec2", "security-group-rule/*"),
+            },
+            {
+                "Sid": "TagsAtCreation",
+                "Effect": "Allow",
+                "Action": "ec2:CreateTags",
+                "Resource": [
+                    account.arn("ec2", "security-group/*"),
+                    account.arn("ec2", "security-group-rule/*"),
+                ],
+                "Condition": {
+                    "StringEquals": {
+                        "ec2:CreateAction": [
+                            "CreateSecurityGroup",
+                            "AuthorizeSecurityGroupIngress",
+                            "AuthorizeSecurityGroupEgress",
+                        ]
+                    }
+                },
+            },
+            {
+                "Sid": "OwnLogGroups",
+                "Effect": "Allow",
+                "Action": "logs:*",
+                "Resource": account.arn("logs", f"log-group:/aws/rds/instance/{pr}*"),
+            },
+            {
+                "Sid": "OwnRedisUsers",
+                "Effect": "Allow",
+                "Action": [
+                    "elasticache:CreateUser",
+                    "elasticache:DeleteUser",
+                    "elasticache:ModifyUser",
+                    "elasticache:AddTagsToResource",
+                    "elasticache:RemoveTagsFromResource",
+                    "elasticache:ListTagsForResource",
+                ],
+                "Resource": account.arn("elasticache", f"user:{pr}*"),
+            },
+            {
+                "Sid": "JoinTheStagingRedisUserGroup",
+                "Effect": "Allow",
+                "Action": "elasticache:ModifyUserGroup",
+                "Resource": [
+                    account.arn("elasticache", f"usergroup:{staging}"),
+                    account.arn("elasticache", f"user:{pr}*"),
+                ],
+            },
+            {
+                "Sid": "ReadWhatAPlanReads",
+                "Effect": "Allow",
+                "Action": [
+                    "ec2:Describe*",
+                    "rds:Describe*",
+                    "rds:ListTagsForResource",
+                    "elasticache:Describe*",
+                    "logs:DescribeLogGroups",
+                    "secretsmanager:ListSecrets",
+                    "eks:DescribeCluster",
+                ],
+                "Resource": "*",
+            },
+            {
+                "Sid": "NeverStagingsOwnSecrets",
+                "Effect": "Deny",
+                "Action": "secretsmanager:*",
+                "Resource": account.arn("secretsmanager", f"secret:{staging}/*"),
+            },
+            {
+                "Sid": "NeverStagingsOwnRedisUsers",
+                "Effect": "Deny",
+                "Action": "elasticache:*",
+                "Resource": account.arn("elasticache", f"user:{staging}-*"),
+            },
+            {
+                "Sid": "NeverMoveABoundary",
+                "Effect": "Deny",
+                "Action": ["iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary"],
+                "Resource": "*",
+            },
+            *_other_environments_denied([PREVIEW_PARENT, "pr-*"]),
+            *_production_denied(account),
+        ]
+    )
+
+
+def small_stack_boundary(account: Account, parents: Mapping[str, str]) -> dict[str, Any]:
+    """The most a role of a pr-<n>/dev-<name> stack may do: read its shared stack's
+    master secret and its own secrets (the in-cluster database Jobs), nothing else.
+
+    ``parents`` maps a small stack's name prefix (`pr-`, `dev-`) to its shared stack.
+    """
+    secrets = []
+    for small_prefix, parent in parents.items():
+        secrets += [
+            account.arn("secretsmanager", f"secret:{account.prefix(parent)}/database-master*"),
+            account.arn("secretsmanager", f"secret:{account.prefix(small_prefix)}*"),
+        ]
+    return _document(
+        [
+            {
+                "Sid": "ReadTheDatabaseSecrets",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                "Resource": secrets,
+            },
+            {
+                "Sid": "DecryptThemThroughSecretsManager",
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": account.arn("kms", "key/*"),
+                "Condition": {
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{account.region}.amazonaws.com",
+                        "aws:ResourceTag/environment": sorted(set(parents.values())),
+                    }
+                },
+            },
+        ]
+    )
+
+
+def key_policy(account: Account) -> dict[str, Any]:
+    """The account decides through IAM who uses the key (the policies above)."""
+    return _document(
+        [
+            {
+                "Sid": "EnableIamPolicies",
+                "Effect": "Allow",
+                "Principal": {"AWS": account.iam("root")},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ]
+    )
+
+
+def tls_only_bucket_policy(bucket_arn: str, extra: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    """Refuse every request not made over TLS (Security Hub S3.5)."""
+    return _document(
+        [
+            {
+                "Sid": "DenyWithoutTls",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            *extra,
+        ]
+    )
+
+
+def access_log_delivery(
+    log_bucket_arn: str, source_bucket_arn: str, account_id: str
+) -> dict[str, Any]:
+    """S3 server access logging may write into the log bucket, for the state bucket only.
+
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/enable-server-access-logging.html
+    """
+    return {
+        "Sid": "S3ServerAccessLogDelivery",
+        "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": f"{log_bucket_arn}/*",
+        "Condition": {
+            "ArnLike": {"aws:SourceArn": source_bucket_arn},
+            "StringEquals": {"aws:SourceAccount": account_id},
+        },
+    }

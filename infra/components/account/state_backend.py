@@ -1,0 +1,231 @@
+"""StateBackend: where every stack's Pulumi state lives, and the keys that guard it.
+
+- the state bucket: versioned (old versions kept `stateVersionRetentionDays`,
+  so a bad `pulumi up` or a lost object can be rolled back), encrypted with
+  its own KMS key (bucket keys on), public access blocked, ACLs off, TLS
+  only, server access logs on;
+- the access-log bucket: SSE-S3, the only default encryption S3 log
+  delivery supports; its own logging is off on purpose (logging it into
+  itself would log every log write, without end);
+- one KMS key per environment for its stack's `awskms://` secrets provider,
+  so a role that may decrypt staging's state secrets cannot decrypt
+  production's.
+
+https://www.pulumi.com/docs/iac/operations/stack-management/using-a-diy-backend/
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components._common import child, type_token
+from infra.components.account.policies import (
+    Account,
+    access_log_delivery,
+    key_policy,
+    tls_only_bucket_policy,
+)
+
+# KMS waits this long before deleting a key: time to notice a mistake.
+KEY_DELETION_WINDOW_DAYS = 30
+# Multipart uploads a crashed `pulumi up` left behind.
+ABANDONED_UPLOAD_DAYS = 7
+
+
+@dataclass(frozen=True)
+class StateBackendArgs:
+    project: str  # the environments' project, whose stacks the bucket holds
+    bucket_name: pulumi.Input[str]
+    log_bucket_name: pulumi.Input[str]
+    environments: Sequence[str]
+    version_retention_days: int
+    access_log_retention_days: int
+    partition: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    region: str
+
+
+class StateBackend(pulumi.ComponentResource):
+    """The state bucket, its access logs, and the state and secrets-provider keys."""
+
+    bucket: aws.s3.Bucket
+    state_key: aws.kms.Key
+    secrets_keys: dict[str, aws.kms.Key]
+    secrets_providers: dict[str, pulumi.Output[str]]
+    backend_url: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: StateBackendArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(type_token("StateBackend"), name, None, opts)
+        policy = pulumi.Output.all(args.partition, args.account_id).apply(
+            lambda v: json.dumps(key_policy(Account(v[0], v[1], args.region, args.project, "", "")))
+        )
+
+        def key(resource_name: str, alias: str, description: str) -> aws.kms.Key:
+            created = aws.kms.Key(
+                resource_name,
+                description=description,
+                enable_key_rotation=True,
+                deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
+                policy=policy,
+                opts=child(self, protect=True),
+            )
+            aws.kms.Alias(
+                f"{resource_name}-alias",
+                name=alias,
+                target_key_id=created.key_id,
+                opts=child(self),
+            )
+            return created
+
+        self.state_key = key(
+            f"{name}-state-key",
+            f"alias/{args.project}-pulumi-state",
+            f"Encrypts the Pulumi state of every {args.project} stack (S3 default encryption)",
+        )
+        self.secrets_keys = {
+            environment: key(
+                f"{name}-secrets-{environment}",
+                f"alias/{args.project}-pulumi-secrets-{environment}",
+                f"Pulumi secrets provider of the {environment} stack"
+                + (" and its small stacks" if environment in ("staging", "dev") else ""),
+            )
+            for environment in args.environments
+        }
+        self.secrets_providers = {
+            environment: pulumi.Output.from_input(
+                f"awskms://alias/{args.project}-pulumi-secrets-{environment}?region={args.region}"
+            )
+            for environment in args.environments
+        }
+
+        logs = aws.s3.Bucket(
+            f"{name}-access-logs", bucket=args.log_bucket_name, opts=child(self, protect=True)
+        )
+        self._harden(f"{name}-access-logs", logs, sse_kms_key=None)
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-access-logs-expiry",
+            bucket=logs.id,
+            rules=[
+                {
+                    "id": "expire-access-logs",
+                    "status": "Enabled",
+                    "filter": {},
+                    "expiration": {"days": args.access_log_retention_days},
+                    "noncurrent_version_expiration": {"noncurrent_days": 1},
+                    "abort_incomplete_multipart_upload": {
+                        "days_after_initiation": ABANDONED_UPLOAD_DAYS
+                    },
+                }
+            ],
+            opts=child(self),
+        )
+
+        self.bucket = aws.s3.Bucket(
+            f"{name}-state", bucket=args.bucket_name, opts=child(self, protect=True)
+        )
+        self._harden(f"{name}-state", self.bucket, sse_kms_key=self.state_key.arn)
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-state-versions",
+            bucket=self.bucket.id,
+            rules=[
+                {
+                    "id": "expire-old-state-versions",
+                    "status": "Enabled",
+                    "filter": {},
+                    "noncurrent_version_expiration": {
+                        "noncurrent_days": args.version_retention_days
+                    },
+                    "abort_incomplete_multipart_upload": {
+                        "days_after_initiation": ABANDONED_UPLOAD_DAYS
+                    },
+                }
+            ],
+            opts=child(self),
+        )
+        aws.s3.BucketLogging(
+            f"{name}-state-access-logging",
+            bucket=self.bucket.id,
+            target_bucket=logs.id,
+            target_prefix="state/",
+            opts=child(self),
+        )
+        # The log bucket's policy: TLS only, and log delivery for the state bucket.
+        aws.s3.BucketPolicy(
+            f"{name}-access-logs-policy",
+            bucket=logs.id,
+            policy=pulumi.Output.all(logs.arn, self.bucket.arn, args.account_id).apply(
+                lambda v: json.dumps(
+                    tls_only_bucket_policy(v[0], [access_log_delivery(v[0], v[1], v[2])])
+                )
+            ),
+            opts=child(self),
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-state-policy",
+            bucket=self.bucket.id,
+            policy=self.bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
+            opts=child(self),
+        )
+        self.backend_url = self.bucket.bucket.apply(
+            lambda bucket: f"s3://{bucket}?region={args.region}&awssdk=v2"
+        )
+        self.register_outputs(
+            {
+                "bucket": self.bucket.bucket,
+                "backendUrl": self.backend_url,
+                "stateKeyArn": self.state_key.arn,
+            }
+        )
+
+    def _harden(
+        self, name: str, bucket: aws.s3.Bucket, *, sse_kms_key: pulumi.Input[str] | None
+    ) -> None:
+        """No public access, no ACLs, versions kept, encrypted by default."""
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child(self),
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule={"object_ownership": "BucketOwnerEnforced"},
+            opts=child(self),
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=child(self),
+        )
+        by_default = (
+            aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
+        )
+        default = (
+            by_default(sse_algorithm="aws:kms", kms_master_key_id=sse_kms_key)
+            if sse_kms_key is not None
+            else by_default(sse_algorithm="AES256")
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=default,
+                    # One data key per bucket, not per object: far fewer KMS calls.
+                    bucket_key_enabled=sse_kms_key is not None,
+                )
+            ],
+            opts=child(self),
+        )

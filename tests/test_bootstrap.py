@@ -1,0 +1,538 @@
+"""The bootstrap: state backend, GitHub OIDC, the CI roles and what each may touch.
+
+The roles' documents are judged with IAM's evaluation logic
+(tests/iam_evaluation.py) against the ARNs and tags of the resources the
+staging and production plans create.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from infra.config import ConfigError
+from stagecraft.cli.main import main
+from stagecraft.offline.engine import Plan, PlannedResource, evaluate
+from tests.conftest import REPO
+from tests.iam_evaluation import decide, tag_context
+
+BOOTSTRAP = REPO / "bootstrap"
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+GITHUB = "token.actions.githubusercontent.com"
+
+
+@pytest.fixture(scope="module")
+def bootstrap() -> Plan:
+    return evaluate("bootstrap", project_dir=BOOTSTRAP)
+
+
+def _role(plan: Plan, name: str) -> PlannedResource:
+    (role,) = [r for r in plan.of_type(ROLE) if r.inputs.get("name") == name]
+    return role
+
+
+def _permissions(plan: Plan, role_name: str) -> dict[str, Any]:
+    role = _role(plan, role_name)
+    (policy,) = [p for p in plan.of_type(ROLE_POLICY) if p.inputs["role"] == role.id]
+    return json.loads(policy.inputs["policy"])
+
+
+def _trust(plan: Plan, role_name: str) -> dict[str, Any]:
+    return json.loads(_role(plan, role_name).inputs["assumeRolePolicy"])
+
+
+# --------------------------------------------------------------------------- #
+# What the plan creates
+# --------------------------------------------------------------------------- #
+
+
+def test_the_plan_has_the_bucket_keys_provider_and_roles(bootstrap):
+    buckets = {b.inputs["bucket"] for b in bootstrap.of_type("aws:s3/bucket:Bucket")}
+    assert buckets == {
+        f"stagecraft-pulumi-state-{ACCOUNT}-{REGION}",
+        f"stagecraft-pulumi-state-{ACCOUNT}-{REGION}-access-logs",
+    }
+    aliases = sorted(a.inputs["name"] for a in bootstrap.of_type("aws:kms/alias:Alias"))
+    assert aliases == [
+        "alias/stagecraft-pulumi-secrets-dev",
+        "alias/stagecraft-pulumi-secrets-production",
+        "alias/stagecraft-pulumi-secrets-sandbox",
+        "alias/stagecraft-pulumi-secrets-staging",
+        "alias/stagecraft-pulumi-state",
+    ]
+    assert all(k.inputs["enableKeyRotation"] for k in bootstrap.of_type("aws:kms/key:Key"))
+    assert all(k.protect for k in bootstrap.of_type("aws:kms/key:Key"))
+    provider = bootstrap.one("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+    assert provider.inputs["url"] == f"https://{GITHUB}"
+    assert provider.inputs["clientIdLists"] == ["sts.amazonaws.com"]
+    assert sorted(r.inputs["name"] for r in bootstrap.of_type(ROLE)) == [
+        "stagecraft-ci-deploy-production",
+        "stagecraft-ci-deploy-staging",
+        "stagecraft-ci-plan-production",
+        "stagecraft-ci-plan-staging",
+        "stagecraft-ci-preview",
+        "stagecraft-ci-preview-environments",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("role", "subject"),
+    [
+        ("stagecraft-ci-preview", "repo:octo-org/stagecraft:pull_request"),
+        (
+            "stagecraft-ci-preview-environments",
+            "repo:octo-org/stagecraft:environment:preview-environments",
+        ),
+        ("stagecraft-ci-deploy-staging", "repo:octo-org/stagecraft:environment:staging"),
+        ("stagecraft-ci-deploy-production", "repo:octo-org/stagecraft:environment:production"),
+        (
+            "stagecraft-ci-plan-production",
+            "repo:octo-org/stagecraft:environment:production-plan",
+        ),
+    ],
+)
+def test_each_role_trusts_one_kind_of_job_of_one_repository(bootstrap, role, subject):
+    (statement,) = _trust(bootstrap, role)["Statement"]
+    assert statement["Principal"] == {"Federated": f"arn:aws:iam::{ACCOUNT}:oidc-provider/{GITHUB}"}
+    assert statement["Action"] == "sts:AssumeRoleWithWebIdentity"
+    # Exact matches only: no StringLike, no wildcard subject.
+    assert statement["Condition"] == {
+        "StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com", f"{GITHUB}:sub": subject}
+    }
+    assert _role(bootstrap, role).inputs["maxSessionDuration"] == 3600
+
+
+def test_immutable_subjects_name_the_owner_and_repository_ids(scratch_bootstrap):
+    plan = evaluate(
+        "bootstrap",
+        project_dir=scratch_bootstrap,
+        config_overrides={
+            "stagecraft:githubOwnerId": 9919,
+            "stagecraft:githubRepositoryId": 1296269,
+        },
+    )
+    (statement,) = _trust(plan, "stagecraft-ci-deploy-staging")["Statement"]
+    assert statement["Condition"]["StringEquals"][f"{GITHUB}:sub"] == (
+        "repo:octo-org@9919/stagecraft@1296269:environment:staging"
+    )
+
+
+def test_the_state_bucket_is_versioned_encrypted_private_tls_only_and_logged(bootstrap):
+    state = f"stagecraft-pulumi-state-{ACCOUNT}-{REGION}"
+    logs = f"{state}-access-logs"
+
+    def of(type_suffix: str, bucket: str) -> dict[str, Any]:
+        (found,) = [
+            r.inputs for r in bootstrap.resources
+            if r.type.endswith(type_suffix) and r.inputs.get("bucket") == bucket
+        ]  # fmt: skip
+        return found
+
+    for bucket in (state, logs):
+        assert of(":BucketVersioning", bucket)["versioningConfiguration"] == {"status": "Enabled"}
+        block = of(":BucketPublicAccessBlock", bucket)
+        assert all(block[k] for k in ("blockPublicAcls", "blockPublicPolicy",
+                                      "ignorePublicAcls", "restrictPublicBuckets"))  # fmt: skip
+        assert of(":BucketOwnershipControls", bucket)["rule"] == {
+            "objectOwnership": "BucketOwnerEnforced"
+        }
+        (deny,) = [
+            s for s in json.loads(of(":BucketPolicy", bucket)["policy"])["Statement"]
+            if s["Effect"] == "Deny"
+        ]  # fmt: skip
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    (rule,) = of(":BucketServerSideEncryptionConfiguration", state)["rules"]
+    (state_key,) = [
+        k for k in bootstrap.of_type("aws:kms/key:Key")
+        if k.name == "stagecraft-bootstrap-backend-state-key"
+    ]  # fmt: skip
+    assert rule["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
+    assert rule["bucketKeyEnabled"] is True
+    assert state_key.id in rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"]
+    # S3 writes access logs only into SSE-S3 buckets.
+    (log_rule,) = of(":BucketServerSideEncryptionConfiguration", logs)["rules"]
+    assert log_rule["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    assert of(":BucketLogging", state)["targetBucket"] == logs
+    (expiry,) = of(":BucketLifecycleConfiguration", state)["rules"]
+    assert expiry["noncurrentVersionExpiration"] == {"noncurrentDays": 90}
+
+
+def test_outputs_are_what_the_workflows_and_stack_files_need(bootstrap):
+    outputs = bootstrap.outputs
+    assert outputs["githubRepositoryVariables"] == {
+        "PULUMI_BACKEND_URL": f"s3://stagecraft-pulumi-state-{ACCOUNT}-{REGION}"
+        f"?region={REGION}&awssdk=v2",
+        "AWS_REGION": REGION,
+        "AWS_PREVIEW_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/stagecraft-ci-preview",
+        "AWS_PREVIEW_ENVIRONMENT_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/"
+        "stagecraft-ci-preview-environments",
+    }
+    assert outputs["githubEnvironmentVariables"] == {
+        "staging": {
+            "AWS_DEPLOY_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/stagecraft-ci-deploy-staging"
+        },
+        "production": {
+            "AWS_DEPLOY_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/stagecraft-ci-deploy-production"
+        },
+        "staging-plan": {
+            "AWS_PLAN_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/stagecraft-ci-plan-staging"
+        },
+        "production-plan": {
+            "AWS_PLAN_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/stagecraft-ci-plan-production"
+        },
+        "preview-environments": {
+            "PULUMI_SECRETS_PROVIDER": "awskms://alias/stagecraft-pulumi-secrets-staging"
+            f"?region={REGION}"
+        },
+    }
+
+
+@pytest.mark.parametrize("stack", ["dev", "staging", "production", "sandbox"])
+def test_the_stack_files_list_the_ci_roles_the_bootstrap_made(bootstrap, project, stack):
+    raw = project.read_stack(stack)
+    for key, arns in bootstrap.outputs["stackFileAccess"][stack].items():
+        assert set(arns) <= set(raw[f"stagecraft:{key}"]), (stack, key)
+
+
+# --------------------------------------------------------------------------- #
+# What each role may touch, judged the way IAM judges
+# --------------------------------------------------------------------------- #
+
+
+def _arn(resource: PlannedResource) -> str | None:
+    """The ARN AWS gives what the plan creates (None: a type IAM does not name)."""
+    inputs, rid = resource.inputs, str(resource.id)
+    regional = f"{REGION}:{ACCOUNT}"
+    return {
+        "aws:rds/instance:Instance": f"arn:aws:rds:{regional}:db:{inputs.get('identifier')}",
+        "aws:rds/subnetGroup:SubnetGroup": f"arn:aws:rds:{regional}:subgrp:{rid}",
+        "aws:rds/parameterGroup:ParameterGroup": f"arn:aws:rds:{regional}:pg:{rid}",
+        "aws:secretsmanager/secret:Secret": rid,
+        "aws:elasticache/replicationGroup:ReplicationGroup": (
+            f"arn:aws:elasticache:{regional}:replicationgroup:{rid}"
+        ),
+        "aws:elasticache/user:User": f"arn:aws:elasticache:{regional}:user:{inputs.get('userId')}",
+        "aws:elasticache/userGroup:UserGroup": (
+            f"arn:aws:elasticache:{regional}:usergroup:{inputs.get('userGroupId')}"
+        ),
+        "aws:eks/cluster:Cluster": f"arn:aws:eks:{regional}:cluster/{inputs.get('name')}",
+        "aws:iam/role:Role": f"arn:aws:iam::{ACCOUNT}:role/{rid}",
+        "aws:kms/key:Key": f"arn:aws:kms:{regional}:key/{rid}",
+        "aws:cloudwatch/logGroup:LogGroup": f"arn:aws:logs:{regional}:log-group:{rid}",
+        "aws:ec2/vpc:Vpc": f"arn:aws:ec2:{regional}:vpc/{rid}",
+        "aws:ec2/subnet:Subnet": f"arn:aws:ec2:{regional}:subnet/{rid}",
+        "aws:ec2/securityGroup:SecurityGroup": f"arn:aws:ec2:{regional}:security-group/{rid}",
+        "aws:ec2/natGateway:NatGateway": f"arn:aws:ec2:{regional}:natgateway/{rid}",
+        "aws:ec2/routeTable:RouteTable": f"arn:aws:ec2:{regional}:route-table/{rid}",
+    }.get(resource.type)
+
+
+# Changing or reading what must stay the environment's own.
+ACTIONS = {
+    "aws:rds/instance:Instance": ["rds:DeleteDBInstance", "rds:ModifyDBInstance"],
+    "aws:rds/subnetGroup:SubnetGroup": ["rds:DeleteDBSubnetGroup"],
+    "aws:rds/parameterGroup:ParameterGroup": ["rds:ModifyDBParameterGroup"],
+    "aws:secretsmanager/secret:Secret": [
+        "secretsmanager:GetSecretValue", "secretsmanager:PutSecretValue",
+        "secretsmanager:DeleteSecret",
+    ],
+    "aws:elasticache/replicationGroup:ReplicationGroup": [
+        "elasticache:DeleteReplicationGroup", "elasticache:ModifyReplicationGroup",
+    ],
+    "aws:elasticache/user:User": ["elasticache:ModifyUser", "elasticache:DeleteUser"],
+    "aws:elasticache/userGroup:UserGroup": ["elasticache:DeleteUserGroup"],
+    "aws:eks/cluster:Cluster": ["eks:DeleteCluster", "eks:CreateAccessEntry"],
+    "aws:iam/role:Role": ["iam:DeleteRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy"],
+    "aws:kms/key:Key": ["kms:ScheduleKeyDeletion", "kms:Decrypt", "kms:PutKeyPolicy"],
+    "aws:cloudwatch/logGroup:LogGroup": ["logs:DeleteLogGroup", "logs:PutRetentionPolicy"],
+    "aws:ec2/vpc:Vpc": ["ec2:DeleteVpc"],
+    "aws:ec2/subnet:Subnet": ["ec2:DeleteSubnet"],
+    "aws:ec2/securityGroup:SecurityGroup": [
+        "ec2:AuthorizeSecurityGroupIngress", "ec2:DeleteSecurityGroup",
+    ],
+    "aws:ec2/natGateway:NatGateway": ["ec2:DeleteNatGateway"],
+    "aws:ec2/routeTable:RouteTable": ["ec2:CreateRoute"],
+}  # fmt: skip
+
+
+def _attempts(plan: Plan) -> list[tuple[str, str, dict[str, str]]]:
+    tags = tag_context({"environment": plan.stack, "project": "stagecraft"})
+    found = []
+    for resource in plan.resources:
+        arn = _arn(resource)
+        for action in ACTIONS.get(resource.type, []):
+            if arn:
+                found.append((action, arn, tags))
+    assert len(found) > 40, "the plan should offer plenty to attack"
+    return found
+
+
+def test_the_preview_environment_role_cannot_act_on_staging_or_production(plans, bootstrap):
+    document = _permissions(bootstrap, "stagecraft-ci-preview-environments")
+    for stack in ("staging", "production"):
+        allowed = [
+            (action, arn) for action, arn, context in _attempts(plans[stack])
+            if decide(document, action, arn, context) == "allowed"
+        ]  # fmt: skip
+        assert allowed == [], stack
+
+
+def test_what_previews_must_use_of_stagings_is_allowed_and_nothing_more(plans, bootstrap):
+    document = _permissions(bootstrap, "stagecraft-ci-preview-environments")
+    staging = plans["staging"]
+    key = str(_arn(staging.one("aws:kms/key:Key")))
+    tags = tag_context({"environment": "staging"})
+    through_secrets = {**tags, "kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}
+    # The preview's secrets are encrypted under staging's key, through Secrets Manager...
+    assert decide(document, "kms:GenerateDataKey", key, through_secrets) == "allowed"
+    # ...and only so: directly, or to administer the key, never.
+    assert decide(document, "kms:Decrypt", key, tags) != "allowed"
+    assert decide(document, "kms:ScheduleKeyDeletion", key, through_secrets) != "allowed"
+    # Its Redis user joins staging's user group; staging's own users stay out of reach.
+    group = str(_arn(staging.one("aws:elasticache/userGroup:UserGroup")))
+    assert decide(document, "elasticache:ModifyUserGroup", group, tags) == "allowed"
+    app_user = next(
+        u
+        for u in staging.of_type("aws:elasticache/user:User")
+        if u.inputs["userId"].endswith("-app")
+    )
+    assert decide(document, "elasticache:ModifyUserGroup", str(_arn(app_user)), tags) == "denied"
+
+
+def test_the_preview_environment_role_builds_its_own_stack(bootstrap):
+    document = _permissions(bootstrap, "stagecraft-ci-preview-environments")
+    own = tag_context({"environment": "pr-7"})
+    bucket = f"arn:aws:s3:::stagecraft-pulumi-state-{ACCOUNT}-{REGION}"
+    secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:stagecraft-pr-7/jwt-secret-Ab12Cd"
+    assert decide(document, "secretsmanager:CreateSecret", secret, own) == "allowed"
+    assert (
+        decide(
+            document,
+            "rds:CreateDBInstance",
+            f"arn:aws:rds:{REGION}:{ACCOUNT}:db:stagecraft-pr-7",
+            own,
+        )
+        == "allowed"
+    )
+    # Roles only with the boundary.
+    role = f"arn:aws:iam::{ACCOUNT}:role/stagecraft-pr-7-database-jobs-irsa"
+    boundary = f"arn:aws:iam::{ACCOUNT}:policy/stagecraft-small-stacks-boundary"
+    assert decide(document, "iam:CreateRole", role, {"iam:PermissionsBoundary": boundary}) == (
+        "allowed"
+    )
+    assert decide(document, "iam:CreateRole", role) != "allowed"
+    assert decide(document, "iam:DeleteRolePermissionsBoundary", role) == "denied"
+    # State: its own written, staging's read, production's never.
+    assert decide(document, "s3:PutObject", f"{bucket}/.pulumi/stacks/stagecraft/pr-7.json") == (
+        "allowed"
+    )
+    assert decide(document, "s3:GetObject", f"{bucket}/.pulumi/stacks/stagecraft/staging.json") == (
+        "allowed"
+    )
+    assert decide(document, "s3:PutObject", f"{bucket}/.pulumi/stacks/stagecraft/staging.json") != (
+        "allowed"
+    )
+    assert (
+        decide(document, "s3:GetObject", f"{bucket}/.pulumi/stacks/stagecraft/production.json")
+        == "denied"
+    )
+
+
+def test_a_deploy_role_never_reaches_another_environment(plans, bootstrap):
+    staging_role = _permissions(bootstrap, "stagecraft-ci-deploy-staging")
+    production_role = _permissions(bootstrap, "stagecraft-ci-deploy-production")
+    for document, other in ((staging_role, "production"), (production_role, "staging")):
+        allowed = [
+            (action, arn) for action, arn, context in _attempts(plans[other])
+            if decide(document, action, arn, context) == "allowed"
+        ]  # fmt: skip
+        assert allowed == [], other
+    # Its own environment it can build.
+    own = [
+        (action, arn) for action, arn, context in _attempts(plans["staging"])
+        if decide(staging_role, action, arn, context) != "allowed"
+    ]  # fmt: skip
+    assert own == []
+
+
+def test_a_deploy_role_uses_the_bootstraps_keys_and_never_administers_them(bootstrap):
+    document = _permissions(bootstrap, "stagecraft-ci-deploy-staging")
+    keys = {
+        a.inputs["name"]: f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{a.inputs['targetKeyId']}"
+        for a in bootstrap.of_type("aws:kms/alias:Alias")
+    }
+    state_key = keys["alias/stagecraft-pulumi-state"]
+    assert decide(document, "kms:GenerateDataKey", state_key) == "allowed"
+    assert decide(document, "kms:ScheduleKeyDeletion", state_key) == "denied"
+    assert decide(document, "kms:Decrypt", keys["alias/stagecraft-pulumi-secrets-staging"]) == (
+        "allowed"
+    )
+    assert decide(document, "kms:Decrypt", keys["alias/stagecraft-pulumi-secrets-production"]) == (
+        "denied"
+    )
+
+
+def test_the_preview_role_only_reads_and_never_a_secret_or_production(plans, bootstrap):
+    document = _permissions(bootstrap, "stagecraft-ci-preview")
+    for stack in ("staging", "production"):
+        allowed = [
+            (action, arn) for action, arn, context in _attempts(plans[stack])
+            if decide(document, action, arn, context) == "allowed"
+        ]  # fmt: skip
+        assert allowed == [], stack
+    bucket = f"arn:aws:s3:::stagecraft-pulumi-state-{ACCOUNT}-{REGION}"
+    assert decide(document, "s3:GetObject", f"{bucket}/.pulumi/stacks/stagecraft/dev.json") == (
+        "allowed"
+    )
+    assert (
+        decide(document, "s3:GetObject", f"{bucket}/.pulumi/stacks/stagecraft/production.json")
+        == "denied"
+    )
+    assert decide(document, "ec2:DescribeVpcs", "*") == "allowed"
+    assert decide(document, "secretsmanager:GetSecretValue", "*") == "denied"
+
+
+def test_the_production_plan_role_reads_production_and_changes_nothing(plans, bootstrap):
+    document = _permissions(bootstrap, "stagecraft-ci-plan-production")
+    allowed = [
+        (action, arn) for action, arn, context in _attempts(plans["production"])
+        if decide(document, action, arn, context) == "allowed"
+    ]  # fmt: skip
+    assert allowed == []
+    bucket = f"arn:aws:s3:::stagecraft-pulumi-state-{ACCOUNT}-{REGION}"
+    assert (
+        decide(document, "s3:GetObject", f"{bucket}/.pulumi/stacks/stagecraft/production.json")
+        == "allowed"
+    )
+    assert (
+        decide(document, "s3:PutObject", f"{bucket}/.pulumi/stacks/stagecraft/production.json")
+        != "allowed"
+    )
+    assert (
+        decide(document, "s3:GetObject", f"{bucket}/.pulumi/stacks/stagecraft/staging.json")
+        != "allowed"
+    )
+
+
+def test_the_boundary_lets_small_stack_roles_read_their_database_secrets_only(bootstrap):
+    boundary = json.loads(bootstrap.one("aws:iam/policy:Policy").inputs["policy"])
+    secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
+    assert (
+        decide(
+            boundary,
+            "secretsmanager:GetSecretValue",
+            f"{secret}stagecraft-staging/database-master-AbCd12",
+        )
+        == "allowed"
+    )
+    assert (
+        decide(
+            boundary,
+            "secretsmanager:GetSecretValue",
+            f"{secret}stagecraft-pr-7/database-credentials-AbCd12",
+        )
+        == "allowed"
+    )
+    for forbidden in (
+        "stagecraft-production/database-master-AbCd12",
+        "stagecraft-staging/jwt-secret-AbCd12",
+    ):
+        assert decide(boundary, "secretsmanager:GetSecretValue", f"{secret}{forbidden}") != (
+            "allowed"
+        )
+    assert decide(boundary, "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/x") != "allowed"
+
+
+# --------------------------------------------------------------------------- #
+# Bad input, placeholders, the service-linked role
+# --------------------------------------------------------------------------- #
+
+
+@pytest.fixture
+def scratch_bootstrap(scratch: Path) -> Path:
+    return scratch / "bootstrap"
+
+
+def _edit(directory: Path, **changes: object) -> None:
+    path = directory / "Pulumi.bootstrap.yaml"
+    document = yaml.safe_load(path.read_text())
+    document["config"].update(changes)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"stagecraft:previewStacks": ["staging", "production"]},
+         "must not include production: the preview role runs a pull request's unreviewed code"),
+        ({"stagecraft:githubRepository": "octo-org"},
+         "must be '<owner>/<name>' as GitHub spells it"),
+        ({"stagecraft:deployEnvironments": ["staging", "qa"]}, "stagecraft:deployEnvironments"),
+        ({"stagecraft:stateBucketName": "My_Bucket"}, "must be an S3 bucket name of 3-51"),
+        ({"stagecraft:githubOwnerId": 9919}, "githubOwnerId and githubRepositoryId go together"),
+    ],
+)  # fmt: skip
+def test_bad_bootstrap_config_is_one_clear_error(scratch_bootstrap, capsys, changes, message):
+    _edit(scratch_bootstrap, **changes)
+    root = scratch_bootstrap.parent
+    assert main(["--project-dir", str(root), "plan", "--stack", "bootstrap"]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_a_real_run_refuses_githubs_documentation_repository():
+    with pytest.raises(ConfigError) as caught:
+        evaluate("bootstrap", project_dir=BOOTSTRAP, allow_placeholders=False)
+    assert [str(p) for p in caught.value.problems] == [
+        'stagecraft:githubRepository = "octo-org/stagecraft": is GitHub\'s documentation owner '
+        "octo-org, not your repository: set the real one in Pulumi.bootstrap.yaml (README "
+        "'Deploy for real'); documentation values plan offline only"
+    ]
+
+
+def test_the_autoscaling_service_linked_role_is_made_only_where_missing():
+    existing = evaluate("bootstrap", project_dir=BOOTSTRAP)
+    assert existing.of_type("aws:iam/serviceLinkedRole:ServiceLinkedRole") == []
+    fresh = evaluate("bootstrap", project_dir=BOOTSTRAP, service_linked_roles=frozenset())
+    role = fresh.one("aws:iam/serviceLinkedRole:ServiceLinkedRole")
+    assert role.inputs["awsServiceName"] == "autoscaling.amazonaws.com"
+
+
+def test_an_environment_in_an_account_without_it_is_refused_before_anything(project):
+    with pytest.raises(ConfigError) as caught:
+        evaluate("staging", project_dir=REPO, service_linked_roles=frozenset())
+    (problem,) = caught.value.problems
+    assert "no Auto Scaling service-linked role (AWSServiceRoleForAutoScaling)" in str(problem)
+    assert "run the bootstrap first" in str(problem)
+
+
+def test_an_existing_oidc_provider_is_looked_up_not_created(scratch_bootstrap):
+    _edit(scratch_bootstrap, **{"stagecraft:githubOidcProvider": "existing"})
+    plan = evaluate("bootstrap", project_dir=scratch_bootstrap)
+    assert plan.of_type("aws:iam/openIdConnectProvider:OpenIdConnectProvider") == []
+    (statement,) = _trust(plan, "stagecraft-ci-preview")["Statement"]
+    assert statement["Principal"]["Federated"].endswith(f":oidc-provider/{GITHUB}")
+
+
+def test_the_small_stacks_roles_carry_the_boundary(small_stack_plan):
+    for role in small_stack_plan.of_type(ROLE):
+        assert role.inputs["permissionsBoundary"] == (
+            f"arn:aws:iam::{ACCOUNT}:policy/stagecraft-small-stacks-boundary"
+        )
+
+
+@pytest.fixture(scope="module")
+def small_stack_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
+    from stagecraft.offline.stackfiles import load_project, scratch_copy
+
+    root = scratch_copy(load_project(REPO), tmp_path_factory.mktemp("small")).directory
+    assert main(["--project-dir", str(root), "env", "create", "pr-7", "--own-database"]) == 0
+    return evaluate("pr-7", project_dir=root / "ephemeral")

@@ -1,0 +1,98 @@
+"""The small-stack deployers' group may touch only the small stacks' namespaces.
+
+The admission policy's CEL expression is run here by a CEL interpreter (RE2
+regexes, like the API server's) against the requests a deploy makes, and a
+pull request's code might make.
+"""
+
+from __future__ import annotations
+
+import celpy
+import pytest
+from celpy.adapter import json_to_cel
+
+from infra.config import small_stack_namespaces
+
+POLICY = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicy"
+BINDING = "kubernetes:admissionregistration.k8s.io/v1:ValidatingAdmissionPolicyBinding"
+
+
+@pytest.fixture(scope="module")
+def policy(plans):
+    return plans["staging"].one(POLICY)
+
+
+def _evaluate(expression: str, operation: str, resource: str, name: str, namespace: str) -> bool:
+    environment = celpy.Environment()
+    program = environment.program(environment.compile(expression))
+    target = {"metadata": {"name": name, "namespace": namespace}}
+    activation = {
+        "request": json_to_cel(
+            {
+                "operation": operation,
+                "namespace": namespace,
+                "resource": {"group": "", "version": "v1", "resource": resource},
+                "userInfo": {"groups": ["stagecraft-small-stack-deployers"]},
+            }
+        ),
+        "object": json_to_cel(None if operation == "DELETE" else target),
+        "oldObject": json_to_cel(target if operation != "CREATE" else None),
+    }
+    return bool(program.evaluate(activation))
+
+
+@pytest.mark.parametrize(
+    ("operation", "resource", "name", "namespace", "allowed"),
+    [
+        ("CREATE", "namespaces", "pr-123", "", True),
+        ("CREATE", "namespaces", "pr-123-dbadmin", "", True),
+        ("DELETE", "namespaces", "pr-123", "", True),
+        ("CREATE", "resourcequotas", "environment-quota", "pr-123", True),
+        ("UPDATE", "limitranges", "container-defaults", "pr-7-dbadmin", True),
+        # What a pull request's code must never do:
+        ("DELETE", "namespaces", "staging", "", False),
+        ("DELETE", "namespaces", "kube-system", "", False),
+        ("UPDATE", "namespaces", "staging", "", False),
+        ("CREATE", "namespaces", "pr-1x", "", False),
+        ("CREATE", "namespaces", "pr-0", "", False),
+        ("UPDATE", "resourcequotas", "environment-quota", "staging", False),
+        ("DELETE", "limitranges", "container-defaults", "kube-system", False),
+    ],
+)
+def test_the_policy_admits_only_the_small_stacks_namespaces(
+    policy, operation, resource, name, namespace, allowed
+):
+    (validation,) = policy.inputs["spec"]["validations"]
+    assert _evaluate(validation["expression"], operation, resource, name, namespace) is allowed
+
+
+def test_the_policy_judges_only_the_deployers_group_and_denies(plans, policy):
+    spec = policy.inputs["spec"]
+    (condition,) = spec["matchConditions"]
+    assert (
+        condition["expression"] == "'stagecraft-small-stack-deployers' in request.userInfo.groups"
+    )
+    assert spec["failurePolicy"] == "Fail"
+    (rule,) = spec["matchConstraints"]["resourceRules"]
+    assert sorted(rule["resources"]) == ["limitranges", "namespaces", "resourcequotas"]
+    assert sorted(rule["operations"]) == ["CREATE", "DELETE", "UPDATE"]
+    binding = plans["staging"].one(BINDING)
+    assert binding.inputs["spec"] == {
+        "policyName": policy.inputs["metadata"]["name"],
+        "validationActions": ["Deny"],
+    }
+    # The rights it confines exist only where the policy does.
+    role = plans["staging"].one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
+    assert binding.urn in role.dependencies
+    assert plans["production"].of_type(POLICY) == []
+    assert plans["dev"].of_type(POLICY) == []  # dev hosts no CI-deployed small stacks
+
+
+def test_the_pattern_is_the_stack_name_rule():
+    from infra.config import stack_kind
+
+    _, pattern = small_stack_namespaces("preview")
+    environment = celpy.Environment()
+    for name in ("pr-1", "pr-999999", "pr-1000000", "pr-01", "pr-12a"):
+        program = environment.program(environment.compile(f"'{name}'.matches('{pattern}')"))
+        assert bool(program.evaluate({})) is (stack_kind(name) == "preview"), name
