@@ -1614,6 +1614,10 @@ def _previewed_by_ci() -> list[FullEnvironment]:
     return ["dev", "staging", "sandbox"]
 
 
+def _planned_before_deploy() -> list[FullEnvironment]:
+    return ["production"]
+
+
 class BootstrapSpec(Section):
     """The account around the environments: state backend, keys, CI identity and roles."""
 
@@ -1706,6 +1710,15 @@ class BootstrapSpec(Section):
             "release tags)."
         ),
     )
+    plan_environments: list[FullEnvironment] = Field(
+        default_factory=_planned_before_deploy,
+        alias="planEnvironments",
+        description=(
+            "Deploy environments whose reviewers approve a saved plan first "
+            "(deploy-production.yml): each gets a read-only plan role, trusted only by jobs "
+            "of the GitHub environment `<environment>-plan`."
+        ),
+    )
     preview_stacks: list[FullEnvironment] = Field(
         default_factory=_previewed_by_ci,
         alias="previewStacks",
@@ -1748,7 +1761,7 @@ class BootstrapSpec(Section):
             )
         return value
 
-    @field_validator("environments", "deploy_environments", "preview_stacks")
+    @field_validator("environments", "deploy_environments", "plan_environments", "preview_stacks")
     @classmethod
     def _no_duplicate_environments(cls, value: list[str]) -> list[str]:
         return _no_duplicates(value)
@@ -1777,6 +1790,16 @@ class BootstrapSpec(Section):
                         f"names {', '.join(missing)}, which `environments` does not list",
                     )
                 )
+        unplanned = [e for e in self.plan_environments if e not in self.deploy_environments]
+        if unplanned:
+            problems.append(
+                Problem(
+                    _key("planEnvironments"),
+                    self.plan_environments,
+                    f"names {', '.join(unplanned)}, which `deployEnvironments` does not list: "
+                    "only a deployed environment has a plan to approve",
+                )
+            )
         if "production" in self.preview_stacks:
             problems.append(
                 Problem(

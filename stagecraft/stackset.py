@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 
+from infra.components.account.access import stack_file_access
 from infra.config import (
+    BootstrapStackConfig,
     ConfigError,
     EphemeralStackConfig,
     Problem,
     StackConfig,
+    parse_bootstrap_config,
     parse_ephemeral_config,
     parse_stack_config,
     stack_kind,
@@ -41,6 +44,7 @@ from stagecraft.offline.stackfiles import (
 class StackSet:
     full: dict[str, StackConfig]
     small: dict[str, EphemeralStackConfig]
+    bootstrap: dict[str, BootstrapStackConfig] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -75,12 +79,22 @@ def load_stack_set(project: Project, *, for_deploy: bool = False) -> tuple[Stack
         except (ConfigError, StackFileError) as exc:
             errors.append(str(exc))
     small: dict[str, EphemeralStackConfig] = {}
+    bootstraps: dict[str, BootstrapStackConfig] = {}
     for name in SUBPROJECTS:
         directory = project.directory / name
         if not (directory / "Pulumi.yaml").is_file():
             continue
         sub = load_project(directory)
         for stack in sub.stacks():
+            if name == "bootstrap":
+                try:
+                    values = sub.config_map(stack, allow_placeholders=not for_deploy)
+                    bootstraps[stack] = parse_bootstrap_config(
+                        values.values, project=sub.name, stack=stack, secret_keys=values.secret_keys
+                    )
+                except (ConfigError, StackFileError) as exc:
+                    errors.append(str(exc))
+                continue
             if stack_kind(stack) not in ("preview", "developer"):
                 continue
             try:
@@ -90,7 +104,7 @@ def load_stack_set(project: Project, *, for_deploy: bool = False) -> tuple[Stack
                 )
             except (ConfigError, StackFileError) as exc:
                 errors.append(str(exc))
-    return StackSet(full=full, small=small), errors
+    return StackSet(full=full, small=small, bootstrap=bootstraps), errors
 
 
 def _overlap(a: str, b: str) -> bool:
@@ -106,8 +120,46 @@ def _operator_networks(config: StackConfig) -> Iterable[tuple[str, str]]:
         yield "clusterPrivateAccessCidrs", cidr
 
 
-def cross_stack_problems(stacks: StackSet) -> list[StackProblem]:
+def _ci_access_problems(stacks: StackSet) -> list[StackProblem]:
+    """Every CI role a bootstrap made for an environment is admitted by its cluster.
+
+    Compared by role name: the stack files may name another account's ARNs
+    only where the bootstrap runs there too.
+    """
     problems: list[StackProblem] = []
+    for bootstrap_stack, bootstrap in sorted(stacks.bootstrap.items()):
+        expected = stack_file_access(bootstrap.bootstrap, bootstrap.project)
+        for environment, keys in sorted(expected.items()):
+            config = stacks.full.get(environment)
+            if config is None:
+                continue
+            listed = {
+                "clusterAdminRoleArns": config.cluster.admin_role_arns,
+                "clusterReadOnlyRoleArns": config.cluster.read_only_role_arns,
+                "clusterSmallStackDeployerRoleArns": config.cluster.small_stack_deployer_role_arns,
+            }
+            for key, roles in keys.items():
+                names = {arn.rsplit("/", 1)[-1] for arn in listed[key]}
+                missing = [role for role in roles if role not in names]
+                if missing:
+                    problems.append(
+                        StackProblem(
+                            environment,
+                            Problem(
+                                f"stagecraft:{key}",
+                                listed[key],
+                                f"does not list {', '.join(missing)}, which the bootstrap "
+                                f"stack '{bootstrap_stack}' made for this environment's "
+                                "workflows (its stackFileAccess output has the ARNs): "
+                                "without it the workflow cannot reach the cluster",
+                            ),
+                        )
+                    )
+    return problems
+
+
+def cross_stack_problems(stacks: StackSet) -> list[StackProblem]:
+    problems: list[StackProblem] = _ci_access_problems(stacks)
     for (name_a, a), (name_b, b) in combinations(sorted(stacks.full.items()), 2):
         if _overlap(a.network.vpc_cidr, b.network.vpc_cidr):
             problems.append(

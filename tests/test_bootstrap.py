@@ -76,7 +76,6 @@ def test_the_plan_has_the_bucket_keys_provider_and_roles(bootstrap):
         "stagecraft-ci-deploy-production",
         "stagecraft-ci-deploy-staging",
         "stagecraft-ci-plan-production",
-        "stagecraft-ci-plan-staging",
         "stagecraft-ci-preview",
         "stagecraft-ci-preview-environments",
     ]
@@ -180,9 +179,6 @@ def test_outputs_are_what_the_workflows_and_stack_files_need(bootstrap):
         },
         "production": {
             "AWS_DEPLOY_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/stagecraft-ci-deploy-production"
-        },
-        "staging-plan": {
-            "AWS_PLAN_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/stagecraft-ci-plan-staging"
         },
         "production-plan": {
             "AWS_PLAN_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/stagecraft-ci-plan-production"

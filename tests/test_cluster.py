@@ -120,7 +120,6 @@ def test_developers_read_cluster_wide_and_never_hold_cluster_scoped_edit(product
         "platform-admin": "AmazonEKSClusterAdminPolicy",
         "stagecraft-ci-deploy-staging": "AmazonEKSClusterAdminPolicy",
         "stagecraft-ci-preview": "AmazonEKSViewPolicy",
-        "stagecraft-ci-plan-staging": "AmazonEKSViewPolicy",
         "stagecraft-ci-preview-environments": "AmazonEKSAdminPolicy",
         "developer": "AmazonEKSViewPolicy",
     }

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from stagecraft.cli.main import main
 from stagecraft.cost import estimate
@@ -105,7 +106,7 @@ def test_markdown_keeps_the_summary_and_trims_details_to_the_limit(staging, prod
     small = render_markdown([diff], limit=3000)
     assert len(small) <= 3000
     assert small.startswith("### stagecraft: infrastructure diff")
-    assert "| staging -> production | 25 | " in small
+    assert "| staging -> production | 29 | " in small
     assert "$336.00 → $1,235.70 (**+$899.70**)" in small
     assert "omitted to stay under GitHub's 65,536-character comment limit" in small
     assert full.count("<details>") > small.count("<details>") > 0
@@ -207,9 +208,12 @@ def test_a_stack_new_in_this_change_is_all_additions(git_repo, capsys):
     sandbox.unlink(missing_ok=True)
     git = ["git", "-C", str(git_repo), "-c", "user.email=t@example.com", "-c", "user.name=t"]
     subprocess.run([*git, "commit", "-qam", "no sandbox yet", "--allow-empty"], check=True)
-    sandbox.write_text(
+    document = yaml.safe_load(
         text.replace("stagecraft:namespace: staging", "stagecraft:namespace: sandbox")
     )
+    # Only staging hosts the pull requests' stacks.
+    document["config"].pop("stagecraft:clusterSmallStackDeployerRoleArns")
+    sandbox.write_text(yaml.safe_dump(document, sort_keys=False))
     assert (
         main(["--project-dir", str(git_repo), "diff", "--stack", "sandbox", "--base", "HEAD"]) == 0
     )
@@ -223,7 +227,7 @@ def test_against_another_stack_from_the_cli(capsys):
     args = ["--project-dir", str(REPO), "diff", "--stack", "staging", "--against", "production"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert out.startswith("staging -> production: 25 to create")
+    assert out.startswith("staging -> production: 29 to create")
     assert 'nodeType: "cache.t4g.micro" -> "cache.m6g.large"' in out
 
 

@@ -20,7 +20,6 @@ REAL = {
     "stagecraft:clusterDeveloperRoleArns": [f"{REAL_ACCOUNT}/developer"],
     "stagecraft:clusterReadOnlyRoleArns": [
         f"{REAL_ACCOUNT}/stagecraft-ci-preview",
-        f"{REAL_ACCOUNT}/stagecraft-ci-plan-staging",
     ],
     "stagecraft:clusterSmallStackDeployerRoleArns": [
         f"{REAL_ACCOUNT}/stagecraft-ci-preview-environments"
@@ -78,8 +77,8 @@ def test_a_real_deploy_of_the_shipped_staging_file_is_refused_with_each_value():
     with pytest.raises(ConfigError) as error:
         evaluate("staging", project_dir=REPO, allow_placeholders=False)
     message = str(error.value)
-    # The office range, and six roles in the example account: people's and CI's.
-    assert "stack 'staging' has 7 configuration problems; nothing was created" in message
+    # The office range, and five roles in the example account: people's and CI's.
+    assert "stack 'staging' has 6 configuration problems; nothing was created" in message
     assert (
         'stagecraft:clusterPublicAccessCidrs[0] = "198.51.100.0/24": is inside 198.51.100.0/24 '
         "(RFC 5737 TEST-NET-2), a range no real traffic comes from: set the real one in "
@@ -115,7 +114,7 @@ def test_offline_plans_accept_the_shipped_files(staging):
 def test_validate_for_deploy_lists_every_placeholder(capsys):
     assert main(["--project-dir", str(REPO), "validate", "--for-deploy"]) == 1
     err = capsys.readouterr().err
-    for stack, count in (("dev", 4), ("staging", 7), ("production", 5), ("sandbox", 4)):
+    for stack, count in (("dev", 4), ("staging", 6), ("production", 5), ("sandbox", 4)):
         assert f"error: stack '{stack}' has {count} configuration problems" in err
     assert "Traceback" not in err
 

@@ -78,3 +78,27 @@ def test_a_stack_that_fails_on_its_own_is_reported_with_the_others(scratch, caps
     assert code == 1
     assert errors[0] == ("error: stack 'dev' has 1 configuration problem; nothing was created:")
     assert errors[1].strip() == "- stagecraft:nodeMinSize = -1: must be at least 0"
+
+
+def test_a_stack_file_missing_a_ci_role_of_the_bootstrap_is_refused(scratch, capsys):
+    # The deploy workflow's role is not an admin of staging's cluster: its
+    # `pulumi up` would stop at the deployer check.
+    edit_stack(
+        scratch,
+        "staging",
+        **{"stagecraft:clusterAdminRoleArns": ["arn:aws:iam::123456789012:role/platform-admin"]},
+    )
+    assert main(["--project-dir", str(scratch), "validate"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        'error: staging: stagecraft:clusterAdminRoleArns = ["arn:aws:iam::123456789012:role/'
+        'platform-admin"]: does not list stagecraft-ci-deploy-staging, which the bootstrap stack '
+        "'bootstrap' made for this environment's workflows"
+    ) in err
+
+
+def test_a_malformed_bootstrap_stack_file_is_reported(scratch, capsys):
+    path = scratch / "bootstrap" / "Pulumi.bootstrap.yaml"
+    path.write_text(path.read_text().replace("octo-org/stagecraft", "not a repository"))
+    assert main(["--project-dir", str(scratch), "validate"]) == 1
+    assert "stagecraft:githubRepository" in capsys.readouterr().err

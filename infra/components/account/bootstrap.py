@@ -13,6 +13,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components._common import child, type_token
+from infra.components.account.access import stack_file_access as stack_file_access_of
 from infra.components.account.ci_access import AUTOSCALING_SERVICE, CiAccess, CiAccessArgs
 from infra.components.account.policies import Account, GitHubRepository
 from infra.components.account.state_backend import StateBackend, StateBackendArgs
@@ -118,6 +119,7 @@ class Bootstrap(pulumi.ComponentResource):
                 ),
                 create_oidc_provider=spec.github_oidc_provider == "create",
                 deploy_environments=spec.deploy_environments,
+                plan_environments=spec.plan_environments,
                 preview_stacks=spec.preview_stacks,
                 previews=config.hosts_previews,
                 preview_environments_github_environment=PREVIEW_ENVIRONMENTS,
@@ -151,19 +153,12 @@ class Bootstrap(pulumi.ComponentResource):
             }
 
         # What each stack file lists, so the CI roles reach its cluster.
-        stack_file_access: dict[str, dict[str, list[pulumi.Output[str]]]] = {}
-        for environment in environments:
-            access: dict[str, list[pulumi.Output[str]]] = {}
-            if environment in ci.deploy_roles:
-                access["clusterAdminRoleArns"] = [ci.deploy_roles[environment].arn]
-            readers = [ci.preview_role.arn] if environment in spec.preview_stacks else []
-            if environment in ci.plan_roles:
-                readers.append(ci.plan_roles[environment].arn)
-            if readers:
-                access["clusterReadOnlyRoleArns"] = readers
-            if environment == ALLOWED_PARENT["preview"] and ci.preview_environment_role:
-                access["clusterSmallStackDeployerRoleArns"] = [ci.preview_environment_role.arn]
-            stack_file_access[environment] = access
+        stack_file_access = {
+            environment: {
+                key: [ci.roles_by_name[role].arn for role in roles] for key, roles in keys.items()
+            }
+            for environment, keys in stack_file_access_of(spec, PROJECT_NAME).items()
+        }
 
         self.outputs = {
             "githubRepositoryVariables": pulumi.Output.from_input(repository_variables),

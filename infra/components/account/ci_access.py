@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components._common import child, type_token
+from infra.components.account.access import role_name
 from infra.components.account.policies import (
     GITHUB_OIDC_HOST,
     GITHUB_OIDC_URL,
@@ -42,6 +43,7 @@ class CiAccessArgs:
     repository: GitHubRepository
     create_oidc_provider: bool
     deploy_environments: Sequence[str]
+    plan_environments: Sequence[str]
     preview_stacks: Sequence[str]
     previews: bool  # pr-<n> stacks run here (staging is in this account)
     preview_environments_github_environment: str
@@ -64,10 +66,13 @@ class CiAccess(pulumi.ComponentResource):
     plan_roles: dict[str, aws.iam.Role]
     boundary: aws.iam.Policy
 
+    roles_by_name: dict[str, aws.iam.Role]
+
     def __init__(
         self, name: str, args: CiAccessArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(type_token("CiAccess"), name, None, opts)
+        self.roles_by_name = {}
         account = args.account
 
         if args.create_oidc_provider:
@@ -105,11 +110,12 @@ class CiAccess(pulumi.ComponentResource):
         )
 
         def role(
-            role_name: str, subject: str, description: str, document: pulumi.Output[str]
+            physical_name: str, subject: str, description: str, document: pulumi.Output[str]
         ) -> aws.iam.Role:
+            short = physical_name.removeprefix(args.project + "-")
             created = aws.iam.Role(
-                f"{name}-{role_name.removeprefix(args.project + '-')}",
-                name=role_name,
+                f"{name}-{short}",
+                name=physical_name,
                 description=description,
                 max_session_duration=SESSION_SECONDS,
                 assume_role_policy=provider_arn.apply(
@@ -118,17 +124,18 @@ class CiAccess(pulumi.ComponentResource):
                 opts=child(self),
             )
             aws.iam.RolePolicy(
-                f"{name}-{role_name.removeprefix(args.project + '-')}-permissions",
+                f"{name}-{short}-permissions",
                 role=created.id,
                 name="permissions",
                 policy=document,
                 opts=child(self),
             )
+            self.roles_by_name[physical_name] = created
             return created
 
         repository = args.repository
         self.preview_role = role(
-            f"{args.project}-ci-preview",
+            role_name(args.project, "preview"),
             repository.subject("pull_request"),
             f"pulumi preview of {', '.join(args.preview_stacks)} from pull requests of "
             f"{repository.owner}/{repository.name}",
@@ -137,7 +144,7 @@ class CiAccess(pulumi.ComponentResource):
         self.preview_environment_role = None
         if args.previews:
             self.preview_environment_role = role(
-                f"{args.project}-ci-preview-environments",
+                role_name(args.project, "preview-environments"),
                 repository.subject(f"environment:{args.preview_environments_github_environment}"),
                 "pulumi up/destroy of pr-<n> stacks on the staging cluster",
                 account.apply(
@@ -150,7 +157,7 @@ class CiAccess(pulumi.ComponentResource):
 
         self.deploy_roles = {
             environment: role(
-                f"{args.project}-ci-deploy-{environment}",
+                role_name(args.project, "deploy", environment),
                 repository.subject(f"environment:{environment}"),
                 f"pulumi up --stack {environment}, from its GitHub environment",
                 deploy_document(environment),
@@ -166,12 +173,12 @@ class CiAccess(pulumi.ComponentResource):
         # unapproved can change the environment.
         self.plan_roles = {
             environment: role(
-                f"{args.project}-ci-plan-{environment}",
+                role_name(args.project, "plan", environment),
                 repository.subject(f"environment:{environment}-plan"),
                 f"pulumi preview --stack {environment} --save-plan, before its approval",
                 plan_document(environment),
             )
-            for environment in args.deploy_environments
+            for environment in args.plan_environments
         }
         self.register_outputs(
             {
