@@ -289,6 +289,49 @@ class SmallEnvironment:
 
 
 @dataclass(frozen=True)
+class CiRole:
+    """One role of an account's bootstrap: who may assume it, and for what."""
+
+    account_stack: str
+    name: str
+    trusted_subjects: tuple[str, ...]
+    audience_pinned: bool
+    purpose: str
+
+
+def ci_roles(plan: Plan) -> list[CiRole]:
+    """The GitHub-trusted roles of a bootstrap plan, as its trust policies state them."""
+    import json as _json
+
+    found = []
+    for role in plan.of_type("aws:iam/role:Role"):
+        try:
+            trust = _json.loads(str(role.inputs.get("assumeRolePolicy") or "{}"))
+        except ValueError:
+            continue
+        subjects: list[str] = []
+        audience = True
+        for statement in trust.get("Statement", []):
+            exact = (statement.get("Condition") or {}).get("StringEquals") or {}
+            sub = [v for k, v in exact.items() if k.endswith(":sub")]
+            if not sub:
+                continue
+            subjects += [str(v) for v in sub]
+            audience = audience and any(k.endswith(":aud") for k in exact)
+        if subjects:
+            found.append(
+                CiRole(
+                    account_stack=plan.stack,
+                    name=str(role.inputs.get("name") or role.name),
+                    trusted_subjects=tuple(subjects),
+                    audience_pinned=audience,
+                    purpose=str(role.inputs.get("description") or ""),
+                )
+            )
+    return sorted(found, key=lambda r: r.name)
+
+
+@dataclass(frozen=True)
 class Report:
     columns: list[EnvironmentFacts]
     baseline: str
@@ -301,6 +344,9 @@ class Report:
     small: list[SmallEnvironment] = field(default_factory=list)
     # Whether pr-<n> / dev-<name> stacks were looked for (False: --no-small or --stack).
     small_requested: bool = False
+    # The CI roles of the account's bootstrap stack(s), and their policy verdict.
+    ci_roles: list[CiRole] = field(default_factory=list)
+    account_policy: dict[str, str] = field(default_factory=dict)
     today: date = field(default_factory=lambda: datetime.now(UTC).date())
 
     @property
@@ -353,6 +399,8 @@ def build_report(
     costs: Mapping[str, StackCost] | None = None,
     small: Sequence[SmallEnvironment] = (),
     small_requested: bool = False,
+    roles: Sequence[CiRole] = (),
+    account_policy: Mapping[str, str] | None = None,
 ) -> Report:
     stacks = [f.stack for f in facts]
     if baseline not in stacks:
@@ -371,6 +419,8 @@ def build_report(
         costs=dict(costs or {}),
         small=list(small),
         small_requested=small_requested or bool(small),
+        ci_roles=list(roles),
+        account_policy=dict(account_policy or {}),
     )
 
 
@@ -479,6 +529,22 @@ def render_markdown(report: Report) -> str:
                 f"| {env.stack} | {env.kind} | {env.shares} | {env.namespace} | "
                 f"{'own instance' if env.own_database else 'in the shared instance'} | "
                 f"{env.expires} | {money(env.monthly)} | {env.policy} |"
+            )
+
+    if report.ci_roles:
+        lines += ["", "## CI access (the account's bootstrap)", ""]
+        for stack, outcome in sorted(report.account_policy.items()):
+            lines.append(f"Bootstrap stack `{stack}`: policy pack {outcome}.")
+        lines += [
+            "",
+            "| role | assumable only by a GitHub token whose `sub` is | audience pinned | for |",
+            "|---|---|---|---|",
+        ]
+        for role in report.ci_roles:
+            subjects = "<br>".join(f"`{s}`" for s in role.trusted_subjects)
+            lines.append(
+                f"| `{role.name}` | {subjects} | {_yes(role.audience_pinned)} | "
+                f"{role.purpose.replace('|', '/')} |"
             )
 
     if report.costs:
@@ -655,6 +721,23 @@ def render_html(report: Report) -> str:
             "<th>severity</th><th>controls</th>"
             + "".join(f"<th>{esc(s)}</th>" for s in audited)
             + f"</tr></thead><tbody>{''.join(rows_html)}</tbody></table>"
+        )
+    if report.ci_roles:
+        rows = "".join(
+            f"<tr><td><code>{esc(r.name)}</code></td><td>"
+            + "<br>".join(f"<code>{esc(x)}</code>" for x in r.trusted_subjects)
+            + f"</td><td>{_yes(r.audience_pinned)}</td><td>{esc(r.purpose)}</td></tr>"
+            for r in report.ci_roles
+        )
+        verdicts = "".join(
+            f"<p>Bootstrap stack <code>{esc(stack)}</code>: policy pack {esc(v)}.</p>"
+            for stack, v in sorted(report.account_policy.items())
+        )
+        sections.append(
+            "<h2>CI access (the account's bootstrap)</h2>" + verdicts + '<table class="ci">'
+            "<thead><tr><th>role</th><th>assumable only by a GitHub token whose sub is</th>"
+            "<th>audience pinned</th><th>for</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>"
         )
     if report.small_requested and not report.small:
         sections.append(

@@ -491,3 +491,17 @@ def test_budget_row_compares_status_and_flags_the_ceiling(report):
         "within budget at desired size; OVER at max size"
     )
     assert report.deviates("staging", "Budget check")
+
+
+def test_the_report_shows_who_ci_is_and_what_trusts_it(full_report):
+    page = _page(full_report["html"])
+    assert "CI access (the account's bootstrap)" in page.headings
+    roles = {row[0][1]: row for row in page.table("ci")[1:]}
+    assert roles["stagecraft-ci-deploy-production"][1][1] == (
+        "repo:octo-org/stagecraft:environment:production"
+    )
+    assert roles["stagecraft-ci-preview"][1][1] == "repo:octo-org/stagecraft:pull_request"
+    assert all(row[2][1] == "yes" for row in roles.values())  # audience pinned
+    assert "Bootstrap stack bootstrap: policy pack passes." in full_report["html"].replace(
+        "<code>", ""
+    ).replace("</code>", "")

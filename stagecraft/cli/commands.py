@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from infra.config import stack_kind
-from stagecraft.offline.stackfiles import Project, locate_project
+from stagecraft.offline.stackfiles import Project, load_project, locate_project
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # a check failed: docs stale, gate failed, over budget, differences
@@ -431,6 +431,7 @@ def report(project: Project, args: argparse.Namespace) -> int:
         MissingBaselineError,
         SmallEnvironment,
         build_report,
+        ci_roles,
         environment_facts,
         load_exceptions,
         read_source,
@@ -455,6 +456,21 @@ def report(project: Project, args: argparse.Namespace) -> int:
     plans = {s: _plan(project, s) for s in [*full, *small]}
     costs = {s: _estimate(project, s, plans[s]) for s in plans}
     audits = {a.stack: a for a in _audit_results(project, plans)}
+    # The account the environments stand on: its CI roles, as their trust says.
+    bootstrap_dir = project.directory / BOOTSTRAP_DIR
+    account_plans = (
+        {s: _plan(project, s) for s in load_project(bootstrap_dir).stacks()}
+        if not args.stack and (bootstrap_dir / "Pulumi.yaml").is_file()
+        else {}
+    )
+    account_audits = _audit_results(project, account_plans)
+    account_policy = {
+        a.stack: "passes"
+        if a.passed
+        else f"FAILS {len([v for v in a.verdicts if v.blocking])} mandatory"
+        for a in account_audits
+    }
+    roles = [role for plan in account_plans.values() for role in ci_roles(plan)]
     facts = [environment_facts(plans[s], _config_of(project, s), costs[s]) for s in full]
 
     now = datetime.now(UTC)
@@ -492,6 +508,8 @@ def report(project: Project, args: argparse.Namespace) -> int:
             costs={s: costs[s] for s in full},
             small=summaries,
             small_requested=bool(small) or (not args.stack and args.small),
+            roles=roles,
+            account_policy=account_policy,
         )
     except (ExceptionsError, MissingBaselineError) as exc:
         raise UserError(str(exc)) from None
