@@ -1592,9 +1592,14 @@ _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,49}[a-z0-9]$")
 # The access-log bucket is named after the state bucket plus this; S3 names
 # are at most 63 characters.
 ACCESS_LOG_BUCKET_SUFFIX = "-access-logs"
-# The permissions boundary every IAM role of a pr-<n> or dev-<name> stack
-# carries: the preview-environment role may create roles only with it.
-SMALL_STACK_BOUNDARY = f"{PROJECT_NAME}-small-stacks-boundary"
+
+
+def environment_boundary_name(project: str, environment: str) -> str:
+    """The permissions boundary (made by the bootstrap) every IAM role of an environment
+    carries: `stagecraft-staging-boundary`."""
+    return f"{project}-{environment}-boundary"
+
+
 # The GitHub environment whose jobs deploy pr-<n> stacks.
 PREVIEW_ENVIRONMENTS = "preview-environments"
 

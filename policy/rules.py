@@ -542,6 +542,9 @@ def _isolated(args: StackValidationArgs, report: ReportViolation) -> None:
     project = str(config.get("project", "stagecraft"))
     # "<project>/<stack>" is what matters: the organization differs per backend.
     allowed_references = {_project_and_stack(s) for s in config.get("allowedStackReferences", [])}
+    # Names of the shared stack's own resources that a small stack uses and that
+    # would read as another small stack's ("stagecraft-dev-small-stack-jobs").
+    shared_names = tuple(config.get("sharedResourceNames", []))
     # First the references themselves: the one thing that must never be missed.
     for resource in args.resources:
         if resource.resource_type == STACK_REFERENCE:
@@ -562,7 +565,12 @@ def _isolated(args: StackValidationArgs, report: ReportViolation) -> None:
                 continue
             for text in _walk_strings(resource.props):
                 foreign = next(
-                    (m.group(1) for m in pattern.finditer(text) if m.group(1) != stack), None
+                    (
+                        m.group(1)
+                        for m in pattern.finditer(text)
+                        if m.group(1) != stack and not text[m.start() :].startswith(shared_names)
+                    ),
+                    None,
                 )
                 if foreign:
                     report(
@@ -658,6 +666,10 @@ def _listed(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value or []]
 
 
+# system:serviceaccount:<namespace with one *>:<service account>
+_SERVICE_ACCOUNT_FAMILY = re.compile(r"system:serviceaccount:[a-z0-9-]*\*[a-z0-9-]*:[a-z0-9-]+")
+
+
 def _web_identity_trust(args: ResourceValidationArgs, report: ReportViolation) -> None:
     """A role a token can assume names its audience and one exact subject."""
     statements = [
@@ -673,13 +685,26 @@ def _web_identity_trust(args: ResourceValidationArgs, report: ReportViolation) -
     for statement in statements:
         federated = _listed((statement.get("Principal") or {}).get("Federated"))
         issuers = [arn.split(":oidc-provider/", 1)[-1] for arn in federated]
-        exact = (statement.get("Condition") or {}).get("StringEquals") or {}
+        conditions = statement.get("Condition") or {}
+        exact = conditions.get("StringEquals") or {}
+        patterns = conditions.get("StringLike") or {}
         for issuer in issuers:
             audience, subject = exact.get(f"{issuer}:aud"), exact.get(f"{issuer}:sub")
             if not audience:
                 report(
                     f"{args.name} trusts {issuer} for any audience: pin `{issuer}:aud`", args.urn
                 )
+            pattern = patterns.get(f"{issuer}:sub")
+            if not subject and pattern and issuer != "token.actions.githubusercontent.com":
+                # A Kubernetes ServiceAccount of a family of namespaces: the
+                # account's name exact, the wildcard inside the namespace only.
+                if not all(_SERVICE_ACCOUNT_FAMILY.fullmatch(p) for p in _listed(pattern)):
+                    report(
+                        f"{args.name} trusts {pattern}: a wildcard may stand only inside the "
+                        "namespace of one named ServiceAccount",
+                        args.urn,
+                    )
+                continue
             if not subject:
                 report(
                     f"{args.name} trusts any subject of {issuer}: pin `{issuer}:sub` with "
@@ -980,6 +1005,8 @@ RULES: tuple[Rule, ...] = (
                               "default": ["dev", "staging", "production"]},
              "allowedStackReferences": {"type": "array", "items": {"type": "string"},
                                         "default": []},
+             "sharedResourceNames": {"type": "array", "items": {"type": "string"},
+                                     "default": []},
          }),
 )  # fmt: skip
 

@@ -105,7 +105,7 @@ def test_each_role_trusts_one_kind_of_job_of_one_repository(bootstrap, role, sub
     assert statement["Condition"] == {
         "StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com", f"{GITHUB}:sub": subject}
     }
-    assert _role(bootstrap, role).inputs["maxSessionDuration"] == 3600
+    assert _role(bootstrap, role).inputs["maxSessionDuration"] == 4 * 3600
 
 
 def test_immutable_subjects_name_the_owner_and_repository_ids(scratch_bootstrap):
@@ -258,8 +258,8 @@ ACTIONS = {
 }  # fmt: skip
 
 
-def _attempts(plan: Plan) -> list[tuple[str, str, dict[str, str]]]:
-    tags = tag_context({"environment": plan.stack, "project": "stagecraft"})
+def _attempts(plan: Plan, **context: str) -> list[tuple[str, str, dict[str, str]]]:
+    tags = {**tag_context({"environment": plan.stack, "project": "stagecraft"}), **context}
     found = []
     for resource in plan.resources:
         arn = _arn(resource)
@@ -317,14 +317,16 @@ def test_the_preview_environment_role_builds_its_own_stack(bootstrap):
         )
         == "allowed"
     )
-    # Roles only with the boundary.
-    role = f"arn:aws:iam::{ACCOUNT}:role/stagecraft-pr-7-database-jobs-irsa"
-    boundary = f"arn:aws:iam::{ACCOUNT}:policy/stagecraft-small-stacks-boundary"
-    assert decide(document, "iam:CreateRole", role, {"iam:PermissionsBoundary": boundary}) == (
+    # The TTL tags change on every push: its groups are re-tagged, staging's never.
+    group = f"arn:aws:ec2:{REGION}:{ACCOUNT}:security-group/sg-0123"
+    assert decide(document, "ec2:CreateTags", group, own) == "allowed"
+    assert decide(document, "ec2:CreateTags", group, tag_context({"environment": "staging"})) != (
         "allowed"
     )
-    assert decide(document, "iam:CreateRole", role) != "allowed"
-    assert decide(document, "iam:DeleteRolePermissionsBoundary", role) == "denied"
+    # No IAM at all: a role it made would outlive the preview, with any trust.
+    role = f"arn:aws:iam::{ACCOUNT}:role/stagecraft-pr-7-database-jobs-irsa"
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy"):
+        assert decide(document, action, role, own) == "denied"
     # State: its own written, staging's read, production's never.
     assert decide(document, "s3:PutObject", f"{bucket}/.pulumi/stacks/stagecraft/pr-7.json") == (
         "allowed"
@@ -350,12 +352,81 @@ def test_a_deploy_role_never_reaches_another_environment(plans, bootstrap):
             if decide(document, action, arn, context) == "allowed"
         ]  # fmt: skip
         assert allowed == [], other
-    # Its own environment it can build.
+    # Its own environment it can build: its roles keep the environment's boundary.
+    boundary = f"arn:aws:iam::{ACCOUNT}:policy/stagecraft-staging-boundary"
     own = [
-        (action, arn) for action, arn, context in _attempts(plans["staging"])
+        (action, arn)
+        for action, arn, context in _attempts(
+            plans["staging"], **{"iam:PermissionsBoundary": boundary}
+        )
         if decide(staging_role, action, arn, context) != "allowed"
-    ]  # fmt: skip
+    ]
     assert own == []
+
+
+def test_a_deploy_role_cannot_grant_itself_more_than_it_has(bootstrap):
+    """Every role it makes carries the environment's boundary, which no one but the
+    bootstrap may change: no path from deploy role to account administrator."""
+    document = _permissions(bootstrap, "stagecraft-ci-deploy-staging")
+    role = f"arn:aws:iam::{ACCOUNT}:role/stagecraft-staging-anything"
+    boundary = {
+        "iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/stagecraft-staging-boundary"
+    }
+    assert decide(document, "iam:CreateRole", role, boundary) == "allowed"
+    assert decide(document, "iam:CreateRole", role) != "allowed"
+    assert decide(document, "iam:PutRolePolicy", role) != "allowed"
+    production_boundary = {
+        "iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/stagecraft-production-boundary"
+    }
+    assert decide(document, "iam:CreateRole", role, production_boundary) != "allowed"
+    assert decide(document, "iam:DeleteRolePermissionsBoundary", role) == "denied"
+    admin = {**boundary, "iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"}
+    assert decide(document, "iam:AttachRolePolicy", role, admin) == "allowed"  # capped by it
+    own_policy = {**boundary, "iam:PolicyARN": f"arn:aws:iam::{ACCOUNT}:policy/anything"}
+    assert decide(document, "iam:AttachRolePolicy", role, own_policy) == "denied"
+    for action in ("iam:CreatePolicyVersion", "iam:DeletePolicy", "iam:SetDefaultPolicyVersion"):
+        assert (
+            decide(document, action, f"arn:aws:iam::{ACCOUNT}:policy/stagecraft-staging-boundary")
+            == "denied"
+        )
+
+
+@pytest.mark.parametrize("environment", ["dev", "sandbox", "staging", "production"])
+def test_an_environments_roles_are_capped_by_its_boundary(bootstrap, plans, environment):
+    (policy,) = [
+        p for p in bootstrap.of_type("aws:iam/policy:Policy")
+        if p.inputs["name"] == f"stagecraft-{environment}-boundary"
+    ]  # fmt: skip
+    boundary = json.loads(policy.inputs["policy"])
+    own = tag_context({"environment": environment})
+    db = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:stagecraft-{environment}"
+    assert decide(boundary, "rds:DescribeDBInstances", db, own) == "allowed"
+    assert decide(boundary, "ec2:CreateNetworkInterface", "*") == "allowed"
+    # No IAM (but the service-linked roles its services make), nothing of
+    # another environment, not the bootstrap's keys or the state.
+    assert decide(boundary, "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/x") != "allowed"
+    assert decide(boundary, "iam:AttachRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/x") != "allowed"
+    other = "production" if environment != "production" else "staging"
+    assert decide(boundary, "rds:DeleteDBInstance", db, tag_context({"environment": other})) == (
+        "denied"
+    )
+    keys = {
+        a.inputs["name"]: a.inputs["targetKeyId"] for a in bootstrap.of_type("aws:kms/alias:Alias")
+    }
+    state_key = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{keys['alias/stagecraft-pulumi-state']}"
+    assert decide(boundary, "kms:Decrypt", state_key) == "denied"
+    bucket = f"arn:aws:s3:::stagecraft-pulumi-state-{ACCOUNT}-{REGION}"
+    assert decide(boundary, "s3:GetObject", f"{bucket}/.pulumi/stacks/stagecraft/x.json") == (
+        "denied"
+    )
+
+
+def test_every_role_an_environment_makes_carries_its_boundary(plans):
+    for stack, plan in plans.items():
+        for role in plan.of_type(ROLE):
+            assert role.inputs["permissionsBoundary"] == (
+                f"arn:aws:iam::{ACCOUNT}:policy/stagecraft-{stack}-boundary"
+            ), role.name
 
 
 def test_a_deploy_role_uses_the_bootstraps_keys_and_never_administers_them(bootstrap):
@@ -417,35 +488,6 @@ def test_the_production_plan_role_reads_production_and_changes_nothing(plans, bo
     )
 
 
-def test_the_boundary_lets_small_stack_roles_read_their_database_secrets_only(bootstrap):
-    boundary = json.loads(bootstrap.one("aws:iam/policy:Policy").inputs["policy"])
-    secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
-    assert (
-        decide(
-            boundary,
-            "secretsmanager:GetSecretValue",
-            f"{secret}stagecraft-staging/database-master-AbCd12",
-        )
-        == "allowed"
-    )
-    assert (
-        decide(
-            boundary,
-            "secretsmanager:GetSecretValue",
-            f"{secret}stagecraft-pr-7/database-credentials-AbCd12",
-        )
-        == "allowed"
-    )
-    for forbidden in (
-        "stagecraft-production/database-master-AbCd12",
-        "stagecraft-staging/jwt-secret-AbCd12",
-    ):
-        assert decide(boundary, "secretsmanager:GetSecretValue", f"{secret}{forbidden}") != (
-            "allowed"
-        )
-    assert decide(boundary, "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/x") != "allowed"
-
-
 # --------------------------------------------------------------------------- #
 # Bad input, placeholders, the service-linked role
 # --------------------------------------------------------------------------- #
@@ -494,20 +536,31 @@ def test_a_real_run_refuses_githubs_documentation_repository():
     ]
 
 
-def test_the_autoscaling_service_linked_role_is_made_only_where_missing():
+def test_the_autoscaling_service_linked_role_is_adopted_where_it_exists():
+    # Declared either way: a resource that came and went with a lookup would
+    # be deleted by the next run, once the role existed.
     existing = evaluate("bootstrap", project_dir=BOOTSTRAP)
-    assert existing.of_type("aws:iam/serviceLinkedRole:ServiceLinkedRole") == []
-    fresh = evaluate("bootstrap", project_dir=BOOTSTRAP, service_linked_roles=frozenset())
-    role = fresh.one("aws:iam/serviceLinkedRole:ServiceLinkedRole")
-    assert role.inputs["awsServiceName"] == "autoscaling.amazonaws.com"
+    adopted = existing.one("aws:iam/serviceLinkedRole:ServiceLinkedRole")
+    assert adopted.import_id == (
+        f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/autoscaling.amazonaws.com/"
+        "AWSServiceRoleForAutoScaling"
+    )
+    fresh = evaluate("bootstrap", project_dir=BOOTSTRAP, bootstrapped=False)
+    made = fresh.one("aws:iam/serviceLinkedRole:ServiceLinkedRole")
+    assert made.import_id is None
+    assert made.inputs["awsServiceName"] == "autoscaling.amazonaws.com"
 
 
-def test_an_environment_in_an_account_without_it_is_refused_before_anything(project):
+def test_an_environment_in_an_account_not_bootstrapped_is_refused_before_anything(project):
     with pytest.raises(ConfigError) as caught:
-        evaluate("staging", project_dir=REPO, service_linked_roles=frozenset())
-    (problem,) = caught.value.problems
-    assert "no Auto Scaling service-linked role (AWSServiceRoleForAutoScaling)" in str(problem)
-    assert "run the bootstrap first" in str(problem)
+        evaluate("staging", project_dir=REPO, bootstrapped=False)
+    role, boundary = (str(p) for p in caught.value.problems)
+    assert "no Auto Scaling service-linked role (AWSServiceRoleForAutoScaling)" in role
+    assert "run the bootstrap first" in role
+    assert (
+        f"the permissions boundary arn:aws:iam::{ACCOUNT}:policy/stagecraft-staging-boundary "
+        "cannot be read"
+    ) in boundary
 
 
 def test_an_existing_oidc_provider_is_looked_up_not_created(scratch_bootstrap):
@@ -518,11 +571,16 @@ def test_an_existing_oidc_provider_is_looked_up_not_created(scratch_bootstrap):
     assert statement["Principal"]["Federated"].endswith(f":oidc-provider/{GITHUB}")
 
 
-def test_the_small_stacks_roles_carry_the_boundary(small_stack_plan):
-    for role in small_stack_plan.of_type(ROLE):
-        assert role.inputs["permissionsBoundary"] == (
-            f"arn:aws:iam::{ACCOUNT}:policy/stagecraft-small-stacks-boundary"
-        )
+def test_a_small_stack_makes_no_iam_role_and_uses_its_shared_stacks(small_stack_plan, plans):
+    assert small_stack_plan.of_type(ROLE) == []
+    account = small_stack_plan.one("kubernetes:core/v1:ServiceAccount")
+    role_arn = account.inputs["metadata"]["annotations"]["eks.amazonaws.com/role-arn"]
+    shared = next(r for r in plans["staging"].of_type(ROLE) if "small-stack-jobs" in r.name)
+    assert role_arn == f"arn:aws:iam::{ACCOUNT}:role/{shared.id}"
+    # Trusted by the database-admin ServiceAccount of pr-<n> namespaces only.
+    (statement,) = json.loads(shared.inputs["assumeRolePolicy"])["Statement"]
+    (subject,) = statement["Condition"]["StringLike"].values()
+    assert subject == "system:serviceaccount:pr-*-dbadmin:database-admin"
 
 
 @pytest.fixture(scope="module")

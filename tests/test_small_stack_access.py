@@ -22,10 +22,20 @@ def policy(plans):
     return plans["staging"].one(POLICY)
 
 
-def _evaluate(expression: str, operation: str, resource: str, name: str, namespace: str) -> bool:
+def _evaluate(
+    expression: str,
+    operation: str,
+    resource: str,
+    name: str,
+    namespace: str,
+    labels: dict[str, str] | None = None,
+) -> bool:
     environment = celpy.Environment()
     program = environment.program(environment.compile(expression))
-    target = {"metadata": {"name": name, "namespace": namespace}}
+    metadata: dict[str, object] = {"name": name, "namespace": namespace}
+    if labels is not None:
+        metadata["labels"] = labels
+    target = {"metadata": metadata}
     activation = {
         "request": json_to_cel(
             {
@@ -62,8 +72,32 @@ def _evaluate(expression: str, operation: str, resource: str, name: str, namespa
 def test_the_policy_admits_only_the_small_stacks_namespaces(
     policy, operation, resource, name, namespace, allowed
 ):
-    (validation,) = policy.inputs["spec"]["validations"]
-    assert _evaluate(validation["expression"], operation, resource, name, namespace) is allowed
+    names, _ = policy.inputs["spec"]["validations"]
+    assert _evaluate(names["expression"], operation, resource, name, namespace) is allowed
+
+
+PSS = "pod-security.kubernetes.io/enforce"
+
+
+@pytest.mark.parametrize(
+    ("operation", "labels", "allowed"),
+    [
+        ("CREATE", {PSS: "baseline"}, True),
+        ("UPDATE", {PSS: "restricted", "team": "x"}, True),
+        ("DELETE", None, True),
+        # A pull request must not make its namespace privileged: its pods
+        # could then reach the node and every other pod's token on it.
+        ("UPDATE", {PSS: "privileged"}, False),
+        ("CREATE", {"team": "x"}, False),
+        ("CREATE", None, False),
+    ],
+)
+def test_a_small_stacks_namespace_keeps_its_pod_security(policy, operation, labels, allowed):
+    _, pod_security = policy.inputs["spec"]["validations"]
+    verdict = _evaluate(pod_security["expression"], operation, "namespaces", "pr-7", "", labels)
+    assert verdict is allowed
+    # Quotas and limit ranges are not namespaces: this rule leaves them alone.
+    assert _evaluate(pod_security["expression"], "CREATE", "resourcequotas", "q", "pr-7", None)
 
 
 def test_the_policy_judges_only_the_deployers_group_and_denies(plans, policy):
@@ -84,6 +118,14 @@ def test_the_policy_judges_only_the_deployers_group_and_denies(plans, policy):
     # The rights it confines exist only where the policy does.
     role = plans["staging"].one("kubernetes:rbac.authorization.k8s.io/v1:ClusterRole")
     assert binding.urn in role.dependencies
+    # `bind` on `edit` only, so a small stack can bind its developers to it.
+    (bind,) = [r for r in role.inputs["rules"] if "bind" in r["verbs"]]
+    assert bind == {
+        "apiGroups": ["rbac.authorization.k8s.io"],
+        "resources": ["clusterroles"],
+        "resourceNames": ["edit"],
+        "verbs": ["bind"],
+    }
     assert plans["production"].of_type(POLICY) == []
     assert plans["dev"].of_type(POLICY) == []  # dev hosts no CI-deployed small stacks
 

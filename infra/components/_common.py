@@ -41,15 +41,6 @@ def assume_role_policy(service: str, *, source_account: str | None = None) -> st
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
-def policy_arn_beside(arn_in_account: str, policy_name: str) -> str:
-    """The ARN of the customer-managed policy ``policy_name`` in the account (and
-    partition) of ``arn_in_account``: `arn:aws:iam::<account>:policy/<name>`."""
-    parts = arn_in_account.split(":")
-    if len(parts) < 6 or not parts[4].isdigit():
-        raise pulumi.RunError(f"'{arn_in_account}' is not an ARN naming an account")
-    return f"arn:{parts[1]}:iam::{parts[4]}:policy/{policy_name}"
-
-
 def managed_policy_arn(partition: pulumi.Input[str], name: str) -> pulumi.Output[str]:
     return pulumi.Output.concat("arn:", partition, ":iam::aws:policy/", name)
 

@@ -63,6 +63,8 @@ class ClusterArgs:
     # EKS access-scope wildcard of the small stacks' namespaces ("pr-*") where
     # this cluster hosts them; None: it hosts none.
     small_stack_namespaces: str | None = None
+    # The environment's permissions boundary, on every IAM role made here.
+    role_boundary_arn: pulumi.Input[str] | None = None
 
 
 class Cluster(pulumi.ComponentResource):
@@ -94,6 +96,7 @@ class Cluster(pulumi.ComponentResource):
             name=physical_name(ROLE, f"{name}-control-plane"),
             assume_role_policy=assume_role_policy("eks.amazonaws.com"),
             description=f"EKS control plane of {args.cluster_name}",
+            permissions_boundary=args.role_boundary_arn,
             opts=child(self),
         )
         cluster_policies = attach_policies(
@@ -143,6 +146,7 @@ class Cluster(pulumi.ComponentResource):
             name=physical_name(ROLE, f"{name}-nodes"),
             assume_role_policy=assume_role_policy("ec2.amazonaws.com"),
             description=f"Worker nodes of {args.cluster_name}",
+            permissions_boundary=args.role_boundary_arn,
             opts=child(self),
         )
         node_policies = attach_policies(self, node_role, f"{name}-nodes", partition, NODE_POLICIES)
@@ -331,12 +335,15 @@ class Cluster(pulumi.ComponentResource):
                 for arn in spec.small_stack_deployer_role_arns
             ]
         created: list[pulumi.Resource] = []
-        for principal_arn, level, policy, groups, scope in grants:
+        for principal_arn, _level, policy, groups, scope in grants:
             # The role name for readability, a hash of the whole ARN for
             # uniqueness: the same role name in two accounts or paths is fine.
             role_name = principal_arn.rsplit("/", 1)[-1]
             digest = hashlib.sha256(principal_arn.encode()).hexdigest()[:6]
-            resource_name = f"{name}-access-{level}-{role_name}-{digest}"
+            # Not named by its level: a role moved to another list keeps its
+            # entry (EKS holds one per principal, and Pulumi would create the
+            # new one before deleting the old).
+            resource_name = f"{name}-access-{role_name}-{digest}"
             entry = aws.eks.AccessEntry(
                 resource_name,
                 cluster_name=self.eks_cluster.name,

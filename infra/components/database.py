@@ -58,6 +58,8 @@ class DatabaseArgs:
     kms_key_arn: pulumi.Input[str]
     log_retention_days: int
     protect: bool
+    # The environment's permissions boundary, on every IAM role made here.
+    role_boundary_arn: pulumi.Input[str] | None = None
 
 
 class Database(pulumi.ComponentResource):
@@ -129,6 +131,7 @@ class Database(pulumi.ComponentResource):
                 name=physical_name(ROLE, f"{name}-monitoring"),
                 assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"),
                 description=f"RDS enhanced monitoring of {identifier}",
+                permissions_boundary=args.role_boundary_arn,
                 opts=child(self),
             )
             monitoring_policies = attach_policies(

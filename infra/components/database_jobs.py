@@ -77,10 +77,13 @@ class DatabaseJobsArgs:
     # application: a pod of the application's namespace could otherwise use
     # the ServiceAccount and read the master secret of a *shared* instance.
     dedicated_namespace: str | None = None
-    # The permissions boundary of the jobs' IAM role: a small stack's roles
-    # carry the account's small-stack boundary (the only roles its CI role may
-    # create); None for a full environment's.
-    permissions_boundary: pulumi.Input[str] | None = None
+    # The role the jobs' ServiceAccount assumes. None: one of their own,
+    # trusted by that ServiceAccount alone, reading ``admin_secret_arn``. A
+    # pr-<n>/dev-<name> stack passes its shared stack's role for the small
+    # stacks' jobs instead, and so creates no IAM role at all.
+    role_arn: pulumi.Input[str] | None = None
+    # The environment's permissions boundary, on the role made here.
+    role_boundary_arn: pulumi.Input[str] | None = None
 
 
 class DatabaseJobs(pulumi.ComponentResource):
@@ -93,27 +96,35 @@ class DatabaseJobs(pulumi.ComponentResource):
         if args.create and args.role_password is None:
             raise ValueError("DatabaseJobs(create=True) needs the role's password")
 
-        role = aws.iam.Role(
-            f"{name}-irsa",
-            name=physical_name(ROLE, f"{name}-irsa"),
-            description=f"Database jobs of {args.resource_prefix}: read the RDS master secret",
-            assume_role_policy=pulumi.Output.all(
-                args.oidc_provider_arn,
-                args.oidc_issuer_url,
-                args.dedicated_namespace or args.namespace,
-            ).apply(lambda v: _irsa_trust(v[0], v[1], v[2])),
-            permissions_boundary=args.permissions_boundary,
-            opts=child(self),
-        )
-        read_secret = aws.iam.RolePolicy(
-            f"{name}-read-admin-secret",
-            name=physical_name(ROLE_POLICY, f"{name}-read-admin-secret"),
-            role=role.id,
-            policy=pulumi.Output.all(args.admin_secret_arn, args.kms_key_arn).apply(
-                lambda v: _read_secret_policy(v[0], v[1])
-            ),
-            opts=child(self),
-        )
+        role_arn: pulumi.Input[str]
+        granted: list[pulumi.Resource] = []
+        if args.role_arn is not None:
+            role_arn = args.role_arn
+        else:
+            role = aws.iam.Role(
+                f"{name}-irsa",
+                name=physical_name(ROLE, f"{name}-irsa"),
+                description=f"Database jobs of {args.resource_prefix}: read the RDS master secret",
+                assume_role_policy=pulumi.Output.all(
+                    args.oidc_provider_arn,
+                    args.oidc_issuer_url,
+                    args.dedicated_namespace or args.namespace,
+                ).apply(lambda v: _irsa_trust(v[0], v[1], v[2])),
+                permissions_boundary=args.role_boundary_arn,
+                opts=child(self),
+            )
+            granted.append(
+                aws.iam.RolePolicy(
+                    f"{name}-read-admin-secret",
+                    name=physical_name(ROLE_POLICY, f"{name}-read-admin-secret"),
+                    role=role.id,
+                    policy=pulumi.Output.all(args.admin_secret_arn, args.kms_key_arn).apply(
+                        lambda v: _read_secret_policy(v[0], v[1])
+                    ),
+                    opts=child(self),
+                )
+            )
+            role_arn = role.arn
 
         in_cluster = child(self, provider=args.provider, depends_on=list(args.wait_for))
         namespace: pulumi.Input[str] = args.namespace
@@ -144,7 +155,7 @@ class DatabaseJobs(pulumi.ComponentResource):
                 name=SERVICE_ACCOUNT,
                 namespace=namespace,
                 labels=dict(args.labels),
-                annotations={"eks.amazonaws.com/role-arn": role.arn},
+                annotations={"eks.amazonaws.com/role-arn": role_arn},
             ),
             opts=in_cluster,
         )
@@ -159,7 +170,7 @@ class DatabaseJobs(pulumi.ComponentResource):
         )
         # The role's permission must exist before a pod tries it: IAM is
         # eventually consistent, and AccessDenied would burn the Job's retries.
-        ready: list[pulumi.Resource] = [service_account, sql, read_secret]
+        ready: list[pulumi.Resource] = [service_account, sql, *granted]
         if args.role_password is not None:
             password: pulumi.Output[str] = pulumi.Output.secret(args.role_password)
             ready.append(
@@ -210,8 +221,8 @@ class DatabaseJobs(pulumi.ComponentResource):
                 ),
                 opts=after_setup,
             )
-        self.role_arn = role.arn
-        self.register_outputs({"roleArn": role.arn})
+        self.role_arn = pulumi.Output.from_input(role_arn)
+        self.register_outputs({"roleArn": self.role_arn})
 
 
 def _pod(action: str, args: DatabaseJobsArgs) -> k8s.core.v1.PodTemplateSpecArgs:
@@ -291,8 +302,14 @@ def _pod(action: str, args: DatabaseJobsArgs) -> k8s.core.v1.PodTemplateSpecArgs
 
 
 def _irsa_trust(provider_arn: str, issuer_url: str, namespace: str) -> str:
-    """Only this namespace's database-admin ServiceAccount may assume the role."""
+    """Only this namespace's database-admin ServiceAccount may assume the role.
+
+    ``namespace`` may be a pattern (`pr-*-dbadmin`): the role the small
+    stacks' jobs share, whose namespaces only their deployers can create.
+    """
     issuer = issuer_url.removeprefix("https://")
+    subject = f"system:serviceaccount:{namespace}:{SERVICE_ACCOUNT}"
+    operator = "StringLike" if "*" in namespace else "StringEquals"
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -302,8 +319,13 @@ def _irsa_trust(provider_arn: str, issuer_url: str, namespace: str) -> str:
                     "Principal": {"Federated": provider_arn},
                     "Action": "sts:AssumeRoleWithWebIdentity",
                     "Condition": {
+                        "StringEquals": {f"{issuer}:aud": "sts.amazonaws.com"},
+                        operator: {f"{issuer}:sub": subject},
+                    }
+                    if operator == "StringLike"
+                    else {
                         "StringEquals": {
-                            f"{issuer}:sub": f"system:serviceaccount:{namespace}:{SERVICE_ACCOUNT}",
+                            f"{issuer}:sub": subject,
                             f"{issuer}:aud": "sts.amazonaws.com",
                         }
                     },
@@ -313,7 +335,7 @@ def _irsa_trust(provider_arn: str, issuer_url: str, namespace: str) -> str:
     )
 
 
-def _read_secret_policy(secret_arn: str, kms_key_arn: str) -> str:
+def _read_secret_policy(secret_arn: str | list[str], kms_key_arn: str) -> str:
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -327,3 +349,48 @@ def _read_secret_policy(secret_arn: str, kms_key_arn: str) -> str:
             ],
         }
     )
+
+
+def small_stack_jobs_role(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    provider: aws.Provider,
+    resource_prefix: str,
+    namespace_pattern: str,
+    oidc_provider_arn: pulumi.Input[str],
+    oidc_issuer_url: pulumi.Input[str],
+    admin_secret_arn: pulumi.Input[str],
+    small_stack_secrets: pulumi.Input[str],
+    kms_key_arn: pulumi.Input[str],
+    role_boundary_arn: pulumi.Input[str] | None,
+) -> aws.iam.Role:
+    """The role every pr-<n>/dev-<name> stack's database Jobs share, made by the shared stack.
+
+    Trusted by the `database-admin` ServiceAccount of any namespace matching
+    ``namespace_pattern`` (`pr-*-dbadmin`: only the small stacks' deployers
+    can create those, see SmallStackAccess); reads the shared instance's
+    master secret and the small stacks' own instances' master secrets, none
+    of their other secrets.
+    Owned here, so a small stack's CI role creates no IAM role at all.
+    """
+    role = aws.iam.Role(
+        f"{name}-small-stack-jobs",
+        name=physical_name(ROLE, f"{name}-small-stack-jobs"),
+        description=f"Database jobs of the small stacks on {resource_prefix}",
+        assume_role_policy=pulumi.Output.all(oidc_provider_arn, oidc_issuer_url).apply(
+            lambda v: _irsa_trust(v[0], v[1], namespace_pattern)
+        ),
+        permissions_boundary=role_boundary_arn,
+        opts=child(parent, provider=provider),
+    )
+    aws.iam.RolePolicy(
+        f"{name}-small-stack-jobs-read-secrets",
+        name=physical_name(ROLE_POLICY, f"{name}-small-stack-jobs-read-secrets"),
+        role=role.id,
+        policy=pulumi.Output.all(admin_secret_arn, small_stack_secrets, kms_key_arn).apply(
+            lambda v: _read_secret_policy([v[0], v[1]], v[2])
+        ),
+        opts=child(parent, provider=provider),
+    )
+    return role

@@ -9,12 +9,18 @@ from infra.components._common import child, type_token
 from infra.components.cache import REDIS_PORT, Cache, CacheArgs
 from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.database import Database, DatabaseArgs
-from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs
+from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs, small_stack_jobs_role
 from infra.components.network import EKS_UNSUPPORTED_ZONE_IDS, Network, NetworkArgs, Zone
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
 from infra.components.small_stack_access import SmallStackAccess, SmallStackAccessArgs
 from infra.components.workloads import Workloads, WorkloadsArgs
-from infra.config import ConfigError, Problem, StackConfig, small_stack_namespaces
+from infra.config import (
+    ConfigError,
+    Problem,
+    StackConfig,
+    environment_boundary_name,
+    small_stack_namespaces,
+)
 
 
 class Environment(pulumi.ComponentResource):
@@ -42,7 +48,7 @@ class Environment(pulumi.ComponentResource):
             opts=child(self),
         )
         on_aws = child(self, providers=[provider])
-        zones = _preflight(config, provider)
+        zones, boundary_arn = _preflight(config, provider)
         hosted = config.hosted_small_stack_kind
         namespaces = small_stack_namespaces(hosted) if hosted else None
 
@@ -62,6 +68,7 @@ class Environment(pulumi.ComponentResource):
                 audit_log_retention_days=config.tier.audit_log_retention_days,
                 kms_key_arn=kms_key_arn,
                 availability_zones=zones,
+                role_boundary_arn=boundary_arn,
             ),
             opts=on_aws,
         )
@@ -77,6 +84,7 @@ class Environment(pulumi.ComponentResource):
                 public_subnet_ids=network.public_subnet_ids,
                 protect=protect,
                 small_stack_namespaces=namespaces[0] if namespaces else None,
+                role_boundary_arn=boundary_arn,
             ),
             opts=on_aws,
         )
@@ -91,6 +99,7 @@ class Environment(pulumi.ComponentResource):
                 kms_key_arn=kms_key_arn,
                 log_retention_days=general.log_retention_days,
                 protect=protect,
+                role_boundary_arn=boundary_arn,
             ),
             opts=on_aws,
         )
@@ -174,6 +183,43 @@ class Environment(pulumi.ComponentResource):
             opts=child(self),
         )
 
+        small_stack_outputs: dict[str, pulumi.Output[object]] = {}
+        if namespaces:
+            # The pr-<n>/dev-<name> stacks this cluster hosts run their
+            # database Jobs with this one role; they create no IAM role.
+            identity = aws.get_caller_identity_output(
+                opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
+            )
+            partition = aws.get_partition_output(
+                opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
+            )
+            jobs_role = small_stack_jobs_role(
+                self,
+                name,
+                provider=provider,
+                resource_prefix=prefix,
+                namespace_pattern=f"{namespaces[0]}-dbadmin",
+                oidc_provider_arn=cluster.oidc_provider.arn,
+                oidc_issuer_url=cluster.oidc_provider.url,
+                admin_secret_arn=database.master_secret_arn,
+                small_stack_secrets=pulumi.Output.concat(
+                    "arn:",
+                    partition.partition,
+                    ":secretsmanager:",
+                    config.region,
+                    ":",
+                    identity.account_id,
+                    ":secret:",
+                    config.project,
+                    "-",
+                    namespaces[0],
+                    "/database-master-*",
+                ),
+                kms_key_arn=kms_key_arn,
+                role_boundary_arn=boundary_arn,
+            )
+            small_stack_outputs["smallStackJobsRoleArn"] = jobs_role.arn
+
         if cluster.small_stack_deployers_group and namespaces:
             SmallStackAccess(
                 f"{name}-small-stack-access",
@@ -207,6 +253,7 @@ class Environment(pulumi.ComponentResource):
                     role=config.database.master_username,
                     reset_schedule=config.database.reset_schedule,
                     wait_for=[workloads.namespace],
+                    role_boundary_arn=boundary_arn,
                 ),
                 opts=on_aws,
             )
@@ -234,24 +281,59 @@ class Environment(pulumi.ComponentResource):
             "kmsKeyArn": kms_key_arn,
             "vpcCidr": pulumi.Output.from_input(config.network.vpc_cidr),
             "region": pulumi.Output.from_input(config.region),
+            **small_stack_outputs,
         }
         self.register_outputs(self.outputs)
 
 
-def _preflight(config: StackConfig, provider: aws.Provider) -> list[Zone]:
+def _preflight(config: StackConfig, provider: aws.Provider) -> tuple[list[Zone], str]:
     """What only the account can answer, asked before anything is created.
 
-    Reads (never changes): the zones to use, and, when `pulumi up` is about to
-    change things, whether the identity running it will be able to reach the
-    cluster it creates.  Every problem found stops the run as one ConfigError.
+    Reads (never changes): the zones to use, that the account was
+    bootstrapped (the Auto Scaling service-linked role and this
+    environment's permissions boundary exist), and, when `pulumi up` is about
+    to change things, whether the identity running it will be able to reach
+    the cluster it creates. Every problem found stops the run as one
+    ConfigError. Returns the zones and the boundary's ARN.
     """
     zones, problems = _availability_zones(config, provider)
     problems += _service_linked_role_problems(config, provider)
+    boundary_arn, boundary_problems = _role_boundary(config, provider)
+    problems += boundary_problems
     if not pulumi.runtime.is_dry_run():
         problems += _deployer_problems(config, provider)
     if problems:
         raise ConfigError(config.stack, problems)
-    return zones
+    return zones, boundary_arn
+
+
+def _role_boundary(config: StackConfig, provider: aws.Provider) -> tuple[str, list[Problem]]:
+    """The permissions boundary every IAM role of this environment carries.
+
+    The bootstrap makes it (`<project>-<stack>-boundary`): no role the deploy
+    role creates can reach IAM, another environment or the state, so the
+    deploy role cannot grant itself more than it has. The deploy role may
+    create roles only with it.
+    """
+    invoke = pulumi.InvokeOptions(provider=provider)
+    identity = aws.get_caller_identity(opts=invoke)
+    partition = aws.get_partition(opts=invoke).partition
+    name = environment_boundary_name(config.project, config.stack)
+    arn = f"arn:{partition}:iam::{identity.account_id}:policy/{name}"
+    try:
+        aws.iam.get_policy(arn=arn, opts=invoke)
+    except Exception as exc:  # the provider's "not found", or an access denial
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return arn, [
+            Problem(
+                "aws:region",
+                config.region,
+                f"the permissions boundary {arn} cannot be read ({first_line}): run the "
+                "bootstrap with this environment in its `environments` first (README "
+                "'Deploy for real', step 2)",
+            )
+        ]
+    return arn, []
 
 
 def _service_linked_role_problems(config: StackConfig, provider: aws.Provider) -> list[Problem]:

@@ -53,6 +53,8 @@ class NetworkArgs:
     audit_log_retention_days: int  # flow logs are part of the audit trail
     kms_key_arn: pulumi.Input[str]  # encrypts the flow-log group
     availability_zones: Sequence[Zone]  # one per configured zone, in order
+    # The environment's permissions boundary, on every IAM role made here.
+    role_boundary_arn: pulumi.Input[str] | None = None
 
 
 class Network(pulumi.ComponentResource):
@@ -344,6 +346,7 @@ class Network(pulumi.ComponentResource):
                 )
             ),
             description=f"Lets VPC Flow Logs write {args.resource_prefix}'s flow logs",
+            permissions_boundary=args.role_boundary_arn,
             opts=child(self),
         )
         aws.iam.RolePolicy(

@@ -23,19 +23,14 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from infra.aws_types import fitted_name
-from infra.components._common import child, policy_arn_beside, type_token
+from infra.components._common import child, type_token
 from infra.components.cache import ENGINE, MAX_USER_ID, REDIS_PORT, prefix_access
 from infra.components.cluster import DEVELOPERS_GROUP
 from infra.components.database import Database, DatabaseArgs
 from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs
 from infra.components.secrets import store_secret
 from infra.components.workloads import Workloads, WorkloadsArgs
-from infra.config import (
-    SMALL_STACK_BOUNDARY,
-    DatabaseSpec,
-    EphemeralStackConfig,
-    database_admin_namespace,
-)
+from infra.config import DatabaseSpec, EphemeralStackConfig, database_admin_namespace
 
 # A shared stack's outputs this environment reads (see Environment.outputs).
 REQUIRED_OUTPUTS = (
@@ -53,6 +48,7 @@ REQUIRED_OUTPUTS = (
     "vpcId",
     "privateSubnetIds",
     "nodeSecurityGroupId",
+    "smallStackJobsRoleArn",
 )
 
 
@@ -251,10 +247,9 @@ class SharedEnvironment(pulumi.ComponentResource):
                 create=True,
                 wait_for=[workloads.namespace],
                 dedicated_namespace=database_admin_namespace(config.stack),
-                # In the shared stack's account (read off its OIDC provider's ARN).
-                permissions_boundary=parent_str("oidcProviderArn").apply(
-                    lambda arn: policy_arn_beside(arn, SMALL_STACK_BOUNDARY)
-                ),
+                # The shared stack's role for its small stacks' Jobs: this
+                # stack creates no IAM role (its CI role may create none).
+                role_arn=parent_str("smallStackJobsRoleArn"),
             ),
             opts=on_aws,
         )

@@ -23,9 +23,15 @@ from infra.components._common import child, type_token
 
 CLUSTER_ROLE = "stagecraft-small-stack-deployer"
 ADMISSION_POLICY = "stagecraft-small-stack-namespaces"
+# The Pod Security Standards a small stack's namespace may enforce: never
+# `privileged`, which would let a pull request's pods reach the node.
+PSS_LABEL = "pod-security.kubernetes.io/enforce"
+PSS_ALLOWED = ("baseline", "restricted")
 
 # Namespaces, and the two namespaced kinds the namespace-scoped EKS admin
 # policy cannot create (Kubernetes' `admin` role only reads them).
+EDIT_CLUSTER_ROLE = "edit"  # Kubernetes' own, bound to the developers per namespace
+
 CLUSTER_SCOPED_RULES = (
     ("", "namespaces"),
     ("", "resourcequotas"),
@@ -40,6 +46,18 @@ class SmallStackAccessArgs:
     provider: k8s.Provider
     labels: dict[str, str]
     wait_for: Sequence[pulumi.Resource] = ()
+
+
+def pod_security_expression() -> str:
+    """A namespace the deployers create or change keeps a Pod Security Standard of
+    `baseline` or stricter (not checked on DELETE, when ``object`` is null)."""
+    allowed = ", ".join(f"'{level}'" for level in PSS_ALLOWED)
+    return (
+        "request.resource.resource != 'namespaces' || request.operation == 'DELETE' || "
+        "(has(object.metadata.labels) && "
+        f"'{PSS_LABEL}' in object.metadata.labels && "
+        f"object.metadata.labels['{PSS_LABEL}'] in [{allowed}])"
+    )
 
 
 def admission_expression(pattern: str) -> str:
@@ -99,7 +117,15 @@ class SmallStackAccess(pulumi.ComponentResource):
                             f"namespaces of pr-<n>/dev-<name> stacks ({args.namespace_pattern}), "
                             "and quotas and limit ranges in them"
                         ),
-                    )
+                    ),
+                    k8s.admissionregistration.v1.ValidationArgs(
+                        expression=pod_security_expression(),
+                        message=(
+                            "a small stack's namespace must enforce the "
+                            f"{' or '.join(PSS_ALLOWED)} Pod Security Standard ({PSS_LABEL}); "
+                            "privileged pods would reach the shared nodes"
+                        ),
+                    ),
                 ],
             ),
             opts=in_cluster,
@@ -117,12 +143,25 @@ class SmallStackAccess(pulumi.ComponentResource):
             f"{name}-role",
             metadata=meta(CLUSTER_ROLE),
             rules=[
+                *(
+                    k8s.rbac.v1.PolicyRuleArgs(
+                        api_groups=[group],
+                        resources=[resource],
+                        verbs=["get", "list", "watch", "create", "update", "patch", "delete"],
+                    )
+                    for group, resource in CLUSTER_SCOPED_RULES
+                ),
+                # A small stack binds `edit` to the developers in its namespace.
+                # RBAC lets nobody grant what they do not hold through RBAC, and
+                # what the EKS access policy grants does not count: `bind` on
+                # that one ClusterRole is what makes the RoleBinding possible.
+                # https://kubernetes.io/docs/reference/access-authn-authz/rbac/#restrictions-on-role-binding-creation-or-update
                 k8s.rbac.v1.PolicyRuleArgs(
-                    api_groups=[group],
-                    resources=[resource],
-                    verbs=["get", "list", "watch", "create", "update", "patch", "delete"],
-                )
-                for group, resource in CLUSTER_SCOPED_RULES
+                    api_groups=["rbac.authorization.k8s.io"],
+                    resources=["clusterroles"],
+                    resource_names=[EDIT_CLUSTER_ROLE],
+                    verbs=["bind"],
+                ),
             ],
             opts=child(self, provider=args.provider, depends_on=[binding]),
         )

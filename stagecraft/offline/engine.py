@@ -31,7 +31,7 @@ from pulumi.runtime.mocks import MockEngine, MockMonitor, MockSettings
 from pulumi.runtime.settings import ROOT, configure, get_project, get_stack
 
 from stagecraft.offline.fingerprints import fingerprint_key
-from stagecraft.offline.mocks import StagecraftMocks
+from stagecraft.offline.mocks import DEFAULT_SERVICE_LINKED_ROLES, StagecraftMocks
 from stagecraft.offline.stackfiles import Project, load_project
 
 SECRET = "[secret]"
@@ -298,7 +298,7 @@ def evaluate(
     project_dir: Path | None = None,
     config_overrides: dict[str, Any] | None = None,
     existing_log_groups: frozenset[str] = frozenset(),
-    service_linked_roles: frozenset[str] | None = None,
+    bootstrapped: bool = True,
     dry_run: bool = True,
     allow_placeholders: bool = True,
 ) -> Plan:
@@ -306,8 +306,9 @@ def evaluate(
 
     ``config_overrides`` replaces stack-file keys (as written in the file) for
     this run only.  ``existing_log_groups`` are log groups the mock account
-    already holds; ``service_linked_roles`` the services whose service-linked
-    role it has (None: Auto Scaling's, as in most accounts).  ``dry_run``
+    already holds; ``bootstrapped`` False is an account the bootstrap has not
+    run in (no Auto Scaling service-linked role, no permissions boundaries).
+    ``dry_run``
     False evaluates the program as `pulumi up` would (a preview is what
     `stagecraft plan` shows).  ``allow_placeholders`` sets the stack's
     `allowPlaceholderValues` for this run, as `pulumi up --config` would, so
@@ -321,7 +322,8 @@ def evaluate(
     mocks = StagecraftMocks(
         region=config.values.get("aws:region") or "us-east-1",
         existing_log_groups=existing_log_groups,
-        **({} if service_linked_roles is None else {"service_linked_roles": service_linked_roles}),
+        service_linked_roles=DEFAULT_SERVICE_LINKED_ROLES if bootstrapped else frozenset(),
+        bootstrapped=bootstrapped,
     )
     shared_stack = config.values.get(f"{project.name}:sharedStack")
     if shared_stack:

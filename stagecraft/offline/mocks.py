@@ -105,12 +105,15 @@ class StagecraftMocks(Mocks):
         region: str,
         existing_log_groups: frozenset[str] = frozenset(),
         service_linked_roles: frozenset[str] = DEFAULT_SERVICE_LINKED_ROLES,
+        bootstrapped: bool = True,
     ) -> None:
         self.region = region
         # Log groups the account already has (a fresh account: none).
         self.existing_log_groups = existing_log_groups
         # Services whose service-linked role the account has.
         self.service_linked_roles = service_linked_roles
+        # The bootstrap has run: the environments' permissions boundaries exist.
+        self.bootstrapped = bootstrapped
         self.partition, self.dns_suffix = partition_of(region)
         self.account = PLACEHOLDER_ACCOUNT_ID
         self._provider_default_tags: dict[str, dict[str, str]] = {}
@@ -208,6 +211,21 @@ class StagecraftMocks(Mocks):
                 "arns": [
                     self._arn("iam", f"role{path}{name}", regional=False) for path, name in found
                 ],
+            }, []
+        if token == "aws:iam/getPolicy:getPolicy":
+            arn = str(args.args.get("arn", ""))
+            if not self.bootstrapped:
+                # A failed read, as the provider reports one: the program sees
+                # "invoke of ... failed" and may handle it.
+                return {}, [("arn", f"reading IAM Policy ({arn}): NoSuchEntity: not found")]
+            return {
+                "id": arn,
+                "arn": arn,
+                "name": arn.rsplit("/", 1)[-1],
+                "path": "/",
+                "policy": "{}",
+                "policyId": "ANPA" + self._hash("policy", arn)[:17].upper(),
+                "tags": {},
             }, []
         if token == "aws:iam/getOpenIdConnectProvider:getOpenIdConnectProvider":
             url = str(args.args.get("url", "")).removeprefix("https://")

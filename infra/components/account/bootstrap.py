@@ -22,7 +22,6 @@ from infra.config import (
     ALLOWED_PARENT,
     PREVIEW_ENVIRONMENTS,
     PROJECT_NAME,
-    SMALL_STACK_BOUNDARY,
     BootstrapStackConfig,
 )
 
@@ -102,11 +101,6 @@ class Bootstrap(pulumi.ComponentResource):
         autoscaling_roles = aws.iam.get_roles(
             path_prefix=f"/aws-service-role/{AUTOSCALING_SERVICE}/", opts=invoke
         )
-        small_stack_parents = {
-            ("pr-" if kind == "preview" else "dev-"): parent
-            for kind, parent in ALLOWED_PARENT.items()
-            if parent in spec.environments
-        }
         ci = CiAccess(
             f"{name}-github",
             CiAccessArgs(
@@ -123,10 +117,9 @@ class Bootstrap(pulumi.ComponentResource):
                 preview_stacks=spec.preview_stacks,
                 previews=config.hosts_previews,
                 preview_environments_github_environment=PREVIEW_ENVIRONMENTS,
-                boundary_name=SMALL_STACK_BOUNDARY,
-                small_stack_parents=small_stack_parents,
+                environments=environments,
                 account=account,
-                autoscaling_role_exists=bool(autoscaling_roles.names),
+                autoscaling_role_arn=next(iter(autoscaling_roles.arns), None),
             ),
             opts=on_aws,
         )
@@ -166,6 +159,8 @@ class Bootstrap(pulumi.ComponentResource):
             "secretsProviders": pulumi.Output.from_input(backend.secrets_providers),
             "stackFileAccess": pulumi.Output.from_input(stack_file_access),
             "stateBucket": backend.bucket.bucket,
-            "smallStackBoundaryArn": ci.boundary.arn,
+            "environmentBoundaryArns": pulumi.Output.from_input(
+                {e: b.arn for e, b in ci.boundaries.items()}
+            ),
         }
         self.register_outputs(dict(self.outputs))

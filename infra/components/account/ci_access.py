@@ -1,4 +1,5 @@
-"""CiAccess: GitHub Actions as an identity in the account, and the roles its jobs assume.
+"""CiAccess: GitHub Actions as an identity in the account, the roles its jobs assume,
+and the permissions boundary of each environment's own roles.
 
 Each role trusts exactly one kind of job of one repository (the token's
 `sub`), for STS (its `aud`): pull requests (preview), the
@@ -10,7 +11,7 @@ The documents themselves are in policies.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -25,15 +26,17 @@ from infra.components.account.policies import (
     Account,
     GitHubRepository,
     deploy_policy,
+    environment_boundary,
     github_trust_policy,
     plan_policy,
     preview_environment_policy,
     preview_policy,
-    small_stack_boundary,
 )
+from infra.config import environment_boundary_name
 
-# An hour: longer than any deploy; a leaked token is dead soon after.
-SESSION_SECONDS = 3600
+# Four hours: a first production `pulumi up` (EKS, a Multi-AZ database and
+# then its replica, the cache) can outrun one; the workflows ask for this.
+SESSION_SECONDS = 4 * 3600
 AUTOSCALING_SERVICE = "autoscaling.amazonaws.com"
 
 
@@ -47,24 +50,23 @@ class CiAccessArgs:
     preview_stacks: Sequence[str]
     previews: bool  # pr-<n> stacks run here (staging is in this account)
     preview_environments_github_environment: str
-    boundary_name: str
-    # Small stack name prefix ("pr-", "dev-") -> its shared stack, for the boundary.
-    small_stack_parents: Mapping[str, str]
+    # The environments whose roles get a permissions boundary (every one here).
+    environments: Sequence[str]
     # The account, bucket and keys (see Account).
     account: pulumi.Output[Account]
-    # The Auto Scaling service-linked role exists already (any Auto Scaling
-    # group ever made creates it); else it is created here.
-    autoscaling_role_exists: bool
+    # The ARN of the Auto Scaling service-linked role where the account has it
+    # already (any Auto Scaling group ever made creates it): adopted, not made.
+    autoscaling_role_arn: str | None
 
 
 class CiAccess(pulumi.ComponentResource):
-    """The OIDC provider, the CI roles, the small-stack boundary and the service-linked role."""
+    """The OIDC provider, the CI roles, the environment boundaries and the service-linked role."""
 
     preview_role: aws.iam.Role
     preview_environment_role: aws.iam.Role | None
     deploy_roles: dict[str, aws.iam.Role]
     plan_roles: dict[str, aws.iam.Role]
-    boundary: aws.iam.Policy
+    boundaries: dict[str, aws.iam.Policy]
 
     roles_by_name: dict[str, aws.iam.Role]
 
@@ -92,22 +94,28 @@ class CiAccess(pulumi.ComponentResource):
         # The KMS keys name the Auto Scaling service-linked role (encrypted
         # node volumes); a key policy naming a role that does not exist is
         # refused, so the role has to exist before the first environment.
-        if not args.autoscaling_role_exists:
-            aws.iam.ServiceLinkedRole(
-                f"{name}-autoscaling-service-role",
-                aws_service_name=AUTOSCALING_SERVICE,
+        def boundary_document(environment: str) -> pulumi.Output[str]:
+            return account.apply(lambda a: json.dumps(environment_boundary(a, environment)))
+
+        # Always declared (a resource that comes and goes with a lookup would be
+        # deleted by the next run), adopted where it exists, and never deleted
+        # with the bootstrap: Auto Scaling groups outside stagecraft use it.
+        aws.iam.ServiceLinkedRole(
+            f"{name}-autoscaling-service-role",
+            aws_service_name=AUTOSCALING_SERVICE,
+            opts=child(self, import_=args.autoscaling_role_arn, retain_on_delete=True),
+        )
+
+        self.boundaries = {
+            environment: aws.iam.Policy(
+                f"{name}-{environment}-boundary",
+                name=environment_boundary_name(args.project, environment),
+                description=f"The most any IAM role of the {environment} environment may do",
+                policy=boundary_document(environment),
                 opts=child(self),
             )
-
-        self.boundary = aws.iam.Policy(
-            f"{name}-small-stacks-boundary",
-            name=args.boundary_name,
-            description="The most a role of a pr-<n>/dev-<name> stack may do",
-            policy=account.apply(
-                lambda a: json.dumps(small_stack_boundary(a, args.small_stack_parents))
-            ),
-            opts=child(self),
-        )
+            for environment in args.environments
+        }
 
         def role(
             physical_name: str, subject: str, description: str, document: pulumi.Output[str]
@@ -147,9 +155,7 @@ class CiAccess(pulumi.ComponentResource):
                 role_name(args.project, "preview-environments"),
                 repository.subject(f"environment:{args.preview_environments_github_environment}"),
                 "pulumi up/destroy of pr-<n> stacks on the staging cluster",
-                account.apply(
-                    lambda a: json.dumps(preview_environment_policy(a, args.boundary_name))
-                ),
+                account.apply(lambda a: json.dumps(preview_environment_policy(a))),
             )
 
         def deploy_document(environment: str) -> pulumi.Output[str]:

@@ -11,9 +11,11 @@ Pure functions of names and ARNs (tested without Pulumi). Four kinds of role:
   production;
 - **preview-environment** (pr-<n> stacks): creates and destroys only what
   is named `<project>-pr-*` or tagged `environment: pr-*`, and the few
-  shared staging resources a preview must use, each said below;
-- the **small-stack boundary**: the most any role a pr-<n>/dev-<name> stack
-  creates may ever do.
+  shared staging resources a preview must use, each said below; no IAM;
+- the **environment boundaries**: the most any role an environment creates
+  may ever do (no IAM, nothing of another environment, not the state), so a
+  deploy role, which may create roles only under its boundary, cannot grant
+  itself more than it has.
 
 Trust conditions are exact (StringEquals on `aud` and `sub`): a workflow of
 another repository, a fork or another GitHub environment gets nothing.
@@ -52,6 +54,8 @@ SERVICE_LINKED = (
     "rds.amazonaws.com",
     "elasticache.amazonaws.com",
     "autoscaling.amazonaws.com",
+    # The first transit gateway attachment of an account creates it (production).
+    "transitgateway.amazonaws.com",
 )
 
 # What `pulumi preview` of the program reads: the invokes (zones, caller,
@@ -174,8 +178,13 @@ class Account:
         """The names a stack's resources start with: `stagecraft-staging`, `stagecraft-pr-`."""
         return f"{self.project}-{stack}"
 
-    def boundary_arn(self, name: str) -> str:
-        return self.iam(f"policy/{name}")
+    def boundary_arn(self, environment: str) -> str:
+        """The permissions boundary of an environment's roles."""
+        return self.iam(f"policy/{self.project}-{environment}-boundary")
+
+    @property
+    def boundary_pattern(self) -> str:
+        return self.iam(f"policy/{self.project}-*-boundary")
 
 
 def _document(statements: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -260,14 +269,62 @@ def deploy_policy(account: Account, environment: str) -> dict[str, Any]:
                 "Resource": "*",
             },
             {
-                "Sid": "OwnRolesAndPolicies",
+                # Every role it creates or changes keeps its environment's
+                # boundary: no IAM, no other environment, not the state.
+                "Sid": "OwnRolesOnlyUnderTheBoundary",
                 "Effect": "Allow",
-                "Action": "iam:*",
-                "Resource": [
-                    account.iam(f"role/{prefix}-*"),
-                    account.iam(f"policy/{prefix}-*"),
-                    account.iam(f"instance-profile/{prefix}-*"),
+                "Action": [
+                    "iam:CreateRole",
+                    "iam:PutRolePolicy",
+                    "iam:AttachRolePolicy",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:PutRolePermissionsBoundary",
                 ],
+                "Resource": account.iam(f"role/{prefix}-*"),
+                "Condition": {
+                    "StringEquals": {"iam:PermissionsBoundary": account.boundary_arn(environment)}
+                },
+            },
+            {
+                "Sid": "OwnRoles",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:GetRole",
+                    "iam:GetRolePolicy",
+                    "iam:ListRolePolicies",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:ListInstanceProfilesForRole",
+                    "iam:ListRoleTags",
+                    "iam:TagRole",
+                    "iam:UntagRole",
+                    "iam:UpdateRole",
+                    "iam:UpdateRoleDescription",
+                    "iam:DeleteRolePolicy",
+                    "iam:DetachRolePolicy",
+                    "iam:DeleteRole",
+                ],
+                "Resource": account.iam(f"role/{prefix}-*"),
+            },
+            {
+                "Sid": "OnlyAwsManagedPoliciesAttached",
+                "Effect": "Deny",
+                "Action": "iam:AttachRolePolicy",
+                "Resource": "*",
+                "Condition": {
+                    "ArnNotLike": {"iam:PolicyARN": f"arn:{account.partition}:iam::aws:policy/*"}
+                },
+            },
+            {
+                "Sid": "NeverLoosenABoundary",
+                "Effect": "Deny",
+                "Action": "iam:DeleteRolePermissionsBoundary",
+                "Resource": "*",
+            },
+            {
+                "Sid": "NeverChangeTheBoundaries",
+                "Effect": "Deny",
+                "Action": "iam:*",
+                "Resource": account.boundary_pattern,
             },
             {
                 "Sid": "ClusterIdentityProvider",
@@ -430,7 +487,7 @@ def _production_denied(account: Account) -> list[dict[str, Any]]:
 PREVIEW_PARENT = "staging"
 
 
-def preview_environment_policy(account: Account, boundary_name: str) -> dict[str, Any]:
+def preview_environment_policy(account: Account) -> dict[str, Any]:
     """`pulumi up`/`destroy` of pr-<n> stacks: their own resources, little else.
 
     What it must use of staging's, and why (nothing there can be scoped
@@ -447,7 +504,6 @@ def preview_environment_policy(account: Account, boundary_name: str) -> dict[str
         f"secretsmanager.{account.region}.amazonaws.com",
         f"rds.{account.region}.amazonaws.com",
     ]
-    boundary = account.boundary_arn(boundary_name)
     return _document(
         [
             *_state_statements(account, writable="pr-*", readable=[PREVIEW_PARENT]),
@@ -493,30 +549,6 @@ def preview_environment_policy(account: Account, boundary_name: str) -> dict[str
                     },
                     "Bool": {"kms:GrantIsForAWSResource": "true"},
                 },
-            },
-            {
-                "Sid": "OwnRolesOnlyWithTheBoundary",
-                "Effect": "Allow",
-                "Action": ["iam:CreateRole", "iam:PutRolePolicy", "iam:UpdateAssumeRolePolicy"],
-                "Resource": account.iam(f"role/{pr}*"),
-                "Condition": {"StringEquals": {"iam:PermissionsBoundary": boundary}},
-            },
-            {
-                "Sid": "OwnRoles",
-                "Effect": "Allow",
-                "Action": [
-                    "iam:DeleteRole",
-                    "iam:DeleteRolePolicy",
-                    "iam:TagRole",
-                    "iam:UntagRole",
-                    "iam:GetRole",
-                    "iam:GetRolePolicy",
-                    "iam:ListRolePolicies",
-                    "iam:ListAttachedRolePolicies",
-                    "iam:ListInstanceProfilesForRole",
-                    "iam:ListRoleTags",
-                ],
-                "Resource": account.iam(f"role/{pr}*"),
             },
             {
                 "Sid": "OwnDatabase",
@@ -593,6 +625,18 @@ def preview_environment_policy(account: Account, boundary_name: str) -> dict[str
                 },
             },
             {
+                # Every push rewrites the stack file's TTL tags: its groups and
+                # rules are re-tagged in place (no ec2:CreateAction then).
+                "Sid": "RetagOwnSecurityGroups",
+                "Effect": "Allow",
+                "Action": ["ec2:CreateTags", "ec2:DeleteTags"],
+                "Resource": [
+                    account.arn("ec2", "security-group/*"),
+                    account.arn("ec2", "security-group-rule/*"),
+                ],
+                "Condition": {"StringLike": {"aws:ResourceTag/environment": "pr-*"}},
+            },
+            {
                 "Sid": "OwnLogGroups",
                 "Effect": "Allow",
                 "Action": "logs:*",
@@ -647,9 +691,11 @@ def preview_environment_policy(account: Account, boundary_name: str) -> dict[str
                 "Resource": account.arn("elasticache", f"user:{staging}-*"),
             },
             {
-                "Sid": "NeverMoveABoundary",
+                # Roles it made would outlive it, with any trust: it makes none
+                # (the small stacks' database Jobs use a role staging owns).
+                "Sid": "NoIam",
                 "Effect": "Deny",
-                "Action": ["iam:DeleteRolePermissionsBoundary", "iam:PutRolePermissionsBoundary"],
+                "Action": "iam:*",
                 "Resource": "*",
             },
             *_other_environments_denied([PREVIEW_PARENT, "pr-*"]),
@@ -658,38 +704,48 @@ def preview_environment_policy(account: Account, boundary_name: str) -> dict[str
     )
 
 
-def small_stack_boundary(account: Account, parents: Mapping[str, str]) -> dict[str, Any]:
-    """The most a role of a pr-<n>/dev-<name> stack may do: read its shared stack's
-    master secret and its own secrets (the in-cluster database Jobs), nothing else.
+# What an environment's own roles (cluster, nodes, flow logs, monitoring,
+# ServiceAccount roles of its add-ons and Jobs) may ever be granted, by
+# service: AWS-managed policies attached to them are cut to this too.
+BOUNDARY_SERVICES = (
+    "ec2", "eks", "eks-auth", "elasticloadbalancing", "autoscaling", "ecr", "logs",
+    "cloudwatch", "kms", "secretsmanager", "s3", "route53", "acm", "sns", "sqs", "events",
+    "ssm", "wafv2", "shield", "xray", "tag", "rds", "elasticache",
+)  # fmt: skip
 
-    ``parents`` maps a small stack's name prefix (`pr-`, `dev-`) to its shared stack.
-    """
-    secrets = []
-    for small_prefix, parent in parents.items():
-        secrets += [
-            account.arn("secretsmanager", f"secret:{account.prefix(parent)}/database-master*"),
-            account.arn("secretsmanager", f"secret:{account.prefix(small_prefix)}*"),
-        ]
+
+def environment_boundary(account: Account, environment: str) -> dict[str, Any]:
+    """The permissions boundary of an environment's roles: everything its services need,
+    nothing of IAM (but the service-linked roles they create), of another environment,
+    of the bootstrap's keys or of the state."""
     return _document(
         [
             {
-                "Sid": "ReadTheDatabaseSecrets",
+                # Justified in policy/config/bootstrap.json: a ceiling, not a grant.
+                "Sid": "EnvironmentServices",
                 "Effect": "Allow",
-                "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                "Resource": secrets,
+                "Action": [f"{service}:*" for service in BOUNDARY_SERVICES],
+                "Resource": "*",
             },
             {
-                "Sid": "DecryptThemThroughSecretsManager",
+                "Sid": "ServiceLinkedRoles",
                 "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": account.arn("kms", "key/*"),
-                "Condition": {
-                    "StringEquals": {
-                        "kms:ViaService": f"secretsmanager.{account.region}.amazonaws.com",
-                        "aws:ResourceTag/environment": sorted(set(parents.values())),
-                    }
-                },
+                "Action": "iam:CreateServiceLinkedRole",
+                "Resource": account.iam("role/aws-service-role/*"),
             },
+            {
+                "Sid": "NeverTheBootstrapsKeys",
+                "Effect": "Deny",
+                "Action": "kms:*",
+                "Resource": [account.state_key_arn, *account.secrets_key_arns.values()],
+            },
+            {
+                "Sid": "NeverTheState",
+                "Effect": "Deny",
+                "Action": "s3:*",
+                "Resource": [account.bucket_arn, f"{account.bucket_arn}/*"],
+            },
+            *_other_environments_denied([environment]),
         ]
     )
 
