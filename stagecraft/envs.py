@@ -11,11 +11,12 @@ in-cluster drop Job first (only the cluster reaches the database), then
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import shutil
 import string
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -251,14 +252,49 @@ def execute(steps: Sequence[Step], *, cwd: Path) -> None:
             )
 
 
-def backend_expired(now: datetime, *, cwd: Path, kind: str | None = None) -> list[str]:
+def backend_expired(
+    now: datetime, *, root: Project, kind: str | None = None, backend_url: str | None = None
+) -> list[str]:
     """Expired small stacks according to the state backend (where no stack files are).
 
     CI has no pr-<n> stack files (they are written per run), so the daily
     garbage collection asks the backend for each stack's `expiresAt` output.
+    An S3 or local backend is read directly, opening only the checkpoints of
+    the stacks asked for (CI's role may read no other); any other backend
+    (Pulumi Cloud) through the CLI.
     """
+    from stagecraft import backend_state
+
+    def wanted(name: str) -> bool:
+        found = stack_kind(name)
+        return found in ("preview", "developer") and (kind is None or found == kind)
+
+    url = backend_url if backend_url is not None else os.environ.get("PULUMI_BACKEND_URL", "")
+    if backend_state.is_diy(url):
+        try:
+            states = backend_state.stacks(url, ephemeral_project(root).name, wanted)
+        except backend_state.BackendError as error:
+            raise EnvError(f"cannot list the stacks in the state backend: {error}") from None
+        return [s.name for s in states if _expires(s.outputs.get("expiresAt"), s.last_update, now)]
+    return _expired_via_cli(now, cwd=root.directory, wanted=wanted)
+
+
+def _expires(expires_at: object, last_update: datetime | None, now: datetime) -> bool:
+    if isinstance(expires_at, str) and expires_at:
+        try:
+            return parse_timestamp(expires_at) <= now
+        except ValueError:
+            pass  # not ours to trust: fall back to the last update
+    if last_update is None:
+        return False
+    # A stack whose first `up` failed has no outputs: count the default TTL
+    # from its last update, so it is not kept for ever.
+    return last_update + parse_ttl(DEFAULT_TTL) <= now
+
+
+def _expired_via_cli(now: datetime, *, cwd: Path, wanted: Callable[[str], bool]) -> list[str]:
     if shutil.which("pulumi") is None:
-        raise EnvError("--from-backend needs the Pulumi CLI on PATH")
+        raise EnvError("--from-backend needs the Pulumi CLI on PATH for this backend")
     listing = subprocess.run(
         ["pulumi", "stack", "ls", "--json", "--cwd", EPHEMERAL_DIR],
         cwd=cwd, capture_output=True, text=True, check=False,
@@ -268,23 +304,14 @@ def backend_expired(now: datetime, *, cwd: Path, kind: str | None = None) -> lis
     found = []
     for stack in json.loads(listing.stdout or "[]"):
         name = str(stack.get("name", "")).rsplit("/", 1)[-1]
-        if stack_kind(name) not in ("preview", "developer"):
+        if not wanted(name):
             continue
-        if kind is not None and stack_kind(name) != kind:
-            continue  # another kind's state may not even be readable with these credentials
         output = subprocess.run(
             ["pulumi", "stack", "output", "expiresAt", "--stack", name, "--cwd", EPHEMERAL_DIR],
             cwd=cwd, capture_output=True, text=True, check=False,
         )  # fmt: skip
         expires = output.stdout.strip() if output.returncode == 0 else ""
-        if expires:
-            expires_at = parse_timestamp(expires)
-        elif stack.get("lastUpdate"):
-            # A stack whose first `up` failed has no outputs: count the default
-            # TTL from its last update, so it is not kept for ever.
-            expires_at = parse_timestamp(str(stack["lastUpdate"])) + parse_ttl(DEFAULT_TTL)
-        else:
-            continue
-        if expires_at <= now:
+        last = parse_timestamp(str(stack["lastUpdate"])) if stack.get("lastUpdate") else None
+        if _expires(expires, last, now):
             found.append(name)
     return found

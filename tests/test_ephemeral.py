@@ -7,6 +7,7 @@ import json
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -367,6 +368,7 @@ def fake_tools(tmp_path, monkeypatch):
         path.chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_LOG", str(log))
+    monkeypatch.delenv("PULUMI_BACKEND_URL", raising=False)  # Pulumi Cloud: through the CLI
     return log
 
 
@@ -393,6 +395,80 @@ def test_gc_from_backend_executes_the_teardown_in_order(workspace, fake_tools, c
         assert not (workspace / "ephemeral" / f"Pulumi.{stack}.yaml").exists()
 
 
+def _checkpoint(stack: str, *, updated: str | None, expires: str | None) -> bytes:
+    """A checkpoint as `pulumi up` leaves it in a DIY backend (trimmed to what matters)."""
+    resources = []
+    if expires is not None:
+        resources.append(
+            {
+                "urn": f"urn:pulumi:{stack}::stagecraft::pulumi:pulumi:Stack::stagecraft-{stack}",
+                "type": "pulumi:pulumi:Stack",
+                "outputs": {"expiresAt": expires, "namespace": stack},
+            }
+        )
+    latest = {"manifest": {"time": updated}, "resources": resources} if updated else None
+    return json.dumps({"version": 3, "checkpoint": {"stack": stack, "latest": latest}}).encode()
+
+
+def test_gc_reads_an_s3_backend_opening_only_the_stacks_it_removes(
+    workspace, aws_on_moto, monkeypatch, capsys
+):
+    import gzip
+
+    import botocore.session
+
+    s3: Any = botocore.session.get_session().create_client("s3", region_name="eu-west-1")
+    s3.create_bucket(
+        Bucket="stagecraft-state",
+        CreateBucketConfiguration={"LocationConstraint": "eu-west-1"},
+    )
+    stacks = ".pulumi/stacks/stagecraft/"
+    objects = {
+        # CI's role may not read these: opening one would fail the run.
+        f"{stacks}staging.json": b"AccessDenied for this role",
+        f"{stacks}production.json": b"AccessDenied for this role",
+        f"{stacks}pr-800.json": _checkpoint(
+            "pr-800", updated="2026-11-01T10:00:00.123456789+01:00", expires="2026-11-08T09:00:00Z"
+        ),
+        f"{stacks}pr-800.json.bak": b"a backup the CLI keeps",
+        f"{stacks}pr-801.json.gz": gzip.compress(
+            _checkpoint("pr-801", updated="2026-11-30T10:00:00Z", expires="2999-01-01T00:00:00Z")
+        ),
+        # First `up` failed: no outputs; the default TTL counts from the update.
+        f"{stacks}pr-802.json": _checkpoint("pr-802", updated="2026-01-01T00:00:00Z", expires=None),
+        # Created, never updated: its object is new, so it is kept for now.
+        f"{stacks}pr-803.json": _checkpoint("pr-803", updated=None, expires=None),
+        f"{stacks}dev-alice.json": _checkpoint(
+            "dev-alice", updated="2026-10-01T00:00:00Z", expires="2026-10-31T00:00:00Z"
+        ),
+        ".pulumi/stacks/another-project/pr-900.json": _checkpoint(
+            "pr-900", updated="2026-01-01T00:00:00Z", expires="2026-01-02T00:00:00Z"
+        ),
+    }
+    for key, body in objects.items():
+        s3.put_object(Bucket="stagecraft-state", Key=key, Body=body)
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://stagecraft-state?region=eu-west-1&awssdk=v2")
+    monkeypatch.setenv("PATH", "/nonexistent")  # no Pulumi CLI needed to find them
+
+    code = main(
+        ["--project-dir", str(workspace), "env", "gc", "--from-backend", "--kind", "preview"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    listed = [line.split(":")[0] for line in out.splitlines() if "expired" in line]
+    assert listed == ["pr-800", "pr-802"]
+    assert "pulumi destroy --stack pr-800" in out.replace("'", "")
+
+
+def test_gc_names_the_bucket_it_cannot_read(workspace, aws_on_moto, monkeypatch, capsys):
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://no-such-state-bucket?region=eu-west-1")
+    code = main(["--project-dir", str(workspace), "env", "gc", "--from-backend"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "s3://no-such-state-bucket/.pulumi/stacks/stagecraft/: NoSuchBucket" in err
+    assert "Traceback" not in err
+
+
 def test_a_preview_logs_in_to_redis_as_itself_confined_to_its_prefix(small_plans):
     plan = small_plans["pr-123"]
     user = plan.one("aws:elasticache/user:User").inputs
@@ -412,3 +488,20 @@ def test_developers_may_edit_a_preview_but_never_its_database_admin_namespace(sm
     (binding,) = plan.of_type("kubernetes:rbac.authorization.k8s.io/v1:RoleBinding")
     assert binding.inputs["metadata"]["namespace"] == "pr-123"
     assert binding.inputs["roleRef"]["name"] == "edit"
+
+
+def test_a_local_backend_is_read_the_same_way(tmp_path):
+    from stagecraft import backend_state
+
+    folder = tmp_path / ".pulumi" / "stacks" / "stagecraft"
+    folder.mkdir(parents=True)
+    (folder / "pr-5.json").write_bytes(
+        _checkpoint("pr-5", updated="2026-11-01T00:00:00Z", expires="2026-11-08T00:00:00Z")
+    )
+    (folder / "staging.json").write_text("never opened")
+    (folder / "pr-6.json").write_text("{not json")
+
+    found = backend_state.stacks(f"file://{tmp_path}", "stagecraft", lambda n: n == "pr-5")
+    assert [(s.name, s.outputs["expiresAt"]) for s in found] == [("pr-5", "2026-11-08T00:00:00Z")]
+    with pytest.raises(backend_state.BackendError, match="stack 'pr-6': the checkpoint is not"):
+        backend_state.stacks(f"file://{tmp_path}", "stagecraft", lambda n: n.startswith("pr-"))

@@ -655,7 +655,7 @@ def env(project: Project, args: argparse.Namespace) -> int:
     if args.from_backend:
         selected = [
             envs.entry_from_backend(name, project)
-            for name in envs.backend_expired(now, cwd=project.directory, kind=args.kind)
+            for name in envs.backend_expired(now, root=project, kind=args.kind)
         ]
     else:
         selected = [
