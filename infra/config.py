@@ -288,6 +288,15 @@ class GeneralSpec(Section):
         max_length=256,
         description="Cost center billed for the environment; the `cost-center` tag.",
     )
+    aws_account_id: str = Field(
+        alias="awsAccountId",
+        description=(
+            "The AWS account (12 digits, quoted so YAML keeps a leading 0) this stack "
+            "deploys to. The AWS provider refuses credentials of any other account "
+            "(`allowedAccountIds`) before it reads or creates anything, so a profile "
+            "pointing at the wrong account cannot apply this stack there."
+        ),
+    )
     monthly_budget_usd: int = Field(
         alias="monthlyBudgetUsd",
         gt=0,
@@ -326,6 +335,11 @@ class GeneralSpec(Section):
     def _retention_is_cloudwatch_value(cls, value: int) -> int:
         return _check_log_retention(value)
 
+    @field_validator("aws_account_id")
+    @classmethod
+    def _account_is_twelve_digits(cls, value: str) -> str:
+        return check_account_id(value)
+
 
 def _check_cidrs(value: list[str], *, whole_internet: str) -> list[str]:
     """CIDR network addresses, none twice, none the whole internet (``whole_internet`` says why)."""
@@ -353,6 +367,16 @@ def _no_duplicates(value: list[Any]) -> list[Any]:
     duplicates = sorted({str(v) for v in value if value.count(v) > 1})
     if duplicates:
         raise ValueError(f"lists {', '.join(duplicates)} more than once")
+    return value
+
+
+def check_account_id(value: str) -> str:
+    if not re.fullmatch(r"\d{12}", value):
+        raise ValueError(
+            "must be a 12-digit AWS account id, quoted so that YAML keeps a leading zero "
+            '(stagecraft:awsAccountId: "012345678901"); `aws sts get-caller-identity '
+            "--query Account` prints yours"
+        )
     return value
 
 
@@ -1640,6 +1664,15 @@ class BootstrapSpec(Section):
         max_length=256,
         description="Cost center billed for them; the `cost-center` tag.",
     )
+    aws_account_id: str = Field(
+        alias="awsAccountId",
+        description=(
+            "The AWS account (12 digits, quoted so YAML keeps a leading 0) this stack "
+            "deploys to. The AWS provider refuses credentials of any other account "
+            "(`allowedAccountIds`) before it reads or creates anything, so a profile "
+            "pointing at the wrong account cannot apply this stack there."
+        ),
+    )
     github_repository: str = Field(
         alias="githubRepository",
         description=(
@@ -1741,6 +1774,11 @@ class BootstrapSpec(Section):
             "offline plans set it; leave it unset in a stack file."
         ),
     )
+
+    @field_validator("aws_account_id")
+    @classmethod
+    def _account_is_twelve_digits(cls, value: str) -> str:
+        return check_account_id(value)
 
     @field_validator("github_repository")
     @classmethod

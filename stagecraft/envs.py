@@ -129,6 +129,8 @@ def create(
         "created_at": _format_timestamp(moment),
         "ttl": ttl,
         "region": parent_config.get("aws:region", "us-east-1"),
+        # Same account as the cluster it shares; the parent's file must say which.
+        "aws_account_id": str(parent_config.get(f"{root.name}:awsAccountId", "")),
         "shared_stack": f"{organization}/{root.name}/{parent}",
         "own_database": "true" if own_database else "false",
         "owner": parent_config.get(f"{root.name}:owner", "platform-team"),

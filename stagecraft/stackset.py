@@ -9,7 +9,10 @@ These rules need every stack file at once:
   to (the VPN), or traffic to it would stay inside the VPC;
 - a pr-<n>/dev-<name> stack's namespace is its own: not its shared stack's
   application or ingress namespace, not another small stack's;
-- a pr-<n>/dev-<name> stack's shared stack exists in this repository.
+- a pr-<n>/dev-<name> stack's shared stack exists in this repository, in
+  the same account;
+- every environment a bootstrap prepares is in the bootstrap's account, and
+  admits the CI roles it made for it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from infra.config import (
     EphemeralStackConfig,
     Problem,
     StackConfig,
+    aws_regions,
     parse_bootstrap_config,
     parse_ephemeral_config,
     parse_stack_config,
@@ -121,17 +125,30 @@ def _operator_networks(config: StackConfig) -> Iterable[tuple[str, str]]:
 
 
 def _ci_access_problems(stacks: StackSet) -> list[StackProblem]:
-    """Every CI role a bootstrap made for an environment is admitted by its cluster.
-
-    Compared by role name: the stack files may name another account's ARNs
-    only where the bootstrap runs there too.
-    """
+    """Every environment a bootstrap prepared is in its account, and its cluster admits
+    every CI role that bootstrap made for it, by full ARN."""
     problems: list[StackProblem] = []
     for bootstrap_stack, bootstrap in sorted(stacks.bootstrap.items()):
+        account = bootstrap.bootstrap.aws_account_id
+        partition = aws_regions()[bootstrap.region].partition
         expected = stack_file_access(bootstrap.bootstrap, bootstrap.project)
         for environment, keys in sorted(expected.items()):
             config = stacks.full.get(environment)
             if config is None:
+                continue
+            if config.general.aws_account_id != account:
+                problems.append(
+                    StackProblem(
+                        environment,
+                        Problem(
+                            "stagecraft:awsAccountId",
+                            config.general.aws_account_id,
+                            f"is not the account of the bootstrap stack '{bootstrap_stack}' "
+                            f"({account}), which prepares '{environment}' (its "
+                            "`environments`): its roles, boundary and state bucket are there",
+                        ),
+                    )
+                )
                 continue
             listed = {
                 "clusterAdminRoleArns": config.cluster.admin_role_arns,
@@ -139,8 +156,8 @@ def _ci_access_problems(stacks: StackSet) -> list[StackProblem]:
                 "clusterSmallStackDeployerRoleArns": config.cluster.small_stack_deployer_role_arns,
             }
             for key, roles in keys.items():
-                names = {arn.rsplit("/", 1)[-1] for arn in listed[key]}
-                missing = [role for role in roles if role not in names]
+                arns = [f"arn:{partition}:iam::{account}:role/{role}" for role in roles]
+                missing = [arn for arn in arns if arn not in listed[key]]
                 if missing:
                     problems.append(
                         StackProblem(
@@ -150,8 +167,8 @@ def _ci_access_problems(stacks: StackSet) -> list[StackProblem]:
                                 listed[key],
                                 f"does not list {', '.join(missing)}, which the bootstrap "
                                 f"stack '{bootstrap_stack}' made for this environment's "
-                                "workflows (its stackFileAccess output has the ARNs): "
-                                "without it the workflow cannot reach the cluster",
+                                "workflows (its stackFileAccess output): without it the "
+                                "workflow cannot reach the cluster",
                             ),
                         )
                     )
@@ -218,6 +235,18 @@ def _small_stack_problems(stacks: StackSet) -> list[StackProblem]:
                 )
             )
             continue
+        if config.general.aws_account_id != parent.general.aws_account_id:
+            problems.append(
+                StackProblem(
+                    name,
+                    Problem(
+                        "stagecraft:awsAccountId",
+                        config.general.aws_account_id,
+                        f"is not {parent_name}'s account ({parent.general.aws_account_id}); a "
+                        "small stack lives on its shared stack's cluster, in its account",
+                    ),
+                )
+            )
         namespace = config.workloads.namespace
         taken = {
             parent.workloads.namespace: f"{parent_name}'s application namespace",

@@ -22,6 +22,22 @@ REPO = Path(__file__).resolve().parent.parent
 STACKS = ("dev", "staging", "production")
 
 
+def shipped_value(key: str, stack: str = "staging", subproject: str = "") -> Any:
+    """A value of a shipped stack file, for tests whose expectation follows it.
+
+    The shipped files hold documentation values (account 123456789012,
+    octo-org, TEST-NET ranges); a fork holds its own (README "Deploy for
+    real", step 4). Tests of what the program does with them read them here,
+    so they hold in both.
+    """
+    path = REPO / subproject / f"Pulumi.{stack}.yaml"
+    return yaml.safe_load(path.read_text())["config"][key]
+
+
+ACCOUNT = str(shipped_value("stagecraft:awsAccountId"))
+REPOSITORY = str(shipped_value("stagecraft:githubRepository", "bootstrap", "bootstrap"))
+
+
 @pytest.fixture(scope="session")
 def project() -> Project:
     return load_project(REPO)

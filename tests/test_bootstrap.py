@@ -17,11 +17,10 @@ import yaml
 from infra.config import ConfigError
 from stagecraft.cli.main import main
 from stagecraft.offline.engine import Plan, PlannedResource, evaluate
-from tests.conftest import REPO
+from tests.conftest import ACCOUNT, REPO, REPOSITORY
 from tests.iam_evaluation import decide, tag_context
 
 BOOTSTRAP = REPO / "bootstrap"
-ACCOUNT = "123456789012"
 REGION = "us-east-1"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -84,16 +83,16 @@ def test_the_plan_has_the_bucket_keys_provider_and_roles(bootstrap):
 @pytest.mark.parametrize(
     ("role", "subject"),
     [
-        ("stagecraft-ci-preview", "repo:octo-org/stagecraft:pull_request"),
+        ("stagecraft-ci-preview", f"repo:{REPOSITORY}:pull_request"),
         (
             "stagecraft-ci-preview-environments",
-            "repo:octo-org/stagecraft:environment:preview-environments",
+            f"repo:{REPOSITORY}:environment:preview-environments",
         ),
-        ("stagecraft-ci-deploy-staging", "repo:octo-org/stagecraft:environment:staging"),
-        ("stagecraft-ci-deploy-production", "repo:octo-org/stagecraft:environment:production"),
+        ("stagecraft-ci-deploy-staging", f"repo:{REPOSITORY}:environment:staging"),
+        ("stagecraft-ci-deploy-production", f"repo:{REPOSITORY}:environment:production"),
         (
             "stagecraft-ci-plan-production",
-            "repo:octo-org/stagecraft:environment:production-plan",
+            f"repo:{REPOSITORY}:environment:production-plan",
         ),
     ],
 )
@@ -119,7 +118,7 @@ def test_immutable_subjects_name_the_owner_and_repository_ids(scratch_bootstrap)
     )
     (statement,) = _trust(plan, "stagecraft-ci-deploy-staging")["Statement"]
     assert statement["Condition"]["StringEquals"][f"{GITHUB}:sub"] == (
-        "repo:octo-org@9919/stagecraft@1296269:environment:staging"
+        "repo:{}@9919/{}@1296269:environment:staging".format(*REPOSITORY.split("/"))
     )
 
 
@@ -526,9 +525,16 @@ def test_bad_bootstrap_config_is_one_clear_error(scratch_bootstrap, capsys, chan
     assert "Traceback" not in err
 
 
-def test_a_real_run_refuses_githubs_documentation_repository():
+def test_a_real_run_refuses_githubs_documentation_repository(scratch_bootstrap):
+    _edit(
+        scratch_bootstrap,
+        **{
+            "stagecraft:githubRepository": "octo-org/stagecraft",
+            "stagecraft:awsAccountId": "210987654321",
+        },
+    )
     with pytest.raises(ConfigError) as caught:
-        evaluate("bootstrap", project_dir=BOOTSTRAP, allow_placeholders=False)
+        evaluate("bootstrap", project_dir=scratch_bootstrap, allow_placeholders=False)
     assert [str(p) for p in caught.value.problems] == [
         'stagecraft:githubRepository = "octo-org/stagecraft": is GitHub\'s documentation owner '
         "octo-org, not your repository: set the real one in Pulumi.bootstrap.yaml (README "

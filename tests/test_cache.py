@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tests.conftest import ACCOUNT
+
 GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
 USER = "aws:elasticache/user:User"
 
@@ -32,7 +34,7 @@ def test_encrypted_at_rest_and_in_transit_with_rbac_users(plans):
     for plan in plans.values():
         cache = plan.one(GROUP).inputs
         assert cache["atRestEncryptionEnabled"] is True
-        assert cache["kmsKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+        assert cache["kmsKeyId"].startswith(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/")
         assert cache["transitEncryptionEnabled"] is True
         assert "authToken" not in cache  # no shared token: users log in as themselves
         group = plan.one("aws:elasticache/userGroup:UserGroup")

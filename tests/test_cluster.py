@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.conftest import edit_stack, stack_config
+from tests.conftest import ACCOUNT, edit_stack, shipped_value, stack_config
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -33,13 +33,13 @@ def test_control_plane_version_endpoints_logging_and_encryption(production):
     ]
     encryption = cluster.inputs["encryptionConfig"]
     assert encryption["resources"] == ["secrets"]
-    assert encryption["provider"]["keyArn"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+    assert encryption["provider"]["keyArn"].startswith(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/")
 
 
 def test_public_endpoint_only_from_listed_cidrs(staging):
     vpc = staging.one(CLUSTER).inputs["vpcConfig"]
     assert vpc["endpointPublicAccess"] is True
-    assert vpc["publicAccessCidrs"] == ["198.51.100.0/24"]
+    assert vpc["publicAccessCidrs"] == shipped_value("stagecraft:clusterPublicAccessCidrs")
 
 
 def test_other_stacks_log_what_config_lists(staging):
@@ -98,7 +98,7 @@ def test_oidc_provider_for_irsa_trusts_the_cluster_issuer(production):
     assert oidc.inputs["clientIdLists"] == ["sts.amazonaws.com"]
     assert oidc.inputs["url"].startswith("https://oidc.eks.us-east-1.amazonaws.com/id/")
     assert production.outputs["oidcProviderArn"].startswith(
-        "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/"
+        f"arn:aws:iam::{ACCOUNT}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/"
     )
 
 
@@ -179,15 +179,15 @@ def test_pulumi_up_by_an_unlisted_role_is_refused_before_anything_is_created(scr
     edit_stack(
         scratch,
         "staging",
-        **{"stagecraft:clusterAdminRoleArns": ["arn:aws:iam::123456789012:role/someone-else"]},
+        **{"stagecraft:clusterAdminRoleArns": [f"arn:aws:iam::{ACCOUNT}:role/someone-else"]},
     )
     evaluate("staging", project_dir=scratch)  # a preview does not check who runs it
     with pytest.raises(ConfigError) as caught:
         evaluate("staging", project_dir=scratch, dry_run=False)
     assert [str(p) for p in caught.value.problems] == [
-        'stagecraft:clusterAdminRoleArns = ["arn:aws:iam::123456789012:role/someone-else"]: '
+        f'stagecraft:clusterAdminRoleArns = ["arn:aws:iam::{ACCOUNT}:role/someone-else"]: '
         "must list the role running `pulumi up` "
-        "(arn:aws:iam::123456789012:role/platform-admin): only listed roles can reach the "
+        f"(arn:aws:iam::{ACCOUNT}:role/platform-admin): only listed roles can reach the "
         "cluster, and this run creates Kubernetes objects in it"
     ]
 
@@ -216,7 +216,7 @@ def test_node_root_volumes_are_encrypted_with_the_environment_key(production):
     (root,) = template.inputs["blockDeviceMappings"]
     assert root["deviceName"] == "/dev/xvda"
     assert root["ebs"]["encrypted"] == "true"
-    assert root["ebs"]["kmsKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+    assert root["ebs"]["kmsKeyId"].startswith(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/")
     assert root["ebs"]["volumeType"] == "gp3"
     assert root["ebs"]["volumeSize"] == 100
     assert template.inputs["metadataOptions"]["httpTokens"] == "required"
@@ -230,7 +230,7 @@ def test_the_key_lets_auto_scaling_create_the_node_volumes(production):
     key = production.one("aws:kms/key:Key")
     statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
     role = (
-        "arn:aws:iam::123456789012:role/aws-service-role/autoscaling.amazonaws.com/"
+        f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/autoscaling.amazonaws.com/"
         "AWSServiceRoleForAutoScaling"
     )
     assert statements["AutoScalingEncryptsNodeVolumes"]["Principal"] == {"AWS": role}
@@ -293,8 +293,8 @@ def test_same_role_name_in_two_paths_gets_two_access_entries(scratch):
         "staging",
         **{
             "stagecraft:clusterAdminRoleArns": [
-                "arn:aws:iam::123456789012:role/platform-admin",
-                "arn:aws:iam::123456789012:role/ops/platform-admin",
+                f"arn:aws:iam::{ACCOUNT}:role/platform-admin",
+                f"arn:aws:iam::{ACCOUNT}:role/ops/platform-admin",
             ]
         },
     )
@@ -305,8 +305,8 @@ def test_same_role_name_in_two_paths_gets_two_access_entries(scratch):
         if a.inputs["policyArn"].endswith("AmazonEKSClusterAdminPolicy")
     ]
     assert sorted(admins) == [
-        "arn:aws:iam::123456789012:role/ops/platform-admin",
-        "arn:aws:iam::123456789012:role/platform-admin",
+        f"arn:aws:iam::{ACCOUNT}:role/ops/platform-admin",
+        f"arn:aws:iam::{ACCOUNT}:role/platform-admin",
     ]
 
 
@@ -345,10 +345,10 @@ def test_only_a_cluster_that_hosts_small_stacks_takes_their_deployers(project):
         stack_config(
             project,
             "production",
-            clusterSmallStackDeployerRoleArns=["arn:aws:iam::123456789012:role/ci"],
+            clusterSmallStackDeployerRoleArns=[f"arn:aws:iam::{ACCOUNT}:role/ci"],
         )
     assert [str(p) for p in caught.value.problems] == [
-        'stagecraft:clusterSmallStackDeployerRoleArns = ["arn:aws:iam::123456789012:role/ci"]: '
+        f'stagecraft:clusterSmallStackDeployerRoleArns = ["arn:aws:iam::{ACCOUNT}:role/ci"]: '
         "'production' hosts no pr-<n> or dev-<name> stacks (staging hosts pr-<n>, dev hosts "
         "dev-<name>); remove it"
     ]

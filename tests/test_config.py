@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.config import ConfigError, parse_stack_config, project_config_schema
-from tests.conftest import stack_config
+from tests.conftest import ACCOUNT, stack_config
 
 # (key overrides on top of the real staging stack file, the one problem line expected)
 RULES = [
@@ -139,7 +139,7 @@ RULES = [
         id="public-cidr-malformed",
     ),
     pytest.param(
-        {"clusterEndpointPublic": False},
+        {"clusterEndpointPublic": False, "clusterPublicAccessCidrs": ["198.51.100.0/24"]},
         'stagecraft:clusterPublicAccessCidrs = ["198.51.100.0/24"]: has no effect while '
         "clusterEndpointPublic is false; remove it or turn the public endpoint on",
         id="cidrs-without-public-endpoint",
@@ -151,15 +151,15 @@ RULES = [
         id="role-arn-malformed",
     ),
     pytest.param(
-        {"clusterAdminRoleArns": ["arn:aws:iam::123456789012:role/developer"]},
-        'stagecraft:clusterDeveloperRoleArns = ["arn:aws:iam::123456789012:role/developer"]: '
+        {"clusterAdminRoleArns": [f"arn:aws:iam::{ACCOUNT}:role/developer"]},
+        f'stagecraft:clusterDeveloperRoleArns = ["arn:aws:iam::{ACCOUNT}:role/developer"]: '
         "also listed in clusterAdminRoleArns; a role has one access level (one EKS access "
         "entry)",
         id="role-both-admin-and-developer",
     ),
     pytest.param(
-        {"clusterReadOnlyRoleArns": ["arn:aws:iam::123456789012:role/developer"]},
-        'stagecraft:clusterReadOnlyRoleArns = ["arn:aws:iam::123456789012:role/developer"]: '
+        {"clusterReadOnlyRoleArns": [f"arn:aws:iam::{ACCOUNT}:role/developer"]},
+        f'stagecraft:clusterReadOnlyRoleArns = ["arn:aws:iam::{ACCOUNT}:role/developer"]: '
         "also listed in clusterDeveloperRoleArns; a role has one access level (one EKS "
         "access entry)",
         id="role-both-developer-and-read-only",
@@ -244,13 +244,13 @@ RULES = [
     pytest.param(
         {
             "clusterAdminRoleArns": [
-                "arn:aws:iam::123456789012:role/platform-admin",
-                "arn:aws:iam::123456789012:role/platform-admin",
+                f"arn:aws:iam::{ACCOUNT}:role/platform-admin",
+                f"arn:aws:iam::{ACCOUNT}:role/platform-admin",
             ]
         },
-        'stagecraft:clusterAdminRoleArns = ["arn:aws:iam::123456789012:role/platform-admin", '
-        '"arn:aws:iam::123456789012:role/platform-admin"]: lists '
-        "arn:aws:iam::123456789012:role/platform-admin more than once",
+        f'stagecraft:clusterAdminRoleArns = ["arn:aws:iam::{ACCOUNT}:role/platform-admin", '
+        f'"arn:aws:iam::{ACCOUNT}:role/platform-admin"]: lists '
+        f"arn:aws:iam::{ACCOUNT}:role/platform-admin more than once",
         id="role-listed-twice",
     ),
     pytest.param(

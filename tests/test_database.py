@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from stagecraft.offline.engine import evaluate
+from tests.conftest import ACCOUNT
 
 INSTANCE = "aws:rds/instance:Instance"
-KEY_PREFIX = "arn:aws:kms:us-east-1:123456789012:key/"
+KEY_PREFIX = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/"
 
 
 def _primary(plan):
@@ -33,7 +34,7 @@ def test_production_database_matches_the_table(production):
     assert db["performanceInsightsEnabled"] is True
     assert db["performanceInsightsKmsKeyId"].startswith(KEY_PREFIX)
     assert db["monitoringInterval"] == 60
-    assert db["monitoringRoleArn"].startswith("arn:aws:iam::123456789012:role/")
+    assert db["monitoringRoleArn"].startswith(f"arn:aws:iam::{ACCOUNT}:role/")
 
 
 def test_storage_encrypted_with_the_environment_key(plans):
@@ -83,7 +84,7 @@ def test_master_password_is_generated_secret_and_kept_in_our_own_secret(producti
     )  # fmt: skip
     assert version.inputs["secretString"] == "[secret]"
     assert production.outputs["databaseSecretArn"].startswith(
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:stagecraft-production/database-master-"
+        f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:stagecraft-production/database-master-"
     )
 
 

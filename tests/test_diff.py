@@ -243,6 +243,11 @@ def test_list_order_is_not_a_change_and_additions_show_as_lists(staging):
     from stagecraft.diff import flatten
 
     assert dict(flatten({"cidrs": ["b", "a"]})) == dict(flatten({"cidrs": ["a", "b"]}))
+    one = evaluate(
+        "staging",
+        project_dir=REPO,
+        config_overrides={"stagecraft:clusterPublicAccessCidrs": ["198.51.100.0/24"]},
+    )
     wider = evaluate(
         "staging",
         project_dir=REPO,
@@ -250,7 +255,7 @@ def test_list_order_is_not_a_change_and_additions_show_as_lists(staging):
             "stagecraft:clusterPublicAccessCidrs": ["203.0.113.0/24", "198.51.100.0/24"]
         },
     )
-    (change,) = _compare(staging, wider).changes
+    (change,) = _compare(one, wider).changes
     assert [(p.path, p.before, p.after) for p in change.properties] == [
         (
             "vpcConfig.publicAccessCidrs",

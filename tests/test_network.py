@@ -9,7 +9,7 @@ import pytest
 from infra.config import ConfigError
 from infra.subnets import plan_subnets
 from stagecraft.offline.engine import evaluate
-from tests.conftest import edit_stack, inside
+from tests.conftest import ACCOUNT, edit_stack, inside, shipped_value
 
 VPC = "aws:ec2/vpc:Vpc"
 SUBNET = "aws:ec2/subnet:Subnet"
@@ -135,7 +135,9 @@ def test_default_security_group_is_adopted_and_emptied(plans):
 
 def test_transit_gateway_routes_the_operator_network_from_every_subnet(production):
     attachment = production.one(TGW_ATTACHMENT)
-    assert attachment.inputs["transitGatewayId"] == "tgw-0123456789abcdef0"
+    assert attachment.inputs["transitGatewayId"] == shipped_value(
+        "stagecraft:transitGatewayId", "production"
+    )
     private = {s.urn for s in _subnets(production, "private")}
     assert private <= set(attachment.dependencies)
     assert len(attachment.inputs["subnetIds"]) == 3
@@ -175,7 +177,7 @@ def test_flow_logs_only_where_config_enables_them(staging, production):
     )
     # Flow logs are audit trail: kept auditLogRetentionDays, not logRetentionDays.
     assert log_group.inputs["retentionInDays"] == 365
-    assert log_group.inputs["kmsKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+    assert log_group.inputs["kmsKeyId"].startswith(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/")
     assert log_group.urn in flow_log.dependencies
 
 
@@ -183,7 +185,7 @@ def test_flow_log_role_is_this_accounts_and_may_write_its_group(production):
     role = next(r for r in production.of_type(ROLE) if r.name.endswith("network-flow-logs"))
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
-    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": f"{ACCOUNT}"}}
     policy = production.one("aws:iam/rolePolicy:RolePolicy")
     statements = json.loads(
         next(p for p in production.of_type("aws:iam/rolePolicy:RolePolicy")

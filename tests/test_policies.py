@@ -29,7 +29,7 @@ from policy.harness import (
 from policy.rules import RULES, RULES_BY_NAME, policies
 from stagecraft.cli.main import main
 from stagecraft.offline.engine import Plan, PlannedResource, evaluate
-from tests.conftest import REPO, edit_stack
+from tests.conftest import REPO, REPOSITORY, edit_stack
 
 PRODUCTION_CONFIG = load_policy_config(CONFIG_DIR / "production.json")
 
@@ -265,9 +265,9 @@ def _statement(sid: str, action: Any) -> Mutation:
 
 GITHUB = "token.actions.githubusercontent.com"
 BOOTSTRAP_CASES: list[tuple[str, Mutation, str]] = [
-    ("iam-web-identity-trust-pinned", _trust({"StringLike": {f"{GITHUB}:sub": "repo:octo-org/*"}}), "trusts token.actions.githubusercontent.com for any audience"),
+    ("iam-web-identity-trust-pinned", _trust({"StringLike": {f"{GITHUB}:sub": f"repo:{REPOSITORY.split('/')[0]}/*"}}), "trusts token.actions.githubusercontent.com for any audience"),
     ("iam-web-identity-trust-pinned", _trust({"StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com"}}), "trusts any subject of token.actions.githubusercontent.com"),
-    ("iam-web-identity-trust-pinned", _trust({"StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com", f"{GITHUB}:sub": "repo:someone-else/stagecraft:environment:staging"}}), "not a job of octo-org/stagecraft"),
+    ("iam-web-identity-trust-pinned", _trust({"StringEquals": {f"{GITHUB}:aud": "sts.amazonaws.com", f"{GITHUB}:sub": "repo:someone-else/stagecraft:environment:staging"}}), f"not a job of {REPOSITORY}"),
     ("iam-no-wildcard-actions", _statement("Everything", "*"), "statement Everything allows every action"),
     ("iam-no-wildcard-actions", _statement("AllOfS3", ["s3:*"]), "statement AllOfS3 allows s3:* on every resource"),
     ("s3-buckets-hardened", _props("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", blockPublicPolicy=False), "public access is not blocked"),

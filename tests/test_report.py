@@ -25,7 +25,7 @@ from stagecraft.report import (
     render_html,
     render_markdown,
 )
-from tests.conftest import REPO, STACKS, edit_stack
+from tests.conftest import REPO, REPOSITORY, STACKS, edit_stack, shipped_value
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,8 @@ def test_report_covers_the_safety_settings(report):
     assert report.value("production", "Protected stateful resources (`protect`)") == "5 of 5"
     assert report.value("production", "Encryption at rest") == "KMS, all"
     assert report.value("production", "API endpoint") == "private only"
-    assert report.value("staging", "API endpoint") == "public from 198.51.100.0/24"
+    office = ", ".join(shipped_value("stagecraft:clusterPublicAccessCidrs"))
+    assert report.value("staging", "API endpoint") == f"public from {office}"
     assert report.value("production", "Database and cache reachable from") == "cluster nodes only"
 
 
@@ -498,9 +499,9 @@ def test_the_report_shows_who_ci_is_and_what_trusts_it(full_report):
     assert "CI access (the account's bootstrap)" in page.headings
     roles = {row[0][1]: row for row in page.table("ci")[1:]}
     assert roles["stagecraft-ci-deploy-production"][1][1] == (
-        "repo:octo-org/stagecraft:environment:production"
+        f"repo:{REPOSITORY}:environment:production"
     )
-    assert roles["stagecraft-ci-preview"][1][1] == "repo:octo-org/stagecraft:pull_request"
+    assert roles["stagecraft-ci-preview"][1][1] == f"repo:{REPOSITORY}:pull_request"
     assert all(row[2][1] == "yes" for row in roles.values())  # audience pinned
     assert "Bootstrap stack bootstrap: policy pack passes." in full_report["html"].replace(
         "<code>", ""

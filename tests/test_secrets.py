@@ -11,6 +11,7 @@ from infra.components.secrets import connection_document
 from stagecraft.cli.render import print_plan
 from stagecraft.offline.engine import Plan
 from stagecraft.offline.mocks import StagecraftMocks
+from tests.conftest import ACCOUNT
 
 PASSWORD = "random:index/randomPassword:RandomPassword"
 
@@ -28,12 +29,12 @@ def test_key_policy_lets_cloudwatch_logs_use_the_key_for_this_account_only(produ
     policy = json.loads(production.one("aws:kms/key:Key").inputs["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert statements["AccountAdministersKey"]["Principal"] == {
-        "AWS": "arn:aws:iam::123456789012:root"
+        "AWS": f"arn:aws:iam::{ACCOUNT}:root"
     }
     logs = statements["CloudWatchLogsEncryptsLogGroups"]
     assert logs["Principal"] == {"Service": "logs.us-east-1.amazonaws.com"}
     assert logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"] == (
-        "arn:aws:logs:us-east-1:123456789012:log-group:*"
+        f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:*"
     )
 
 
@@ -51,7 +52,7 @@ def test_application_secrets_are_generated_and_stored_encrypted(staging):
         "stagecraft-staging/database-master",
     }
     for secret in secrets.values():
-        assert secret.inputs["kmsKeyId"].startswith("arn:aws:kms:us-east-1:123456789012:key/")
+        assert secret.inputs["kmsKeyId"].startswith(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/")
     for version in staging.of_type("aws:secretsmanager/secretVersion:SecretVersion"):
         assert version.inputs["secretString"] == "[secret]"
     lengths = {p.name.rsplit("-", 2)[-2]: p.inputs["length"] for p in staging.of_type(PASSWORD)}
@@ -62,7 +63,7 @@ def test_application_secrets_are_generated_and_stored_encrypted(staging):
 
 def test_connection_info_points_at_the_master_secret(staging):
     assert staging.outputs["connectionInfoSecretArn"].startswith(
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:stagecraft-staging/connection-info-"
+        f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:stagecraft-staging/connection-info-"
     )
     version = next(
         v

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from stagecraft.cli.main import main
-from tests.conftest import edit_stack
+from tests.conftest import ACCOUNT, REPOSITORY, edit_stack
 
 
 def _validate(scratch, capsys):
@@ -86,19 +86,30 @@ def test_a_stack_file_missing_a_ci_role_of_the_bootstrap_is_refused(scratch, cap
     edit_stack(
         scratch,
         "staging",
-        **{"stagecraft:clusterAdminRoleArns": ["arn:aws:iam::123456789012:role/platform-admin"]},
+        **{"stagecraft:clusterAdminRoleArns": [f"arn:aws:iam::{ACCOUNT}:role/platform-admin"]},
     )
     assert main(["--project-dir", str(scratch), "validate"]) == 1
     err = capsys.readouterr().err
     assert (
-        'error: staging: stagecraft:clusterAdminRoleArns = ["arn:aws:iam::123456789012:role/'
-        'platform-admin"]: does not list stagecraft-ci-deploy-staging, which the bootstrap stack '
-        "'bootstrap' made for this environment's workflows"
+        f'error: staging: stagecraft:clusterAdminRoleArns = ["arn:aws:iam::{ACCOUNT}:role/'
+        f'platform-admin"]: does not list arn:aws:iam::{ACCOUNT}:role/'
+        "stagecraft-ci-deploy-staging, which the bootstrap stack 'bootstrap' made for this "
+        "environment's workflows"
     ) in err
 
 
 def test_a_malformed_bootstrap_stack_file_is_reported(scratch, capsys):
     path = scratch / "bootstrap" / "Pulumi.bootstrap.yaml"
-    path.write_text(path.read_text().replace("octo-org/stagecraft", "not a repository"))
+    path.write_text(path.read_text().replace(REPOSITORY, "not a repository"))
     assert main(["--project-dir", str(scratch), "validate"]) == 1
     assert "stagecraft:githubRepository" in capsys.readouterr().err
+
+
+def test_an_environment_in_another_account_than_its_bootstrap_is_refused(scratch, capsys):
+    edit_stack(scratch, "staging", **{"stagecraft:awsAccountId": "210987654321"})
+    assert main(["--project-dir", str(scratch), "validate"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        'error: staging: stagecraft:awsAccountId = "210987654321": is not the account of the '
+        f"bootstrap stack 'bootstrap' ({ACCOUNT}), which prepares 'staging'"
+    ) in err

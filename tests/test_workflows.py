@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, REPOSITORY
 
 WORKFLOWS = REPO / ".github" / "workflows"
 
@@ -255,7 +255,7 @@ def test_every_job_assumes_a_role_that_trusts_exactly_that_job():
                 )
                 assert arn, f"{path.name} {job_name}: no bootstrap output sets {variable}"
                 role = arn.rsplit("/", 1)[-1]
-                assert subjects[role] == f"repo:octo-org/stagecraft:{context}", (
+                assert subjects[role] == f"repo:{REPOSITORY}:{context}", (
                     f"{path.name} {job_name} assumes {role}, which trusts {subjects[role]}"
                 )
                 if context == "pull_request":

@@ -44,6 +44,8 @@ class Environment(pulumi.ComponentResource):
         provider = aws.Provider(
             f"{name}-aws",
             region=config.region,
+            # Credentials of any other account are refused before anything is read.
+            allowed_account_ids=[config.general.aws_account_id],
             default_tags={"tags": config.default_tags},
             opts=child(self),
         )

@@ -75,6 +75,8 @@ class SharedEnvironment(pulumi.ComponentResource):
         provider = aws.Provider(
             f"{name}-aws",
             region=config.region,
+            # Credentials of any other account are refused before anything is read.
+            allowed_account_ids=[config.general.aws_account_id],
             default_tags={"tags": config.default_tags},
             opts=child(self),
         )

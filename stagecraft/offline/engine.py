@@ -31,7 +31,11 @@ from pulumi.runtime.mocks import MockEngine, MockMonitor, MockSettings
 from pulumi.runtime.settings import ROOT, configure, get_project, get_stack
 
 from stagecraft.offline.fingerprints import fingerprint_key
-from stagecraft.offline.mocks import DEFAULT_SERVICE_LINKED_ROLES, StagecraftMocks
+from stagecraft.offline.mocks import (
+    DEFAULT_SERVICE_LINKED_ROLES,
+    PLACEHOLDER_ACCOUNT_ID,
+    StagecraftMocks,
+)
 from stagecraft.offline.stackfiles import Project, load_project
 
 SECRET = "[secret]"
@@ -321,6 +325,7 @@ def evaluate(
     config = project.config_map(stack, config_overrides, allow_placeholders=allow_placeholders)
     mocks = StagecraftMocks(
         region=config.values.get("aws:region") or "us-east-1",
+        account=config.values.get(f"{project.name}:awsAccountId") or PLACEHOLDER_ACCOUNT_ID,
         existing_log_groups=existing_log_groups,
         service_linked_roles=DEFAULT_SERVICE_LINKED_ROLES if bootstrapped else frozenset(),
         bootstrapped=bootstrapped,

@@ -103,6 +103,7 @@ class StagecraftMocks(Mocks):
     def __init__(
         self,
         region: str,
+        account: str = PLACEHOLDER_ACCOUNT_ID,
         existing_log_groups: frozenset[str] = frozenset(),
         service_linked_roles: frozenset[str] = DEFAULT_SERVICE_LINKED_ROLES,
         bootstrapped: bool = True,
@@ -115,7 +116,8 @@ class StagecraftMocks(Mocks):
         # The bootstrap has run: the environments' permissions boundaries exist.
         self.bootstrapped = bootstrapped
         self.partition, self.dns_suffix = partition_of(region)
-        self.account = PLACEHOLDER_ACCOUNT_ID
+        # The stack's own awsAccountId: ARNs in the plan name the account it deploys to.
+        self.account = account
         self._provider_default_tags: dict[str, dict[str, str]] = {}
         # Outputs of the stacks a StackReference may read, by qualified name.
         self.stack_outputs: dict[str, dict[str, Any]] = {}
