@@ -106,10 +106,11 @@ def test_a_malformed_bootstrap_stack_file_is_reported(scratch, capsys):
 
 
 def test_an_environment_in_another_account_than_its_bootstrap_is_refused(scratch, capsys):
-    edit_stack(scratch, "staging", **{"stagecraft:awsAccountId": "210987654321"})
+    elsewhere = "210987654321" if ACCOUNT != "210987654321" else "210987654322"
+    edit_stack(scratch, "staging", **{"stagecraft:awsAccountId": elsewhere})
     assert main(["--project-dir", str(scratch), "validate"]) == 1
     err = capsys.readouterr().err
     assert (
-        'error: staging: stagecraft:awsAccountId = "210987654321": is not the account of the '
+        f'error: staging: stagecraft:awsAccountId = "{elsewhere}": is not the account of the '
         f"bootstrap stack 'bootstrap' ({ACCOUNT}), which prepares 'staging'"
     ) in err
