@@ -60,12 +60,19 @@ class StackProblem:
         return f"{self.stack}: {self.problem}"
 
 
-def load_stack_set(project: Project, *, for_deploy: bool = False) -> tuple[StackSet, list[str]]:
+def load_stack_set(
+    project: Project, *, for_deploy: bool = False, deploying: frozenset[str] | None = None
+) -> tuple[StackSet, list[str]]:
     """Every stack file's validated config, and the errors of those that do not validate.
 
     ``for_deploy`` validates as a real `pulumi up` would: documentation
-    values (example account, TEST-NET ranges) are errors.
+    values (example account, TEST-NET ranges) are errors, in every stack or
+    only in those ``deploying`` names.
     """
+
+    def real(stack: str) -> bool:
+        return for_deploy and (deploying is None or stack in deploying)
+
     errors: list[str] = []
     full: dict[str, StackConfig] = {}
     for stack in project.stacks():
@@ -76,7 +83,7 @@ def load_stack_set(project: Project, *, for_deploy: bool = False) -> tuple[Stack
                     "plans set it for themselves; in a stack file it lets a real deploy use "
                     "documentation values. Remove it"
                 )
-            values = project.config_map(stack, allow_placeholders=not for_deploy)
+            values = project.config_map(stack, allow_placeholders=not real(stack))
             full[stack] = parse_stack_config(
                 values.values, project=project.name, stack=stack, secret_keys=values.secret_keys
             )
@@ -92,7 +99,7 @@ def load_stack_set(project: Project, *, for_deploy: bool = False) -> tuple[Stack
         for stack in sub.stacks():
             if name == "bootstrap":
                 try:
-                    values = sub.config_map(stack, allow_placeholders=not for_deploy)
+                    values = sub.config_map(stack, allow_placeholders=not real(stack))
                     bootstraps[stack] = parse_bootstrap_config(
                         values.values, project=sub.name, stack=stack, secret_keys=values.secret_keys
                     )
@@ -102,7 +109,7 @@ def load_stack_set(project: Project, *, for_deploy: bool = False) -> tuple[Stack
             if stack_kind(stack) not in ("preview", "developer"):
                 continue
             try:
-                values = sub.config_map(stack, allow_placeholders=not for_deploy)
+                values = sub.config_map(stack, allow_placeholders=not real(stack))
                 small[stack] = parse_ephemeral_config(
                     values.values, project=sub.name, stack=stack, secret_keys=values.secret_keys
                 )

@@ -27,7 +27,7 @@ def shipped_value(key: str, stack: str = "staging", subproject: str = "") -> Any
 
     The shipped files hold documentation values (account 123456789012,
     octo-org, TEST-NET ranges); a fork holds its own (README "Deploy for
-    real", step 4). Tests of what the program does with them read them here,
+    real", step 6). Tests of what the program does with them read them here,
     so they hold in both.
     """
     path = REPO / subproject / f"Pulumi.{stack}.yaml"

@@ -8,7 +8,7 @@ from infra import documentation_values
 from infra.config import ConfigError
 from stagecraft.cli.main import main
 from stagecraft.offline.engine import evaluate
-from tests.conftest import edit_stack
+from tests.conftest import ACCOUNT, REPO, edit_stack
 
 REAL_ACCOUNT = "arn:aws:iam::210987654322:role"
 REAL = {
@@ -151,3 +151,27 @@ def test_a_stack_file_may_not_switch_the_check_off(scratch, capsys):
         "error: Pulumi.dev.yaml sets stagecraft:allowPlaceholderValues: offline plans set it "
         "for themselves"
     ) in capsys.readouterr().err
+
+
+def test_validate_for_deploy_of_one_stack_leaves_the_others_documentation_values(scratch, capsys):
+    # Staging first: production's file may still hold its placeholder gateway.
+    real_account = REAL["stagecraft:awsAccountId"]
+    for path in [*scratch.glob("Pulumi.*.yaml"), scratch / "bootstrap" / "Pulumi.bootstrap.yaml"]:
+        path.write_text(path.read_text().replace(ACCOUNT, real_account))
+    edit_stack(scratch, "staging", **REAL)
+    edit_stack(scratch, "production", **{"stagecraft:transitGatewayId": "tgw-0123456789abcdef0"})
+    code = main(["--project-dir", str(scratch), "validate", "--for-deploy", "--stack", "staging"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "and staging holds no documentation value" in captured.out
+    assert main(["--project-dir", str(scratch), "validate", "--for-deploy"]) == 1
+    assert "tgw-0123456789abcdef0" in capsys.readouterr().err
+
+
+def test_validate_names_an_unknown_stack(capsys):
+    code = main(["--project-dir", str(REPO), "validate", "--for-deploy", "--stack", "stagign"])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert "stagign" in err
+    assert "staging" in err
+    assert "Traceback" not in err

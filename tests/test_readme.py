@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+
 from infra.config import EPHEMERAL_SECTIONS, config_keys
 from stagecraft.docs import environment_table, load_stack, render_readme, stale_sections
 from tests.conftest import REPO
@@ -55,7 +58,49 @@ def test_readme_explains_staging_single_az_and_the_two_commands():
     assert "Staging's database is single-AZ on purpose" in text
     assert "make plan STACK=staging" in text
     assert "make test" in text
-    assert "pulumi login --local" in text
+    # The bootstrap's state stays local, named per command (step 3).
+    assert "PULUMI_BACKEND_URL=file://~ pulumi up --stack bootstrap --cwd bootstrap" in text
+
+
+def _readme_commands(program: str) -> list[str]:
+    """Every command line of ``program`` in the README's code blocks, continuations joined."""
+    lines, in_block, pending = [], False, ""
+    for line in README.read_text().splitlines():
+        if line.strip().startswith("```"):
+            in_block = not in_block
+            continue
+        if not in_block:
+            continue
+        text = pending + line.strip()
+        if text.endswith("\\"):
+            pending = text[:-1] + " "
+            continue
+        pending = ""
+        if text.startswith(program):
+            lines.append(text)
+    return lines
+
+
+def test_every_stagecraft_command_in_the_readme_parses():
+    from stagecraft.cli.main import _parser
+
+    commands = _readme_commands(".venv/bin/stagecraft ")
+    assert len(commands) > 20
+    for line in commands:
+        command = re.sub(r"\[[^]]*\]", "", line.split(" #")[0].split(" | ")[0])
+        argv = shlex.split(command)[1:]
+        try:
+            _parser().parse_args(argv)
+        except SystemExit as exit_:
+            raise AssertionError(f"README: `{command}` does not parse") from exit_
+
+
+def test_the_policy_configs_and_folders_the_readme_names_exist():
+    text = README.read_text()
+    for config in set(re.findall(r"policy/config/([\w-]+\.json)", text)):
+        assert (REPO / "policy" / "config" / config).is_file(), config
+    for folder in set(re.findall(r"--cwd ([\w-]+)", text)):
+        assert (REPO / folder / "Pulumi.yaml").is_file(), folder
 
 
 def test_render_keeps_text_outside_the_markers():

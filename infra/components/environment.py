@@ -332,7 +332,7 @@ def _role_boundary(config: StackConfig, provider: aws.Provider) -> tuple[str, li
                 config.region,
                 f"the permissions boundary {arn} cannot be read ({first_line}): run the "
                 "bootstrap with this environment in its `environments` first (README "
-                "'Deploy for real', step 2)",
+                "'Deploy for real', step 3)",
             )
         ]
     return arn, []

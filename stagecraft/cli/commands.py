@@ -126,7 +126,14 @@ def stacks(project: Project, args: argparse.Namespace) -> int:
 def validate(project: Project, args: argparse.Namespace) -> int:
     from stagecraft.stackset import cross_stack_problems, load_stack_set
 
-    stacks, errors = load_stack_set(project, for_deploy=args.for_deploy)
+    deploying = None
+    if args.stack:
+        if not args.for_deploy:
+            raise UserError("--stack narrows --for-deploy; without it every stack is validated")
+        for name in args.stack:
+            locate_project(project, name)  # an unknown stack: one error naming the known ones
+        deploying = frozenset(args.stack)
+    stacks, errors = load_stack_set(project, for_deploy=args.for_deploy, deploying=deploying)
     problems = [str(p) for p in cross_stack_problems(stacks)]
     for line in [*errors, *problems]:
         print(f"error: {line}", file=sys.stderr)
@@ -135,9 +142,19 @@ def validate(project: Project, args: argparse.Namespace) -> int:
     print(
         f"{len(stacks.full)} environments and {len(stacks.small)} pr-<n>/dev-<name> stacks: "
         "every stack file is valid and none conflicts with another"
-        + (", and none holds a documentation value" if args.for_deploy else "")
+        + _deploy_verdict(args.for_deploy, deploying)
     )
     return EXIT_OK
+
+
+def _deploy_verdict(for_deploy: bool, deploying: frozenset[str] | None) -> str:
+    if not for_deploy:
+        return ""
+    if deploying is None:
+        return ", and none holds a documentation value"
+    named = sorted(deploying)
+    verb = "holds" if len(named) == 1 else "hold"
+    return f", and {', '.join(named)} {verb} no documentation value"
 
 
 def _config_of(project: Project, stack: str) -> Any:

@@ -79,6 +79,15 @@ def _parser() -> argparse.ArgumentParser:
         help="also refuse documentation values (the example account 123456789012, TEST-NET "
         "ranges, placeholder ids), as a real `pulumi up` does; offline plans accept them",
     )
+    validate.add_argument(
+        "--stack",
+        "-s",
+        action="append",
+        metavar="STACK",
+        help="with --for-deploy, repeatable: only these stacks must be free of documentation "
+        "values (staging can be deployed before production's file is finished); every stack "
+        "file is still validated",
+    )
 
     diff = sub.add_parser(
         "diff",
