@@ -11,6 +11,8 @@ PROTECTED_TYPES = frozenset(
         "aws:elasticache/replicationGroup:ReplicationGroup",
         "aws:eks/cluster:Cluster",
         "aws:kms/key:Key",
+        # Its name servers are what the parent delegates to: a new zone gets new ones.
+        "aws:route53/zone:Zone",
     }
 )
 
@@ -24,6 +26,8 @@ UNTAGGABLE_AWS_TYPES = frozenset(
         "aws:kms/alias:Alias",
         "aws:secretsmanager/secretVersion:SecretVersion",
         "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+        "aws:route53/record:Record",
+        "aws:acm/certificateValidation:CertificateValidation",
     }
 )
 
@@ -103,6 +107,12 @@ UNNAMED_AWS_TYPES = frozenset(
         "aws:eks/accessEntry:AccessEntry",
         "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
         "aws:elasticache/userGroupAssociation:UserGroupAssociation",
+        # Named by the environment's domain, whose length the config checks
+        # (infra/config.py check_domain), never auto-named.
+        "aws:route53/zone:Zone",
+        "aws:route53/record:Record",
+        "aws:acm/certificate:Certificate",
+        "aws:acm/certificateValidation:CertificateValidation",
     }
 )
 

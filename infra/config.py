@@ -36,6 +36,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from infra import documentation_values
+from infra.charts import CLUSTER_AUTOSCALER
 
 PROJECT_NAME = "stagecraft"
 
@@ -1176,6 +1177,233 @@ class WorkloadsSpec(Section):
         return _no_duplicates(value)
 
 
+# ALB listener policies that negotiate TLS 1.2 or newer only, AWS's current
+# recommendation first (post-quantum key exchange, TLS 1.3 and 1.2). Older
+# policies (ELBSecurityPolicy-2016-08, the API's and the controller's default)
+# still accept TLS 1.0/1.1: Security Hub ELB.17, Checkov CKV_AWS_103.
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html
+ALB_TLS_POLICIES = (
+    "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-Res-FIPS-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09",
+    "ELBSecurityPolicy-TLS13-1-2-Res-2021-06",
+    "ELBSecurityPolicy-TLS13-1-2-2021-06",
+    "ELBSecurityPolicy-TLS13-1-3-2021-06",
+)
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+_HOSTED_ZONE_ID = re.compile(r"Z[A-Z0-9]{1,31}")
+_DURATION = re.compile(r"(?:\d+h)?(?:\d+m)?(?:\d+s)?")
+# The longest hostname a small stack gets under its parent's domain
+# (`dev-<29 characters>.`, `pr-999999.`): the domain must leave room for it.
+LONGEST_SMALL_STACK_LABEL = len("dev-") + 29 + 1
+
+
+def check_domain(value: str) -> str:
+    """A DNS name stagecraft can make a public hosted zone and a wildcard certificate for."""
+    if value != value.lower() or value.endswith(".") or value.startswith("*"):
+        raise ValueError(
+            "must be a lowercase DNS name without a trailing dot or wildcard, such as "
+            "'staging.example.com'"
+        )
+    labels = value.split(".")
+    if len(labels) < 2 or not all(_DNS_LABEL.fullmatch(label) for label in labels):
+        raise ValueError(
+            "must be a DNS name of two or more labels (letters, digits and hyphens, 1-63 "
+            "characters each, no hyphen at either end), such as 'staging.example.com'"
+        )
+    if labels[-1].isdigit():
+        raise ValueError("must end in a top-level domain, not a number")
+    # ACM takes names of at most 253 characters; the small stacks' hostnames
+    # (`pr-42.<domain>`) are the longest names the zone holds.
+    limit = 253 - LONGEST_SMALL_STACK_LABEL
+    if len(value) > limit:
+        raise ValueError(
+            f"is {len(value)} characters; at most {limit}, so that every pr-<n> and "
+            "dev-<name> hostname under it stays within DNS's 253"
+        )
+    return value
+
+
+class AddonsSpec(Section):
+    """What runs in the cluster beside the applications, and how they are reached."""
+
+    title: ClassVar[str] = "Add-ons, DNS and TLS"
+
+    domain: str = Field(
+        "",
+        alias="domain",
+        description=(
+            "DNS name of the environment (`staging.example.com`): a public Route 53 hosted "
+            "zone of that name, a DNS-validated ACM certificate for it and `*.<domain>`, "
+            "and the hostname of the application (the apex) and of each pr-<n>/dev-<name> "
+            "stack on this cluster (`pr-42.<domain>`). Required by the load balancer "
+            "controller and external-dns. A change replaces the zone and the certificate."
+        ),
+    )
+    parent_zone_id: str = Field(
+        "",
+        alias="parentZoneId",
+        description=(
+            "Route 53 hosted zone id (`Z...`) of the parent domain, in this account: the "
+            "environment's zone is delegated from it (an NS record). Empty: delegate by hand "
+            "with the `nameServers` output (README 'DNS delegation')."
+        ),
+    )
+    cluster_autoscaler: bool = Field(
+        True,
+        alias="clusterAutoscaler",
+        description=(
+            "Run the Cluster Autoscaler, which moves the node group between nodeMinSize and "
+            "nodeMaxSize (auto-discovery by the node group's tags; an IRSA role that may "
+            "resize only this cluster's Auto Scaling groups)."
+        ),
+    )
+    autoscaler_scale_down_unneeded_time: str = Field(
+        "10m",
+        alias="autoscalerScaleDownUnneededTime",
+        description=(
+            "How long a node must be unneeded before the autoscaler removes it "
+            "(`--scale-down-unneeded-time`, a duration such as `10m` or `1h30m`)."
+        ),
+    )
+    autoscaler_scale_down_delay_after_add: str = Field(
+        "10m",
+        alias="autoscalerScaleDownDelayAfterAdd",
+        description=(
+            "How long after a scale-up before scale-down is considered again "
+            "(`--scale-down-delay-after-add`)."
+        ),
+    )
+    autoscaler_scale_down_utilization_percent: int = Field(
+        50,
+        alias="autoscalerScaleDownUtilizationPercent",
+        ge=1,
+        le=99,
+        description=(
+            "A node whose pods request less than this percentage of its CPU and memory is "
+            "a candidate for removal (`--scale-down-utilization-threshold`, as a fraction)."
+        ),
+    )
+    metrics_server: bool = Field(
+        True,
+        alias="metricsServer",
+        description="Run metrics-server, so HorizontalPodAutoscalers and `kubectl top` work.",
+    )
+    load_balancer_controller: bool = Field(
+        True,
+        alias="loadBalancerController",
+        description=(
+            "Run the AWS Load Balancer Controller and its IngressClass `alb`: every Ingress "
+            "of the class joins one internet-facing ALB for the environment (its "
+            "IngressGroup), HTTPS only with the zone's certificate; HTTP redirects."
+        ),
+    )
+    ingress_tls_policy: str = Field(
+        ALB_TLS_POLICIES[0],
+        alias="ingressTlsPolicy",
+        description=(
+            "TLS policy of the ALB's HTTPS listener; only TLS 1.2+ policies are accepted "
+            "(Security Hub ELB.17)."
+        ),
+    )
+    ingress_deletion_protection: bool = Field(
+        False,
+        alias="ingressDeletionProtection",
+        description=(
+            "Turn on the ALB's deletion protection (Security Hub ELB.6). The controller "
+            "still deletes the ALB when the last Ingress of the group goes."
+        ),
+    )
+    external_dns: bool = Field(
+        True,
+        alias="externalDns",
+        description=(
+            "Run external-dns, which writes the Ingresses' hostnames into the environment's "
+            "zone, and only there (an IRSA role limited to that zone, `--domain-filter`)."
+        ),
+    )
+    external_dns_policy: Literal["sync", "upsert-only"] = Field(
+        "sync",
+        alias="externalDnsPolicy",
+        description=(
+            "`sync`: external-dns also deletes the records of Ingresses that are gone; "
+            "`upsert-only`: it never deletes a record (production)."
+        ),
+    )
+    addon_replicas: int = Field(
+        1,
+        alias="addonReplicas",
+        ge=1,
+        le=3,
+        description=(
+            "Replicas of the load balancer controller and metrics-server: 2 keeps ingress "
+            "changes and HPAs working while a node drains."
+        ),
+    )
+
+    @field_validator("domain")
+    @classmethod
+    def _valid_domain(cls, value: str) -> str:
+        return check_domain(value) if value else value
+
+    @field_validator("parent_zone_id")
+    @classmethod
+    def _valid_zone_id(cls, value: str) -> str:
+        if value and not _HOSTED_ZONE_ID.fullmatch(value):
+            raise ValueError(
+                "must be a Route 53 hosted zone id such as 'Z0123456789ABCDEFGHIJ' (`aws "
+                "route53 list-hosted-zones-by-name --dns-name <parent>`), without "
+                "'/hostedzone/'"
+            )
+        return value
+
+    @field_validator("autoscaler_scale_down_unneeded_time", "autoscaler_scale_down_delay_after_add")
+    @classmethod
+    def _valid_duration(cls, value: str) -> str:
+        if not value or not _DURATION.fullmatch(value):
+            raise ValueError("must be a duration such as '10m', '1h' or '1h30m'")
+        return value
+
+    @field_validator("ingress_tls_policy")
+    @classmethod
+    def _modern_tls(cls, value: str) -> str:
+        if value not in ALB_TLS_POLICIES:
+            raise ValueError(
+                "must be an ALB policy that refuses TLS 1.0 and 1.1: " + ", ".join(ALB_TLS_POLICIES)
+            )
+        return value
+
+    def rule_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if not self.domain:
+            for alias, enabled, why in (
+                ("loadBalancerController", self.load_balancer_controller,
+                 "its ALB serves HTTPS with the domain's certificate"),
+                ("externalDns", self.external_dns, "it writes records into the domain's zone"),
+            ):  # fmt: skip
+                if enabled:
+                    problems.append(
+                        Problem(
+                            _key("domain"),
+                            "",
+                            f"is required while {alias} is true ({why}); set it, e.g. "
+                            "'staging.example.com', or set "
+                            f"{_key(alias)}: false",
+                        )
+                    )
+        if self.parent_zone_id and not self.domain:
+            problems.append(
+                Problem(
+                    _key("parentZoneId"),
+                    self.parent_zone_id,
+                    "delegates the environment's zone, so it needs stagecraft:domain",
+                )
+            )
+        return problems
+
+
 class EphemeralSpec(Section):
     """A preview (`pr-<n>`) or developer (`dev-<name>`) environment on a shared cluster."""
 
@@ -1303,6 +1531,7 @@ SECTIONS: tuple[type[Section], ...] = (
     DatabaseSpec,
     CacheSpec,
     WorkloadsSpec,
+    AddonsSpec,
 )
 EPHEMERAL_SECTIONS: tuple[type[Section], ...] = (GeneralSpec, WorkloadsSpec, EphemeralSpec)
 
@@ -1410,6 +1639,7 @@ class StackConfig(BaseModel):
     database: DatabaseSpec
     cache: CacheSpec
     workloads: WorkloadsSpec
+    addons: AddonsSpec
 
     @property
     def resource_prefix(self) -> str:
@@ -1452,6 +1682,20 @@ class StackConfig(BaseModel):
                 )
             )
         problems += self._unreachable_private_networks()
+        if (
+            self.addons.cluster_autoscaler
+            and self.cluster.kubernetes_version not in CLUSTER_AUTOSCALER
+        ):
+            problems.append(
+                Problem(
+                    _key("clusterAutoscaler"),
+                    True,
+                    f"no Cluster Autoscaler is pinned for Kubernetes "
+                    f"{self.cluster.kubernetes_version} (its minor version must equal the "
+                    f"cluster's; pinned: {', '.join(CLUSTER_AUTOSCALER)} in infra/charts.py); "
+                    "set it false or move kubernetesVersion",
+                )
+            )
         return problems
 
     def _unreachable_private_networks(self) -> list[Problem]:
@@ -1540,6 +1784,14 @@ class StackConfig(BaseModel):
             ("protectStatefulResources", general.protect_stateful_resources,
              general.protect_stateful_resources,
              "must be true in production: no `pulumi up` or `destroy` deletes data"),
+            ("externalDnsPolicy", self.addons.external_dns_policy,
+             self.addons.external_dns_policy == "upsert-only",
+             "must be 'upsert-only' in production: external-dns never deletes a record there"),
+            ("ingressDeletionProtection", self.addons.ingress_deletion_protection,
+             self.addons.ingress_deletion_protection or not self.addons.load_balancer_controller,
+             "must be true in production (Security Hub ELB.6)"),
+            ("clusterAutoscaler", self.addons.cluster_autoscaler, self.addons.cluster_autoscaler,
+             "must be true in production: without it nodeMaxSize is never reached"),
         ]  # fmt: skip
         for key, value, holds, rule in rules:
             if not holds:
@@ -2106,6 +2358,7 @@ def parse_stack_config(
         database=_typed(specs, DatabaseSpec),
         cache=_typed(specs, CacheSpec),
         workloads=_typed(specs, WorkloadsSpec),
+        addons=_typed(specs, AddonsSpec),
     )
     cross = config.cross_section_problems() + config.tier_problems()
     if cross:

@@ -65,6 +65,11 @@ FREE_TYPES = frozenset(
         "aws:elasticache/userGroupAssociation:UserGroupAssociation",
         "aws:iam/policy:Policy",
         "aws:iam/serviceLinkedRole:ServiceLinkedRole",
+        # Public ACM certificates used with an ALB cost nothing; records are
+        # billed through their zone's queries.
+        "aws:acm/certificate:Certificate",
+        "aws:acm/certificateValidation:CertificateValidation",
+        "aws:route53/record:Record",
         # A bucket's settings: the bucket's storage and requests are its cost.
         "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
         "aws:s3/bucketLogging:BucketLogging",
@@ -129,6 +134,10 @@ _REQUIRED_PRICES = (
     ("cloudwatch", "log_storage_per_gb_month"),
     ("rds", "gp3_per_gb_month"),
     ("rds", "gp3_multi_az_per_gb_month"),
+    ("elb", "alb_per_hour"),
+    ("elb", "alb_lcu_per_hour"),
+    ("route53", "hosted_zone_per_month"),
+    ("route53", "queries_per_million"),
 )
 
 
@@ -157,18 +166,12 @@ class Usage:
     log_ingestion_gb_per_month: float | None = None  # per log group
     log_storage_gb: float | None = None  # per log group
     s3_storage_gb: float | None = None  # per bucket (state files are kilobytes)
+    alb_lcu_per_hour: float | None = None  # average capacity units, per ALB
+    dns_queries_millions_per_month: float | None = None  # non-alias queries, per zone
 
     @property
     def given(self) -> bool:
-        return any(
-            v is not None
-            for v in (
-                self.nat_gateway_gb_per_month,
-                self.log_ingestion_gb_per_month,
-                self.log_storage_gb,
-                self.s3_storage_gb,
-            )
-        )
+        return any(getattr(self, key) is not None for key in _USAGE_KEYS)
 
 
 _USAGE_KEYS = (
@@ -176,6 +179,8 @@ _USAGE_KEYS = (
     "log_ingestion_gb_per_month",
     "log_storage_gb",
     "s3_storage_gb",
+    "alb_lcu_per_hour",
+    "dns_queries_millions_per_month",
 )
 
 
@@ -525,6 +530,60 @@ def _bucket(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> list[Co
     return [_line(r, f"{gb:g} GB x ${per_gb} (S3 Standard)", "priced", gb * per_gb)]
 
 
+INGRESS_CLASS_PARAMS = "kubernetes:elbv2.k8s.aws/v1beta1:IngressClassParams"
+PUBLIC_ELB_SUBNET_TAG = "kubernetes.io/role/elb"
+
+
+def _load_balancer(r: PlannedResource, plan: Plan, p: PriceTable, usage: Usage) -> list[CostLine]:
+    """The one ALB the class's IngressGroup makes (the controller creates it, not Pulumi).
+
+    It has an address in each public subnet the controller discovers (the
+    subnets tagged for internet-facing load balancers), each billed as a
+    public IPv4 address.
+    """
+    hourly = p.price("elb", "alb_per_hour") or 0.0
+    per_lcu = p.price("elb", "alb_lcu_per_hour") or 0.0
+    per_ip = p.price("vpc", "public_ipv4_per_hour") or 0.0
+    zones = sum(
+        1
+        for subnet in plan.of_type("aws:ec2/subnet:Subnet")
+        if PUBLIC_ELB_SUBNET_TAG in (subnet.inputs.get("tags") or {})
+    )
+    lines = [
+        _line(r, f"Application Load Balancer, {p.hours:.0f} h x ${hourly}", "priced",
+              hourly * p.hours),
+        _line(r, f"its {zones} public IPv4 addresses, ${per_ip}/h each", "priced",
+              zones * per_ip * p.hours),
+    ]  # fmt: skip
+    if usage.alb_lcu_per_hour is None:
+        lines.append(_line(r, f"capacity units, ${per_lcu}/LCU-hour: depends on usage", "usage"))
+    else:
+        lcu = usage.alb_lcu_per_hour
+        lines.append(
+            _line(r, f"{lcu:g} LCU x {p.hours:.0f} h x ${per_lcu}", "priced",
+                  lcu * p.hours * per_lcu)
+        )  # fmt: skip
+    return lines
+
+
+def _hosted_zone(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> list[CostLine]:
+    monthly = p.price("route53", "hosted_zone_per_month") or 0.0
+    per_million = p.price("route53", "queries_per_million") or 0.0
+    lines = [_line(r, f"hosted zone, ${monthly}/month", "priced", monthly)]
+    if usage.dns_queries_millions_per_month is None:
+        lines.append(
+            _line(r, f"queries, ${per_million}/million (alias records to the ALB are free): "
+                  "depends on usage", "usage")
+        )  # fmt: skip
+    else:
+        millions = usage.dns_queries_millions_per_month
+        lines.append(
+            _line(r, f"{millions:g} million queries x ${per_million}", "priced",
+                  millions * per_million)
+        )  # fmt: skip
+    return lines
+
+
 PRICERS: dict[str, Pricer] = {
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:eks/nodeGroup:NodeGroup": _node_group,
@@ -537,6 +596,8 @@ PRICERS: dict[str, Pricer] = {
     "aws:secretsmanager/secret:Secret": _secret,
     "aws:cloudwatch/logGroup:LogGroup": _log_group,
     "aws:s3/bucket:Bucket": _bucket,
+    "aws:route53/zone:Zone": _hosted_zone,
+    INGRESS_CLASS_PARAMS: _load_balancer,
 }
 
 

@@ -55,7 +55,7 @@ def test_console_script_runs_from_the_virtualenv():
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     groups = [r for r in document["resources"] if r["type"] == "aws:eks/nodeGroup:NodeGroup"]
-    assert groups[0]["inputs"]["scalingConfig"] == {"minSize": 3, "maxSize": 10, "desiredSize": 3}
+    assert groups[0]["inputs"]["scalingConfig"] == {"minSize": 3, "maxSize": 9, "desiredSize": 3}
 
 
 def test_unknown_stack_lists_the_stacks_that_exist(capsys):

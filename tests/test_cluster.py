@@ -69,7 +69,7 @@ def test_control_plane_logs_kept_for_the_audit_retention(plans, stack, days):
     [
         ("dev", "t3.medium", {"minSize": 1, "maxSize": 3, "desiredSize": 1}),
         ("staging", "m5.large", {"minSize": 2, "maxSize": 5, "desiredSize": 2}),
-        ("production", "m5.large", {"minSize": 3, "maxSize": 10, "desiredSize": 3}),
+        ("production", "m5.large", {"minSize": 3, "maxSize": 9, "desiredSize": 3}),
     ],
 )
 def test_node_group_sized_from_config(plans, stack, instance, scaling):

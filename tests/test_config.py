@@ -632,7 +632,7 @@ def test_cli_strings_and_yaml_values_parse_the_same(project):
     from_strings = parse_stack_config(as_strings, project="stagecraft", stack="production")
     from_yaml = parse_stack_config(typed, project="stagecraft", stack="production")
     assert from_strings == from_yaml
-    assert from_strings.cluster.node_max_size == 10
+    assert from_strings.cluster.node_max_size == 9
     assert from_strings.workloads.feature_flags == [
         "realData",
         "webhooks",

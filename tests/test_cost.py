@@ -44,6 +44,9 @@ def test_production_estimate_is_the_sum_of_list_prices(production):
         + 2 * cache["cache.m6g.large"] * HOURS
         + PRICES["kms"]["key_per_month"]
         + 4 * PRICES["secretsmanager"]["secret_per_month"]  # 3 ours + RDS-managed
+        + PRICES["elb"]["alb_per_hour"] * HOURS  # the environment's one ALB
+        + 3 * PRICES["vpc"]["public_ipv4_per_hour"] * HOURS  # its address in each zone
+        + PRICES["route53"]["hosted_zone_per_month"]
     )
     cost = estimate(production, budget=1800)
     assert cost.total == pytest.approx(expected, abs=0.01)
@@ -64,8 +67,8 @@ def test_node_groups_priced_at_desired_and_at_max(production):
     node_lines = [line for line in cost.lines if line.type == "aws:eks/nodeGroup:NodeGroup"]
     instance = next(line for line in node_lines if "m5.large" in line.description)
     assert instance.monthly == pytest.approx(3 * 0.096 * HOURS)
-    assert instance.monthly_at_max == pytest.approx(10 * 0.096 * HOURS)
-    assert cost.total_at_max - cost.total == pytest.approx(7 * (0.096 * HOURS + 100 * 0.08))
+    assert instance.monthly_at_max == pytest.approx(9 * 0.096 * HOURS)
+    assert cost.total_at_max - cost.total == pytest.approx(6 * (0.096 * HOURS + 100 * 0.08))
 
 
 def test_usage_priced_lines_depend_on_usage_until_given(staging):
@@ -73,16 +76,25 @@ def test_usage_priced_lines_depend_on_usage_until_given(staging):
     assert {line.type for line in without.usage_lines} == {
         "aws:ec2/natGateway:NatGateway",
         "aws:cloudwatch/logGroup:LogGroup",
+        "aws:route53/zone:Zone",
+        "kubernetes:elbv2.k8s.aws/v1beta1:IngressClassParams",  # the ALB's capacity units
     }
     assert all(line.monthly == 0 for line in without.usage_lines)
     with_usage = estimate(
         staging,
         budget=500,
-        usage=Usage(nat_gateway_gb_per_month=100, log_ingestion_gb_per_month=2),
+        usage=Usage(
+            nat_gateway_gb_per_month=100,
+            log_ingestion_gb_per_month=2,
+            alb_lcu_per_hour=1.5,
+            dns_queries_millions_per_month=3,
+        ),
     )
     assert with_usage.usage_lines == []
     log_groups = len(staging.of_type("aws:cloudwatch/logGroup:LogGroup"))
-    assert with_usage.total - without.total == pytest.approx(100 * 0.045 + log_groups * 2 * 0.5)
+    assert with_usage.total - without.total == pytest.approx(
+        100 * 0.045 + log_groups * 2 * 0.5 + 1.5 * HOURS * 0.008 + 3 * 0.40
+    )
 
 
 def test_a_type_missing_from_the_table_is_listed_as_unpriced(project):
@@ -110,9 +122,9 @@ def test_cli_lists_every_priced_resource_and_the_total(capsys):
     out = capsys.readouterr().out
     assert "db.m5.large Multi-AZ primary" in out
     assert "2 x cache.m6g.large" in out
-    assert "3 x m5.large (max 10)" in out
+    assert "3 x m5.large (max 9)" in out
     assert "depends on usage" in out
-    assert "production: $1,235.70/month at desired size" in out
+    assert "production: $1,263.58/month at desired size" in out
     assert "within budget" in out
 
 

@@ -107,7 +107,7 @@ def test_markdown_keeps_the_summary_and_trims_details_to_the_limit(staging, prod
     assert len(small) <= 3000
     assert small.startswith("### stagecraft: infrastructure diff")
     assert "| staging -> production | 29 | " in small
-    assert "$336.00 → $1,235.70 (**+$899.70**)" in small
+    assert "$360.22 → $1,263.58 (**+$903.36**)" in small
     assert "omitted to stay under GitHub's 65,536-character comment limit" in small
     assert full.count("<details>") > small.count("<details>") > 0
 

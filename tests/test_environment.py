@@ -17,6 +17,13 @@ COMPONENTS = {
     "stagecraft:index:Cache",
     "stagecraft:index:ConnectionInfo",
     "stagecraft:index:Workloads",
+    # The add-ons every full environment runs (each turned on in its stack file).
+    "stagecraft:index:ClusterAddons",
+    "stagecraft:index:ClusterAutoscaler",
+    "stagecraft:index:MetricsServer",
+    "stagecraft:index:DnsZone",
+    "stagecraft:index:LoadBalancerController",
+    "stagecraft:index:ExternalDns",
 }
 
 STATEFUL = {
@@ -24,6 +31,7 @@ STATEFUL = {
     "aws:elasticache/replicationGroup:ReplicationGroup",
     "aws:eks/cluster:Cluster",
     "aws:kms/key:Key",
+    "aws:route53/zone:Zone",
 }
 
 
@@ -73,7 +81,7 @@ def test_provider_default_tags_reach_every_aws_resource(plans, stack, owner, cos
 def test_exactly_the_stateful_resources_are_protected_in_production(production):
     protected = sorted((r.type, r.name) for r in production.resources if r.protect)
     assert {t for t, _ in protected} == STATEFUL
-    assert len(protected) == 5  # primary, replica, cache, cluster, key
+    assert len(protected) == 6  # primary, replica, cache, cluster, key, DNS zone
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])
@@ -104,7 +112,17 @@ def test_stack_outputs(production):
         "kmsKeyArn",
         "vpcCidr",
         "region",
+        "ingressSourceCidrs",
+        # where applications are reached
+        "domain",
+        "url",
+        "zoneId",
+        "nameServers",
+        "certificateArn",
+        "ingressClass",
+        "ingressGroup",
     }
+    assert production.outputs["url"] == "https://app.example.com"
     assert production.outputs["clusterName"] == "stagecraft-production"
     assert production.outputs["clusterEndpoint"].endswith(".gr7.us-east-1.eks.amazonaws.com")
     assert production.outputs["databaseEndpoint"].startswith("stagecraft-production.")

@@ -186,12 +186,10 @@ def test_flow_log_role_is_this_accounts_and_may_write_its_group(production):
     trust = json.loads(role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
     assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": f"{ACCOUNT}"}}
-    policy = production.one("aws:iam/rolePolicy:RolePolicy")
     statements = json.loads(
         next(p for p in production.of_type("aws:iam/rolePolicy:RolePolicy")
              if p.name.endswith("network-flow-logs")).inputs["policy"]
     )["Statement"]  # fmt: skip
-    del policy
     actions = {a for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str)
                                                else s["Action"])}  # fmt: skip
     # The provider's own example grants DescribeLogGroups; delivery checks the group.

@@ -13,6 +13,7 @@ from tests.conftest import ACCOUNT, REPO, edit_stack
 REAL_ACCOUNT = "arn:aws:iam::210987654322:role"
 REAL = {
     "stagecraft:awsAccountId": "210987654322",
+    "stagecraft:domain": "staging.acme-platform.io",
     "stagecraft:clusterPublicAccessCidrs": ["81.2.69.0/24"],
     "stagecraft:clusterAdminRoleArns": [
         f"{REAL_ACCOUNT}/platform-admin",
@@ -84,6 +85,7 @@ DOCUMENTATION = {
     "stagecraft:clusterDeveloperRoleArns": [f"{DOCUMENTATION_ACCOUNT}/developer"],
     "stagecraft:clusterReadOnlyRoleArns": [f"{DOCUMENTATION_ACCOUNT}/stagecraft-ci-preview"],
     "stagecraft:clusterSmallStackDeployerRoleArns": [f"{DOCUMENTATION_ACCOUNT}/small-stacks"],
+    "stagecraft:domain": "staging.example.com",
 }
 
 
@@ -93,7 +95,7 @@ def test_a_real_deploy_with_documentation_values_is_refused_with_each_value(scra
     with pytest.raises(ConfigError) as error:
         evaluate("staging", project_dir=scratch, allow_placeholders=False)
     message = str(error.value)
-    assert "stack 'staging' has 6 configuration problems; nothing was created" in message
+    assert "stack 'staging' has 7 configuration problems; nothing was created" in message
     assert (
         'stagecraft:awsAccountId = "123456789012": is the AWS documentation account, not '
         "yours: set the real one in Pulumi.staging.yaml (README 'Deploy for real')"
@@ -138,7 +140,7 @@ def test_validate_for_deploy_lists_every_placeholder(scratch, capsys):
     edit_stack(scratch, "dev", **DOCUMENTATION)
     assert main(["--project-dir", str(scratch), "validate", "--for-deploy"]) == 1
     err = capsys.readouterr().err
-    dev = err.split("error: stack 'dev' has 6 configuration problems", 1)[1].split("error:")[0]
+    dev = err.split("error: stack 'dev' has 7 configuration problems", 1)[1].split("error:")[0]
     for key in DOCUMENTATION:
         assert f"  - {key}" in dev
     assert "Traceback" not in err

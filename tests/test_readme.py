@@ -21,7 +21,7 @@ def test_environment_table_shows_the_issue_values(project):
     assert "| AZs / NAT gateways | 2 / 1 shared | 2 / 1 shared | 3 / one per AZ |" in table
     assert (
         "| EKS node group | t3.medium, min 1, max 3, desired 1 | m5.large, min 2, max 5, "
-        "desired 2 | m5.large, min 3, max 10, desired 3 |"
+        "desired 2 | m5.large, min 3, max 9, desired 3 |"
     ) in table
     assert (
         "db.m5.large, 500 GB, Multi-AZ, backups 30 days, 1 read replica, deletion protection, "

@@ -24,7 +24,7 @@ TABLE: dict[str, dict[str, Any]] = {
         "redis": (1, "cache.t4g.micro", False), "retention": 7, "audit": 90,
     },
     "production": {
-        "zones": 3, "nats": 3, "node": ("m5.large", 3, 10, 3),
+        "zones": 3, "nats": 3, "node": ("m5.large", 3, 9, 3),
         "db": ("db.m5.large", 500, True, 30), "replicas": 1,
         "redis": (2, "cache.m6g.large", True), "retention": 30, "audit": 365,
     },

@@ -6,6 +6,13 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components._common import child, type_token
+from infra.components.addons import (
+    ClusterAddons,
+    ClusterAddonsArgs,
+    ClusterIdentity,
+    ingress_annotations,
+)
+from infra.components.addons.load_balancer_controller import INGRESS_CLASS
 from infra.components.cache import REDIS_PORT, Cache, CacheArgs
 from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.database import Database, DatabaseArgs
@@ -13,7 +20,7 @@ from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs, small
 from infra.components.network import EKS_UNSUPPORTED_ZONE_IDS, Network, NetworkArgs, Zone
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
 from infra.components.small_stack_access import SmallStackAccess, SmallStackAccessArgs
-from infra.components.workloads import Workloads, WorkloadsArgs
+from infra.components.workloads import IngressSettings, Workloads, WorkloadsArgs
 from infra.config import (
     ConfigError,
     Problem,
@@ -21,6 +28,7 @@ from infra.config import (
     environment_boundary_name,
     small_stack_namespaces,
 )
+from infra.subnets import plan_subnets
 
 
 class Environment(pulumi.ComponentResource):
@@ -168,6 +176,25 @@ class Environment(pulumi.ComponentResource):
         developers_edit_group = (
             cluster.developers_group if config.cluster.developer_access == "edit" else None
         )
+        addons_spec = config.addons
+        # The ALB sits in the public subnets; pods never get addresses there.
+        ingress_sources = [
+            zone.public_cidr
+            for zone in plan_subnets(
+                config.network.vpc_cidr, config.network.availability_zone_count
+            )
+        ]
+        ingress = (
+            IngressSettings(
+                ingress_class=INGRESS_CLASS,
+                group=config.cluster_name,
+                host=addons_spec.domain,
+                source_cidrs=ingress_sources,
+                annotations=ingress_annotations(),
+            )
+            if addons_spec.load_balancer_controller and addons_spec.domain
+            else None
+        )
         workloads = Workloads(
             f"{name}-workloads",
             WorkloadsArgs(
@@ -181,8 +208,28 @@ class Environment(pulumi.ComponentResource):
                 # the operator networks to a private endpoint.
                 wait_for=[*cluster.ready, *network.operator_path],
                 developers_edit_group=developers_edit_group,
+                ingress=ingress,
             ),
             opts=child(self),
+        )
+        addons = ClusterAddons(
+            f"{name}-addons",
+            ClusterAddonsArgs(
+                spec=addons_spec,
+                cluster_name=config.cluster_name,
+                kubernetes_version=config.cluster.kubernetes_version,
+                region=config.region,
+                resource_prefix=prefix,
+                vpc_id=network.vpc.id,
+                cluster=ClusterIdentity(
+                    oidc_provider_arn=cluster.oidc_provider.arn,
+                    oidc_issuer_url=cluster.oidc_provider.url,
+                ),
+                boundary_arn=boundary_arn,
+                tags=config.default_tags,
+                protect=protect,
+            ),
+            opts=child(self, providers=[provider, workloads.provider]),
         )
 
         small_stack_outputs: dict[str, pulumi.Output[object]] = {}
@@ -283,6 +330,9 @@ class Environment(pulumi.ComponentResource):
             "kmsKeyArn": kms_key_arn,
             "vpcCidr": pulumi.Output.from_input(config.network.vpc_cidr),
             "region": pulumi.Output.from_input(config.region),
+            # Where the ALB's addresses are: what a small stack's namespace lets in.
+            "ingressSourceCidrs": pulumi.Output.from_input(ingress_sources),
+            **addons.outputs,
             **small_stack_outputs,
         }
         self.register_outputs(self.outputs)

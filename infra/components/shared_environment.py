@@ -24,12 +24,13 @@ import pulumi_random as random
 
 from infra.aws_types import fitted_name
 from infra.components._common import child, type_token
+from infra.components.addons.load_balancer_controller import ingress_annotations
 from infra.components.cache import ENGINE, MAX_USER_ID, REDIS_PORT, prefix_access
 from infra.components.cluster import DEVELOPERS_GROUP
 from infra.components.database import Database, DatabaseArgs
 from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs
 from infra.components.secrets import store_secret
-from infra.components.workloads import Workloads, WorkloadsArgs
+from infra.components.workloads import IngressSettings, Workloads, WorkloadsArgs
 from infra.config import DatabaseSpec, EphemeralStackConfig, database_admin_namespace
 
 # A shared stack's outputs this environment reads (see Environment.outputs).
@@ -212,11 +213,23 @@ class SharedEnvironment(pulumi.ComponentResource):
                 "DATABASE_CREDENTIALS_SECRET_ARN": str(v[6]),
             }
         )
+        # The shared stack's ALB serves this stack too: its IngressGroup, a
+        # hostname under the shared domain (covered by its wildcard
+        # certificate, written into its zone by its external-dns).
+        hostname = pulumi.Output.concat(config.stack, ".", parent_str("domain"))
+        ingress = IngressSettings(
+            ingress_class=parent_str("ingressClass"),
+            group=parent_str("ingressGroup"),
+            host=hostname,
+            source_cidrs=parent_output("ingressSourceCidrs").apply(_as_str_list),
+            annotations=ingress_annotations(),
+        )
         workloads = Workloads(
             f"{name}-workloads",
             WorkloadsArgs(
                 spec=config.workloads,
                 environment=config.stack,
+                ingress=ingress,
                 cluster_name=parent_str("clusterName"),
                 kubeconfig=parent_str("kubeconfig"),
                 vpc_cidr=parent_str("vpcCidr"),
@@ -259,6 +272,9 @@ class SharedEnvironment(pulumi.ComponentResource):
         expires_at = config.default_tags["expires-at"]
         self.outputs = {
             "namespace": workloads.namespace_name,
+            "url": pulumi.Output.concat("https://", hostname),
+            "hostname": hostname,
+            "ingressClass": parent_str("ingressClass"),
             "sharedStack": pulumi.Output.from_input(shared_config.shared_stack),
             "databaseHost": database_host,
             "databaseName": pulumi.Output.from_input(config.database_name),

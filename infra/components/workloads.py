@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -15,6 +16,26 @@ from infra.config import FEATURE_FLAGS, WorkloadsSpec
 
 CONNECTION_SECRET_NAME = "app-connection"
 FEATURE_FLAGS_CONFIGMAP_NAME = "feature-flags"
+INGRESS_CONFIGMAP_NAME = "ingress"
+# Must match infra.components.addons.load_balancer_controller.INGRESS_GROUP_LABEL:
+# only namespaces labelled for the group may use its IngressClass.
+INGRESS_GROUP_LABEL = "stagecraft.io/ingress-group"
+
+
+@dataclass(frozen=True)
+class IngressSettings:
+    """How the namespace's applications are reached: the environment's ALB.
+
+    ``source_cidrs``: where the ALB's own addresses are (the public
+    subnets); with IP targets the ALB connects to pods from there, so the
+    default-deny lets those ranges in (and no pod ever has an address there).
+    """
+
+    ingress_class: pulumi.Input[str]
+    group: pulumi.Input[str]
+    host: pulumi.Input[str]
+    source_cidrs: pulumi.Input[Sequence[str]]
+    annotations: Mapping[str, str]
 
 
 @dataclass(frozen=True)
@@ -34,6 +55,8 @@ class WorkloadsArgs:
     # The Kubernetes group of the developer roles, bound to the built-in `edit`
     # ClusterRole in this namespace only; None: developers only read.
     developers_edit_group: str | None = None
+    # The environment's ALB, where its load balancer controller runs.
+    ingress: IngressSettings | None = None
 
 
 class Workloads(pulumi.ComponentResource):
@@ -74,6 +97,7 @@ class Workloads(pulumi.ComponentResource):
                     # Refuse privileged pods; warn about what `restricted` would refuse.
                     "pod-security.kubernetes.io/enforce": "baseline",
                     "pod-security.kubernetes.io/warn": "restricted",
+                    **({INGRESS_GROUP_LABEL: args.ingress.group} if args.ingress else {}),
                 },
             ),
             opts=in_cluster,
@@ -160,6 +184,42 @@ class Workloads(pulumi.ComponentResource):
             spec=_app_traffic_policy(spec, args.vpc_cidr),
             opts=in_namespace,
         )
+        if args.ingress is not None:
+            ingress = args.ingress
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-allow-load-balancer",
+                metadata=meta("allow-load-balancer"),
+                spec=k8s.networking.v1.NetworkPolicySpecArgs(
+                    pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+                    policy_types=["Ingress"],
+                    ingress=[
+                        k8s.networking.v1.NetworkPolicyIngressRuleArgs(
+                            from_=pulumi.Output.from_input(ingress.source_cidrs).apply(
+                                lambda cidrs: [
+                                    k8s.networking.v1.NetworkPolicyPeerArgs(
+                                        ip_block=k8s.networking.v1.IPBlockArgs(cidr=cidr)
+                                    )
+                                    for cidr in cidrs
+                                ]
+                            )
+                        )
+                    ],
+                ),
+                opts=in_namespace,
+            )
+            # What an application's chart reads to publish itself: the class,
+            # its hostname and the two annotations the class does not pin.
+            k8s.core.v1.ConfigMap(
+                f"{name}-ingress",
+                metadata=meta(INGRESS_CONFIGMAP_NAME),
+                data={
+                    "INGRESS_CLASS": ingress.ingress_class,
+                    "INGRESS_HOST": ingress.host,
+                    "PUBLIC_URL": pulumi.Output.concat("https://", ingress.host),
+                    "INGRESS_ANNOTATIONS": json.dumps(dict(ingress.annotations), sort_keys=True),
+                },
+                opts=in_namespace,
+            )
 
         if args.developers_edit_group:
             k8s.rbac.v1.RoleBinding(

@@ -161,6 +161,11 @@ class StagecraftMocks(Mocks):
                 "elasticache", "parametergroup"
             ),
             "aws:elasticache/replicationGroup:ReplicationGroup": self._replication_group,
+            "aws:route53/zone:Zone": self._hosted_zone,
+            "aws:route53/record:Record": self._dns_record,
+            "aws:acm/certificate:Certificate": self._certificate,
+            "aws:acm/certificateValidation:CertificateValidation": self._certificate_validation,
+            "kubernetes:helm.sh/v3:Release": self._helm_release,
             "random:index/randomPassword:RandomPassword": self._random_password,
             "random:index/randomId:RandomId": self._random_id,
         }
@@ -397,6 +402,77 @@ class StagecraftMocks(Mocks):
             "allocationId": allocation_id,
             "publicIp": f"203.0.113.{octet}",
             "arn": self._arn("ec2", f"elastic-ip/{allocation_id}"),
+        }
+
+    def _hosted_zone(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        # Route 53 ids: "Z" and 20 or so upper-case letters and digits; four
+        # name servers spread over the four TLDs AWS uses.
+        zone_id = "Z" + self._hash(typ, name).upper()[:20]
+        number = int(self._hash(typ, name, "ns")[:4], 16)
+        servers = [
+            f"ns-{(number + i * 509) % 2048}.awsdns-{(number + i) % 64:02d}.{tld}"
+            for i, tld in enumerate(("com", "net", "org", "co.uk"))
+        ]
+        return zone_id, {
+            **inputs,
+            "zoneId": zone_id,
+            "arn": f"arn:{self.partition}:route53:::hostedzone/{zone_id}",
+            "nameServers": servers,
+            "primaryNameServer": servers[0],
+        }
+
+    def _dns_record(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        record = str(inputs.get("name") or name).rstrip(".")
+        return f"{inputs.get('zoneId')}_{record}_{inputs.get('type')}", {
+            **inputs,
+            "fqdn": record,
+        }
+
+    def _certificate(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        arn = self._arn("acm", f"certificate/{uuid.UUID(self._hash(typ, name)[:32])}")
+        domain = str(inputs.get("domainName") or "")
+        token = self._hash(typ, name, "validation")
+        # ACM answers with one entry per name; an apex and its wildcard share
+        # the same validation record.
+        record = {
+            "resourceRecordName": f"_{token[:32]}.{domain}.",
+            "resourceRecordType": "CNAME",
+            "resourceRecordValue": f"_{token[32:64]}.jkddzztszm.acm-validations.aws.",
+        }
+        names = [domain, *(inputs.get("subjectAlternativeNames") or [])]
+        return arn, {
+            **inputs,
+            "arn": arn,
+            "status": "PENDING_VALIDATION",
+            "domainValidationOptions": [{"domainName": n, **record} for n in names],
+        }
+
+    def _certificate_validation(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        return str(inputs.get("certificateArn")), dict(inputs)
+
+    def _helm_release(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        release = str(inputs.get("name") or name)
+        namespace = str(inputs.get("namespace") or "default")
+        return f"{namespace}/{release}", {
+            **inputs,
+            "status": {
+                "name": release,
+                "namespace": namespace,
+                "chart": inputs.get("chart"),
+                "version": inputs.get("version"),
+                "revision": 1,
+                "status": "deployed",
+            },
         }
 
     def _security_group(

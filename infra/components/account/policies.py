@@ -37,7 +37,10 @@ STS_AUDIENCE = "sts.amazonaws.com"
 # gets them whole: their resource ids are assigned by AWS at creation, so no
 # name pattern can scope them; the Deny statements keep each environment's
 # role off every other environment's resources instead.
-PROGRAM_SERVICES = ("ec2", "eks", "rds", "elasticache", "logs", "kms", "secretsmanager")
+PROGRAM_SERVICES = (
+    "ec2", "eks", "rds", "elasticache", "logs", "kms", "secretsmanager",
+    "route53", "acm",  # the environment's zone, its records and certificate
+)  # fmt: skip
 
 # Roles the environment program passes to AWS services, and to which.
 PASSED_TO_SERVICES = (
@@ -90,6 +93,12 @@ PREVIEW_READ_ACTIONS = (
     "iam:ListRoles",
     "iam:ListRoleTags",
     "iam:ListOpenIDConnectProviders",
+    "route53:GetHostedZone",
+    "route53:ListResourceRecordSets",
+    "route53:ListTagsForResource",
+    "route53:GetChange",
+    "acm:DescribeCertificate",
+    "acm:ListTagsForCertificate",
 )
 
 
@@ -711,6 +720,9 @@ BOUNDARY_SERVICES = (
     "ec2", "eks", "eks-auth", "elasticloadbalancing", "autoscaling", "ecr", "logs",
     "cloudwatch", "kms", "secretsmanager", "s3", "route53", "acm", "sns", "sqs", "events",
     "ssm", "wafv2", "shield", "xray", "tag", "rds", "elasticache",
+    # What the load balancer controller's published policy names beside those
+    # (Cognito and WAF Classic for the ALB features an Ingress may ask for).
+    "cognito-idp", "waf-regional",
 )  # fmt: skip
 
 
