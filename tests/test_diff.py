@@ -75,7 +75,7 @@ def test_staging_against_production_shows_real_differences(staging, production):
     )
     by_name = {(c.type, c.name): c for c in diff.changes}
     nodes = by_name["aws:eks/nodeGroup:NodeGroup", "stagecraft-production-cluster-nodes"]
-    assert ("scalingConfig.maxSize", 5, 10) in [
+    assert ("scalingConfig.maxSize", 5, 9) in [
         (p.path, p.before, p.after) for p in nodes.properties
     ]
     added = {c.name for c in diff.changes if c.action == "create"}
@@ -106,8 +106,8 @@ def test_markdown_keeps_the_summary_and_trims_details_to_the_limit(staging, prod
     small = render_markdown([diff], limit=3000)
     assert len(small) <= 3000
     assert small.startswith("### stagecraft: infrastructure diff")
-    assert "| staging -> production | 29 | " in small
-    assert "$360.22 → $1,263.58 (**+$903.36**)" in small
+    assert "| staging -> production | 31 | " in small
+    assert "$360.22 → $1,263.58 (**+$903.35**)" in small
     assert "omitted to stay under GitHub's 65,536-character comment limit" in small
     assert full.count("<details>") > small.count("<details>") > 0
 
@@ -160,7 +160,7 @@ def test_diff_against_a_git_revision(git_repo, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert '| `instanceClass` | `"db.t3.medium"` | `"db.t3.large"` |' in out
-    assert "| 0 | 1 | 0 | 0 | $336.00 → $389.29 (**+$53.29**) |" in out
+    assert "| 0 | 1 | 0 | 0 | $360.22 → $413.51 (**+$53.29**) |" in out
     assert (
         "~ update <code>aws:rds/instance:Instance</code> stagecraft-staging-database (+$53.29/mo)"
         in out
@@ -227,7 +227,7 @@ def test_against_another_stack_from_the_cli(capsys):
     args = ["--project-dir", str(REPO), "diff", "--stack", "staging", "--against", "production"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert out.startswith("staging -> production: 29 to create")
+    assert out.startswith("staging -> production: 31 to create")
     assert 'nodeType: "cache.t4g.micro" -> "cache.m6g.large"' in out
 
 
@@ -355,7 +355,7 @@ def test_json_reports_properties_that_appear_or_disappear(git_repo, capsys):
 
 
 def test_changes_aws_refuses_on_a_running_environment_are_refused(git_repo, capsys):
-    _set(git_repo, "staging", 'kubernetesVersion: "1.34"', 'kubernetesVersion: "1.32"')
+    _set(git_repo, "staging", 'kubernetesVersion: "1.34"', 'kubernetesVersion: "1.33"')
     _set(git_repo, "staging", "availabilityZoneCount: 2", "availabilityZoneCount: 3")
     _set(git_repo, "staging", 'dbEngineVersion: "16"', 'dbEngineVersion: "17"')
     code = main(
@@ -365,7 +365,7 @@ def test_changes_aws_refuses_on_a_running_environment_are_refused(git_repo, caps
     out = capsys.readouterr().out
     assert code == 1
     assert "**⛔ Refused: AWS would reject these changes to a running environment**" in out
-    assert "- **staging** `stagecraft:kubernetesVersion` 1.34 → 1.32: EKS never downgrades" in out
+    assert "- **staging** `stagecraft:kubernetesVersion` 1.34 → 1.33: EKS never downgrades" in out
     assert "`stagecraft:availabilityZoneCount` 2 → 3: a running EKS cluster keeps the zones" in out
     assert "`stagecraft:dbEngineVersion` 16 → 17: a major upgrade needs " in out
 
