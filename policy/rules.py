@@ -57,6 +57,29 @@ LAUNCH_TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 IAM_ROLE = "aws:iam/role:Role"
 IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 IAM_POLICY = "aws:iam/policy:Policy"
+INGRESS_CLASS_PARAMS = "kubernetes:elbv2.k8s.aws/v1beta1:IngressClassParams"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+# The ALB listener policies that negotiate only TLS 1.2 and 1.3: the
+# TLS13-1-2/1-3 families (2021-06 and the post-quantum 2025-09 ones, FIPS
+# variants included) and the TLS-1-2 ones. Kept here, apart from the
+# program's own list, so the pack judges what the program chose.
+# https://docs.aws.amazon.com/elasticloadbalancing/latest/application/describe-ssl-policies.html
+TLS12_LISTENER_POLICIES = frozenset(
+    {
+        *(f"ELBSecurityPolicy-TLS13-1-{minor}{variant}-{date}"
+          for minor in ("2", "3")
+          for variant in ("", "-Res", "-Ext0", "-Ext1", "-Ext2", "-FIPS", "-Res-FIPS",
+                          "-Ext0-FIPS", "-Ext1-FIPS", "-Ext2-FIPS")
+          for date in ("2021-06", "PQ-2025-09")),
+        "ELBSecurityPolicy-TLS-1-2-2017-01",
+        "ELBSecurityPolicy-TLS-1-2-Ext-2018-06",
+        "ELBSecurityPolicy-FS-1-2-2019-08",
+        "ELBSecurityPolicy-FS-1-2-Res-2019-08",
+        "ELBSecurityPolicy-FS-1-2-Res-2020-10",
+    }
+)  # fmt: skip
+# Exact chart versions only: no ranges, no "latest".
+_EXACT_VERSION = re.compile(r"\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?")
 S3_BUCKET = "aws:s3/bucket:Bucket"
 S3_PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 S3_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
@@ -805,6 +828,92 @@ def _buckets_hardened(args: StackValidationArgs, report: ReportViolation) -> Non
             report(f"{name}: server access logging is off", bucket.urn)
 
 
+def _load_balancer_attribute(props: Mapping[str, Any], key: str) -> str | None:
+    spec = props.get("spec") or {}
+    for attribute in spec.get("loadBalancerAttributes") or []:
+        if attribute.get("key") == key:
+            return str(attribute.get("value"))
+    return None
+
+
+def _alb_https_only(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """The class's listeners: a certificate (HTTPS), and HTTP redirected to 443."""
+    spec = args.props.get("spec") or {}
+    if not spec.get("certificateArn"):
+        report(f"{args.name}: no certificateArn, so the ALB listens in plain HTTP", args.urn)
+    if str(spec.get("sslRedirectPort") or "") != "443":
+        report(f"{args.name}: sslRedirectPort is not 443, so HTTP is served, not redirected",
+               args.urn)  # fmt: skip
+
+
+def _alb_tls_policy(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """The HTTPS listener's policy refuses TLS 1.0 and 1.1."""
+    spec = args.props.get("spec") or {}
+    policy = spec.get("sslPolicy")
+    if policy not in TLS12_LISTENER_POLICIES:
+        report(
+            f"{args.name}: sslPolicy {_shown(policy)} is not a TLS 1.2+ policy "
+            f"(the controller's own default, ELBSecurityPolicy-2016-08, accepts TLS 1.0)",
+            args.urn,
+        )
+
+
+def _alb_invalid_headers(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    key = "routing.http.drop_invalid_header_fields.enabled"
+    if _load_balancer_attribute(args.props, key) != "true":
+        report(f"{args.name}: {key} is not true", args.urn)
+
+
+def _alb_deletion_protection(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not args.get_config().get("requireDeletionProtection"):
+        args.not_applicable("deletion protection not required by this stack's policy config")
+        return
+    if _load_balancer_attribute(args.props, "deletion_protection.enabled") != "true":
+        report(f"{args.name}: deletion_protection.enabled is not true", args.urn)
+
+
+def _charts_pinned(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every Helm release names its repository and one exact chart version."""
+    releases = [r for r in args.resources if r.resource_type == HELM_RELEASE]
+    if not releases:
+        args.not_applicable("no Helm releases")
+        return
+    for release in releases:
+        props = release.props
+        version = str(props.get("version") or "")
+        repository = (props.get("repositoryOpts") or {}).get("repo")
+        if not _EXACT_VERSION.fullmatch(version):
+            report(f"{release.name}: chart version {_shown(version or None)} is not one exact "
+                   "version", release.urn)  # fmt: skip
+        if not repository:
+            report(f"{release.name}: no chart repository: whatever `helm` finds first is "
+                   "installed", release.urn)  # fmt: skip
+
+
+def _external_dns_confined(args: StackValidationArgs, report: ReportViolation) -> None:
+    """external-dns writes into its own zone and domain only (and never deletes, where
+    the policy config asks)."""
+    releases = [
+        r for r in args.resources
+        if r.resource_type == HELM_RELEASE and r.props.get("chart") == "external-dns"
+    ]  # fmt: skip
+    if not releases:
+        args.not_applicable("no external-dns release")
+        return
+    upsert_only = bool(args.get_config().get("requireUpsertOnly"))
+    for release in releases:
+        values = release.props.get("values") or {}
+        if not values.get("domainFilters"):
+            report(f"{release.name}: no domainFilters: it may write any domain it can reach",
+                   release.urn)  # fmt: skip
+        if not (values.get("extraArgs") or {}).get("zone-id-filter"):
+            report(f"{release.name}: no zone-id-filter: it may write any zone it can list",
+                   release.urn)  # fmt: skip
+        if upsert_only and values.get("policy") != "upsert-only":
+            report(f"{release.name}: policy {_shown(values.get('policy'))}, not upsert-only: it "
+                   "deletes records", release.urn)  # fmt: skip
+
+
 def _rds_not_public(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.props.get("publiclyAccessible"):
         report("publiclyAccessible is true", args.urn)
@@ -996,6 +1105,31 @@ RULES: tuple[Rule, ...] = (
          "default encryption and server access logging.", "S3.8",
          ("CKV_AWS_53", "CKV_AWS_54", "CKV_AWS_55", "CKV_AWS_56", "CKV_AWS_21", "CKV_AWS_18",
           "CKV_AWS_145"), (), validate_stack=_buckets_hardened),
+    Rule("alb-https-only", "The environment's ALB serves HTTPS with a certificate and "
+         "redirects HTTP.", Severity.HIGH, "Give the IngressClassParams a certificateArn and "
+         "sslRedirectPort \"443\" (stagecraft:domain with loadBalancerController).",
+         "ELB.1", ("CKV2_AWS_20", "CKV_AWS_2"), (INGRESS_CLASS_PARAMS,), _alb_https_only),
+    Rule("alb-tls-policy", "The ALB's HTTPS listener refuses TLS 1.0 and 1.1.", Severity.HIGH,
+         "Set stagecraft:ingressTlsPolicy to a TLS 1.2+ policy.", "ELB.17", ("CKV_AWS_103",),
+         (INGRESS_CLASS_PARAMS,), _alb_tls_policy),
+    Rule("alb-drops-invalid-headers", "The ALB drops HTTP headers with invalid names.",
+         Severity.MEDIUM, "Set routing.http.drop_invalid_header_fields.enabled=true in the "
+         "IngressClassParams' loadBalancerAttributes.", "ELB.4", ("CKV_AWS_131",),
+         (INGRESS_CLASS_PARAMS,), _alb_invalid_headers),
+    Rule("alb-deletion-protection", "The ALB has deletion protection, where policy config "
+         "requires it.", Severity.MEDIUM, "Set stagecraft:ingressDeletionProtection: true.",
+         "ELB.6", ("CKV_AWS_150",), (INGRESS_CLASS_PARAMS,), _alb_deletion_protection,
+         config={"requireDeletionProtection": {"type": "boolean", "default": False}},
+         control_settings={"requireDeletionProtection": True}),
+    Rule("helm-charts-pinned", "Every Helm chart comes from a named repository at one exact "
+         "version.", Severity.HIGH, "Pin it in infra/charts.py (repository, chart, version).",
+         None, (), (), validate_stack=_charts_pinned),
+    Rule("external-dns-confined", "external-dns writes only its environment's domain and "
+         "zone; it never deletes records where policy config says so.", Severity.HIGH,
+         "Give it domainFilters and zone-id-filter (ExternalDns does), and "
+         "stagecraft:externalDnsPolicy: upsert-only.", None, (), (),
+         validate_stack=_external_dns_confined,
+         config={"requireUpsertOnly": {"type": "boolean", "default": False}}),
     Rule("environment-isolation", "No resource may reference another environment's stack or "
          "resources.", Severity.CRITICAL, "Remove the cross-environment reference.",
          None, (), (), validate_stack=_isolated,

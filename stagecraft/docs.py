@@ -95,7 +95,26 @@ def environment_rows(config: StackConfig) -> dict[str, str]:
             config.tier.audit_log_retention_days, "day"
         ),
         "Monthly budget (USD)": f"{config.general.monthly_budget_usd:,}",
+        "Add-ons": _addons(config),
     }
+
+
+def _addons(config: StackConfig) -> str:
+    """What runs beside the applications, as the stack file turns it on."""
+    addons = config.addons
+    running = [
+        name
+        for name, enabled in (
+            ("Cluster Autoscaler", addons.cluster_autoscaler),
+            ("metrics-server", addons.metrics_server),
+            ("AWS Load Balancer Controller (one HTTPS ALB)", addons.load_balancer_controller),
+            ("external-dns", addons.external_dns),
+        )
+        if enabled
+    ]
+    if addons.domain:
+        running.append("Route 53 zone + ACM certificate")
+    return ", ".join(running) or "none"
 
 
 def environment_table(configs: Sequence[StackConfig]) -> str:

@@ -100,6 +100,9 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         else f"OPEN: {', '.join(public_data + open_rules)}"
     )
 
+    ingress = _ingress_row(plan)
+    dns_records = _dns_records_row(plan)
+
     stateful = [r for r in plan.resources if r.type in PROTECTED_TYPES]
     protected = sum(1 for r in stateful if r.protect)
     primary = next(d for d in databases if "replicateSourceDb" not in d.inputs)
@@ -120,11 +123,50 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
             bool(primary.inputs.get("iamDatabaseAuthenticationEnabled"))
         ),
         "Developer access": config.cluster.developer_access,
+        "Ingress (ALB)": ingress,
+        "DNS records removed by external-dns": dns_records,
+        "Helm charts (pinned)": ", ".join(
+            sorted(
+                f"{r.inputs.get('chart')} {r.inputs.get('version')}"
+                for r in plan.of_type("kubernetes:helm.sh/v3:Release")
+            )
+        )
+        or "none",
         "Estimated monthly cost (desired / max nodes)": (
             f"{money(cost.total)} / {money(cost.total_at_max)}"
         ),
         "Budget check": cost.budget_status,
     }
+
+
+def _ingress_row(plan: Plan) -> str:
+    """The ALB as its IngressClassParams pin it (the controller creates the ALB itself)."""
+    params = plan.of_type("kubernetes:elbv2.k8s.aws/v1beta1:IngressClassParams")
+    if not params:
+        return "none"
+    spec = params[0].inputs.get("spec") or {}
+    attributes = {a.get("key"): a.get("value") for a in spec.get("loadBalancerAttributes") or []}
+    https = (
+        "HTTPS only, HTTP redirected"
+        if spec.get("certificateArn") and str(spec.get("sslRedirectPort")) == "443"
+        else "NOT HTTPS-only"
+    )
+    protection = (
+        "deletion protection"
+        if attributes.get("deletion_protection.enabled") == ("true")
+        else "no deletion protection"
+    )
+    return f"{https}, {spec.get('sslPolicy')}, {protection}"
+
+
+def _dns_records_row(plan: Plan) -> str:
+    for release in plan.of_type("kubernetes:helm.sh/v3:Release"):
+        if release.inputs.get("chart") == "external-dns":
+            policy = (release.inputs.get("values") or {}).get("policy")
+            return (
+                "never (upsert-only)" if policy == "upsert-only" else ("with their Ingress (sync)")
+            )
+    return "no external-dns"
 
 
 def environment_facts(plan: Plan, config: StackConfig, cost: StackCost) -> EnvironmentFacts:

@@ -12,7 +12,8 @@ These rules need every stack file at once:
 - a pr-<n>/dev-<name> stack's shared stack exists in this repository, in
   the same account;
 - every environment a bootstrap prepares is in the bootstrap's account, and
-  admits the CI roles it made for it.
+  admits the CI roles it made for it;
+- no two environments claim the same domain.
 """
 
 from __future__ import annotations
@@ -182,8 +183,33 @@ def _ci_access_problems(stacks: StackSet) -> list[StackProblem]:
     return problems
 
 
+def _domain_problems(stacks: StackSet) -> list[StackProblem]:
+    """Each environment's zone is its own: one domain, never another's."""
+    problems: list[StackProblem] = []
+    owners: dict[str, str] = {}
+    for name, config in sorted(stacks.full.items()):
+        domain = config.addons.domain
+        if not domain:
+            continue
+        if domain in owners:
+            problems.append(
+                StackProblem(
+                    name,
+                    Problem(
+                        "stagecraft:domain",
+                        domain,
+                        f"is {owners[domain]}'s domain too; two public zones of one name "
+                        "cannot both be delegated to, and their certificates would cover "
+                        "each other's hostnames",
+                    ),
+                )
+            )
+        owners.setdefault(domain, name)
+    return problems
+
+
 def cross_stack_problems(stacks: StackSet) -> list[StackProblem]:
-    problems: list[StackProblem] = _ci_access_problems(stacks)
+    problems: list[StackProblem] = _ci_access_problems(stacks) + _domain_problems(stacks)
     for (name_a, a), (name_b, b) in combinations(sorted(stacks.full.items()), 2):
         if _overlap(a.network.vpc_cidr, b.network.vpc_cidr):
             problems.append(

@@ -70,6 +70,45 @@ CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
 EKS = "aws:eks/cluster:Cluster"
 LOG = "aws:cloudwatch/logGroup:LogGroup"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
+PARAMS = "kubernetes:elbv2.k8s.aws/v1beta1:IngressClassParams"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _spec(**changes: Any) -> Mutation:
+    """The IngressClassParams' spec with ``changes`` (None removes a key)."""
+
+    def change(resource: PlannedResource) -> PlannedResource:
+        spec = {**resource.inputs["spec"], **changes}
+        spec = {k: v for k, v in spec.items() if v is not None}
+        return dataclasses.replace(resource, inputs={**resource.inputs, "spec": spec})
+
+    return _edit(PARAMS, change)
+
+
+def _attribute(key: str, value: str) -> Mutation:
+    def change(resource: PlannedResource) -> PlannedResource:
+        spec = dict(resource.inputs["spec"])
+        spec["loadBalancerAttributes"] = [
+            {**a, "value": value} if a["key"] == key else a for a in spec["loadBalancerAttributes"]
+        ]
+        return dataclasses.replace(resource, inputs={**resource.inputs, "spec": spec})
+
+    return _edit(PARAMS, change)
+
+
+def _chart(chart: str, **changes: Any) -> Mutation:
+    def change(resource: PlannedResource) -> PlannedResource:
+        inputs = {**resource.inputs}
+        for key, value in changes.items():
+            if key == "values":
+                inputs["values"] = {**inputs["values"], **value}
+            elif value is _DELETE:
+                inputs.pop(key, None)
+            else:
+                inputs[key] = value
+        return dataclasses.replace(resource, inputs=inputs)
+
+    return _edit(RELEASE, change, only=lambda r: r.inputs.get("chart") == chart)
 
 
 def _primary(resource: PlannedResource) -> bool:
@@ -180,6 +219,16 @@ def _unprotect_cache(resource: PlannedResource) -> PlannedResource:
 
 # (policy, how to break production, message the violation carries, extra policy config)
 CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
+    ("alb-https-only", _spec(certificateArn=None), "no certificateArn", {}),
+    ("alb-https-only", _spec(sslRedirectPort=None), "HTTP is served, not redirected", {}),
+    ("alb-tls-policy", _spec(sslPolicy="ELBSecurityPolicy-2016-08"), "sslPolicy ELBSecurityPolicy-2016-08 is not a TLS 1.2+ policy", {}),
+    ("alb-drops-invalid-headers", _attribute("routing.http.drop_invalid_header_fields.enabled", "false"), "drop_invalid_header_fields.enabled is not true", {}),
+    ("alb-deletion-protection", _attribute("deletion_protection.enabled", "false"), "deletion_protection.enabled is not true", {}),
+    ("helm-charts-pinned", _chart("metrics-server", version="3.x"), "chart version 3.x is not one exact version", {}),
+    ("helm-charts-pinned", _chart("external-dns", repositoryOpts=_DELETE), "no chart repository", {}),
+    ("external-dns-confined", _chart("external-dns", values={"policy": "sync"}), "not upsert-only: it deletes records", {}),
+    ("external-dns-confined", _chart("external-dns", values={"domainFilters": []}), "no domainFilters", {}),
+    ("external-dns-confined", _chart("external-dns", values={"extraArgs": {}}), "no zone-id-filter", {}),
     ("rds-storage-encrypted", _props(RDS, _primary, storageEncrypted=False), "storageEncrypted is not true", {}),
     ("rds-not-public", _props(RDS, publiclyAccessible=True), "publiclyAccessible is true", {}),
     ("rds-multi-az", _props(RDS, _primary, multiAz=False), "multiAz is not true", {}),
@@ -503,3 +552,10 @@ def test_a_verdict_under_a_weaker_threshold_than_the_controls_says_so(dev, produ
         RULES_BY_NAME["eks-endpoint-restricted"], dev, PRODUCTION_CONFIG
     )
     assert held_to_the_control.status == "fail"
+
+
+def test_every_tls_policy_the_config_accepts_passes_the_pack():
+    from infra.config import ALB_TLS_POLICIES
+    from policy.rules import TLS12_LISTENER_POLICIES
+
+    assert set(ALB_TLS_POLICIES) <= TLS12_LISTENER_POLICIES
