@@ -208,6 +208,44 @@ def _domain_problems(stacks: StackSet) -> list[StackProblem]:
     return problems
 
 
+def policy_config_problems(project: Project, stacks: StackSet) -> list[StackProblem]:
+    """The policy pack's view of the account agrees with the bootstrap stack file.
+
+    `iam-web-identity-trust-pinned` judges the CI roles' trust against the
+    repository in policy/config/bootstrap.json (what the auditors approved);
+    a bootstrap naming another repository would fail it at `pulumi up`.
+    """
+    from policy.harness import CONFIG_DIR, PolicyConfigError, load_policy_config
+
+    problems: list[StackProblem] = []
+    # The project's own pack where it has one (a checkout), else the installed pack's.
+    local = project.directory / "policy" / "config" / "bootstrap.json"
+    path = local if local.is_file() else CONFIG_DIR / "bootstrap.json"
+    if not stacks.bootstrap or not path.is_file():
+        return problems
+    try:
+        config = load_policy_config(path)
+    except PolicyConfigError as exc:
+        return [StackProblem("bootstrap", Problem("policy/config/bootstrap.json", "", str(exc)))]
+    approved = (config.get("iam-web-identity-trust-pinned") or {}).get("githubRepository")
+    for name, bootstrap in sorted(stacks.bootstrap.items()):
+        repository = bootstrap.bootstrap.github_repository
+        if approved and approved != repository:
+            problems.append(
+                StackProblem(
+                    name,
+                    Problem(
+                        "stagecraft:githubRepository",
+                        repository,
+                        f"is not the repository policy/config/bootstrap.json approves "
+                        f"({approved}); set the same in both (README 'Deploy for real', "
+                        "step 3)",
+                    ),
+                )
+            )
+    return problems
+
+
 def cross_stack_problems(stacks: StackSet) -> list[StackProblem]:
     problems: list[StackProblem] = _ci_access_problems(stacks) + _domain_problems(stacks)
     for (name_a, a), (name_b, b) in combinations(sorted(stacks.full.items()), 2):

@@ -38,6 +38,21 @@ ACCOUNT = str(shipped_value("stagecraft:awsAccountId"))
 REPOSITORY = str(shipped_value("stagecraft:githubRepository", "bootstrap", "bootstrap"))
 
 
+def _github_subject_prefix() -> str:
+    """`repo:<owner>/<name>`, or GitHub's immutable form where the bootstrap sets the ids."""
+    config = yaml.safe_load((REPO / "bootstrap" / "Pulumi.bootstrap.yaml").read_text())["config"]
+    owner_id = config.get("stagecraft:githubOwnerId") or 0
+    repository_id = config.get("stagecraft:githubRepositoryId") or 0
+    owner, name = REPOSITORY.split("/", 1)
+    if owner_id and repository_id:
+        return f"repo:{owner}@{owner_id}/{name}@{repository_id}"
+    return f"repo:{owner}/{name}"
+
+
+# What the CI roles' trust pins in the token's `sub`, before `:<context>`.
+SUBJECT = _github_subject_prefix()
+
+
 @pytest.fixture(scope="session")
 def project() -> Project:
     return load_project(REPO)

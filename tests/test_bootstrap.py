@@ -17,7 +17,7 @@ import yaml
 from infra.config import ConfigError
 from stagecraft.cli.main import main
 from stagecraft.offline.engine import Plan, PlannedResource, evaluate
-from tests.conftest import ACCOUNT, REPO, REPOSITORY
+from tests.conftest import ACCOUNT, REPO, REPOSITORY, SUBJECT
 from tests.iam_evaluation import decide, tag_context
 
 BOOTSTRAP = REPO / "bootstrap"
@@ -83,16 +83,16 @@ def test_the_plan_has_the_bucket_keys_provider_and_roles(bootstrap):
 @pytest.mark.parametrize(
     ("role", "subject"),
     [
-        ("stagecraft-ci-preview", f"repo:{REPOSITORY}:pull_request"),
+        ("stagecraft-ci-preview", f"{SUBJECT}:pull_request"),
         (
             "stagecraft-ci-preview-environments",
-            f"repo:{REPOSITORY}:environment:preview-environments",
+            f"{SUBJECT}:environment:preview-environments",
         ),
-        ("stagecraft-ci-deploy-staging", f"repo:{REPOSITORY}:environment:staging"),
-        ("stagecraft-ci-deploy-production", f"repo:{REPOSITORY}:environment:production"),
+        ("stagecraft-ci-deploy-staging", f"{SUBJECT}:environment:staging"),
+        ("stagecraft-ci-deploy-production", f"{SUBJECT}:environment:production"),
         (
             "stagecraft-ci-plan-production",
-            f"repo:{REPOSITORY}:environment:production-plan",
+            f"{SUBJECT}:environment:production-plan",
         ),
     ],
 )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
-from tests.conftest import ACCOUNT, edit_stack, shipped_value, stack_config
+from tests.conftest import ACCOUNT, REPO, edit_stack, shipped_value, stack_config
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -109,20 +110,32 @@ def _policies(plan):
     }
 
 
+def _expected_policies(stack: str) -> dict[str, str]:
+    """Each role the stack file lists, with the access policy its level means."""
+    levels = {
+        "stagecraft:clusterAdminRoleArns": "AmazonEKSClusterAdminPolicy",
+        "stagecraft:clusterReadOnlyRoleArns": "AmazonEKSViewPolicy",
+        "stagecraft:clusterDeveloperRoleArns": "AmazonEKSViewPolicy",
+        "stagecraft:clusterSmallStackDeployerRoleArns": "AmazonEKSAdminPolicy",
+    }
+    config = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())["config"]
+    return {
+        arn.rsplit("/", 1)[-1]: policy
+        for key, policy in levels.items()
+        for arn in config.get(key) or []
+    }
+
+
 def test_developers_read_cluster_wide_and_never_hold_cluster_scoped_edit(production, staging):
-    assert _policies(production) == {
-        "platform-admin": "AmazonEKSClusterAdminPolicy",
-        "stagecraft-ci-deploy-production": "AmazonEKSClusterAdminPolicy",
-        "stagecraft-ci-plan-production": "AmazonEKSViewPolicy",
-        "developer": "AmazonEKSViewPolicy",
-    }
-    assert _policies(staging) == {
-        "platform-admin": "AmazonEKSClusterAdminPolicy",
-        "stagecraft-ci-deploy-staging": "AmazonEKSClusterAdminPolicy",
-        "stagecraft-ci-preview": "AmazonEKSViewPolicy",
-        "stagecraft-ci-preview-environments": "AmazonEKSAdminPolicy",
-        "developer": "AmazonEKSViewPolicy",
-    }
+    assert _policies(production) == _expected_policies("production")
+    assert _policies(staging) == _expected_policies("staging")
+    # The CI roles at the levels their workflows need.
+    assert _policies(production)["stagecraft-ci-deploy-production"] == (
+        "AmazonEKSClusterAdminPolicy"
+    )
+    assert _policies(production)["stagecraft-ci-plan-production"] == "AmazonEKSViewPolicy"
+    assert _policies(staging)["stagecraft-ci-preview"] == "AmazonEKSViewPolicy"
+    assert _policies(staging)["stagecraft-ci-preview-environments"] == "AmazonEKSAdminPolicy"
     for plan in (production, staging):
         for association in plan.of_type(ASSOCIATION):
             if association.inputs["principalArn"].endswith("preview-environments"):

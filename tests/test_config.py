@@ -7,6 +7,8 @@ import pytest
 from infra.config import ConfigError, parse_stack_config, project_config_schema
 from tests.conftest import ACCOUNT, stack_config
 
+DEVELOPER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/developer"
+
 # (key overrides on top of the real staging stack file, the one problem line expected)
 RULES = [
     pytest.param(
@@ -151,15 +153,15 @@ RULES = [
         id="role-arn-malformed",
     ),
     pytest.param(
-        {"clusterAdminRoleArns": [f"arn:aws:iam::{ACCOUNT}:role/developer"]},
-        f'stagecraft:clusterDeveloperRoleArns = ["arn:aws:iam::{ACCOUNT}:role/developer"]: '
+        {"clusterAdminRoleArns": [DEVELOPER_ROLE], "clusterDeveloperRoleArns": [DEVELOPER_ROLE]},
+        f'stagecraft:clusterDeveloperRoleArns = ["{DEVELOPER_ROLE}"]: '
         "also listed in clusterAdminRoleArns; a role has one access level (one EKS access "
         "entry)",
         id="role-both-admin-and-developer",
     ),
     pytest.param(
-        {"clusterReadOnlyRoleArns": [f"arn:aws:iam::{ACCOUNT}:role/developer"]},
-        f'stagecraft:clusterReadOnlyRoleArns = ["arn:aws:iam::{ACCOUNT}:role/developer"]: '
+        {"clusterReadOnlyRoleArns": [DEVELOPER_ROLE], "clusterDeveloperRoleArns": [DEVELOPER_ROLE]},
+        f'stagecraft:clusterReadOnlyRoleArns = ["{DEVELOPER_ROLE}"]: '
         "also listed in clusterDeveloperRoleArns; a role has one access level (one EKS "
         "access entry)",
         id="role-both-developer-and-read-only",

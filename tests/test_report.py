@@ -25,7 +25,7 @@ from stagecraft.report import (
     render_html,
     render_markdown,
 )
-from tests.conftest import REPO, REPOSITORY, STACKS, edit_stack, shipped_value
+from tests.conftest import REPO, STACKS, SUBJECT, edit_stack, shipped_value
 
 
 @pytest.fixture(scope="module")
@@ -507,10 +507,8 @@ def test_the_report_shows_who_ci_is_and_what_trusts_it(full_report):
     page = _page(full_report["html"])
     assert "CI access (the account's bootstrap)" in page.headings
     roles = {row[0][1]: row for row in page.table("ci")[1:]}
-    assert roles["stagecraft-ci-deploy-production"][1][1] == (
-        f"repo:{REPOSITORY}:environment:production"
-    )
-    assert roles["stagecraft-ci-preview"][1][1] == f"repo:{REPOSITORY}:pull_request"
+    assert roles["stagecraft-ci-deploy-production"][1][1] == (f"{SUBJECT}:environment:production")
+    assert roles["stagecraft-ci-preview"][1][1] == f"{SUBJECT}:pull_request"
     assert all(row[2][1] == "yes" for row in roles.values())  # audience pinned
     assert "Bootstrap stack bootstrap: policy pack passes." in full_report["html"].replace(
         "<code>", ""

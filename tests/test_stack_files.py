@@ -34,30 +34,44 @@ def _plan(scratch, capsys, stack="production"):
     return code, captured.err.strip()
 
 
-def _append(scratch, stack, text):
+def _add_to_config(scratch, stack, line):
+    """Add ``line`` as the config mapping's last entry; returns its line number.
+
+    Not simply at the end of the file: `pulumi stack init` writes top-level
+    keys (secretsprovider, encryptedkey) there.
+    """
     path = scratch / f"Pulumi.{stack}.yaml"
-    path.write_text(path.read_text() + text)
+    lines = path.read_text().splitlines()
+    start = lines.index("config:")
+    end = next(
+        (i for i in range(start + 1, len(lines)) if lines[i] and not lines[i].startswith(" ")),
+        len(lines),
+    )
+    lines.insert(end, line)
+    path.write_text("\n".join(lines) + "\n")
+    return end + 1
 
 
 def test_a_key_set_twice_is_refused_naming_both_lines(scratch, capsys):
     # The reviewer reads the first line; YAML parsers keep the second.
-    _append(scratch, "production", "  stagecraft:dbMultiAz: false\n")
+    added = _add_to_config(scratch, "production", "  stagecraft:dbMultiAz: false")
     lines = (scratch / "Pulumi.production.yaml").read_text().splitlines()
     first = lines.index("  stagecraft:dbMultiAz: true") + 1
     code, err = _plan(scratch, capsys)
     assert code == 2
     assert err == (
         f"error: Pulumi.production.yaml: key 'stagecraft:dbMultiAz' is set twice, on line "
-        f"{first} and line {len(lines)}; keep one"
+        f"{first} and line {added}; keep one"
     )
 
 
 def test_a_key_set_twice_inside_a_nested_mapping_is_refused_too(scratch, capsys):
     path = scratch / "Pulumi.staging.yaml"
+    config_line = path.read_text().splitlines().index("config:") + 1
     path.write_text(path.read_text().replace("config:", "config:\n  x:\n    a: 1\n    a: 2", 1))
     code, err = _plan(scratch, capsys, "staging")
     assert code == 2
-    assert "key 'a' is set twice, on line 6 and line 7; keep one" in err
+    assert f"key 'a' is set twice, on line {config_line + 2} and line {config_line + 3}" in err
 
 
 def test_a_misspelled_top_level_key_is_named_not_reported_as_every_key_missing(scratch, capsys):

@@ -114,3 +114,13 @@ def test_an_environment_in_another_account_than_its_bootstrap_is_refused(scratch
         f'error: staging: stagecraft:awsAccountId = "{elsewhere}": is not the account of the '
         f"bootstrap stack 'bootstrap' ({ACCOUNT}), which prepares 'staging'"
     ) in err
+
+
+def test_the_bootstrap_and_the_policy_pack_approve_the_same_repository(scratch, capsys):
+    bootstrap = scratch / "bootstrap" / "Pulumi.bootstrap.yaml"
+    bootstrap.write_text(bootstrap.read_text().replace(REPOSITORY, "someone-else/stagecraft"))
+    assert main(["--project-dir", str(scratch), "validate"]) == 1
+    assert (
+        'error: bootstrap: stagecraft:githubRepository = "someone-else/stagecraft": is not the '
+        f"repository policy/config/bootstrap.json approves ({REPOSITORY})"
+    ) in capsys.readouterr().err

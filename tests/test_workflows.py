@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import REPO, REPOSITORY
+from tests.conftest import REPO, SUBJECT
 
 WORKFLOWS = REPO / ".github" / "workflows"
 
@@ -108,7 +108,14 @@ def test_merge_to_main_deploys_staging_and_smoke_checks():
     assert document["on"]["push"]["branches"] == ["main"]
     job = document["jobs"]["deploy"]
     up = next(s for s in job["steps"] if "pulumi/actions" in s.get("uses", ""))
-    assert up["with"] == {"command": "up", "stack-name": "staging", "pulumi-version": "3.272.0"}
+    assert up["with"] == {
+        "command": "up",
+        "stack-name": "staging",
+        "pulumi-version": "3.272.0",
+        # The policy pack judges the update itself, not only the PR's preview.
+        "policyPacks": "policy",
+        "policyPackConfigs": "policy/config/staging.json",
+    }
     assert "stagecraft check-outputs" in _steps(job)
 
 
@@ -123,7 +130,10 @@ def test_production_only_from_dispatch_or_tag_through_a_reviewed_environment():
     assert deploy["needs"] == "preview"
     assert "--save-plan plan.json" in _steps(preview)
     assert "stagecraft gate preview.json" in _steps(preview)
-    assert "pulumi up --stack production --yes --plan plan.json" in _steps(deploy)
+    assert (
+        "pulumi up --stack production --yes --plan plan.json --policy-pack policy "
+        "--policy-pack-config policy/config/production.json"
+    ) in _steps(deploy)
     assert "merge-base --is-ancestor" in _steps(preview)
 
 
@@ -255,7 +265,7 @@ def test_every_job_assumes_a_role_that_trusts_exactly_that_job():
                 )
                 assert arn, f"{path.name} {job_name}: no bootstrap output sets {variable}"
                 role = arn.rsplit("/", 1)[-1]
-                assert subjects[role] == f"repo:{REPOSITORY}:{context}", (
+                assert subjects[role] == f"{SUBJECT}:{context}", (
                     f"{path.name} {job_name} assumes {role}, which trusts {subjects[role]}"
                 )
                 if context == "pull_request":

@@ -124,7 +124,7 @@ def stacks(project: Project, args: argparse.Namespace) -> int:
 
 
 def validate(project: Project, args: argparse.Namespace) -> int:
-    from stagecraft.stackset import cross_stack_problems, load_stack_set
+    from stagecraft.stackset import cross_stack_problems, load_stack_set, policy_config_problems
 
     deploying = None
     if args.stack:
@@ -134,7 +134,9 @@ def validate(project: Project, args: argparse.Namespace) -> int:
             locate_project(project, name)  # an unknown stack: one error naming the known ones
         deploying = frozenset(args.stack)
     stacks, errors = load_stack_set(project, for_deploy=args.for_deploy, deploying=deploying)
-    problems = [str(p) for p in cross_stack_problems(stacks)]
+    problems = [
+        str(p) for p in [*cross_stack_problems(stacks), *policy_config_problems(project, stacks)]
+    ]
     for line in [*errors, *problems]:
         print(f"error: {line}", file=sys.stderr)
     if errors or problems:
