@@ -35,6 +35,7 @@ ALL_CHARTS = {
     "external-dns",
 }
 # The ServiceAccount each add-on that calls AWS runs as, all in kube-system.
+STAGING_DOMAIN = shipped_value("stagecraft:domain")
 SERVICE_ACCOUNTS = {
     "cluster-autoscaler": "cluster-autoscaler",
     "aws-load-balancer-controller": "aws-load-balancer-controller",
@@ -230,7 +231,7 @@ def test_external_dns_may_change_only_its_zone(staging, production):
     assert decide(policy, "route53:ChangeResourceRecordSets", other) == "implicitly denied"
     assert decide(policy, "route53:DeleteHostedZone", own) == "implicitly denied"
     values = release.inputs["values"]
-    assert values["domainFilters"] == ["staging.example.com"]
+    assert values["domainFilters"] == [STAGING_DOMAIN]
     assert values["extraArgs"] == {"aws-zone-type": "public", "zone-id-filter": zone.id}
     assert values["txtOwnerId"] == "stagecraft-staging"
     assert values["policy"] == "sync"
@@ -310,8 +311,8 @@ def test_the_application_namespace_is_reachable_from_the_alb_only(staging):
         r for r in staging.of_type("kubernetes:core/v1:ConfigMap")
         if r.inputs["metadata"]["name"] == "ingress"
     )  # fmt: skip
-    assert settings.inputs["data"]["INGRESS_HOST"] == "staging.example.com"
-    assert settings.inputs["data"]["PUBLIC_URL"] == "https://staging.example.com"
+    assert settings.inputs["data"]["INGRESS_HOST"] == STAGING_DOMAIN
+    assert settings.inputs["data"]["PUBLIC_URL"] == f"https://{STAGING_DOMAIN}"
     assert json.loads(settings.inputs["data"]["INGRESS_ANNOTATIONS"]) == {
         "alb.ingress.kubernetes.io/listen-ports": '[{"HTTP": 80}, {"HTTPS": 443}]',
         "alb.ingress.kubernetes.io/target-type": "ip",
@@ -324,8 +325,8 @@ def test_a_preview_joins_stagings_alb_with_its_own_hostname(preview, staging):
         if r.inputs["metadata"]["name"] == "ingress"
     )  # fmt: skip
     assert settings.inputs["data"]["INGRESS_CLASS"] == "alb"
-    assert settings.inputs["data"]["INGRESS_HOST"] == "pr-42.staging.example.com"
-    assert preview.outputs["url"] == "https://pr-42.staging.example.com"
+    assert settings.inputs["data"]["INGRESS_HOST"] == f"pr-42.{STAGING_DOMAIN}"
+    assert preview.outputs["url"] == f"https://pr-42.{STAGING_DOMAIN}"
     namespace = next(
         r for r in preview.of_type("kubernetes:core/v1:Namespace")
         if r.inputs["metadata"]["name"] == "pr-42"
@@ -346,16 +347,16 @@ def test_a_preview_joins_stagings_alb_with_its_own_hostname(preview, staging):
 
 def test_the_zone_and_its_certificate_for_apex_and_wildcard(staging):
     zone = staging.one(ZONE)
-    assert zone.inputs["name"] == "staging.example.com"
+    assert zone.inputs["name"] == STAGING_DOMAIN
     certificate = staging.one(CERTIFICATE)
-    assert certificate.inputs["domainName"] == "staging.example.com"
-    assert certificate.inputs["subjectAlternativeNames"] == ["*.staging.example.com"]
+    assert certificate.inputs["domainName"] == STAGING_DOMAIN
+    assert certificate.inputs["subjectAlternativeNames"] == [f"*.{STAGING_DOMAIN}"]
     assert certificate.inputs["validationMethod"] == "DNS"
     assert certificate.inputs["keyAlgorithm"] == "RSA_2048"
     (record,) = staging.of_type(RECORD)  # no delegation without a parent zone id
     assert record.inputs["zoneId"] == zone.id
     assert record.inputs["type"] == "CNAME"
-    assert record.inputs["name"].endswith(".staging.example.com.")
+    assert record.inputs["name"].endswith(f".{STAGING_DOMAIN}.")
     (validation,) = staging.of_type("aws:acm/certificateValidation:CertificateValidation")
     assert validation.inputs["validationRecordFqdns"] == [record.inputs["name"].rstrip(".")]
     assert len(staging.outputs["nameServers"]) == 4  # what to delegate to, by hand
@@ -366,7 +367,7 @@ def test_a_parent_zone_id_delegates_the_zone(scratch):
     plan = evaluate("staging", project_dir=scratch)
     (delegation,) = [r for r in plan.of_type(RECORD) if r.inputs["type"] == "NS"]
     assert delegation.inputs["zoneId"] == "Z0123456789ABCDEFGHIJ"
-    assert delegation.inputs["name"] == "staging.example.com"
+    assert delegation.inputs["name"] == STAGING_DOMAIN
     assert delegation.inputs["records"] == plan.outputs["nameServers"]
 
 

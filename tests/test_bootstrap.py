@@ -513,7 +513,8 @@ def _edit(directory: Path, **changes: object) -> None:
          "must be '<owner>/<name>' as GitHub spells it"),
         ({"stagecraft:deployEnvironments": ["staging", "qa"]}, "stagecraft:deployEnvironments"),
         ({"stagecraft:stateBucketName": "My_Bucket"}, "must be an S3 bucket name of 3-51"),
-        ({"stagecraft:githubOwnerId": 9919}, "githubOwnerId and githubRepositoryId go together"),
+        ({"stagecraft:githubOwnerId": 9919, "stagecraft:githubRepositoryId": 0},
+         "githubOwnerId and githubRepositoryId go together"),
     ],
 )  # fmt: skip
 def test_bad_bootstrap_config_is_one_clear_error(scratch_bootstrap, capsys, changes, message):

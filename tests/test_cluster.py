@@ -144,9 +144,8 @@ def test_developers_read_cluster_wide_and_never_hold_cluster_scoped_edit(product
             assert association.inputs["policyArn"].startswith(
                 "arn:aws:eks::aws:cluster-access-policy/"
             )
-    developer = next(
-        e for e in staging.of_type(ENTRY) if e.inputs["principalArn"].endswith("/developer")
-    )
+    (developer_arn,) = shipped_value("stagecraft:clusterDeveloperRoleArns")
+    developer = next(e for e in staging.of_type(ENTRY) if e.inputs["principalArn"] == developer_arn)
     assert developer.inputs["kubernetesGroups"] == ["stagecraft-developers"]
 
 

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from stagecraft.offline.engine import STACK_TYPE
+from tests.conftest import shipped_value
 
 COMPONENTS = {
     "stagecraft:index:Environment",
@@ -122,7 +123,9 @@ def test_stack_outputs(production):
         "ingressClass",
         "ingressGroup",
     }
-    assert production.outputs["url"] == "https://app.example.com"
+    assert production.outputs["url"] == (
+        f"https://{shipped_value('stagecraft:domain', 'production')}"
+    )
     assert production.outputs["clusterName"] == "stagecraft-production"
     assert production.outputs["clusterEndpoint"].endswith(".gr7.us-east-1.eks.amazonaws.com")
     assert production.outputs["databaseEndpoint"].startswith("stagecraft-production.")
