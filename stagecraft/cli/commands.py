@@ -17,6 +17,7 @@ from stagecraft.offline.stackfiles import Project, load_project, locate_project
 EXIT_OK = 0
 EXIT_FAILED = 1  # a check failed: docs stale, gate failed, over budget, differences
 EXIT_USAGE = 2  # the user's input is wrong: bad stack, bad config, bad file
+EXIT_UNVERIFIED = 3  # the live account could not be read: nothing is concluded
 
 DOCUMENTED_ORDER = ("dev", "staging", "production")
 BOOTSTRAP_DIR = "bootstrap"
@@ -608,6 +609,37 @@ def audit(project: Project, args: argparse.Namespace) -> int:
     else:
         _audit_text(results, _console())
     return EXIT_OK if all(r.passed for r in results) else EXIT_FAILED
+
+
+def verify(project: Project, args: argparse.Namespace) -> int:
+    from infra.config import StackConfig
+    from stagecraft import verify as live
+
+    config = _config_of(project, args.stack)
+    if not isinstance(config, StackConfig):
+        raise UserError(
+            f"'{args.stack}' is not a full environment: verify compares dev, staging, "
+            "production or sandbox with their account"
+        )
+    plan_result = _plan(project, args.stack)
+    try:
+        result = live.verify(
+            plan_result,
+            region=config.region,
+            environment_tags=config.default_tags,
+            prefix=config.resource_prefix,
+            production=config.tier.tier == "production",
+        )
+    except live.VerifyError as exc:
+        print(f"error: {args.stack}: not verified: {exc}", file=sys.stderr)
+        return EXIT_UNVERIFIED
+    if args.format == "json":
+        print(json.dumps(result.to_json(), indent=2, default=str))
+    elif args.format == "markdown":
+        sys.stdout.write(live.render_markdown(result))
+    else:
+        sys.stdout.write(live.render_text(result))
+    return result.exit_code(strict=args.strict)
 
 
 def _audit_text(results: list[Any], console: Console) -> None:

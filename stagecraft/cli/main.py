@@ -225,6 +225,21 @@ def _parser() -> argparse.ArgumentParser:
         help="policy config file (default: policy/config/<stack>.json)",
     )
 
+    verify = sub.add_parser(
+        "verify",
+        help="compare the live AWS account with a stack's plan (read-only credentials)",
+        description="Plan the stack offline, read the account with read-only calls "
+        "(describe/list/get) and report, resource by resource, what differs from the plan: "
+        "drift, planned resources that are missing, resources with the stack's tags the plan "
+        "does not hold. Exit 1 on drift in a production-tier stack (any stack with "
+        "--strict), 3 when the account cannot be read.",
+    )
+    verify.add_argument("--stack", "-s", required=True, help="a full environment, e.g. production")
+    verify.add_argument("--format", choices=FORMATS, default="text", help="output format")
+    verify.add_argument(
+        "--strict", action="store_true", help="exit 1 on drift outside production too"
+    )
+
     env = sub.add_parser(
         "env",
         help="create, list and garbage-collect pr-<n> and dev-<name> environments",
@@ -346,6 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "cost": commands.cost,
             "report": commands.report,
             "audit": commands.audit,
+            "verify": commands.verify,
             "env": commands.env,
             "docs": commands.docs,
         }[args.command]
