@@ -1957,6 +1957,14 @@ class BootstrapSpec(Section):
             "`existing` one (an account holds one per URL; creating a second fails)."
         ),
     )
+    drift_check: bool = Field(
+        True,
+        alias="driftCheck",
+        description=(
+            "A read-only role for the scheduled drift check (drift.yml: `stagecraft verify "
+            "--stack production`), trusted by the `drift-check` GitHub environment's jobs only."
+        ),
+    )
     state_bucket_name: str = Field(
         "",
         alias="stateBucketName",

@@ -7,6 +7,7 @@ comments; `stagecraft docs --write` regenerates them and the test suite runs
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -167,7 +168,15 @@ def generated_sections(project: Project) -> dict[str, str]:
         "ephemeral-config-keys": config_reference(EPHEMERAL_SECTIONS),
         "bootstrap-config-keys": config_reference(BOOTSTRAP_SECTIONS),
         "preview-cost": preview_cost_table(project),
+        "drift-policy": drift_policy_block(),
     }
+
+
+def drift_policy_block() -> str:
+    """The least-privilege IAM policy of `stagecraft verify`, as the drift role has it."""
+    from infra.components.account.policies import drift_policy
+
+    return "```json\n" + json.dumps(drift_policy(), indent=2) + "\n```"
 
 
 PREVIEW_COUNTS = (1, 5, 50)

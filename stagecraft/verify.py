@@ -21,7 +21,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from infra.components.account.policies import DRIFT_READ_ACTIONS, drift_policy
 from stagecraft.offline.engine import Plan, PlannedResource
+
+# What this check may call: the drift role's permissions (bootstrap) and the
+# least-privilege policy the README gives auditors.
+READ_ACTIONS = DRIFT_READ_ACTIONS
+LEAST_PRIVILEGE_POLICY = drift_policy
 
 Kind = Literal["drift", "missing", "unmanaged", "expected"]
 
@@ -42,27 +48,6 @@ KMS_ALIAS = "aws:kms/alias:Alias"
 SECRET = "aws:secretsmanager/secret:Secret"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
-# Read-only calls this check makes: the README's least-privilege policy.
-READ_ACTIONS = (
-    "rds:DescribeDBInstances",
-    "rds:DescribeDBParameters",
-    "rds:ListTagsForResource",
-    "elasticache:DescribeReplicationGroups",
-    "elasticache:ListTagsForResource",
-    "eks:DescribeCluster",
-    "eks:ListNodegroups",
-    "eks:DescribeNodegroup",
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeSecurityGroupRules",
-    "kms:DescribeKey",
-    "kms:GetKeyRotationStatus",
-    "kms:ListResourceTags",
-    "secretsmanager:DescribeSecret",
-    "secretsmanager:ListSecrets",
-    "logs:DescribeLogGroups",
-    "logs:ListTagsForResource",
-    "tag:GetResources",
-)
 
 # The policy of the pack, and so its controls, that a drifted field breaks.
 FIELD_POLICIES: dict[str, str] = {

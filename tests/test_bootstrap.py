@@ -74,6 +74,7 @@ def test_the_plan_has_the_bucket_keys_provider_and_roles(bootstrap):
     assert sorted(r.inputs["name"] for r in bootstrap.of_type(ROLE)) == [
         "stagecraft-ci-deploy-production",
         "stagecraft-ci-deploy-staging",
+        "stagecraft-ci-drift",
         "stagecraft-ci-plan-production",
         "stagecraft-ci-preview",
         "stagecraft-ci-preview-environments",
@@ -186,7 +187,28 @@ def test_outputs_are_what_the_workflows_and_stack_files_need(bootstrap):
             "PULUMI_SECRETS_PROVIDER": "awskms://alias/stagecraft-pulumi-secrets-staging"
             f"?region={REGION}"
         },
+        "drift-check": {"AWS_DRIFT_ROLE_ARN": f"arn:aws:iam::{ACCOUNT}:role/stagecraft-ci-drift"},
     }
+
+
+def test_the_drift_role_reads_and_never_changes_or_reads_a_secret(bootstrap):
+    from stagecraft.verify import READ_ACTIONS
+
+    role = _role(bootstrap, "stagecraft-ci-drift")
+    (statement,) = json.loads(role.inputs["assumeRolePolicy"])["Statement"]
+    assert statement["Condition"]["StringEquals"][f"{GITHUB}:sub"] == (
+        f"{SUBJECT}:environment:drift-check"
+    )
+    policy = _permissions(bootstrap, "stagecraft-ci-drift")
+    database = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:stagecraft-production"
+    for action in READ_ACTIONS:
+        assert decide(policy, action, "*") == "allowed", action
+    changes = ("rds:ModifyDBInstance", "rds:DeleteDBInstance",
+               "ec2:AuthorizeSecurityGroupIngress", "iam:PassRole", "s3:GetObject")  # fmt: skip
+    for action in changes:
+        assert decide(policy, action, database) == "implicitly denied", action
+    secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:stagecraft-production/jwt-secret"
+    assert decide(policy, "secretsmanager:GetSecretValue", secret) == "denied"
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging", "production", "sandbox"])

@@ -271,4 +271,4 @@ def test_every_job_assumes_a_role_that_trusts_exactly_that_job():
                 if context == "pull_request":
                     assert "github.event.pull_request.head.repo.full_name" in job.get("if", "")
                 checked += 1
-    assert checked == 7  # every job of the five workflows that reaches AWS
+    assert checked == 8  # every job of the six workflows that reaches AWS

@@ -33,6 +33,8 @@ PREVIEW_ENVIRONMENT_ROLE_VARIABLE = "AWS_PREVIEW_ENVIRONMENT_ROLE_ARN"
 DEPLOY_ROLE_VARIABLE = "AWS_DEPLOY_ROLE_ARN"  # per GitHub environment
 PLAN_ROLE_VARIABLE = "AWS_PLAN_ROLE_ARN"  # per `<environment>-plan` GitHub environment
 SECRETS_PROVIDER_VARIABLE = "PULUMI_SECRETS_PROVIDER"  # of the pr-<n> stacks
+DRIFT_ROLE_VARIABLE = "AWS_DRIFT_ROLE_ARN"  # of the `drift-check` GitHub environment
+DRIFT_CHECK = "drift-check"
 
 
 class Bootstrap(pulumi.ComponentResource):
@@ -122,6 +124,7 @@ class Bootstrap(pulumi.ComponentResource):
                 environments=environments,
                 account=account,
                 autoscaling_role_arn=next(iter(autoscaling_roles.arns), None),
+                drift_github_environment=DRIFT_CHECK if spec.drift_check else None,
             ),
             opts=on_aws,
         )
@@ -139,6 +142,8 @@ class Bootstrap(pulumi.ComponentResource):
             f"{environment}-plan": {PLAN_ROLE_VARIABLE: role.arn}
             for environment, role in ci.plan_roles.items()
         }
+        if ci.drift_role is not None:
+            environment_variables[DRIFT_CHECK] = {DRIFT_ROLE_VARIABLE: ci.drift_role.arn}
         if ci.preview_environment_role is not None:
             repository_variables[PREVIEW_ENVIRONMENT_ROLE_VARIABLE] = (
                 ci.preview_environment_role.arn

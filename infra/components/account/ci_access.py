@@ -26,6 +26,7 @@ from infra.components.account.policies import (
     Account,
     GitHubRepository,
     deploy_policy,
+    drift_policy,
     environment_boundary,
     github_trust_policy,
     plan_policy,
@@ -57,6 +58,8 @@ class CiAccessArgs:
     # The ARN of the Auto Scaling service-linked role where the account has it
     # already (any Auto Scaling group ever made creates it): adopted, not made.
     autoscaling_role_arn: str | None
+    # The GitHub environment of the scheduled drift check; None: no drift role.
+    drift_github_environment: str | None = None
 
 
 class CiAccess(pulumi.ComponentResource):
@@ -66,6 +69,7 @@ class CiAccess(pulumi.ComponentResource):
     preview_environment_role: aws.iam.Role | None
     deploy_roles: dict[str, aws.iam.Role]
     plan_roles: dict[str, aws.iam.Role]
+    drift_role: aws.iam.Role | None
     boundaries: dict[str, aws.iam.Policy]
 
     roles_by_name: dict[str, aws.iam.Role]
@@ -186,6 +190,15 @@ class CiAccess(pulumi.ComponentResource):
             )
             for environment in args.plan_environments
         }
+        # The scheduled `stagecraft verify`: reads configuration, changes nothing.
+        self.drift_role = None
+        if args.drift_github_environment:
+            self.drift_role = role(
+                role_name(args.project, "drift"),
+                repository.subject(f"environment:{args.drift_github_environment}"),
+                "stagecraft verify: the live account against the stack files, read-only",
+                pulumi.Output.from_input(json.dumps(drift_policy())),
+            )
         self.register_outputs(
             {
                 "githubOidcProvider": GITHUB_OIDC_HOST,

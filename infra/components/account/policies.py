@@ -457,6 +457,50 @@ def preview_policy(
     )
 
 
+# What `stagecraft verify` reads (describe/list/get, nothing else): the drift
+# check's role, and the least-privilege policy the README gives auditors.
+DRIFT_READ_ACTIONS = (
+    "rds:DescribeDBInstances",
+    "rds:DescribeDBParameters",
+    "rds:ListTagsForResource",
+    "elasticache:DescribeReplicationGroups",
+    "elasticache:ListTagsForResource",
+    "eks:DescribeCluster",
+    "eks:ListNodegroups",
+    "eks:DescribeNodegroup",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DescribeSecurityGroupRules",
+    "kms:DescribeKey",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "secretsmanager:DescribeSecret",
+    "logs:DescribeLogGroups",
+    "logs:ListTagsForResource",
+    "tag:GetResources",
+)
+
+
+def drift_policy() -> dict[str, Any]:
+    """`stagecraft verify`: read the environments' configuration, never a secret's value."""
+    return _document(
+        [
+            {
+                "Sid": "ReadWhatVerifyCompares",
+                "Effect": "Allow",
+                "Action": list(DRIFT_READ_ACTIONS),
+                # Describe and List calls of these services take no resource ARN.
+                "Resource": "*",
+            },
+            {
+                "Sid": "NeverASecretsValue",
+                "Effect": "Deny",
+                "Action": ["secretsmanager:GetSecretValue", "kms:Decrypt", "logs:GetLogEvents"],
+                "Resource": "*",
+            },
+        ]
+    )
+
+
 def plan_policy(account: Account, environment: str) -> dict[str, Any]:
     """The plan an environment's reviewers approve (deploy-production.yml's preview job):
     read-only, that environment's state and secrets provider only."""
