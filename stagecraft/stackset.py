@@ -191,6 +191,21 @@ def _domain_problems(stacks: StackSet) -> list[StackProblem]:
         domain = config.addons.domain
         if not domain:
             continue
+        for other_name, other in sorted(stacks.full.items()):
+            parent = other.addons.domain
+            if other_name != name and parent and domain.endswith(f".{parent}"):
+                problems.append(
+                    StackProblem(
+                        name,
+                        Problem(
+                            "stagecraft:domain",
+                            domain,
+                            f"lies inside {other_name}'s domain {parent}: its wildcard "
+                            f"certificate and its external-dns would reach {name}'s "
+                            "hostnames; give each environment a domain of its own",
+                        ),
+                    )
+                )
         if domain in owners:
             problems.append(
                 StackProblem(
@@ -306,6 +321,19 @@ def _small_stack_problems(stacks: StackSet) -> list[StackProblem]:
                 )
             )
             continue
+        if not (parent.addons.domain and parent.addons.load_balancer_controller):
+            problems.append(
+                StackProblem(
+                    name,
+                    Problem(
+                        "stagecraft:sharedStack",
+                        config.shared.shared_stack,
+                        f"'{parent_name}' serves no ingress (its domain and "
+                        "loadBalancerController): a small stack is reached through its "
+                        "shared stack's ALB, at <stack>.<domain>",
+                    ),
+                )
+            )
         if config.general.aws_account_id != parent.general.aws_account_id:
             problems.append(
                 StackProblem(

@@ -54,7 +54,10 @@ def _sibling(plan: Plan, resource: PlannedResource, type_token: str) -> PlannedR
 
 
 def _policy(plan: Plan, role: PlannedResource) -> dict[str, Any]:
-    (policy,) = [p for p in plan.of_type(ROLE_POLICY) if p.inputs["role"] == role.id]
+    (policy,) = [
+        p for p in plan.of_type(ROLE_POLICY)
+        if p.inputs["role"] == role.id and p.name.endswith("irsa-policy")
+    ]  # fmt: skip
     return json.loads(policy.inputs["policy"])
 
 
@@ -432,3 +435,48 @@ def test_the_charts_module_is_the_only_place_versions_live():
         text = path.read_text()
         for version in pins:
             assert f'"{version}"' not in text, (path, version)
+
+
+def test_an_environment_inside_anothers_domain_is_refused(scratch, capsys):
+    production = shipped_value("stagecraft:domain", "production")
+    edit_stack(scratch, "sandbox", **{"stagecraft:domain": f"sandbox.{production}"})
+    assert main(["--project-dir", str(scratch), "validate"]) == 1
+    assert (
+        f'sandbox: stagecraft:domain = "sandbox.{production}": lies inside production\'s domain '
+        f"{production}"
+    ) in capsys.readouterr().err
+
+
+def test_a_small_stack_needs_its_shared_stacks_ingress(scratch, capsys):
+    assert main(["--project-dir", str(scratch), "env", "create", "pr-5"]) == 0
+    edit_stack(scratch, "staging", **{"stagecraft:loadBalancerController": False})
+    capsys.readouterr()
+    assert main(["--project-dir", str(scratch), "validate"]) == 1
+    assert (
+        "pr-5: stagecraft:sharedStack = \"organization/stagecraft/staging\": 'staging' serves no "
+        "ingress"
+    ) in capsys.readouterr().err
+
+
+def test_the_controller_honours_only_the_class_and_changes_only_its_vpc(staging):
+    values = _release(staging, "aws-load-balancer-controller").inputs["values"]
+    assert values["disableIngressClassAnnotation"] is True
+    assert values["disableIngressGroupNameAnnotation"] is True
+    role = _sibling(staging, _release(staging, "aws-load-balancer-controller"), ROLE)
+    (scope,) = [
+        json.loads(p.inputs["policy"])
+        for p in staging.of_type(ROLE_POLICY)
+        if p.inputs["role"] == role.id and p.name.endswith("own-vpc-only")
+    ]
+    vpc = f"arn:aws:ec2:us-east-1:{ACCOUNT}:vpc/{staging.outputs['vpcId']}"
+    other = f"arn:aws:ec2:us-east-1:{ACCOUNT}:vpc/vpc-0production"
+    group = f"arn:aws:ec2:us-east-1:{ACCOUNT}:security-group/sg-1"
+    action = "ec2:AuthorizeSecurityGroupIngress"
+    assert decide(scope, action, group, {"ec2:Vpc": other}) == "denied"
+    assert decide(scope, action, group, {"ec2:Vpc": vpc}) == "implicitly denied"  # no deny
+
+
+def test_external_dns_owns_the_apex_with_records_inside_the_zone(staging):
+    assert _release(staging, "external-dns").inputs["values"]["txtPrefix"] == (
+        "_extdns-%{record_type}."
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from infra.components._common import child, type_token
 from infra.components.addons import (
@@ -195,22 +196,16 @@ class Environment(pulumi.ComponentResource):
             if addons_spec.load_balancer_controller and addons_spec.domain
             else None
         )
-        workloads = Workloads(
-            f"{name}-workloads",
-            WorkloadsArgs(
-                spec=config.workloads,
-                environment=config.stack,
-                cluster_name=config.cluster_name,
-                kubeconfig=cluster.kubeconfig,
-                vpc_cidr=config.network.vpc_cidr,
-                app_settings=app_settings,
-                # Nodes to run on, enforced network policies, and the route from
-                # the operator networks to a private endpoint.
-                wait_for=[*cluster.ready, *network.operator_path],
-                developers_edit_group=developers_edit_group,
-                ingress=ingress,
-            ),
-            opts=child(self),
+        # Built from the cluster's own outputs, so nothing is read from or
+        # written to ~/.kube; `cluster_identifier` keeps a kubeconfig change
+        # (say, a new CA bundle) from replacing every object. Created after the
+        # nodes to run on, the enforced network policies, and the route from
+        # the operator networks to a private endpoint.
+        kubernetes = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=cluster.kubeconfig,  # a secret already
+            cluster_identifier=config.cluster_name,
+            opts=child(self, depends_on=[*cluster.ready, *network.operator_path]),
         )
         addons = ClusterAddons(
             f"{name}-addons",
@@ -221,6 +216,7 @@ class Environment(pulumi.ComponentResource):
                 region=config.region,
                 resource_prefix=prefix,
                 vpc_id=network.vpc.id,
+                vpc_arn=network.vpc.arn,
                 cluster=ClusterIdentity(
                     oidc_provider_arn=cluster.oidc_provider.arn,
                     oidc_issuer_url=cluster.oidc_provider.url,
@@ -229,7 +225,25 @@ class Environment(pulumi.ComponentResource):
                 tags=config.default_tags,
                 protect=protect,
             ),
-            opts=child(self, providers=[provider, workloads.provider]),
+            opts=child(self, providers=[provider, kubernetes]),
+        )
+        workloads = Workloads(
+            f"{name}-workloads",
+            WorkloadsArgs(
+                spec=config.workloads,
+                environment=config.stack,
+                cluster_name=config.cluster_name,
+                kubeconfig=cluster.kubeconfig,
+                vpc_cidr=config.network.vpc_cidr,
+                app_settings=app_settings,
+                developers_edit_group=developers_edit_group,
+                ingress=ingress,
+                provider=kubernetes,
+                # Deleted before the controllers: they remove the ALB rules and
+                # DNS records of the namespace's Ingresses (their finalizers).
+                namespace_depends_on=addons.releases,
+            ),
+            opts=child(self),
         )
 
         small_stack_outputs: dict[str, pulumi.Output[object]] = {}

@@ -57,6 +57,12 @@ class WorkloadsArgs:
     developers_edit_group: str | None = None
     # The environment's ALB, where its load balancer controller runs.
     ingress: IngressSettings | None = None
+    # The cluster's provider where the caller made it (the full environments,
+    # whose add-ons share it); None: Workloads makes its own from kubeconfig.
+    provider: k8s.Provider | None = None
+    # What the namespace is created after, and so deleted before: the
+    # controllers that remove its Ingresses' load balancer rules and records.
+    namespace_depends_on: Sequence[pulumi.Resource] = ()
 
 
 class Workloads(pulumi.ComponentResource):
@@ -75,13 +81,12 @@ class Workloads(pulumi.ComponentResource):
         # Built from the cluster's own outputs, so nothing is read from or
         # written to ~/.kube; `cluster_identifier` keeps a kubeconfig change
         # (say, a new CA bundle) from replacing every object below.
-        self.provider = k8s.Provider(
+        self.provider = args.provider or k8s.Provider(
             f"{name}-k8s",
             kubeconfig=pulumi.Output.secret(args.kubeconfig),
             cluster_identifier=args.cluster_name,
             opts=child(self, depends_on=list(args.wait_for)),
         )
-        in_cluster = child(self, provider=self.provider)
         labels = {
             "app.kubernetes.io/managed-by": "pulumi",
             "app.kubernetes.io/part-of": "stagecraft",
@@ -100,7 +105,7 @@ class Workloads(pulumi.ComponentResource):
                     **({INGRESS_GROUP_LABEL: args.ingress.group} if args.ingress else {}),
                 },
             ),
-            opts=in_cluster,
+            opts=child(self, provider=self.provider, depends_on=list(args.namespace_depends_on)),
         )
         self.namespace_name = self.namespace.metadata.apply(lambda m: m.name or spec.namespace)
         in_namespace = child(self, provider=self.provider, depends_on=[self.namespace])

@@ -36,6 +36,7 @@ class ClusterAddonsArgs:
     region: str
     resource_prefix: str
     vpc_id: pulumi.Input[str]
+    vpc_arn: pulumi.Input[str]
     cluster: ClusterIdentity
     boundary_arn: pulumi.Input[str] | None
     tags: Mapping[str, str]
@@ -52,6 +53,8 @@ class ClusterAddons(pulumi.ComponentResource):
     outputs: dict[str, pulumi.Output[object]]
     ingress_class: str | None
     ingress_group: str | None
+    # The charts (and the ingress class): what the application namespace waits for.
+    releases: list[pulumi.Resource]
 
     def __init__(
         self, name: str, args: ClusterAddonsArgs, opts: pulumi.ResourceOptions | None = None
@@ -60,9 +63,10 @@ class ClusterAddons(pulumi.ComponentResource):
         spec = args.spec
         self.outputs = {}
         self.ingress_class = self.ingress_group = None
+        self.releases = []
 
         if spec.cluster_autoscaler:
-            ClusterAutoscaler(
+            autoscaler = ClusterAutoscaler(
                 f"{name}-cluster-autoscaler",
                 ClusterAutoscalerArgs(
                     spec=spec,
@@ -74,12 +78,14 @@ class ClusterAddons(pulumi.ComponentResource):
                 ),
                 opts=child(self),
             )
+            self.releases.append(autoscaler.release)
         if spec.metrics_server:
-            MetricsServer(
+            metrics = MetricsServer(
                 f"{name}-metrics-server",
                 MetricsServerArgs(replicas=spec.addon_replicas),
                 opts=child(self),
             )
+            self.releases.append(metrics.release)
         if not spec.domain:
             self.register_outputs(self.outputs)
             return
@@ -111,6 +117,7 @@ class ClusterAddons(pulumi.ComponentResource):
                     cluster_name=args.cluster_name,
                     region=args.region,
                     vpc_id=args.vpc_id,
+                    vpc_arn=args.vpc_arn,
                     certificate_arn=dns.certificate_arn,
                     tags=args.tags,
                     cluster=args.cluster,
@@ -120,6 +127,7 @@ class ClusterAddons(pulumi.ComponentResource):
             )
             self.ingress_class = controller.ingress_class
             self.ingress_group = controller.ingress_group
+            self.releases += [controller.release, controller.ingress_class_resource]
             self.outputs.update(
                 {
                     "ingressClass": pulumi.Output.from_input(controller.ingress_class),
@@ -127,7 +135,7 @@ class ClusterAddons(pulumi.ComponentResource):
                 }
             )
         if spec.external_dns:
-            ExternalDns(
+            external_dns = ExternalDns(
                 f"{name}-external-dns",
                 ExternalDnsArgs(
                     domain=spec.domain,
@@ -141,4 +149,5 @@ class ClusterAddons(pulumi.ComponentResource):
                 ),
                 opts=child(self),
             )
+            self.releases.append(external_dns.release)
         self.register_outputs(self.outputs)

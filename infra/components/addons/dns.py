@@ -51,15 +51,18 @@ class DnsZone(pulumi.ComponentResource):
             force_destroy=True,
             opts=child(self, protect=args.protect),
         )
+        delegation: list[pulumi.Resource] = []
         if args.parent_zone_id:
-            aws.route53.Record(
-                f"{name}-delegation",
-                zone_id=args.parent_zone_id,
-                name=domain,
-                type="NS",
-                ttl=DELEGATION_TTL,
-                records=self.zone.name_servers,
-                opts=child(self),
+            delegation.append(
+                aws.route53.Record(
+                    f"{name}-delegation",
+                    zone_id=args.parent_zone_id,
+                    name=domain,
+                    type="NS",
+                    ttl=DELEGATION_TTL,
+                    records=self.zone.name_servers,
+                    opts=child(self),
+                )
             )
         certificate = aws.acm.Certificate(
             f"{name}-certificate",
@@ -91,7 +94,8 @@ class DnsZone(pulumi.ComponentResource):
             f"{name}-certificate-issued",
             certificate_arn=certificate.arn,
             validation_record_fqdns=[record.fqdn],
-            opts=child(self),
+            # ACM can resolve the record only once the parent delegates.
+            opts=child(self, depends_on=delegation),
         )
         # Read through the validation, so nothing uses the certificate before
         # ACM has issued it.

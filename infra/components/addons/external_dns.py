@@ -90,6 +90,10 @@ class ExternalDns(pulumi.ComponentResource):
                 "txtOwnerId": args.owner_id,
                 "policy": args.policy,
                 "registry": "txt",
+                # The ownership records sit inside the zone for the apex too
+                # (`_extdns-a.<domain>`, not `a-<domain>`, which is outside it):
+                # the application's own hostname is the apex.
+                "txtPrefix": "_extdns-%{record_type}.",
                 "sources": ["ingress", "service"],
                 "interval": "1m",
                 "env": [{"name": "AWS_DEFAULT_REGION", "value": args.region}],

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
+import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.aws_types import ROLE_POLICY, physical_name
 from infra.charts import AWS_LOAD_BALANCER_CONTROLLER, AWS_LOAD_BALANCER_CONTROLLER_POLICY
 from infra.components._common import child, type_token
 from infra.components.addons.irsa import ROLE_ARN_ANNOTATION, ClusterIdentity, irsa_role
@@ -39,6 +41,27 @@ def published_policy() -> str:
     return json.dumps(json.loads(path.read_text(encoding="utf-8")), separators=(",", ":"))
 
 
+def own_vpc_only(vpc_arn: str) -> str:
+    """Security group rules may change only in the environment's VPC."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "SecurityGroupRulesInThisVpcOnly",
+                    "Effect": "Deny",
+                    "Action": [
+                        "ec2:AuthorizeSecurityGroupIngress",
+                        "ec2:RevokeSecurityGroupIngress",
+                    ],
+                    "Resource": "*",
+                    "Condition": {"ArnNotEquals": {"ec2:Vpc": vpc_arn}},
+                }
+            ],
+        }
+    )
+
+
 def ingress_annotations() -> dict[str, str]:
     """What an application's Ingress sets (the rest is pinned by the class)."""
     return {
@@ -53,6 +76,7 @@ class LoadBalancerControllerArgs:
     cluster_name: str
     region: str
     vpc_id: pulumi.Input[str]
+    vpc_arn: pulumi.Input[str]
     certificate_arn: pulumi.Input[str]
     tags: Mapping[str, str]  # on every AWS resource the controller creates
     cluster: ClusterIdentity
@@ -84,6 +108,15 @@ class LoadBalancerController(pulumi.ComponentResource):
             description=f"AWS Load Balancer Controller of {args.cluster_name}",
             boundary_arn=args.boundary_arn,
         )
+        # The published policy lets it open any security group's ingress; its
+        # install guide recommends scoping that to the cluster's VPC.
+        aws.iam.RolePolicy(
+            f"{name}-irsa-own-vpc-only",
+            name=physical_name(ROLE_POLICY, f"{name}-irsa-own-vpc-only"),
+            role=self.role.id,
+            policy=pulumi.Output.from_input(args.vpc_arn).apply(own_vpc_only),
+            opts=child(self),
+        )
         self.release = k8s.helm.v3.Release(
             name,
             name="aws-load-balancer-controller",
@@ -114,6 +147,10 @@ class LoadBalancerController(pulumi.ComponentResource):
                 "defaultTags": dict(args.tags),
                 # Leave Services of type LoadBalancer to their own annotations.
                 "enableServiceMutatorWebhook": False,
+                # Only `ingressClassName: alb` counts, so the class's pinned
+                # parameters always apply; no Ingress picks its own group.
+                "disableIngressClassAnnotation": True,
+                "disableIngressGroupNameAnnotation": True,
                 "priorityClassName": "system-cluster-critical",
             },
             opts=child(self),
