@@ -41,6 +41,9 @@ def test_components_are_namespaced_and_each_appears_once(plans):
         components = [r.type for r in plan.resources if not r.custom and r.type != STACK_TYPE]
         # Staging's cluster hosts the pull requests' stacks: their deployers' access.
         hosted = ["stagecraft:index:SmallStackAccess"] if plan.stack == "staging" else []
+        # Dev and staging host small stacks: their Ingresses are confined.
+        if plan.stack in ("dev", "staging"):
+            hosted.append("stagecraft:index:SmallStackIngress")
         assert sorted(components) == sorted([*COMPONENTS, *hosted])
 
 

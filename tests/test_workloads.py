@@ -24,10 +24,13 @@ def test_every_kubernetes_object_goes_through_that_provider(plans):
         # NetworkPolicy among them), 6 of the add-ons (4 charts, the ingress
         # class and its parameters), plus the developers' edit RoleBinding
         # where config grants edit, plus the small-stack deployers' access
-        # (4) where the cluster hosts them.
+        # (4) where the cluster hosts them, plus the admission policy and
+        # binding that confine the small stacks' Ingresses (2) where it hosts
+        # any (dev hosts dev-<name>, staging pr-<n>).
         edit = plan.stack in ("dev", "staging")
         small_stacks = 4 if plan.stack == "staging" else 0
-        assert len(objects) == 9 + 6 + edit + small_stacks
+        ingress_policy = 2 if plan.stack in ("dev", "staging") else 0
+        assert len(objects) == 9 + 6 + edit + small_stacks + ingress_policy
         assert {o.provider for o in objects} == {provider.urn}
 
 

@@ -14,6 +14,7 @@ from infra.components.addons import (
     ingress_annotations,
 )
 from infra.components.addons.load_balancer_controller import INGRESS_CLASS
+from infra.components.addons.small_stack_ingress import SmallStackIngress, SmallStackIngressArgs
 from infra.components.cache import REDIS_PORT, Cache, CacheArgs
 from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.database import Database, DatabaseArgs
@@ -282,6 +283,18 @@ class Environment(pulumi.ComponentResource):
                 role_boundary_arn=boundary_arn,
             )
             small_stack_outputs["smallStackJobsRoleArn"] = jobs_role.arn
+
+        if namespaces and ingress is not None:
+            # The small stacks share this ALB: they publish only their own hostname.
+            SmallStackIngress(
+                f"{name}-small-stack-ingress",
+                SmallStackIngressArgs(
+                    namespace_pattern=namespaces[1],
+                    domain=addons_spec.domain,
+                    labels=workloads.labels,
+                ),
+                opts=child(self, providers=[kubernetes]),
+            )
 
         if cluster.small_stack_deployers_group and namespaces:
             SmallStackAccess(
