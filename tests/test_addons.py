@@ -480,3 +480,42 @@ def test_external_dns_owns_the_apex_with_records_inside_the_zone(staging):
     assert _release(staging, "external-dns").inputs["values"]["txtPrefix"] == (
         "_extdns-%{record_type}."
     )
+
+
+CHART_KEYS = json.loads((REPO / "tests/fixtures/chart-values-keys.json").read_text())["charts"]
+
+
+def _value_paths(values: Any, prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        paths.append(path)
+        if isinstance(value, dict):
+            paths += _value_paths(value, f"{path}.")
+    return paths
+
+
+def test_every_value_set_is_one_the_pinned_chart_has(plans):
+    """A misspelled or moved key is silently ignored by Helm: check each against the
+    chart's own values.yaml at the pinned version (key paths in tests/fixtures)."""
+    for plan in plans.values():
+        for release in plan.of_type(RELEASE):
+            chart = f"{release.inputs['chart']}@{release.inputs['version']}"
+            known = CHART_KEYS[chart]
+            keys, free = set(known["keys"]), known["freeForm"]
+            for path in _value_paths(release.inputs["values"]):
+                inside_free_form = any(path.startswith(f"{f}.") for f in free)
+                assert path in keys or inside_free_form, (plan.stack, chart, path)
+
+
+def test_a_developers_stack_joins_devs_alb(tmp_path_factory):
+    root = scratch_copy(load_project(REPO), tmp_path_factory.mktemp("dev")).directory
+    assert main(["--project-dir", str(root), "env", "create", "dev-alice"]) == 0
+    plan = evaluate("dev-alice", project_dir=root / "ephemeral")
+    dev_domain = shipped_value("stagecraft:domain", "dev")
+    assert plan.outputs["url"] == f"https://dev-alice.{dev_domain}"
+    namespace = next(
+        r for r in plan.of_type("kubernetes:core/v1:Namespace")
+        if r.inputs["metadata"]["name"] == "dev-alice"
+    )  # fmt: skip
+    assert namespace.inputs["metadata"]["labels"]["stagecraft.io/ingress-group"] == "stagecraft-dev"

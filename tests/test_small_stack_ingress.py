@@ -19,7 +19,7 @@ DOMAIN = shipped_value("stagecraft:domain")
 
 
 @pytest.fixture(scope="module")
-def policy(plans) -> dict[str, Any]:
+def policy(plans: Any) -> dict[str, Any]:
     (found,) = [
         p for p in plans["staging"].of_type(POLICY)
         if p.inputs["metadata"]["name"] == "stagecraft-small-stack-ingress"
