@@ -272,6 +272,29 @@ class Section(BaseModel):
 # --------------------------------------------------------------------------- #
 
 
+def _account_id_field() -> Any:
+    """The `awsAccountId` key, the same in every kind of stack file."""
+    return Field(
+        alias="awsAccountId",
+        description=(
+            "The AWS account (12 digits, quoted so YAML keeps a leading 0) this stack "
+            "deploys to. The AWS provider refuses credentials of any other account "
+            "(`allowedAccountIds`) before it reads or creates anything, so a profile "
+            "pointing at the wrong account cannot apply this stack there."
+        ),
+    )
+
+
+def check_account_id(value: str) -> str:
+    if not re.fullmatch(r"\d{12}", value):
+        raise ValueError(
+            "must be a 12-digit AWS account id, quoted so that YAML keeps a leading zero "
+            '(stagecraft:awsAccountId: "012345678901"); `aws sts get-caller-identity '
+            "--query Account` prints yours"
+        )
+    return value
+
+
 class GeneralSpec(Section):
     """Ownership, budget and the cross-cutting safety switches."""
 
@@ -289,15 +312,7 @@ class GeneralSpec(Section):
         max_length=256,
         description="Cost center billed for the environment; the `cost-center` tag.",
     )
-    aws_account_id: str = Field(
-        alias="awsAccountId",
-        description=(
-            "The AWS account (12 digits, quoted so YAML keeps a leading 0) this stack "
-            "deploys to. The AWS provider refuses credentials of any other account "
-            "(`allowedAccountIds`) before it reads or creates anything, so a profile "
-            "pointing at the wrong account cannot apply this stack there."
-        ),
-    )
+    aws_account_id: str = _account_id_field()
     monthly_budget_usd: int = Field(
         alias="monthlyBudgetUsd",
         gt=0,
@@ -368,16 +383,6 @@ def _no_duplicates(value: list[Any]) -> list[Any]:
     duplicates = sorted({str(v) for v in value if value.count(v) > 1})
     if duplicates:
         raise ValueError(f"lists {', '.join(duplicates)} more than once")
-    return value
-
-
-def check_account_id(value: str) -> str:
-    if not re.fullmatch(r"\d{12}", value):
-        raise ValueError(
-            "must be a 12-digit AWS account id, quoted so that YAML keeps a leading zero "
-            '(stagecraft:awsAccountId: "012345678901"); `aws sts get-caller-identity '
-            "--query Account` prints yours"
-        )
     return value
 
 
@@ -1916,15 +1921,7 @@ class BootstrapSpec(Section):
         max_length=256,
         description="Cost center billed for them; the `cost-center` tag.",
     )
-    aws_account_id: str = Field(
-        alias="awsAccountId",
-        description=(
-            "The AWS account (12 digits, quoted so YAML keeps a leading 0) this stack "
-            "deploys to. The AWS provider refuses credentials of any other account "
-            "(`allowedAccountIds`) before it reads or creates anything, so a profile "
-            "pointing at the wrong account cannot apply this stack there."
-        ),
-    )
+    aws_account_id: str = _account_id_field()
     github_repository: str = Field(
         alias="githubRepository",
         description=(

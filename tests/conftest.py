@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -105,14 +107,15 @@ def inside(plan: Plan, component_type: str) -> list[PlannedResource]:
     return list(plan.descendants_of(component.urn))
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server on loopback (AWS's APIs for botocore), one per test worker."""
+@contextlib.contextmanager
+def moto_server(**environment: str) -> Iterator[str]:
+    """A moto server on loopback (AWS's APIs for botocore); yields its endpoint."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, **environment},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -131,6 +134,13 @@ def moto_endpoint() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """One moto server per test worker."""
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

@@ -7,13 +7,7 @@ Where moto cannot represent a change, the test says so instead of faking it.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +16,7 @@ from infra.config import StackConfig
 from stagecraft.cli.main import main
 from stagecraft.offline.engine import Plan
 from stagecraft.verify import Account, VerifyError, _auto_named, verify
-from tests.conftest import REPO, stack_config
+from tests.conftest import REPO, moto_server, stack_config
 
 REGION = "us-east-1"  # the shipped stacks' region
 
@@ -473,32 +467,8 @@ def test_no_credentials_is_not_a_pass(monkeypatch, tmp_path, capsys):
 @pytest.fixture(scope="module")
 def moto_with_iam() -> Iterator[str]:
     """A second moto server that checks every request's credentials, as IAM does."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
+    with moto_server(INITIAL_NO_AUTH_ACTION_COUNT="0") as endpoint:
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_credentials_the_account_refuses_give_exit_3(moto_with_iam, monkeypatch, capsys):

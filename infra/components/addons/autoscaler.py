@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from infra.charts import CLUSTER_AUTOSCALER
-from infra.components._common import child, type_token
+from infra.components._common import type_token
 from infra.components.addons.irsa import ROLE_ARN_ANNOTATION, ClusterIdentity, irsa_role
+from infra.components.addons.release import pinned_release
 from infra.config import AddonsSpec
 
 NAMESPACE = "kube-system"
@@ -101,12 +101,10 @@ class ClusterAutoscaler(pulumi.ComponentResource):
             description=f"Cluster Autoscaler of {args.cluster_name}",
             boundary_arn=args.boundary_arn,
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
+            self,
             name,
-            name="cluster-autoscaler",
-            chart=pin.chart,
-            version=pin.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repository),
+            pin,
             namespace=NAMESPACE,
             values={
                 "cloudProvider": "aws",
@@ -134,6 +132,5 @@ class ClusterAutoscaler(pulumi.ComponentResource):
                 "priorityClassName": "system-cluster-critical",
                 "podDisruptionBudget": {"maxUnavailable": 1},
             },
-            opts=child(self),
         )
         self.register_outputs({"roleArn": self.role.arn, "chartVersion": pin.version})

@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from infra.charts import EXTERNAL_DNS
-from infra.components._common import child, type_token
+from infra.components._common import type_token
 from infra.components.addons.irsa import ROLE_ARN_ANNOTATION, ClusterIdentity, irsa_role
+from infra.components.addons.release import pinned_release
 
 NAMESPACE = "kube-system"
 SERVICE_ACCOUNT = "external-dns"
@@ -77,12 +77,10 @@ class ExternalDns(pulumi.ComponentResource):
             description=f"external-dns of {args.owner_id}, zone {args.domain} only",
             boundary_arn=args.boundary_arn,
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
+            self,
             name,
-            name="external-dns",
-            chart=pin.chart,
-            version=pin.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repository),
+            pin,
             namespace=NAMESPACE,
             values={
                 "provider": {"name": "aws"},
@@ -107,6 +105,5 @@ class ExternalDns(pulumi.ComponentResource):
                     "annotations": {ROLE_ARN_ANNOTATION: self.role.arn},
                 },
             },
-            opts=child(self),
         )
         self.register_outputs({"roleArn": self.role.arn, "chartVersion": pin.version})

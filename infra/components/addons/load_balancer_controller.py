@@ -23,6 +23,7 @@ from infra.aws_types import ROLE_POLICY, physical_name
 from infra.charts import AWS_LOAD_BALANCER_CONTROLLER, AWS_LOAD_BALANCER_CONTROLLER_POLICY
 from infra.components._common import child, type_token
 from infra.components.addons.irsa import ROLE_ARN_ANNOTATION, ClusterIdentity, irsa_role
+from infra.components.addons.release import pinned_release
 from infra.config import AddonsSpec
 
 NAMESPACE = "kube-system"
@@ -117,12 +118,10 @@ class LoadBalancerController(pulumi.ComponentResource):
             policy=pulumi.Output.from_input(args.vpc_arn).apply(own_vpc_only),
             opts=child(self),
         )
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
+            self,
             name,
-            name="aws-load-balancer-controller",
-            chart=pin.chart,
-            version=pin.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repository),
+            pin,
             namespace=NAMESPACE,
             values={
                 "clusterName": args.cluster_name,
@@ -153,7 +152,6 @@ class LoadBalancerController(pulumi.ComponentResource):
                 "disableIngressGroupNameAnnotation": True,
                 "priorityClassName": "system-cluster-critical",
             },
-            opts=child(self),
         )
         in_cluster = child(self, depends_on=[self.release])  # the CRDs come with the chart
         self.params = k8s.apiextensions.CustomResource(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from infra.charts import METRICS_SERVER
-from infra.components._common import child, type_token
+from infra.components._common import type_token
+from infra.components.addons.release import pinned_release
 
 NAMESPACE = "kube-system"
 
@@ -26,12 +26,10 @@ class MetricsServer(pulumi.ComponentResource):
     ) -> None:
         super().__init__(type_token("MetricsServer"), name, None, opts)
         pin = METRICS_SERVER
-        self.release = k8s.helm.v3.Release(
+        self.release = pinned_release(
+            self,
             name,
-            name="metrics-server",
-            chart=pin.chart,
-            version=pin.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repository),
+            pin,
             namespace=NAMESPACE,
             values={
                 "replicas": args.replicas,
@@ -39,6 +37,5 @@ class MetricsServer(pulumi.ComponentResource):
                 "podDisruptionBudget": {"enabled": args.replicas > 1, "maxUnavailable": 1},
                 "priorityClassName": "system-cluster-critical",
             },
-            opts=child(self),
         )
         self.register_outputs({"chartVersion": pin.version})
