@@ -47,6 +47,8 @@ KMS_KEY = "aws:kms/key:Key"
 KMS_ALIAS = "aws:kms/alias:Alias"
 SECRET = "aws:secretsmanager/secret:Secret"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ZONE = "aws:route53/zone:Zone"
+CERTIFICATE = "aws:acm/certificate:Certificate"
 
 
 # The policy of the pack, and so its controls, that a drifted field breaks.
@@ -772,8 +774,57 @@ def _unmanaged(c: _Comparison, prefix: str) -> None:
         )
 
 
+def _dns(c: _Comparison) -> None:
+    """The environment's public zone, and its certificate issued for the apex and wildcard."""
+    for zone in c.plan.of_type(ZONE):
+        name = str(zone.inputs["name"])
+        found = c.account.call("route53", "list_hosted_zones_by_name", DNSName=name, MaxItems="1")
+        live = next(
+            (z for z in (found or {}).get("HostedZones", []) if z["Name"].rstrip(".") == name),
+            None,
+        )
+        c.checked += 1
+        if live is None:
+            c.missing(name, ZONE)
+            continue
+        c.differs(name, ZONE, "public", True, not live.get("Config", {}).get("PrivateZone"))
+        zone_id = str(live["Id"]).rsplit("/", 1)[-1]
+        tags = c.account.call("route53", "list_tags_for_resource", ResourceType="hostedzone",
+                              ResourceId=zone_id) or {}  # fmt: skip
+        c.check_tags(name, ZONE, _tag_map(tags.get("ResourceTagSet", {}).get("Tags")))
+    certificates = c.plan.of_type(CERTIFICATE)
+    if not certificates:
+        return
+    listed = c.account.call("acm", "list_certificates") or {}
+    summaries = listed.get("CertificateSummaryList", [])
+    for certificate in certificates:
+        domain = str(certificate.inputs["domainName"])
+        wanted = sorted([domain, *(certificate.inputs.get("subjectAlternativeNames") or [])])
+        c.checked += 1
+        candidates = [s for s in summaries if s.get("DomainName") == domain]
+        if not candidates:
+            c.missing(domain, CERTIFICATE)
+            continue
+        described = [
+            (c.account.call("acm", "describe_certificate", CertificateArn=s["CertificateArn"])
+             or {}).get("Certificate", {})
+            for s in candidates
+        ]  # fmt: skip
+        # An issued one covering every planned name, if there is one.
+        live = next(
+            (d for d in described if d.get("Status") == "ISSUED"
+             and sorted(d.get("SubjectAlternativeNames") or []) == wanted),
+            described[0],
+        )  # fmt: skip
+        c.known_arns.add(str(live.get("CertificateArn")))
+        c.differs(domain, CERTIFICATE, "Status", "ISSUED", live.get("Status"))
+        c.differs(domain, CERTIFICATE, "SubjectAlternativeNames", wanted,
+                  sorted(live.get("SubjectAlternativeNames") or []))  # fmt: skip
+
+
 CHECKS: tuple[Callable[[_Comparison], None], ...] = (
     _key,
+    _dns,
     _databases,
     _caches,
     _clusters,

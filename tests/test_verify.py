@@ -180,6 +180,21 @@ def provision(
                  "ToPort": rule.inputs["toPort"], **source}
             ],
         )  # fmt: skip
+    route53, acm = _client("route53"), _client("acm")
+    for zone in plan.of_type("aws:route53/zone:Zone"):
+        created = route53.create_hosted_zone(Name=zone.inputs["name"], CallerReference=zone.name)
+        route53.change_tags_for_resource(
+            ResourceType="hostedzone",
+            ResourceId=created["HostedZone"]["Id"].rsplit("/", 1)[-1],
+            AddTags=tags,
+        )
+    for certificate in plan.of_type("aws:acm/certificate:Certificate"):
+        acm.request_certificate(
+            DomainName=certificate.inputs["domainName"],
+            SubjectAlternativeNames=certificate.inputs["subjectAlternativeNames"],
+            ValidationMethod="DNS",
+            Tags=tags,
+        )
     for secret in plan.of_type("aws:secretsmanager/secret:Secret"):
         secrets.create_secret(
             Name=secret.inputs["name"], KmsKeyId=key_arn, SecretString="x", Tags=tags
@@ -501,3 +516,17 @@ def test_a_call_still_throttled_after_retries_stops_the_check(aws_on_moto, stagi
             production=False,
             account=account,
         )
+
+
+def test_a_zone_deleted_and_a_certificate_for_other_names(staging, staging_config, staging_account):
+    route53, acm = _client("route53"), _client("acm")
+    domain = staging.one("aws:route53/zone:Zone").inputs["name"]
+    (zone,) = route53.list_hosted_zones_by_name(DNSName=domain, MaxItems="1")["HostedZones"]
+    route53.delete_hosted_zone(Id=zone["Id"])
+    for summary in acm.list_certificates()["CertificateSummaryList"]:
+        acm.delete_certificate(CertificateArn=summary["CertificateArn"])
+    acm.request_certificate(DomainName=domain, ValidationMethod="DNS")  # no wildcard
+    assert _drift(_verify(staging, staging_config)) == [
+        ("missing", domain, "", None, None),
+        ("drift", domain, "SubjectAlternativeNames", sorted([domain, f"*.{domain}"]), [domain]),
+    ]

@@ -476,6 +476,10 @@ DRIFT_READ_ACTIONS = (
     "secretsmanager:DescribeSecret",
     "logs:DescribeLogGroups",
     "logs:ListTagsForResource",
+    "route53:ListHostedZonesByName",
+    "route53:ListTagsForResource",
+    "acm:ListCertificates",
+    "acm:DescribeCertificate",
     "tag:GetResources",
 )
 
