@@ -17,6 +17,7 @@ up to its maximum, the minor engine version RDS upgrades to.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -68,9 +69,12 @@ FIELD_POLICIES: dict[str, str] = {
     "secrets encryption": "eks-secrets-encryption",
     "logging": "eks-control-plane-logging",
     "KeyRotationEnabled": "kms-key-rotation",
+    "EnabledCloudwatchLogsExports": "rds-logs-exported",
+    "TransitEncryptionMode": "elasticache-encryption-in-transit",
     "retentionInDays": "log-groups-encrypted-and-retained",
     "kmsKeyId": "log-groups-encrypted-and-retained",
     "ingress": "no-open-data-ports",
+    "VpcSecurityGroups": "no-open-data-ports",
     "tags": "required-tags",
 }
 
@@ -188,11 +192,26 @@ class Account:
     def call(
         self, service: str, operation: str, *, missing: Iterable[str] = (), **kwargs: Any
     ) -> dict[str, Any] | None:
-        """``operation`` of ``service``; None when AWS answers with one of ``missing``."""
+        """``operation`` of ``service``; None when AWS answers with one of ``missing``.
+
+        A paginated operation is followed to its last page, the lists of every
+        page joined: a resource on page two is as much there as one on page one.
+        """
         import botocore.exceptions
 
+        client = self.client(service)
         try:
-            return dict(getattr(self.client(service), operation)(**kwargs))
+            if not client.can_paginate(operation):
+                return dict(getattr(client, operation)(**kwargs))
+            pages = client.get_paginator(operation).paginate(**kwargs)
+            merged: dict[str, Any] = {}
+            for page in pages:
+                for key, value in page.items():
+                    if isinstance(value, list):
+                        merged.setdefault(key, []).extend(value)
+                    else:
+                        merged.setdefault(key, value)
+            return merged
         except botocore.exceptions.ClientError as error:
             code = str(error.response.get("Error", {}).get("Code", ""))
             if code in set(missing):
@@ -244,6 +263,9 @@ class _Comparison:
         self.known_arns: set[str] = set()
         self.checked = 0
         self.key_arn: str | None = None
+        # The plan's (offline) security group ids and the live ones they are.
+        self.group_ids: dict[str, str] = {}
+        self.cluster_group_id: str | None = None
 
     def differs(
         self, resource: str, type_token: str, name: str, expected: Any, actual: Any, note: str = ""
@@ -307,6 +329,7 @@ def _key(c: _Comparison) -> None:
         return
     key = described["KeyMetadata"]
     c.key_arn = str(key["Arn"])
+    c.differs(alias, KMS_KEY, "KeyState", "Enabled", key.get("KeyState"))
     c.known_arns.add(c.key_arn)
     rotation = c.account.call("kms", "get_key_rotation_status", KeyId=key["KeyId"]) or {}
     c.differs(alias, KMS_KEY, "KeyRotationEnabled", True, rotation.get("KeyRotationEnabled"))
@@ -349,6 +372,19 @@ def _databases(c: _Comparison) -> None:
         ):
             if expected is not None:
                 c.differs(identifier, RDS_INSTANCE, name, expected, live.get(name))
+        planned_groups = [
+            c.group_ids.get(str(g), str(g)) for g in planned.get("vpcSecurityGroupIds") or []
+        ]
+        live_groups = [g["VpcSecurityGroupId"] for g in live.get("VpcSecurityGroups") or []]
+        c.differs(identifier, RDS_INSTANCE, "VpcSecurityGroups", planned_groups, live_groups)
+        if replica:
+            c.differs(identifier, RDS_INSTANCE, "ReadReplicaSourceDBInstanceIdentifier",
+                      planned.get("replicateSourceDb"),
+                      live.get("ReadReplicaSourceDBInstanceIdentifier"))  # fmt: skip
+        exports = planned.get("enabledCloudwatchLogsExports")
+        if exports is not None:
+            c.differs(identifier, RDS_INSTANCE, "EnabledCloudwatchLogsExports", exports,
+                      live.get("EnabledCloudwatchLogsExports") or [])  # fmt: skip
         _storage(c, identifier, planned, live)
         engine = str(planned.get("engineVersion") or "")
         actual_engine = str(live.get("EngineVersion") or "")
@@ -406,24 +442,8 @@ def _parameters(
     if live_name is None:
         c.differs(identifier, RDS_INSTANCE, "DBParameterGroups", planned_name, names)
         return
-    values: dict[str, Any] = {}
-    marker: str | None = None
-    while True:
-        page = (
-            c.account.call(
-                "rds",
-                "describe_db_parameters",
-                DBParameterGroupName=live_name,
-                **({"Marker": marker} if marker else {}),
-            )
-            or {}
-        )
-        values.update(
-            {p["ParameterName"]: p.get("ParameterValue") for p in page.get("Parameters", [])}
-        )
-        marker = page.get("Marker")
-        if not marker:
-            break
+    page = c.account.call("rds", "describe_db_parameters", DBParameterGroupName=live_name) or {}
+    values = {p["ParameterName"]: p.get("ParameterValue") for p in page.get("Parameters", [])}
     for parameter in group.inputs.get("parameters") or []:
         c.differs(
             f"{identifier} ({live_name})",
@@ -489,6 +509,10 @@ def _caches(c: _Comparison) -> None:
             bool(planned.get("transitEncryptionEnabled")),
             live.get("TransitEncryptionEnabled"),
         )
+        if live.get("TransitEncryptionMode"):
+            # `preferred` still reports TransitEncryptionEnabled but admits plain text.
+            c.differs(group_id, CACHE, "TransitEncryptionMode", "required",
+                      live.get("TransitEncryptionMode"))  # fmt: skip
         c.differs(
             group_id,
             CACHE,
@@ -522,6 +546,10 @@ def _clusters(c: _Comparison) -> None:
         c.known_arns.add(str(live.get("arn")))
         c.differs(name, EKS_CLUSTER, "version", planned.get("version"), live.get("version"))
         vpc, live_vpc = planned.get("vpcConfig") or {}, live.get("resourcesVpcConfig") or {}
+        # The group EKS makes for the cluster (older clusters: the first listed).
+        c.cluster_group_id = live_vpc.get("clusterSecurityGroupId") or next(
+            iter(live_vpc.get("securityGroupIds") or []), None
+        )
         c.differs(
             name,
             EKS_CLUSTER,
@@ -609,10 +637,15 @@ def _node_groups(c: _Comparison, cluster: str) -> None:
 
 
 def _security_groups(c: _Comparison) -> None:
-    """Ingress as planned: the rules' ports and sources; nothing else, nothing from anywhere."""
+    """Ingress as planned, source by source; nothing else, nothing from anywhere.
+
+    Matched first (every planned group, and the cluster's own group, which
+    EKS makes), so that a rule's source group compares by its live id.
+    """
     rules_by_group: dict[str, list[Mapping[str, Any]]] = {}
     for rule in c.plan.of_type(INGRESS_RULE):
         rules_by_group.setdefault(str(rule.inputs.get("securityGroupId")), []).append(rule.inputs)
+    matched: list[tuple[str, Mapping[str, Any]]] = []
     for group in c.plan.of_type(SECURITY_GROUP):
         wanted = str(group.inputs.get("name") or group.name)
         described = c.account.call(
@@ -630,41 +663,66 @@ def _security_groups(c: _Comparison) -> None:
             c.missing(wanted, SECURITY_GROUP)
             continue
         live = matches[0]
+        c.group_ids[str(group.id)] = str(live["GroupId"])
         c.known_arns.add(
             f"arn:aws:ec2:{c.account.region}:{live['OwnerId']}:security-group/{live['GroupId']}"
         )
-        planned = rules_by_group.get(str(group.id), [])
-        expected = sorted(_rule_shape(r) for r in planned)
+        matched.append((str(group.id), live))
+    cluster_group = c.plan.outputs.get("nodeSecurityGroupId")
+    if c.cluster_group_id and cluster_group:
+        c.group_ids[str(cluster_group)] = c.cluster_group_id
+        described = (
+            c.account.call("ec2", "describe_security_groups", GroupIds=[c.cluster_group_id]) or {}
+        )
+        for live in described.get("SecurityGroups", []):
+            matched.append((str(cluster_group), live))
+    for planned_id, live in matched:
+        expected = Counter(_rule_shape(r, c.group_ids) for r in rules_by_group.get(planned_id, []))
         found = c.account.call(
             "ec2",
             "describe_security_group_rules",
             Filters=[{"Name": "group-id", "Values": [live["GroupId"]]}],
         )
-        actual = sorted(
-            _rule_shape(r) for r in (found or {}).get("SecurityGroupRules", []) if not r["IsEgress"]
+        actual = Counter(
+            _rule_shape(r, c.group_ids)
+            for r in (found or {}).get("SecurityGroupRules", [])
+            if not r["IsEgress"]
+            # EKS's own rule on the cluster group: its members talk to each other.
+            and not (
+                planned_id == str(cluster_group)
+                and (r.get("ReferencedGroupInfo") or {}).get("GroupId") == live["GroupId"]
+            )
         )
-        for extra in [r for r in actual if r not in expected]:
+        for extra in sorted((actual - expected).elements()):
             c.findings.append(
                 Finding(
                     "drift", live["GroupName"], SECURITY_GROUP, "ingress", "not in the plan", extra
                 )
             )
-        for gone in [r for r in expected if r not in actual]:
+        for gone in sorted((expected - actual).elements()):
             c.findings.append(
                 Finding("drift", live["GroupName"], SECURITY_GROUP, "ingress", gone, "missing")
             )
-        c.check_tags(live["GroupName"], SECURITY_GROUP, _tag_map(live.get("Tags")))
+        if planned_id != str(cluster_group):
+            c.check_tags(live["GroupName"], SECURITY_GROUP, _tag_map(live.get("Tags")))
 
 
-def _rule_shape(rule: Mapping[str, Any]) -> str:
+def _rule_shape(rule: Mapping[str, Any], group_ids: Mapping[str, str]) -> str:
+    """`tcp 5432-5432 from <source>`: a CIDR, a prefix list, or a group by its live id."""
     protocol = rule.get("ipProtocol") or rule.get("IpProtocol")
     low = rule.get("fromPort", rule.get("FromPort"))
     high = rule.get("toPort", rule.get("ToPort"))
-    cidr = (
-        rule.get("cidrIpv4") or rule.get("CidrIpv4") or rule.get("cidrIpv6") or rule.get("CidrIpv6")
-    )
-    # The plan's group ids are offline ones: a group source is matched by kind.
-    return f"{protocol} {low}-{high} from {cidr or 'a security group'}"
+    planned_group = rule.get("referencedSecurityGroupId")
+    live_group = (rule.get("ReferencedGroupInfo") or {}).get("GroupId")
+    source = (
+        rule.get("cidrIpv4") or rule.get("CidrIpv4") or rule.get("cidrIpv6")
+        or rule.get("CidrIpv6")
+        or (f"prefix list {rule.get('prefixListId') or rule.get('PrefixListId')}"
+            if rule.get("prefixListId") or rule.get("PrefixListId") else None)
+        or (f"group {group_ids.get(str(planned_group), planned_group)}" if planned_group else None)
+        or (f"group {live_group}" if live_group else "an unknown source")
+    )  # fmt: skip
+    return f"{protocol} {low}-{high} from {source}"
 
 
 def _secrets(c: _Comparison) -> None:
@@ -681,6 +739,9 @@ def _secrets(c: _Comparison) -> None:
             c.missing(name, SECRET)
             continue
         c.known_arns.add(str(live["ARN"]))
+        if live.get("DeletedDate"):
+            c.differs(name, SECRET, "DeletedDate", None, str(live["DeletedDate"]),
+                      "scheduled for deletion")  # fmt: skip
         c.differs(
             name,
             SECRET,
@@ -736,23 +797,16 @@ _SCANNED = (
 
 def _unmanaged(c: _Comparison, prefix: str) -> None:
     """Tagged with the stack (or named like its resources) and not in the plan."""
-    arns: set[str] = set()
-    token = ""
-    while True:
-        page = (
-            c.account.call(
-                "resourcegroupstaggingapi",
-                "get_resources",
-                TagFilters=[{"Key": "stack", "Values": [c.tags["stack"]]}],
-                ResourceTypeFilters=list(_SCANNED),
-                PaginationToken=token,
-            )
-            or {}
+    page = (
+        c.account.call(
+            "resourcegroupstaggingapi",
+            "get_resources",
+            TagFilters=[{"Key": "stack", "Values": [c.tags["stack"]]}],
+            ResourceTypeFilters=list(_SCANNED),
         )
-        arns.update(m["ResourceARN"] for m in page.get("ResourceTagMappingList", []))
-        token = str(page.get("PaginationToken") or "")
-        if not token:
-            break
+        or {}
+    )
+    arns = {m["ResourceARN"] for m in page.get("ResourceTagMappingList", [])}
     # An untagged database or cache named like this stack's.
     for db in (c.account.call("rds", "describe_db_instances") or {}).get("DBInstances", []):
         if str(db["DBInstanceIdentifier"]).startswith(prefix):
@@ -778,16 +832,18 @@ def _dns(c: _Comparison) -> None:
     """The environment's public zone, and its certificate issued for the apex and wildcard."""
     for zone in c.plan.of_type(ZONE):
         name = str(zone.inputs["name"])
-        found = c.account.call("route53", "list_hosted_zones_by_name", DNSName=name, MaxItems="1")
+        found = c.account.call("route53", "list_hosted_zones_by_name", DNSName=name)
         live = next(
-            (z for z in (found or {}).get("HostedZones", []) if z["Name"].rstrip(".") == name),
+            (
+                z for z in (found or {}).get("HostedZones", [])
+                if z["Name"].rstrip(".") == name and not z.get("Config", {}).get("PrivateZone")
+            ),
             None,
-        )
+        )  # fmt: skip
         c.checked += 1
         if live is None:
             c.missing(name, ZONE)
             continue
-        c.differs(name, ZONE, "public", True, not live.get("Config", {}).get("PrivateZone"))
         zone_id = str(live["Id"]).rsplit("/", 1)[-1]
         tags = c.account.call("route53", "list_tags_for_resource", ResourceType="hostedzone",
                               ResourceId=zone_id) or {}  # fmt: skip
@@ -822,13 +878,14 @@ def _dns(c: _Comparison) -> None:
                   sorted(live.get("SubjectAlternativeNames") or []))  # fmt: skip
 
 
+# Clusters, then security groups (their live ids), before what names them.
 CHECKS: tuple[Callable[[_Comparison], None], ...] = (
     _key,
     _dns,
-    _databases,
-    _caches,
     _clusters,
     _security_groups,
+    _databases,
+    _caches,
     _secrets,
     _log_groups,
 )

@@ -56,6 +56,37 @@ def provision(
     kms.create_alias(AliasName=alias.inputs["name"], TargetKeyId=key_id)
     kms.enable_key_rotation(KeyId=key_id)
 
+    vpc = ec2.create_vpc(CidrBlock=config.network.vpc_cidr)["Vpc"]["VpcId"]
+    eks_group = ec2.create_security_group(
+        GroupName="eks-cluster-sg", Description="made by EKS", VpcId=vpc
+    )["GroupId"]
+    # EKS's own rule on its group: the cluster's members reach each other.
+    ec2.authorize_security_group_ingress(
+        GroupId=eks_group,
+        IpPermissions=[{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": eks_group}]}],
+    )
+    ids = {plan.outputs["nodeSecurityGroupId"]: eks_group}
+    for group in plan.of_type("aws:ec2/securityGroup:SecurityGroup"):
+        ids[group.id] = ec2.create_security_group(
+            GroupName=_auto(group.name),
+            Description=group.inputs["description"],
+            VpcId=vpc,
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
+        )["GroupId"]
+    for rule in plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
+        group_id = ids[rule.inputs["securityGroupId"]]
+        source = (
+            {"IpRanges": [{"CidrIp": rule.inputs["cidrIpv4"]}]}
+            if rule.inputs.get("cidrIpv4")
+            else {"UserIdGroupPairs": [{"GroupId": eks_group}]}
+        )
+        ec2.authorize_security_group_ingress(
+            GroupId=group_id,
+            IpPermissions=[
+                {"IpProtocol": rule.inputs["ipProtocol"], "FromPort": rule.inputs["fromPort"],
+                 "ToPort": rule.inputs["toPort"], **source}
+            ],
+        )  # fmt: skip
     groups = {}
     for group in plan.of_type("aws:rds/parameterGroup:ParameterGroup"):
         name = _auto(group.name)
@@ -92,6 +123,8 @@ def provision(
             DeletionProtection=i["deletionProtection"],
             PubliclyAccessible=i.get("publiclyAccessible", False),
             EnableIAMDatabaseAuthentication=i["iamDatabaseAuthenticationEnabled"],
+            EnableCloudwatchLogsExports=i["enabledCloudwatchLogsExports"],
+            VpcSecurityGroupIds=[ids[g] for g in i["vpcSecurityGroupIds"]],
             DBParameterGroupName=next(
                 live
                 for planned, live in groups.items()
@@ -106,6 +139,7 @@ def provision(
             DBInstanceIdentifier=replica.inputs["identifier"],
             SourceDBInstanceIdentifier=replica.inputs["replicateSourceDb"],
             DBInstanceClass=replica.inputs["instanceClass"],
+            EnableCloudwatchLogsExports=replica.inputs["enabledCloudwatchLogsExports"],
             Tags=tags,
         )
     for group in plan.of_type("aws:elasticache/replicationGroup:ReplicationGroup"):
@@ -133,6 +167,8 @@ def provision(
         roleArn="arn:aws:iam::123456789012:role/cluster",
         resourcesVpcConfig={
             "subnetIds": ["subnet-1"],
+            # moto gives a cluster no group of its own: the listed one stands in.
+            "securityGroupIds": [eks_group],
             "endpointPublicAccess": c["vpcConfig"]["endpointPublicAccess"],
             "endpointPrivateAccess": True,
             **({"publicAccessCidrs": c["vpcConfig"]["publicAccessCidrs"]}
@@ -152,34 +188,6 @@ def provision(
             instanceTypes=group.inputs["instanceTypes"],
             tags=tag_map,
         )
-    vpc = ec2.create_vpc(CidrBlock=config.network.vpc_cidr)["Vpc"]["VpcId"]
-    eks_group = ec2.create_security_group(
-        GroupName="eks-cluster-sg", Description="made by EKS", VpcId=vpc
-    )["GroupId"]
-    ids = {}
-    for group in plan.of_type("aws:ec2/securityGroup:SecurityGroup"):
-        ids[group.id] = ec2.create_security_group(
-            GroupName=_auto(group.name),
-            Description=group.inputs["description"],
-            VpcId=vpc,
-            TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
-        )["GroupId"]
-    for rule in plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"):
-        group_id = ids.get(rule.inputs["securityGroupId"])
-        if group_id is None:
-            continue  # a rule on the cluster's own group, which EKS makes
-        source = (
-            {"IpRanges": [{"CidrIp": rule.inputs["cidrIpv4"]}]}
-            if rule.inputs.get("cidrIpv4")
-            else {"UserIdGroupPairs": [{"GroupId": eks_group}]}
-        )
-        ec2.authorize_security_group_ingress(
-            GroupId=group_id,
-            IpPermissions=[
-                {"IpProtocol": rule.inputs["ipProtocol"], "FromPort": rule.inputs["fromPort"],
-                 "ToPort": rule.inputs["toPort"], **source}
-            ],
-        )  # fmt: skip
     route53, acm = _client("route53"), _client("acm")
     for zone in plan.of_type("aws:route53/zone:Zone"):
         created = route53.create_hosted_zone(Name=zone.inputs["name"], CallerReference=zone.name)
@@ -204,7 +212,8 @@ def provision(
         logs.put_retention_policy(
             logGroupName=group.inputs["name"], retentionInDays=group.inputs["retentionInDays"]
         )
-    return {"vpc": vpc, "key": key_arn, **{f"sg:{k}": v for k, v in ids.items()}}
+    return {"vpc": vpc, "key": key_arn, "eks_group": eks_group,
+            **{f"sg:{k}": v for k, v in ids.items()}}  # fmt: skip
 
 
 def _verify(plan: Plan, config: StackConfig) -> Any:
@@ -314,8 +323,9 @@ def test_key_rotation_turned_off_and_log_retention_shortened(
 def test_a_public_endpoint_opened_to_everyone(staging, staging_config, staging_account):
     _client("eks").update_cluster_config(
         name="stagecraft-staging",
-        # moto replaces the whole config (AWS merges): the private endpoint stays as it was.
+        # moto replaces the whole config (AWS merges): the rest stays as it was.
         resourcesVpcConfig={
+            "securityGroupIds": [staging_account["eks_group"]],
             "endpointPublicAccess": True,
             "endpointPrivateAccess": True,
             "publicAccessCidrs": ["0.0.0.0/0"],
@@ -426,6 +436,25 @@ def test_production_as_planned_has_only_motos_cache_limit(
     assert _drift(_verify(production, production_config)) == [MOTO_CACHE_MEMBERS]
 
 
+def test_production_without_drift_exits_0(aws_on_moto, production, production_config):
+    import dataclasses
+
+    # The plan with the one cache member moto can build, so nothing differs.
+    plan = dataclasses.replace(
+        production,
+        resources=[
+            dataclasses.replace(r, inputs={**r.inputs, "numCacheClusters": 1})
+            if r.type == "aws:elasticache/replicationGroup:ReplicationGroup"
+            else r
+            for r in production.resources
+        ],
+    )
+    provision(plan, production_config)
+    result = _verify(plan, production_config)
+    assert _drift(result) == []
+    assert result.exit_code(strict=False) == 0
+
+
 def test_multi_az_off_and_a_replica_deleted_fail_production(
     production, production_config, production_account, capsys
 ):
@@ -499,7 +528,7 @@ def test_credentials_the_account_refuses_give_exit_3(moto_with_iam, monkeypatch,
     assert "ReadOnlyAccess" in err
 
 
-def test_a_call_still_throttled_after_retries_stops_the_check(aws_on_moto, staging, staging_config):
+def test_a_throttled_call_stops_the_check(aws_on_moto, staging, staging_config):
     from botocore.stub import Stubber
 
     account = Account(REGION)
@@ -530,3 +559,87 @@ def test_a_zone_deleted_and_a_certificate_for_other_names(staging, staging_confi
         ("missing", domain, "", None, None),
         ("drift", domain, "SubjectAlternativeNames", sorted([domain, f"*.{domain}"]), [domain]),
     ]
+
+
+def test_a_rule_from_another_group_or_a_prefix_list_is_drift(
+    staging, staging_config, staging_account
+):
+    ec2 = _client("ec2")
+    (planned,) = [
+        g for g in staging.of_type("aws:ec2/securityGroup:SecurityGroup")
+        if g.name.endswith("-database")
+    ]  # fmt: skip
+    database_group = staging_account[f"sg:{planned.id}"]
+    stranger = ec2.create_security_group(
+        GroupName="someone-elses", Description="not the cluster", VpcId=staging_account["vpc"]
+    )["GroupId"]
+    prefix_list = ec2.create_managed_prefix_list(
+        PrefixListName="everyone", AddressFamily="IPv4", MaxEntries=1,
+        Entries=[{"Cidr": "0.0.0.0/0"}],
+    )["PrefixList"]["PrefixListId"]  # fmt: skip
+    ec2.authorize_security_group_ingress(
+        GroupId=database_group,
+        IpPermissions=[
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+             "UserIdGroupPairs": [{"GroupId": stranger}]},
+            {"IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432,
+             "PrefixListIds": [{"PrefixListId": prefix_list}]},
+        ],
+    )  # fmt: skip
+    extra = sorted(f.actual for f in _verify(staging, staging_config).drift)
+    assert extra == [
+        f"tcp 5432-5432 from group {stranger}",
+        f"tcp 5432-5432 from prefix list {prefix_list}",
+    ]
+
+
+def test_the_database_moved_to_another_security_group(staging, staging_config, staging_account):
+    ec2 = _client("ec2")
+    open_group = ec2.create_security_group(
+        GroupName="wide-open", Description="anyone", VpcId=staging_account["vpc"]
+    )["GroupId"]
+    _client("rds").modify_db_instance(
+        DBInstanceIdentifier="stagecraft-staging",
+        VpcSecurityGroupIds=[open_group],
+        ApplyImmediately=True,
+    )
+    (finding,) = _verify(staging, staging_config).drift
+    assert (finding.field, finding.actual) == ("VpcSecurityGroups", [open_group])
+    assert finding.policy == "no-open-data-ports"
+
+
+def test_a_disabled_key_and_a_secret_scheduled_for_deletion(
+    staging, staging_config, staging_account
+):
+    _client("kms").disable_key(KeyId=staging_account["key"].rsplit("/", 1)[-1])
+    _client("secretsmanager").delete_secret(
+        SecretId="stagecraft-staging/jwt-secret", RecoveryWindowInDays=7
+    )
+    fields = sorted((f.resource, f.field) for f in _verify(staging, staging_config).drift)
+    assert fields == [
+        ("alias/stagecraft-staging", "KeyState"),
+        ("stagecraft-staging/jwt-secret", "DeletedDate"),
+    ]
+
+
+def test_every_call_verify_makes_is_a_read_the_drift_role_may_make(
+    staging, staging_config, staging_account, monkeypatch
+):
+    from stagecraft.verify import READ_ACTIONS, _action_name
+
+    made: list[str] = []
+    original = Account.call
+
+    def recording(self: Account, service: str, operation: str, **kwargs: Any) -> Any:
+        made.append(f"{service}:{_action_name(operation)}")
+        return original(self, service, operation, **kwargs)
+
+    monkeypatch.setattr(Account, "call", recording)
+    _verify(staging, staging_config)
+    prefixes = {"resourcegroupstaggingapi": "tag"}
+    actions = {
+        f"{prefixes.get(call.split(':')[0], call.split(':')[0])}:{call.split(':')[1]}"
+        for call in made
+    }
+    assert actions <= set(READ_ACTIONS), actions - set(READ_ACTIONS)
+    assert all(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in actions)
