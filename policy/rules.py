@@ -912,6 +912,23 @@ def _external_dns_confined(args: StackValidationArgs, report: ReportViolation) -
         if upsert_only and values.get("policy") != "upsert-only":
             report(f"{release.name}: policy {_shown(values.get('policy'))}, not upsert-only: it "
                    "deletes records", release.urn)  # fmt: skip
+        # Its role (the release depends on it: the ServiceAccount names it)
+        # may change records of named zones only, never every zone.
+        for role in [d for d in release.dependencies if d.resource_type == IAM_ROLE]:
+            for policy in args.resources:
+                if policy.resource_type != IAM_ROLE_POLICY or role not in policy.dependencies:
+                    continue
+                for statement in _statements(_document(policy.props.get("policy"))):
+                    actions = _listed(statement.get("Action"))
+                    if statement.get("Effect") != "Allow" or not any(
+                        a in ("route53:ChangeResourceRecordSets", "route53:*", "*") for a in actions
+                    ):
+                        continue
+                    wild = [r for r in _listed(statement.get("Resource"))
+                            if r == "*" or r.endswith("hostedzone/*")]  # fmt: skip
+                    if wild:
+                        report(f"{policy.name}: may change records of every zone "
+                               f"({', '.join(wild)}), not only its own", policy.urn)  # fmt: skip
 
 
 def _rds_not_public(args: ResourceValidationArgs, report: ReportViolation) -> None:

@@ -229,6 +229,7 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("external-dns-confined", _chart("external-dns", values={"policy": "sync"}), "not upsert-only: it deletes records", {}),
     ("external-dns-confined", _chart("external-dns", values={"domainFilters": []}), "no domainFilters", {}),
     ("external-dns-confined", _chart("external-dns", values={"extraArgs": {}}), "no zone-id-filter", {}),
+    ("external-dns-confined", _props("aws:iam/rolePolicy:RolePolicy", lambda r: "external-dns" in r.name, policy=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "route53:ChangeResourceRecordSets", "Resource": "arn:aws:route53:::hostedzone/*"}]})), "may change records of every zone", {}),
     ("rds-storage-encrypted", _props(RDS, _primary, storageEncrypted=False), "storageEncrypted is not true", {}),
     ("rds-not-public", _props(RDS, publiclyAccessible=True), "publiclyAccessible is true", {}),
     ("rds-multi-az", _props(RDS, _primary, multiAz=False), "multiAz is not true", {}),
