@@ -1068,7 +1068,11 @@ class WorkloadsSpec(Section):
     ingress_namespace: str = Field(
         "ingress-nginx",
         alias="ingressNamespace",
-        description="Namespace of the ingress controller allowed through the default-deny policy.",
+        description=(
+            "Namespace of an in-cluster ingress controller (proxy pods) allowed through the "
+            "default-deny policy; the ALB's own traffic comes from its subnets and is let in "
+            "by the `allow-load-balancer` policy."
+        ),
     )
     quota_cpu_requests: str = Field(
         "4",
