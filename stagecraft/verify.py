@@ -43,6 +43,7 @@ CACHE = "aws:elasticache/replicationGroup:ReplicationGroup"
 EKS_CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
+DEFAULT_SECURITY_GROUP = "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup"
 INGRESS_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
 KMS_KEY = "aws:kms/key:Key"
 KMS_ALIAS = "aws:kms/alias:Alias"
@@ -75,6 +76,8 @@ FIELD_POLICIES: dict[str, str] = {
     "kmsKeyId": "log-groups-encrypted-and-retained",
     "ingress": "no-open-data-ports",
     "VpcSecurityGroups": "no-open-data-ports",
+    "default ingress": "vpc-default-security-group-closed",
+    "default egress": "vpc-default-security-group-closed",
     "tags": "required-tags",
 }
 
@@ -725,6 +728,46 @@ def _rule_shape(rule: Mapping[str, Any], group_ids: Mapping[str, str]) -> str:
     return f"{protocol} {low}-{high} from {source}"
 
 
+def _default_security_group(c: _Comparison) -> None:
+    """The VPC's default group, adopted with no rules: it must still have none."""
+    if not c.plan.of_type(DEFAULT_SECURITY_GROUP):
+        return
+    vpcs = (
+        c.account.call(
+            "ec2", "describe_vpcs", Filters=[{"Name": "tag:stack", "Values": [c.tags["stack"]]}]
+        )
+        or {}
+    )
+    for vpc in vpcs.get("Vpcs", []):
+        found = (
+            c.account.call(
+                "ec2",
+                "describe_security_groups",
+                Filters=[
+                    {"Name": "vpc-id", "Values": [vpc["VpcId"]]},
+                    {"Name": "group-name", "Values": ["default"]},
+                ],
+            )
+            or {}
+        )
+        for group in found.get("SecurityGroups", []):
+            c.checked += 1
+            rules = (
+                c.account.call(
+                    "ec2",
+                    "describe_security_group_rules",
+                    Filters=[{"Name": "group-id", "Values": [group["GroupId"]]}],
+                )
+                or {}
+            )
+            for rule in rules.get("SecurityGroupRules", []):
+                direction = "egress" if rule["IsEgress"] else "ingress"
+                c.findings.append(
+                    Finding("drift", f"{vpc['VpcId']} default", DEFAULT_SECURITY_GROUP,
+                            f"default {direction}", "no rules", _rule_shape(rule, c.group_ids))
+                )  # fmt: skip
+
+
 def _secrets(c: _Comparison) -> None:
     for secret in c.plan.of_type(SECRET):
         name = str(secret.inputs.get("name") or secret.name)
@@ -884,6 +927,7 @@ CHECKS: tuple[Callable[[_Comparison], None], ...] = (
     _dns,
     _clusters,
     _security_groups,
+    _default_security_group,
     _databases,
     _caches,
     _secrets,

@@ -56,7 +56,25 @@ def provision(
     kms.create_alias(AliasName=alias.inputs["name"], TargetKeyId=key_id)
     kms.enable_key_rotation(KeyId=key_id)
 
-    vpc = ec2.create_vpc(CidrBlock=config.network.vpc_cidr)["Vpc"]["VpcId"]
+    vpc = ec2.create_vpc(
+        CidrBlock=config.network.vpc_cidr,
+        TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}],
+    )["Vpc"]["VpcId"]
+    # The program adopts the VPC's default group and empties it.
+    (default,) = ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc]}, {"Name": "group-name", "Values": ["default"]}]
+    )["SecurityGroups"]
+    for rule in ec2.describe_security_group_rules(
+        Filters=[{"Name": "group-id", "Values": [default["GroupId"]]}]
+    )["SecurityGroupRules"]:
+        revoke = (
+            "revoke_security_group_egress"
+            if rule["IsEgress"]
+            else ("revoke_security_group_ingress")
+        )
+        getattr(ec2, revoke)(
+            GroupId=default["GroupId"], SecurityGroupRuleIds=[rule["SecurityGroupRuleId"]]
+        )
     eks_group = ec2.create_security_group(
         GroupName="eks-cluster-sg", Description="made by EKS", VpcId=vpc
     )["GroupId"]
@@ -643,3 +661,25 @@ def test_every_call_verify_makes_is_a_read_the_drift_role_may_make(
     }
     assert actions <= set(READ_ACTIONS), actions - set(READ_ACTIONS)
     assert all(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in actions)
+
+
+def test_the_vpcs_default_group_opened_again(staging, staging_config, staging_account):
+    ec2 = _client("ec2")
+    (default,) = ec2.describe_security_groups(
+        Filters=[
+            {"Name": "vpc-id", "Values": [staging_account["vpc"]]},
+            {"Name": "group-name", "Values": ["default"]},
+        ]
+    )["SecurityGroups"]
+    ec2.authorize_security_group_ingress(
+        GroupId=default["GroupId"],
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22,
+                        "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )  # fmt: skip
+    (finding,) = _verify(staging, staging_config).drift
+    assert (finding.field, finding.expected, finding.actual) == (
+        "default ingress",
+        "no rules",
+        "tcp 22-22 from 0.0.0.0/0",
+    )
+    assert finding.policy == "vpc-default-security-group-closed"

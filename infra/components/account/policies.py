@@ -468,6 +468,7 @@ DRIFT_READ_ACTIONS = (
     "eks:DescribeCluster",
     "eks:ListNodegroups",
     "eks:DescribeNodegroup",
+    "ec2:DescribeVpcs",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeSecurityGroupRules",
     "kms:DescribeKey",
