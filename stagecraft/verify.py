@@ -22,13 +22,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from infra.components.account.policies import DRIFT_READ_ACTIONS, drift_policy
+from infra.components.account.policies import DRIFT_READ_ACTIONS
 from stagecraft.offline.engine import Plan, PlannedResource
 
 # What this check may call: the drift role's permissions (bootstrap) and the
 # least-privilege policy the README gives auditors.
 READ_ACTIONS = DRIFT_READ_ACTIONS
-LEAST_PRIVILEGE_POLICY = drift_policy
 
 Kind = Literal["drift", "missing", "unmanaged", "expected"]
 
@@ -286,6 +285,23 @@ class _Comparison:
                 Finding("expected", resource, type_token, name, planned, actual, why)
             )
 
+    def describe(
+        self,
+        resource: str,
+        type_token: str,
+        service: str,
+        operation: str,
+        *,
+        not_found: str,
+        **kwargs: Any,
+    ) -> dict[str, Any] | None:
+        """One planned resource read live; None, and reported missing, where AWS has none."""
+        self.checked += 1
+        found = self.account.call(service, operation, missing=(not_found,), **kwargs)
+        if found is None:
+            self.missing(resource, type_token)
+        return found
+
     def missing(self, resource: str, type_token: str) -> None:
         self.findings.append(
             Finding("missing", resource, type_token, note="planned, but not in the account")
@@ -325,10 +341,10 @@ def _key(c: _Comparison) -> None:
     if not aliases:
         return
     alias = str(aliases[0].inputs["name"])
-    described = c.account.call("kms", "describe_key", missing=("NotFoundException",), KeyId=alias)
-    c.checked += 1
+    described = c.describe(
+        alias, KMS_KEY, "kms", "describe_key", not_found="NotFoundException", KeyId=alias
+    )
     if described is None:
-        c.missing(alias, KMS_KEY)
         return
     key = described["KeyMetadata"]
     c.key_arn = str(key["Arn"])
@@ -350,15 +366,15 @@ def _databases(c: _Comparison) -> None:
     for instance in c.plan.of_type(RDS_INSTANCE):
         planned = instance.inputs
         identifier = str(planned["identifier"])
-        found = c.account.call(
+        found = c.describe(
+            identifier,
+            RDS_INSTANCE,
             "rds",
             "describe_db_instances",
-            missing=("DBInstanceNotFound",),
+            not_found="DBInstanceNotFound",
             DBInstanceIdentifier=identifier,
         )
-        c.checked += 1
         if found is None:
-            c.missing(identifier, RDS_INSTANCE)
             continue
         live = found["DBInstances"][0]
         c.known_arns.add(str(live["DBInstanceArn"]))
@@ -461,15 +477,15 @@ def _caches(c: _Comparison) -> None:
     for group in c.plan.of_type(CACHE):
         planned = group.inputs
         group_id = str(planned["replicationGroupId"])
-        found = c.account.call(
+        found = c.describe(
+            group_id,
+            CACHE,
             "elasticache",
             "describe_replication_groups",
-            missing=("ReplicationGroupNotFoundFault",),
+            not_found="ReplicationGroupNotFoundFault",
             ReplicationGroupId=group_id,
         )
-        c.checked += 1
         if found is None:
-            c.missing(group_id, CACHE)
             continue
         live = found["ReplicationGroups"][0]
         c.known_arns.add(str(live.get("ARN")))
@@ -538,12 +554,15 @@ def _clusters(c: _Comparison) -> None:
     for cluster in c.plan.of_type(EKS_CLUSTER):
         planned = cluster.inputs
         name = str(planned["name"])
-        found = c.account.call(
-            "eks", "describe_cluster", missing=("ResourceNotFoundException",), name=name
+        found = c.describe(
+            name,
+            EKS_CLUSTER,
+            "eks",
+            "describe_cluster",
+            not_found="ResourceNotFoundException",
+            name=name,
         )
-        c.checked += 1
         if found is None:
-            c.missing(name, EKS_CLUSTER)
             continue
         live = found["cluster"]
         c.known_arns.add(str(live.get("arn")))
@@ -771,15 +790,15 @@ def _default_security_group(c: _Comparison) -> None:
 def _secrets(c: _Comparison) -> None:
     for secret in c.plan.of_type(SECRET):
         name = str(secret.inputs.get("name") or secret.name)
-        live = c.account.call(
+        live = c.describe(
+            name,
+            SECRET,
             "secretsmanager",
             "describe_secret",
-            missing=("ResourceNotFoundException",),
+            not_found="ResourceNotFoundException",
             SecretId=name,
         )
-        c.checked += 1
         if live is None:
-            c.missing(name, SECRET)
             continue
         c.known_arns.add(str(live["ARN"]))
         if live.get("DeletedDate"):
