@@ -8,6 +8,7 @@ from typing import Any
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_kubernetes as k8s
 
 from infra.aws_types import SECURITY_GROUP, physical_name
 
@@ -137,4 +138,35 @@ def encrypted_log_group(
         retention_in_days=retention_days,
         kms_key_id=kms_key_arn,
         opts=child(parent, import_=log_group_name if adopt else None),
+    )
+
+
+def denying_admission_policy(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    policy_name: str,
+    labels: Mapping[str, str],
+    spec: k8s.admissionregistration.v1.ValidatingAdmissionPolicySpecArgs,
+    provider: k8s.Provider | None = None,
+    depends_on: Sequence[pulumi.Resource] = (),
+) -> k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding:
+    """A ValidatingAdmissionPolicy and the binding that makes it deny (bound after it).
+
+    Returns the binding: what must exist before the rights the policy guards.
+    """
+    metadata = k8s.meta.v1.ObjectMetaArgs(name=policy_name, labels=dict(labels))
+    policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
+        f"{name}-policy",
+        metadata=metadata,
+        spec=spec,
+        opts=child(parent, provider=provider, depends_on=list(depends_on)),
+    )
+    return k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
+        f"{name}-policy-binding",
+        metadata=metadata,
+        spec=k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpecArgs(
+            policy_name=policy_name, validation_actions=["Deny"]
+        ),
+        opts=child(parent, provider=provider, depends_on=[policy]),
     )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components._common import child, type_token
+from infra.components._common import child, denying_admission_policy, type_token
 
 CLUSTER_ROLE = "stagecraft-small-stack-deployer"
 ADMISSION_POLICY = "stagecraft-small-stack-namespaces"
@@ -81,15 +81,18 @@ class SmallStackAccess(pulumi.ComponentResource):
         self, name: str, args: SmallStackAccessArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(type_token("SmallStackAccess"), name, None, opts)
-        in_cluster = child(self, provider=args.provider, depends_on=list(args.wait_for))
 
         def meta(object_name: str) -> k8s.meta.v1.ObjectMetaArgs:
             return k8s.meta.v1.ObjectMetaArgs(name=object_name, labels=args.labels)
 
         # The policy first: the rights below are never live without it.
-        policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-            f"{name}-policy",
-            metadata=meta(ADMISSION_POLICY),
+        binding = denying_admission_policy(
+            self,
+            name,
+            policy_name=ADMISSION_POLICY,
+            labels=args.labels,
+            provider=args.provider,
+            depends_on=args.wait_for,
             spec=k8s.admissionregistration.v1.ValidatingAdmissionPolicySpecArgs(
                 failure_policy="Fail",
                 match_constraints=k8s.admissionregistration.v1.MatchResourcesArgs(
@@ -128,16 +131,6 @@ class SmallStackAccess(pulumi.ComponentResource):
                     ),
                 ],
             ),
-            opts=in_cluster,
-        )
-        binding = k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-            f"{name}-policy-binding",
-            metadata=meta(ADMISSION_POLICY),
-            spec=k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpecArgs(
-                policy_name=ADMISSION_POLICY,
-                validation_actions=["Deny"],
-            ),
-            opts=child(self, provider=args.provider, depends_on=[policy]),
         )
         role = k8s.rbac.v1.ClusterRole(
             f"{name}-role",

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.components._common import child, type_token
+from infra.components._common import denying_admission_policy, type_token
 
 ADMISSION_POLICY = "stagecraft-small-stack-ingress"
 # The controller's annotations that concern an Ingress's own listeners,
@@ -85,10 +85,11 @@ class SmallStackIngress(pulumi.ComponentResource):
         self, name: str, args: SmallStackIngressArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(type_token("SmallStackIngress"), name, None, opts)
-        meta = k8s.meta.v1.ObjectMetaArgs(name=ADMISSION_POLICY, labels=args.labels)
-        policy = k8s.admissionregistration.v1.ValidatingAdmissionPolicy(
-            f"{name}-policy",
-            metadata=meta,
+        denying_admission_policy(
+            self,
+            name,
+            policy_name=ADMISSION_POLICY,
+            labels=args.labels,
             spec=k8s.admissionregistration.v1.ValidatingAdmissionPolicySpecArgs(
                 failure_policy="Fail",
                 match_constraints=k8s.admissionregistration.v1.MatchResourcesArgs(
@@ -139,14 +140,5 @@ class SmallStackIngress(pulumi.ComponentResource):
                     ),
                 ],
             ),
-            opts=child(self),
-        )
-        k8s.admissionregistration.v1.ValidatingAdmissionPolicyBinding(
-            f"{name}-policy-binding",
-            metadata=meta,
-            spec=k8s.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpecArgs(
-                policy_name=ADMISSION_POLICY, validation_actions=["Deny"]
-            ),
-            opts=child(self, depends_on=[policy]),
         )
         self.register_outputs({})
