@@ -87,7 +87,8 @@ def _parse(name: str, raw: bytes, compressed: bool, modified: datetime) -> Stack
 
 
 def _file_stacks(url: str, project: str, wanted: Callable[[str], bool]) -> Iterator[StackState]:
-    root = Path(os.path.expanduser(urlsplit(url).netloc + urlsplit(url).path or "~"))
+    parts = urlsplit(url)  # file://~ (netloc "~"), file:///abs/path (path)
+    root = Path(os.path.expanduser(parts.netloc + parts.path or "~"))
     folder = root / ".pulumi" / "stacks" / project
     if not folder.is_dir():
         return
