@@ -69,10 +69,75 @@ CLUSTER_AUTOSCALER: dict[str, ChartPin] = {
 }
 
 
+# The monitoring stack. Grafana's open-source charts (loki, tempo, grafana)
+# moved to grafana-community on 2026-03-16; the grafana repository's `loki`
+# is now the Enterprise Logs chart. Alloy stays in the grafana repository.
+
+# The Prometheus Operator's CRDs as regular templates, so every upgrade
+# updates them (kube-prometheus-stack ships them in crds/, which Helm installs
+# once and never upgrades). Its app version must equal the operator's below.
+PROMETHEUS_OPERATOR_CRDS = ChartPin(
+    repository="https://prometheus-community.github.io/helm-charts",
+    chart="prometheus-operator-crds",
+    version="31.0.1",
+    app_version="v0.93.1",
+    source="https://github.com/prometheus-community/helm-charts/releases",
+)
+KUBE_PROMETHEUS_STACK = ChartPin(
+    repository="https://prometheus-community.github.io/helm-charts",
+    chart="kube-prometheus-stack",
+    # Prometheus v3.14.0, Alertmanager v0.34.0, Grafana 13.2.0 (subchart 12.11.1).
+    version="88.5.3",
+    app_version="v0.93.1",
+    source="https://github.com/prometheus-community/helm-charts/releases",
+)
+LOKI = ChartPin(
+    repository="https://grafana-community.github.io/helm-charts",
+    chart="loki",
+    version="18.11.0",
+    app_version="3.7.6",
+    source="https://github.com/grafana-community/helm-charts/releases",
+)
+# Promtail reached end of life on 2026-03-02; Alloy is its successor.
+ALLOY = ChartPin(
+    repository="https://grafana.github.io/helm-charts",
+    chart="alloy",
+    version="1.11.1",
+    app_version="v1.18.1",
+    source="https://github.com/grafana/alloy/releases",
+)
+# The single-binary chart (Tempo 2.x): tempo-distributed 3.x needs Kafka.
+TEMPO = ChartPin(
+    repository="https://grafana-community.github.io/helm-charts",
+    chart="tempo",
+    version="2.2.4",
+    app_version="2.10.8",
+    source="https://github.com/grafana-community/helm-charts/releases",
+)
+# Upstream quay.io/thanos/thanos images (Bitnami's catalogue is no longer free).
+THANOS = ChartPin(
+    repository="https://stevehipwell.github.io/helm-charts/",
+    chart="thanos",
+    version="1.24.1",
+    app_version="0.42.4",
+    source="https://github.com/stevehipwell/helm-charts/releases",
+)
+
+
+# What the in-cluster monitoring stack installs (in its `monitoring` namespace).
+MONITORING_CHARTS = (PROMETHEUS_OPERATOR_CRDS, KUBE_PROMETHEUS_STACK, LOKI, ALLOY, TEMPO, THANOS)
+
+
 def all_pins() -> list[ChartPin]:
     return [
         METRICS_SERVER,
         AWS_LOAD_BALANCER_CONTROLLER,
         EXTERNAL_DNS,
         *CLUSTER_AUTOSCALER.values(),
+        PROMETHEUS_OPERATOR_CRDS,
+        KUBE_PROMETHEUS_STACK,
+        LOKI,
+        ALLOY,
+        TEMPO,
+        THANOS,
     ]

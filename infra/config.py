@@ -29,6 +29,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
@@ -259,6 +260,18 @@ class Section(BaseModel):
         """Rules tying this section's keys together; one problem per broken rule."""
         return []
 
+    def changed_keys(self) -> set[str]:
+        """Fields set to something other than their default.
+
+        Not `model_fields_set`: the Pulumi CLI (and the offline reader) hand
+        over every declared default as a value, so "given" is "different".
+        """
+        return {
+            name
+            for name, info in type(self).model_fields.items()
+            if not info.is_required() and getattr(self, name) != _default_of(info)
+        }
+
     @model_validator(mode="after")
     def _check_rules(self) -> Self:
         problems = self.rule_problems()
@@ -423,10 +436,43 @@ class TierSpec(Section):
         ),
     )
 
+    cloud_trail: bool = Field(
+        False,
+        alias="cloudTrail",
+        description=(
+            "Record every API call in the account with a CloudTrail trail: all regions, "
+            "management events read and write, log file validation, encrypted with the "
+            "environment's key, delivered to a locked-down S3 bucket and to CloudWatch Logs "
+            "(kept auditLogRetentionDays). One per account: turn it on in the stack that "
+            "owns the account's audit trail (production)."
+        ),
+    )
+    cloud_trail_retention_days: int = Field(
+        2557,
+        alias="cloudTrailRetentionDays",
+        ge=90,
+        le=3653,
+        description=(
+            "Days the trail's S3 bucket keeps log files before its lifecycle deletes them "
+            "(default seven years; CloudTrail's own event history keeps only 90 days)."
+        ),
+    )
+
     @field_validator("audit_log_retention_days")
     @classmethod
     def _retention_is_cloudwatch_value(cls, value: int) -> int:
         return _check_log_retention(value)
+
+    def rule_problems(self) -> list[Problem]:
+        if not self.cloud_trail and "cloud_trail_retention_days" in self.changed_keys():
+            return [
+                Problem(
+                    _key("cloudTrailRetentionDays"),
+                    self.cloud_trail_retention_days,
+                    "applies only to the trail; set stagecraft:cloudTrail: true or remove it",
+                )
+            ]
+        return []
 
 
 class NetworkSpec(Section):
@@ -1413,6 +1459,447 @@ class AddonsSpec(Section):
         return problems
 
 
+# What a `secure:` value is handed over as when nobody decrypted it (the offline
+# plan and `stagecraft validate` have no key): present, but its form cannot be
+# checked until `pulumi up` hands over the decrypted value.
+UNDECRYPTED_SECRET = "(secure value: not decrypted offline)"
+DOCUMENTATION_SECRET = documentation_values.DOCUMENTATION_SECRET
+
+
+def _secret_field(alias: str, description: str) -> Any:
+    """A key whose value is a secret: stored with `pulumi config set --secret`, never plain.
+
+    Such keys are not declared in Pulumi.yaml: the CLI would write a declared
+    default into every stack in plain text and then refuse it for not being
+    encrypted, so a declared secret key could never be optional.
+    """
+    return Field(
+        SecretStr(""), alias=alias, description=description, json_schema_extra={"secret": True}
+    )
+
+
+def is_secret_key(section: type[Section], field_name: str) -> bool:
+    extra = section.model_fields[field_name].json_schema_extra
+    return isinstance(extra, dict) and extra.get("secret") is True
+
+
+def revealed(value: SecretStr) -> str:
+    """The secret's text, for a `pulumi.Output.secret` (never for a message or a log)."""
+    return value.get_secret_value()
+
+
+# Helm/Prometheus-style retention limits the in-cluster tools accept; a day
+# is the smallest unit stagecraft offers (Loki's retention needs whole 24 h
+# index periods).
+METRICS_RETENTION_DAYS = (1, 365)
+LOGS_RETENTION_DAYS = (1, 365)
+# Tempo's compactor keeps whole blocks; beyond a month a trace store is an archive.
+TRACES_RETENTION_DAYS = (1, 30)
+# Thanos's compactor downsamples to 5m after 40 h and 1h after 10 days: keeping
+# less than 30 days in S3 would delete data before it is downsampled.
+LONG_TERM_RETENTION_DAYS = (30, 3650)
+# gp3 volumes: 1 GiB to 16 TiB; below 10 GiB a Prometheus or Loki WAL fills up.
+VOLUME_GB = (10, 16384)
+
+AlertReceiverKind = Literal["slack", "pagerduty", "email"]
+ALERT_RECEIVER_KINDS: tuple[str, ...] = get_args(AlertReceiverKind)
+
+_EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_SMARTHOST = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
+_SLACK_TEAM_ID = re.compile(r"^T[A-Z0-9]{6,}$")
+_SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{6,}$")
+_SLACK_CHANNEL = re.compile(r"^#[a-z0-9][a-z0-9._-]{0,79}$")
+_PAGERDUTY_KEY = re.compile(r"^[A-Za-z0-9]{32}$")
+_URL_PATH = re.compile(r"^/[A-Za-z0-9._~!$&'()*+,;=:@/%-]*$")
+
+
+class MonitoringSpec(Section):
+    """The in-cluster monitoring stack: metrics, dashboards, logs and traces."""
+
+    title: ClassVar[str] = "Monitoring"
+
+    monitoring: bool = Field(
+        True,
+        alias="monitoring",
+        description=(
+            "Run the in-cluster monitoring stack: kube-prometheus-stack (Prometheus, "
+            "Alertmanager, Grafana), Loki with Alloy shipping every pod's logs, and Tempo "
+            "for traces, each keeping its data in the environment's own volumes and S3 "
+            "buckets. false: none of it (development keeps console logs only), and the "
+            "other keys of this section are refused."
+        ),
+    )
+    metrics_retention_days: int = Field(
+        15,
+        alias="metricsRetentionDays",
+        ge=METRICS_RETENTION_DAYS[0],
+        le=METRICS_RETENTION_DAYS[1],
+        description=(
+            "Days Prometheus keeps metrics on its volume (`retention`); it also stops at 85% "
+            "of metricsVolumeGb (`retentionSize`), whichever comes first."
+        ),
+    )
+    metrics_volume_gb: int = Field(
+        50,
+        alias="metricsVolumeGb",
+        ge=VOLUME_GB[0],
+        le=VOLUME_GB[1],
+        description=(
+            "Size of Prometheus's gp3 volume. Rule of thumb: active series / scrape interval "
+            "x 2 bytes x retention (100k series at 30 s for 30 days is about 17 GiB). Growing "
+            "it is an online resize; shrinking it is refused by Kubernetes."
+        ),
+    )
+    logs_retention_days: int = Field(
+        7,
+        alias="logsRetentionDays",
+        ge=LOGS_RETENTION_DAYS[0],
+        le=LOGS_RETENTION_DAYS[1],
+        description=(
+            "Days Loki keeps logs (its compactor deletes older chunks from the logs bucket; "
+            "the bucket's lifecycle expires anything left two days later)."
+        ),
+    )
+    logs_volume_gb: int = Field(
+        10,
+        alias="logsVolumeGb",
+        ge=VOLUME_GB[0],
+        le=VOLUME_GB[1],
+        description="Size of Loki's gp3 volume (write-ahead log and compactor state; the logs "
+        "themselves are in S3).",
+    )
+    traces_retention_days: int = Field(
+        3,
+        alias="tracesRetentionDays",
+        ge=TRACES_RETENTION_DAYS[0],
+        le=TRACES_RETENTION_DAYS[1],
+        description="Days Tempo keeps traces (its compactor's `block_retention`; blocks are in "
+        "the traces bucket, whose lifecycle expires anything left two days later).",
+    )
+    traces_volume_gb: int = Field(
+        10,
+        alias="tracesVolumeGb",
+        ge=VOLUME_GB[0],
+        le=VOLUME_GB[1],
+        description="Size of Tempo's gp3 volume (write-ahead log; the traces themselves are "
+        "in S3).",
+    )
+    long_term_metrics: bool = Field(
+        False,
+        alias="longTermMetrics",
+        description=(
+            "Also keep metrics in S3 beyond Prometheus's retention: a Thanos sidecar uploads "
+            "every two-hour block to the metrics bucket, and Thanos (compactor, store "
+            "gateway, query) downsamples, expires and serves them to Grafana."
+        ),
+    )
+    long_term_metrics_retention_days: int = Field(
+        395,
+        alias="longTermMetricsRetentionDays",
+        ge=LONG_TERM_RETENTION_DAYS[0],
+        le=LONG_TERM_RETENTION_DAYS[1],
+        description=(
+            "Days the Thanos compactor keeps metrics in S3 at every resolution (raw, 5m, "
+            "1h). The default keeps 13 months: this month against the same month last year."
+        ),
+    )
+
+    def rule_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        if not self.monitoring:
+            for name in sorted(self.changed_keys() - {"monitoring"}):
+                alias = _alias_of(type(self), name)
+                problems.append(
+                    Problem(
+                        _key(alias),
+                        getattr(self, name),
+                        "is a setting of the in-cluster monitoring stack, which monitoring: "
+                        "false turns off; remove it, or set stagecraft:monitoring: true",
+                    )
+                )
+            return problems
+        if not self.long_term_metrics and "long_term_metrics_retention_days" in (
+            self.changed_keys()
+        ):
+            problems.append(
+                Problem(
+                    _key("longTermMetricsRetentionDays"),
+                    self.long_term_metrics_retention_days,
+                    "applies only to long-term metrics; set stagecraft:longTermMetrics: true "
+                    "or remove it",
+                )
+            )
+        if (
+            self.long_term_metrics
+            and self.long_term_metrics_retention_days < self.metrics_retention_days
+        ):
+            problems.append(
+                Problem(
+                    _key("longTermMetricsRetentionDays"),
+                    self.long_term_metrics_retention_days,
+                    f"must be at least metricsRetentionDays ({self.metrics_retention_days}): "
+                    "long-term storage that keeps less than Prometheus itself adds nothing",
+                )
+            )
+        return problems
+
+
+class AlertingSpec(Section):
+    """Who is told when something breaks, and the CloudWatch alarms that tell them."""
+
+    title: ClassVar[str] = "Alerting"
+
+    alert_receivers: list[AlertReceiverKind] = Field(
+        default_factory=list,
+        alias="alertReceivers",
+        description=(
+            "Where alerts go, by kind: `slack`, `pagerduty`, `email`. Each kind listed "
+            "receives Alertmanager's alerts (the first one is the default route; critical "
+            "alerts go to every one) and subscribes to the environment's SNS topic, which "
+            "the CloudWatch alarms notify. Each kind needs its alert* keys below. Empty: no "
+            "SNS topic and no CloudWatch alarms."
+        ),
+    )
+    alert_slack_webhook_url: SecretStr = _secret_field(
+        "alertSlackWebhookUrl",
+        "Slack incoming-webhook URL Alertmanager posts to (https://hooks.slack.com/...). "
+        "A secret: `pulumi config set --secret stagecraft:alertSlackWebhookUrl <url>`.",
+    )
+    alert_slack_channel: str = Field(
+        "",
+        alias="alertSlackChannel",
+        description="The Slack channel the webhook posts to, e.g. `#alerts-staging`.",
+    )
+    alert_slack_team_id: str = Field(
+        "",
+        alias="alertSlackTeamId",
+        description=(
+            "Slack workspace id (`T...`) authorised once in the AWS Chatbot console; AWS "
+            "Chatbot posts the SNS topic's CloudWatch alarms to alertSlackChannelId."
+        ),
+    )
+    alert_slack_channel_id: str = Field(
+        "",
+        alias="alertSlackChannelId",
+        description="Slack channel id (`C...`) AWS Chatbot posts the CloudWatch alarms to.",
+    )
+    alert_pagerduty_routing_key: SecretStr = _secret_field(
+        "alertPagerdutyRoutingKey",
+        "Integration key of the PagerDuty service's Events API v2 integration (32 "
+        "characters), for Alertmanager. A secret (`pulumi config set --secret`).",
+    )
+    alert_pagerduty_cloudwatch_key: SecretStr = _secret_field(
+        "alertPagerdutyCloudwatchKey",
+        "Integration key of the same service's Amazon CloudWatch integration (32 "
+        "characters): the SNS topic posts to https://events.pagerduty.com/integration/"
+        "<key>/enqueue. A secret (`pulumi config set --secret`).",
+    )
+    alert_email_to: list[str] = Field(
+        default_factory=list,
+        alias="alertEmailTo",
+        description=(
+            "Addresses that receive alerts by email. Each gets an SNS subscription, which "
+            "stays pending until its owner clicks the link AWS sends."
+        ),
+    )
+    alert_email_from: str = Field(
+        "", alias="alertEmailFrom", description="Sender address of Alertmanager's emails."
+    )
+    alert_email_smarthost: str = Field(
+        "",
+        alias="alertEmailSmarthost",
+        description="SMTP server Alertmanager sends through, `host:port` (TLS required), e.g. "
+        "`email-smtp.us-east-1.amazonaws.com:587` for SES.",
+    )
+    alert_email_smtp_username: str = Field(
+        "", alias="alertEmailSmtpUsername", description="SMTP user name, if the server wants one."
+    )
+    alert_email_smtp_password: SecretStr = _secret_field(
+        "alertEmailSmtpPassword",
+        "SMTP password for alertEmailSmtpUsername. A secret (`pulumi config set --secret`).",
+    )
+    alarm_db_cpu_percent: int = Field(
+        80,
+        alias="alarmDbCpuPercent",
+        ge=1,
+        le=100,
+        description="Alarm when the database's (or a replica's) CPU averages above this for "
+        "15 minutes.",
+    )
+    alarm_db_free_storage_percent: int = Field(
+        10,
+        alias="alarmDbFreeStoragePercent",
+        ge=1,
+        le=50,
+        description="Alarm when free storage falls below this share of dbMaxAllocatedStorageGb "
+        "(storage autoscaling stops there).",
+    )
+    alarm_db_freeable_memory_percent: int = Field(
+        10,
+        alias="alarmDbFreeableMemoryPercent",
+        ge=1,
+        le=50,
+        description="Alarm when freeable memory stays below this share of the instance "
+        "class's memory for 15 minutes.",
+    )
+    alarm_db_connections_percent: int = Field(
+        80,
+        alias="alarmDbConnectionsPercent",
+        ge=1,
+        le=100,
+        description="Alarm when connections exceed this share of PostgreSQL's default "
+        "max_connections for the instance class (LEAST(memory/9531392, 5000)).",
+    )
+    alarm_db_replica_lag_seconds: int = Field(
+        60,
+        alias="alarmDbReplicaLagSeconds",
+        ge=1,
+        le=3600,
+        description="Alarm when a read replica is this far behind for 5 minutes.",
+    )
+    alarm_cache_cpu_percent: int = Field(
+        80,
+        alias="alarmCacheCpuPercent",
+        ge=1,
+        le=100,
+        description="Alarm when a cache node's Redis engine CPU averages above this for 15 "
+        "minutes.",
+    )
+    alarm_cache_memory_percent: int = Field(
+        80,
+        alias="alarmCacheMemoryPercent",
+        ge=1,
+        le=100,
+        description="Alarm when a cache node uses more than this share of its memory for 15 "
+        "minutes.",
+    )
+    alarm_cache_evictions: int = Field(
+        100,
+        alias="alarmCacheEvictions",
+        ge=0,
+        description="Alarm when a cache node evicts more keys than this in each of three "
+        "5-minute periods.",
+    )
+    alarm_cache_replication_lag_seconds: int = Field(
+        30,
+        alias="alarmCacheReplicationLagSeconds",
+        ge=1,
+        le=3600,
+        description="Alarm when a cache replica is this far behind its primary for 5 minutes.",
+    )
+    health_check_path: str = Field(
+        "",
+        alias="healthCheckPath",
+        description=(
+            "Path of the application's public health endpoint (`/healthz`): a Route 53 "
+            "HTTPS health check calls https://<domain><path> every 30 s from several "
+            "regions, and an alarm notifies the receivers when it fails. Empty: no "
+            "synthetic check (an environment reached over the VPN only cannot have one)."
+        ),
+    )
+
+    @field_validator("alert_receivers")
+    @classmethod
+    def _distinct_receivers(cls, value: list[str]) -> list[str]:
+        return _no_duplicates(value)
+
+    @field_validator("alert_email_to")
+    @classmethod
+    def _email_addresses(cls, value: list[str]) -> list[str]:
+        bad = [address for address in value if not _EMAIL.fullmatch(address)]
+        if bad:
+            raise ValueError(f"{', '.join(bad)}: not an email address such as oncall@example.com")
+        return _no_duplicates(value)
+
+    @field_validator("health_check_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if value and not _URL_PATH.fullmatch(value):
+            raise ValueError("must be a URL path starting with '/', such as '/healthz'")
+        return value
+
+    def rule_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        listed = set(self.alert_receivers)
+        # (kind, key, value, required, form check, what the form is)
+        settings: list[tuple[str, str, object, bool, Any, str]] = [
+            ("slack", "alertSlackWebhookUrl", self.alert_slack_webhook_url, True,
+             lambda v: v.startswith("https://"),
+             "must be an https:// URL (a Slack incoming webhook, https://hooks.slack.com/...)"),
+            ("slack", "alertSlackChannel", self.alert_slack_channel, True,
+             _SLACK_CHANNEL.fullmatch, "must be a channel name such as '#alerts-staging'"),
+            ("slack", "alertSlackTeamId", self.alert_slack_team_id, True,
+             _SLACK_TEAM_ID.fullmatch, "must be a Slack workspace id such as 'T0123ABCD'"),
+            ("slack", "alertSlackChannelId", self.alert_slack_channel_id, True,
+             _SLACK_CHANNEL_ID.fullmatch, "must be a Slack channel id such as 'C0123ABCD'"),
+            ("pagerduty", "alertPagerdutyRoutingKey", self.alert_pagerduty_routing_key, True,
+             _PAGERDUTY_KEY.fullmatch, "must be a PagerDuty integration key (32 letters and "
+             "digits)"),
+            ("pagerduty", "alertPagerdutyCloudwatchKey", self.alert_pagerduty_cloudwatch_key,
+             True, _PAGERDUTY_KEY.fullmatch, "must be a PagerDuty integration key (32 letters "
+             "and digits)"),
+            ("email", "alertEmailTo", self.alert_email_to, True, None, ""),
+            ("email", "alertEmailFrom", self.alert_email_from, True, _EMAIL.fullmatch,
+             "must be an email address such as alertmanager@example.com"),
+            ("email", "alertEmailSmarthost", self.alert_email_smarthost, True,
+             _SMARTHOST.fullmatch,
+             "must be host:port, e.g. email-smtp.us-east-1.amazonaws.com:587"),
+            ("email", "alertEmailSmtpUsername", self.alert_email_smtp_username, False, None, ""),
+            ("email", "alertEmailSmtpPassword", self.alert_email_smtp_password, False, None, ""),
+        ]  # fmt: skip
+        for kind, alias, value, required, form, form_rule in settings:
+            text = revealed(value) if isinstance(value, SecretStr) else value
+            shown: object = "[secret]" if isinstance(value, SecretStr) else value
+            if kind not in listed:
+                if text:
+                    problems.append(
+                        Problem(
+                            _key(alias),
+                            shown,
+                            f"is a {kind} receiver setting, but alertReceivers does not list "
+                            f"{kind}; remove it, or add {kind} to stagecraft:alertReceivers",
+                        )
+                    )
+                continue
+            if not text:
+                if required:
+                    problems.append(
+                        Problem(_key(alias), "", f"is required while alertReceivers lists {kind}")
+                    )
+                continue
+            checkable = isinstance(text, str) and text not in (
+                UNDECRYPTED_SECRET,
+                DOCUMENTATION_SECRET,
+            )
+            if form is not None and checkable and not form(text):
+                problems.append(Problem(_key(alias), shown, form_rule))
+        if "email" in listed and bool(self.alert_email_smtp_username) != bool(
+            revealed(self.alert_email_smtp_password)
+        ):
+            problems.append(
+                Problem(
+                    _key("alertEmailSmtpPassword" if self.alert_email_smtp_username
+                         else "alertEmailSmtpUsername"),
+                    "",
+                    "alertEmailSmtpUsername and alertEmailSmtpPassword go together: set both "
+                    "or neither",
+                )
+            )  # fmt: skip
+        if not listed:
+            for name in sorted(self.changed_keys()):
+                alias = _alias_of(type(self), name)
+                if alias.startswith("alarm") or alias == "healthCheckPath":
+                    problems.append(
+                        Problem(
+                            _key(alias),
+                            getattr(self, name),
+                            "alarms and health checks need someone to notify; list a kind in "
+                            "stagecraft:alertReceivers, or remove it",
+                        )
+                    )
+        return problems
+
+
 class EphemeralSpec(Section):
     """A preview (`pr-<n>`) or developer (`dev-<name>`) environment on a shared cluster."""
 
@@ -1541,6 +2028,8 @@ SECTIONS: tuple[type[Section], ...] = (
     CacheSpec,
     WorkloadsSpec,
     AddonsSpec,
+    MonitoringSpec,
+    AlertingSpec,
 )
 EPHEMERAL_SECTIONS: tuple[type[Section], ...] = (GeneralSpec, WorkloadsSpec, EphemeralSpec)
 
@@ -1649,6 +2138,8 @@ class StackConfig(BaseModel):
     cache: CacheSpec
     workloads: WorkloadsSpec
     addons: AddonsSpec
+    monitoring: MonitoringSpec
+    alerting: AlertingSpec
 
     @property
     def resource_prefix(self) -> str:
@@ -1691,6 +2182,17 @@ class StackConfig(BaseModel):
                 )
             )
         problems += self._unreachable_private_networks()
+        if self.alerting.health_check_path and not (
+            self.addons.domain and self.addons.load_balancer_controller
+        ):
+            problems.append(
+                Problem(
+                    _key("healthCheckPath"),
+                    self.alerting.health_check_path,
+                    "checks https://<domain><path> through the environment's ALB, so it needs "
+                    "stagecraft:domain and loadBalancerController: true",
+                )
+            )
         if (
             self.addons.cluster_autoscaler
             and self.cluster.kubernetes_version not in CLUSTER_AUTOSCALER
@@ -1801,6 +2303,22 @@ class StackConfig(BaseModel):
              "must be true in production (Security Hub ELB.6)"),
             ("clusterAutoscaler", self.addons.cluster_autoscaler, self.addons.cluster_autoscaler,
              "must be true in production: without it nodeMaxSize is never reached"),
+            ("cloudTrail", self.tier.cloud_trail, self.tier.cloud_trail,
+             "must be true in production: the seeds ask for CloudTrail 'to track every action "
+             "in production' (Security Hub CloudTrail.1)"),
+            ("monitoring", self.monitoring.monitoring, self.monitoring.monitoring,
+             "must be true in production: metrics, logs and traces of what is running"),
+            ("longTermMetrics", self.monitoring.long_term_metrics,
+             self.monitoring.long_term_metrics or not self.monitoring.monitoring,
+             "must be true in production: metrics are kept in S3 beyond Prometheus's volume"),
+            ("alertReceivers", self.alerting.alert_receivers,
+             bool(self.alerting.alert_receivers),
+             "must list at least one receiver in production: alarms nobody hears are not "
+             "alarms (the seeds page PagerDuty around the clock)"),
+            ("healthCheckPath", self.alerting.health_check_path,
+             bool(self.alerting.health_check_path) or not self.addons.load_balancer_controller,
+             "must be set in production: a synthetic check of the public health endpoint "
+             "tells the on-call before users do"),
         ]  # fmt: skip
         for key, value, holds, rule in rules:
             if not holds:
@@ -2182,6 +2700,7 @@ class ConfigKey:
     description: str
     required: bool
     default: object
+    secret: bool = False
 
     @property
     def namespaced(self) -> str:
@@ -2206,7 +2725,7 @@ def _pulumi_type(annotation: object) -> PulumiType:
         return "boolean"
     if annotation is int:
         return "integer"
-    if annotation is str:
+    if annotation is str or annotation is SecretStr:
         return "string"
     raise TypeError(f"no Pulumi config type for {annotation!r}")
 
@@ -2237,6 +2756,7 @@ def config_keys(sections: tuple[type[Section], ...] = SECTIONS) -> list[ConfigKe
                     description=info.description or "",
                     required=info.is_required(),
                     default=None if info.is_required() else _default_of(info),
+                    secret=is_secret_key(section, field_name),
                 )
             )
     return keys
@@ -2248,6 +2768,8 @@ def project_config_schema(
     """The `config:` block of a Pulumi.yaml, as the models define it."""
     schema: dict[str, dict[str, object]] = {}
     for key in config_keys(sections):
+        if key.secret:
+            continue  # see _secret_field: a declared secret key could not be optional
         entry: dict[str, object] = {"type": key.pulumi_type}
         if key.item_type is not None:
             entry["items"] = {"type": key.item_type}
@@ -2368,6 +2890,8 @@ def parse_stack_config(
         cache=_typed(specs, CacheSpec),
         workloads=_typed(specs, WorkloadsSpec),
         addons=_typed(specs, AddonsSpec),
+        monitoring=_typed(specs, MonitoringSpec),
+        alerting=_typed(specs, AlertingSpec),
     )
     cross = config.cross_section_problems() + config.tier_problems()
     if cross:
@@ -2453,16 +2977,36 @@ def _parse_sections(
             continue  # other namespaces (pulumi:, datadog:, ...) are not ours
         name = full_key[len(prefix) :]
         key = keys_by_name.get(name)
+        if key is not None and key.secret:
+            if isinstance(raw, Mapping) and set(raw) == {"secure"}:
+                # A stack file read as YAML: the ciphertext, which nobody decrypted.
+                documentation = raw["secure"] == documentation_values.DOCUMENTATION_CIPHERTEXT
+                raw = DOCUMENTATION_SECRET if documentation else UNDECRYPTED_SECRET
+            elif full_key not in secret_keys and raw not in ("", None):
+                problems.append(
+                    Problem(
+                        full_key,
+                        "[secret]",
+                        "holds a secret in plain text in the stack file; store it encrypted "
+                        f"with `pulumi config set --secret {full_key} <value>` (and treat the "
+                        "plain value, now in git history, as leaked: rotate it)",
+                    )
+                )
+            by_section[key.section][name] = SecretStr(str(raw))
+            if raw == DOCUMENTATION_SECRET:
+                coerced[full_key] = raw  # the placeholder scan refuses it for a real deploy
+            continue
         if full_key in secret_keys:
-            # None of stagecraft's keys is a secret: a value stored with
+            # Only the secret keys are secrets: any other value stored with
             # --secret would end up in plain text (tags, resource inputs).
             problems.append(
                 Problem(
                     full_key,
                     "[secret]",
-                    "is stored as a secret (`pulumi config set --secret`), but stagecraft "
-                    "keys are not secrets and would be written in plain text; set it "
-                    "without --secret" + ("" if key else " (and it is not a known key either)"),
+                    "is stored as a secret (`pulumi config set --secret`), but it is not one "
+                    "of stagecraft's secret keys (README 'Config keys' marks them) and would "
+                    "be written in plain text; set it without --secret"
+                    + ("" if key else " (and it is not a known key either)"),
                 )
             )
             mistyped.add(name)

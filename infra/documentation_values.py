@@ -40,6 +40,15 @@ _GITHUB_DOCUMENTATION_REPOSITORY = re.compile(r"^(octo-org|octocat)/[\w.-]+$", r
 # AWS documentation ids end in EXAMPLE (tgw-0262a0e521EXAMPLE); a run of
 # hex digits in order is this repository's own placeholder id.
 _PLACEHOLDER_ID = re.compile(r"^[a-z]+(?:-[a-z]+)*-(?:[0-9a-f]*EXAMPLE|0123456789abcdef0?)$")
+# Slack workspace and channel ids written the AWS way (T0EXAMPLE, C0EXAMPLE1).
+_SLACK_PLACEHOLDER_ID = re.compile(r"^[TCG][A-Z0-9]*EXAMPLE[A-Z0-9]*$")
+
+
+# What the shipped stack files' `secure:` values stand for: their ciphertext is
+# `documentation value`, which no key decrypts (stagecraft/offline/stackfiles.py
+# hands this text over instead); set yours with `pulumi config set --secret`.
+DOCUMENTATION_CIPHERTEXT = "documentation value"
+DOCUMENTATION_SECRET = "(secure documentation value: set yours with pulumi config set --secret)"
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,8 @@ def find(path: str, value: object) -> Iterator[DocumentationValue]:
 
 def _reason(text: str) -> str | None:
     text = text.strip()
+    if text == DOCUMENTATION_SECRET:
+        return "a documentation secret, which no key decrypts"
     account = _ARN_ACCOUNT.match(text)
     if account and account.group(1) in DOCUMENTATION_ACCOUNTS:
         return f"the AWS documentation account {account.group(1)}, not yours"
@@ -82,6 +93,8 @@ def _reason(text: str) -> str | None:
         return f"the reserved domain {domain.group(1)} (RFC 2606), not one you own"
     if _PLACEHOLDER_ID.match(text):
         return "a placeholder id, not one of your resources"
+    if _SLACK_PLACEHOLDER_ID.match(text):
+        return "a placeholder Slack id, not your workspace or channel"
     repository = _GITHUB_DOCUMENTATION_REPOSITORY.match(text)
     if repository:
         return f"GitHub's documentation owner {repository.group(1)}, not your repository"

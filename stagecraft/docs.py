@@ -41,7 +41,9 @@ class MissingSectionError(Exception):
 
 def load_stack(project: Project, stack: str) -> StackConfig:
     config = project.config_map(stack)
-    return parse_stack_config(config.values, project=project.name, stack=stack)
+    return parse_stack_config(
+        config.values, project=project.name, stack=stack, secret_keys=config.secret_keys
+    )
 
 
 def _plural(count: int, noun: str) -> str:

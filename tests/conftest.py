@@ -98,7 +98,9 @@ def stack_config(project: Project, stack: str, **overrides: Any) -> StackConfig:
     """Parse a real stack file with some keys replaced (names without namespace)."""
     values = {f"stagecraft:{k}": v for k, v in overrides.items()}
     config = project.config_map(stack, values)
-    return parse_stack_config(config.values, project=project.name, stack=stack)
+    return parse_stack_config(
+        config.values, project=project.name, stack=stack, secret_keys=config.secret_keys
+    )
 
 
 def inside(plan: Plan, component_type: str) -> list[PlannedResource]:

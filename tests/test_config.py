@@ -482,6 +482,16 @@ PRODUCTION_RULES = [
                  id="production-declared-non-production"),
 ]  # fmt: skip
 
+# The keys the shipped stack files hold as `secure:` values (staging's Slack
+# webhook, production's PagerDuty keys), as the reader reports them.
+SHIPPED_SECRETS = frozenset(
+    {
+        "stagecraft:alertSlackWebhookUrl",
+        "stagecraft:alertPagerdutyRoutingKey",
+        "stagecraft:alertPagerdutyCloudwatchKey",
+    }
+)
+
 
 @pytest.mark.parametrize(("overrides", "expected"), PRODUCTION_RULES)
 def test_production_tier_refuses_what_production_must_never_be(project, overrides, expected):
@@ -533,7 +543,9 @@ def test_missing_required_key_is_named(project):
     values = dict(project.config_map("staging").values)
     del values["stagecraft:dbInstanceClass"]
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(values, project="stagecraft", stack="staging")
+        parse_stack_config(
+            values, project="stagecraft", stack="staging", secret_keys=SHIPPED_SECRETS
+        )
     assert [str(p) for p in caught.value.problems] == [
         "stagecraft:dbInstanceClass = (not set): is required in every stack file "
         "(no safe default exists)"
@@ -561,7 +573,9 @@ def test_region_must_exist_in_the_endpoint_data_botocore_ships(project, region, 
     if region is not None:
         values["aws:region"] = region
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(values, project="stagecraft", stack="staging")
+        parse_stack_config(
+            values, project="stagecraft", stack="staging", secret_keys=SHIPPED_SECRETS
+        )
     assert [str(p) for p in caught.value.problems] == [f"aws:region = {rule}"]
 
 
@@ -576,7 +590,9 @@ def test_a_region_without_a_service_every_environment_needs_is_refused(monkeypat
     values = dict(project.config_map("staging").values)
     values["aws:region"] = "eu-west-1"
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(values, project="stagecraft", stack="staging")
+        parse_stack_config(
+            values, project="stagecraft", stack="staging", secret_keys=SHIPPED_SECRETS
+        )
     assert [str(p) for p in caught.value.problems] == [
         'aws:region = "eu-west-1": does not offer eks (botocore\'s endpoint data), which '
         "every environment needs"
@@ -590,14 +606,21 @@ def test_every_region_botocore_lists_in_the_commercial_partition_is_accepted(pro
     for region in ("eu-central-1", "ap-southeast-2", "sa-east-1"):
         assert region in config_module.aws_regions()
         values["aws:region"] = region
-        assert parse_stack_config(values, project="stagecraft", stack="staging").region == region
+        assert (
+            parse_stack_config(
+                values, project="stagecraft", stack="staging", secret_keys=SHIPPED_SECRETS
+            ).region
+            == region
+        )
 
 
 def test_other_namespaces_are_left_to_their_owners(project):
     values = dict(project.config_map("staging").values)
     values["kubernetes:context"] = "whatever"
     values["datadog:site"] = "datadoghq.eu"
-    config = parse_stack_config(values, project="stagecraft", stack="staging")
+    config = parse_stack_config(
+        values, project="stagecraft", stack="staging", secret_keys=SHIPPED_SECRETS
+    )
     assert config.region == "us-east-1"
 
 
@@ -614,7 +637,9 @@ def test_aws_settings_the_explicit_provider_would_ignore_are_refused(project, ke
     values = dict(project.config_map("staging").values)
     values[key] = "ops"
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(values, project="stagecraft", stack="staging")
+        parse_stack_config(
+            values, project="stagecraft", stack="staging", secret_keys=SHIPPED_SECRETS
+        )
     assert [str(p) for p in caught.value.problems] == [f'{key} = "ops": {rule}']
 
 
@@ -622,7 +647,9 @@ def test_defaults_apply_when_a_key_is_absent(project):
     values = dict(project.config_map("staging").values)
     for key in ("stagecraft:dbBackupWindow", "stagecraft:nodeDiskSizeGb"):
         values.pop(key, None)
-    config = parse_stack_config(values, project="stagecraft", stack="staging")
+    config = parse_stack_config(
+        values, project="stagecraft", stack="staging", secret_keys=SHIPPED_SECRETS
+    )
     schema = project_config_schema()
     assert config.database.backup_window == schema["dbBackupWindow"]["default"] == "03:00-04:00"
     assert config.cluster.node_disk_size_gb == schema["nodeDiskSizeGb"]["default"] == 50
@@ -631,8 +658,12 @@ def test_defaults_apply_when_a_key_is_absent(project):
 def test_cli_strings_and_yaml_values_parse_the_same(project):
     as_strings = project.config_map("production").values
     typed = {**project.read_stack("production"), "stagecraft:allowPlaceholderValues": True}
-    from_strings = parse_stack_config(as_strings, project="stagecraft", stack="production")
-    from_yaml = parse_stack_config(typed, project="stagecraft", stack="production")
+    from_strings = parse_stack_config(
+        as_strings, project="stagecraft", stack="production", secret_keys=SHIPPED_SECRETS
+    )
+    from_yaml = parse_stack_config(
+        typed, project="stagecraft", stack="production", secret_keys=SHIPPED_SECRETS
+    )
     assert from_strings == from_yaml
     assert from_strings.cluster.node_max_size == 9
     assert from_strings.workloads.feature_flags == [
@@ -657,7 +688,7 @@ def test_graviton_nodes_get_the_arm64_image(project):
 def test_stack_names_outside_the_rule_are_refused(project, stack):
     values = project.config_map("staging").values
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(values, project="stagecraft", stack=stack)
+        parse_stack_config(values, project="stagecraft", stack=stack, secret_keys=SHIPPED_SECRETS)
     assert [str(p) for p in caught.value.problems] == [
         f'stack = "{stack}": must be dev, sandbox, staging or production (full environments), '
         "pr-<1..999999> (a pull request's preview) or dev-<lowercase name> (a developer's "
@@ -670,7 +701,7 @@ def test_stack_names_outside_the_rule_are_refused(project, stack):
 def test_small_stack_names_belong_to_the_ephemeral_project(project, stack):
     values = project.config_map("staging").values
     with pytest.raises(ConfigError) as caught:
-        parse_stack_config(values, project="stagecraft", stack=stack)
+        parse_stack_config(values, project="stagecraft", stack=stack, secret_keys=SHIPPED_SECRETS)
     assert "they live in the ephemeral/ project" in str(caught.value)
 
 
@@ -683,15 +714,20 @@ def test_secret_values_are_refused_without_being_repeated(project):
             values,
             project="stagecraft",
             stack="staging",
-            secret_keys={"stagecraft:owner", "stagecraft:dbMasterPassword"},
+            secret_keys={
+                "stagecraft:owner",
+                "stagecraft:dbMasterPassword",
+                "stagecraft:alertSlackWebhookUrl",
+            },
         )
     message = str(caught.value)
     assert "plaintext" not in message
     assert sorted(str(p) for p in caught.value.problems) == [
         'stagecraft:dbMasterPassword = "[secret]": is stored as a secret (`pulumi config set '
-        "--secret`), but stagecraft keys are not secrets and would be written in plain text; "
-        "set it without --secret (and it is not a known key either)",
+        "--secret`), but it is not one of stagecraft's secret keys (README 'Config keys' marks "
+        "them) and would be written in plain text; set it without --secret (and it is not a "
+        "known key either)",
         'stagecraft:owner = "[secret]": is stored as a secret (`pulumi config set --secret`), '
-        "but stagecraft keys are not secrets and would be written in plain text; set it "
-        "without --secret",
+        "but it is not one of stagecraft's secret keys (README 'Config keys' marks them) and "
+        "would be written in plain text; set it without --secret",
     ]

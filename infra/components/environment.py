@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
@@ -20,6 +22,10 @@ from infra.components.cluster import Cluster, ClusterArgs
 from infra.components.database import Database, DatabaseArgs
 from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs, small_stack_jobs_role
 from infra.components.network import EKS_UNSUPPORTED_ZONE_IDS, Network, NetworkArgs, Zone
+from infra.components.observability.access_logs import AccessLogs, AccessLogsArgs
+from infra.components.observability.alerting import Alerting, AlertingArgs, WatchedResources
+from infra.components.observability.audit_trail import AuditTrail, AuditTrailArgs, trail_arn
+from infra.components.observability.monitoring import Monitoring, MonitoringArgs
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
 from infra.components.small_stack_access import SmallStackAccess, SmallStackAccessArgs
 from infra.components.workloads import IngressSettings, Workloads, WorkloadsArgs
@@ -63,10 +69,18 @@ class Environment(pulumi.ComponentResource):
         zones, boundary_arn = _preflight(config, provider)
         hosted = config.hosted_small_stack_kind
         namespaces = small_stack_namespaces(hosted) if hosted else None
+        aws_partition = aws.get_partition(opts=pulumi.InvokeOptions(provider=provider)).partition
+        trail = (
+            trail_arn(aws_partition, config.region, general.aws_account_id, prefix)
+            if config.tier.cloud_trail
+            else None
+        )
 
         secrets = Secrets(
             f"{name}-secrets",
-            SecretsArgs(resource_prefix=prefix, region=config.region, protect=protect),
+            SecretsArgs(
+                resource_prefix=prefix, region=config.region, protect=protect, trail_arn=trail
+            ),
             opts=on_aws,
         )
         kms_key_arn = secrets.kms_key.arn
@@ -202,6 +216,8 @@ class Environment(pulumi.ComponentResource):
         # (say, a new CA bundle) from replacing every object. Created after the
         # nodes to run on, the enforced network policies, and the route from
         # the operator networks to a private endpoint.
+        self._oidc_provider_arn = cluster.oidc_provider.arn
+        self._oidc_issuer_url = cluster.oidc_provider.url
         kubernetes = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=cluster.kubeconfig,  # a secret already
@@ -225,6 +241,8 @@ class Environment(pulumi.ComponentResource):
                 boundary_arn=boundary_arn,
                 tags=config.default_tags,
                 protect=protect,
+                kms_key_arn=kms_key_arn,
+                partition=aws_partition,
             ),
             opts=child(self, providers=[provider, kubernetes]),
         )
@@ -245,6 +263,32 @@ class Environment(pulumi.ComponentResource):
                 namespace_depends_on=addons.releases,
             ),
             opts=child(self),
+        )
+
+        observability_outputs = self._observability(
+            name,
+            config,
+            provider=provider,
+            kubernetes=kubernetes,
+            partition=aws_partition,
+            kms_key_arn=kms_key_arn,
+            boundary_arn=boundary_arn,
+            storage=[addons.storage.storage_class],
+            watched=WatchedResources(
+                database_id=prefix,
+                replica_ids=[
+                    f"{prefix}-replica-{n}" for n in range(1, config.database.read_replicas + 1)
+                ],
+                database_instance_class=config.database.instance_class,
+                database_max_storage_gb=config.database.max_allocated_storage_gb,
+                # A replication group's nodes are its cache clusters <id>-001, -002, ...
+                cache_member_clusters=[
+                    f"{prefix}-{n:03d}" for n in range(1, config.cache.node_count + 1)
+                ],
+                nat_gateways={f"az{i + 1}": nat.id for i, nat in enumerate(network.nat_gateways)},
+                autoscaling_group=cluster.node_group.resources.apply(_autoscaling_group),
+                cluster_name=config.cluster_name,
+            ),
         )
 
         small_stack_outputs: dict[str, pulumi.Output[object]] = {}
@@ -361,8 +405,107 @@ class Environment(pulumi.ComponentResource):
             "ingressSourceCidrs": pulumi.Output.from_input(ingress_sources),
             **addons.outputs,
             **small_stack_outputs,
+            **observability_outputs,
         }
         self.register_outputs(self.outputs)
+
+    def _observability(
+        self,
+        name: str,
+        config: StackConfig,
+        *,
+        provider: aws.Provider,
+        kubernetes: k8s.Provider,
+        partition: str,
+        kms_key_arn: pulumi.Output[str],
+        boundary_arn: str,
+        storage: list[pulumi.Resource],
+        watched: WatchedResources,
+    ) -> dict[str, pulumi.Output[object]]:
+        """Monitoring in the cluster, alarms and their topic, the audit trail: as configured."""
+        prefix, protect = config.resource_prefix, config.general.protect_stateful_resources
+        account_id = config.general.aws_account_id
+        outputs: dict[str, pulumi.Output[object]] = {}
+        on_aws = child(self, providers=[provider])
+        log_bucket = None
+        if config.monitoring.monitoring or config.tier.cloud_trail:
+            log_bucket = AccessLogs(
+                f"{name}-access-logs",
+                AccessLogsArgs(
+                    resource_prefix=prefix,
+                    account_id=account_id,
+                    partition=partition,
+                    retention_days=config.tier.audit_log_retention_days,
+                    protect=protect,
+                ),
+                opts=on_aws,
+            ).bucket
+            outputs["accessLogBucket"] = log_bucket.bucket
+        if config.monitoring.monitoring and log_bucket is not None:
+            monitoring = Monitoring(
+                f"{name}-monitoring",
+                MonitoringArgs(
+                    spec=config.monitoring,
+                    alerting=config.alerting,
+                    environment=config.stack,
+                    resource_prefix=prefix,
+                    account_id=account_id,
+                    region=config.region,
+                    kms_key_arn=kms_key_arn,
+                    log_bucket=log_bucket.id,
+                    cluster=ClusterIdentity(
+                        oidc_provider_arn=self._oidc_provider_arn,
+                        oidc_issuer_url=self._oidc_issuer_url,
+                    ),
+                    boundary_arn=boundary_arn,
+                    protect=protect,
+                    wait_for=storage,
+                ),
+                opts=child(self, providers=[provider, kubernetes]),
+            )
+            outputs.update(monitoring.outputs)
+        if config.alerting.alert_receivers:
+            alerting = Alerting(
+                f"{name}-alerting",
+                AlertingArgs(
+                    spec=config.alerting,
+                    resource_prefix=prefix,
+                    region=config.region,
+                    account_id=account_id,
+                    partition=partition,
+                    kms_key_arn=kms_key_arn,
+                    watched=watched,
+                    domain=config.addons.domain,
+                    tags=config.default_tags,
+                    boundary_arn=boundary_arn,
+                ),
+                opts=on_aws,
+            )
+            outputs["alertTopicArn"] = alerting.topic.arn
+        if config.tier.cloud_trail and log_bucket is not None:
+            trail = AuditTrail(
+                f"{name}-audit-trail",
+                AuditTrailArgs(
+                    resource_prefix=prefix,
+                    region=config.region,
+                    account_id=account_id,
+                    partition=partition,
+                    kms_key_arn=kms_key_arn,
+                    log_bucket=log_bucket.id,
+                    retention_days=config.tier.cloud_trail_retention_days,
+                    log_group_retention_days=config.tier.audit_log_retention_days,
+                    boundary_arn=boundary_arn,
+                    protect=protect,
+                ),
+                opts=on_aws,
+            )
+            outputs["trailArn"] = trail.trail.arn
+        return outputs
+
+
+def _autoscaling_group(groups: Sequence[aws.eks.outputs.NodeGroupResource]) -> str:
+    """The Auto Scaling group EKS made for the managed node group (it has one)."""
+    return str(groups[0].autoscaling_groups[0].name)  # type: ignore[index]
 
 
 def _preflight(config: StackConfig, provider: aws.Provider) -> tuple[list[Zone], str]:

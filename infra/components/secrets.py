@@ -72,6 +72,9 @@ class SecretsArgs:
     resource_prefix: str  # e.g. "stagecraft-staging"; secret names start with it
     region: str
     protect: bool
+    # The account's CloudTrail trail, when this environment owns it: it
+    # encrypts its log files with this key.
+    trail_arn: str | None = None
 
 
 class Secrets(pulumi.ComponentResource):
@@ -97,7 +100,7 @@ class Secrets(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=KEY_DELETION_WINDOW_DAYS,
             policy=pulumi.Output.all(partition.partition, identity.account_id).apply(
-                lambda parts: _key_policy(parts[0], parts[1], args.region)
+                lambda parts: _key_policy(parts[0], parts[1], args.region, args.trail_arn)
             ),
             opts=child(self, protect=args.protect),
         )
@@ -268,7 +271,7 @@ AUTOSCALING_SERVICE_ROLE = (
 )
 
 
-def _key_policy(partition: str, account_id: str, region: str) -> str:
+def _key_policy(partition: str, account_id: str, region: str, trail_arn: str | None = None) -> str:
     """Account-administered key that CloudWatch Logs and EC2 Auto Scaling may also use.
 
     RDS, EKS, ElastiCache and Secrets Manager reach the key through grants
@@ -281,8 +284,41 @@ def _key_policy(partition: str, account_id: str, region: str) -> str:
       encrypted root volumes (it must exist: `aws iam create-service-linked-role
       --aws-service-name autoscaling.amazonaws.com`, once per account):
       https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
+    - CloudWatch, whose alarms publish to the environment's encrypted SNS
+      topic (without this they fail silently):
+      https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+    - CloudTrail, for the account's trail if this environment owns it,
+      scoped to that trail:
+      https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-kms-key-policy-for-cloudtrail.html
     """
     autoscaling = f"arn:{partition}:iam::{account_id}:{AUTOSCALING_SERVICE_ROLE}"
+    trail_statements: list[dict[str, object]] = []
+    if trail_arn is not None:
+        trail_statements = [
+            {
+                "Sid": "CloudTrailEncryptsLogFiles",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:GenerateDataKey*",
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {"aws:SourceArn": trail_arn},
+                    "StringLike": {
+                        "kms:EncryptionContext:aws:cloudtrail:arn": (
+                            f"arn:{partition}:cloudtrail:*:{account_id}:trail/*"
+                        )
+                    },
+                },
+            },
+            {
+                "Sid": "CloudTrailDescribesKey",
+                "Effect": "Allow",
+                "Principal": {"Service": "cloudtrail.amazonaws.com"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceArn": trail_arn}},
+            },
+        ]
     return json.dumps(
         {
             "Version": "2012-10-17",
@@ -335,6 +371,15 @@ def _key_policy(partition: str, account_id: str, region: str) -> str:
                     "Resource": "*",
                     "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
                 },
+                {
+                    "Sid": "CloudWatchAlarmsPublishToTheTopic",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+                *trail_statements,
             ],
         },
         indent=2,

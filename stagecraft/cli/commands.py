@@ -167,10 +167,16 @@ def _config_of(project: Project, stack: str) -> Any:
     holder = locate_project(project, stack)
     config = holder.config_map(stack)
     if holder.directory == project.directory:
-        return parse_stack_config(config.values, project=holder.name, stack=stack)
+        return parse_stack_config(
+            config.values, project=holder.name, stack=stack, secret_keys=config.secret_keys
+        )
     if holder.directory.name == BOOTSTRAP_DIR:
-        return parse_bootstrap_config(config.values, project=holder.name, stack=stack)
-    return parse_ephemeral_config(config.values, project=holder.name, stack=stack)
+        return parse_bootstrap_config(
+            config.values, project=holder.name, stack=stack, secret_keys=config.secret_keys
+        )
+    return parse_ephemeral_config(
+        config.values, project=holder.name, stack=stack, secret_keys=config.secret_keys
+    )
 
 
 def _estimate(project: Project, stack: str, plan_result: Any, **kwargs: Any) -> Any:

@@ -41,6 +41,10 @@ _DEFAULT_ZONES = (("a", 1), ("b", 2), ("c", 3))
 _ADDON_DEFAULTS = {
     "vpc-cni": {"1.31": "v1.19.2", "1.32": "v1.19.5", "1.33": "v1.20.0", "1.34": "v1.20.4",
                 "1.35": "v1.21.1"},
+    # One default across the supported Kubernetes versions, as EKS lists it.
+    "aws-ebs-csi-driver": dict.fromkeys(
+        ("1.31", "1.32", "1.33", "1.34", "1.35"), "v1.48.0-eksbuild.2"
+    ),
 }  # fmt: skip
 
 # Who runs the offline plan: the documentation account's platform-admin role,
@@ -168,6 +172,14 @@ class StagecraftMocks(Mocks):
             "kubernetes:helm.sh/v3:Release": self._helm_release,
             "random:index/randomPassword:RandomPassword": self._random_password,
             "random:index/randomId:RandomId": self._random_id,
+            "aws:sns/topic:Topic": self._sns_topic,
+            "aws:sns/topicSubscription:TopicSubscription": self._sns_subscription,
+            "aws:cloudwatch/metricAlarm:MetricAlarm": self._metric_alarm,
+            "aws:route53/healthCheck:HealthCheck": self._health_check,
+            "aws:cloudtrail/trail:Trail": self._trail,
+            "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration": (
+                self._slack_channel
+            ),
         }
 
     # ------------------------------------------------------------------ #
@@ -732,6 +744,50 @@ class StagecraftMocks(Mocks):
             alphabet[int(_digest(seed, str(i))[:4], 16) % len(alphabet)] for i in range(length)
         )
         return "none", {**inputs, "result": value, "bcryptHash": "$2a$10$" + seed[:53]}
+
+    def _sns_topic(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        topic = inputs.get("name") or self._autoname(name, typ)
+        arn = self._arn("sns", topic)
+        return arn, {**inputs, "name": topic, "arn": arn, "owner": self.account}
+
+    def _sns_subscription(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        arn = (
+            f"{inputs.get('topic', self._arn('sns', 'topic'))}:{uuid.UUID(_digest(typ, name)[:32])}"
+        )
+        # An email subscription waits for its owner to confirm it.
+        pending = inputs.get("protocol") == "email"
+        return arn, {**inputs, "arn": arn, "confirmationWasAuthenticated": not pending,
+                     "pendingConfirmation": pending, "ownerId": self.account}  # fmt: skip
+
+    def _metric_alarm(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        alarm = inputs.get("name") or self._autoname(name, typ)
+        return alarm, {**inputs, "name": alarm, "arn": self._arn("cloudwatch", f"alarm:{alarm}")}
+
+    def _health_check(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        check_id = str(uuid.UUID(_digest(typ, name)[:32]))
+        arn = self._arn("route53", f"healthcheck/{check_id}", regional=False).replace(
+            f":{self.account}:", "::"
+        )
+        return check_id, {**inputs, "arn": arn}
+
+    def _trail(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        trail = inputs.get("name") or self._autoname(name, typ)
+        arn = self._arn("cloudtrail", f"trail/{trail}")
+        return arn, {**inputs, "name": trail, "arn": arn, "homeRegion": self.region}
+
+    def _slack_channel(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        configuration = inputs.get("configurationName") or self._autoname(name, typ)
+        arn = self._arn("chatbot", f"chat-configuration/slack-channel/{configuration}",
+                        regional=False)  # fmt: skip
+        return arn, {**inputs, "chatConfigurationArn": arn}
 
     def _random_id(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         byte_length = int(inputs.get("byteLength") or 8)

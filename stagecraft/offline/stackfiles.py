@@ -20,7 +20,10 @@ from typing import Any
 
 import yaml
 
-SECURE_PLACEHOLDER = "(secure value: not decrypted offline)"
+from infra.config import UNDECRYPTED_SECRET
+from infra.documentation_values import DOCUMENTATION_CIPHERTEXT, DOCUMENTATION_SECRET
+
+SECURE_PLACEHOLDER = UNDECRYPTED_SECRET
 
 # What a Pulumi.<stack>.yaml may hold at the top level (the Pulumi CLI's stack
 # settings): anything else is a typo that would leave every key unset.
@@ -131,7 +134,8 @@ class Project:
                     f'(1.30 reads as 1.3, 16.10 as 16.1); quote it: {full_key}: "<value>"'
                 )
             if isinstance(value, dict) and set(value) == {"secure"}:
-                values[full_key] = SECURE_PLACEHOLDER
+                documentation = value["secure"] == DOCUMENTATION_CIPHERTEXT
+                values[full_key] = DOCUMENTATION_SECRET if documentation else SECURE_PLACEHOLDER
                 secret_keys.append(full_key)
             else:
                 values[full_key] = _as_cli_string(value)

@@ -30,6 +30,7 @@ from infra.components.account.policies import (
     key_policy,
     tls_only_bucket_policy,
 )
+from infra.components.buckets import harden_bucket
 
 # KMS waits this long before deleting a key: time to notice a mistake.
 KEY_DELETION_WINDOW_DAYS = 30
@@ -108,7 +109,7 @@ class StateBackend(pulumi.ComponentResource):
         logs = aws.s3.Bucket(
             f"{name}-access-logs", bucket=args.log_bucket_name, opts=child(self, protect=True)
         )
-        self._harden(f"{name}-access-logs", logs, sse_kms_key=None)
+        harden_bucket(self, f"{name}-access-logs", logs, sse_kms_key=None)
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-access-logs-expiry",
             bucket=logs.id,
@@ -130,7 +131,7 @@ class StateBackend(pulumi.ComponentResource):
         self.bucket = aws.s3.Bucket(
             f"{name}-state", bucket=args.bucket_name, opts=child(self, protect=True)
         )
-        self._harden(f"{name}-state", self.bucket, sse_kms_key=self.state_key.arn)
+        harden_bucket(self, f"{name}-state", self.bucket, sse_kms_key=self.state_key.arn)
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-state-versions",
             bucket=self.bucket.id,
@@ -182,50 +183,4 @@ class StateBackend(pulumi.ComponentResource):
                 "backendUrl": self.backend_url,
                 "stateKeyArn": self.state_key.arn,
             }
-        )
-
-    def _harden(
-        self, name: str, bucket: aws.s3.Bucket, *, sse_kms_key: pulumi.Input[str] | None
-    ) -> None:
-        """No public access, no ACLs, versions kept, encrypted by default."""
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=child(self),
-        )
-        aws.s3.BucketOwnershipControls(
-            f"{name}-ownership",
-            bucket=bucket.id,
-            rule={"object_ownership": "BucketOwnerEnforced"},
-            opts=child(self),
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-versioning",
-            bucket=bucket.id,
-            versioning_configuration={"status": "Enabled"},
-            opts=child(self),
-        )
-        by_default = (
-            aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
-        )
-        default = (
-            by_default(sse_algorithm="aws:kms", kms_master_key_id=sse_kms_key)
-            if sse_kms_key is not None
-            else by_default(sse_algorithm="AES256")
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-encryption",
-            bucket=bucket.id,
-            rules=[
-                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                    apply_server_side_encryption_by_default=default,
-                    # One data key per bucket, not per object: far fewer KMS calls.
-                    bucket_key_enabled=sse_kms_key is not None,
-                )
-            ],
-            opts=child(self),
         )

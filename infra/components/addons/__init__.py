@@ -14,6 +14,7 @@ import pulumi
 
 from infra.components._common import child, type_token
 from infra.components.addons.autoscaler import ClusterAutoscaler, ClusterAutoscalerArgs
+from infra.components.addons.block_storage import BlockStorage, BlockStorageArgs
 from infra.components.addons.dns import DnsZone, DnsZoneArgs
 from infra.components.addons.external_dns import ExternalDns, ExternalDnsArgs
 from infra.components.addons.irsa import ClusterIdentity
@@ -41,10 +42,13 @@ class ClusterAddonsArgs:
     boundary_arn: pulumi.Input[str] | None
     tags: Mapping[str, str]
     protect: bool
+    kms_key_arn: pulumi.Input[str]
+    partition: pulumi.Input[str]
 
 
 class ClusterAddons(pulumi.ComponentResource):
-    """DNS zone and certificate, autoscaler, metrics-server, ingress and external-dns.
+    """Block storage, DNS zone and certificate, autoscaler, metrics-server, ingress and
+    external-dns.
 
     ``opts`` carries both providers: AWS for the zone, certificate and
     roles, Kubernetes (the cluster's) for the charts and the ingress class.
@@ -53,6 +57,7 @@ class ClusterAddons(pulumi.ComponentResource):
     outputs: dict[str, pulumi.Output[object]]
     ingress_class: str | None
     ingress_group: str | None
+    storage: BlockStorage
     # The charts (and the ingress class): what the application namespace waits for.
     releases: list[pulumi.Resource]
 
@@ -65,6 +70,19 @@ class ClusterAddons(pulumi.ComponentResource):
         self.ingress_class = self.ingress_group = None
         self.releases = []
 
+        self.storage = BlockStorage(
+            f"{name}-block-storage",
+            BlockStorageArgs(
+                cluster_name=args.cluster_name,
+                kubernetes_version=args.kubernetes_version,
+                kms_key_arn=args.kms_key_arn,
+                cluster=args.cluster,
+                boundary_arn=args.boundary_arn,
+                partition=args.partition,
+                retain_volumes=args.protect,
+            ),
+            opts=child(self),
+        )
         if spec.cluster_autoscaler:
             autoscaler = ClusterAutoscaler(
                 f"{name}-cluster-autoscaler",

@@ -3,7 +3,7 @@ the IRSA subjects, follow it), pinned version and repository, one namespace."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
@@ -18,8 +18,10 @@ def pinned_release(
     name: str,
     pin: ChartPin,
     *,
-    namespace: str,
-    values: Mapping[str, Any],
+    namespace: pulumi.Input[str],
+    values: pulumi.Input[Mapping[str, Any]],
+    depends_on: Sequence[pulumi.Resource] = (),
+    skip_crds: bool = False,
 ) -> k8s.helm.v3.Release:
     return k8s.helm.v3.Release(
         name,
@@ -28,6 +30,7 @@ def pinned_release(
         version=pin.version,
         repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=pin.repository),
         namespace=namespace,
-        values=dict(values),
-        opts=child(parent),
+        values=dict(values) if isinstance(values, Mapping) else values,
+        skip_crds=skip_crds or None,
+        opts=child(parent, depends_on=list(depends_on)),
     )

@@ -1,0 +1,159 @@
+"""S3 buckets held to one standard: the state bucket, the telemetry buckets, the trail's.
+
+Every bucket: public access blocked on all four settings, ACLs off (the
+bucket owner owns every object), versioned, encrypted by default (KMS with a
+bucket key, or SSE-S3 for a bucket S3 delivers access logs into, the only
+encryption log delivery supports), and a TLS-only bucket policy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components._common import child
+from infra.components.account.policies import access_log_delivery, tls_only_bucket_policy
+
+# Multipart uploads a crashed writer left behind (Security Hub S3.13 wants a
+# lifecycle; AWS and Tempo recommend a day for these).
+ABANDONED_UPLOAD_DAYS = 1
+
+Statements = Callable[[str], Sequence[dict[str, Any]]]
+
+
+def harden_bucket(
+    parent: pulumi.Resource,
+    name: str,
+    bucket: aws.s3.Bucket,
+    *,
+    sse_kms_key: pulumi.Input[str] | None,
+) -> None:
+    """No public access, no ACLs, versions kept, encrypted by default."""
+    aws.s3.BucketPublicAccessBlock(
+        f"{name}-public-access",
+        bucket=bucket.id,
+        block_public_acls=True,
+        block_public_policy=True,
+        ignore_public_acls=True,
+        restrict_public_buckets=True,
+        opts=child(parent),
+    )
+    aws.s3.BucketOwnershipControls(
+        f"{name}-ownership",
+        bucket=bucket.id,
+        rule={"object_ownership": "BucketOwnerEnforced"},
+        opts=child(parent),
+    )
+    aws.s3.BucketVersioning(
+        f"{name}-versioning",
+        bucket=bucket.id,
+        versioning_configuration={"status": "Enabled"},
+        opts=child(parent),
+    )
+    by_default = (
+        aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
+    )
+    default = (
+        by_default(sse_algorithm="aws:kms", kms_master_key_id=sse_kms_key)
+        if sse_kms_key is not None
+        else by_default(sse_algorithm="AES256")
+    )
+    aws.s3.BucketServerSideEncryptionConfiguration(
+        f"{name}-encryption",
+        bucket=bucket.id,
+        rules=[
+            aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                apply_server_side_encryption_by_default=default,
+                # One data key per bucket, not per object: far fewer KMS calls.
+                bucket_key_enabled=sse_kms_key is not None,
+            )
+        ],
+        opts=child(parent),
+    )
+
+
+def bucket_policy(
+    parent: pulumi.Resource, name: str, bucket: aws.s3.Bucket, statements: Statements | None = None
+) -> aws.s3.BucketPolicy:
+    """TLS only, plus ``statements(bucket_arn)`` (service deliveries)."""
+    return aws.s3.BucketPolicy(
+        f"{name}-policy",
+        bucket=bucket.id,
+        policy=bucket.arn.apply(
+            lambda arn: json.dumps(
+                tls_only_bucket_policy(arn, statements(arn) if statements else ())
+            )
+        ),
+        opts=child(parent),
+    )
+
+
+def access_log_bucket(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    bucket_name: str,
+    account_id: pulumi.Input[str],
+    sources_arn_pattern: pulumi.Input[str],
+    retention_days: int,
+    protect: bool,
+) -> aws.s3.Bucket:
+    """The bucket the environment's other buckets log their requests to (Security Hub S3.9).
+
+    SSE-S3, the only default encryption log delivery supports; its own
+    logging is off on purpose (logging it into itself would log every log
+    write, without end). S3 may deliver logs of this account's buckets
+    matching ``sources_arn_pattern`` (the environment's name prefix) only.
+    """
+    logs = aws.s3.Bucket(
+        name, bucket=bucket_name, force_destroy=not protect, opts=child(parent, protect=protect)
+    )
+    harden_bucket(parent, name, logs, sse_kms_key=None)
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-expiry",
+        bucket=logs.id,
+        rules=[
+            {
+                "id": "expire-access-logs",
+                "status": "Enabled",
+                "filter": {},
+                "expiration": {"days": retention_days},
+                "noncurrent_version_expiration": {"noncurrent_days": 1},
+                "abort_incomplete_multipart_upload": {
+                    "days_after_initiation": ABANDONED_UPLOAD_DAYS
+                },
+            }
+        ],
+        opts=child(parent),
+    )
+    aws.s3.BucketPolicy(
+        f"{name}-policy",
+        bucket=logs.id,
+        policy=pulumi.Output.all(logs.arn, sources_arn_pattern, account_id).apply(
+            lambda v: json.dumps(
+                tls_only_bucket_policy(v[0], [access_log_delivery(v[0], v[1], v[2])])
+            )
+        ),
+        opts=child(parent),
+    )
+    return logs
+
+
+def log_access(
+    parent: pulumi.Resource,
+    name: str,
+    bucket: aws.s3.Bucket,
+    log_bucket: pulumi.Input[str],
+    prefix: str,
+) -> None:
+    aws.s3.BucketLogging(
+        f"{name}-access-logging",
+        bucket=bucket.id,
+        target_bucket=log_bucket,
+        target_prefix=f"{prefix}/",
+        opts=child(parent),
+    )

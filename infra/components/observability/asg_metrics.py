@@ -1,0 +1,109 @@
+"""Group metrics of the node group's Auto Scaling group, turned on.
+
+EKS managed node groups create their Auto Scaling group with metrics
+collection off, and neither the EKS API nor the provider has a switch for it
+("Amazon EKS doesn't automatically enable group metrics collection for ASGs
+created for managed nodes"; aws/containers-roadmap#762). Without
+GroupInServiceInstances and GroupMinSize there is nothing for the
+nodes-below-minimum alarm to watch, so this resource calls
+EnableMetricsCollection on the group (and again on the new group when the
+node group is replaced). The metrics are free.
+https://docs.aws.amazon.com/eks/latest/userguide/enable-asg-metrics.html
+
+A dynamic provider: it runs in the program's own process during `pulumi
+up`, with the credentials `pulumi up` runs with, through botocore (already a
+dependency). It refuses to act in any account but the stack's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+from pulumi import dynamic
+
+GRANULARITY = "1Minute"
+METRICS = ("GroupInServiceInstances", "GroupMinSize", "GroupDesiredCapacity")
+
+
+def _client(props: dict[str, Any]) -> Any:
+    import botocore.session
+
+    session = botocore.session.get_session()
+    sts: Any = session.create_client("sts", region_name=props["region"])
+    account = sts.get_caller_identity()["Account"]
+    if account != props["accountId"]:
+        raise RuntimeError(
+            f"refusing to change Auto Scaling group {props['autoScalingGroupName']}: the "
+            f"credentials are account {account}'s, the stack's is {props['accountId']}"
+        )
+    return session.create_client("autoscaling", region_name=props["region"])
+
+
+def enable(props: dict[str, Any]) -> None:
+    _client(props).enable_metrics_collection(
+        AutoScalingGroupName=props["autoScalingGroupName"],
+        Granularity=GRANULARITY,
+        Metrics=list(props["metrics"]),
+    )
+
+
+def disable(props: dict[str, Any]) -> None:
+    """Off again; a group that is already gone (its node group replaced) is fine."""
+    from botocore.exceptions import ClientError
+
+    try:
+        _client(props).disable_metrics_collection(
+            AutoScalingGroupName=props["autoScalingGroupName"], Metrics=list(props["metrics"])
+        )
+    except ClientError as error:
+        message = str(error.response.get("Error", {}).get("Message", ""))
+        if "not found" not in message.lower():
+            raise
+
+
+class _Provider(dynamic.ResourceProvider):
+    def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
+        enable(props)
+        return dynamic.CreateResult(id_=props["autoScalingGroupName"], outs=props)
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
+        keys = ("autoScalingGroupName", "metrics", "region", "accountId")
+        changed = [k for k in keys if olds.get(k) != news.get(k)]
+        # Another group (the node group was replaced) is another resource.
+        replaces = [k for k in changed if k in ("autoScalingGroupName", "region", "accountId")]
+        return dynamic.DiffResult(
+            changes=bool(changed), replaces=replaces, delete_before_replace=False
+        )
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        enable(news)
+        return dynamic.UpdateResult(outs=news)
+
+    def delete(self, _id: str, props: dict[str, Any]) -> None:
+        disable(props)
+
+
+class AsgMetricsCollection(dynamic.Resource):
+    """EnableMetricsCollection on one Auto Scaling group (1-minute granularity)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        autoscaling_group_name: pulumi.Input[str],
+        region: str,
+        account_id: str,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__(
+            _Provider(),
+            name,
+            {
+                "autoScalingGroupName": autoscaling_group_name,
+                "metrics": list(METRICS),
+                "region": region,
+                "accountId": account_id,
+            },
+            opts,
+        )

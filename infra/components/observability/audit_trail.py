@@ -1,0 +1,172 @@
+"""AuditTrail: CloudTrail "to track every action in production".
+
+One trail records the whole account's management events (read and write)
+in every region, with log file validation (a signed digest every hour, so a
+changed or deleted file shows), encrypted with the environment's key, into
+a bucket nobody but CloudTrail writes to, and into CloudWatch Logs for
+searching and metric filters. Only the first copy of management events is
+free, which is why there is one trail per account, turned on in the stack
+that owns the account's audit (stagecraft:cloudTrail).
+https://docs.aws.amazon.com/awscloudtrail/latest/userguide/create-s3-bucket-policy-for-cloudtrail.html
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from infra.components._common import assume_role_policy, child, encrypted_log_group, type_token
+from infra.components.buckets import ABANDONED_UPLOAD_DAYS, bucket_policy, harden_bucket, log_access
+from infra.components.observability.storage import bucket_name
+
+KEY_PREFIX = "cloudtrail"
+# Kept as long as the objects: CloudTrail never overwrites, so a noncurrent
+# version exists only if someone tampered with a file.
+NONCURRENT_VERSION_DAYS = 365
+
+
+def trail_name(resource_prefix: str) -> str:
+    return f"{resource_prefix}-trail"
+
+
+def trail_arn(partition: str, region: str, account_id: str, resource_prefix: str) -> str:
+    return f"arn:{partition}:cloudtrail:{region}:{account_id}:trail/{trail_name(resource_prefix)}"
+
+
+def delivery_statements(bucket_arn: str, trail: str, account_id: str) -> list[dict[str, object]]:
+    """CloudTrail (this trail only) checks the ACL and writes under its prefix."""
+    return [
+        {
+            "Sid": "CloudTrailAclCheck",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:GetBucketAcl",
+            "Resource": bucket_arn,
+            "Condition": {"StringEquals": {"aws:SourceArn": trail}},
+        },
+        {
+            "Sid": "CloudTrailWrite",
+            "Effect": "Allow",
+            "Principal": {"Service": "cloudtrail.amazonaws.com"},
+            "Action": "s3:PutObject",
+            "Resource": f"{bucket_arn}/{KEY_PREFIX}/AWSLogs/{account_id}/*",
+            "Condition": {
+                "StringEquals": {
+                    "s3:x-amz-acl": "bucket-owner-full-control",
+                    "aws:SourceArn": trail,
+                }
+            },
+        },
+    ]
+
+
+@dataclass(frozen=True)
+class AuditTrailArgs:
+    resource_prefix: str
+    region: str
+    account_id: str
+    partition: str
+    kms_key_arn: pulumi.Input[str]
+    log_bucket: pulumi.Input[str]
+    retention_days: int  # the bucket's lifecycle
+    log_group_retention_days: int  # CloudWatch Logs (auditLogRetentionDays)
+    boundary_arn: pulumi.Input[str] | None
+    protect: bool
+
+
+class AuditTrail(pulumi.ComponentResource):
+    """The trail, its bucket, its log group and the role that delivers to it."""
+
+    trail: aws.cloudtrail.Trail
+
+    def __init__(
+        self, name: str, args: AuditTrailArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__(type_token("AuditTrail"), name, None, opts)
+        prefix = args.resource_prefix
+        arn = trail_arn(args.partition, args.region, args.account_id, prefix)
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket",
+            bucket=bucket_name(prefix, "cloudtrail", args.account_id),
+            opts=child(self, protect=args.protect),
+        )
+        harden_bucket(self, f"{name}-bucket", bucket, sse_kms_key=args.kms_key_arn)
+        policy = bucket_policy(
+            self,
+            f"{name}-bucket",
+            bucket,
+            lambda bucket_arn: delivery_statements(bucket_arn, arn, args.account_id),
+        )
+        log_access(self, f"{name}-bucket", bucket, args.log_bucket, prefix="cloudtrail")
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-bucket-lifecycle",
+            bucket=bucket.id,
+            rules=[
+                {
+                    "id": "expire-trail",
+                    "status": "Enabled",
+                    "filter": {},
+                    "expiration": {"days": args.retention_days},
+                    "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
+                    "abort_incomplete_multipart_upload": {
+                        "days_after_initiation": ABANDONED_UPLOAD_DAYS
+                    },
+                }
+            ],
+            opts=child(self),
+        )
+        log_group = encrypted_log_group(
+            self,
+            f"{name}-logs",
+            log_group_name=f"/aws/cloudtrail/{prefix}",
+            retention_days=args.log_group_retention_days,
+            kms_key_arn=args.kms_key_arn,
+        )
+        delivery = aws.iam.Role(
+            f"{name}-delivery",
+            description="CloudTrail: writes the trail into its CloudWatch log group",
+            assume_role_policy=assume_role_policy(
+                "cloudtrail.amazonaws.com", source_account=args.account_id
+            ),
+            permissions_boundary=args.boundary_arn,
+            opts=child(self),
+        )
+        aws.iam.RolePolicy(
+            f"{name}-delivery-policy",
+            role=delivery.id,
+            policy=log_group.arn.apply(
+                lambda group: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                                "Resource": f"{group}:log-stream:*",
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child(self),
+        )
+        self.trail = aws.cloudtrail.Trail(
+            name,
+            name=trail_name(prefix),
+            s3_bucket_name=bucket.id,
+            s3_key_prefix=KEY_PREFIX,
+            is_multi_region_trail=True,
+            include_global_service_events=True,
+            enable_log_file_validation=True,
+            enable_logging=True,
+            kms_key_id=args.kms_key_arn,
+            # "CloudTrail requires the Log Stream wildcard".
+            cloud_watch_logs_group_arn=log_group.arn.apply(lambda group: f"{group}:*"),
+            cloud_watch_logs_role_arn=delivery.arn,
+            event_selectors=[{"read_write_type": "All", "include_management_events": True}],
+            opts=child(self, depends_on=[policy], protect=args.protect),
+        )
+        self.register_outputs({"trailArn": self.trail.arn, "bucket": bucket.bucket})
