@@ -13,6 +13,9 @@ PROTECTED_TYPES = frozenset(
         "aws:kms/key:Key",
         # Its name servers are what the parent delegates to: a new zone gets new ones.
         "aws:route53/zone:Zone",
+        # The audit trail, and the buckets of logs, traces, metrics and access logs.
+        "aws:s3/bucket:Bucket",
+        "aws:cloudtrail/trail:Trail",
     }
 )
 
@@ -28,6 +31,16 @@ UNTAGGABLE_AWS_TYPES = frozenset(
         "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
         "aws:route53/record:Record",
         "aws:acm/certificateValidation:CertificateValidation",
+        # A bucket's settings and an SNS topic's policy and subscriptions.
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "aws:s3/bucketLogging:BucketLogging",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:sns/topicPolicy:TopicPolicy",
+        "aws:sns/topicSubscription:TopicSubscription",
     }
 )
 
@@ -80,6 +93,13 @@ NAME_RULES: dict[str, NameRule] = {
     "aws:elasticache/parameterGroup:ParameterGroup": NameRule("name", 255, lowercase=True),
     "aws:elasticache/user:User": NameRule("userId", 40, autonamed=False),
     "aws:elasticache/userGroup:UserGroup": NameRule("userGroupId", 40, autonamed=False),
+    "aws:s3/bucket:Bucket": NameRule("bucket", 63, lowercase=True),
+    "aws:sns/topic:Topic": NameRule("name", 256),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": NameRule("name", 255),
+    "aws:cloudtrail/trail:Trail": NameRule("name", 128),
+    "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration": NameRule(
+        "configurationName", 128, autonamed=False
+    ),
 }
 
 # AWS types whose instances have no name of their own (an id AWS assigns, or
@@ -113,6 +133,16 @@ UNNAMED_AWS_TYPES = frozenset(
         "aws:route53/record:Record",
         "aws:acm/certificate:Certificate",
         "aws:acm/certificateValidation:CertificateValidation",
+        "aws:route53/healthCheck:HealthCheck",
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+        "aws:s3/bucketVersioning:BucketVersioning",
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+        "aws:s3/bucketLogging:BucketLogging",
+        "aws:s3/bucketPolicy:BucketPolicy",
+        "aws:sns/topicPolicy:TopicPolicy",
+        "aws:sns/topicSubscription:TopicSubscription",
     }
 )
 

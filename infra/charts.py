@@ -19,6 +19,9 @@ class ChartPin:
     version: str
     app_version: str
     source: str
+    # Where in the chart's values each persistent volume's size is (`50Gi`):
+    # what `stagecraft cost` prices as gp3 storage.
+    volume_sizes: tuple[str, ...] = ()
 
 
 METRICS_SERVER = ChartPin(
@@ -90,6 +93,11 @@ KUBE_PROMETHEUS_STACK = ChartPin(
     version="88.5.3",
     app_version="v0.93.1",
     source="https://github.com/prometheus-community/helm-charts/releases",
+    volume_sizes=(
+        "prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.resources.requests.storage",
+        "alertmanager.alertmanagerSpec.storage.volumeClaimTemplate.spec.resources.requests.storage",
+        "grafana.persistence.size",
+    ),
 )
 LOKI = ChartPin(
     repository="https://grafana-community.github.io/helm-charts",
@@ -97,6 +105,7 @@ LOKI = ChartPin(
     version="18.11.0",
     app_version="3.7.6",
     source="https://github.com/grafana-community/helm-charts/releases",
+    volume_sizes=("singleBinary.persistence.size",),
 )
 # Promtail reached end of life on 2026-03-02; Alloy is its successor.
 ALLOY = ChartPin(
@@ -113,6 +122,7 @@ TEMPO = ChartPin(
     version="2.2.4",
     app_version="2.10.8",
     source="https://github.com/grafana-community/helm-charts/releases",
+    volume_sizes=("persistence.size",),
 )
 # Upstream quay.io/thanos/thanos images (Bitnami's catalogue is no longer free).
 THANOS = ChartPin(
@@ -121,6 +131,7 @@ THANOS = ChartPin(
     version="1.24.1",
     app_version="0.42.4",
     source="https://github.com/stevehipwell/helm-charts/releases",
+    volume_sizes=("compact.persistence.size", "storeGateway.persistence.size"),
 )
 
 

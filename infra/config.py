@@ -342,7 +342,8 @@ class GeneralSpec(Section):
         False,
         alias="protectStatefulResources",
         description=(
-            "Mark the database, its replicas, the cache, the cluster and the KMS key "
+            "Mark the database, its replicas, the cache, the cluster, the KMS key, the DNS "
+            "zone, the S3 buckets (telemetry, access logs, audit trail) and the trail "
             "`protect: true` so no `pulumi up` or `destroy` can delete them."
         ),
     )
@@ -2978,10 +2979,11 @@ def _parse_sections(
         name = full_key[len(prefix) :]
         key = keys_by_name.get(name)
         if key is not None and key.secret:
+            secret = raw
             if isinstance(raw, Mapping) and set(raw) == {"secure"}:
                 # A stack file read as YAML: the ciphertext, which nobody decrypted.
                 documentation = raw["secure"] == documentation_values.DOCUMENTATION_CIPHERTEXT
-                raw = DOCUMENTATION_SECRET if documentation else UNDECRYPTED_SECRET
+                secret = DOCUMENTATION_SECRET if documentation else UNDECRYPTED_SECRET
             elif full_key not in secret_keys and raw not in ("", None):
                 problems.append(
                     Problem(
@@ -2992,9 +2994,9 @@ def _parse_sections(
                         "plain value, now in git history, as leaked: rotate it)",
                     )
                 )
-            by_section[key.section][name] = SecretStr(str(raw))
-            if raw == DOCUMENTATION_SECRET:
-                coerced[full_key] = raw  # the placeholder scan refuses it for a real deploy
+            by_section[key.section][name] = SecretStr("" if secret is None else str(secret))
+            if secret == DOCUMENTATION_SECRET:
+                coerced[full_key] = secret  # the placeholder scan refuses it for a real deploy
             continue
         if full_key in secret_keys:
             # Only the secret keys are secrets: any other value stored with
@@ -3068,7 +3070,10 @@ def _documentation_value_problems(values: Mapping[str, object], stack: str) -> l
         Problem(
             hit.path,
             hit.value,
-            f"is {hit.reason}: set the real one in Pulumi.{stack}.yaml (README 'Deploy for "
+            f"is {hit.reason}: set yours with `pulumi config set --secret {hit.path} <value> "
+            f"--stack {stack}` (README 'Deploy for real'); documentation values plan offline only"
+            if hit.value == DOCUMENTATION_SECRET
+            else f"is {hit.reason}: set the real one in Pulumi.{stack}.yaml (README 'Deploy for "
             "real'); documentation values plan offline only",
         )
         for hit in found

@@ -78,6 +78,12 @@ FREE_TYPES = frozenset(
         "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         "aws:s3/bucketVersioning:BucketVersioning",
+        # Notifications are billed on the topic; Chatbot has no charge of its own.
+        "aws:sns/topicPolicy:TopicPolicy",
+        "aws:sns/topicSubscription:TopicSubscription",
+        "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration",
+        # The node group's Auto Scaling metrics collection: "no charge".
+        "pulumi-python:dynamic:Resource",
     }
 )
 FREE_PREFIXES = ("random:", "kubernetes:", "pulumi:providers:")
@@ -138,6 +144,12 @@ _REQUIRED_PRICES = (
     ("elb", "alb_lcu_per_hour"),
     ("route53", "hosted_zone_per_month"),
     ("route53", "queries_per_million"),
+    ("route53", "health_check_per_month"),
+    ("route53", "health_check_feature_per_month"),
+    ("cloudwatch", "alarm_metric_per_month"),
+    ("sns", "https_per_100k"),
+    ("sns", "email_per_100k"),
+    ("cloudtrail", "management_events_first_copy"),
 )
 
 
@@ -168,6 +180,9 @@ class Usage:
     s3_storage_gb: float | None = None  # per bucket (state files are kilobytes)
     alb_lcu_per_hour: float | None = None  # average capacity units, per ALB
     dns_queries_millions_per_month: float | None = None  # non-alias queries, per zone
+    # Alarm notifications the SNS topic delivers, per topic (the free tier not counted).
+    sns_https_notifications_per_month: float | None = None
+    sns_email_notifications_per_month: float | None = None
 
     @property
     def given(self) -> bool:
@@ -181,6 +196,8 @@ _USAGE_KEYS = (
     "s3_storage_gb",
     "alb_lcu_per_hour",
     "dns_queries_millions_per_month",
+    "sns_https_notifications_per_month",
+    "sns_email_notifications_per_month",
 )
 
 
@@ -584,6 +601,101 @@ def _hosted_zone(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> li
     return lines
 
 
+def _metric_alarm(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+    """Billed per metric it watches: a metric-math alarm pays for each metric it reads."""
+    per_metric = p.price("cloudwatch", "alarm_metric_per_month") or 0.0
+    queries = r.inputs.get("metricQueries") or []
+    metrics = sum(1 for q in queries if q.get("metric")) or 1
+    what = f"alarm on {metrics} metrics" if metrics > 1 else "alarm"
+    return [_line(r, f"{what} x ${per_metric}/month", "priced", metrics * per_metric)]
+
+
+def _health_check(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+    base = p.price("route53", "health_check_per_month") or 0.0
+    feature = p.price("route53", "health_check_feature_per_month") or 0.0
+    features = [
+        name
+        for name, on in (
+            ("HTTPS", str(r.inputs.get("type", "")).startswith("HTTPS")),
+            ("string matching", str(r.inputs.get("type", "")).endswith("STR_MATCH")),
+            ("10 s interval", r.inputs.get("requestInterval") == 10),
+            ("latency", bool(r.inputs.get("measureLatency"))),
+        )
+        if on
+    ]
+    described = f" + {', '.join(features)} ${feature} each" if features else ""
+    return [
+        _line(r, f"health check of an AWS endpoint ${base}{described}", "priced",
+              base + feature * len(features))
+    ]  # fmt: skip
+
+
+def _topic(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> list[CostLine]:
+    https = p.price("sns", "https_per_100k") or 0.0
+    email = p.price("sns", "email_per_100k") or 0.0
+    sent_https = usage.sns_https_notifications_per_month
+    sent_email = usage.sns_email_notifications_per_month
+    if sent_https is None and sent_email is None:
+        return [
+            _line(r, f"notifications, ${https} per 100k HTTPS, ${email} per 100k email (the "
+                  "first 100k a month free): depends on how often alarms fire", "usage")
+        ]  # fmt: skip
+    sent_https, sent_email = sent_https or 0.0, sent_email or 0.0
+    return [
+        _line(r, f"{sent_https:g} HTTPS and {sent_email:g} email notifications", "priced",
+              sent_https / 100_000 * https + sent_email / 100_000 * email)
+    ]  # fmt: skip
+
+
+def _trail(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+    first = p.price("cloudtrail", "management_events_first_copy") or 0.0
+    return [
+        _line(r, "management events, the account's first copy: free (its bucket and log group "
+              "are priced on their own lines)", "priced", first)
+    ]  # fmt: skip
+
+
+def parse_size_gib(size: str) -> float:
+    """A Kubernetes storage quantity in GiB ("50Gi", "1Ti", "500Mi")."""
+    units = {"Mi": 1 / 1024, "Gi": 1.0, "Ti": 1024.0, "M": 1e6 / 2**30, "G": 1e9 / 2**30,
+             "T": 1e12 / 2**30}  # fmt: skip
+    for suffix in sorted(units, key=len, reverse=True):
+        if size.endswith(suffix):
+            return float(size[: -len(suffix)]) * units[suffix]
+    return float(size) / 2**30
+
+
+def _value_at(values: Any, path: str) -> Any:
+    for part in path.split("."):
+        if not isinstance(values, Mapping):
+            return None
+        values = values.get(part)
+    return values
+
+
+def _helm_release(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+    """The chart's persistent volumes (gp3, from its values); its pods run on the nodes."""
+    from infra.charts import all_pins
+
+    pin = next(
+        (pin for pin in all_pins() if pin.chart == r.inputs.get("chart")
+         and pin.version == r.inputs.get("version")),
+        None,
+    )  # fmt: skip
+    per_gb = p.price("ebs", "gp3_per_gb_month") or 0.0
+    values = r.inputs.get("values") or {}
+    sizes = [
+        size for path in (pin.volume_sizes if pin else ()) if (size := _value_at(values, path))
+    ]
+    if not sizes:
+        return [_line(r, "chart: runs on the nodes (priced there)", "free")]
+    gib = sum(parse_size_gib(str(size)) for size in sizes)
+    return [
+        _line(r, f"{len(sizes)} gp3 volume{'s' if len(sizes) > 1 else ''}, {gib:g} GiB x "
+              f"${per_gb}", "priced", gib * per_gb)
+    ]  # fmt: skip
+
+
 PRICERS: dict[str, Pricer] = {
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:eks/nodeGroup:NodeGroup": _node_group,
@@ -598,6 +710,11 @@ PRICERS: dict[str, Pricer] = {
     "aws:s3/bucket:Bucket": _bucket,
     "aws:route53/zone:Zone": _hosted_zone,
     INGRESS_CLASS_PARAMS: _load_balancer,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _metric_alarm,
+    "aws:route53/healthCheck:HealthCheck": _health_check,
+    "aws:sns/topic:Topic": _topic,
+    "aws:cloudtrail/trail:Trail": _trail,
+    "kubernetes:helm.sh/v3:Release": _helm_release,
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 
 import pytest
@@ -211,15 +213,22 @@ def test_nodes_follow_the_control_plane_version(production):
     assert cluster.urn in group.dependencies
 
 
+def _cni(plan: Any) -> Any:
+    (addon,) = [
+        a for a in plan.of_type("aws:eks/addon:Addon") if a.inputs["addonName"] == "vpc-cni"
+    ]
+    return addon
+
+
 def test_the_cni_add_on_is_eks_default_for_the_cluster_version(production, scratch):
     from stagecraft.offline.engine import evaluate
 
-    addon = production.one("aws:eks/addon:Addon")
+    addon = _cni(production)
     assert addon.inputs["addonVersion"] == "v1.20.4-eksbuild.1"
     assert production.one(CLUSTER).urn in addon.dependencies
     edit_stack(scratch, "production", **{"stagecraft:kubernetesVersion": "1.35"})
     upgraded = evaluate("production", project_dir=scratch)
-    assert upgraded.one("aws:eks/addon:Addon").inputs["addonVersion"] == "v1.21.1-eksbuild.1"
+    assert _cni(upgraded).inputs["addonVersion"] == "v1.21.1-eksbuild.1"
     assert upgraded.one(NODE_GROUP).inputs["version"] == "1.35"
 
 
@@ -271,8 +280,7 @@ def test_cluster_protected_only_where_config_says(production, staging):
 
 def test_network_policies_are_enforced_by_the_vpc_cni(plans):
     for plan in plans.values():
-        addon = plan.one("aws:eks/addon:Addon")
-        assert addon.inputs["addonName"] == "vpc-cni"
+        addon = _cni(plan)
         assert json.loads(addon.inputs["configurationValues"]) == {"enableNetworkPolicy": "true"}
         provider = plan.one("pulumi:providers:kubernetes")
         assert addon.urn in provider.dependencies

@@ -43,10 +43,19 @@ def test_production_estimate_is_the_sum_of_list_prices(production):
         + 500 * PRICES["rds"]["gp3_per_gb_month"]
         + 2 * cache["cache.m6g.large"] * HOURS
         + PRICES["kms"]["key_per_month"]
-        + 4 * PRICES["secretsmanager"]["secret_per_month"]  # 3 ours + RDS-managed
+        + 5 * PRICES["secretsmanager"]["secret_per_month"]  # 4 ours + RDS-managed
         + PRICES["elb"]["alb_per_hour"] * HOURS  # the environment's one ALB
         + 3 * PRICES["vpc"]["public_ipv4_per_hour"] * HOURS  # its address in each zone
         + PRICES["route53"]["hosted_zone_per_month"]
+        # Monitoring's gp3 volumes: Prometheus 150, Alertmanager 2, Grafana 10,
+        # Loki 20, Tempo 20, the Thanos compactor 20 and store gateway 10 GiB.
+        + (150 + 2 + 10 + 20 + 20 + 20 + 10) * PRICES["ebs"]["gp3_per_gb_month"]
+        # Alarms by metric: database 4, replica 4, two cache nodes 4 each, three
+        # NAT gateways, the node group (2 metrics), the health check.
+        + (4 + 4 + 8 + 3 + 2 + 1) * PRICES["cloudwatch"]["alarm_metric_per_month"]
+        # The HTTPS health check of an AWS endpoint (the ALB).
+        + PRICES["route53"]["health_check_per_month"]
+        + PRICES["route53"]["health_check_feature_per_month"]
     )
     cost = estimate(production, budget=1800)
     assert cost.total == pytest.approx(expected, abs=0.01)
@@ -78,6 +87,8 @@ def test_usage_priced_lines_depend_on_usage_until_given(staging):
         "aws:cloudwatch/logGroup:LogGroup",
         "aws:route53/zone:Zone",
         "kubernetes:elbv2.k8s.aws/v1beta1:IngressClassParams",  # the ALB's capacity units
+        "aws:s3/bucket:Bucket",  # telemetry and access logs
+        "aws:sns/topic:Topic",  # alarm notifications
     }
     assert all(line.monthly == 0 for line in without.usage_lines)
     with_usage = estimate(
@@ -88,12 +99,20 @@ def test_usage_priced_lines_depend_on_usage_until_given(staging):
             log_ingestion_gb_per_month=2,
             alb_lcu_per_hour=1.5,
             dns_queries_millions_per_month=3,
+            s3_storage_gb=40,
+            sns_https_notifications_per_month=200_000,
         ),
     )
     assert with_usage.usage_lines == []
     log_groups = len(staging.of_type("aws:cloudwatch/logGroup:LogGroup"))
+    buckets = len(staging.of_type("aws:s3/bucket:Bucket"))
     assert with_usage.total - without.total == pytest.approx(
-        100 * 0.045 + log_groups * 2 * 0.5 + 1.5 * HOURS * 0.008 + 3 * 0.40
+        100 * 0.045
+        + log_groups * 2 * 0.5
+        + 1.5 * HOURS * 0.008
+        + 3 * 0.40
+        + buckets * 40 * 0.023
+        + 2 * 0.06
     )
 
 
@@ -124,7 +143,7 @@ def test_cli_lists_every_priced_resource_and_the_total(capsys):
     assert "2 x cache.m6g.large" in out
     assert "3 x m5.large (max 9)" in out
     assert "depends on usage" in out
-    assert "production: $1,263.58/month at desired size" in out
+    assert "production: $1,286.24/month at desired size" in out
     assert "within budget" in out
 
 

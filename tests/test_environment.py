@@ -25,6 +25,15 @@ COMPONENTS = {
     "stagecraft:index:DnsZone",
     "stagecraft:index:LoadBalancerController",
     "stagecraft:index:ExternalDns",
+    "stagecraft:index:BlockStorage",
+}
+# What a stack's monitoring and alerting config adds (dev turns all of it off).
+MONITORING = {
+    "stagecraft:index:AccessLogs",
+    "stagecraft:index:Monitoring",
+    "stagecraft:index:Metrics",
+    "stagecraft:index:Logs",
+    "stagecraft:index:Traces",
 }
 
 STATEFUL = {
@@ -33,6 +42,9 @@ STATEFUL = {
     "aws:eks/cluster:Cluster",
     "aws:kms/key:Key",
     "aws:route53/zone:Zone",
+    # The audit trail and the buckets it and the telemetry are kept in.
+    "aws:s3/bucket:Bucket",
+    "aws:cloudtrail/trail:Trail",
 }
 
 
@@ -44,6 +56,10 @@ def test_components_are_namespaced_and_each_appears_once(plans):
         # Dev and staging host small stacks: their Ingresses are confined.
         if plan.stack in ("dev", "staging"):
             hosted.append("stagecraft:index:SmallStackIngress")
+        if plan.stack != "dev":
+            hosted += [*MONITORING, "stagecraft:index:Alerting"]
+        if plan.stack == "production":
+            hosted += ["stagecraft:index:LongTermMetrics", "stagecraft:index:AuditTrail"]
         assert sorted(components) == sorted([*COMPONENTS, *hosted])
 
 
@@ -65,7 +81,8 @@ def test_every_resource_hangs_below_the_environment(plans):
 )
 def test_provider_default_tags_reach_every_aws_resource(plans, stack, owner, cost_center):
     plan = plans[stack]
-    provider = plan.one("pulumi:providers:aws")
+    providers = plan.of_type("pulumi:providers:aws")
+    provider = next(p for p in providers if p.name.endswith("-aws"))
     assert provider.inputs["region"] == "us-east-1"
     assert json.loads(provider.inputs["defaultTags"]) == {
         "tags": {
@@ -79,13 +96,23 @@ def test_provider_default_tags_reach_every_aws_resource(plans, stack, owner, cos
     }
     aws_resources = [r for r in plan.resources if r.type.startswith("aws:")]
     assert len(aws_resources) > 40
-    assert {r.provider for r in aws_resources} == {provider.urn}
+    # AWS Chatbot's API lives in a few regions only: its one resource has its
+    # own provider, with the same account pin and tags.
+    chatbot = [r for r in aws_resources if r.type.startswith("aws:chatbot/")]
+    assert {r.provider for r in aws_resources if r not in chatbot} == {provider.urn}
+    for other in providers:
+        if other is not provider:
+            assert other.inputs["defaultTags"] == provider.inputs["defaultTags"]
+            assert other.inputs["allowedAccountIds"] == provider.inputs["allowedAccountIds"]
+            assert {r.provider for r in chatbot} == {other.urn}
 
 
 def test_exactly_the_stateful_resources_are_protected_in_production(production):
     protected = sorted((r.type, r.name) for r in production.resources if r.protect)
     assert {t for t, _ in protected} == STATEFUL
-    assert len(protected) == 6  # primary, replica, cache, cluster, key, DNS zone
+    # primary, replica, cache, cluster, key, DNS zone; the access-log, logs,
+    # traces, metrics and trail buckets, and the trail
+    assert len(protected) == 12
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])
@@ -125,6 +152,15 @@ def test_stack_outputs(production):
         "certificateArn",
         "ingressClass",
         "ingressGroup",
+        # monitoring, alerting and the audit trail
+        "accessLogBucket",
+        "monitoringNamespace",
+        "grafanaAdminSecretArn",
+        "logsBucket",
+        "tracesBucket",
+        "metricsBucket",
+        "alertTopicArn",
+        "trailArn",
     }
     assert production.outputs["url"] == (
         f"https://{shipped_value('stagecraft:domain', 'production')}"

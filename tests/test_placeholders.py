@@ -26,6 +26,10 @@ REAL = {
     "stagecraft:clusterSmallStackDeployerRoleArns": [
         f"{REAL_ACCOUNT}/stagecraft-ci-preview-environments"
     ],
+    "stagecraft:alertSlackTeamId": "T04ACME01",
+    "stagecraft:alertSlackChannelId": "C04ACME0PL",
+    # What `pulumi config set --secret` writes: ciphertext, decrypted by `pulumi up` only.
+    "stagecraft:alertSlackWebhookUrl": {"secure": "v1:bm90LWRlY3J5cHRlZC1vZmZsaW5l"},
 }
 
 
@@ -95,7 +99,14 @@ def test_a_real_deploy_with_documentation_values_is_refused_with_each_value(scra
     with pytest.raises(ConfigError) as error:
         evaluate("staging", project_dir=scratch, allow_placeholders=False)
     message = str(error.value)
-    assert "stack 'staging' has 7 configuration problems; nothing was created" in message
+    assert "stack 'staging' has 10 configuration problems; nothing was created" in message
+    assert (
+        'stagecraft:alertSlackWebhookUrl = "(secure documentation value: set yours with pulumi '
+        'config set --secret)": is a documentation secret, which no key decrypts: set yours '
+        "with `pulumi config set --secret stagecraft:alertSlackWebhookUrl <value> --stack "
+        "staging` (README 'Deploy for real')"
+    ) in message
+    assert 'stagecraft:alertSlackTeamId = "T0EXAMPLE": is a placeholder Slack id' in message
     assert (
         'stagecraft:awsAccountId = "123456789012": is the AWS documentation account, not '
         "yours: set the real one in Pulumi.staging.yaml (README 'Deploy for real')"

@@ -50,6 +50,8 @@ def test_application_secrets_are_generated_and_stored_encrypted(staging):
         "stagecraft-staging/redis-password",
         "stagecraft-staging/connection-info",
         "stagecraft-staging/database-master",
+        # The monitoring stack's: generated like the others, for people to sign in with.
+        "stagecraft-staging/grafana-admin",
     }
     for secret in secrets.values():
         assert secret.inputs["kmsKeyId"].startswith(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/")
@@ -59,6 +61,7 @@ def test_application_secrets_are_generated_and_stored_encrypted(staging):
     assert lengths["jwt"] >= 32
     assert 16 <= lengths["redis"] <= 128  # ElastiCache user passwords
     assert 8 <= lengths["master"] <= 128  # RDS for PostgreSQL master passwords
+    assert lengths["grafana"] >= 32
 
 
 def test_connection_info_points_at_the_master_secret(staging):
@@ -86,7 +89,9 @@ def _generated_values(plan: Plan) -> list[str]:
 def test_no_secret_value_appears_in_plan_json_or_text(plans):
     for plan in plans.values():
         values = _generated_values(plan)
-        assert len(values) == 3  # JWT secret, Redis password, database master password
+        # JWT secret, Redis password, database master password; Grafana's admin
+        # password where the monitoring stack runs (not dev).
+        assert len(values) == (3 if plan.stack == "dev" else 4)
         assert all(len(v) >= 32 for v in values)
         document = json.dumps(plan.to_json())
         buffer = io.StringIO()

@@ -67,7 +67,11 @@ def test_plan_matches_the_environment_table(plans, stack):
         g.inputs["name"]: g.inputs["retentionInDays"]
         for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup")
     }
-    audit = {name for name in retentions if name.startswith(("/aws/eks/", "/aws/vpc/"))}
+    audit = {
+        name
+        for name in retentions
+        if name.startswith(("/aws/eks/", "/aws/vpc/", "/aws/cloudtrail/"))
+    }
     assert {retentions[n] for n in audit} == {row["audit"]}
     assert {d for n, d in retentions.items() if n not in audit} == {row["retention"]}
 

@@ -43,7 +43,7 @@ _ADDON_DEFAULTS = {
                 "1.35": "v1.21.1"},
     # One default across the supported Kubernetes versions, as EKS lists it.
     "aws-ebs-csi-driver": dict.fromkeys(
-        ("1.31", "1.32", "1.33", "1.34", "1.35"), "v1.48.0-eksbuild.2"
+        ("1.31", "1.32", "1.33", "1.34", "1.35"), "v1.48.0"
     ),
 }  # fmt: skip
 

@@ -80,18 +80,20 @@ def database_alarms(
     alarms: list[Alarm] = []
     for db_id, role in [(instance_id, "database"), *((r, "replica") for r in replica_ids)]:
         dims = {"DBInstanceIdentifier": db_id}
+        # stagecraft-staging-database-cpu, stagecraft-staging-replica-1-cpu
+        base = f"{db_id}-database" if role == "database" else db_id
         alarms += [
-            Alarm(f"{db_id}-cpu", f"{role} {db_id}: CPU above {spec.alarm_db_cpu_percent}% for "
+            Alarm(f"{base}-cpu", f"{role} {db_id}: CPU above {spec.alarm_db_cpu_percent}% for "
                   "15 minutes. Look for slow or new queries in Performance Insights or "
                   "pg_stat_statements; if it is steady load, move dbInstanceClass up.",
                   "AWS/RDS", "CPUUtilization", dims, "Average", 300, 3,
                   spec.alarm_db_cpu_percent, "GreaterThanThreshold"),
-            Alarm(f"{db_id}-freeable-memory", f"{role} {db_id}: freeable memory below "
+            Alarm(f"{base}-freeable-memory", f"{role} {db_id}: freeable memory below "
                   f"{spec.alarm_db_freeable_memory_percent}% of the instance's for 15 minutes. "
                   "Check connections and work_mem-heavy queries; move dbInstanceClass up if it "
                   "persists.", "AWS/RDS", "FreeableMemory", dims, "Average", 300, 3,
                   memory * spec.alarm_db_freeable_memory_percent // 100, "LessThanThreshold"),
-            Alarm(f"{db_id}-connections", f"{role} {db_id}: more than "
+            Alarm(f"{base}-connections", f"{role} {db_id}: more than "
                   f"{spec.alarm_db_connections_percent}% of its {connections} connections in "
                   "use. Look for connection leaks or pools sized too large; new connections "
                   "fail at the limit.", "AWS/RDS", "DatabaseConnections", dims, "Maximum", 300,
@@ -101,7 +103,7 @@ def database_alarms(
         if role == "database":
             alarms.append(
                 Alarm(
-                    f"{db_id}-free-storage",
+                    f"{base}-free-storage",
                     f"database {db_id}: free storage below "
                     f"{spec.alarm_db_free_storage_percent}% of its {max_storage_gb} GiB "
                     "ceiling. Storage autoscaling stops at dbMaxAllocatedStorageGb: raise it, "
@@ -119,7 +121,7 @@ def database_alarms(
         else:
             alarms.append(
                 Alarm(
-                    f"{db_id}-replica-lag",
+                    f"{base}-replica-lag",
                     f"replica {db_id}: more than "
                     f"{spec.alarm_db_replica_lag_seconds} s behind the primary for 5 minutes. "
                     "Reads from it are stale; look for long transactions on the primary or "
@@ -147,19 +149,22 @@ def cache_alarms(spec: AlertingSpec, *, member_clusters: list[str]) -> list[Alar
     replicated = len(member_clusters) > 1
     for node in member_clusters:
         dims = {"CacheClusterId": node}
+        # <group>-001 -> <group>-cache-001-...
+        group, number = node.rsplit("-", 1)
+        base = f"{group}-cache-{number}"
         alarms += [
-            Alarm(f"{node}-engine-cpu", f"cache node {node}: Redis's (single-threaded) engine "
+            Alarm(f"{base}-engine-cpu", f"cache node {node}: Redis's (single-threaded) engine "
                   f"CPU above {spec.alarm_cache_cpu_percent}% for 15 minutes. Look for "
                   "expensive commands (SLOWLOG, KEYS, large sorted sets); move cacheNodeType up "
                   "if it is steady load.", "AWS/ElastiCache", "EngineCPUUtilization", dims,
                   "Average", 300, 3, spec.alarm_cache_cpu_percent, "GreaterThanThreshold"),
-            Alarm(f"{node}-memory", f"cache node {node}: more than "
+            Alarm(f"{base}-memory", f"cache node {node}: more than "
                   f"{spec.alarm_cache_memory_percent}% of its memory used for 15 minutes. "
                   "Evictions follow (cacheMaxmemoryPolicy); check key TTLs and growth, or move "
                   "cacheNodeType up.", "AWS/ElastiCache", "DatabaseMemoryUsagePercentage",
                   dims, "Average", 300, 3, spec.alarm_cache_memory_percent,
                   "GreaterThanThreshold"),
-            Alarm(f"{node}-evictions", f"cache node {node}: more than "
+            Alarm(f"{base}-evictions", f"cache node {node}: more than "
                   f"{spec.alarm_cache_evictions} keys evicted in each of three 5-minute "
                   "periods: the cache is too small for its working set. Check TTLs; move "
                   "cacheNodeType up.", "AWS/ElastiCache", "Evictions", dims, "Sum", 300, 3,
@@ -168,7 +173,7 @@ def cache_alarms(spec: AlertingSpec, *, member_clusters: list[str]) -> list[Alar
         if replicated:
             alarms.append(
                 Alarm(
-                    f"{node}-replication-lag",
+                    f"{base}-replication-lag",
                     f"cache node {node}: as a replica, more than "
                     f"{spec.alarm_cache_replication_lag_seconds} s behind its primary for 5 "
                     "minutes. A failover now would lose those writes; check the primary's "
@@ -230,7 +235,7 @@ def node_group_alarm(autoscaling_group: Any, cluster_name: str) -> Alarm:
 
 def health_check_alarm(health_check_id: Any, url: str, resource_prefix: str) -> Alarm:
     return Alarm(
-        f"{resource_prefix}-health-check",
+        f"{resource_prefix}-health-check-failing",
         f"{url} failed its Route 53 health check from several regions for 3 minutes: users "
         "cannot reach the application. Check the ALB's targets, the pods' readiness and the "
         "last deploy (roll back if it was it).",
