@@ -38,12 +38,19 @@ def test_instance_class_change_with_its_cost_delta(staging):
         cost_before=estimate(staging, budget=500),
         cost_after=estimate(bigger, budget=500),
     )
-    (change,) = diff.changes
-    assert (change.action, change.type) == ("update", DB)
+    (change,) = [c for c in diff.changes if c.type == DB]
+    assert change.action == "update"
     assert [(p.path, p.before, p.after) for p in change.properties] == [
         ("instanceClass", "db.t3.medium", "db.t3.large")
     ]
     assert change.cost_delta == pytest.approx((0.145 - 0.072) * 730)
+    # The alarms whose thresholds follow the class's memory move with it (8 GiB now).
+    alarms = {c.name.rsplit("-alerting-", 1)[1]: c for c in diff.changes if c.type != DB}
+    assert set(alarms) == {"database-connections", "database-freeable-memory"}
+    assert ("threshold", 360, 720) in [
+        (p.path, p.before, p.after) for p in alarms["database-connections"].properties
+    ]
+    assert all(c.action == "update" and not c.cost_delta for c in alarms.values())
     assert 'instanceClass: "db.t3.medium" -> "db.t3.large"  ' not in render_text([diff])
     assert '      instanceClass: "db.t3.medium" -> "db.t3.large"' in render_text([diff])
 
@@ -106,8 +113,8 @@ def test_markdown_keeps_the_summary_and_trims_details_to_the_limit(staging, prod
     small = render_markdown([diff], limit=3000)
     assert len(small) <= 3000
     assert small.startswith("### stagecraft: infrastructure diff")
-    assert "| staging -> production | 32 | " in small
-    assert "$360.22 → $1,263.58 (**+$903.35**)" in small
+    assert "| staging -> production | 74 | " in small
+    assert "$368.18 → $1,286.24 (**+$918.05**)" in small
     assert "omitted to stay under GitHub's 65,536-character comment limit" in small
     assert full.count("<details>") > small.count("<details>") > 0
 
@@ -160,7 +167,7 @@ def test_diff_against_a_git_revision(git_repo, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert '| `instanceClass` | `"db.t3.medium"` | `"db.t3.large"` |' in out
-    assert "| 0 | 1 | 0 | 0 | $360.22 → $413.51 (**+$53.29**) |" in out
+    assert "| 0 | 3 | 0 | 0 | $368.18 → $421.47 (**+$53.29**) |" in out
     assert (
         "~ update <code>aws:rds/instance:Instance</code> stagecraft-staging-database (+$53.29/mo)"
         in out
@@ -227,7 +234,7 @@ def test_against_another_stack_from_the_cli(capsys):
     args = ["--project-dir", str(REPO), "diff", "--stack", "staging", "--against", "production"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert out.startswith("staging -> production: 32 to create")
+    assert out.startswith("staging -> production: 74 to create")
     assert 'nodeType: "cache.t4g.micro" -> "cache.m6g.large"' in out
 
 
