@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from infra.aws_types import PROTECTED_TYPES
 from infra.config import StackConfig
@@ -66,6 +66,10 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
     }
     secrets = plan.of_type("aws:secretsmanager/secret:Secret")
     log_groups = plan.of_type("aws:cloudwatch/logGroup:LogGroup")
+    log_targets = {
+        str(r.inputs.get("targetBucket"))
+        for r in plan.of_type("aws:s3/bucketLogging:BucketLogging")
+    }
 
     encrypted = {
         "RDS": all(d.inputs.get("storageEncrypted") for d in databases),
@@ -73,6 +77,13 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         "EKS secrets": "secrets" in (cluster.get("encryptionConfig") or {}).get("resources", []),
         "Secrets Manager": all(s.inputs.get("kmsKeyId") for s in secrets),
         "logs": all(g.inputs.get("kmsKeyId") for g in log_groups),
+        # The access-log bucket excepted: S3 delivers access logs into SSE-S3 only.
+        "S3": all(
+            _bucket_algorithm(c.inputs) == "aws:kms"
+            for c in plan.of_type(S3_ENCRYPTION)
+            if str(c.inputs.get("bucket")) not in log_targets
+        ),
+        "SNS": all(t.inputs.get("kmsMasterKeyId") for t in plan.of_type("aws:sns/topic:Topic")),
     }
     missing = [name for name, ok in encrypted.items() if not ok]
     at_rest = "KMS, all" if not missing else f"missing: {', '.join(missing)}"
@@ -125,18 +136,160 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         "Developer access": config.cluster.developer_access,
         "Ingress (ALB)": ingress,
         "DNS records removed by external-dns": dns_records,
-        "Helm charts (pinned)": ", ".join(
-            sorted(
-                f"{r.inputs.get('chart')} {r.inputs.get('version')}"
-                for r in plan.of_type("kubernetes:helm.sh/v3:Release")
-            )
-        )
-        or "none",
+        "Helm charts (pinned)": _charts(plan, monitoring=False),
+        "Monitoring charts (pinned)": _charts(plan, monitoring=True),
+        **monitoring_rows(plan),
         "Estimated monthly cost (desired / max nodes)": (
             f"{money(cost.total)} / {money(cost.total_at_max)}"
         ),
         "Budget check": cost.budget_status,
     }
+
+
+S3_ENCRYPTION = (
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+)
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _charts(plan: Plan, *, monitoring: bool) -> str:
+    """The add-ons' charts, or the monitoring stack's (in its own namespace)."""
+    from infra.components.observability.monitoring import NAMESPACE
+
+    return (
+        ", ".join(
+            sorted(
+                f"{r.inputs.get('chart')} {r.inputs.get('version')}"
+                for r in plan.of_type(RELEASE)
+                if (r.inputs.get("namespace") == NAMESPACE) == monitoring
+            )
+        )
+        or "none"
+    )
+
+
+def _bucket_algorithm(inputs: Mapping[str, Any]) -> str:
+    rules = inputs.get("rules") or [{}]
+    return str((rules[0].get("applyServerSideEncryptionByDefault") or {}).get("sseAlgorithm"))
+
+
+def _chart_values(plan: Plan, chart: str) -> Mapping[str, Any] | None:
+    for release in plan.of_type(RELEASE):
+        if release.inputs.get("chart") == chart:
+            values = release.inputs.get("values")
+            return values if isinstance(values, Mapping) else {}
+    return None
+
+
+def _duration_days(duration: str) -> str:
+    """Prometheus `30d`, Loki and Tempo `720h`: as days."""
+    match = re.fullmatch(r"(\d+)([dh])", duration or "")
+    if not match:
+        return duration or "?"
+    number = int(match.group(1))
+    return _days(number if match.group(2) == "d" else number // 24)
+
+
+def monitoring_rows(plan: Plan) -> dict[str, str]:
+    """Retention and alert routing as the charts' values and the resources set them."""
+    prometheus = _chart_values(plan, "kube-prometheus-stack")
+    loki = _chart_values(plan, "loki")
+    tempo = _chart_values(plan, "tempo")
+    thanos = _chart_values(plan, "thanos")
+    if prometheus is None:
+        metrics = "no in-cluster monitoring"
+    else:
+        local = _duration_days(prometheus["prometheus"]["prometheusSpec"]["retention"])
+        long_term = "no long-term copy"
+        if thanos is not None:
+            flags = dict(
+                arg.removeprefix("--").split("=", 1)
+                for arg in thanos["compact"]["extraArgs"]
+                if "=" in arg
+            )
+            long_term = (
+                f"{_duration_days(flags.get('retention.resolution-raw', ''))} in S3 (Thanos)"
+            )
+        metrics = f"{local} on the volume, {long_term}"
+    logs = (
+        "none"
+        if loki is None
+        else _duration_days(loki["loki"]["limits_config"]["retention_period"])
+    )
+    traces = "none" if tempo is None else _duration_days(tempo["tempo"]["retention"])
+
+    routes: list[str] = []
+    if prometheus is not None:
+        config = prometheus["alertmanager"]["config"]
+        default = config["route"]["receiver"]
+        receivers = [r["name"] for r in config["receivers"] if r["name"] != "null"]
+        routes.append(
+            "Alertmanager: "
+            + (", ".join(f"{r} (default)" if r == default else r for r in receivers) or "nobody")
+        )
+    protocols = sorted(
+        {
+            "PagerDuty (HTTPS)" if s.inputs.get("protocol") == "https" else "email"
+            for s in plan.of_type("aws:sns/topicSubscription:TopicSubscription")
+        }
+        | ({"Slack (AWS Chatbot)"} if plan.of_type(SLACK_CHANNEL) else set())
+    )
+    if plan.of_type("aws:sns/topic:Topic"):
+        routes.append("CloudWatch alarms: " + (", ".join(protocols) or "no subscriber"))
+    alarms = plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+    by_namespace: dict[str, int] = {}
+    for alarm in alarms:
+        inputs = alarm.inputs
+        namespace = inputs.get("namespace") or next(
+            (
+                q["metric"]["namespace"]
+                for q in inputs.get("metricQueries") or []
+                if q.get("metric")
+            ),
+            "?",
+        )
+        label = ALARM_SUBJECTS.get(str(namespace), str(namespace))
+        by_namespace[label] = by_namespace.get(label, 0) + 1
+    checks = plan.of_type("aws:route53/healthCheck:HealthCheck")
+    trails = plan.of_type("aws:cloudtrail/trail:Trail")
+    trail = "not in this stack"
+    if trails:
+        inputs = trails[0].inputs
+        properties = [
+            "all regions" if inputs.get("isMultiRegionTrail") else "ONE REGION",
+            "validated" if inputs.get("enableLogFileValidation") else "NOT VALIDATED",
+            "KMS" if inputs.get("kmsKeyId") else "NOT ENCRYPTED",
+            "CloudWatch Logs" if inputs.get("cloudWatchLogsGroupArn") else "no CloudWatch Logs",
+        ]
+        trail = ", ".join(properties)
+    return {
+        "Metrics retention": metrics,
+        "Log retention: Loki (all pods)": logs,
+        "Trace retention (Tempo)": traces,
+        "Alert routing": "; ".join(routes) or "none",
+        "CloudWatch alarms": (
+            f"{len(alarms)}: " + ", ".join(f"{k} {v}" for k, v in sorted(by_namespace.items()))
+            if alarms
+            else "none"
+        ),
+        "Synthetic check": ", ".join(
+            f"{c.inputs.get('type')} {c.inputs.get('fqdn')}{c.inputs.get('resourcePath')} "
+            f"every {c.inputs.get('requestInterval')} s from several regions"
+            for c in checks
+        )
+        or "none",
+        "CloudTrail": trail,
+    }
+
+
+SLACK_CHANNEL = "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration"
+ALARM_SUBJECTS = {
+    "AWS/RDS": "database",
+    "AWS/ElastiCache": "cache",
+    "AWS/NATGateway": "NAT",
+    "AWS/AutoScaling": "nodes",
+    "AWS/Route53": "health check",
+}
 
 
 def _ingress_row(plan: Plan) -> str:
