@@ -248,6 +248,16 @@ def _arn(resource: PlannedResource) -> str | None:
         "aws:ec2/securityGroup:SecurityGroup": f"arn:aws:ec2:{regional}:security-group/{rid}",
         "aws:ec2/natGateway:NatGateway": f"arn:aws:ec2:{regional}:natgateway/{rid}",
         "aws:ec2/routeTable:RouteTable": f"arn:aws:ec2:{regional}:route-table/{rid}",
+        "aws:s3/bucket:Bucket": f"arn:aws:s3:::{inputs.get('bucket')}",
+        "aws:sns/topic:Topic": f"arn:aws:sns:{regional}:{inputs.get('name')}",
+        "aws:cloudwatch/metricAlarm:MetricAlarm": (
+            f"arn:aws:cloudwatch:{regional}:alarm:{inputs.get('name')}"
+        ),
+        "aws:cloudtrail/trail:Trail": f"arn:aws:cloudtrail:{regional}:trail/{inputs.get('name')}",
+        "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration": (
+            f"arn:aws:chatbot::{ACCOUNT}:chat-configuration/slack-channel/"
+            f"{inputs.get('configurationName')}"
+        ),
     }.get(resource.type)
 
 
@@ -276,6 +286,17 @@ ACTIONS = {
     ],
     "aws:ec2/natGateway:NatGateway": ["ec2:DeleteNatGateway"],
     "aws:ec2/routeTable:RouteTable": ["ec2:CreateRoute"],
+    "aws:s3/bucket:Bucket": ["s3:DeleteBucket", "s3:PutBucketPolicy", "s3:PutLifecycleConfiguration"],
+    "aws:sns/topic:Topic": ["sns:DeleteTopic", "sns:Subscribe", "sns:SetTopicAttributes"],
+    "aws:cloudwatch/metricAlarm:MetricAlarm": [
+        "cloudwatch:DeleteAlarms", "cloudwatch:PutMetricAlarm", "cloudwatch:DisableAlarmActions",
+    ],
+    "aws:cloudtrail/trail:Trail": [
+        "cloudtrail:StopLogging", "cloudtrail:DeleteTrail", "cloudtrail:UpdateTrail",
+    ],
+    "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration": [
+        "chatbot:DeleteSlackChannelConfiguration",
+    ],
 }  # fmt: skip
 
 

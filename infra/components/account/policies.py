@@ -44,10 +44,16 @@ PROGRAM_SERVICES = (
 
 # Roles the environment program passes to AWS services, and to which.
 PASSED_TO_SERVICES = (
-    "eks.amazonaws.com",  # the cluster's and the node group's roles
+    "eks.amazonaws.com",  # the cluster's and the node group's roles, add-ons' IRSA roles
     "monitoring.rds.amazonaws.com",  # RDS enhanced monitoring
     "vpc-flow-logs.amazonaws.com",  # flow logs to CloudWatch
+    "cloudtrail.amazonaws.com",  # the trail's delivery into CloudWatch Logs
+    "chatbot.amazonaws.com",  # AWS Chatbot posting alarms to Slack
 )
+
+# Services whose resources the environment names itself (`<project>-<env>-...`):
+# the deploy role gets them by that name only, not on `*`.
+NAMED_SERVICES = ("s3", "sns", "cloudwatch", "cloudtrail", "chatbot")
 
 # Service-linked roles the services create on first use (their creation is
 # authorised against the caller).
@@ -276,6 +282,52 @@ def deploy_policy(account: Account, environment: str) -> dict[str, Any]:
                 "Effect": "Allow",
                 "Action": [f"{service}:*" for service in PROGRAM_SERVICES],
                 "Resource": "*",
+            },
+            {
+                # Its buckets, alarm topic, alarms, trail and Slack channel: by
+                # name, so never the state bucket or another environment's.
+                "Sid": "OwnNamedResources",
+                "Effect": "Allow",
+                "Action": [f"{service}:*" for service in NAMED_SERVICES],
+                "Resource": [
+                    f"arn:{account.partition}:s3:::{prefix}-*",
+                    f"arn:{account.partition}:s3:::{prefix}-*/*",
+                    account.arn("sns", f"{prefix}-*"),
+                    account.arn("cloudwatch", f"alarm:{prefix}-*"),
+                    account.arn("cloudtrail", f"trail/{prefix}-*"),
+                    account.arn(
+                        "chatbot", f"chat-configuration/slack-channel/{prefix}-*", regional=False
+                    ),
+                ],
+            },
+            {
+                # Calls that take no resource (lists, and reading what exists).
+                "Sid": "NamedServicesLists",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:ListAllMyBuckets",
+                    "sns:ListTopics",
+                    "cloudwatch:DescribeAlarms",
+                    "cloudtrail:DescribeTrails",
+                    "cloudtrail:ListTrails",
+                    "chatbot:DescribeSlackChannelConfigurations",
+                    "chatbot:DescribeSlackWorkspaces",
+                ],
+                "Resource": "*",
+            },
+            {
+                # The node group's Auto Scaling group (EKS names it eks-<node group>-<id>):
+                # its metrics collection, for the nodes-below-minimum alarm.
+                "Sid": "NodeGroupMetricsCollection",
+                "Effect": "Allow",
+                "Action": [
+                    "autoscaling:EnableMetricsCollection",
+                    "autoscaling:DisableMetricsCollection",
+                    "autoscaling:DescribeAutoScalingGroups",
+                ],
+                "Resource": account.arn(
+                    "autoscaling", f"autoScalingGroup:*:autoScalingGroupName/eks-{prefix}-*"
+                ),
             },
             {
                 # Every role it creates or changes keeps its environment's
