@@ -88,6 +88,12 @@ S3_ENCRYPTION = (
 )
 S3_LOGGING = "aws:s3/bucketLogging:BucketLogging"
 S3_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+S3_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+TRAIL = "aws:cloudtrail/trail:Trail"
+SNS_TOPIC = "aws:sns/topic:Topic"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
+NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
 REQUIRED_TAGS = ("environment", "project", "stack", "managed-by", "owner", "cost-center")
 DATA_PORTS = (5432, 6379)
@@ -347,7 +353,7 @@ def _eks_logging(args: ResourceValidationArgs, report: ReportViolation) -> None:
 
 # Log groups that are the audit trail: who did what to the cluster, what
 # crossed the network.  Application and database logs are kept shorter.
-AUDIT_LOG_GROUPS = re.compile(r"^/aws/(eks/[^/]+/cluster|vpc/.+/flow-logs)$")
+AUDIT_LOG_GROUPS = re.compile(r"^/aws/(eks/[^/]+/cluster|vpc/.+/flow-logs|cloudtrail/.+)$")
 
 
 def _log_groups(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -864,6 +870,176 @@ def _alb_invalid_headers(args: ResourceValidationArgs, report: ReportViolation) 
         report(f"{args.name}: {key} is not true", args.urn)
 
 
+# --------------------------------------------------------------------------- #
+# Audit trail, alarms and their topic
+# --------------------------------------------------------------------------- #
+
+
+def _trail_required(args: StackValidationArgs, report: ReportViolation) -> None:
+    """The stack that owns the account's audit trail has one recording everything."""
+    trails = [r for r in args.resources if r.resource_type == TRAIL]
+    if not trails:
+        if args.get_config().get("requireTrail"):
+            # Said of the environment's key, which would encrypt the trail.
+            key = next((r.urn for r in args.resources if r.resource_type == KMS_KEY), None)
+            report("no CloudTrail trail: every action in the account goes unrecorded", key)
+        else:
+            args.not_applicable("this stack's policy config does not ask for the trail")
+        return
+    for trail in trails:
+        props = trail.props
+        if not props.get("isMultiRegionTrail"):
+            report(f"{trail.name}: records one region only (isMultiRegionTrail)", trail.urn)
+        if props.get("includeGlobalServiceEvents") is False:
+            report(f"{trail.name}: misses global services (IAM, STS)", trail.urn)
+        if props.get("enableLogging") is False:
+            report(f"{trail.name}: logging is stopped", trail.urn)
+        selectors = props.get("eventSelectors") or [
+            {"readWriteType": "All", "includeManagementEvents": True}
+        ]
+        if not any(
+            (s.get("readWriteType") or "All") == "All" and s.get("includeManagementEvents", True)
+            for s in selectors
+        ):
+            report(f"{trail.name}: does not record read and write management events", trail.urn)
+
+
+def _trail_validated(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not args.props.get("enableLogFileValidation"):
+        report(f"{args.name}: log file validation is off: a changed or deleted file would "
+               "not show", args.urn)  # fmt: skip
+
+
+def _trail_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not args.props.get("kmsKeyId"):
+        report(f"{args.name}: log files are not encrypted with a customer-managed key", args.urn)
+
+
+def _trail_to_cloudwatch(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if not (args.props.get("cloudWatchLogsGroupArn") and args.props.get("cloudWatchLogsRoleArn")):
+        report(f"{args.name}: not delivered to CloudWatch Logs (no log group and role)", args.urn)
+
+
+def _topic_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    key = str(args.props.get("kmsMasterKeyId") or "")
+    if not key:
+        report(f"{args.name}: messages are not encrypted at rest", args.urn)
+    elif key.endswith("alias/aws/sns"):
+        # CloudWatch cannot use the AWS-managed key: alarms would fail to publish.
+        report(f"{args.name}: encrypted with AWS's own SNS key, which CloudWatch alarms "
+               "cannot publish with", args.urn)  # fmt: skip
+
+
+def _alarm_actions(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.props.get("actionsEnabled") is False:
+        report(f"{args.name}: its actions are disabled", args.urn)
+    if not args.props.get("alarmActions"):
+        report(f"{args.name}: notifies nobody (no alarm action)", args.urn)
+
+
+def _alarm_dimension(alarm: Any, key: str) -> set[str]:
+    props = alarm.props
+    found = set()
+    value = (props.get("dimensions") or {}).get(key)
+    if value:
+        found.add(str(value))
+    for query in props.get("metricQueries") or []:
+        value = ((query.get("metric") or {}).get("dimensions") or {}).get(key)
+        if value:
+            found.add(str(value))
+    return found
+
+
+def _alarm_metrics(alarm: Any) -> set[str]:
+    props = alarm.props
+    names = {str(props.get("metricName") or "")}
+    names |= {
+        str((q.get("metric") or {}).get("metricName") or "")
+        for q in props.get("metricQueries") or []
+    }
+    return names - {""}
+
+
+# What every stateful or capacity resource must be watched on, by metric.
+DATABASE_ALARM_METRICS = {"CPUUtilization", "FreeableMemory", "DatabaseConnections"}
+PRIMARY_ALARM_METRICS = {"FreeStorageSpace"}
+REPLICA_ALARM_METRICS = {"ReplicaLag"}
+CACHE_ALARM_METRICS = {"EngineCPUUtilization", "DatabaseMemoryUsagePercentage", "Evictions"}
+CACHE_REPLICA_METRICS = {"ReplicationLag"}
+
+
+def _stateful_resources_alarmed(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every database, replica, cache node and NAT gateway, and the node group, has its alarms."""
+    if not args.get_config().get("requireAlarms"):
+        args.not_applicable("this stack's policy config does not ask for alarms")
+        return
+    alarms = [r for r in args.resources if r.resource_type == METRIC_ALARM]
+    watched: dict[tuple[str, str], set[str]] = {}
+    for alarm in alarms:
+        for key in (
+            "DBInstanceIdentifier",
+            "CacheClusterId",
+            "NatGatewayId",
+            "AutoScalingGroupName",
+        ):
+            for value in _alarm_dimension(alarm, key):
+                watched.setdefault((key, value), set()).update(_alarm_metrics(alarm))
+
+    def need(resource: Any, key: str, value: str, metrics: set[str], what: str) -> None:
+        missing = metrics - watched.get((key, value), set())
+        if missing:
+            report(f"{what} {value}: no alarm on {', '.join(sorted(missing))}", resource.urn)
+
+    for db in (r for r in args.resources if r.resource_type == RDS_INSTANCE):
+        identifier = str(db.props.get("identifier") or db.name)
+        replica = bool(db.props.get("replicateSourceDb"))
+        extra = REPLICA_ALARM_METRICS if replica else PRIMARY_ALARM_METRICS
+        need(db, "DBInstanceIdentifier", identifier, DATABASE_ALARM_METRICS | extra,
+             "replica" if replica else "database")  # fmt: skip
+    for group in (r for r in args.resources if r.resource_type == CACHE_GROUP):
+        group_id = str(group.props.get("replicationGroupId") or group.name)
+        count = int(group.props.get("numCacheClusters") or 1)
+        extra = CACHE_REPLICA_METRICS if count > 1 else set()
+        for number in range(1, count + 1):
+            need(group, "CacheClusterId", f"{group_id}-{number:03d}",
+                 CACHE_ALARM_METRICS | extra, "cache node")  # fmt: skip
+    # A NAT gateway's id exists only once it does: counted, not matched.
+    nat_alarms = [a for a in alarms if "ErrorPortAllocation" in _alarm_metrics(a)]
+    nats = [r for r in args.resources if r.resource_type == NAT_GATEWAY]
+    for nat in nats[len(nat_alarms) :]:
+        report(f"{len(nats)} NAT gateways but {len(nat_alarms)} ErrorPortAllocation alarms: "
+               f"{nat.name} is not watched", nat.urn)  # fmt: skip
+    node_alarmed = any("GroupInServiceInstances" in _alarm_metrics(a) for a in alarms)
+    for group in (r for r in args.resources if r.resource_type == NODE_GROUP):
+        if not node_alarmed:
+            report("the node group has no alarm on its in-service nodes", group.urn)
+
+
+def _bucket_lifecycles(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every bucket has a lifecycle that at least clears abandoned multipart uploads."""
+    buckets = [r for r in args.resources if r.resource_type == S3_BUCKET]
+    if not buckets:
+        args.not_applicable("this stack has no S3 buckets")
+        return
+    lifecycles = {
+        str(r.props.get("bucket") or ""): r.props.get("rules") or []
+        for r in args.resources
+        if r.resource_type == S3_LIFECYCLE
+    }
+    for bucket in buckets:
+        name = str(bucket.props.get("bucket") or "")
+        rules = lifecycles.get(name)
+        if rules is None:
+            report(f"{name}: no lifecycle configuration", bucket.urn)
+        elif not any(
+            (r.get("abortIncompleteMultipartUpload") or {}).get("daysAfterInitiation")
+            and r.get("status") == "Enabled"
+            for r in rules
+        ):
+            report(f"{name}: abandoned multipart uploads are kept (and billed) for ever",
+                   bucket.urn)  # fmt: skip
+
+
 def _alb_deletion_protection(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if not args.get_config().get("requireDeletionProtection"):
         args.not_applicable("deletion protection not required by this stack's policy config")
@@ -1138,6 +1314,38 @@ RULES: tuple[Rule, ...] = (
          "ELB.6", ("CKV_AWS_150",), (INGRESS_CLASS_PARAMS,), _alb_deletion_protection,
          config={"requireDeletionProtection": {"type": "boolean", "default": False}},
          control_settings={"requireDeletionProtection": True}),
+    Rule("cloudtrail-enabled", "The stack that owns the account's audit trail has a trail of "
+         "read and write management events in every region.", Severity.HIGH,
+         "Set stagecraft:cloudTrail: true in the stack that owns the account's trail "
+         "(production).", "CloudTrail.1", ("CKV_AWS_67",), (), validate_stack=_trail_required,
+         config={"requireTrail": {"type": "boolean", "default": False}}),
+    Rule("cloudtrail-log-validation", "CloudTrail log files are validated (signed digests).",
+         Severity.MEDIUM, "Set enable_log_file_validation=True on the trail.", "CloudTrail.4",
+         ("CKV_AWS_36",), (TRAIL,), _trail_validated),
+    Rule("cloudtrail-encrypted", "CloudTrail log files are encrypted with a customer-managed "
+         "KMS key.", Severity.MEDIUM, "Set kms_key_id on the trail (the environment's key).",
+         "CloudTrail.2", ("CKV_AWS_35",), (TRAIL,), _trail_encrypted),
+    Rule("cloudtrail-cloudwatch-logs", "CloudTrail delivers to CloudWatch Logs, where it can be "
+         "searched and alarmed on.", Severity.LOW, "Set cloud_watch_logs_group_arn and "
+         "cloud_watch_logs_role_arn on the trail.", "CloudTrail.5", ("CKV2_AWS_10",), (TRAIL,),
+         _trail_to_cloudwatch),
+    Rule("sns-topics-encrypted", "SNS topics are encrypted with a customer-managed KMS key "
+         "CloudWatch may use.", Severity.MEDIUM, "Set kms_master_key_id to the environment's "
+         "key (its policy admits cloudwatch.amazonaws.com).", "SNS.1", ("CKV_AWS_26",),
+         (SNS_TOPIC,), _topic_encrypted),
+    Rule("alarms-notify", "Every CloudWatch alarm has its actions on and notifies someone.",
+         Severity.MEDIUM, "Give the alarm alarm_actions (the environment's SNS topic) and "
+         "leave actions_enabled true.", "CloudWatch.15", ("CKV_AWS_319",), (METRIC_ALARM,),
+         _alarm_actions),
+    Rule("stateful-resources-alarmed", "Every database, replica, cache node and NAT gateway, "
+         "and the node group, has its CloudWatch alarms, where policy config requires them.",
+         Severity.HIGH, "List a receiver in stagecraft:alertReceivers (the alarms come with "
+         "it).", None, (), (), validate_stack=_stateful_resources_alarmed,
+         config={"requireAlarms": {"type": "boolean", "default": False}}),
+    Rule("s3-buckets-lifecycle", "Every S3 bucket has a lifecycle that clears abandoned "
+         "multipart uploads.", Severity.LOW, "Add a lifecycle rule with "
+         "abort_incomplete_multipart_upload.", "S3.13", ("CKV2_AWS_61", "CKV_AWS_300"), (),
+         validate_stack=_bucket_lifecycles),
     Rule("helm-charts-pinned", "Every Helm chart comes from a named repository at one exact "
          "version.", Severity.HIGH, "Pin it in infra/charts.py (repository, chart, version).",
          None, (), (), validate_stack=_charts_pinned),

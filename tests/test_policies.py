@@ -72,6 +72,24 @@ LOG = "aws:cloudwatch/logGroup:LogGroup"
 TEMPLATE = "aws:ec2/launchTemplate:LaunchTemplate"
 PARAMS = "kubernetes:elbv2.k8s.aws/v1beta1:IngressClassParams"
 RELEASE = "kubernetes:helm.sh/v3:Release"
+TRAIL = "aws:cloudtrail/trail:Trail"
+TOPIC = "aws:sns/topic:Topic"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+
+
+def _without_one(type_token: str, name_suffix: str) -> Mutation:
+    """``plan`` less the one resource of ``type_token`` whose name ends in ``name_suffix``."""
+
+    def mutate(plan: Plan) -> Plan:
+        kept = [
+            r for r in plan.resources
+            if not (r.type == type_token and r.name.endswith(name_suffix))
+        ]  # fmt: skip
+        assert len(kept) == len(plan.resources) - 1, name_suffix
+        return dataclasses.replace(plan, resources=kept)
+
+    return mutate
 
 
 def _spec(**changes: Any) -> Mutation:
@@ -274,6 +292,23 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("required-tags", _with_extra(_untagged), "stray lacks tags: environment, project", {}),
     ("stateful-resources-protected", _edit(CACHE, _unprotect_cache), "stagecraft-production-cache", {}),
     ("environment-isolation", _props("aws:ec2/vpc:Vpc", tags={"Name": "stagecraft-staging-network"}), "refers to environment 'staging'", {}),
+    ("cloudtrail-enabled", _without(TRAIL), "no CloudTrail trail: every action in the account goes unrecorded", {}),
+    ("cloudtrail-enabled", _props(TRAIL, isMultiRegionTrail=False), "records one region only", {}),
+    ("cloudtrail-enabled", _props(TRAIL, eventSelectors=[{"readWriteType": "WriteOnly", "includeManagementEvents": True}]), "does not record read and write management events", {}),
+    ("cloudtrail-log-validation", _props(TRAIL, enableLogFileValidation=False), "log file validation is off", {}),
+    ("cloudtrail-encrypted", _props(TRAIL, kmsKeyId=_DELETE), "log files are not encrypted with a customer-managed key", {}),
+    ("cloudtrail-cloudwatch-logs", _props(TRAIL, cloudWatchLogsRoleArn=_DELETE), "not delivered to CloudWatch Logs", {}),
+    ("sns-topics-encrypted", _props(TOPIC, kmsMasterKeyId=_DELETE), "messages are not encrypted at rest", {}),
+    ("sns-topics-encrypted", _props(TOPIC, kmsMasterKeyId="alias/aws/sns"), "CloudWatch alarms cannot publish with", {}),
+    ("alarms-notify", _props(ALARM, alarmActions=[]), "notifies nobody (no alarm action)", {}),
+    ("alarms-notify", _props(ALARM, actionsEnabled=False), "its actions are disabled", {}),
+    ("stateful-resources-alarmed", _without_one(ALARM, "-replica-1-replica-lag"), "replica stagecraft-production-replica-1: no alarm on ReplicaLag", {}),
+    ("stateful-resources-alarmed", _without_one(ALARM, "-database-free-storage"), "database stagecraft-production: no alarm on FreeStorageSpace", {}),
+    ("stateful-resources-alarmed", _without_one(ALARM, "-cache-002-evictions"), "cache node stagecraft-production-002: no alarm on Evictions", {}),
+    ("stateful-resources-alarmed", _without_one(ALARM, "-nat-az3-port-allocation"), "3 NAT gateways but 2 ErrorPortAllocation alarms", {}),
+    ("stateful-resources-alarmed", _without_one(ALARM, "-nodes-below-minimum"), "the node group has no alarm on its in-service nodes", {}),
+    ("s3-buckets-lifecycle", _without_one(LIFECYCLE, "-traces-bucket-lifecycle"), "stagecraft-production-traces-123456789012: no lifecycle configuration", {}),
+    ("s3-buckets-lifecycle", _props(LIFECYCLE, rules=[{"id": "x", "status": "Enabled", "filter": {}, "expiration": {"days": 30}}]), "abandoned multipart uploads are kept", {}),
     ("environment-isolation", _with_extra(_stack_reference), "references stack 'acme/stagecraft/staging'", {}),
 ]  # fmt: skip
 
