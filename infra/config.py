@@ -1502,6 +1502,10 @@ LONG_TERM_RETENTION_DAYS = (30, 3650)
 # gp3 volumes: 1 GiB to 16 TiB; below 10 GiB a Prometheus or Loki WAL fills up.
 VOLUME_GB = (10, 16384)
 
+# Route 53 health checks report to CloudWatch in us-east-1 only.
+# https://docs.aws.amazon.com/Route53/latest/DeveloperGuide/monitoring-health-check-status.html
+HEALTH_CHECK_METRICS_REGION = "us-east-1"
+
 AlertReceiverKind = Literal["slack", "pagerduty", "email"]
 ALERT_RECEIVER_KINDS: tuple[str, ...] = get_args(AlertReceiverKind)
 
@@ -2192,6 +2196,16 @@ class StackConfig(BaseModel):
                     self.alerting.health_check_path,
                     "checks https://<domain><path> through the environment's ALB, so it needs "
                     "stagecraft:domain and loadBalancerController: true",
+                )
+            )
+        if self.alerting.health_check_path and self.region != HEALTH_CHECK_METRICS_REGION:
+            problems.append(
+                Problem(
+                    _key("healthCheckPath"),
+                    self.alerting.health_check_path,
+                    f"Route 53 publishes health-check metrics in {HEALTH_CHECK_METRICS_REGION} "
+                    f"only, so the check's alarm cannot live in {self.region}; leave it empty "
+                    "here",
                 )
             )
         if (

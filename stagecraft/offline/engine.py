@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -305,6 +306,7 @@ def evaluate(
     bootstrapped: bool = True,
     dry_run: bool = True,
     allow_placeholders: bool = True,
+    secrets: dict[str, str] | None = None,
 ) -> Plan:
     """Run the program for ``stack`` and return what it would create.
 
@@ -318,11 +320,20 @@ def evaluate(
     `allowPlaceholderValues` for this run, as `pulumi up --config` would, so
     the shipped stack files (documentation accounts and ranges) plan
     offline; False runs them as a real deploy would, which refuses those
-    values.  Errors the program raises (such as ``ConfigError``) propagate
-    unchanged, after the runtime is shut down cleanly.
+    values.  ``secrets`` are `secure:` keys with their decrypted values, handed
+    over as `pulumi up` hands them (values marked secret), where offline the
+    stack file's ciphertext cannot be decrypted.  Errors the program raises
+    (such as ``ConfigError``) propagate unchanged, after the runtime is shut
+    down cleanly.
     """
     project = load_project(project_dir)
     config = project.config_map(stack, config_overrides, allow_placeholders=allow_placeholders)
+    if secrets:
+        config = dataclasses.replace(
+            config,
+            values={**config.values, **secrets},
+            secret_keys=sorted({*config.secret_keys, *secrets}),
+        )
     mocks = StagecraftMocks(
         region=config.values.get("aws:region") or "us-east-1",
         account=config.values.get(f"{project.name}:awsAccountId") or PLACEHOLDER_ACCOUNT_ID,
