@@ -2331,7 +2331,8 @@ class StackConfig(BaseModel):
              "must list at least one receiver in production: alarms nobody hears are not "
              "alarms (the seeds page PagerDuty around the clock)"),
             ("healthCheckPath", self.alerting.health_check_path,
-             bool(self.alerting.health_check_path) or not self.addons.load_balancer_controller,
+             bool(self.alerting.health_check_path) or not self.addons.load_balancer_controller
+             or self.region != HEALTH_CHECK_METRICS_REGION,
              "must be set in production: a synthetic check of the public health endpoint "
              "tells the on-call before users do"),
         ]  # fmt: skip

@@ -134,6 +134,8 @@ def environment_table(configs: Sequence[StackConfig]) -> str:
 def _format_default(key: ConfigKey) -> str:
     if key.required:
         return "required"
+    if key.secret:
+        return "unset"
     if isinstance(key.default, bool):
         return f"`{str(key.default).lower()}`"
     return f"`{key.default}`"
@@ -154,11 +156,59 @@ def config_reference(sections: tuple[type[Section], ...] = SECTIONS) -> str:
                 "|---|---|---|---|",
             ]
         kind = f"{key.pulumi_type} of {key.item_type}" if key.item_type else key.pulumi_type
+        if key.secret:
+            # Not declared in Pulumi.yaml (infra/config.py _secret_field says why).
+            kind += " (**secret**: `pulumi config set --secret`)"
         allowed = key.allowed_values
         meaning = key.description.replace("|", "\\|")
         if allowed:
             meaning += " Allowed: " + ", ".join(f"`{v}`" for v in allowed) + "."
         lines.append(f"| `{key.namespaced}` | {kind} | {_format_default(key)} | {meaning} |")
+    return "\n".join(lines)
+
+
+# The components whose resources are "monitoring" in the cost column below.
+MONITORING_COMPONENTS = (
+    "stagecraft:index:Monitoring",
+    "stagecraft:index:Alerting",
+    "stagecraft:index:AuditTrail",
+    "stagecraft:index:AccessLogs",
+)
+
+
+def monitoring_table(project: Project) -> str:
+    """Each environment's retention, alert routing, checks and trail, and what they cost.
+
+    Read from the plans (the charts' values, the alarms and subscriptions the
+    program creates), as the report reads them; the cost is every priced
+    line of the monitoring, alerting, trail and access-log components.
+    """
+    from stagecraft.cost import estimate, money
+    from stagecraft.offline.engine import evaluate
+    from stagecraft.report import monitoring_rows
+
+    plans = [evaluate(stack, project_dir=project.directory) for stack in DOCUMENTED_STACKS]
+    rows = [monitoring_rows(plan) for plan in plans]
+    costs = []
+    for plan in plans:
+        below = {
+            r.urn
+            for r in plan.resources
+            if any(f"{component}$" in r.urn for component in MONITORING_COMPONENTS)
+        }
+        priced = estimate(plan, budget=None).lines
+        costs.append(sum(line.monthly for line in priced if line.urn in below))
+    lines = [
+        "| | " + " | ".join(plan.stack for plan in plans) + " |",
+        "|---" * (len(plans) + 1) + "|",
+    ]
+    for row in rows[0]:
+        lines.append(f"| {row} | " + " | ".join(r[row] for r in rows) + " |")
+    lines.append(
+        "| Monitoring's own cost (volumes, alarms, health check, Grafana's secret) | "
+        + " | ".join(money(c) for c in costs)
+        + " |"
+    )
     return "\n".join(lines)
 
 
@@ -170,6 +220,7 @@ def generated_sections(project: Project) -> dict[str, str]:
         "ephemeral-config-keys": config_reference(EPHEMERAL_SECTIONS),
         "bootstrap-config-keys": config_reference(BOOTSTRAP_SECTIONS),
         "preview-cost": preview_cost_table(project),
+        "monitoring": monitoring_table(project),
         "drift-policy": drift_policy_block(),
     }
 

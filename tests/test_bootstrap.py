@@ -286,7 +286,9 @@ ACTIONS = {
     ],
     "aws:ec2/natGateway:NatGateway": ["ec2:DeleteNatGateway"],
     "aws:ec2/routeTable:RouteTable": ["ec2:CreateRoute"],
-    "aws:s3/bucket:Bucket": ["s3:DeleteBucket", "s3:PutBucketPolicy", "s3:PutLifecycleConfiguration"],
+    "aws:s3/bucket:Bucket": [
+        "s3:DeleteBucket", "s3:PutBucketPolicy", "s3:PutLifecycleConfiguration",
+    ],
     "aws:sns/topic:Topic": ["sns:DeleteTopic", "sns:Subscribe", "sns:SetTopicAttributes"],
     "aws:cloudwatch/metricAlarm:MetricAlarm": [
         "cloudwatch:DeleteAlarms", "cloudwatch:PutMetricAlarm", "cloudwatch:DisableAlarmActions",

@@ -37,7 +37,9 @@ ROUTING_KEY = "R0ut1ngK3yR0ut1ngK3yR0ut1ngK3y01"
 CLOUDWATCH_KEY = "Cl0udW4tchK3yCl0udW4tchK3yCl0ud2"
 
 
-def _problems(project: Any, stack: str, secrets: dict[str, str] | None = None, **changes: Any):
+def _problems(
+    project: Any, stack: str, secrets: dict[str, str] | None = None, **changes: Any
+) -> list[str]:
     overrides = {k if ":" in k else f"stagecraft:{k}": v for k, v in changes.items()}
     values = {**project.config_map(stack, overrides).values, **(secrets or {})}
     with pytest.raises(ConfigError) as caught:
@@ -197,7 +199,7 @@ def test_production_must_page_someone(project):
 
 
 def test_the_health_check_needs_us_east_1(project):
-    problems = _problems(project, "production", **{"aws:region": "eu-west-1"})
+    problems = _problems(project, "production", None, **{"aws:region": "eu-west-1"})
     assert (
         'stagecraft:healthCheckPath = "/healthz": Route 53 publishes health-check metrics in '
         "us-east-1 only, so the check's alarm cannot live in eu-west-1; leave it empty here"
@@ -544,12 +546,12 @@ def test_node_group_metrics_are_turned_on_in_the_stacks_account_only(aws_on_moto
     import botocore.session
 
     session = botocore.session.get_session()
-    ec2 = session.create_client("ec2", region_name="us-east-1")
+    ec2: Any = session.create_client("ec2", region_name="us-east-1")
     template = ec2.create_launch_template(
         LaunchTemplateName="nodes",
         LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"},
     )["LaunchTemplate"]["LaunchTemplateId"]
-    autoscaling = session.create_client("autoscaling", region_name="us-east-1")
+    autoscaling: Any = session.create_client("autoscaling", region_name="us-east-1")
     autoscaling.create_auto_scaling_group(
         AutoScalingGroupName="eks-stagecraft-staging-nodes-1",
         LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
