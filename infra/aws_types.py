@@ -19,6 +19,20 @@ PROTECTED_TYPES = frozenset(
     }
 )
 
+# A bucket's settings and an SNS topic's policy and subscriptions: resources
+# of their own in pulumi-aws, with neither a name nor tags.
+SETTINGS_OF_BUCKETS_AND_TOPICS = (
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketLogging:BucketLogging",
+    "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:sns/topicPolicy:TopicPolicy",
+    "aws:sns/topicSubscription:TopicSubscription",
+)
+
 # AWS types that take no tags (and so carry no tagsAll); every other aws:
 # type gets the environment's default tags.
 UNTAGGABLE_AWS_TYPES = frozenset(
@@ -31,16 +45,7 @@ UNTAGGABLE_AWS_TYPES = frozenset(
         "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
         "aws:route53/record:Record",
         "aws:acm/certificateValidation:CertificateValidation",
-        # A bucket's settings and an SNS topic's policy and subscriptions.
-        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
-        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
-        "aws:s3/bucketVersioning:BucketVersioning",
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-        "aws:s3/bucketLogging:BucketLogging",
-        "aws:s3/bucketPolicy:BucketPolicy",
-        "aws:sns/topicPolicy:TopicPolicy",
-        "aws:sns/topicSubscription:TopicSubscription",
+        *SETTINGS_OF_BUCKETS_AND_TOPICS,
     }
 )
 
@@ -134,15 +139,7 @@ UNNAMED_AWS_TYPES = frozenset(
         "aws:acm/certificate:Certificate",
         "aws:acm/certificateValidation:CertificateValidation",
         "aws:route53/healthCheck:HealthCheck",
-        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
-        "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
-        "aws:s3/bucketVersioning:BucketVersioning",
-        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
-        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
-        "aws:s3/bucketLogging:BucketLogging",
-        "aws:s3/bucketPolicy:BucketPolicy",
-        "aws:sns/topicPolicy:TopicPolicy",
-        "aws:sns/topicSubscription:TopicSubscription",
+        *SETTINGS_OF_BUCKETS_AND_TOPICS,
     }
 )
 

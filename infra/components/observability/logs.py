@@ -18,15 +18,15 @@ import pulumi_aws as aws
 from infra.charts import ALLOY, LOKI
 from infra.components._common import type_token
 from infra.components.addons.block_storage import STORAGE_CLASS
-from infra.components.addons.irsa import ROLE_ARN_ANNOTATION, irsa_role
+from infra.components.addons.irsa import ROLE_ARN_ANNOTATION
 from infra.components.addons.release import pinned_release
 from infra.components.observability.storage import (
     LIFECYCLE_GRACE_DAYS,
     READ_WRITE_DELETE,
     Expiry,
     TelemetryArgs,
-    access_policy,
     bucket_name,
+    bucket_role,
     telemetry_bucket,
 )
 from infra.config import MonitoringSpec
@@ -162,25 +162,22 @@ class Logs(pulumi.ComponentResource):
         self, name: str, args: LogsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(type_token("Logs"), name, None, opts)
-        bucket = bucket_name(args.resource_prefix, "logs", args.account_id)
         self.bucket = telemetry_bucket(
             self,
             f"{name}-bucket",
-            bucket=bucket,
-            kms_key_arn=args.kms_key_arn,
-            log_bucket=args.log_bucket,
+            args,
+            purpose="logs",
             expiries=[Expiry(f"{TENANT}/", args.spec.logs_retention_days + LIFECYCLE_GRACE_DAYS)],
-            protect=args.protect,
         )
-        role = irsa_role(
+        bucket = bucket_name(args.resource_prefix, "logs", args.account_id)
+        role = bucket_role(
             self,
             f"{name}-loki",
-            cluster=args.cluster,
-            namespace=args.namespace_name,
+            args,
+            bucket=self.bucket,
             service_account=SERVICE_ACCOUNT,
-            policy=access_policy(self.bucket, args.kms_key_arn, READ_WRITE_DELETE),
+            actions=READ_WRITE_DELETE,
             description=f"Loki: the logs bucket {bucket} only",
-            boundary_arn=args.boundary_arn,
         )
         loki = pinned_release(
             self,

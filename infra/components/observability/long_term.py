@@ -22,7 +22,7 @@ import yaml
 from infra.charts import THANOS
 from infra.components._common import child, type_token
 from infra.components.addons.block_storage import STORAGE_CLASS
-from infra.components.addons.irsa import ROLE_ARN_ANNOTATION, irsa_role
+from infra.components.addons.irsa import ROLE_ARN_ANNOTATION
 from infra.components.addons.release import pinned_release
 from infra.components.observability.metrics import (
     OBJSTORE_KEY,
@@ -35,8 +35,8 @@ from infra.components.observability.storage import (
     READ_WRITE,
     READ_WRITE_DELETE,
     TelemetryArgs,
-    access_policy,
     bucket_name,
+    bucket_role,
     telemetry_bucket,
 )
 from infra.config import MonitoringSpec
@@ -128,28 +128,19 @@ class LongTermMetrics(pulumi.ComponentResource):
         self, name: str, args: LongTermMetricsArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(type_token("LongTermMetrics"), name, None, opts)
-        bucket = bucket_name(args.resource_prefix, "metrics", args.account_id)
         # The compactor deletes past the retention; the lifecycle only cleans up.
-        self.bucket = telemetry_bucket(
-            self,
-            f"{name}-bucket",
-            bucket=bucket,
-            kms_key_arn=args.kms_key_arn,
-            log_bucket=args.log_bucket,
-            expiries=[],
-            protect=args.protect,
-        )
+        self.bucket = telemetry_bucket(self, f"{name}-bucket", args, purpose="metrics", expiries=[])
+        bucket = bucket_name(args.resource_prefix, "metrics", args.account_id)
 
         def role(suffix: str, account: str, actions: tuple[str, ...], what: str) -> aws.iam.Role:
-            return irsa_role(
+            return bucket_role(
                 self,
                 f"{name}-{suffix}",
-                cluster=args.cluster,
-                namespace=args.namespace_name,
+                args,
+                bucket=self.bucket,
                 service_account=account,
-                policy=access_policy(self.bucket, args.kms_key_arn, actions),
+                actions=actions,
                 description=f"Thanos {what}: the metrics bucket {bucket} only",
-                boundary_arn=args.boundary_arn,
             )
 
         # Least privilege per component: the sidecar never deletes, the store

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components._common import child
-from infra.components.addons.irsa import ClusterIdentity
+from infra.components.addons.irsa import ClusterIdentity, irsa_role
 from infra.components.buckets import (
     ABANDONED_UPLOAD_DAYS,
     bucket_policy,
@@ -53,23 +53,23 @@ class Expiry:
 def telemetry_bucket(
     parent: pulumi.Resource,
     name: str,
+    args: TelemetryArgs,
     *,
-    bucket: str,
-    kms_key_arn: pulumi.Input[str],
-    log_bucket: pulumi.Input[str],
+    purpose: str,
     expiries: Sequence[Expiry],
-    protect: bool,
 ) -> aws.s3.Bucket:
+    """The environment's ``purpose`` bucket (logs, traces, metrics), held to the standard."""
+    bucket = bucket_name(args.resource_prefix, purpose, args.account_id)
     created = aws.s3.Bucket(
         name,
         bucket=bucket,
         # Telemetry is re-creatable; a protected environment keeps it anyway.
-        force_destroy=not protect,
-        opts=child(parent, protect=protect),
+        force_destroy=not args.protect,
+        opts=child(parent, protect=args.protect),
     )
-    harden_bucket(parent, name, created, sse_kms_key=kms_key_arn)
+    harden_bucket(parent, name, created, sse_kms_key=args.kms_key_arn)
     bucket_policy(parent, name, created)
-    log_access(parent, name, created, log_bucket, prefix=bucket)
+    log_access(parent, name, created, args.log_bucket, prefix=bucket)
     rules: list[Any] = [
         {
             "id": "abandoned-uploads-and-old-versions",
@@ -96,6 +96,29 @@ def telemetry_bucket(
         opts=child(parent, depends_on=[created]),
     )
     return created
+
+
+def bucket_role(
+    parent: pulumi.Resource,
+    name: str,
+    args: TelemetryArgs,
+    *,
+    bucket: aws.s3.Bucket,
+    service_account: str,
+    actions: Sequence[str],
+    description: str,
+) -> aws.iam.Role:
+    """The IRSA role of ``monitoring/service_account``: ``actions`` on ``bucket`` only."""
+    return irsa_role(
+        parent,
+        name,
+        cluster=args.cluster,
+        namespace=args.namespace_name,
+        service_account=service_account,
+        policy=access_policy(bucket, args.kms_key_arn, actions),
+        description=description,
+        boundary_arn=args.boundary_arn,
+    )
 
 
 def bucket_access_policy(bucket_arn: str, key_arn: str, actions: Sequence[str]) -> str:
