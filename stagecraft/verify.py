@@ -50,6 +50,12 @@ SECRET = "aws:secretsmanager/secret:Secret"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ZONE = "aws:route53/zone:Zone"
 CERTIFICATE = "aws:acm/certificate:Certificate"
+METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TRAIL = "aws:cloudtrail/trail:Trail"
+BUCKET = "aws:s3/bucket:Bucket"
+PUBLIC_ACCESS_BLOCK = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+# DescribeAlarms takes at most 100 names a call.
+ALARMS_PER_CALL = 100
 
 
 # The policy of the pack, and so its controls, that a drifted field breaks.
@@ -241,7 +247,13 @@ class Account:
             raise VerifyError(f"{service}:{_action_name(operation)}: {error}") from None
 
 
+# Operations whose IAM action is not named after them.
+_ACTIONS_NAMED_OTHERWISE = {"get_public_access_block": "GetBucketPublicAccessBlock"}
+
+
 def _action_name(operation: str) -> str:
+    if operation in _ACTIONS_NAMED_OTHERWISE:
+        return _ACTIONS_NAMED_OTHERWISE[operation]
     return "".join(part.capitalize() for part in operation.split("_")).replace("Db", "DB")
 
 
@@ -941,6 +953,77 @@ def _dns(c: _Comparison) -> None:
 
 
 # Clusters, then security groups (their live ids), before what names them.
+def _alarms(c: _Comparison) -> None:
+    """Each alarm is there, and still notifies (an alarm with its actions off tells nobody)."""
+    planned = {str(a.inputs.get("name") or a.name): a for a in c.plan.of_type(METRIC_ALARM)}
+    names = sorted(planned)
+    live: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(names), ALARMS_PER_CALL):
+        found = (
+            c.account.call(
+                "cloudwatch", "describe_alarms", AlarmNames=names[start : start + ALARMS_PER_CALL]
+            )
+            or {}
+        )
+        live.update({a["AlarmName"]: a for a in found.get("MetricAlarms", [])})
+    for name in names:
+        c.checked += 1
+        alarm = live.get(name)
+        if alarm is None:
+            c.missing(name, METRIC_ALARM)
+            continue
+        inputs = planned[name].inputs
+        c.differs(name, METRIC_ALARM, "ActionsEnabled", True, alarm.get("ActionsEnabled"),
+                  "its actions are off: it notifies nobody")  # fmt: skip
+        c.differs(name, METRIC_ALARM, "AlarmActions", inputs.get("alarmActions"),
+                  alarm.get("AlarmActions"))  # fmt: skip
+        c.differs(name, METRIC_ALARM, "Threshold", float(inputs.get("threshold") or 0),
+                  float(alarm.get("Threshold") or 0))  # fmt: skip
+
+
+def _trails(c: _Comparison) -> None:
+    """The trail records (a stopped trail is the classic way to act unseen), validated,
+    encrypted, in every region."""
+    for trail in c.plan.of_type(TRAIL):
+        name = str(trail.inputs.get("name") or trail.name)
+        found = c.describe(name, TRAIL, "cloudtrail", "describe_trails",
+                           not_found="TrailNotFoundException", trailNameList=[name])  # fmt: skip
+        live = next(iter((found or {}).get("trailList") or []), None)
+        if live is None:
+            if found is not None:
+                c.missing(name, TRAIL)
+            continue
+        status = c.account.call("cloudtrail", "get_trail_status", Name=name) or {}
+        c.differs(name, TRAIL, "IsLogging", True, status.get("IsLogging"),
+                  "logging is stopped: nothing is recorded")  # fmt: skip
+        c.differs(name, TRAIL, "IsMultiRegionTrail", trail.inputs.get("isMultiRegionTrail"),
+                  live.get("IsMultiRegionTrail"))  # fmt: skip
+        c.differs(name, TRAIL, "LogFileValidationEnabled",
+                  trail.inputs.get("enableLogFileValidation"),
+                  live.get("LogFileValidationEnabled"))  # fmt: skip
+        c.differs(name, TRAIL, "KmsKeyId", _expected_key(c, trail.inputs.get("kmsKeyId")),
+                  live.get("KmsKeyId"))  # fmt: skip
+
+
+def _buckets(c: _Comparison) -> None:
+    """Each bucket is there and still blocks public access on all four settings."""
+    blocked = {str(b.inputs.get("bucket")) for b in c.plan.of_type(PUBLIC_ACCESS_BLOCK)}
+    for bucket in c.plan.of_type(BUCKET):
+        name = str(bucket.inputs.get("bucket") or bucket.name)
+        if c.describe(name, BUCKET, "s3", "get_bucket_location",
+                      not_found="NoSuchBucket", Bucket=name) is None:  # fmt: skip
+            continue
+        if name not in blocked:
+            continue
+        found = c.account.call("s3", "get_public_access_block", Bucket=name,
+                               missing=("NoSuchPublicAccessBlockConfiguration",)) or {}  # fmt: skip
+        settings = found.get("PublicAccessBlockConfiguration") or {}
+        for setting in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy",
+                        "RestrictPublicBuckets"):  # fmt: skip
+            c.differs(name, BUCKET, setting, True, settings.get(setting),
+                      "public access is no longer blocked")  # fmt: skip
+
+
 CHECKS: tuple[Callable[[_Comparison], None], ...] = (
     _key,
     _dns,
@@ -951,6 +1034,9 @@ CHECKS: tuple[Callable[[_Comparison], None], ...] = (
     _caches,
     _secrets,
     _log_groups,
+    _alarms,
+    _trails,
+    _buckets,
 )
 
 

@@ -16,7 +16,7 @@ from infra.config import StackConfig
 from stagecraft.cli.main import main
 from stagecraft.offline.engine import Plan
 from stagecraft.verify import Account, VerifyError, _auto_named, verify
-from tests.conftest import REPO, moto_server, stack_config
+from tests.conftest import ACCOUNT, REPO, moto_server, stack_config
 
 REGION = "us-east-1"  # the shipped stacks' region
 
@@ -230,6 +230,55 @@ def provision(
         logs.put_retention_policy(
             logGroupName=group.inputs["name"], retentionInDays=group.inputs["retentionInDays"]
         )
+    s3, sns, cloudwatch = _client("s3"), _client("sns"), _client("cloudwatch")
+    for bucket in plan.of_type("aws:s3/bucket:Bucket"):
+        s3.create_bucket(Bucket=bucket.inputs["bucket"])
+        s3.put_public_access_block(
+            Bucket=bucket.inputs["bucket"],
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True, "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
+            },
+        )  # fmt: skip
+    for topic in plan.of_type("aws:sns/topic:Topic"):
+        sns.create_topic(Name=topic.inputs["name"], Attributes={"KmsMasterKeyId": key_arn})
+    for alarm in plan.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+        a = alarm.inputs
+        common = {
+            "AlarmName": a["name"], "AlarmDescription": a["alarmDescription"],
+            "ActionsEnabled": True, "AlarmActions": a["alarmActions"],
+            "OKActions": a["okActions"], "EvaluationPeriods": a["evaluationPeriods"],
+            "Threshold": a["threshold"], "ComparisonOperator": a["comparisonOperator"],
+            "TreatMissingData": a["treatMissingData"],
+        }  # fmt: skip
+        if "metricQueries" in a:
+            queries = [
+                {"Id": q["id"], "Expression": q["expression"], "ReturnData": True}
+                if "expression" in q else
+                {"Id": q["id"], "ReturnData": False, "MetricStat": {
+                    "Metric": {"Namespace": q["metric"]["namespace"],
+                               "MetricName": q["metric"]["metricName"],
+                               "Dimensions": [{"Name": k, "Value": v} for k, v
+                                              in q["metric"]["dimensions"].items()]},
+                    "Period": q["metric"]["period"], "Stat": q["metric"]["stat"]}}
+                for q in a["metricQueries"]
+            ]  # fmt: skip
+            cloudwatch.put_metric_alarm(**common, Metrics=queries)
+        else:
+            cloudwatch.put_metric_alarm(
+                **common, Namespace=a["namespace"], MetricName=a["metricName"],
+                Dimensions=[{"Name": k, "Value": v} for k, v in a["dimensions"].items()],
+                Statistic=a["statistic"], Period=a["period"],
+            )  # fmt: skip
+    cloudtrail = _client("cloudtrail")
+    for trail in plan.of_type("aws:cloudtrail/trail:Trail"):
+        t = trail.inputs
+        cloudtrail.create_trail(
+            Name=t["name"], S3BucketName=t["s3BucketName"], S3KeyPrefix=t["s3KeyPrefix"],
+            IsMultiRegionTrail=t["isMultiRegionTrail"], KmsKeyId=key_arn,
+            EnableLogFileValidation=t["enableLogFileValidation"],
+        )  # fmt: skip
+        cloudtrail.start_logging(Name=t["name"])
     return {"vpc": vpc, "key": key_arn, "eks_group": eks_group,
             **{f"sg:{k}": v for k, v in ids.items()}}  # fmt: skip
 
@@ -683,3 +732,32 @@ def test_the_vpcs_default_group_opened_again(staging, staging_config, staging_ac
         "tcp 22-22 from 0.0.0.0/0",
     )
     assert finding.policy == "vpc-default-security-group-closed"
+
+
+def test_an_alarm_that_notifies_nobody_and_a_bucket_opened_up(
+    staging, staging_config, staging_account
+):
+    cloudwatch, s3 = _client("cloudwatch"), _client("s3")
+    cloudwatch.disable_alarm_actions(AlarmNames=["stagecraft-staging-database-cpu"])
+    cloudwatch.delete_alarms(AlarmNames=["stagecraft-staging-cache-001-evictions"])
+    logs = f"stagecraft-staging-logs-{ACCOUNT}"
+    s3.put_public_access_block(
+        Bucket=logs,
+        PublicAccessBlockConfiguration={"BlockPublicAcls": True, "IgnorePublicAcls": True,
+                                        "BlockPublicPolicy": False, "RestrictPublicBuckets": True},
+    )  # fmt: skip
+    assert _drift(_verify(staging, staging_config)) == [
+        ("missing", "stagecraft-staging-cache-001-evictions", "", None, None),
+        ("drift", "stagecraft-staging-database-cpu", "ActionsEnabled", True, False),
+        ("drift", logs, "BlockPublicPolicy", True, False),
+    ]
+
+
+def test_a_stopped_trail_fails_production(aws_on_moto, production, production_config, capsys):
+    provision(production, production_config)
+    _client("cloudtrail").stop_logging(Name="stagecraft-production-trail")
+    result = _verify(production, production_config)
+    assert ("drift", "stagecraft-production-trail", "IsLogging", True, False) in _drift(result)
+    finding = next(f for f in result.drift if f.field == "IsLogging")
+    assert finding.note == "logging is stopped: nothing is recorded"
+    assert result.exit_code(strict=False) == 1  # production drift fails the check

@@ -533,6 +533,11 @@ DRIFT_READ_ACTIONS = (
     "route53:ListTagsForResource",
     "acm:ListCertificates",
     "acm:DescribeCertificate",
+    "cloudwatch:DescribeAlarms",
+    "cloudtrail:DescribeTrails",
+    "cloudtrail:GetTrailStatus",
+    "s3:GetBucketLocation",
+    "s3:GetBucketPublicAccessBlock",
     "tag:GetResources",
 )
 
