@@ -1732,12 +1732,13 @@ class AlertingSpec(Section):
         "15 minutes.",
     )
     alarm_db_free_storage_percent: int = Field(
-        10,
+        5,
         alias="alarmDbFreeStoragePercent",
         ge=1,
-        le=50,
-        description="Alarm when free storage falls below this share of dbMaxAllocatedStorageGb "
-        "(storage autoscaling stops there).",
+        le=9,
+        description="Alarm when free storage falls below this share of dbAllocatedStorageGb. "
+        "Storage autoscaling grows the volume at 10% free of its current size, so below 10 "
+        "the alarm fires only when it has not kept up or has reached dbMaxAllocatedStorageGb.",
     )
     alarm_db_freeable_memory_percent: int = Field(
         10,
@@ -1823,11 +1824,21 @@ class AlertingSpec(Section):
             raise ValueError("must be a URL path starting with '/', such as '/healthz'")
         return value
 
-    def rule_problems(self) -> list[Problem]:
-        problems: list[Problem] = []
-        listed = set(self.alert_receivers)
-        # (kind, key, value, required, form check, what the form is)
-        settings: list[tuple[str, str, object, bool, Any, str]] = [
+    # Receiver settings only Alertmanager (the in-cluster stack) reads: required
+    # with monitoring on, refused with it off (StackConfig.cross_section_problems).
+    ALERTMANAGER_ONLY: ClassVar[tuple[str, ...]] = (
+        "alertSlackWebhookUrl",
+        "alertSlackChannel",
+        "alertPagerdutyRoutingKey",
+        "alertEmailFrom",
+        "alertEmailSmarthost",
+        "alertEmailSmtpUsername",
+        "alertEmailSmtpPassword",
+    )
+
+    def _receiver_settings(self) -> list[tuple[str, str, object, bool, Any, str]]:
+        """(kind, key, value, required, form check, what the form is) of every receiver key."""
+        return [
             ("slack", "alertSlackWebhookUrl", self.alert_slack_webhook_url, True,
              lambda v: v.startswith("https://"),
              "must be an https:// URL (a Slack incoming webhook, https://hooks.slack.com/...)"),
@@ -1852,6 +1863,34 @@ class AlertingSpec(Section):
             ("email", "alertEmailSmtpUsername", self.alert_email_smtp_username, False, None, ""),
             ("email", "alertEmailSmtpPassword", self.alert_email_smtp_password, False, None, ""),
         ]  # fmt: skip
+
+    def alertmanager_problems(self, monitoring: bool) -> list[Problem]:
+        """Alertmanager's receiver settings: needed where it runs, refused where it does not."""
+        problems: list[Problem] = []
+        listed = set(self.alert_receivers)
+        for kind, alias, value, required, _, _ in self._receiver_settings():
+            if alias not in self.ALERTMANAGER_ONLY or kind not in listed:
+                continue
+            text = revealed(value) if isinstance(value, SecretStr) else value
+            shown: object = "[secret]" if isinstance(value, SecretStr) else value
+            if monitoring and required and not text:
+                problems.append(
+                    Problem(_key(alias), "", f"is required while alertReceivers lists {kind} "
+                            "(Alertmanager, in the cluster, sends with it)")
+                )  # fmt: skip
+            elif not monitoring and text:
+                problems.append(
+                    Problem(_key(alias), shown, "is read by Alertmanager only, which "
+                            "monitoring: false turns off (CloudWatch alarms reach "
+                            f"{kind} through the SNS topic); remove it, or set "
+                            "stagecraft:monitoring: true")
+                )  # fmt: skip
+        return problems
+
+    def rule_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        listed = set(self.alert_receivers)
+        settings = self._receiver_settings()
         for kind, alias, value, required, form, form_rule in settings:
             text = revealed(value) if isinstance(value, SecretStr) else value
             shown: object = "[secret]" if isinstance(value, SecretStr) else value
@@ -1867,7 +1906,7 @@ class AlertingSpec(Section):
                     )
                 continue
             if not text:
-                if required:
+                if required and alias not in self.ALERTMANAGER_ONLY:
                     problems.append(
                         Problem(_key(alias), "", f"is required while alertReceivers lists {kind}")
                     )
@@ -2187,6 +2226,7 @@ class StackConfig(BaseModel):
                 )
             )
         problems += self._unreachable_private_networks()
+        problems += self.alerting.alertmanager_problems(self.monitoring.monitoring)
         if self.alerting.health_check_path and not (
             self.addons.domain and self.addons.load_balancer_controller
         ):
@@ -2321,6 +2361,10 @@ class StackConfig(BaseModel):
             ("cloudTrail", self.tier.cloud_trail, self.tier.cloud_trail,
              "must be true in production: the seeds ask for CloudTrail 'to track every action "
              "in production' (Security Hub CloudTrail.1)"),
+            ("cloudTrailRetentionDays", self.tier.cloud_trail_retention_days,
+             self.tier.cloud_trail_retention_days >= PRODUCTION_MIN_AUDIT_LOG_DAYS,
+             f"must be at least {PRODUCTION_MIN_AUDIT_LOG_DAYS} in production: a year of "
+             "audit trail, like auditLogRetentionDays"),
             ("monitoring", self.monitoring.monitoring, self.monitoring.monitoring,
              "must be true in production: metrics, logs and traces of what is running"),
             ("longTermMetrics", self.monitoring.long_term_metrics,
@@ -2983,6 +3027,7 @@ def _parse_sections(
     prefix = f"{project}:"
     by_section: dict[type[Section], dict[str, object]] = {s: {} for s in sections}
     mistyped: set[str] = set()  # already reported; not "missing" as well
+    misspelt: set[type[Section]] = set()  # sections with a key that looks misspelt
     coerced: dict[str, object] = {}  # typed values (lists as lists), for the placeholder scan
 
     for full_key, raw in values.items():
@@ -3004,9 +3049,9 @@ def _parse_sections(
                     Problem(
                         full_key,
                         "[secret]",
-                        "holds a secret in plain text in the stack file; store it encrypted "
-                        f"with `pulumi config set --secret {full_key} <value>` (and treat the "
-                        "plain value, now in git history, as leaked: rotate it)",
+                        "holds a secret in plain text; store it encrypted with `pulumi config "
+                        f"set --secret {full_key}` (it prompts for the value), and if the plain "
+                        "one was ever committed or shared, rotate it",
                     )
                 )
             by_section[key.section][name] = SecretStr("" if secret is None else str(secret))
@@ -3031,7 +3076,11 @@ def _parse_sections(
         if key is None:
             close = difflib.get_close_matches(name, keys_by_name, n=1)
             hint = f"did you mean '{prefix}{close[0]}'?" if close else "see README 'Config keys'"
-            problems.append(Problem(full_key, raw, f"is not a known key; {hint}"))
+            problems.append(Problem(full_key, _as_written(raw), f"is not a known key; {hint}"))
+            if close:
+                # Its section's rules would judge the default the typo left in
+                # place ("remove the Slack settings"): advice to undo good settings.
+                misspelt.add(keys_by_name[close[0]].section)
             continue
         value, problem = _coerce(key, raw)
         if problem:
@@ -3054,7 +3103,8 @@ def _parse_sections(
             for error in exc.errors():
                 rule_failure = error.get("ctx", {}).get("error")
                 if isinstance(rule_failure, _RuleViolationError):
-                    problems.extend(rule_failure.problems)
+                    if section not in misspelt:
+                        problems.extend(rule_failure.problems)
                     continue
                 name = str(error["loc"][0]) if error["loc"] else "?"
                 if error["type"] == "missing" and name in mistyped:
@@ -3072,6 +3122,16 @@ def _parse_sections(
     if problems:
         raise ConfigError(stack, problems)
     return specs, str(region)
+
+
+def _as_written(raw: object) -> object:
+    """A value the CLI handed over as JSON text (a list, a map), shown as the file has it."""
+    if isinstance(raw, str) and raw[:1] in "[{":
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
 
 
 def _documentation_value_problems(values: Mapping[str, object], stack: str) -> list[Problem]:

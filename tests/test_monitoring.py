@@ -84,10 +84,9 @@ def test_a_secret_written_in_plain_text_is_refused_without_repeating_it(project)
     with pytest.raises(ConfigError) as caught:
         parse_stack_config(values, project="stagecraft", stack="staging")
     assert [str(p) for p in caught.value.problems] == [
-        'stagecraft:alertSlackWebhookUrl = "[secret]": holds a secret in plain text in the '
-        "stack file; store it encrypted with `pulumi config set --secret "
-        "stagecraft:alertSlackWebhookUrl <value>` (and treat the plain value, now in git "
-        "history, as leaked: rotate it)"
+        'stagecraft:alertSlackWebhookUrl = "[secret]": holds a secret in plain text; store it '
+        "encrypted with `pulumi config set --secret stagecraft:alertSlackWebhookUrl` (it "
+        "prompts for the value), and if the plain one was ever committed or shared, rotate it"
     ]
     assert "s3cr3t" not in str(caught.value)
 
@@ -139,8 +138,28 @@ def test_a_receiver_kind_needs_its_settings_and_only_its_own(project):
         'stagecraft:alertSlackChannelId = "C0EXAMPLE1": is a slack receiver setting, but '
         "alertReceivers does not list slack; remove it, or add slack to "
         "stagecraft:alertReceivers",
-        'stagecraft:alertEmailFrom = "": is required while alertReceivers lists email',
-        'stagecraft:alertEmailSmarthost = "": is required while alertReceivers lists email',
+    ]
+
+
+def test_alertmanagers_settings_are_needed_where_it_runs_and_refused_where_not(project):
+    email = {"alertReceivers": ["email"], "alertEmailTo": ["oncall@acme-platform.io"]}
+    slack_off = {"alertSlackWebhookUrl": "", "alertSlackChannel": "",
+                 "alertSlackTeamId": "", "alertSlackChannelId": ""}  # fmt: skip
+    assert _problems(project, "staging", **email, **slack_off) == [
+        'stagecraft:alertEmailFrom = "": is required while alertReceivers lists email '
+        "(Alertmanager, in the cluster, sends with it)",
+        'stagecraft:alertEmailSmarthost = "": is required while alertReceivers lists email '
+        "(Alertmanager, in the cluster, sends with it)",
+    ]
+    # dev runs no Alertmanager: the SNS topic's email subscription is all it needs...
+    values = project.config_map("dev", {f"stagecraft:{k}": v for k, v in email.items()}).values
+    config = parse_stack_config(values, project="stagecraft", stack="dev")
+    assert config.alerting.alert_receivers == ["email"]
+    # ...and Alertmanager's sender would be used by nothing.
+    assert _problems(project, "dev", **email, alertEmailFrom="alerts@acme-platform.io") == [
+        'stagecraft:alertEmailFrom = "alerts@acme-platform.io": is read by Alertmanager only, '
+        "which monitoring: false turns off (CloudWatch alarms reach email through the SNS "
+        "topic); remove it, or set stagecraft:monitoring: true"
     ]
 
 
@@ -178,6 +197,8 @@ def test_alarm_settings_without_anyone_to_notify_are_refused(project):
 def test_production_must_be_monitored_and_audited(project, change, expected):
     secrets = {"stagecraft:alertPagerdutyRoutingKey": ROUTING_KEY,
                "stagecraft:alertPagerdutyCloudwatchKey": CLOUDWATCH_KEY}  # fmt: skip
+    if change.get("monitoring") is False:
+        secrets["stagecraft:alertPagerdutyRoutingKey"] = ""  # Alertmanager's, which goes
     problems = _problems(project, "production", secrets=secrets, **change)
     assert len(problems) == 1
     assert problems[0].startswith(expected)
@@ -349,7 +370,8 @@ def test_alarms_watch_the_database_replica_cache_nat_and_nodes(production):
     # Defaults, with the memory of db.m5.large (8 GiB) behind two of them.
     assert found[f"{prefix}-database-cpu"]["threshold"] == 80
     assert found[f"{prefix}-database-connections"]["threshold"] == 720  # 80% of 901
-    assert found[f"{prefix}-database-free-storage"]["threshold"] == 1000 * 2**30 // 10
+    # 5% of the 500 GiB it started with: autoscaling grows it at 10% free first.
+    assert found[f"{prefix}-database-free-storage"]["threshold"] == 500 * 2**30 * 5 // 100
     nodes = found[f"{prefix}-nodes-below-minimum"]["metricQueries"]
     assert nodes[0]["expression"] == "IF(in_service < minimum, 1, 0)"
 
@@ -600,3 +622,19 @@ def test_turning_metrics_off_tolerates_a_group_already_gone(monkeypatch):
         disable(props)  # gone: nothing to do
         with pytest.raises(Exception, match="AccessDenied"):
             disable(props)
+
+
+def test_a_misspelt_key_is_one_line_not_advice_to_remove_good_settings(project):
+    assert _problems(project, "staging", alertRecievers=["slack"]) == [
+        'stagecraft:alertRecievers = ["slack"]: is not a known key; did you mean '
+        "'stagecraft:alertReceivers'?"
+    ]
+
+
+def test_production_keeps_its_trail_files_a_year_at_least(project):
+    secrets = {"stagecraft:alertPagerdutyRoutingKey": ROUTING_KEY,
+               "stagecraft:alertPagerdutyCloudwatchKey": CLOUDWATCH_KEY}  # fmt: skip
+    assert _problems(project, "production", secrets=secrets, cloudTrailRetentionDays=90) == [
+        "stagecraft:cloudTrailRetentionDays = 90: must be at least 365 in production: a year "
+        "of audit trail, like auditLogRetentionDays"
+    ]

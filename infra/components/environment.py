@@ -280,6 +280,7 @@ class Environment(pulumi.ComponentResource):
                     f"{prefix}-replica-{n}" for n in range(1, config.database.read_replicas + 1)
                 ],
                 database_instance_class=config.database.instance_class,
+                database_allocated_storage_gb=config.database.allocated_storage_gb,
                 database_max_storage_gb=config.database.max_allocated_storage_gb,
                 # A replication group's nodes are its cache clusters <id>-001, -002, ...
                 cache_member_clusters=[

@@ -73,6 +73,7 @@ def database_alarms(
     instance_id: str,
     replica_ids: list[str],
     instance_class: str,
+    allocated_storage_gb: int,
     max_storage_gb: int,
 ) -> list[Alarm]:
     memory = db_instance_memory_gib(instance_class) * GIB
@@ -105,16 +106,19 @@ def database_alarms(
                 Alarm(
                     f"{base}-free-storage",
                     f"database {db_id}: free storage below "
-                    f"{spec.alarm_db_free_storage_percent}% of its {max_storage_gb} GiB "
-                    "ceiling. Storage autoscaling stops at dbMaxAllocatedStorageGb: raise it, "
-                    "or find what grows (bloat, logs, temp files) before writes fail.",
+                    f"{allocated_storage_gb * spec.alarm_db_free_storage_percent / 100:g} GiB "
+                    f"({spec.alarm_db_free_storage_percent}% of the {allocated_storage_gb} GiB "
+                    "it started with). Storage autoscaling grows the volume at 10% free, so it "
+                    f"has not kept up or has reached its {max_storage_gb} GiB ceiling: raise "
+                    "dbMaxAllocatedStorageGb, or find what grows (bloat, logs, temp files) "
+                    "before writes fail.",
                     "AWS/RDS",
                     "FreeStorageSpace",
                     dims,
                     "Minimum",
                     300,
                     2,
-                    max_storage_gb * GIB * spec.alarm_db_free_storage_percent // 100,
+                    allocated_storage_gb * GIB * spec.alarm_db_free_storage_percent // 100,
                     "LessThanThreshold",
                 )
             )

@@ -89,6 +89,7 @@ class WatchedResources:
     database_id: str
     replica_ids: list[str]
     database_instance_class: str
+    database_allocated_storage_gb: int
     database_max_storage_gb: int
     cache_member_clusters: list[str]
     nat_gateways: Mapping[str, pulumi.Input[str]]  # id by zone label
@@ -148,6 +149,7 @@ class Alerting(pulumi.ComponentResource):
                 instance_id=watched.database_id,
                 replica_ids=watched.replica_ids,
                 instance_class=watched.database_instance_class,
+                allocated_storage_gb=watched.database_allocated_storage_gb,
                 max_storage_gb=watched.database_max_storage_gb,
             ),
             *alarms.cache_alarms(spec, member_clusters=watched.cache_member_clusters),
