@@ -8,6 +8,7 @@ public access, protection), plus each stack's cost estimate.
 from __future__ import annotations
 
 import html
+import json
 import re
 import subprocess
 from collections.abc import Mapping, Sequence
@@ -150,6 +151,8 @@ S3_ENCRYPTION = (
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 )
 RELEASE = "kubernetes:helm.sh/v3:Release"
+S3_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 
 
 def _charts(plan: Plan, *, monitoring: bool) -> str:
@@ -222,17 +225,25 @@ def monitoring_rows(plan: Plan) -> dict[str, str]:
     if prometheus is not None:
         config = prometheus["alertmanager"]["config"]
         default = config["route"]["receiver"]
-        receivers = [r["name"] for r in config["receivers"] if r["name"] != "null"]
+        receivers = [_receiver_label(r) for r in config["receivers"] if r["name"] != "null"]
         routes.append(
             "Alertmanager: "
-            + (", ".join(f"{r} (default)" if r == default else r for r in receivers) or "nobody")
+            + (
+                ", ".join(f"{r} (default)" if r.startswith(default) else r for r in receivers)
+                or "nobody"
+            )
         )
     protocols = sorted(
         {
-            "PagerDuty (HTTPS)" if s.inputs.get("protocol") == "https" else "email"
+            "PagerDuty (HTTPS)"
+            if s.inputs.get("protocol") == "https"
+            else f"email {s.inputs.get('endpoint')}"
             for s in plan.of_type("aws:sns/topicSubscription:TopicSubscription")
         }
-        | ({"Slack (AWS Chatbot)"} if plan.of_type(SLACK_CHANNEL) else set())
+        | {
+            f"Slack channel {c.inputs.get('slackChannelId')} (AWS Chatbot)"
+            for c in plan.of_type(SLACK_CHANNEL)
+        }
     )
     if plan.of_type("aws:sns/topic:Topic"):
         routes.append("CloudWatch alarms: " + (", ".join(protocols) or "no subscriber"))
@@ -255,14 +266,64 @@ def monitoring_rows(plan: Plan) -> dict[str, str]:
     trail = "not in this stack"
     if trails:
         inputs = trails[0].inputs
+        bucket = inputs.get("s3BucketName")
+        kept = next(
+            (
+                rule.get("expiration", {}).get("days")
+                for lifecycle in plan.of_type(S3_LIFECYCLE)
+                if lifecycle.inputs.get("bucket") == bucket
+                for rule in lifecycle.inputs.get("rules") or []
+                if rule.get("expiration")
+            ),
+            None,
+        )
+        group = str(inputs.get("cloudWatchLogsGroupArn") or "").split(":log-group:")[-1]
+        group_days = next(
+            (g.inputs.get("retentionInDays") for g in plan.of_type(LOG_GROUP)
+             if f"{g.inputs.get('name')}:*" == group),
+            None,
+        )  # fmt: skip
         properties = [
             "all regions" if inputs.get("isMultiRegionTrail") else "ONE REGION",
             "validated" if inputs.get("enableLogFileValidation") else "NOT VALIDATED",
             "KMS" if inputs.get("kmsKeyId") else "NOT ENCRYPTED",
-            "CloudWatch Logs" if inputs.get("cloudWatchLogsGroupArn") else "no CloudWatch Logs",
+            f"files kept {_days(int(kept))}" if kept else "files kept for ever",
+            f"CloudWatch Logs {_days(int(group_days))}" if group_days else "no CloudWatch Logs",
         ]
         trail = ", ".join(properties)
+    buckets = [str(b.inputs.get("bucket")) for b in plan.of_type("aws:s3/bucket:Bucket")]
+    targets = {str(r.inputs.get("targetBucket"))
+               for r in plan.of_type("aws:s3/bucketLogging:BucketLogging")}  # fmt: skip
+    by_kms = [
+        str(c.inputs.get("bucket"))
+        for c in plan.of_type(S3_ENCRYPTION)
+        if _bucket_algorithm(c.inputs) == "aws:kms"
+    ]
+    four = ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets")
+    private = {
+        str(b.inputs.get("bucket"))
+        for b in plan.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+        if all(b.inputs.get(k) is True for k in four)
+    }
+    tls_only = {
+        str(p.inputs.get("bucket"))
+        for p in plan.of_type("aws:s3/bucketPolicy:BucketPolicy")
+        if any(
+            st.get("Effect") == "Deny"
+            and (st.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+            for st in json.loads(str(p.inputs.get("policy") or "{}")).get("Statement", [])
+        )
+    }
+    storage = "none"
+    if buckets:
+        storage = (
+            f"{len(buckets)}: {len(by_kms)} KMS-encrypted"
+            + (f", {len(targets)} for access logs SSE-S3 (log delivery's only encryption)"
+               if targets else "")
+            + f"; {len(private & set(buckets))} private, {len(tls_only & set(buckets))} TLS only"
+        )  # fmt: skip
     return {
+        "S3 buckets": storage,
         "Metrics retention": metrics,
         "Log retention: Loki (all pods)": logs,
         "Trace retention (Tempo)": traces,
@@ -283,6 +344,20 @@ def monitoring_rows(plan: Plan) -> dict[str, str]:
 
 
 SLACK_CHANNEL = "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration"
+
+
+def _receiver_label(receiver: Mapping[str, Any]) -> str:
+    """An Alertmanager receiver with where it sends: the channel, the addresses."""
+    name = str(receiver["name"])
+    slack = receiver.get("slack_configs") or []
+    email = receiver.get("email_configs") or []
+    if slack:
+        return f"{name} {slack[0].get('channel')}"
+    if email:
+        return f"{name} {email[0].get('to')}"
+    return name
+
+
 ALARM_SUBJECTS = {
     "AWS/RDS": "database",
     "AWS/ElastiCache": "cache",

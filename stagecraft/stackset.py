@@ -19,15 +19,17 @@ These rules need every stack file at once:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import combinations
+from typing import Any
 
 from infra.components.account.access import stack_file_access
 from infra.config import (
     BootstrapStackConfig,
     ConfigError,
     EphemeralStackConfig,
+    MonitoringSpec,
     Problem,
     StackConfig,
     aws_regions,
@@ -78,7 +80,9 @@ def load_stack_set(
     full: dict[str, StackConfig] = {}
     for stack in project.stacks():
         try:
-            if f"{project.name}:{ALLOW_PLACEHOLDERS}" in project.read_stack(stack):
+            raw = project.read_stack(stack)
+            errors += _monitoring_keys_without_monitoring(project.name, stack, raw)
+            if f"{project.name}:{ALLOW_PLACEHOLDERS}" in raw:
                 errors.append(
                     f"Pulumi.{stack}.yaml sets {project.name}:{ALLOW_PLACEHOLDERS}: offline "
                     "plans set it for themselves; in a stack file it lets a real deploy use "
@@ -261,8 +265,58 @@ def policy_config_problems(project: Project, stacks: StackSet) -> list[StackProb
     return problems
 
 
+def _monitoring_keys_without_monitoring(
+    project: str, stack: str, raw: Mapping[str, Any]
+) -> list[str]:
+    """Monitoring keys written in a stack file that turns monitoring off.
+
+    The program sees every key with its default filled in (as the Pulumi CLI
+    hands them over), so it refuses only values that differ from a default;
+    the file itself shows what was written.
+    """
+    if raw.get(f"{project}:monitoring") is not False:
+        return []
+    written = [
+        alias
+        for name, info in MonitoringSpec.model_fields.items()
+        if (alias := str(info.alias)) != "monitoring" and f"{project}:{alias}" in raw
+    ]
+    return [
+        f"Pulumi.{stack}.yaml: {project}:{alias} is a setting of the in-cluster monitoring "
+        f"stack, which {project}:monitoring: false turns off; remove it"
+        for alias in written
+    ]
+
+
+def _trail_problems(stacks: StackSet) -> list[StackProblem]:
+    """One trail per account: a second records (and bills) every event again."""
+    problems: list[StackProblem] = []
+    owners: dict[str, str] = {}
+    for name, config in sorted(stacks.full.items()):
+        if not config.tier.cloud_trail:
+            continue
+        account = config.general.aws_account_id
+        if account in owners:
+            problems.append(
+                StackProblem(
+                    name,
+                    Problem(
+                        "stagecraft:cloudTrail",
+                        True,
+                        f"{owners[account]} already keeps account {account}'s trail; a second "
+                        "one pays for every management event again: set it false here",
+                    ),
+                )
+            )
+        else:
+            owners[account] = name
+    return problems
+
+
 def cross_stack_problems(stacks: StackSet) -> list[StackProblem]:
-    problems: list[StackProblem] = _ci_access_problems(stacks) + _domain_problems(stacks)
+    problems: list[StackProblem] = (
+        _ci_access_problems(stacks) + _domain_problems(stacks) + _trail_problems(stacks)
+    )
     for (name_a, a), (name_b, b) in combinations(sorted(stacks.full.items()), 2):
         if _overlap(a.network.vpc_cidr, b.network.vpc_cidr):
             problems.append(

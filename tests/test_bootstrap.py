@@ -642,3 +642,22 @@ def small_stack_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
     root = scratch_copy(load_project(REPO), tmp_path_factory.mktemp("small")).directory
     assert main(["--project-dir", str(root), "env", "create", "pr-7", "--own-database"]) == 0
     return evaluate("pr-7", project_dir=root / "ephemeral")
+
+
+def test_a_deploy_role_keeps_its_trail_running_and_its_files(bootstrap, plans):
+    """It builds and updates the trail, but cannot silence it or erase what it recorded."""
+    document = _permissions(bootstrap, "stagecraft-ci-deploy-production")
+    tags = tag_context({"environment": "production"})
+    trail = plans["production"].outputs["trailArn"]
+    bucket = f"arn:aws:s3:::stagecraft-production-cloudtrail-{ACCOUNT}"
+    assert decide(document, "cloudtrail:CreateTrail", trail, tags) == "allowed"
+    assert decide(document, "cloudtrail:UpdateTrail", trail, tags) == "allowed"
+    assert decide(document, "s3:PutBucketPolicy", bucket, tags) == "allowed"
+    for action, resource in (
+        ("cloudtrail:StopLogging", trail),
+        ("cloudtrail:DeleteTrail", trail),
+        ("s3:DeleteObject", f"{bucket}/cloudtrail/AWSLogs/{ACCOUNT}/x.json.gz"),
+        ("s3:DeleteObjectVersion", f"{bucket}/cloudtrail/AWSLogs/{ACCOUNT}/x.json.gz"),
+        ("s3:DeleteBucket", bucket),
+    ):
+        assert decide(document, action, resource, tags) == "denied", action

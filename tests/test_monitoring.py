@@ -142,10 +142,13 @@ def test_a_receiver_kind_needs_its_settings_and_only_its_own(project):
 
 
 def test_alertmanagers_settings_are_needed_where_it_runs_and_refused_where_not(project):
-    email = {"alertReceivers": ["email"], "alertEmailTo": ["oncall@acme-platform.io"]}
+    email: dict[str, Any] = {
+        "alertReceivers": ["email"],
+        "alertEmailTo": ["oncall@acme-platform.io"],
+    }
     slack_off = {"alertSlackWebhookUrl": "", "alertSlackChannel": "",
                  "alertSlackTeamId": "", "alertSlackChannelId": ""}  # fmt: skip
-    assert _problems(project, "staging", **email, **slack_off) == [
+    assert _problems(project, "staging", None, **email, **slack_off) == [
         'stagecraft:alertEmailFrom = "": is required while alertReceivers lists email '
         "(Alertmanager, in the cluster, sends with it)",
         'stagecraft:alertEmailSmarthost = "": is required while alertReceivers lists email '
@@ -156,7 +159,7 @@ def test_alertmanagers_settings_are_needed_where_it_runs_and_refused_where_not(p
     config = parse_stack_config(values, project="stagecraft", stack="dev")
     assert config.alerting.alert_receivers == ["email"]
     # ...and Alertmanager's sender would be used by nothing.
-    assert _problems(project, "dev", **email, alertEmailFrom="alerts@acme-platform.io") == [
+    assert _problems(project, "dev", None, **email, alertEmailFrom="alerts@acme-platform.io") == [
         'stagecraft:alertEmailFrom = "alerts@acme-platform.io": is read by Alertmanager only, '
         "which monitoring: false turns off (CloudWatch alarms reach email through the SNS "
         "topic); remove it, or set stagecraft:monitoring: true"
@@ -617,7 +620,7 @@ def test_turning_metrics_off_tolerates_a_group_already_gone(monkeypatch):
     stubber.add_client_error("disable_metrics_collection", "AccessDenied",
                              "not authorized to perform: autoscaling:DisableMetricsCollection",
                              403, request)  # fmt: skip
-    monkeypatch.setattr(asg_metrics, "_client", lambda _props: client)
+    monkeypatch.setattr(asg_metrics._Provider, "client", staticmethod(lambda _props: client))
     with stubber:
         disable(props)  # gone: nothing to do
         with pytest.raises(Exception, match="AccessDenied"):
@@ -638,3 +641,34 @@ def test_production_keeps_its_trail_files_a_year_at_least(project):
         "stagecraft:cloudTrailRetentionDays = 90: must be at least 365 in production: a year "
         "of audit trail, like auditLogRetentionDays"
     ]
+
+
+def test_the_dynamic_provider_loads_without_this_repository():
+    """Pulumi runs a dynamic provider in a process of its own, from the pickle in the
+    state: it must load there without `infra` importable."""
+    import subprocess
+    import sys
+
+    from pulumi.dynamic.dynamic import serialize_provider
+
+    from infra.components.observability.asg_metrics import _Provider
+
+    blob = serialize_provider(_Provider())
+    loader = (
+        "import base64, sys\n"
+        "class NoInfra:\n"
+        "    @staticmethod\n"
+        "    def find_spec(name, path=None, target=None):\n"
+        "        if name == 'infra' or name.startswith('infra.'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, NoInfra)\n"
+        "import dill\n"
+        "provider = dill.loads(base64.b64decode(sys.argv[1]))\n"
+        "old = {'autoScalingGroupName': 'eks-a', 'metrics': ['GroupMinSize']}\n"
+        "print(provider.diff('eks-a', old, {**old, 'autoScalingGroupName': 'eks-b'}).replaces)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", loader, blob], check=False, capture_output=True, text=True, cwd="/"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['autoScalingGroupName']"

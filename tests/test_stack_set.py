@@ -124,3 +124,27 @@ def test_the_bootstrap_and_the_policy_pack_approve_the_same_repository(scratch, 
         'error: bootstrap: stagecraft:githubRepository = "someone-else/stagecraft": is not the '
         f"repository policy/config/bootstrap.json approves ({REPOSITORY})"
     ) in capsys.readouterr().err
+
+
+def test_a_second_trail_in_the_account_is_refused(scratch, capsys):
+    edit_stack(scratch, "staging", **{"stagecraft:cloudTrail": True})
+    code, errors, _ = _validate(scratch, capsys)
+    assert code == 1
+    assert errors == [
+        f"error: staging: stagecraft:cloudTrail = true: production already keeps account "
+        f"{ACCOUNT}'s trail; a second one pays for every management event again: set it "
+        "false here"
+    ]
+
+
+def test_monitoring_keys_written_where_monitoring_is_off_are_refused(scratch, capsys):
+    # Equal to their defaults, so the program alone could not tell them from unset.
+    edit_stack(scratch, "dev", **{"stagecraft:tracesRetentionDays": 3,
+                                  "stagecraft:metricsVolumeGb": 50})  # fmt: skip
+    code, errors, _ = _validate(scratch, capsys)
+    assert code == 1
+    assert errors == [
+        f"error: Pulumi.dev.yaml: stagecraft:{key} is a setting of the in-cluster monitoring "
+        "stack, which stagecraft:monitoring: false turns off; remove it"
+        for key in ("metricsVolumeGb", "tracesRetentionDays")
+    ]

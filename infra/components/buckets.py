@@ -31,8 +31,12 @@ def harden_bucket(
     bucket: aws.s3.Bucket,
     *,
     sse_kms_key: pulumi.Input[str] | None,
-) -> None:
-    """No public access, no ACLs, versions kept, encrypted by default."""
+) -> aws.s3.BucketVersioning:
+    """No public access, no ACLs, versions kept, encrypted by default.
+
+    Returns the versioning: a lifecycle with noncurrent-version rules must
+    come after it ("Must have bucket versioning enabled first").
+    """
     aws.s3.BucketPublicAccessBlock(
         f"{name}-public-access",
         bucket=bucket.id,
@@ -48,7 +52,7 @@ def harden_bucket(
         rule={"object_ownership": "BucketOwnerEnforced"},
         opts=child(parent),
     )
-    aws.s3.BucketVersioning(
+    versioning = aws.s3.BucketVersioning(
         f"{name}-versioning",
         bucket=bucket.id,
         versioning_configuration={"status": "Enabled"},
@@ -74,6 +78,7 @@ def harden_bucket(
         ],
         opts=child(parent),
     )
+    return versioning
 
 
 def bucket_policy(
@@ -112,7 +117,7 @@ def access_log_bucket(
     logs = aws.s3.Bucket(
         name, bucket=bucket_name, force_destroy=not protect, opts=child(parent, protect=protect)
     )
-    harden_bucket(parent, name, logs, sse_kms_key=None)
+    versioning = harden_bucket(parent, name, logs, sse_kms_key=None)
     aws.s3.BucketLifecycleConfiguration(
         f"{name}-expiry",
         bucket=logs.id,
@@ -128,7 +133,7 @@ def access_log_bucket(
                 },
             }
         ],
-        opts=child(parent),
+        opts=child(parent, depends_on=[versioning]),
     )
     aws.s3.BucketPolicy(
         f"{name}-policy",

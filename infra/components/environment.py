@@ -25,6 +25,7 @@ from infra.components.network import EKS_UNSUPPORTED_ZONE_IDS, Network, NetworkA
 from infra.components.observability.access_logs import AccessLogs, AccessLogsArgs
 from infra.components.observability.alerting import Alerting, AlertingArgs, WatchedResources
 from infra.components.observability.audit_trail import AuditTrail, AuditTrailArgs, trail_arn
+from infra.components.observability.monitoring import NAMESPACE as MONITORING_NAMESPACE
 from infra.components.observability.monitoring import Monitoring, MonitoringArgs
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
 from infra.components.small_stack_access import SmallStackAccess, SmallStackAccessArgs
@@ -257,6 +258,7 @@ class Environment(pulumi.ComponentResource):
                 app_settings=app_settings,
                 developers_edit_group=developers_edit_group,
                 ingress=ingress,
+                monitoring_namespace=MONITORING_NAMESPACE if config.monitoring.monitoring else None,
                 provider=kubernetes,
                 # Deleted before the controllers: they remove the ALB rules and
                 # DNS records of the namespace's Ingresses (their finalizers).

@@ -57,6 +57,9 @@ class WorkloadsArgs:
     developers_edit_group: str | None = None
     # The environment's ALB, where its load balancer controller runs.
     ingress: IngressSettings | None = None
+    # The environment's monitoring namespace, where it runs one: Prometheus
+    # there scrapes the applications, which send their traces to Tempo there.
+    monitoring_namespace: str | None = None
     # The cluster's provider where the caller made it (the full environments,
     # whose add-ons share it); None: Workloads makes its own from kubeconfig.
     provider: k8s.Provider | None = None
@@ -189,6 +192,13 @@ class Workloads(pulumi.ComponentResource):
             spec=_app_traffic_policy(spec, args.vpc_cidr),
             opts=in_namespace,
         )
+        if args.monitoring_namespace is not None:
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-allow-monitoring",
+                metadata=meta("allow-monitoring"),
+                spec=_monitoring_policy(args.monitoring_namespace),
+                opts=in_namespace,
+            )
         if args.ingress is not None:
             ingress = args.ingress
             k8s.networking.v1.NetworkPolicy(
@@ -251,6 +261,27 @@ def _namespace_peer(namespace: str) -> k8s.networking.v1.NetworkPolicyPeerArgs:
         namespace_selector=k8s.meta.v1.LabelSelectorArgs(
             match_labels={"kubernetes.io/metadata.name": namespace}
         )
+    )
+
+
+# Tempo's OTLP receivers (gRPC, HTTP): where applications send their traces.
+OTLP_PORTS = (4317, 4318)
+
+
+def _monitoring_policy(namespace: str) -> k8s.networking.v1.NetworkPolicySpecArgs:
+    """Prometheus in the monitoring namespace scrapes any port an application serves
+    metrics on; the applications send traces to Tempo's OTLP ports there, nothing else."""
+    return k8s.networking.v1.NetworkPolicySpecArgs(
+        pod_selector=k8s.meta.v1.LabelSelectorArgs(),
+        policy_types=["Ingress", "Egress"],
+        ingress=[
+            k8s.networking.v1.NetworkPolicyIngressRuleArgs(from_=[_namespace_peer(namespace)])
+        ],
+        egress=[
+            k8s.networking.v1.NetworkPolicyEgressRuleArgs(
+                to=[_namespace_peer(namespace)], ports=[_tcp(port) for port in OTLP_PORTS]
+            )
+        ],
     )
 
 

@@ -425,6 +425,7 @@ def deploy_policy(account: Account, environment: str) -> dict[str, Any]:
                 "Resource": "*",
             },
             *_state_statements(account, writable=environment, readable=()),
+            *_trail_kept(account, prefix),
             {
                 "Sid": "OwnSecretsProvider",
                 "Effect": "Allow",
@@ -435,6 +436,35 @@ def deploy_policy(account: Account, environment: str) -> dict[str, Any]:
             *_other_environments_denied([environment]),
         ]
     )
+
+
+def _trail_kept(account: Account, prefix: str) -> list[dict[str, Any]]:
+    """The audit trail is created and changed by `pulumi up`, never silenced or erased.
+
+    The deploy role makes the trail (stagecraft:cloudTrail) and may update it,
+    but not stop or delete it, nor delete its files or the bucket: the record
+    of what the deploy role itself did must outlive a compromised pipeline.
+    Deleting it is for an administrator (protected in production anyway).
+    """
+    trail_bucket = f"arn:{account.partition}:s3:::{prefix}-cloudtrail-{account.account_id}"
+    return [
+        {
+            "Sid": "NeverSilenceTheTrail",
+            "Effect": "Deny",
+            "Action": ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail"],
+            "Resource": account.arn("cloudtrail", f"trail/{prefix}-*"),
+        },
+        {
+            "Sid": "NeverEraseTheTrailsFiles",
+            "Effect": "Deny",
+            "Action": [
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+                "s3:DeleteBucket",
+            ],
+            "Resource": [trail_bucket, f"{trail_bucket}/*"],
+        },
+    ]
 
 
 def _bootstrap_keys_only_used(account: Account, environment: str) -> list[dict[str, Any]]:

@@ -109,7 +109,7 @@ class StateBackend(pulumi.ComponentResource):
         logs = aws.s3.Bucket(
             f"{name}-access-logs", bucket=args.log_bucket_name, opts=child(self, protect=True)
         )
-        harden_bucket(self, f"{name}-access-logs", logs, sse_kms_key=None)
+        logs_versioning = harden_bucket(self, f"{name}-access-logs", logs, sse_kms_key=None)
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-access-logs-expiry",
             bucket=logs.id,
@@ -125,13 +125,15 @@ class StateBackend(pulumi.ComponentResource):
                     },
                 }
             ],
-            opts=child(self),
+            opts=child(self, depends_on=[logs_versioning]),
         )
 
         self.bucket = aws.s3.Bucket(
             f"{name}-state", bucket=args.bucket_name, opts=child(self, protect=True)
         )
-        harden_bucket(self, f"{name}-state", self.bucket, sse_kms_key=self.state_key.arn)
+        state_versioning = harden_bucket(
+            self, f"{name}-state", self.bucket, sse_kms_key=self.state_key.arn
+        )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-state-versions",
             bucket=self.bucket.id,
@@ -148,7 +150,7 @@ class StateBackend(pulumi.ComponentResource):
                     },
                 }
             ],
-            opts=child(self),
+            opts=child(self, depends_on=[state_versioning]),
         )
         aws.s3.BucketLogging(
             f"{name}-state-access-logging",

@@ -156,7 +156,8 @@ class Alerting(pulumi.ComponentResource):
             *alarms.nat_alarms(prefix, dict(watched.nat_gateways)),
             alarms.node_group_alarm(watched.autoscaling_group, watched.cluster_name),
         ]
-        AsgMetricsCollection(
+        # Before the alarm on them: without the metrics it would read "breaching".
+        self._metrics_collection = AsgMetricsCollection(
             f"{name}-node-group-metrics",
             autoscaling_group_name=watched.autoscaling_group,
             region=args.region,
@@ -219,7 +220,9 @@ class Alerting(pulumi.ComponentResource):
             role = aws.iam.Role(
                 f"{name}-chatbot",
                 description="AWS Chatbot: posts the environment's alarms to Slack",
-                assume_role_policy=assume_role_policy("chatbot.amazonaws.com"),
+                assume_role_policy=assume_role_policy(
+                    "chatbot.amazonaws.com", source_account=args.account_id
+                ),
                 permissions_boundary=args.boundary_arn,
                 opts=child(self),
             )
@@ -297,7 +300,11 @@ class Alerting(pulumi.ComponentResource):
                 for query_id, (metric, statistic) in alarm.expression_metrics.items()
             ]
             aws.cloudwatch.MetricAlarm(
-                f"{name}-{suffix}", metric_queries=queries, **common, opts=child(self)
+                f"{name}-{suffix}",
+                metric_queries=queries,
+                **common,
+                # The node group's metrics, which only the collection turns on.
+                opts=child(self, depends_on=[self._metrics_collection]),
             )
             return
         aws.cloudwatch.MetricAlarm(

@@ -10,9 +10,12 @@ EnableMetricsCollection on the group (and again on the new group when the
 node group is replaced). The metrics are free.
 https://docs.aws.amazon.com/eks/latest/userguide/enable-asg-metrics.html
 
-A dynamic provider: it runs in the program's own process during `pulumi
-up`, with the credentials `pulumi up` runs with, through botocore (already a
-dependency). It refuses to act in any account but the stack's.
+A dynamic provider: it runs during `pulumi up` in a process of its own, with
+the credentials `pulumi up` runs with, through botocore (already a
+dependency), and refuses to act in any account but the stack's. Pulumi
+pickles the provider into the state; it is self-contained (every import
+inside its methods, its class pickled by value) so that process can load it
+without importing this repository.
 """
 
 from __future__ import annotations
@@ -22,49 +25,49 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-GRANULARITY = "1Minute"
 METRICS = ("GroupInServiceInstances", "GroupMinSize", "GroupDesiredCapacity")
 
 
-def _client(props: dict[str, Any]) -> Any:
-    import botocore.session
-
-    session = botocore.session.get_session()
-    sts: Any = session.create_client("sts", region_name=props["region"])
-    account = sts.get_caller_identity()["Account"]
-    if account != props["accountId"]:
-        raise RuntimeError(
-            f"refusing to change Auto Scaling group {props['autoScalingGroupName']}: the "
-            f"credentials are account {account}'s, the stack's is {props['accountId']}"
-        )
-    return session.create_client("autoscaling", region_name=props["region"])
-
-
-def enable(props: dict[str, Any]) -> None:
-    _client(props).enable_metrics_collection(
-        AutoScalingGroupName=props["autoScalingGroupName"],
-        Granularity=GRANULARITY,
-        Metrics=list(props["metrics"]),
-    )
-
-
-def disable(props: dict[str, Any]) -> None:
-    """Off again; a group that is already gone (its node group replaced) is fine."""
-    from botocore.exceptions import ClientError
-
-    try:
-        _client(props).disable_metrics_collection(
-            AutoScalingGroupName=props["autoScalingGroupName"], Metrics=list(props["metrics"])
-        )
-    except ClientError as error:
-        message = str(error.response.get("Error", {}).get("Message", ""))
-        if "not found" not in message.lower():
-            raise
-
-
 class _Provider(dynamic.ResourceProvider):
+    @staticmethod
+    def client(props: dict[str, Any]) -> Any:
+        import botocore.session
+
+        session = botocore.session.get_session()
+        sts: Any = session.create_client("sts", region_name=props["region"])
+        account = sts.get_caller_identity()["Account"]
+        if account != props["accountId"]:
+            raise RuntimeError(
+                f"refusing to change Auto Scaling group {props['autoScalingGroupName']}: the "
+                f"credentials are account {account}'s, the stack's is {props['accountId']}"
+            )
+        return session.create_client("autoscaling", region_name=props["region"])
+
+    @staticmethod
+    def enable(props: dict[str, Any]) -> None:
+        _Provider.client(props).enable_metrics_collection(
+            AutoScalingGroupName=props["autoScalingGroupName"],
+            Granularity="1Minute",
+            Metrics=list(props["metrics"]),
+        )
+
+    @staticmethod
+    def disable(props: dict[str, Any], metrics: list[str] | None = None) -> None:
+        """Off again (``metrics``: only these); a group already gone is fine."""
+        from botocore.exceptions import ClientError
+
+        try:
+            _Provider.client(props).disable_metrics_collection(
+                AutoScalingGroupName=props["autoScalingGroupName"],
+                Metrics=list(props["metrics"] if metrics is None else metrics),
+            )
+        except ClientError as error:
+            message = str(error.response.get("Error", {}).get("Message", ""))
+            if "not found" not in message.lower():
+                raise
+
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        enable(props)
+        _Provider.enable(props)
         return dynamic.CreateResult(id_=props["autoScalingGroupName"], outs=props)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
@@ -76,12 +79,41 @@ class _Provider(dynamic.ResourceProvider):
             changes=bool(changed), replaces=replaces, delete_before_replace=False
         )
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        enable(news)
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        dropped = [m for m in olds.get("metrics") or [] if m not in news["metrics"]]
+        if dropped:
+            _Provider.disable(news, dropped)
+        _Provider.enable(news)
         return dynamic.UpdateResult(outs=news)
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        disable(props)
+        _Provider.disable(props)
+
+
+def _pickled_by_value(cls: type) -> type:
+    """Make dill pickle ``cls`` and its methods by value.
+
+    dill pickles a class or function of an importable module by reference
+    (module and name), which the provider's process could load only with this
+    repository on its path; one of `__main__` it pickles by value.
+    """
+    for member in vars(cls).values():
+        function = getattr(member, "__func__", member)
+        if callable(function) and hasattr(function, "__module__"):
+            function.__module__ = "__main__"
+    cls.__module__ = "__main__"
+    return cls
+
+
+_pickled_by_value(_Provider)
+
+
+def enable(props: dict[str, Any]) -> None:
+    _Provider.enable(props)
+
+
+def disable(props: dict[str, Any]) -> None:
+    _Provider.disable(props)
 
 
 class AsgMetricsCollection(dynamic.Resource):

@@ -93,7 +93,7 @@ class AuditTrail(pulumi.ComponentResource):
             bucket=bucket_name(prefix, "cloudtrail", args.account_id),
             opts=child(self, protect=args.protect),
         )
-        harden_bucket(self, f"{name}-bucket", bucket, sse_kms_key=args.kms_key_arn)
+        versioning = harden_bucket(self, f"{name}-bucket", bucket, sse_kms_key=args.kms_key_arn)
         policy = bucket_policy(
             self,
             f"{name}-bucket",
@@ -116,7 +116,7 @@ class AuditTrail(pulumi.ComponentResource):
                     },
                 }
             ],
-            opts=child(self),
+            opts=child(self, depends_on=[versioning]),
         )
         log_group = encrypted_log_group(
             self,

@@ -79,6 +79,11 @@ def loki_values(spec: MonitoringSpec, *, bucket: str, region: str, role_arn: str
             "name": SERVICE_ACCOUNT,
             "annotations": {ROLE_ARN_ANNOTATION: role_arn},
         },
+        # The chart refuses replicas of both modes ("more than zero replicas
+        # configured for both the monolithic and simple scalable targets").
+        "backend": {"replicas": 0},
+        "read": {"replicas": 0},
+        "write": {"replicas": 0},
         "singleBinary": {
             "replicas": 1,
             "persistence": {
@@ -147,6 +152,19 @@ def alloy_values(namespace: str) -> dict[str, Any]:
             }
         },
         "controller": {"type": "daemonset"},
+        # What discovery.kubernetes and loki.source.kubernetes read, and no
+        # more: the chart's default rules also grant every Secret and
+        # ConfigMap of the cluster (for remote.kubernetes.*, unused here).
+        "rbac": {
+            "rules": [
+                {
+                    "apiGroups": [""],
+                    "resources": ["pods", "pods/log", "namespaces"],
+                    "verbs": ["get", "list", "watch"],
+                },
+            ],
+            "clusterRules": [],
+        },
     }
 
 

@@ -129,6 +129,10 @@ def kube_prometheus_values(
                 "size": f"{GRAFANA_VOLUME_GB}Gi",
             },
             "additionalDataSources": datasources,
+            # One replica on a ReadWriteOnce volume: the old pod must let go of
+            # the volume before the new one starts (a rolling update would hang
+            # in Multi-Attach when the new pod lands on another node).
+            "deploymentStrategy": {"type": "Recreate"},
             "namespaceOverride": namespace,
         },
     }

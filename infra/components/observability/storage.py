@@ -67,7 +67,7 @@ def telemetry_bucket(
         force_destroy=not args.protect,
         opts=child(parent, protect=args.protect),
     )
-    harden_bucket(parent, name, created, sse_kms_key=args.kms_key_arn)
+    versioning = harden_bucket(parent, name, created, sse_kms_key=args.kms_key_arn)
     bucket_policy(parent, name, created)
     log_access(parent, name, created, args.log_bucket, prefix=bucket)
     rules: list[Any] = [
@@ -93,7 +93,7 @@ def telemetry_bucket(
         bucket=created.id,
         rules=rules,
         # The bucket's versioning first: S3 refuses noncurrent rules before it.
-        opts=child(parent, depends_on=[created]),
+        opts=child(parent, depends_on=[versioning]),
     )
     return created
 
