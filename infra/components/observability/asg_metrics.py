@@ -20,12 +20,14 @@ without importing this repository.
 
 from __future__ import annotations
 
+from types import CodeType
 from typing import Any
 
 import pulumi
 from pulumi import dynamic
 
 METRICS = ("GroupInServiceInstances", "GroupMinSize", "GroupDesiredCapacity")
+PICKLED_FILENAME = "stagecraft:infra/components/observability/asg_metrics.py"
 
 
 class _Provider(dynamic.ResourceProvider):
@@ -99,10 +101,18 @@ def _pickled_by_value(cls: type) -> type:
     """
     for member in vars(cls).values():
         function = getattr(member, "__func__", member)
-        if callable(function) and hasattr(function, "__module__"):
+        if callable(function) and hasattr(function, "__code__"):
             function.__module__ = "__main__"
+            function.__code__ = _anywhere(function.__code__)
     cls.__module__ = "__main__"
     return cls
+
+
+def _anywhere(code: CodeType) -> CodeType:
+    """``code`` without the checkout's path in it: the pickle, and so the state, is the
+    same from every clone (a path would show as a change on every other machine)."""
+    constants = tuple(_anywhere(c) if isinstance(c, CodeType) else c for c in code.co_consts)
+    return code.replace(co_filename=PICKLED_FILENAME, co_consts=constants)
 
 
 _pickled_by_value(_Provider)
