@@ -495,7 +495,7 @@ def test_a_missing_baseline_is_an_error(capsys):
 
 def test_budget_row_compares_status_and_flags_the_ceiling(report):
     # Production's ceiling ($1,782.26) stays under its $1,800 budget; staging's
-    # ($590.42) does not fit its $500: the row says so, and so differs.
+    # ($592.02) does not fit its $500: the row says so, and so differs.
     assert report.value("production", "Budget check") == "within budget"
     assert report.value("staging", "Budget check") == (
         "within budget at desired size; OVER at max size"
