@@ -1531,7 +1531,8 @@ class MonitoringSpec(Section):
             "Alertmanager, Grafana), Loki with Alloy shipping every pod's logs, and Tempo "
             "for traces, each keeping its data in the environment's own volumes and S3 "
             "buckets. false: none of it (development keeps console logs only), and the "
-            "other keys of this section are refused."
+            "other keys of this section are refused (README 'Monitoring, alerting and the "
+            "audit trail')."
         ),
     )
     metrics_retention_days: int = Field(

@@ -84,7 +84,53 @@ def _parameters(i: dict[str, Any]) -> list[str]:
     return [f"{p.get('name')}={p.get('value')}" for p in i.get("parameters", [])]
 
 
+def _release(i: dict[str, Any]) -> list[str]:
+    """The chart and version, and the retention the monitoring charts keep."""
+    values = i.get("values") if isinstance(i.get("values"), dict) else {}
+    chart = f"{i.get('chart')} {i.get('version')}"
+    retention = {
+        "kube-prometheus-stack": lambda v: v["prometheus"]["prometheusSpec"]["retention"],
+        "loki": lambda v: v["loki"]["limits_config"]["retention_period"],
+        "tempo": lambda v: v["tempo"]["retention"],
+        "thanos": lambda v: v["compact"]["extraArgs"][0].split("=", 1)[1],
+    }.get(str(i.get("chart")))
+    try:
+        kept = retention(values) if retention else None
+    except (KeyError, IndexError, TypeError):
+        kept = None
+    return [chart, f"retention {kept}"] if kept else [chart]
+
+
+def _alarm(i: dict[str, Any]) -> list[str]:
+    queries = i.get("metricQueries") or []
+    metric = i.get("metricName") or next(
+        (q["expression"] for q in queries if q.get("expression")), "?"
+    )
+    comparison = {"GreaterThanThreshold": ">", "LessThanThreshold": "<"}.get(
+        str(i.get("comparisonOperator")), str(i.get("comparisonOperator"))
+    )
+    return [f"{metric} {comparison} {i.get('threshold')}"]
+
+
+def _trail(i: dict[str, Any]) -> list[str]:
+    return [
+        "all regions" if i.get("isMultiRegionTrail") else "one region",
+        _on_off(i.get("enableLogFileValidation"), "log file validation"),
+        "KMS" if i.get("kmsKeyId") else "no KMS",
+    ]
+
+
 SUMMARIES: dict[str, Summary] = {
+    "kubernetes:helm.sh/v3:Release": _release,
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
+    "aws:cloudtrail/trail:Trail": _trail,
+    "aws:route53/healthCheck:HealthCheck": lambda i: [
+        f"{i.get('type')} {i.get('fqdn')}{i.get('resourcePath')} every {i.get('requestInterval')} s"
+    ],
+    "aws:sns/topic:Topic": lambda i: [
+        str(i.get("name")),
+        "KMS" if i.get("kmsMasterKeyId") else "no KMS",
+    ],
     "aws:ec2/vpc:Vpc": lambda i: [str(i.get("cidrBlock"))],
     "aws:ec2/subnet:Subnet": lambda i: [str(i.get("cidrBlock")), str(i.get("availabilityZone"))],
     "aws:eks/nodeGroup:NodeGroup": _node_group,
