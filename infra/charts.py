@@ -145,10 +145,5 @@ def all_pins() -> list[ChartPin]:
         AWS_LOAD_BALANCER_CONTROLLER,
         EXTERNAL_DNS,
         *CLUSTER_AUTOSCALER.values(),
-        PROMETHEUS_OPERATOR_CRDS,
-        KUBE_PROMETHEUS_STACK,
-        LOKI,
-        ALLOY,
-        TEMPO,
-        THANOS,
+        *MONITORING_CHARTS,
     ]

@@ -1507,7 +1507,6 @@ VOLUME_GB = (10, 16384)
 HEALTH_CHECK_METRICS_REGION = "us-east-1"
 
 AlertReceiverKind = Literal["slack", "pagerduty", "email"]
-ALERT_RECEIVER_KINDS: tuple[str, ...] = get_args(AlertReceiverKind)
 
 _EMAIL = re.compile(r"^[^@\s]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _SMARTHOST = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
@@ -1669,7 +1668,7 @@ class AlertingSpec(Section):
     alert_slack_webhook_url: SecretStr = _secret_field(
         "alertSlackWebhookUrl",
         "Slack incoming-webhook URL Alertmanager posts to (https://hooks.slack.com/...). "
-        "A secret: `pulumi config set --secret stagecraft:alertSlackWebhookUrl <url>`.",
+        "A secret: `pulumi config set --secret stagecraft:alertSlackWebhookUrl` (it prompts).",
     )
     alert_slack_channel: str = Field(
         "",
@@ -1886,6 +1885,21 @@ class AlertingSpec(Section):
                             f"{kind} through the SNS topic); remove it, or set "
                             "stagecraft:monitoring: true")
                 )  # fmt: skip
+        if (
+            monitoring
+            and "email" in listed
+            and bool(self.alert_email_smtp_username)
+            != bool(revealed(self.alert_email_smtp_password))
+        ):
+            problems.append(
+                Problem(
+                    _key("alertEmailSmtpPassword" if self.alert_email_smtp_username
+                         else "alertEmailSmtpUsername"),
+                    "",
+                    "alertEmailSmtpUsername and alertEmailSmtpPassword go together: set both "
+                    "or neither",
+                )
+            )  # fmt: skip
         return problems
 
     def rule_problems(self) -> list[Problem]:
@@ -1918,18 +1932,6 @@ class AlertingSpec(Section):
             )
             if form is not None and checkable and not form(text):
                 problems.append(Problem(_key(alias), shown, form_rule))
-        if "email" in listed and bool(self.alert_email_smtp_username) != bool(
-            revealed(self.alert_email_smtp_password)
-        ):
-            problems.append(
-                Problem(
-                    _key("alertEmailSmtpPassword" if self.alert_email_smtp_username
-                         else "alertEmailSmtpUsername"),
-                    "",
-                    "alertEmailSmtpUsername and alertEmailSmtpPassword go together: set both "
-                    "or neither",
-                )
-            )  # fmt: skip
         if not listed:
             for name in sorted(self.changed_keys()):
                 alias = _alias_of(type(self), name)
@@ -3146,8 +3148,9 @@ def _documentation_value_problems(values: Mapping[str, object], stack: str) -> l
         Problem(
             hit.path,
             hit.value,
-            f"is {hit.reason}: set yours with `pulumi config set --secret {hit.path} <value> "
-            f"--stack {stack}` (README 'Deploy for real'); documentation values plan offline only"
+            f"is {hit.reason}: set yours with `pulumi config set --secret {hit.path} --stack "
+            f"{stack}` (it prompts; README 'Deploy for real'); documentation values plan "
+            "offline only"
             if hit.value == DOCUMENTATION_SECRET
             else f"is {hit.reason}: set the real one in Pulumi.{stack}.yaml (README 'Deploy for "
             "real'); documentation values plan offline only",

@@ -938,7 +938,8 @@ def _alarm_actions(args: ResourceValidationArgs, report: ReportViolation) -> Non
 
 
 def _alarm_dimension(alarm: Any, key: str) -> set[str]:
-    props = alarm.props
+    """The known values of dimension ``key`` (an id made at creation is unknown at preview)."""
+    props = _plain(alarm.props)
     found = set()
     value = (props.get("dimensions") or {}).get(key)
     if value:
@@ -951,7 +952,7 @@ def _alarm_dimension(alarm: Any, key: str) -> set[str]:
 
 
 def _alarm_metrics(alarm: Any) -> set[str]:
-    props = alarm.props
+    props = _plain(alarm.props)
     names = {str(props.get("metricName") or "")}
     names |= {
         str((q.get("metric") or {}).get("metricName") or "")
@@ -1021,21 +1022,37 @@ def _bucket_lifecycles(args: StackValidationArgs, report: ReportViolation) -> No
     if not buckets:
         args.not_applicable("this stack has no S3 buckets")
         return
+    # At a first preview a lifecycle's `bucket` (the bucket's id) is unknown:
+    # matched by name where known, counted otherwise.
     lifecycles = {
-        str(r.props.get("bucket") or ""): r.props.get("rules") or []
+        str(_plain(r.props).get("bucket") or r.urn): _plain(r.props).get("rules") or []
         for r in args.resources
         if r.resource_type == S3_LIFECYCLE
     }
-    for bucket in buckets:
-        name = str(bucket.props.get("bucket") or "")
-        rules = lifecycles.get(name)
-        if rules is None:
-            report(f"{name}: no lifecycle configuration", bucket.urn)
-        elif not any(
+
+    def clears_uploads(rules: Sequence[Mapping[str, Any]]) -> bool:
+        return any(
             (r.get("abortIncompleteMultipartUpload") or {}).get("daysAfterInitiation")
             and r.get("status") == "Enabled"
             for r in rules
-        ):
+        )
+
+    names = [str(b.props.get("bucket") or "") for b in buckets]
+    if not any(name in lifecycles for name in names):
+        # Nothing to match by yet: as many lifecycles as buckets, each clearing uploads.
+        if len(lifecycles) < len(buckets):
+            report(f"{len(buckets)} buckets but {len(lifecycles)} lifecycle configurations",
+                   buckets[0].urn)  # fmt: skip
+        for key, rules in lifecycles.items():
+            if not clears_uploads(rules):
+                report(f"{key}: abandoned multipart uploads are kept (and billed) for ever",
+                       None)  # fmt: skip
+        return
+    for bucket, name in zip(buckets, names, strict=True):
+        rules = lifecycles.get(name)
+        if rules is None:
+            report(f"{name}: no lifecycle configuration", bucket.urn)
+        elif not clears_uploads(rules):
             report(f"{name}: abandoned multipart uploads are kept (and billed) for ever",
                    bucket.urn)  # fmt: skip
 

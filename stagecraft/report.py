@@ -267,16 +267,18 @@ def monitoring_rows(plan: Plan) -> dict[str, str]:
     if trails:
         inputs = trails[0].inputs
         bucket = inputs.get("s3BucketName")
-        kept = next(
+        expiring = next(
             (
-                rule.get("expiration", {}).get("days")
+                rule
                 for lifecycle in plan.of_type(S3_LIFECYCLE)
                 if lifecycle.inputs.get("bucket") == bucket
                 for rule in lifecycle.inputs.get("rules") or []
-                if rule.get("expiration")
+                if (rule.get("expiration") or {}).get("days")
             ),
-            None,
+            {},
         )
+        kept = expiring.get("expiration", {}).get("days")
+        replaced = (expiring.get("noncurrentVersionExpiration") or {}).get("noncurrentDays")
         group = str(inputs.get("cloudWatchLogsGroupArn") or "").split(":log-group:")[-1]
         group_days = next(
             (g.inputs.get("retentionInDays") for g in plan.of_type(LOG_GROUP)
@@ -287,7 +289,12 @@ def monitoring_rows(plan: Plan) -> dict[str, str]:
             "all regions" if inputs.get("isMultiRegionTrail") else "ONE REGION",
             "validated" if inputs.get("enableLogFileValidation") else "NOT VALIDATED",
             "KMS" if inputs.get("kmsKeyId") else "NOT ENCRYPTED",
-            f"files kept {_days(int(kept))}" if kept else "files kept for ever",
+            (
+                f"files kept {_days(int(kept))}"
+                + (f" (+{_days(int(replaced))} as replaced versions)" if replaced else "")
+            )
+            if kept
+            else "files kept for ever",
             f"CloudWatch Logs {_days(int(group_days))}" if group_days else "no CloudWatch Logs",
         ]
         trail = ", ".join(properties)

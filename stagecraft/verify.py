@@ -952,7 +952,6 @@ def _dns(c: _Comparison) -> None:
                   sorted(live.get("SubjectAlternativeNames") or []))  # fmt: skip
 
 
-# Clusters, then security groups (their live ids), before what names them.
 def _alarms(c: _Comparison) -> None:
     """Each alarm is there, and still notifies (an alarm with its actions off tells nobody)."""
     planned = {str(a.inputs.get("name") or a.name): a for a in c.plan.of_type(METRIC_ALARM)}
@@ -1003,6 +1002,17 @@ def _trails(c: _Comparison) -> None:
                   live.get("LogFileValidationEnabled"))  # fmt: skip
         c.differs(name, TRAIL, "KmsKeyId", _expected_key(c, trail.inputs.get("kmsKeyId")),
                   live.get("KmsKeyId"))  # fmt: skip
+        c.differs(name, TRAIL, "S3BucketName", trail.inputs.get("s3BucketName"),
+                  live.get("S3BucketName"), "its files go to another bucket")  # fmt: skip
+        selectors = c.account.call("cloudtrail", "get_event_selectors", TrailName=name) or {}
+        basic = selectors.get("EventSelectors") or []
+        everything = not basic and not selectors.get("AdvancedEventSelectors")
+        everything = everything or any(
+            s.get("ReadWriteType") == "All" and s.get("IncludeManagementEvents") for s in basic
+        )
+        c.differs(name, TRAIL, "EventSelectors", "read and write management events",
+                  "read and write management events" if everything else basic,
+                  "no longer records every management event")  # fmt: skip
 
 
 def _buckets(c: _Comparison) -> None:
@@ -1024,6 +1034,7 @@ def _buckets(c: _Comparison) -> None:
                       "public access is no longer blocked")  # fmt: skip
 
 
+# Clusters, then security groups (their live ids), before what names them.
 CHECKS: tuple[Callable[[_Comparison], None], ...] = (
     _key,
     _dns,

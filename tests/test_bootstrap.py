@@ -645,19 +645,25 @@ def small_stack_plan(tmp_path_factory: pytest.TempPathFactory) -> Plan:
 
 
 def test_a_deploy_role_keeps_its_trail_running_and_its_files(bootstrap, plans):
-    """It builds and updates the trail, but cannot silence it or erase what it recorded."""
+    """It may create the trail, but never silence, narrow or erase it afterwards."""
     document = _permissions(bootstrap, "stagecraft-ci-deploy-production")
     tags = tag_context({"environment": "production"})
     trail = plans["production"].outputs["trailArn"]
     bucket = f"arn:aws:s3:::stagecraft-production-cloudtrail-{ACCOUNT}"
+    files = f"{bucket}/cloudtrail/AWSLogs/{ACCOUNT}/x.json.gz"
     assert decide(document, "cloudtrail:CreateTrail", trail, tags) == "allowed"
-    assert decide(document, "cloudtrail:UpdateTrail", trail, tags) == "allowed"
-    assert decide(document, "s3:PutBucketPolicy", bucket, tags) == "allowed"
+    assert decide(document, "s3:CreateBucket", bucket, tags) == "allowed"
     for action, resource in (
         ("cloudtrail:StopLogging", trail),
         ("cloudtrail:DeleteTrail", trail),
-        ("s3:DeleteObject", f"{bucket}/cloudtrail/AWSLogs/{ACCOUNT}/x.json.gz"),
-        ("s3:DeleteObjectVersion", f"{bucket}/cloudtrail/AWSLogs/{ACCOUNT}/x.json.gz"),
+        ("cloudtrail:UpdateTrail", trail),
+        ("cloudtrail:PutEventSelectors", trail),
+        ("s3:DeleteObject", files),
+        ("s3:DeleteObjectVersion", files),
+        ("s3:PutObject", files),
         ("s3:DeleteBucket", bucket),
+        ("s3:PutBucketPolicy", bucket),
+        ("s3:PutBucketVersioning", bucket),
+        ("s3:PutLifecycleConfiguration", bucket),
     ):
         assert decide(document, action, resource, tags) == "denied", action

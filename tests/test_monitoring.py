@@ -11,7 +11,7 @@ from pydantic import SecretStr
 from rich.console import Console
 
 from infra.components.observability import alarms, routing
-from infra.components.observability.asg_metrics import disable, enable
+from infra.components.observability.asg_metrics import _Provider
 from infra.config import AlertingSpec, ConfigError, parse_stack_config
 from stagecraft.cli.render import print_plan
 from stagecraft.offline.engine import Plan, evaluate
@@ -590,7 +590,7 @@ def test_node_group_metrics_are_turned_on_in_the_stacks_account_only(aws_on_moto
         "region": "us-east-1",
         "accountId": ACCOUNT,
     }
-    enable(props)
+    _Provider.enable(props)
     (group,) = autoscaling.describe_auto_scaling_groups(
         AutoScalingGroupNames=["eks-stagecraft-staging-nodes-1"]
     )["AutoScalingGroups"]
@@ -598,7 +598,7 @@ def test_node_group_metrics_are_turned_on_in_the_stacks_account_only(aws_on_moto
     with pytest.raises(
         RuntimeError, match="credentials are account 123456789012's, the stack's is 210987654322"
     ):
-        enable({**props, "accountId": "210987654322"})
+        _Provider.enable({**props, "accountId": "210987654322"})
 
 
 def test_turning_metrics_off_tolerates_a_group_already_gone(monkeypatch):
@@ -622,9 +622,9 @@ def test_turning_metrics_off_tolerates_a_group_already_gone(monkeypatch):
                              403, request)  # fmt: skip
     monkeypatch.setattr(asg_metrics._Provider, "client", staticmethod(lambda _props: client))
     with stubber:
-        disable(props)  # gone: nothing to do
+        _Provider.disable(props)  # gone: nothing to do
         with pytest.raises(Exception, match="AccessDenied"):
-            disable(props)
+            _Provider.disable(props)
 
 
 def test_a_misspelt_key_is_one_line_not_advice_to_remove_good_settings(project):

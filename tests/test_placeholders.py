@@ -103,8 +103,8 @@ def test_a_real_deploy_with_documentation_values_is_refused_with_each_value(scra
     assert (
         'stagecraft:alertSlackWebhookUrl = "(secure documentation value: set yours with pulumi '
         'config set --secret)": is a documentation secret, which no key decrypts: set yours '
-        "with `pulumi config set --secret stagecraft:alertSlackWebhookUrl <value> --stack "
-        "staging` (README 'Deploy for real')"
+        "with `pulumi config set --secret stagecraft:alertSlackWebhookUrl --stack staging` (it "
+        "prompts; README 'Deploy for real')"
     ) in message
     assert 'stagecraft:alertSlackTeamId = "T0EXAMPLE": is a placeholder Slack id' in message
     assert (

@@ -278,6 +278,10 @@ def provision(
             IsMultiRegionTrail=t["isMultiRegionTrail"], KmsKeyId=key_arn,
             EnableLogFileValidation=t["enableLogFileValidation"],
         )  # fmt: skip
+        cloudtrail.put_event_selectors(
+            TrailName=t["name"],
+            EventSelectors=[{"ReadWriteType": "All", "IncludeManagementEvents": True}],
+        )
         cloudtrail.start_logging(Name=t["name"])
     return {"vpc": vpc, "key": key_arn, "eks_group": eks_group,
             **{f"sg:{k}": v for k, v in ids.items()}}  # fmt: skip
@@ -755,9 +759,16 @@ def test_an_alarm_that_notifies_nobody_and_a_bucket_opened_up(
 
 def test_a_stopped_trail_fails_production(aws_on_moto, production, production_config, capsys):
     provision(production, production_config)
-    _client("cloudtrail").stop_logging(Name="stagecraft-production-trail")
+    cloudtrail = _client("cloudtrail")
+    cloudtrail.stop_logging(Name="stagecraft-production-trail")
+    cloudtrail.put_event_selectors(
+        TrailName="stagecraft-production-trail",
+        EventSelectors=[{"ReadWriteType": "WriteOnly", "IncludeManagementEvents": True}],
+    )
     result = _verify(production, production_config)
     assert ("drift", "stagecraft-production-trail", "IsLogging", True, False) in _drift(result)
+    narrowed = next(f for f in result.drift if f.field == "EventSelectors")
+    assert narrowed.note == "no longer records every management event"
     finding = next(f for f in result.drift if f.field == "IsLogging")
     assert finding.note == "logging is stopped: nothing is recorded"
     assert result.exit_code(strict=False) == 1  # production drift fails the check

@@ -43,6 +43,15 @@ def prefix_access(key_prefix: str) -> str:
     return f"on ~{key_prefix}* &{key_prefix}* +@all -@dangerous"
 
 
+def replication_group_id(resource_prefix: str) -> str:
+    return resource_prefix
+
+
+def member_cluster_ids(group_id: str, node_count: int) -> list[str]:
+    """A replication group's nodes (num_cache_clusters): cache clusters <id>-001, -002, ..."""
+    return [f"{group_id}-{n:03d}" for n in range(1, node_count + 1)]
+
+
 @dataclass(frozen=True)
 class CacheArgs:
     spec: CacheSpec
@@ -70,7 +79,7 @@ class Cache(pulumi.ComponentResource):
     ) -> None:
         super().__init__(type_token("Cache"), name, None, opts)
         spec = args.spec
-        group_id = args.resource_prefix
+        group_id = replication_group_id(args.resource_prefix)
 
         subnet_group = aws.elasticache.SubnetGroup(
             name,

@@ -47,6 +47,15 @@ BASE_PARAMETERS = {
 }
 
 
+def instance_identifier(resource_prefix: str) -> str:
+    """The primary's RDS identifier: what its alarms and log groups name."""
+    return resource_prefix
+
+
+def replica_identifier(primary: str, number: int) -> str:
+    return f"{primary}-replica-{number}"
+
+
 @dataclass(frozen=True)
 class DatabaseArgs:
     spec: DatabaseSpec
@@ -75,7 +84,7 @@ class Database(pulumi.ComponentResource):
     ) -> None:
         super().__init__(type_token("Database"), name, None, opts)
         spec = args.spec
-        identifier = args.resource_prefix
+        identifier = instance_identifier(args.resource_prefix)
 
         subnet_group = aws.rds.SubnetGroup(
             name,
@@ -105,7 +114,7 @@ class Database(pulumi.ComponentResource):
         )
 
         instance_ids = [identifier] + [
-            f"{identifier}-replica-{n}" for n in range(1, spec.read_replicas + 1)
+            replica_identifier(identifier, n) for n in range(1, spec.read_replicas + 1)
         ]
         log_groups = [
             encrypted_log_group(
@@ -233,7 +242,7 @@ class Database(pulumi.ComponentResource):
         self.replicas = [
             aws.rds.Instance(
                 f"{name}-replica-{n}",
-                identifier=f"{identifier}-replica-{n}",
+                identifier=replica_identifier(identifier, n),
                 replicate_source_db=self.instance.identifier,
                 # A same-region replica is encrypted with its source's key; naming
                 # the key again makes the provider see a change on every run.

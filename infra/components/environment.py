@@ -17,9 +17,20 @@ from infra.components.addons import (
 )
 from infra.components.addons.load_balancer_controller import INGRESS_CLASS
 from infra.components.addons.small_stack_ingress import SmallStackIngress, SmallStackIngressArgs
-from infra.components.cache import REDIS_PORT, Cache, CacheArgs
+from infra.components.cache import (
+    REDIS_PORT,
+    Cache,
+    CacheArgs,
+    member_cluster_ids,
+    replication_group_id,
+)
 from infra.components.cluster import Cluster, ClusterArgs
-from infra.components.database import Database, DatabaseArgs
+from infra.components.database import (
+    Database,
+    DatabaseArgs,
+    instance_identifier,
+    replica_identifier,
+)
 from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs, small_stack_jobs_role
 from infra.components.network import EKS_UNSUPPORTED_ZONE_IDS, Network, NetworkArgs, Zone
 from infra.components.observability.access_logs import AccessLogs, AccessLogsArgs
@@ -244,6 +255,7 @@ class Environment(pulumi.ComponentResource):
                 protect=protect,
                 kms_key_arn=kms_key_arn,
                 partition=aws_partition,
+                nodes=cluster.ready,
             ),
             opts=child(self, providers=[provider, kubernetes]),
         )
@@ -277,17 +289,17 @@ class Environment(pulumi.ComponentResource):
             boundary_arn=boundary_arn,
             storage=[addons.storage.storage_class],
             watched=WatchedResources(
-                database_id=prefix,
+                database_id=instance_identifier(prefix),
                 replica_ids=[
-                    f"{prefix}-replica-{n}" for n in range(1, config.database.read_replicas + 1)
+                    replica_identifier(instance_identifier(prefix), n)
+                    for n in range(1, config.database.read_replicas + 1)
                 ],
                 database_instance_class=config.database.instance_class,
                 database_allocated_storage_gb=config.database.allocated_storage_gb,
                 database_max_storage_gb=config.database.max_allocated_storage_gb,
-                # A replication group's nodes are its cache clusters <id>-001, -002, ...
-                cache_member_clusters=[
-                    f"{prefix}-{n:03d}" for n in range(1, config.cache.node_count + 1)
-                ],
+                cache_member_clusters=member_cluster_ids(
+                    replication_group_id(prefix), config.cache.node_count
+                ),
                 nat_gateways={f"az{i + 1}": nat.id for i, nat in enumerate(network.nat_gateways)},
                 autoscaling_group=cluster.node_group.resources.apply(_autoscaling_group),
                 cluster_name=config.cluster_name,

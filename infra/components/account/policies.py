@@ -439,19 +439,28 @@ def deploy_policy(account: Account, environment: str) -> dict[str, Any]:
 
 
 def _trail_kept(account: Account, prefix: str) -> list[dict[str, Any]]:
-    """The audit trail is created and changed by `pulumi up`, never silenced or erased.
+    """The audit trail is created by `pulumi up`, then never silenced, narrowed or erased.
 
-    The deploy role makes the trail (stagecraft:cloudTrail) and may update it,
-    but not stop or delete it, nor delete its files or the bucket: the record
-    of what the deploy role itself did must outlive a compromised pipeline.
-    Deleting it is for an administrator (protected in production anyway).
+    The deploy role makes the trail (stagecraft:cloudTrail) and its bucket,
+    but may not stop, narrow (event selectors, settings) or delete the
+    trail, nor change what keeps its files (bucket policy, versioning,
+    lifecycle) or delete them: the record of what the deploy role itself
+    did must outlive a compromised pipeline. Changing them is an
+    administrator's `pulumi up` (README 'Monitoring, alerting and the audit
+    trail').
     """
     trail_bucket = f"arn:{account.partition}:s3:::{prefix}-cloudtrail-{account.account_id}"
     return [
         {
             "Sid": "NeverSilenceTheTrail",
             "Effect": "Deny",
-            "Action": ["cloudtrail:StopLogging", "cloudtrail:DeleteTrail"],
+            "Action": [
+                "cloudtrail:StopLogging",
+                "cloudtrail:DeleteTrail",
+                "cloudtrail:UpdateTrail",
+                "cloudtrail:PutEventSelectors",
+                "cloudtrail:PutInsightSelectors",
+            ],
             "Resource": account.arn("cloudtrail", f"trail/{prefix}-*"),
         },
         {
@@ -460,9 +469,16 @@ def _trail_kept(account: Account, prefix: str) -> list[dict[str, Any]]:
             "Action": [
                 "s3:DeleteObject",
                 "s3:DeleteObjectVersion",
+                "s3:PutObject",
                 "s3:DeleteBucket",
+                "s3:DeleteBucketPolicy",
+                "s3:PutBucketPolicy",
+                "s3:PutBucketVersioning",
+                "s3:PutLifecycleConfiguration",
             ],
             "Resource": [trail_bucket, f"{trail_bucket}/*"],
+            # So the bucket's first settings too: production's first `pulumi
+            # up` is an administrator's anyway (README 'Deploy for real', step 9).
         },
     ]
 
@@ -566,6 +582,7 @@ DRIFT_READ_ACTIONS = (
     "cloudwatch:DescribeAlarms",
     "cloudtrail:DescribeTrails",
     "cloudtrail:GetTrailStatus",
+    "cloudtrail:GetEventSelectors",
     "s3:GetBucketLocation",
     "s3:GetBucketPublicAccessBlock",
     "tag:GetResources",

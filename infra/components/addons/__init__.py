@@ -7,7 +7,7 @@ an IRSA role per add-on that calls AWS, trusted by its one ServiceAccount);
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -44,6 +44,8 @@ class ClusterAddonsArgs:
     protect: bool
     kms_key_arn: pulumi.Input[str]
     partition: pulumi.Input[str]
+    # The nodes (and the cluster's other prerequisites) the add-ons run on.
+    nodes: Sequence[pulumi.Resource] = ()
 
 
 class ClusterAddons(pulumi.ComponentResource):
@@ -80,6 +82,7 @@ class ClusterAddons(pulumi.ComponentResource):
                 boundary_arn=args.boundary_arn,
                 partition=args.partition,
                 retain_volumes=args.protect,
+                wait_for=args.nodes,
             ),
             opts=child(self),
         )

@@ -9,6 +9,7 @@ https://docs.aws.amazon.com/eks/latest/userguide/ebs-csi.html
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -71,6 +72,9 @@ class BlockStorageArgs:
     partition: pulumi.Input[str]
     # Retain: a deleted claim leaves its volume (and the data) for a human.
     retain_volumes: bool
+    # The nodes: the driver's pods need them, and an add-on created before
+    # any node stays DEGRADED until `pulumi up` times out.
+    wait_for: Sequence[pulumi.Resource] = ()
 
 
 class BlockStorage(pulumi.ComponentResource):
@@ -107,7 +111,7 @@ class BlockStorage(pulumi.ComponentResource):
             service_account_role_arn=role.arn,
             resolve_conflicts_on_create="OVERWRITE",
             resolve_conflicts_on_update="OVERWRITE",
-            opts=child(self, depends_on=managed),
+            opts=child(self, depends_on=[*managed, *args.wait_for]),
         )
         self.storage_class = k8s.storage.v1.StorageClass(
             f"{name}-gp3",

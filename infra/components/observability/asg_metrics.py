@@ -26,7 +26,8 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-METRICS = ("GroupInServiceInstances", "GroupMinSize", "GroupDesiredCapacity")
+# What the nodes-below-minimum alarm reads.
+METRICS = ("GroupInServiceInstances", "GroupMinSize")
 PICKLED_FILENAME = "stagecraft:infra/components/observability/asg_metrics.py"
 
 
@@ -116,14 +117,6 @@ def _anywhere(code: CodeType) -> CodeType:
 
 
 _pickled_by_value(_Provider)
-
-
-def enable(props: dict[str, Any]) -> None:
-    _Provider.enable(props)
-
-
-def disable(props: dict[str, Any]) -> None:
-    _Provider.disable(props)
 
 
 class AsgMetricsCollection(dynamic.Resource):

@@ -23,9 +23,10 @@ from infra.components.buckets import ABANDONED_UPLOAD_DAYS, bucket_policy, harde
 from infra.components.observability.storage import bucket_name
 
 KEY_PREFIX = "cloudtrail"
-# Kept as long as the objects: CloudTrail never overwrites, so a noncurrent
-# version exists only if someone tampered with a file.
-NONCURRENT_VERSION_DAYS = 365
+# A version the lifecycle's expiry (or anything else) replaced is kept this
+# much longer: a file tampered with stays recoverable for a month, and an
+# expired one is gone 30 days after cloudTrailRetentionDays.
+NONCURRENT_VERSION_DAYS = 30
 
 
 def trail_name(resource_prefix: str) -> str:
@@ -114,7 +115,15 @@ class AuditTrail(pulumi.ComponentResource):
                     "abort_incomplete_multipart_upload": {
                         "days_after_initiation": ABANDONED_UPLOAD_DAYS
                     },
-                }
+                },
+                {
+                    # The markers the expiry leaves once their versions are gone
+                    # (S3 takes this only in a rule of its own, without days).
+                    "id": "remove-expired-delete-markers",
+                    "status": "Enabled",
+                    "filter": {},
+                    "expiration": {"expired_object_delete_marker": True},
+                },
             ],
             opts=child(self, depends_on=[versioning]),
         )
@@ -134,7 +143,7 @@ class AuditTrail(pulumi.ComponentResource):
             permissions_boundary=args.boundary_arn,
             opts=child(self),
         )
-        aws.iam.RolePolicy(
+        delivery_policy = aws.iam.RolePolicy(
             f"{name}-delivery-policy",
             role=delivery.id,
             policy=log_group.arn.apply(
@@ -167,6 +176,7 @@ class AuditTrail(pulumi.ComponentResource):
             cloud_watch_logs_group_arn=log_group.arn.apply(lambda group: f"{group}:*"),
             cloud_watch_logs_role_arn=delivery.arn,
             event_selectors=[{"read_write_type": "All", "include_management_events": True}],
-            opts=child(self, depends_on=[policy], protect=args.protect),
+            # CreateTrail checks the bucket policy and the delivery role's rights.
+            opts=child(self, depends_on=[policy, delivery_policy], protect=args.protect),
         )
         self.register_outputs({"trailArn": self.trail.arn, "bucket": bucket.bucket})

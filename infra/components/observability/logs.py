@@ -168,16 +168,13 @@ def alloy_values(namespace: str) -> dict[str, Any]:
     }
 
 
-LogsArgs = TelemetryArgs
-
-
 class Logs(pulumi.ComponentResource):
     """The logs bucket, Loki's role on it (and nothing else), Loki and Alloy."""
 
     bucket: aws.s3.Bucket
 
     def __init__(
-        self, name: str, args: LogsArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: TelemetryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(type_token("Logs"), name, None, opts)
         self.bucket = telemetry_bucket(

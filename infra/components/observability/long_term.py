@@ -113,9 +113,6 @@ def thanos_values(
     }
 
 
-LongTermMetricsArgs = TelemetryArgs
-
-
 class LongTermMetrics(pulumi.ComponentResource):
     """The metrics bucket, the sidecar's role and bucket config, and Thanos (compactor,
     store gateway, query)."""
@@ -125,7 +122,7 @@ class LongTermMetrics(pulumi.ComponentResource):
     objstore_secret: k8s.core.v1.Secret
 
     def __init__(
-        self, name: str, args: LongTermMetricsArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: TelemetryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(type_token("LongTermMetrics"), name, None, opts)
         # The compactor deletes past the retention; the lifecycle only cleans up.

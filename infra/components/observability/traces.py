@@ -71,16 +71,13 @@ def tempo_values(
     }
 
 
-TracesArgs = TelemetryArgs
-
-
 class Traces(pulumi.ComponentResource):
     """The traces bucket, Tempo's role on it (and nothing else), and Tempo."""
 
     bucket: aws.s3.Bucket
 
     def __init__(
-        self, name: str, args: TracesArgs, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: TelemetryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__(type_token("Traces"), name, None, opts)
         self.bucket = telemetry_bucket(
