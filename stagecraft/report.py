@@ -267,7 +267,7 @@ def monitoring_rows(plan: Plan) -> dict[str, str]:
     if trails:
         inputs = trails[0].inputs
         bucket = inputs.get("s3BucketName")
-        expiring = next(
+        expiring: Mapping[str, Any] = next(
             (
                 rule
                 for lifecycle in plan.of_type(S3_LIFECYCLE)
