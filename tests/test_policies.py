@@ -595,3 +595,29 @@ def test_every_tls_policy_the_config_accepts_passes_the_pack():
     from policy.rules import TLS12_LISTENER_POLICIES
 
     assert set(ALB_TLS_POLICIES) <= TLS12_LISTENER_POLICIES
+
+
+def test_alarms_are_judged_at_a_first_preview_whose_ids_are_unknown(production):
+    """NAT gateway and Auto Scaling group ids exist only once they do: at a first
+    preview the engine hands the policy an unknown there, which must not stop the
+    rule (pulumi_policy would skip it as "could not run")."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    def unknown_ids(resource: PlannedResource) -> PlannedResource:
+        inputs = copy.deepcopy(resource.inputs)
+        if "NatGatewayId" in (inputs.get("dimensions") or {}):
+            inputs["dimensions"]["NatGatewayId"] = UNKNOWN_STRING_VALUE
+        for query in inputs.get("metricQueries") or []:
+            if "AutoScalingGroupName" in ((query.get("metric") or {}).get("dimensions") or {}):
+                query["metric"]["dimensions"]["AutoScalingGroupName"] = UNKNOWN_STRING_VALUE
+        return dataclasses.replace(resource, inputs=inputs)
+
+    first_preview = _edit(ALARM, unknown_ids)(production)
+    rule = RULES_BY_NAME["stateful-resources-alarmed"]
+    verdict = evaluate_rule(rule, first_preview, PRODUCTION_CONFIG)
+    assert verdict.status == "pass", verdict.violations
+    broken = _without_one(ALARM, "-database-free-storage")(first_preview)
+    failing = evaluate_rule(rule, broken, PRODUCTION_CONFIG)
+    assert [v.message for v in failing.violations] == [
+        "database stagecraft-production: no alarm on FreeStorageSpace"
+    ]
