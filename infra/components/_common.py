@@ -10,7 +10,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.aws_types import SECURITY_GROUP, physical_name
+from infra.aws_types import ROLE, ROLE_POLICY, SECURITY_GROUP, physical_name
 
 # Components register as `stagecraft:index:<Name>` so the type is never confused
 # with a provider's type in previews, policies or state.
@@ -40,6 +40,41 @@ def assume_role_policy(service: str, *, source_account: str | None = None) -> st
     if source_account is not None:
         statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def service_role(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    service: str,
+    description: str,
+    policy: pulumi.Input[str],
+    boundary_arn: pulumi.Input[str] | None,
+    source_account: pulumi.Input[str] | None = None,
+) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    """A role ``service`` assumes (for ``source_account``'s requests only, where
+    given), with ``policy`` inline and the environment's permissions boundary.
+
+    Returns the policy too: what the service checks on first use waits for it.
+    """
+    role = aws.iam.Role(
+        name,
+        name=physical_name(ROLE, name),
+        assume_role_policy=pulumi.Output.from_input(source_account).apply(
+            lambda account: assume_role_policy(service, source_account=account)
+        ),
+        description=description,
+        permissions_boundary=boundary_arn,
+        opts=child(parent),
+    )
+    inline = aws.iam.RolePolicy(
+        name,
+        name=physical_name(ROLE_POLICY, name),
+        role=role.id,
+        policy=policy,
+        opts=child(parent),
+    )
+    return role, inline
 
 
 def managed_policy_arn(partition: pulumi.Input[str], name: str) -> pulumi.Output[str]:

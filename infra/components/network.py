@@ -10,12 +10,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.aws_types import ROLE, ROLE_POLICY, physical_name
 from infra.components._common import (
-    assume_role_policy,
     child,
     encrypted_log_group,
     name_tag,
+    service_role,
     type_token,
 )
 from infra.config import NetworkSpec
@@ -335,26 +334,16 @@ class Network(pulumi.ComponentResource):
             kms_key_arn=args.kms_key_arn,
         )
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        role = aws.iam.Role(
+        # Only this account's flow logs may use the role (confused deputy):
+        # https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html
+        role, _ = service_role(
+            self,
             f"{name}-flow-logs",
-            name=physical_name(ROLE, f"{name}-flow-logs"),
-            # Only this account's flow logs may use the role (confused deputy):
-            # https://docs.aws.amazon.com/vpc/latest/userguide/flow-logs-iam-role.html
-            assume_role_policy=identity.account_id.apply(
-                lambda account: assume_role_policy(
-                    "vpc-flow-logs.amazonaws.com", source_account=account
-                )
-            ),
+            service="vpc-flow-logs.amazonaws.com",
+            source_account=identity.account_id,
             description=f"Lets VPC Flow Logs write {args.resource_prefix}'s flow logs",
-            permissions_boundary=args.role_boundary_arn,
-            opts=child(self),
-        )
-        aws.iam.RolePolicy(
-            f"{name}-flow-logs",
-            name=physical_name(ROLE_POLICY, f"{name}-flow-logs"),
-            role=role.id,
             policy=log_group.arn.apply(_flow_log_writer_policy),
-            opts=child(self),
+            boundary_arn=args.role_boundary_arn,
         )
         aws.ec2.FlowLog(
             f"{name}-flow-logs",

@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._common import assume_role_policy, child, type_token
+from infra.components._common import child, service_role, type_token
 from infra.components.observability import alarms
 from infra.components.observability.alarms import Alarm
 from infra.components.observability.asg_metrics import AsgMetricsCollection
@@ -217,18 +217,12 @@ class Alerting(pulumi.ComponentResource):
                 default_tags={"tags": dict(args.tags)},
                 opts=child(self),
             )
-            role = aws.iam.Role(
+            role, _ = service_role(
+                self,
                 f"{name}-chatbot",
+                service="chatbot.amazonaws.com",
+                source_account=args.account_id,
                 description="AWS Chatbot: posts the environment's alarms to Slack",
-                assume_role_policy=assume_role_policy(
-                    "chatbot.amazonaws.com", source_account=args.account_id
-                ),
-                permissions_boundary=args.boundary_arn,
-                opts=child(self),
-            )
-            aws.iam.RolePolicy(
-                f"{name}-chatbot-read-alarms",
-                role=role.id,
                 policy=json.dumps(
                     {
                         "Version": "2012-10-17",
@@ -245,7 +239,7 @@ class Alerting(pulumi.ComponentResource):
                         ],
                     }
                 ),
-                opts=child(self),
+                boundary_arn=args.boundary_arn,
             )
             aws.chatbot.SlackChannelConfiguration(
                 f"{name}-slack",

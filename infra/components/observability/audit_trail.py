@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._common import assume_role_policy, child, encrypted_log_group, type_token
+from infra.components._common import child, encrypted_log_group, service_role, type_token
 from infra.components.buckets import ABANDONED_UPLOAD_DAYS, bucket_policy, harden_bucket, log_access
 from infra.components.observability.storage import bucket_name
 
@@ -134,18 +134,12 @@ class AuditTrail(pulumi.ComponentResource):
             retention_days=args.log_group_retention_days,
             kms_key_arn=args.kms_key_arn,
         )
-        delivery = aws.iam.Role(
+        delivery, delivery_policy = service_role(
+            self,
             f"{name}-delivery",
+            service="cloudtrail.amazonaws.com",
+            source_account=args.account_id,
             description="CloudTrail: writes the trail into its CloudWatch log group",
-            assume_role_policy=assume_role_policy(
-                "cloudtrail.amazonaws.com", source_account=args.account_id
-            ),
-            permissions_boundary=args.boundary_arn,
-            opts=child(self),
-        )
-        delivery_policy = aws.iam.RolePolicy(
-            f"{name}-delivery-policy",
-            role=delivery.id,
             policy=log_group.arn.apply(
                 lambda group: json.dumps(
                     {
@@ -160,7 +154,7 @@ class AuditTrail(pulumi.ComponentResource):
                     }
                 )
             ),
-            opts=child(self),
+            boundary_arn=args.boundary_arn,
         )
         self.trail = aws.cloudtrail.Trail(
             name,
