@@ -106,16 +106,23 @@ def access_log_bucket(
     sources_arn_pattern: pulumi.Input[str],
     retention_days: int,
     protect: bool,
+    abandoned_upload_days: int = ABANDONED_UPLOAD_DAYS,
 ) -> aws.s3.Bucket:
-    """The bucket the environment's other buckets log their requests to (Security Hub S3.9).
+    """The bucket an environment's (or the bootstrap's) other buckets log their requests to
+    (Security Hub S3.9).
 
     SSE-S3, the only default encryption log delivery supports; its own
     logging is off on purpose (logging it into itself would log every log
     write, without end). S3 may deliver logs of this account's buckets
-    matching ``sources_arn_pattern`` (the environment's name prefix) only.
+    matching ``sources_arn_pattern`` (the environment's name prefix, or one
+    bucket's ARN) only.
     """
     logs = aws.s3.Bucket(
-        name, bucket=bucket_name, force_destroy=not protect, opts=child(parent, protect=protect)
+        name,
+        bucket=bucket_name,
+        # Re-creatable logs go with their environment; a protected bucket stays.
+        force_destroy=None if protect else True,
+        opts=child(parent, protect=protect),
     )
     versioning = harden_bucket(parent, name, logs, sse_kms_key=None)
     aws.s3.BucketLifecycleConfiguration(
@@ -129,7 +136,7 @@ def access_log_bucket(
                 "expiration": {"days": retention_days},
                 "noncurrent_version_expiration": {"noncurrent_days": 1},
                 "abort_incomplete_multipart_upload": {
-                    "days_after_initiation": ABANDONED_UPLOAD_DAYS
+                    "days_after_initiation": abandoned_upload_days
                 },
             }
         ],

@@ -26,11 +26,14 @@ import pulumi_aws as aws
 from infra.components._common import child, type_token
 from infra.components.account.policies import (
     Account,
-    access_log_delivery,
     key_policy,
-    tls_only_bucket_policy,
 )
-from infra.components.buckets import harden_bucket
+from infra.components.buckets import (
+    access_log_bucket,
+    bucket_policy,
+    harden_bucket,
+    log_access,
+)
 
 # KMS waits this long before deleting a key: time to notice a mistake.
 KEY_DELETION_WINDOW_DAYS = 30
@@ -106,28 +109,6 @@ class StateBackend(pulumi.ComponentResource):
             for environment in args.environments
         }
 
-        logs = aws.s3.Bucket(
-            f"{name}-access-logs", bucket=args.log_bucket_name, opts=child(self, protect=True)
-        )
-        logs_versioning = harden_bucket(self, f"{name}-access-logs", logs, sse_kms_key=None)
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-access-logs-expiry",
-            bucket=logs.id,
-            rules=[
-                {
-                    "id": "expire-access-logs",
-                    "status": "Enabled",
-                    "filter": {},
-                    "expiration": {"days": args.access_log_retention_days},
-                    "noncurrent_version_expiration": {"noncurrent_days": 1},
-                    "abort_incomplete_multipart_upload": {
-                        "days_after_initiation": ABANDONED_UPLOAD_DAYS
-                    },
-                }
-            ],
-            opts=child(self, depends_on=[logs_versioning]),
-        )
-
         self.bucket = aws.s3.Bucket(
             f"{name}-state", bucket=args.bucket_name, opts=child(self, protect=True)
         )
@@ -152,30 +133,19 @@ class StateBackend(pulumi.ComponentResource):
             ],
             opts=child(self, depends_on=[state_versioning]),
         )
-        aws.s3.BucketLogging(
-            f"{name}-state-access-logging",
-            bucket=self.bucket.id,
-            target_bucket=logs.id,
-            target_prefix="state/",
-            opts=child(self),
+        # Log delivery into it for the state bucket alone.
+        logs = access_log_bucket(
+            self,
+            f"{name}-access-logs",
+            bucket_name=args.log_bucket_name,
+            account_id=args.account_id,
+            sources_arn_pattern=self.bucket.arn,
+            retention_days=args.access_log_retention_days,
+            protect=True,
+            abandoned_upload_days=ABANDONED_UPLOAD_DAYS,
         )
-        # The log bucket's policy: TLS only, and log delivery for the state bucket.
-        aws.s3.BucketPolicy(
-            f"{name}-access-logs-policy",
-            bucket=logs.id,
-            policy=pulumi.Output.all(logs.arn, self.bucket.arn, args.account_id).apply(
-                lambda v: json.dumps(
-                    tls_only_bucket_policy(v[0], [access_log_delivery(v[0], v[1], v[2])])
-                )
-            ),
-            opts=child(self),
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-state-policy",
-            bucket=self.bucket.id,
-            policy=self.bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
-            opts=child(self),
-        )
+        log_access(self, f"{name}-state", self.bucket, logs.id, prefix="state")
+        bucket_policy(self, f"{name}-state", self.bucket)
         self.backend_url = self.bucket.bucket.apply(
             lambda bucket: f"s3://{bucket}?region={args.region}&awssdk=v2"
         )

@@ -64,7 +64,7 @@ def telemetry_bucket(
         name,
         bucket=bucket,
         # Telemetry is re-creatable; a protected environment keeps it anyway.
-        force_destroy=not args.protect,
+        force_destroy=None if args.protect else True,
         opts=child(parent, protect=args.protect),
     )
     versioning = harden_bucket(parent, name, created, sse_kms_key=args.kms_key_arn)
