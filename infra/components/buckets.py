@@ -101,7 +101,7 @@ def access_log_bucket(
     parent: pulumi.Resource,
     name: str,
     *,
-    bucket_name: str,
+    bucket_name: pulumi.Input[str],
     account_id: pulumi.Input[str],
     sources_arn_pattern: pulumi.Input[str],
     retention_days: int,
