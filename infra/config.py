@@ -2198,6 +2198,11 @@ class StackConfig(BaseModel):
         return self.resource_prefix
 
     @property
+    def partition(self) -> str:
+        """The AWS partition of the stack's region (`aws`, `aws-cn`, `aws-us-gov`)."""
+        return aws_regions()[self.region].partition
+
+    @property
     def default_tags(self) -> dict[str, str]:
         return environment_tags(self.project, self.stack, self.general)
 

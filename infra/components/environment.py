@@ -81,7 +81,7 @@ class Environment(pulumi.ComponentResource):
         zones, boundary_arn = _preflight(config, provider)
         hosted = config.hosted_small_stack_kind
         namespaces = small_stack_namespaces(hosted) if hosted else None
-        aws_partition = aws.get_partition(opts=pulumi.InvokeOptions(provider=provider)).partition
+        aws_partition = config.partition
         trail = (
             trail_arn(aws_partition, config.region, general.aws_account_id, prefix)
             if config.tier.cloud_trail
@@ -310,12 +310,6 @@ class Environment(pulumi.ComponentResource):
         if namespaces:
             # The pr-<n>/dev-<name> stacks this cluster hosts run their
             # database Jobs with this one role; they create no IAM role.
-            identity = aws.get_caller_identity_output(
-                opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
-            )
-            partition = aws.get_partition_output(
-                opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
-            )
             jobs_role = small_stack_jobs_role(
                 self,
                 name,
@@ -325,18 +319,10 @@ class Environment(pulumi.ComponentResource):
                 oidc_provider_arn=cluster.oidc_provider.arn,
                 oidc_issuer_url=cluster.oidc_provider.url,
                 admin_secret_arn=database.master_secret_arn,
-                small_stack_secrets=pulumi.Output.concat(
-                    "arn:",
-                    partition.partition,
-                    ":secretsmanager:",
-                    config.region,
-                    ":",
-                    identity.account_id,
-                    ":secret:",
-                    config.project,
-                    "-",
-                    namespaces[0],
-                    "/database-master-*",
+                small_stack_secrets=(
+                    f"arn:{aws_partition}:secretsmanager:{config.region}:"
+                    f"{general.aws_account_id}:secret:{config.project}-{namespaces[0]}"
+                    "/database-master-*"
                 ),
                 kms_key_arn=kms_key_arn,
                 role_boundary_arn=boundary_arn,
@@ -553,10 +539,9 @@ def _role_boundary(config: StackConfig, provider: aws.Provider) -> tuple[str, li
     create roles only with it.
     """
     invoke = pulumi.InvokeOptions(provider=provider)
-    identity = aws.get_caller_identity(opts=invoke)
-    partition = aws.get_partition(opts=invoke).partition
     name = environment_boundary_name(config.project, config.stack)
-    arn = f"arn:{partition}:iam::{identity.account_id}:policy/{name}"
+    # The account the provider is pinned to (allowedAccountIds): no need to ask.
+    arn = f"arn:{config.partition}:iam::{config.general.aws_account_id}:policy/{name}"
     try:
         aws.iam.get_policy(arn=arn, opts=invoke)
     except Exception as exc:  # the provider's "not found", or an access denial
