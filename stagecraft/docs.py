@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -26,6 +27,9 @@ from infra.config import (
     project_config_schema,
 )
 from stagecraft.offline.stackfiles import Project
+
+if TYPE_CHECKING:
+    from stagecraft.offline.engine import Plan
 
 DOCUMENTED_STACKS = ("dev", "staging", "production")
 DEFAULT_MAXMEMORY_POLICY = "volatile-lru"
@@ -176,7 +180,7 @@ MONITORING_COMPONENTS = (
 )
 
 
-def monitoring_table(project: Project) -> str:
+def monitoring_table(plans: Sequence[Plan]) -> str:
     """Each environment's retention, alert routing, checks and trail, and what they cost.
 
     Read from the plans (the charts' values, the alarms and subscriptions the
@@ -184,10 +188,8 @@ def monitoring_table(project: Project) -> str:
     line of the monitoring, alerting, trail and access-log components.
     """
     from stagecraft.cost import estimate, money
-    from stagecraft.offline.engine import evaluate
     from stagecraft.report import monitoring_rows
 
-    plans = [evaluate(stack, project_dir=project.directory) for stack in DOCUMENTED_STACKS]
     rows = [monitoring_rows(plan) for plan in plans]
     costs = []
     for plan in plans:
@@ -213,14 +215,18 @@ def monitoring_table(project: Project) -> str:
 
 
 def generated_sections(project: Project) -> dict[str, str]:
+    from stagecraft.offline.engine import evaluate
+
     configs = [load_stack(project, stack) for stack in DOCUMENTED_STACKS]
+    # Each documented stack planned once, for every table that reads a plan.
+    plans = {stack: evaluate(stack, project_dir=project.directory) for stack in DOCUMENTED_STACKS}
     return {
         "environment-table": environment_table(configs),
         "config-keys": config_reference(),
         "ephemeral-config-keys": config_reference(EPHEMERAL_SECTIONS),
         "bootstrap-config-keys": config_reference(BOOTSTRAP_SECTIONS),
-        "preview-cost": preview_cost_table(project),
-        "monitoring": monitoring_table(project),
+        "preview-cost": preview_cost_table(project, plans),
+        "monitoring": monitoring_table(list(plans.values())),
         "drift-policy": drift_policy_block(),
     }
 
@@ -235,7 +241,7 @@ def drift_policy_block() -> str:
 PREVIEW_COUNTS = (1, 5, 50)
 
 
-def preview_cost_table(project: Project) -> str:
+def preview_cost_table(project: Project, plans: Mapping[str, Plan]) -> str:
     """What N concurrent pull-request environments cost: shared cluster vs one each.
 
     Priced from real plans: a pr-<n> stack made by `stagecraft env create` (in
@@ -258,8 +264,8 @@ def preview_cost_table(project: Project) -> str:
             evaluate("pr-1", project_dir=root / EPHEMERAL_DIR), budget=None, shared_database_gb=1
         ).total
     dev = load_stack(project, "dev")
-    full = estimate(evaluate("dev", project_dir=project.directory), budget=None).total
-    staging = estimate(evaluate("staging", project_dir=project.directory), budget=None).total
+    full = estimate(plans["dev"], budget=None).total
+    staging = estimate(plans["staging"], budget=None).total
     lines = [
         "| concurrent PR environments | on the shared staging cluster | a dev-sized "
         "environment each |",
