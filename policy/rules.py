@@ -35,6 +35,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from infra.aws_types import PROTECTED_TYPES, UNTAGGABLE_AWS_TYPES
+from infra.components.account.policies import denies_plain_http
 from policy import pod_security
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
@@ -808,12 +809,7 @@ def _buckets_hardened(args: StackValidationArgs, report: ReportViolation) -> Non
         ):
             report(f"{name}: public access is not blocked on all four settings", bucket.urn)
         policy = _document((settings.get(S3_POLICY, {}).get(name) or {}).get("policy"))
-        if not any(
-            st.get("Effect") == "Deny"
-            and ((st.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport")
-            == "false"
-            for st in _statements(policy)
-        ):
+        if not denies_plain_http(_statements(policy)):
             report(f"{name}: requests without TLS are not denied", bucket.urn)
         versioning = settings.get(S3_VERSIONING, {}).get(name) or {}
         if (versioning.get("versioningConfiguration") or {}).get("status") != "Enabled":

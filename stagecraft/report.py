@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from infra.aws_types import PROTECTED_TYPES
+from infra.components.account.policies import denies_plain_http
 from infra.config import StackConfig
 from stagecraft.cost import StackCost, money
 from stagecraft.docs import environment_rows
@@ -67,10 +68,7 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
     }
     secrets = plan.of_type("aws:secretsmanager/secret:Secret")
     log_groups = plan.of_type("aws:cloudwatch/logGroup:LogGroup")
-    log_targets = {
-        str(r.inputs.get("targetBucket"))
-        for r in plan.of_type("aws:s3/bucketLogging:BucketLogging")
-    }
+    log_targets = _log_targets(plan)
 
     encrypted = {
         "RDS": all(d.inputs.get("storageEncrypted") for d in databases),
@@ -169,6 +167,14 @@ def _charts(plan: Plan, *, monitoring: bool) -> str:
         )
         or "none"
     )
+
+
+def _log_targets(plan: Plan) -> set[str]:
+    """The buckets S3 delivers access logs into."""
+    return {
+        str(r.inputs.get("targetBucket"))
+        for r in plan.of_type("aws:s3/bucketLogging:BucketLogging")
+    }
 
 
 def _bucket_algorithm(inputs: Mapping[str, Any]) -> str:
@@ -299,8 +305,7 @@ def monitoring_rows(plan: Plan) -> dict[str, str]:
         ]
         trail = ", ".join(properties)
     buckets = [str(b.inputs.get("bucket")) for b in plan.of_type("aws:s3/bucket:Bucket")]
-    targets = {str(r.inputs.get("targetBucket"))
-               for r in plan.of_type("aws:s3/bucketLogging:BucketLogging")}  # fmt: skip
+    targets = _log_targets(plan)
     by_kms = [
         str(c.inputs.get("bucket"))
         for c in plan.of_type(S3_ENCRYPTION)
@@ -315,11 +320,7 @@ def monitoring_rows(plan: Plan) -> dict[str, str]:
     tls_only = {
         str(p.inputs.get("bucket"))
         for p in plan.of_type("aws:s3/bucketPolicy:BucketPolicy")
-        if any(
-            st.get("Effect") == "Deny"
-            and (st.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport") == "false"
-            for st in json.loads(str(p.inputs.get("policy") or "{}")).get("Statement", [])
-        )
+        if denies_plain_http(json.loads(str(p.inputs.get("policy") or "{}")).get("Statement", []))
     }
     storage = "none"
     if buckets:

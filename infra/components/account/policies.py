@@ -24,7 +24,7 @@ https://docs.github.com/en/actions/reference/security/oidc
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -944,6 +944,15 @@ def tls_only_bucket_policy(bucket_arn: str, extra: Sequence[dict[str, Any]] = ()
             },
             *extra,
         ]
+    )
+
+
+def denies_plain_http(statements: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether a bucket policy's ``statements`` refuse requests without TLS (S3.5)."""
+    return any(
+        st.get("Effect") == "Deny"
+        and ((st.get("Condition") or {}).get("Bool") or {}).get("aws:SecureTransport") == "false"
+        for st in statements
     )
 
 
