@@ -771,9 +771,8 @@ class StagecraftMocks(Mocks):
         self, typ: str, name: str, inputs: dict[str, Any]
     ) -> tuple[str, dict[str, Any]]:
         check_id = str(uuid.UUID(_digest(typ, name)[:32]))
-        arn = self._arn("route53", f"healthcheck/{check_id}", regional=False).replace(
-            f":{self.account}:", "::"
-        )
+        # Route 53's ARNs name neither a region nor an account.
+        arn = f"arn:{self.partition}:route53:::healthcheck/{check_id}"
         return check_id, {**inputs, "arn": arn}
 
     def _trail(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
