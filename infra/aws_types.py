@@ -88,6 +88,11 @@ NAME_RULES: dict[str, NameRule] = {
     "aws:kms/alias:Alias": NameRule("name", 256, autonamed=False),
     "aws:eks/cluster:Cluster": NameRule("name", 100),
     "aws:eks/nodeGroup:NodeGroup": NameRule("nodeGroupName", 63),
+    # https://docs.aws.amazon.com/aws-cost-management/latest/APIReference/API_budgets_Budget.html
+    "aws:budgets/budget:Budget": NameRule("name", 100, autonamed=False),
+    # https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateSchedule.html
+    "aws:scheduler/schedule:Schedule": NameRule("name", 64, autonamed=False),
+    "aws:scheduler/scheduleGroup:ScheduleGroup": NameRule("name", 64, autonamed=False),
     "aws:rds/instance:Instance": NameRule("identifier", 63, lowercase=True),
     "aws:rds/subnetGroup:SubnetGroup": NameRule("name", 255, lowercase=True),
     "aws:rds/parameterGroup:ParameterGroup": NameRule("name", 255, lowercase=True),

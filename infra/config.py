@@ -18,6 +18,7 @@ import difflib
 import ipaddress
 import json
 import re
+import zoneinfo
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,7 +37,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from infra import documentation_values
+from infra import documentation_values, off_hours
 from infra.charts import CLUSTER_AUTOSCALER
 
 PROJECT_NAME = "stagecraft"
@@ -123,6 +124,31 @@ CACHE_NODE_FAMILIES: dict[str, frozenset[str]] = {
 
 # Graviton (arm64) families need the arm64 EKS AMI.
 ARM64_FAMILY = re.compile(r"^[a-z]+\d+g[a-z]*$")
+
+
+# vCPUs and GiB of memory of a size, per kind of family: the burstable t
+# families, and the compute (c), general (m) and memory (r) ones, whose memory
+# is 2, 4 and 8 GiB per vCPU. https://aws.amazon.com/ec2/instance-types/
+_BURSTABLE_SHAPES = {
+    "nano": (2, 0.5), "micro": (2, 1), "small": (2, 2), "medium": (2, 4),
+    "large": (2, 8), "xlarge": (4, 16), "2xlarge": (8, 32),
+}  # fmt: skip
+_MEMORY_PER_VCPU = {"c": 2, "m": 4, "r": 8}
+
+
+def instance_shape(instance_type: str) -> tuple[float, float]:
+    """(vCPUs, memory GiB) of a node instance type stagecraft knows, such as 'm5.large'."""
+    family, size = instance_type.split(".")
+    if family.startswith("t"):
+        return _BURSTABLE_SHAPES[size]
+    vcpus = 1 if size == "medium" else 2 if size == "large" else 4 * _size_multiple(size)
+    return vcpus, vcpus * _MEMORY_PER_VCPU[family[0]]
+
+
+def _size_multiple(size: str) -> int:
+    """'xlarge' -> 1, '4xlarge' -> 4."""
+    return int(size.removesuffix("xlarge") or 1)
+
 
 _PRIVATE_RANGES = tuple(
     ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
@@ -329,7 +355,11 @@ class GeneralSpec(Section):
     monthly_budget_usd: int = Field(
         alias="monthlyBudgetUsd",
         gt=0,
-        description="Monthly budget in USD that cost estimates are compared against.",
+        description=(
+            "Monthly budget in USD: what `stagecraft cost` compares estimates with and, in "
+            "dev, sandbox, staging and production, the limit of the stack's AWS Budgets "
+            "budget (README 'Budgets')."
+        ),
     )
     log_retention_days: int = Field(
         alias="logRetentionDays",
@@ -650,6 +680,35 @@ class ClusterSpec(Section):
             "cluster autoscaler."
         ),
     )
+    spot_instance_types: list[str] = Field(
+        default_factory=list,
+        alias="spotInstanceTypes",
+        description=(
+            "A second, Spot node group for interruptible workloads: at least two instance "
+            "types of the same vCPUs and memory (the autoscaler sizes the group by the "
+            "first), so one sold-out type does not stop it. Its nodes carry the taint "
+            "`stagecraft.io/capacity=spot:NoSchedule` and the label "
+            "`stagecraft.io/node-group: spot`; only pods that tolerate and select them run "
+            "there. Empty: no Spot group. A change of types replaces the group."
+        ),
+    )
+    spot_min_size: int = Field(
+        0, alias="spotMinSize", ge=0, le=450, description="Fewest Spot nodes (0: none when idle)."
+    )
+    spot_max_size: int = Field(
+        0,
+        alias="spotMaxSize",
+        ge=0,
+        le=450,
+        description="Most Spot nodes the autoscaler may start (at least 1 with spotInstanceTypes).",
+    )
+    spot_desired_size: int = Field(
+        0,
+        alias="spotDesiredSize",
+        ge=0,
+        le=450,
+        description="Spot nodes at creation; later changes are left to the autoscaler.",
+    )
     node_disk_size_gb: int = Field(
         50,
         alias="nodeDiskSizeGb",
@@ -719,6 +778,16 @@ class ClusterSpec(Section):
     def _known_node_type(cls, value: str) -> str:
         return _check_instance_type(value, "", NODE_INSTANCE_FAMILIES)
 
+    @field_validator("spot_instance_types")
+    @classmethod
+    def _spot_types(cls, value: list[str]) -> list[str]:
+        for instance_type in value:
+            try:
+                _check_instance_type(instance_type, "", NODE_INSTANCE_FAMILIES)
+            except ValueError as exc:
+                raise ValueError(f"'{instance_type}': {exc}") from None
+        return _no_duplicates(value)
+
     @field_validator("public_access_cidrs", "private_access_cidrs")
     @classmethod
     def _cidrs_are_narrow(cls, value: list[str]) -> list[str]:
@@ -769,6 +838,7 @@ class ClusterSpec(Section):
                     f"nodeMaxSize ({self.node_max_size})",
                 )
             )
+        problems += self._spot_problems()
         if self.endpoint_public and not self.public_access_cidrs:
             problems.append(
                 Problem(
@@ -808,10 +878,61 @@ class ClusterSpec(Section):
                     )
         return problems
 
+    def _spot_problems(self) -> list[Problem]:
+        types = self.spot_instance_types
+        if not types:
+            return [
+                Problem(_key(_alias_of(ClusterSpec, name)), getattr(self, name),
+                        "sizes the Spot node group, which needs stagecraft:spotInstanceTypes; "
+                        "set them or remove it")
+                for name in sorted(self.changed_keys() & {
+                    "spot_min_size", "spot_max_size", "spot_desired_size"})
+            ]  # fmt: skip
+        problems: list[Problem] = []
+        if len(types) < 2:
+            problems.append(Problem(
+                _key("spotInstanceTypes"), types,
+                "must list at least two instance types of the same vCPUs and memory: Spot "
+                "capacity of one type runs out, several rarely do at once"))  # fmt: skip
+        shapes = {t: instance_shape(t) for t in types}
+        if len(set(shapes.values())) > 1:
+            listed = ", ".join(f"{t} ({c:g} vCPU, {m:g} GiB)" for t, (c, m) in shapes.items())
+            problems.append(Problem(
+                _key("spotInstanceTypes"), types,
+                f"must share one size, vCPUs and memory (the Cluster Autoscaler plans with "
+                f"the first type's): {listed}"))  # fmt: skip
+        if len({architecture_of(t) for t in types}) > 1:
+            problems.append(Problem(
+                _key("spotInstanceTypes"), types,
+                "must all be x86_64 or all arm64 (Graviton): a node group runs one "
+                "AMI"))  # fmt: skip
+        if self.spot_max_size < 1:
+            problems.append(Problem(
+                _key("spotMaxSize"), self.spot_max_size,
+                "must be at least 1 when spotInstanceTypes are set"))  # fmt: skip
+        elif self.spot_min_size > self.spot_max_size:
+            problems.append(Problem(
+                _key("spotMinSize"), self.spot_min_size,
+                f"must not exceed spotMaxSize ({self.spot_max_size})"))  # fmt: skip
+        elif not self.spot_min_size <= self.spot_desired_size <= self.spot_max_size:
+            problems.append(Problem(
+                _key("spotDesiredSize"), self.spot_desired_size,
+                f"must lie between spotMinSize ({self.spot_min_size}) and spotMaxSize "
+                f"({self.spot_max_size})"))  # fmt: skip
+        return problems
+
     @property
     def node_architecture(self) -> Literal["x86_64", "arm64"]:
-        family = self.node_instance_type.split(".")[0]
-        return "arm64" if ARM64_FAMILY.fullmatch(family) else "x86_64"
+        return architecture_of(self.node_instance_type)
+
+    @property
+    def spot_architecture(self) -> Literal["x86_64", "arm64"]:
+        return architecture_of(self.spot_instance_types[0])
+
+
+def architecture_of(instance_type: str) -> Literal["x86_64", "arm64"]:
+    family = instance_type.split(".", maxsplit=1)[0]
+    return "arm64" if ARM64_FAMILY.fullmatch(family) else "x86_64"
 
 
 class DatabaseSpec(Section):
@@ -1947,6 +2068,161 @@ class AlertingSpec(Section):
         return problems
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_WORKING_HOURS = re.compile(rf"^{_HHMM}-{_HHMM}$")
+WORKING_WEEK: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
+# AWS Budgets: at most 10 e-mail subscribers per notification.
+# https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-limits.html
+BUDGET_MAX_EMAILS = 10
+
+
+@cache
+def iana_time_zones() -> frozenset[str]:
+    """The IANA time zone names EventBridge Scheduler accepts (tzdata's, without aliases
+    of the files' own layout)."""
+    return frozenset(
+        zone
+        for zone in zoneinfo.available_timezones()
+        if not zone.startswith(("posix/", "right/")) and zone not in {"Factory", "localtime"}
+    )
+
+
+class CostControlsSpec(Section):
+    """The AWS budget's notifications and the off-hours schedule."""
+
+    title: ClassVar[str] = "Budget and off-hours"
+
+    budget_actual_alert_percent: int = Field(
+        80,
+        alias="budgetActualAlertPercent",
+        ge=1,
+        le=1000,
+        description=(
+            "Tell `budgetAlertEmails` (and the alert topic) when the month's actual cost "
+            "passes this percentage of monthlyBudgetUsd. AWS Budgets reads the bill about "
+            "three times a day, so this is hours late, never real time."
+        ),
+    )
+    budget_forecast_alert_percent: int = Field(
+        100,
+        alias="budgetForecastAlertPercent",
+        ge=1,
+        le=1000,
+        description=(
+            "Tell them when AWS forecasts the month's cost above this percentage of "
+            "monthlyBudgetUsd: the warning that comes before the money is spent (AWS "
+            "forecasts once the account has about five weeks of billing data)."
+        ),
+    )
+    budget_alert_topic: bool = Field(
+        True,
+        alias="budgetAlertTopic",
+        description=(
+            "Also send the budget's notifications to the environment's alert topic (its "
+            "alertReceivers), where the stack has one. Turn it off where the topic pages "
+            "an on-call: a forecast overrun is not an incident."
+        ),
+    )
+    budget_alert_emails: list[str] = Field(
+        default_factory=list,
+        alias="budgetAlertEmails",
+        max_length=BUDGET_MAX_EMAILS,
+        description=(
+            "Addresses AWS Budgets e-mails directly (at most 10). A budget must tell "
+            "someone: list addresses here, or alertReceivers with budgetAlertTopic."
+        ),
+    )
+    working_hours: str = Field(
+        "",
+        alias="workingHours",
+        description=(
+            "`HH:MM-HH:MM` (start before end, same day): outside these hours on every "
+            "working day, and all day on the others, EventBridge Scheduler scales the node "
+            "groups to zero and stops the database, and brings them back at the start. "
+            "Empty: always on. Not in production, not with protectStatefulResources or read "
+            "replicas, not with a healthCheckPath (README 'Off-hours shutdown')."
+        ),
+    )
+    working_days: list[Weekday] = Field(
+        default_factory=lambda: list(WORKING_WEEK),
+        alias="workingDays",
+        description="The days workingHours apply on (`mon` ... `sun`); the others are off all day.",
+    )
+    working_hours_time_zone: str = Field(
+        "UTC",
+        alias="workingHoursTimeZone",
+        description=(
+            "IANA time zone of workingHours (`Europe/Madrid`, `America/New_York`): the "
+            "schedules follow its daylight-saving changes."
+        ),
+    )
+
+    @field_validator("budget_alert_emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not _EMAIL.fullmatch(address):
+                raise ValueError(f"'{address}' is not an e-mail address such as 'ops@example.org'")
+        return _no_duplicates(value)
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        if not value:
+            return value
+        if not _WORKING_HOURS.fullmatch(value):
+            raise ValueError("must be 'HH:MM-HH:MM' on a 24-hour clock, such as '08:00-20:00'")
+        start, end = value.split("-")
+        if off_hours.minutes_of(end) <= off_hours.minutes_of(start):
+            raise ValueError(
+                "must end after it starts on the same day ('08:00-20:00'); a night shift "
+                "across midnight is not supported"
+            )
+        return value
+
+    @field_validator("working_days")
+    @classmethod
+    def _days(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(
+                "must list at least one day: a stack that never runs should be destroyed, "
+                "not scheduled"
+            )
+        _no_duplicates(value)
+        return sorted(value, key=off_hours.WEEKDAYS.index)
+
+    @field_validator("working_hours_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value not in iana_time_zones():
+            close = difflib.get_close_matches(value, sorted(iana_time_zones()), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ValueError(
+                f"must be an IANA time zone name such as 'Europe/Madrid' or 'UTC'{hint}"
+            )
+        return value
+
+    def rule_problems(self) -> list[Problem]:
+        if self.working_hours:
+            return []
+        changed = self.changed_keys() & {"working_days", "working_hours_time_zone"}
+        return [
+            Problem(
+                _key(_alias_of(CostControlsSpec, name)),
+                getattr(self, name),
+                "applies only to the off-hours schedule; set stagecraft:workingHours or remove it",
+            )
+            for name in sorted(changed)
+        ]
+
+    @property
+    def schedule(self) -> off_hours.WorkingHours | None:
+        if not self.working_hours:
+            return None
+        start, end = self.working_hours.split("-")
+        return off_hours.WorkingHours(days=tuple(self.working_days), start=start, end=end)
+
+
 class EphemeralSpec(Section):
     """A preview (`pr-<n>`) or developer (`dev-<name>`) environment on a shared cluster."""
 
@@ -2077,6 +2353,7 @@ SECTIONS: tuple[type[Section], ...] = (
     AddonsSpec,
     MonitoringSpec,
     AlertingSpec,
+    CostControlsSpec,
 )
 EPHEMERAL_SECTIONS: tuple[type[Section], ...] = (GeneralSpec, WorkloadsSpec, EphemeralSpec)
 
@@ -2159,6 +2436,26 @@ def _overlaps_daily(weekly: tuple[int, int], daily_window: str) -> bool:
     return any(minute % (24 * 60) in daily for minute in weekly_minutes)
 
 
+# How long after the start of working hours the database is surely up again:
+# starting a stopped RDS instance takes minutes (it replays recovery).
+DATABASE_START_MINUTES = 20
+
+
+def _cron_weekdays(field: str) -> set[str] | None:
+    """A 5-field cron's day-of-week field ('*', '1-5', '0,6') as weekday names; None if other."""
+    if field == "*":
+        return set(off_hours.WEEKDAYS)
+    days: set[str] = set()
+    for part in field.split(","):
+        match = re.fullmatch(r"([0-7])(?:-([0-7]))?", part)
+        if match is None:
+            return None
+        first, last = int(match[1]), int(match[2] or match[1])
+        # Cron counts Sunday as 0 (and 7); WEEKDAYS starts on Monday.
+        days |= {off_hours.WEEKDAYS[(day - 1) % 7] for day in range(first, last + 1)}
+    return days
+
+
 # RDS identifiers and ElastiCache replication group ids are built from
 # "<project>-<stack>": at most 40 characters for the replication group.
 MAX_RESOURCE_PREFIX = 40
@@ -2187,6 +2484,7 @@ class StackConfig(BaseModel):
     addons: AddonsSpec
     monitoring: MonitoringSpec
     alerting: AlertingSpec
+    cost: CostControlsSpec
 
     @property
     def resource_prefix(self) -> str:
@@ -2235,6 +2533,7 @@ class StackConfig(BaseModel):
             )
         problems += self._unreachable_private_networks()
         problems += self.alerting.alertmanager_problems(self.monitoring.monitoring)
+        problems += self._cost_control_problems()
         if self.alerting.health_check_path and not (
             self.addons.domain and self.addons.load_balancer_controller
         ):
@@ -2271,6 +2570,78 @@ class StackConfig(BaseModel):
                 )
             )
         return problems
+
+    @property
+    def budget_notifies_topic(self) -> bool:
+        """The budget's notifications go to the environment's alert topic (it has one)."""
+        return self.cost.budget_alert_topic and bool(self.alerting.alert_receivers)
+
+    def _cost_control_problems(self) -> list[Problem]:
+        """Who hears of the budget; what the off-hours schedule and Spot group need."""
+        cost, problems = self.cost, []
+        if not self.budget_notifies_topic and not cost.budget_alert_emails:
+            problems.append(Problem(
+                _key("budgetAlertEmails"), cost.budget_alert_emails,
+                "must list at least one address: the stack's AWS budget tells nobody otherwise "
+                "(" + ("budgetAlertTopic is false" if self.alerting.alert_receivers
+                       else "it has no alertReceivers, so no alert topic") + ")"))  # fmt: skip
+        hours = cost.working_hours
+        if hours and self.general.protect_stateful_resources:
+            problems.append(Problem(
+                _key("workingHours"), hours,
+                "stops the database every night, and protectStatefulResources says this "
+                "stack's data must stay; remove one of the two"))  # fmt: skip
+        if hours and self.database.read_replicas:
+            problems.append(Problem(
+                _key("workingHours"), hours,
+                f"stops the database, and RDS cannot stop an instance that has read replicas "
+                f"(dbReadReplicas is {self.database.read_replicas}); remove one of the "
+                "two"))  # fmt: skip
+        if hours and self.alerting.health_check_path:
+            problems.append(Problem(
+                _key("workingHours"), hours,
+                "takes the application down every night, and healthCheckPath would then "
+                "alarm every night; remove one of the two"))  # fmt: skip
+        if hours and self.database.reset_schedule:
+            problems += self._reset_in_working_hours()
+        if self.cluster.spot_instance_types and not self.addons.cluster_autoscaler:
+            problems.append(Problem(
+                _key("spotInstanceTypes"), self.cluster.spot_instance_types,
+                "need clusterAutoscaler: true, which starts Spot nodes for the pods that "
+                "ask for them and replaces interrupted ones"))  # fmt: skip
+        return problems
+
+    def _reset_in_working_hours(self) -> list[Problem]:
+        """The sandbox's reset Job needs nodes and a running database: inside working hours."""
+        schedule = self.cost.schedule
+        assert schedule is not None
+        earliest = off_hours.minutes_of(schedule.start) + DATABASE_START_MINUTES
+        latest = off_hours.minutes_of(schedule.end)
+        fields = self.database.reset_schedule.split()
+        days = _cron_weekdays(fields[4])
+        fits = (
+            self.cost.working_hours_time_zone == "UTC"
+            and fields[0].isdigit()
+            and fields[1].isdigit()
+            and fields[2] == fields[3] == "*"
+            and days is not None
+            and days <= set(schedule.days)
+            and earliest <= int(fields[1]) * 60 + int(fields[0]) < latest
+        )
+        if fits:
+            return []
+        return [
+            Problem(
+                _key("dbResetSchedule"),
+                self.database.reset_schedule,
+                f"must fire on working days ({', '.join(schedule.days)}) between "
+                f"{earliest // 60:02d}:{earliest % 60:02d} and {schedule.end} UTC, with "
+                "workingHoursTimeZone: UTC: outside workingHours there are no nodes to run "
+                f"it and no database to reset (the database takes up to "
+                f"{DATABASE_START_MINUTES} minutes to start), e.g. "
+                f"'{earliest % 60} {earliest // 60} * * 1-5'",
+            )
+        ]
 
     def _unreachable_private_networks(self) -> list[Problem]:
         """Operator networks the private API endpoint is opened to but no route reaches.
@@ -2382,6 +2753,8 @@ class StackConfig(BaseModel):
              bool(self.alerting.alert_receivers),
              "must list at least one receiver in production: alarms nobody hears are not "
              "alarms (the seeds page PagerDuty around the clock)"),
+            ("workingHours", self.cost.working_hours, not self.cost.working_hours,
+             "must be empty in production: production runs around the clock"),
             ("healthCheckPath", self.alerting.health_check_path,
              bool(self.alerting.health_check_path) or not self.addons.load_balancer_controller
              or self.region != HEALTH_CHECK_METRICS_REGION,
@@ -2542,6 +2915,18 @@ class BootstrapSpec(Section):
         description=(
             "`create` the account's GitHub Actions OIDC identity provider, or use the "
             "`existing` one (an account holds one per URL; creating a second fails)."
+        ),
+    )
+    cost_allocation_tag: bool = Field(
+        False,
+        alias="costAllocationTag",
+        description=(
+            "Activate the `stack` tag as a cost-allocation tag, which every environment's "
+            "AWS budget filters on (until then the budgets count nothing). AWS accepts it "
+            "only once the tag has appeared in the bill, up to a day after the first tagged "
+            "resource, and only from a standalone or an organization's management account: "
+            "turn it on the day after the first environment is deployed, or activate "
+            "the tag in the management account (README 'Budgets')."
         ),
     )
     drift_check: bool = Field(
@@ -2960,6 +3345,7 @@ def parse_stack_config(
         addons=_typed(specs, AddonsSpec),
         monitoring=_typed(specs, MonitoringSpec),
         alerting=_typed(specs, AlertingSpec),
+        cost=_typed(specs, CostControlsSpec),
     )
     cross = config.cross_section_problems() + config.tier_problems()
     if cross:

@@ -93,6 +93,9 @@ S3_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration
 TRAIL = "aws:cloudtrail/trail:Trail"
 SNS_TOPIC = "aws:sns/topic:Topic"
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+BUDGET = "aws:budgets/budget:Budget"
+SCHEDULE = "aws:scheduler/schedule:Schedule"
+SCHEDULER_PRINCIPAL = "scheduler.amazonaws.com"
 NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
 
@@ -1120,6 +1123,98 @@ def _external_dns_confined(args: StackValidationArgs, report: ReportViolation) -
                                f"({', '.join(wild)}), not only its own", policy.urn)  # fmt: skip
 
 
+# --------------------------------------------------------------------------- #
+# Budgets and schedules
+# --------------------------------------------------------------------------- #
+
+
+def _budget_defined(args: StackValidationArgs, report: ReportViolation) -> None:
+    """A stack has a budget of its own resources that tells someone, before and after."""
+    budgets = [r for r in args.resources if r.resource_type == BUDGET]
+    if not budgets:
+        if args.get_config().get("requireBudget"):
+            key = next((r.urn for r in args.resources if r.resource_type == KMS_KEY), None)
+            report("no AWS budget: nobody hears of an overrun before the bill", key)
+        else:
+            args.not_applicable("this stack's policy config does not ask for a budget")
+        return
+    for budget in budgets:
+        props = budget.props
+        filters = [
+            value
+            for f in props.get("costFilters") or []
+            if f.get("name") == "TagKeyValue"
+            for value in f.get("values") or []
+        ]
+        if not any(str(value).startswith("user:") for value in filters):
+            report(f"{budget.name}: counts the whole account, not the stack's tagged resources",
+                   budget.urn)  # fmt: skip
+        notifications = props.get("notifications") or []
+        for notification in notifications:
+            if not (notification.get("subscriberEmailAddresses")
+                    or notification.get("subscriberSnsTopicArns")):  # fmt: skip
+                report(f"{budget.name}: a {notification.get('notificationType')} notification "
+                       "with no subscriber", budget.urn)  # fmt: skip
+        if not any(n.get("notificationType") == "FORECASTED" for n in notifications):
+            report(f"{budget.name}: no forecast notification: told only after the money is spent",
+                   budget.urn)  # fmt: skip
+
+
+def _stops_something(schedule: Any) -> bool:
+    target = schedule.props.get("target") or {}
+    action = str(target.get("arn", "")).rsplit(":", 1)[-1]
+    request = _document(target.get("input"))
+    desired = (request.get("ScalingConfig") or {}).get("DesiredSize")
+    return action.startswith("stop") or desired == 0
+
+
+def _always_on(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Where policy config says the stack runs around the clock, no schedule stops it."""
+    if not args.get_config().get("forbidOffHours"):
+        args.not_applicable("this stack's policy config allows an off-hours schedule")
+        return
+    for schedule in (r for r in args.resources if r.resource_type == SCHEDULE):
+        if _stops_something(schedule):
+            report(f"{schedule.name}: stops or scales to zero "
+                   f"({schedule.props.get('scheduleExpression')})", schedule.urn)  # fmt: skip
+
+
+def _scheduler_roles_scoped(args: StackValidationArgs, report: ReportViolation) -> None:
+    """A role EventBridge Scheduler assumes: for one schedule group, on named resources only."""
+    roles = [
+        r
+        for r in args.resources
+        if r.resource_type == IAM_ROLE
+        and any(
+            SCHEDULER_PRINCIPAL in _listed((s.get("Principal") or {}).get("Service"))
+            for s in _statements(_document(r.props.get("assumeRolePolicy")))
+        )
+    ]
+    if not roles:
+        args.not_applicable("no role EventBridge Scheduler assumes")
+        return
+    for role in roles:
+        for statement in _statements(_document(role.props.get("assumeRolePolicy"))):
+            conditions = statement.get("Condition") or {}
+            source = {k for block in conditions.values() for k in block}
+            if not {"aws:SourceArn", "aws:SourceAccount"} & source:
+                report(f"{role.name}: any schedule in any account may use it (no aws:SourceArn "
+                       "or aws:SourceAccount condition)", role.urn)  # fmt: skip
+        for policy in args.resources:
+            if policy.resource_type != IAM_ROLE_POLICY or role not in policy.dependencies:
+                continue
+            for statement in _statements(_document(policy.props.get("policy"))):
+                if statement.get("Effect") != "Allow":
+                    continue
+                wild = [r for r in _listed(statement.get("Resource")) if r == "*"
+                        or r.endswith(":*")]  # fmt: skip
+                actions = [a for a in _listed(statement.get("Action")) if "*" in a]
+                if wild or actions:
+                    report(f"{policy.name}: {', '.join(actions + wild)}: a schedule's role "
+                           "names the actions and the one resource it acts on",
+                           policy.urn)  # fmt: skip
+
+
 def _rds_not_public(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.props.get("publiclyAccessible"):
         report("publiclyAccessible is true", args.urn)
@@ -1355,6 +1450,21 @@ RULES: tuple[Rule, ...] = (
          Severity.HIGH, "List a receiver in stagecraft:alertReceivers (the alarms come with "
          "it).", None, (), (), validate_stack=_stateful_resources_alarmed,
          config={"requireAlarms": {"type": "boolean", "default": False}}),
+    Rule("budget-defined", "The stack has an AWS budget of its own tagged resources, with a "
+         "forecast notification, each notification telling someone, where policy config "
+         "requires it.", Severity.MEDIUM, "Set stagecraft:monthlyBudgetUsd and "
+         "budgetAlertEmails (or alertReceivers with budgetAlertTopic).", None, (), (),
+         validate_stack=_budget_defined,
+         config={"requireBudget": {"type": "boolean", "default": False}}),
+    Rule("always-on", "No schedule stops the database or scales a node group to zero, where "
+         "policy config says the stack runs around the clock.", Severity.HIGH,
+         "Remove stagecraft:workingHours.", None, (), (), validate_stack=_always_on,
+         config={"forbidOffHours": {"type": "boolean", "default": False}}),
+    Rule("scheduler-roles-scoped", "A role EventBridge Scheduler assumes is limited to this "
+         "account's schedules and names the actions and resources it acts on.",
+         Severity.HIGH, "Condition its trust on aws:SourceArn (the schedule group) and list "
+         "the resource ARNs in its policy.", None, (), (),
+         validate_stack=_scheduler_roles_scoped),
     Rule("s3-buckets-lifecycle", "Every S3 bucket has a lifecycle that clears abandoned "
          "multipart uploads.", Severity.LOW, "Add a lifecycle rule with "
          "abort_incomplete_multipart_upload.", "S3.13", ("CKV2_AWS_61", "CKV_AWS_300"), (),

@@ -16,6 +16,7 @@ size (``monthly_at_max``), which is what the autoscaler could reach.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -24,6 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
+from infra.off_hours import on_fraction
 from stagecraft.offline.engine import Plan, PlannedResource
 from stagecraft.offline.stackfiles import StackFileError, load_yaml
 
@@ -84,6 +86,11 @@ FREE_TYPES = frozenset(
         "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration",
         # The node group's Auto Scaling metrics collection: "no charge".
         "pulumi-python:dynamic:Resource",
+        # Budgets without actions cost nothing; Scheduler's first 14 million
+        # invocations a month are free (an off-hours pair makes ~90).
+        "aws:budgets/budget:Budget",
+        "aws:scheduler/schedule:Schedule",
+        "aws:scheduler/scheduleGroup:ScheduleGroup",
     }
 )
 FREE_PREFIXES = ("random:", "kubernetes:", "pulumi:providers:")
@@ -250,6 +257,13 @@ class CostLine:
     kind: LineKind
     monthly: float = 0.0
     monthly_at_max: float = 0.0
+    # What the line would cost running around the clock, on demand: no
+    # off-hours schedule, no Spot discount (equal to `monthly` for the rest).
+    always_on: float | None = None
+
+    @property
+    def monthly_always_on(self) -> float:
+        return self.monthly if self.always_on is None else self.always_on
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -260,6 +274,7 @@ class CostLine:
             "kind": self.kind,
             "monthly": round(self.monthly, 2),
             "monthlyAtMax": round(self.monthly_at_max, 2),
+            "monthlyAlwaysOn": round(self.monthly_always_on, 2),
         }
 
 
@@ -279,6 +294,17 @@ class StackCost:
     @property
     def total_at_max(self) -> float:
         return sum(line.monthly_at_max for line in self.lines)
+
+    @property
+    def total_always_on(self) -> float:
+        """Every resource around the clock and on demand: what the savings are measured from."""
+        return sum(line.monthly_always_on for line in self.lines)
+
+    @property
+    def saving_percent(self) -> float:
+        """How much less the estimate is than the always-on, on-demand figure."""
+        always_on = self.total_always_on
+        return 100 * (always_on - self.total) / always_on if always_on else 0.0
 
     @property
     def unpriced(self) -> list[CostLine]:
@@ -326,6 +352,8 @@ class StackCost:
             "pricesReadOn": self.prices_read_on,
             "monthly": round(self.total, 2),
             "monthlyAtMax": round(self.total_at_max, 2),
+            "monthlyAlwaysOn": round(self.total_always_on, 2),
+            "savingPercent": round(self.saving_percent, 1),
             "budget": self.budget,
             "overBudget": self.over_budget,
             "overBudgetAtMax": self.over_budget_at_max,
@@ -346,6 +374,7 @@ def _line(
     kind: LineKind,
     monthly: float = 0.0,
     monthly_at_max: float | None = None,
+    always_on: float | None = None,
 ) -> CostLine:
     return CostLine(
         urn=resource.urn,
@@ -355,7 +384,49 @@ def _line(
         kind=kind,
         monthly=monthly,
         monthly_at_max=monthly if monthly_at_max is None else monthly_at_max,
+        always_on=always_on,
     )
+
+
+SCHEDULE_TYPE = "aws:scheduler/schedule:Schedule"
+
+
+def running_share(plan: Plan, resource: PlannedResource, target_key: str) -> float:
+    """The share of the week ``resource`` runs: 1.0 unless the plan's off-hours schedules
+    start and stop it. A schedule targets it when its request names it under
+    ``target_key`` (by the resource's `identifier`, or, for a name the
+    provider chooses, through the schedule's dependency on it).
+
+    A start is a call that starts or scales up (`startDBInstance`, a node group
+    scaled to more than 0), a stop the opposite.
+    """
+    starts: list[str] = []
+    stops: list[str] = []
+    for schedule in plan.of_type(SCHEDULE_TYPE):
+        target = schedule.inputs.get("target") or {}
+        try:
+            request = json.loads(str(target.get("input") or "{}"))
+        except ValueError:
+            continue
+        if not isinstance(request, dict) or target_key not in request:
+            continue
+        named = request[target_key] == resource.inputs.get("identifier")
+        if not named and resource.urn not in schedule.dependencies:
+            continue
+        action = str(target.get("arn", "")).rsplit(":", 1)[-1]
+        desired = (request.get("ScalingConfig") or {}).get("DesiredSize")
+        stopping = action.startswith("stop") or desired == 0
+        (stops if stopping else starts).append(str(schedule.inputs.get("scheduleExpression")))
+    if not starts or not stops:
+        return 1.0
+    try:
+        return on_fraction(starts, stops)
+    except ValueError:
+        return 1.0  # a schedule this tool cannot read: priced as always on, never less
+
+
+def _running(share: float) -> str:
+    return "" if share >= 1.0 else f", running {100 * share:.0f}% of the week (off-hours schedule)"
 
 
 def _unpriced(resource: PlannedResource, what: str) -> list[CostLine]:
@@ -398,30 +469,49 @@ def _root_volume_gb(node_group: PlannedResource, plan: Plan) -> int:
     return int(node_group.inputs.get("diskSize") or 20)
 
 
+def spot_discount(p: PriceTable, instance_type: str) -> float | None:
+    """The price table's Spot saving for a type (0.66 = Spot costs 34% of on demand)."""
+    return p.price("ec2", "spot", "discount", instance_type)
+
+
 def _node_group(r: PlannedResource, plan: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
     instance_type = (r.inputs.get("instanceTypes") or ["?"])[0]
     scaling = r.inputs.get("scalingConfig") or {}
     desired, maximum = int(scaling.get("desiredSize", 0)), int(scaling.get("maxSize", 0))
-    hourly = p.price("ec2", "instance_per_hour", instance_type)
-    if hourly is None:
+    on_demand = p.price("ec2", "instance_per_hour", instance_type)
+    if on_demand is None:
         return _unpriced(r, f"EC2 {instance_type}")
-    per_node = hourly * p.hours
+    hourly, capacity = on_demand, ""
+    if r.inputs.get("capacityType") == "SPOT":
+        # The Cluster Autoscaler sizes the group by its first type; so does the estimate.
+        discount = spot_discount(p, instance_type)
+        if discount is None:
+            return _unpriced(r, f"Spot {instance_type} (no discount in the price table)")
+        hourly = on_demand * (1 - discount)
+        capacity = f" Spot, ${on_demand}/h on demand less {100 * discount:.0f}%, ~${hourly:.4f}/h"
+    share = running_share(plan, r, "NodegroupName")
+    per_node = hourly * p.hours * share
     disk_gb = _root_volume_gb(r, plan)
-    disk = disk_gb * (p.price("ebs", "gp3_per_gb_month") or 0.0)
+    disk_month = disk_gb * (p.price("ebs", "gp3_per_gb_month") or 0.0)
+    disk = disk_month * share  # root volumes go with the nodes (delete on termination)
     return [
         _line(
             r,
-            f"{desired} x {instance_type} (max {maximum}), ${hourly}/h",
+            f"{desired} x {instance_type} (max {maximum})"
+            + (capacity or f", ${hourly}/h")
+            + _running(share),
             "priced",
             per_node * desired,
             per_node * maximum,
+            always_on=on_demand * p.hours * desired,
         ),
         _line(
             r,
-            f"{desired} x {disk_gb} GiB gp3 root volume (max {maximum})",
+            f"{desired} x {disk_gb} GiB gp3 root volume (max {maximum}){_running(share)}",
             "priced",
             disk * desired,
             disk * maximum,
+            always_on=disk_month * desired,
         ),
     ]
 
@@ -477,12 +567,16 @@ def _rds_instance(r: PlannedResource, plan: Plan, p: PriceTable, __: Usage) -> l
     per_gb = p.price("rds", "gp3_multi_az_per_gb_month" if multi_az else "gp3_per_gb_month") or 0.0
     deployment = "Multi-AZ" if multi_az else "single-AZ"
     role = "read replica" if is_replica else "primary"
+    share = running_share(plan, r, "DbInstanceIdentifier")
+    instance_month = hourly * (2 if multi_az else 1) * p.hours
     lines = [
         _line(
             r,
-            f"{instance_class} {deployment} {role}, ${hourly * (2 if multi_az else 1):g}/h",
+            f"{instance_class} {deployment} {role}, ${hourly * (2 if multi_az else 1):g}/h"
+            + _running(share).replace("running", "started"),
             "priced",
-            hourly * (2 if multi_az else 1) * p.hours,
+            instance_month * share,
+            always_on=instance_month,
         ),
         _line(
             r,
@@ -806,3 +900,143 @@ def money(amount: float) -> str:
 def signed_money(amount: float) -> str:
     sign = "+" if amount > 0.005 else "-" if amount < -0.005 else "±"
     return f"{sign}${abs(amount):,.2f}"
+
+
+# --------------------------------------------------------------------------- #
+# Commitments: what a one-year reservation would make the steady part cost
+# --------------------------------------------------------------------------- #
+
+
+@dataclass(frozen=True)
+class CommitmentLine:
+    name: str
+    what: str
+    on_demand: float  # monthly
+    committed: float | None  # monthly; None: the price table has no commitment price
+
+
+@dataclass(frozen=True)
+class Commitment:
+    stack: str
+    lines: list[CommitmentLine]
+    total: float  # the stack's estimate, on demand
+    source: str
+    read_on: str
+
+    @property
+    def steady_on_demand(self) -> float:
+        return sum(line.on_demand for line in self.lines if line.committed is not None)
+
+    @property
+    def steady_committed(self) -> float:
+        return sum(line.committed or 0.0 for line in self.lines)
+
+    @property
+    def saving(self) -> float:
+        return self.steady_on_demand - self.steady_committed
+
+    @property
+    def steady_saving_percent(self) -> float:
+        return 100 * self.saving / self.steady_on_demand if self.steady_on_demand else 0.0
+
+    @property
+    def total_saving_percent(self) -> float:
+        return 100 * self.saving / self.total if self.total else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "stack": self.stack,
+            "term": "1 year, no upfront",
+            "pricesReadOn": self.read_on,
+            "source": self.source,
+            "steadyOnDemand": round(self.steady_on_demand, 2),
+            "steadyCommitted": round(self.steady_committed, 2),
+            "steadySavingPercent": round(self.steady_saving_percent, 1),
+            "monthly": round(self.total, 2),
+            "monthlyCommitted": round(self.total - self.saving, 2),
+            "totalSavingPercent": round(self.total_saving_percent, 1),
+            "lines": [
+                {
+                    "name": line.name,
+                    "what": line.what,
+                    "onDemand": round(line.on_demand, 2),
+                    "committed": None if line.committed is None else round(line.committed, 2),
+                }
+                for line in self.lines
+            ],
+        }
+
+
+def commitment(plan: Plan, estimate_: StackCost, prices: PriceTable | None = None) -> Commitment:
+    """The stack's steady part (what runs around the clock on demand: node groups at their
+    minimum size, database instances, cache nodes) at one-year, no-upfront commitment prices.
+
+    What a schedule stops, Spot nodes and nodes above the minimum stay on
+    demand: a commitment is paid every hour, used or not.
+    """
+    table = prices or load_prices()
+    hours = table.hours
+    lines: list[CommitmentLine] = []
+
+    def committed(kind: str, size: str) -> float | None:
+        return table.price("commitment_1yr_no_upfront", f"{kind}_per_hour", size)
+
+    for group in plan.of_type("aws:eks/nodeGroup:NodeGroup"):
+        if (
+            group.inputs.get("capacityType") == "SPOT"
+            or running_share(plan, group, "NodegroupName") < 1.0
+        ):
+            continue
+        instance_type = (group.inputs.get("instanceTypes") or ["?"])[0]
+        steady = int((group.inputs.get("scalingConfig") or {}).get("minSize", 0))
+        on_demand = table.price("ec2", "instance_per_hour", instance_type)
+        if not steady or on_demand is None:
+            continue
+        reserved = committed("ec2", instance_type)
+        lines.append(
+            CommitmentLine(
+                group.name,
+                f"{steady} x {instance_type} (the node group's minimum)",
+                steady * on_demand * hours,
+                None if reserved is None else steady * reserved * hours,
+            )
+        )
+    for instance in plan.of_type("aws:rds/instance:Instance"):
+        if running_share(plan, instance, "DbInstanceIdentifier") < 1.0:
+            continue
+        instance_class = str(instance.inputs.get("instanceClass"))
+        on_demand = table.price("rds", "instance_per_hour", instance_class)
+        if on_demand is None:
+            continue
+        copies = 2 if instance.inputs.get("multiAz") else 1
+        reserved = committed("rds", instance_class)
+        lines.append(
+            CommitmentLine(
+                instance.name,
+                f"{instance_class}{' Multi-AZ' if copies == 2 else ''}",
+                copies * on_demand * hours,
+                None if reserved is None else copies * reserved * hours,
+            )
+        )
+    for group in plan.of_type("aws:elasticache/replicationGroup:ReplicationGroup"):
+        node_type = str(group.inputs.get("nodeType"))
+        on_demand = table.price("elasticache", "node_per_hour", node_type)
+        if on_demand is None:
+            continue
+        nodes = int(group.inputs.get("numCacheClusters") or 1)
+        reserved = committed("elasticache", node_type)
+        lines.append(
+            CommitmentLine(
+                group.name,
+                f"{nodes} x {node_type}",
+                nodes * on_demand * hours,
+                None if reserved is None else nodes * reserved * hours,
+            )
+        )
+    return Commitment(
+        stack=plan.stack,
+        lines=lines,
+        total=estimate_.total,
+        source=str(table.data.get("commitment_1yr_no_upfront", {}).get("source", "")),
+        read_on=str(table.data.get("commitment_1yr_no_upfront", {}).get("read_on", "")),
+    )

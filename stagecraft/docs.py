@@ -102,6 +102,18 @@ def environment_rows(config: StackConfig) -> dict[str, str]:
             config.tier.audit_log_retention_days, "day"
         ),
         "Monthly budget (USD)": f"{config.general.monthly_budget_usd:,}",
+        "Off-hours (nodes at zero, database stopped)": (
+            f"outside {config.cost.working_hours} {_days(config.cost.working_days)} "
+            f"{config.cost.working_hours_time_zone}"
+            if config.cost.working_hours
+            else "none: always on"
+        ),
+        "Spot node group": (
+            f"{', '.join(cluster.spot_instance_types)}; min {cluster.spot_min_size}, "
+            f"max {cluster.spot_max_size}"
+            if cluster.spot_instance_types
+            else "none"
+        ),
         "Add-ons": _addons(config),
     }
 
@@ -180,6 +192,86 @@ MONITORING_COMPONENTS = (
 )
 
 
+def _days(days: Sequence[str]) -> str:
+    """['mon', ..., 'fri'] as 'mon-fri'."""
+    from infra.off_hours import WEEKDAYS
+
+    indexes = [WEEKDAYS.index(day) for day in days]
+    if len(indexes) > 2 and indexes == list(range(indexes[0], indexes[-1] + 1)):
+        return f"{days[0]}-{days[-1]}"
+    return ",".join(days)
+
+
+# The seed documents' cost claims, per environment column.
+SEED_CLAIMS = {
+    "off-hours": "development: auto-shutdown nights/weekends, 60% savings",
+    "spot": "production: Spot for non-critical workloads, 70% savings",
+    "commitment": "production: Reserved Instances, 40% savings vs on-demand",
+}
+
+
+def savings_table(configs: Sequence[StackConfig], plans: Mapping[str, Plan]) -> str:
+    """The seeds' savings claims beside what each stack's plan saves, priced by `stagecraft cost`.
+
+    The percentages are of the whole stack's estimate, always on and on
+    demand, and of the part the measure touches: a schedule cannot stop the
+    EKS control plane, the NAT gateways, the load balancer or the cache.
+    """
+    from stagecraft.cost import commitment, estimate, load_prices, money, spot_discount
+
+    prices = load_prices()
+    lines = [
+        "| stack | the seeds' claim | what the stack does | always on, on demand | estimate "
+        "| saving: whole stack | saving: what the measure touches |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for config in configs:
+        plan = plans[config.stack]
+        cost = estimate(plan, budget=None, prices=prices)
+        touched = [line for line in cost.lines if line.always_on is not None]
+        touched_always_on = sum(line.monthly_always_on for line in touched)
+        touched_now = sum(line.monthly for line in touched)
+        cluster, hours = config.cluster, config.cost.schedule
+        if hours is not None:
+            lines.append(
+                f"| {config.stack} | {SEED_CLAIMS['off-hours']} | nodes and database run "
+                f"{hours.start}-{hours.end} {_days(hours.days)} "
+                f"({hours.hours_per_week:g} of 168 h a week) | {money(cost.total_always_on)} | "
+                f"{money(cost.total)} | {cost.saving_percent:.0f}% | "
+                f"{_percent(touched_always_on - touched_now, touched_always_on)} |"
+            )
+        if cluster.spot_instance_types:
+            first = cluster.spot_instance_types[0]
+            discount = spot_discount(prices, first)
+            per_node = "not in the price table" if discount is None else f"{100 * discount:.0f}%"
+            lines.append(
+                f"| {config.stack} | {SEED_CLAIMS['spot']} | a Spot group of "
+                f"{', '.join(cluster.spot_instance_types)}, {cluster.spot_min_size} to "
+                f"{cluster.spot_max_size} nodes; a {first} Spot node costs {per_node} less "
+                f"| | | (idle at {cluster.spot_desired_size} nodes) | {per_node} per node |"
+            )
+        if config.tier.tier == "production":
+            committed = commitment(plan, cost, prices)
+            lines.append(
+                f"| {config.stack} | {SEED_CLAIMS['commitment']} | a one-year, no-upfront "
+                f"commitment on the nodes at their minimum, the databases and the cache "
+                f"(`stagecraft cost --commitment`) | {money(cost.total)} | "
+                f"{money(cost.total - committed.saving)} | "
+                f"{committed.total_saving_percent:.0f}% | "
+                f"{committed.steady_saving_percent:.0f}% |"
+            )
+            if not cluster.spot_instance_types:
+                lines.append(
+                    f"| {config.stack} | {SEED_CLAIMS['spot']} | no Spot group: no production "
+                    "workload is marked interruptible yet | | | 0% | |"
+                )
+    return "\n".join(lines)
+
+
+def _percent(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.0f}%" if whole else "-"
+
+
 def monitoring_table(plans: Sequence[Plan]) -> str:
     """Each environment's retention, alert routing, checks and trail, and what they cost.
 
@@ -227,6 +319,7 @@ def generated_sections(project: Project) -> dict[str, str]:
         "bootstrap-config-keys": config_reference(BOOTSTRAP_SECTIONS),
         "preview-cost": preview_cost_table(project, plans),
         "monitoring": monitoring_table(list(plans.values())),
+        "savings": savings_table(configs, plans),
         "drift-policy": drift_policy_block(),
     }
 

@@ -142,7 +142,39 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
             f"{money(cost.total)} / {money(cost.total_at_max)}"
         ),
         "Budget check": cost.budget_status,
+        "AWS budget": _budget_row(plan),
+        "Saved by off-hours and Spot (vs always on, on demand)": (
+            f"{money(cost.total_always_on - cost.total)} of {money(cost.total_always_on)} "
+            f"({cost.saving_percent:.0f}%)"
+            if cost.total_always_on - cost.total > 0.005
+            else "none"
+        ),
     }
+
+
+def _budget_row(plan: Plan) -> str:
+    """What the AWS budget counts, and whom it tells at which threshold."""
+    budgets = plan.of_type("aws:budgets/budget:Budget")
+    if not budgets:
+        return "NONE"
+    rows = []
+    for budget in budgets:
+        i = budget.inputs
+        scope = [v for f in i.get("costFilters") or [] for v in f.get("values") or []]
+        told = []
+        for n in i.get("notifications") or []:
+            to = len(n.get("subscriberEmailAddresses") or [])
+            whom = [f"{to} e-mail{'s' if to != 1 else ''}"] if to else []
+            whom += ["alert topic"] if n.get("subscriberSnsTopicArns") else []
+            told.append(
+                f"{str(n.get('notificationType')).lower()} > {n.get('threshold')}% to "
+                f"{' + '.join(whom) or 'NOBODY'}"
+            )
+        rows.append(
+            f"${i.get('limitAmount')}/month of {', '.join(scope) or 'the WHOLE account'}; "
+            + "; ".join(told)
+        )
+    return " / ".join(rows)
 
 
 S3_ENCRYPTION = (

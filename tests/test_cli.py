@@ -19,7 +19,7 @@ def test_plan_prints_tree_with_sizing_and_summary(capsys):
     assert main(["--project-dir", str(REPO), "plan", "--stack", "staging"]) == 0
     out = capsys.readouterr().out
     assert "stagecraft/staging" in out
-    assert "m5.large; min 2 / desired 2 / max 5" in out
+    assert "m5.large; ON_DEMAND; min 2 / desired 2 / max 5" in out
     assert "db.t3.medium; postgres 16; 100-200 GiB gp3; single-AZ; backups 7 d" in out
     assert "maxmemory-policy=allkeys-lru" in out
     assert "[ignores changes to scalingConfig.desiredSize]" in out

@@ -26,6 +26,8 @@ COMPONENTS = {
     "stagecraft:index:LoadBalancerController",
     "stagecraft:index:ExternalDns",
     "stagecraft:index:BlockStorage",
+    # Every full environment has its AWS budget.
+    "stagecraft:index:Budget",
 }
 # What a stack's monitoring and alerting config adds (dev turns all of it off).
 MONITORING = {
@@ -60,6 +62,9 @@ def test_components_are_namespaced_and_each_appears_once(plans):
             hosted += [*MONITORING, "stagecraft:index:Alerting"]
         if plan.stack == "production":
             hosted += ["stagecraft:index:LongTermMetrics", "stagecraft:index:AuditTrail"]
+        # Dev shuts down outside working hours.
+        if plan.stack == "dev":
+            hosted.append("stagecraft:index:OffHours")
         assert sorted(components) == sorted([*COMPONENTS, *hosted])
 
 
@@ -161,6 +166,8 @@ def test_stack_outputs(production):
         "metricsBucket",
         "alertTopicArn",
         "trailArn",
+        # cost controls
+        "budgetName",
     }
     assert production.outputs["url"] == (
         f"https://{shipped_value('stagecraft:domain', 'production')}"

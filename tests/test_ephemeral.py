@@ -193,11 +193,12 @@ def test_teardown_template_and_setup_job_run_the_shipped_sql(small_plans):
     assert set(sql.inputs["data"]) == {"create.sql", "reset.sql", "drop.sql", "seed.sql", "run.sh"}
 
 
-def test_sandbox_resets_its_database_daily(project):
+def test_sandbox_resets_its_database_every_working_morning(project):
     plan = evaluate("sandbox", project_dir=REPO)
     (reset,) = plan.of_type("kubernetes:batch/v1:CronJob")
     assert reset.inputs["metadata"]["name"] == "database-reset"
-    assert reset.inputs["spec"]["schedule"] == "0 4 * * *"
+    # After the off-hours schedule has started the database (06:00 UTC).
+    assert reset.inputs["spec"]["schedule"] == "30 6 * * 1-5"
     container = reset.inputs["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["sh", "/sql/run.sh", "reset"]
     assert len(plan.of_type("aws:eks/cluster:Cluster")) == 1  # a full environment

@@ -90,6 +90,7 @@ DOCUMENTATION = {
     "stagecraft:clusterReadOnlyRoleArns": [f"{DOCUMENTATION_ACCOUNT}/stagecraft-ci-preview"],
     "stagecraft:clusterSmallStackDeployerRoleArns": [f"{DOCUMENTATION_ACCOUNT}/small-stacks"],
     "stagecraft:domain": "staging.example.com",
+    "stagecraft:budgetAlertEmails": ["platform-team@example.com"],
 }
 
 
@@ -99,7 +100,7 @@ def test_a_real_deploy_with_documentation_values_is_refused_with_each_value(scra
     with pytest.raises(ConfigError) as error:
         evaluate("staging", project_dir=scratch, allow_placeholders=False)
     message = str(error.value)
-    assert "stack 'staging' has 10 configuration problems; nothing was created" in message
+    assert "stack 'staging' has 11 configuration problems; nothing was created" in message
     assert (
         'stagecraft:alertSlackWebhookUrl = "(secure documentation value: set yours with pulumi '
         'config set --secret)": is a documentation secret, which no key decrypts: set yours '
@@ -151,7 +152,7 @@ def test_validate_for_deploy_lists_every_placeholder(scratch, capsys):
     edit_stack(scratch, "dev", **DOCUMENTATION)
     assert main(["--project-dir", str(scratch), "validate", "--for-deploy"]) == 1
     err = capsys.readouterr().err
-    dev = err.split("error: stack 'dev' has 7 configuration problems", 1)[1].split("error:")[0]
+    dev = err.split("error: stack 'dev' has 8 configuration problems", 1)[1].split("error:")[0]
     for key in DOCUMENTATION:
         assert f"  - {key}" in dev
     assert "Traceback" not in err

@@ -235,6 +235,52 @@ def _unprotect_cache(resource: PlannedResource) -> PlannedResource:
     return dataclasses.replace(resource, protect=False)
 
 
+_SCHEDULER_GROUP = "arn:aws:scheduler:us-east-1:123456789012:schedule-group/stagecraft-production-x"
+
+
+def _scheduler_role(*, resource: str = "arn:aws:rds:us-east-1:123456789012:db:stagecraft-production",
+                    condition: bool = True) -> Mutation:  # fmt: skip
+    """A role EventBridge Scheduler assumes, with its inline policy, added to the plan."""
+
+    def mutate(plan: Plan) -> Plan:
+        trust: dict[str, Any] = {
+            "Effect": "Allow",
+            "Principal": {"Service": "scheduler.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+        if condition:
+            trust["Condition"] = {"StringEquals": {"aws:SourceArn": _SCHEDULER_GROUP}}
+        base = "urn:pulumi:production::stagecraft::aws:iam/"
+        role = PlannedResource(
+            urn=f"{base}role:Role::off-hours", type="aws:iam/role:Role", name="off-hours",
+            parent=None, custom=True, protect=False, provider=None,
+            inputs={"assumeRolePolicy": json.dumps({"Statement": [trust]})},
+        )  # fmt: skip
+        statement = {"Effect": "Allow", "Action": ["rds:StopDBInstance"], "Resource": resource}
+        policy = PlannedResource(
+            urn=f"{base}rolePolicy:RolePolicy::off-hours", type="aws:iam/rolePolicy:RolePolicy",
+            name="off-hours", parent=None, custom=True, protect=False, provider=None,
+            inputs={"policy": json.dumps({"Statement": [statement]})}, dependencies=[role.urn],
+        )  # fmt: skip
+        return dataclasses.replace(plan, resources=[*plan.resources, role, policy])
+
+    return mutate
+
+
+def _database_stop_schedule(plan: Plan) -> PlannedResource:
+    return PlannedResource(
+        urn="urn:pulumi:production::stagecraft::aws:scheduler/schedule:Schedule::database-stop",
+        type="aws:scheduler/schedule:Schedule", name="database-stop", parent=None, custom=True,
+        protect=False, provider=None,
+        inputs={"scheduleExpression": "cron(0 20 ? * MON-FRI *)", "target": {
+            "arn": "arn:aws:scheduler:::aws-sdk:rds:stopDBInstance",
+            "input": json.dumps({"DbInstanceIdentifier": "stagecraft-production"})}},
+    )  # fmt: skip
+
+
+BUDGET = "aws:budgets/budget:Budget"
+
+
 # (policy, how to break production, message the violation carries, extra policy config)
 CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("alb-https-only", _spec(certificateArn=None), "no certificateArn", {}),
@@ -310,6 +356,13 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("s3-buckets-lifecycle", _without_one(LIFECYCLE, "-traces-bucket-lifecycle"), "stagecraft-production-traces-123456789012: no lifecycle configuration", {}),
     ("s3-buckets-lifecycle", _props(LIFECYCLE, rules=[{"id": "x", "status": "Enabled", "filter": {}, "expiration": {"days": 30}}]), "abandoned multipart uploads are kept", {}),
     ("environment-isolation", _with_extra(_stack_reference), "references stack 'acme/stagecraft/staging'", {}),
+    ("budget-defined", _without(BUDGET), "no AWS budget: nobody hears of an overrun before the bill", {}),
+    ("budget-defined", _props(BUDGET, costFilters=[]), "counts the whole account, not the stack's tagged resources", {}),
+    ("budget-defined", _props(BUDGET, notifications=[{"notificationType": "ACTUAL", "threshold": 80, "subscriberEmailAddresses": ["a@b.org"]}]), "no forecast notification: told only after the money is spent", {}),
+    ("budget-defined", _props(BUDGET, notifications=[{"notificationType": "FORECASTED", "threshold": 100}]), "a FORECASTED notification with no subscriber", {}),
+    ("always-on", _with_extra(_database_stop_schedule), "database-stop: stops or scales to zero (cron(0 20 ? * MON-FRI *))", {}),
+    ("scheduler-roles-scoped", _scheduler_role(resource="*"), "off-hours: *: a schedule's role names the actions and the one resource it acts on", {}),
+    ("scheduler-roles-scoped", _scheduler_role(condition=False), "off-hours: any schedule in any account may use it", {}),
 ]  # fmt: skip
 
 
@@ -417,6 +470,8 @@ def test_policy_passes_compliant_and_fails_violating(production, name, mutation,
         compliant = _props(RDS, port=6543)(production)
     elif name == "secretsmanager-rotation":
         compliant = _without("aws:secretsmanager/secret:Secret")(production)
+    elif name == "scheduler-roles-scoped":
+        compliant = _scheduler_role()(production)  # production itself has no schedules
     else:
         compliant = production
     passing = evaluate_rule(rule, compliant, config)

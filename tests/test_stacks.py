@@ -38,7 +38,11 @@ def test_plan_matches_the_environment_table(plans, stack):
     assert len(plan.of_type(SUBNET)) == 2 * row["zones"]
     assert len(plan.of_type(NAT)) == row["nats"]
 
-    group = plan.one("aws:eks/nodeGroup:NodeGroup").inputs
+    (group,) = [
+        g.inputs
+        for g in plan.of_type("aws:eks/nodeGroup:NodeGroup")
+        if g.inputs["capacityType"] == "ON_DEMAND"
+    ]
     scaling = group["scalingConfig"]
     node = (
         group["instanceTypes"][0],

@@ -415,7 +415,11 @@ def test_a_public_endpoint_opened_to_everyone(staging, staging_config, staging_a
 
 def test_the_autoscalers_node_count_is_expected_not_drift(staging, staging_config, staging_account):
     eks = _client("eks")
-    (name,) = eks.list_nodegroups(clusterName="stagecraft-staging")["nodegroups"]
+    (name,) = [
+        n
+        for n in eks.list_nodegroups(clusterName="stagecraft-staging")["nodegroups"]
+        if "spot" not in n
+    ]
     eks.update_nodegroup_config(
         clusterName="stagecraft-staging", nodegroupName=name, scalingConfig={"desiredSize": 4}
     )

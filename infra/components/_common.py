@@ -26,19 +26,27 @@ def child(parent: pulumi.Resource, **options: Any) -> pulumi.ResourceOptions:
     return pulumi.ResourceOptions(parent=parent, **options)
 
 
-def assume_role_policy(service: str, *, source_account: str | None = None) -> str:
+def assume_role_policy(
+    service: str, *, source_account: str | None = None, source_arn: str | None = None
+) -> str:
     """Trust policy letting one AWS service principal assume a role.
 
-    ``source_account`` limits it to requests made on behalf of that account
-    (the confused-deputy guard AWS recommends where the service sends it).
+    ``source_account`` limits it to requests made on behalf of that account,
+    ``source_arn`` to those of one resource (the confused-deputy guards AWS
+    recommends where the service sends them).
     """
     statement: dict[str, object] = {
         "Effect": "Allow",
         "Principal": {"Service": service},
         "Action": "sts:AssumeRole",
     }
-    if source_account is not None:
-        statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}
+    conditions = {
+        key: value
+        for key, value in (("aws:SourceAccount", source_account), ("aws:SourceArn", source_arn))
+        if value is not None
+    }
+    if conditions:
+        statement["Condition"] = {"StringEquals": conditions}
     return json.dumps({"Version": "2012-10-17", "Statement": [statement]})
 
 
@@ -51,9 +59,11 @@ def service_role(
     policy: pulumi.Input[str],
     boundary_arn: pulumi.Input[str] | None,
     source_account: pulumi.Input[str] | None = None,
+    source_arn: str | None = None,
 ) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
-    """A role ``service`` assumes (for ``source_account``'s requests only, where
-    given), with ``policy`` inline and the environment's permissions boundary.
+    """A role ``service`` assumes (for ``source_account``'s or ``source_arn``'s
+    requests only, where given), with ``policy`` inline and the environment's
+    permissions boundary.
 
     Returns the policy too: what the service checks on first use waits for it.
     """
@@ -61,7 +71,9 @@ def service_role(
         name,
         name=physical_name(ROLE, name),
         assume_role_policy=pulumi.Output.from_input(source_account).apply(
-            lambda account: assume_role_policy(service, source_account=account)
+            lambda account: assume_role_policy(
+                service, source_account=account, source_arn=source_arn
+            )
         ),
         description=description,
         permissions_boundary=boundary_arn,

@@ -49,6 +49,12 @@ NODE_POLICIES = (
 
 AMI_TYPES = {"x86_64": "AL2023_x86_64_STANDARD", "arm64": "AL2023_ARM_64_STANDARD"}
 
+# Which node group a node belongs to (`general`, `spot`): what a pod's
+# nodeSelector names. Spot nodes also carry the taint: a pod runs there only
+# if it tolerates `stagecraft.io/capacity=spot:NoSchedule`.
+NODE_GROUP_LABEL = "stagecraft.io/node-group"
+SPOT_TAINT_KEY = "stagecraft.io/capacity"
+
 
 @dataclass(frozen=True)
 class ClusterArgs:
@@ -72,6 +78,7 @@ class Cluster(pulumi.ComponentResource):
 
     eks_cluster: aws.eks.Cluster
     node_group: aws.eks.NodeGroup
+    spot_node_group: aws.eks.NodeGroup | None
     oidc_provider: aws.iam.OpenIdConnectProvider
     node_security_group_id: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
@@ -210,7 +217,7 @@ class Cluster(pulumi.ComponentResource):
                 "desired_size": spec.node_desired_size,
             },
             update_config={"max_unavailable": 1},
-            labels={"stagecraft.io/node-group": "general"},
+            labels={NODE_GROUP_LABEL: "general"},
             tags=name_tag(f"{args.cluster_name}-nodes"),
             opts=child(
                 self,
@@ -219,6 +226,12 @@ class Cluster(pulumi.ComponentResource):
                 # configured one would undo every scale-out on the next `up`.
                 ignore_changes=["scalingConfig.desiredSize"],
             ),
+        )
+
+        self.spot_node_group = (
+            self._spot_node_group(name, args, node_role, launch_template, node_policies)
+            if spec.spot_instance_types
+            else None
         )
 
         access = self._grant_access(name, args, partition)
@@ -294,6 +307,52 @@ class Cluster(pulumi.ComponentResource):
                 "nodeSecurityGroupId": self.node_security_group_id,
                 "kubeconfig": self.kubeconfig,
             }
+        )
+
+    def _spot_node_group(
+        self,
+        name: str,
+        args: ClusterArgs,
+        node_role: aws.iam.Role,
+        launch_template: aws.ec2.LaunchTemplate,
+        node_policies: Sequence[pulumi.Resource],
+    ) -> aws.eks.NodeGroup:
+        """Spot nodes that only pods asking for them run on (the taint), sized by the autoscaler.
+
+        Several types of one size: EKS spreads the group over the Spot pools
+        with the most capacity (capacity-optimized), and the Cluster Autoscaler
+        reads the group's labels and taints from EKS to start it from zero.
+        https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html#managed-node-group-capacity-types
+        """
+        spec = args.spec
+        return aws.eks.NodeGroup(
+            f"{name}-spot-nodes",
+            node_group_name=physical_name(NODE_GROUP, f"{name}-spot-nodes"),
+            cluster_name=self.eks_cluster.name,
+            version=self.eks_cluster.version,
+            node_role_arn=node_role.arn,
+            subnet_ids=list(args.private_subnet_ids),
+            instance_types=list(spec.spot_instance_types),
+            ami_type=AMI_TYPES[spec.spot_architecture],
+            capacity_type="SPOT",
+            launch_template={
+                "id": launch_template.id,
+                "version": launch_template.latest_version.apply(str),
+            },
+            scaling_config={
+                "min_size": spec.spot_min_size,
+                "max_size": spec.spot_max_size,
+                "desired_size": spec.spot_desired_size,
+            },
+            update_config={"max_unavailable": 1},
+            labels={NODE_GROUP_LABEL: "spot"},
+            taints=[{"key": SPOT_TAINT_KEY, "value": "spot", "effect": "NO_SCHEDULE"}],
+            tags=name_tag(f"{args.cluster_name}-spot-nodes"),
+            opts=child(
+                self,
+                depends_on=list(node_policies),
+                ignore_changes=["scalingConfig.desiredSize"],
+            ),
         )
 
     def _grant_access(

@@ -25,6 +25,13 @@ from infra.components.cache import (
     replication_group_id,
 )
 from infra.components.cluster import Cluster, ClusterArgs
+from infra.components.cost_controls.budget import COST_ALLOCATION_TAG, Budget, BudgetArgs
+from infra.components.cost_controls.off_hours import (
+    OffHours,
+    OffHoursArgs,
+    ScheduledDatabase,
+    ScheduledNodeGroup,
+)
 from infra.components.database import (
     Database,
     DatabaseArgs,
@@ -306,6 +313,16 @@ class Environment(pulumi.ComponentResource):
             ),
         )
 
+        cost_outputs = self._cost_controls(
+            name,
+            config,
+            provider=provider,
+            cluster=cluster,
+            database=database,
+            alert_topic=self._alert_topic_open,
+            boundary_arn=boundary_arn,
+        )
+
         small_stack_outputs: dict[str, pulumi.Output[object]] = {}
         if namespaces:
             # The pr-<n>/dev-<name> stacks this cluster hosts run their
@@ -407,6 +424,7 @@ class Environment(pulumi.ComponentResource):
             **addons.outputs,
             **small_stack_outputs,
             **observability_outputs,
+            **cost_outputs,
         }
         self.register_outputs(self.outputs)
 
@@ -427,6 +445,7 @@ class Environment(pulumi.ComponentResource):
         prefix, protect = config.resource_prefix, config.general.protect_stateful_resources
         account_id = config.general.aws_account_id
         outputs: dict[str, pulumi.Output[object]] = {}
+        self._alert_topic_open: pulumi.Output[str] | None = None
         on_aws = child(self, providers=[provider])
         log_bucket = None
         if config.monitoring.monitoring or config.tier.cloud_trail:
@@ -483,6 +502,10 @@ class Environment(pulumi.ComponentResource):
                 opts=on_aws,
             )
             outputs["alertTopicArn"] = alerting.topic.arn
+            # Handed on once the topic's policy lets AWS Budgets publish.
+            self._alert_topic_open = pulumi.Output.all(
+                alerting.topic.arn, alerting.topic_policy.id
+            ).apply(lambda v: str(v[0]))
         if config.tier.cloud_trail and log_bucket is not None:
             trail = AuditTrail(
                 f"{name}-audit-trail",
@@ -501,6 +524,81 @@ class Environment(pulumi.ComponentResource):
                 opts=on_aws,
             )
             outputs["trailArn"] = trail.trail.arn
+        return outputs
+
+    def _cost_controls(
+        self,
+        name: str,
+        config: StackConfig,
+        *,
+        provider: aws.Provider,
+        cluster: Cluster,
+        database: Database,
+        alert_topic: pulumi.Output[str] | None,
+        boundary_arn: str,
+    ) -> dict[str, pulumi.Output[object]]:
+        """The stack's AWS budget, and the off-hours schedule where config has one."""
+        on_aws = child(self, providers=[provider])
+        cost, prefix = config.cost, config.resource_prefix
+        budget = Budget(
+            f"{name}-budget",
+            BudgetArgs(
+                resource_prefix=prefix,
+                stack_tag=config.default_tags[COST_ALLOCATION_TAG],
+                monthly_limit_usd=config.general.monthly_budget_usd,
+                actual_alert_percent=cost.budget_actual_alert_percent,
+                forecast_alert_percent=cost.budget_forecast_alert_percent,
+                emails=cost.budget_alert_emails,
+                topic_arn=alert_topic if config.budget_notifies_topic else None,
+            ),
+            opts=on_aws,
+        )
+        outputs: dict[str, pulumi.Output[object]] = {"budgetName": budget.budget.name}
+        working_hours = cost.schedule
+        if working_hours is None:
+            return outputs
+        spec = config.cluster
+        node_groups = [
+            ScheduledNodeGroup(
+                label="nodes",
+                cluster_name=config.cluster_name,
+                node_group_name=cluster.node_group.node_group_name,
+                node_group_arn=cluster.node_group.arn,
+                min_size=spec.node_min_size,
+                max_size=spec.node_max_size,
+                desired_size=spec.node_desired_size,
+            )
+        ]
+        if cluster.spot_node_group is not None:
+            node_groups.append(
+                ScheduledNodeGroup(
+                    label="spot-nodes",
+                    cluster_name=config.cluster_name,
+                    node_group_name=cluster.spot_node_group.node_group_name,
+                    node_group_arn=cluster.spot_node_group.arn,
+                    min_size=spec.spot_min_size,
+                    max_size=spec.spot_max_size,
+                    desired_size=spec.spot_desired_size,
+                )
+            )
+        off_hours = OffHours(
+            f"{name}-off-hours",
+            OffHoursArgs(
+                working_hours=working_hours,
+                time_zone=cost.working_hours_time_zone,
+                resource_prefix=prefix,
+                account_id=config.general.aws_account_id,
+                region=config.region,
+                partition=config.partition,
+                node_groups=node_groups,
+                database=ScheduledDatabase(
+                    identifier=instance_identifier(prefix), arn=database.instance.arn
+                ),
+                boundary_arn=boundary_arn,
+            ),
+            opts=on_aws,
+        )
+        outputs["offHoursScheduleGroup"] = off_hours.schedule_group.name
         return outputs
 
 

@@ -284,8 +284,9 @@ def _key_policy(partition: str, account_id: str, region: str, trail_arn: str | N
       encrypted root volumes (it must exist: `aws iam create-service-linked-role
       --aws-service-name autoscaling.amazonaws.com`, once per account):
       https://docs.aws.amazon.com/autoscaling/ec2/userguide/key-policy-requirements-EBS-encryption.html
-    - CloudWatch, whose alarms publish to the environment's encrypted SNS
-      topic (without this they fail silently):
+    - CloudWatch and AWS Budgets, whose alarms and budget notifications
+      publish to the environment's encrypted SNS topic (without this they
+      fail silently):
       https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
     - CloudTrail, for the account's trail if this environment owns it,
       scoped to that trail:
@@ -375,6 +376,16 @@ def _key_policy(partition: str, account_id: str, region: str, trail_arn: str | N
                     "Sid": "CloudWatchAlarmsPublishToTheTopic",
                     "Effect": "Allow",
                     "Principal": {"Service": "cloudwatch.amazonaws.com"},
+                    "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+                },
+                {
+                    # AWS publishes no condition Budgets is known to send here;
+                    # the account is the one it does.
+                    "Sid": "BudgetsPublishToTheTopic",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "budgets.amazonaws.com"},
                     "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                     "Resource": "*",
                     "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},

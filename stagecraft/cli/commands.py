@@ -358,25 +358,36 @@ def _shown_path(project: Project, path: Path | None) -> str:
 
 
 def cost(project: Project, args: argparse.Namespace) -> int:
-    from stagecraft.cost import PricingError, Usage, load_prices, load_usage
+    from stagecraft.cost import PricingError, Usage, commitment, load_prices, load_usage
 
     try:
         prices = load_prices()
         estimates = []
+        commitments = []
         for stack in ordered_stacks(project, args.stack):
             usage = load_usage(args.usage, stack) if args.usage else Usage()
             result = _plan(project, stack)
-            estimates.append(_estimate(project, stack, result, prices=prices, usage=usage))
+            estimate = _estimate(project, stack, result, prices=prices, usage=usage)
+            estimates.append(estimate)
+            if args.commitment:
+                commitments.append(commitment(result, estimate, prices))
     except PricingError as exc:
         raise UserError(str(exc)) from None
 
     if args.format == "json":
-        json.dump({"stacks": [e.to_json() for e in estimates]}, sys.stdout, indent=2)
+        document: dict[str, Any] = {"stacks": [e.to_json() for e in estimates]}
+        if args.commitment:
+            document["commitments"] = [c.to_json() for c in commitments]
+        json.dump(document, sys.stdout, indent=2)
         sys.stdout.write("\n")
     elif args.format == "markdown":
         sys.stdout.write(_cost_markdown(estimates))
+        if args.commitment:
+            sys.stdout.write(_commitment_markdown(commitments))
     else:
         _cost_text(estimates, _console())
+        for c in commitments:
+            _commitment_text(c, _console())
     over = [e.stack for e in estimates if e.over_budget]
     if over and args.fail_over_budget:
         print(f"over budget: {', '.join(over)}", file=sys.stderr)
@@ -407,6 +418,12 @@ def _cost_text(estimates: list[Any], console: Console) -> None:
         console.print(table)
         free = sum(1 for line in e.lines if line.kind == "free")
         status = e.budget_status
+        if e.total_always_on - e.total > 0.005:
+            console.print(
+                f"{e.stack}: {money(e.total_always_on)}/month always on and on demand; "
+                f"{money(e.total)} with the off-hours schedule and Spot prices: saves "
+                f"{money(e.total_always_on - e.total)} ({e.saving_percent:.0f}%)."
+            )
         console.print(
             f"{e.stack}: {money(e.total)}/month at desired size, {money(e.total_at_max)} at max "
             f"size; "
@@ -418,6 +435,56 @@ def _cost_text(estimates: list[Any], console: Console) -> None:
         for note in e.notes:
             console.print(f"  note: {note}")
         console.print()
+
+
+def _commitment_text(c: Any, console: Console) -> None:
+    from stagecraft.cost import money
+
+    table = Table(
+        title=f"{c.stack}: the steady part with a one-year, no-upfront commitment (USD/month)",
+        title_justify="left",
+    )
+    for column in ("resource", "what", "on demand", "committed"):
+        table.add_column(
+            column, justify="right" if column in ("on demand", "committed") else "left"
+        )
+    for line in c.lines:
+        table.add_row(
+            line.name,
+            line.what,
+            money(line.on_demand),
+            "no commitment price" if line.committed is None else money(line.committed),
+        )
+    console.print(table)
+    if not c.lines:
+        console.print(f"{c.stack}: nothing runs around the clock on demand; nothing to commit.")
+    else:
+        console.print(
+            f"{c.stack}: steady part {money(c.steady_on_demand)} on demand, "
+            f"{money(c.steady_committed)} committed (-{c.steady_saving_percent:.0f}%); the "
+            f"stack {money(c.total)} -> {money(c.total - c.saving)} "
+            f"(-{c.total_saving_percent:.0f}%). Prices transcribed {c.read_on}, not fetched: "
+            f"check them in the AWS Pricing Calculator before buying ({c.source})."
+        )
+    console.print()
+
+
+def _commitment_markdown(commitments: list[Any]) -> str:
+    from stagecraft.cost import money
+
+    lines = [
+        "",
+        "| stack | steady part on demand | committed (1 year, no upfront) | saving | stack total "
+        "with commitment |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for c in commitments:
+        lines.append(
+            f"| {c.stack} | {money(c.steady_on_demand)} | {money(c.steady_committed)} | "
+            f"-{c.steady_saving_percent:.0f}% | {money(c.total - c.saving)} "
+            f"(-{c.total_saving_percent:.0f}%) |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def _cost_markdown(estimates: list[Any]) -> str:

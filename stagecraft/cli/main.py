@@ -144,6 +144,12 @@ def _parser() -> argparse.ArgumentParser:
     cost.add_argument("--usage", type=Path, help="YAML of volumes for usage-priced lines")
     cost.add_argument("--format", choices=FORMATS, default="text", help="output format")
     cost.add_argument(
+        "--commitment",
+        action="store_true",
+        help="also price each stack's steady part (nodes at their minimum, databases, cache "
+        "nodes) at one-year, no-upfront reserved prices",
+    )
+    cost.add_argument(
         "--fail-over-budget",
         action="store_true",
         help="exit 1 when a stack's desired-size estimate exceeds its monthlyBudgetUsd",

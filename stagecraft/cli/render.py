@@ -21,12 +21,41 @@ def _on_off(value: object, label: str) -> str:
 
 def _node_group(i: dict[str, Any]) -> list[str]:
     scaling = i.get("scalingConfig", {})
+    taints = [f"{t.get('key')}={t.get('value')}:{t.get('effect')}" for t in i.get("taints") or []]
     return [
         ",".join(i.get("instanceTypes", [])),
+        str(i.get("capacityType", "ON_DEMAND")),
         f"min {scaling.get('minSize')} / desired {scaling.get('desiredSize')} / "
         f"max {scaling.get('maxSize')}",
-        f"disk {i.get('diskSize')} GiB",
         str(i.get("amiType", "")),
+        *(f"taint {taint}" for taint in taints),
+    ]
+
+
+def _budget(i: dict[str, Any]) -> list[str]:
+    filters = [v for f in i.get("costFilters") or [] for v in f.get("values") or []]
+    parts = [f"${i.get('limitAmount')} {str(i.get('timeUnit', '')).lower()}"]
+    parts += [f"resources tagged {', '.join(filters)}"] if filters else ["the whole account"]
+    for notification in i.get("notifications") or []:
+        to = [
+            *(notification.get("subscriberEmailAddresses") or []),
+            *(["the alert topic"] if notification.get("subscriberSnsTopicArns") else []),
+        ]
+        parts.append(
+            f"{str(notification.get('notificationType')).lower()} > "
+            f"{notification.get('threshold')}% to {', '.join(to) or 'nobody'}"
+        )
+    return parts
+
+
+def _schedule(i: dict[str, Any]) -> list[str]:
+    target = i.get("target") or {}
+    action = str(target.get("arn", "")).rsplit(":", 2)
+    call = f"{action[-2]}:{action[-1]}" if len(action) == 3 else str(target.get("arn"))
+    return [
+        f"{i.get('scheduleExpression')} {i.get('scheduleExpressionTimezone', 'UTC')}",
+        f"{call} {target.get('input', '')}",
+        f"as {str(target.get('roleArn', '?')).rsplit('/', 1)[-1]}",
     ]
 
 
@@ -121,6 +150,8 @@ def _trail(i: dict[str, Any]) -> list[str]:
 
 
 SUMMARIES: dict[str, Summary] = {
+    "aws:budgets/budget:Budget": _budget,
+    "aws:scheduler/schedule:Schedule": _schedule,
     "kubernetes:helm.sh/v3:Release": _release,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
     "aws:cloudtrail/trail:Trail": _trail,

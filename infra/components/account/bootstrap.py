@@ -17,6 +17,7 @@ from infra.components.account.access import stack_file_access as stack_file_acce
 from infra.components.account.ci_access import AUTOSCALING_SERVICE, CiAccess, CiAccessArgs
 from infra.components.account.policies import Account, GitHubRepository
 from infra.components.account.state_backend import StateBackend, StateBackendArgs
+from infra.components.cost_controls.budget import COST_ALLOCATION_TAG
 from infra.config import (
     ACCESS_LOG_BUCKET_SUFFIX,
     ALLOWED_PARENT,
@@ -159,6 +160,19 @@ class Bootstrap(pulumi.ComponentResource):
             }
             for environment, keys in stack_file_access_of(spec, PROJECT_NAME).items()
         }
+
+        if spec.cost_allocation_tag:
+            # What each environment's budget filters on (its `stack` tag);
+            # account-wide, so here and not in an environment.
+            tag = aws.costexplorer.CostAllocationTag(
+                f"{name}-cost-allocation-tag",
+                tag_key=COST_ALLOCATION_TAG,
+                status="Active",
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.cost_allocation_tag: aws.costexplorer.CostAllocationTag | None = tag
+        else:
+            self.cost_allocation_tag = None
 
         self.outputs = {
             "githubRepositoryVariables": pulumi.Output.from_input(repository_variables),

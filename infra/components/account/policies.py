@@ -49,11 +49,12 @@ PASSED_TO_SERVICES = (
     "vpc-flow-logs.amazonaws.com",  # flow logs to CloudWatch
     "cloudtrail.amazonaws.com",  # the trail's delivery into CloudWatch Logs
     "chatbot.amazonaws.com",  # AWS Chatbot posting alarms to Slack
+    "scheduler.amazonaws.com",  # the off-hours schedules' roles
 )
 
 # Services whose resources the environment names itself (`<project>-<env>-...`):
 # the deploy role gets them by that name only, not on `*`.
-NAMED_SERVICES = ("s3", "sns", "cloudwatch", "cloudtrail", "chatbot")
+NAMED_SERVICES = ("s3", "sns", "cloudwatch", "cloudtrail", "chatbot", "budgets", "scheduler")
 
 # Service-linked roles the services create on first use (their creation is
 # authorised against the caller).
@@ -298,6 +299,9 @@ def deploy_policy(account: Account, environment: str) -> dict[str, Any]:
                     account.arn(
                         "chatbot", f"chat-configuration/slack-channel/{prefix}-*", regional=False
                     ),
+                    account.arn("budgets", f"budget/{prefix}-*", regional=False),
+                    account.arn("scheduler", f"schedule-group/{prefix}-*"),
+                    account.arn("scheduler", f"schedule/{prefix}-*/*"),
                 ],
             },
             {
@@ -312,6 +316,8 @@ def deploy_policy(account: Account, environment: str) -> dict[str, Any]:
                     "cloudtrail:ListTrails",
                     "chatbot:DescribeSlackChannelConfigurations",
                     "chatbot:DescribeSlackWorkspaces",
+                    "scheduler:ListScheduleGroups",
+                    "scheduler:ListSchedules",
                 ],
                 "Resource": "*",
             },
@@ -583,6 +589,9 @@ DRIFT_READ_ACTIONS = (
     "cloudtrail:DescribeTrails",
     "cloudtrail:GetTrailStatus",
     "cloudtrail:GetEventSelectors",
+    "budgets:ViewBudget",
+    "scheduler:GetSchedule",
+    "scheduler:ListSchedules",
     "s3:GetBucketLocation",
     "s3:GetBucketPublicAccessBlock",
     "tag:GetResources",

@@ -36,7 +36,7 @@ HEALTH_CHECK_FAILURES = 3
 
 
 def topic_policy(topic_arn: str, account_id: str, partition: str, region: str) -> str:
-    """The account manages the topic; CloudWatch alarms of this account may publish; TLS only."""
+    """The account manages the topic; its CloudWatch alarms and budgets may publish; TLS only."""
     alarms_arn = f"arn:{partition}:cloudwatch:{region}:{account_id}:alarm:*"
     return json.dumps(
         {
@@ -67,6 +67,19 @@ def topic_policy(topic_arn: str, account_id: str, partition: str, region: str) -
                     "Condition": {
                         "StringEquals": {"aws:SourceAccount": account_id},
                         "ArnLike": {"aws:SourceArn": alarms_arn},
+                    },
+                },
+                {
+                    # The stack's budget notifications (budgetAlertTopic):
+                    # https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html
+                    "Sid": "BudgetsPublish",
+                    "Effect": "Allow",
+                    "Principal": {"Service": "budgets.amazonaws.com"},
+                    "Action": "sns:Publish",
+                    "Resource": topic_arn,
+                    "Condition": {
+                        "StringEquals": {"aws:SourceAccount": account_id},
+                        "ArnLike": {"aws:SourceArn": f"arn:{partition}:budgets::{account_id}:*"},
                     },
                 },
                 {
@@ -132,7 +145,7 @@ class Alerting(pulumi.ComponentResource):
             kms_master_key_id=args.kms_key_arn,
             opts=child(self),
         )
-        aws.sns.TopicPolicy(
+        self.topic_policy = aws.sns.TopicPolicy(
             f"{name}-topic-policy",
             arn=self.topic.arn,
             policy=pulumi.Output.all(self.topic.arn, args.partition).apply(
