@@ -69,8 +69,9 @@ def test_budgets_tell_the_topic_or_email_as_each_stack_file_says(dev, staging, p
     # Dev has no alert topic: e-mail only.
     assert subscribers(dev) == [(["platform-team@example.com"], [])] * 2
     # Staging: its alert topic (Slack), no e-mail.
-    ((emails, topics),) = set((tuple(e), tuple(t)) for e, t in subscribers(staging))
-    assert emails == () and topics[0].endswith(":stagecraft-staging-alerts")
+    ((emails, topics),) = {(tuple(e), tuple(t)) for e, t in subscribers(staging)}
+    assert emails == ()
+    assert topics[0].endswith(":stagecraft-staging-alerts")
     # Production: e-mail, never the topic that pages the on-call.
     assert (
         subscribers(production) == [(["platform-team@example.com", "finance@example.com"], [])] * 2
@@ -128,7 +129,8 @@ def test_dev_stops_outside_working_hours_and_production_never(dev, staging, prod
     assert nodes_stop["ScalingConfig"] == {"MinSize": 0, "MaxSize": 3, "DesiredSize": 0}
     nodes_start = json.loads(schedules["stagecraft-dev-nodes-start"]["target"]["input"])
     assert nodes_start["ScalingConfig"] == {"MinSize": 1, "MaxSize": 3, "DesiredSize": 1}
-    assert _schedules(staging) == {} and _schedules(production) == {}
+    assert _schedules(staging) == {}
+    assert _schedules(production) == {}
 
 
 def test_the_scheduler_roles_may_act_on_one_instance_and_this_stacks_node_groups(dev):
