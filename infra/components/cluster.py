@@ -73,12 +73,24 @@ class ClusterArgs:
     role_boundary_arn: pulumi.Input[str] | None = None
 
 
+@dataclass(frozen=True)
+class NodeGroupShape:
+    """What sets one managed node group apart from the other."""
+
+    suffix: str  # of its logical and physical names: "nodes", "spot-nodes"
+    instance_types: list[str]
+    capacity_type: str  # ON_DEMAND or SPOT
+    architecture: str  # a key of AMI_TYPES
+    sizes: tuple[int, int, int]  # min, max, desired (desired only at creation)
+    label: str  # its NODE_GROUP_LABEL value
+    taints: list[aws.eks.NodeGroupTaintArgs] | None = None
+
+
 class Cluster(pulumi.ComponentResource):
     """An EKS cluster whose nodes live in the private subnets."""
 
     eks_cluster: aws.eks.Cluster
     node_group: aws.eks.NodeGroup
-    spot_node_group: aws.eks.NodeGroup | None
     oidc_provider: aws.iam.OpenIdConnectProvider
     node_security_group_id: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
@@ -194,45 +206,45 @@ class Cluster(pulumi.ComponentResource):
             opts=child(self),
         )
 
-        self.node_group = aws.eks.NodeGroup(
-            f"{name}-nodes",
-            node_group_name=physical_name(NODE_GROUP, f"{name}-nodes"),
-            cluster_name=self.eks_cluster.name,
-            # The cluster's version *output*: the nodes follow the control
-            # plane, after it, in the same update (EKS refuses a control plane
-            # more than one minor ahead of its nodes on the next upgrade).
-            version=self.eks_cluster.version,
-            node_role_arn=node_role.arn,
-            subnet_ids=list(args.private_subnet_ids),
-            instance_types=[spec.node_instance_type],
-            ami_type=AMI_TYPES[spec.node_architecture],
-            capacity_type="ON_DEMAND",
-            launch_template={
-                "id": launch_template.id,
-                "version": launch_template.latest_version.apply(str),
-            },
-            scaling_config={
-                "min_size": spec.node_min_size,
-                "max_size": spec.node_max_size,
-                "desired_size": spec.node_desired_size,
-            },
-            update_config={"max_unavailable": 1},
-            labels={NODE_GROUP_LABEL: "general"},
-            tags=name_tag(f"{args.cluster_name}-nodes"),
-            opts=child(
-                self,
-                depends_on=node_policies,
-                # The cluster autoscaler owns the running size; re-applying the
-                # configured one would undo every scale-out on the next `up`.
-                ignore_changes=["scalingConfig.desiredSize"],
-            ),
-        )
-
-        self.spot_node_group = (
-            self._spot_node_group(name, args, node_role, launch_template, node_policies)
-            if spec.spot_instance_types
-            else None
-        )
+        shapes = [
+            NodeGroupShape(
+                suffix="nodes",
+                instance_types=[spec.node_instance_type],
+                capacity_type="ON_DEMAND",
+                architecture=spec.node_architecture,
+                sizes=(spec.node_min_size, spec.node_max_size, spec.node_desired_size),
+                label="general",
+            )
+        ]
+        if spec.spot_instance_types:
+            # Spot nodes that only pods asking for them run on (the taint).
+            # Several types of one size: EKS spreads the group over the Spot
+            # pools with the most capacity (capacity-optimized), and the Cluster
+            # Autoscaler reads the group's labels and taints from EKS to start
+            # it from zero.
+            # https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html#managed-node-group-capacity-types
+            shapes.append(
+                NodeGroupShape(
+                    suffix="spot-nodes",
+                    instance_types=list(spec.spot_instance_types),
+                    capacity_type="SPOT",
+                    architecture=spec.spot_architecture,
+                    sizes=(spec.spot_min_size, spec.spot_max_size, spec.spot_desired_size),
+                    label="spot",
+                    taints=[
+                        aws.eks.NodeGroupTaintArgs(
+                            key=SPOT_TAINT_KEY, value="spot", effect="NO_SCHEDULE"
+                        )
+                    ],
+                )
+            )
+        # Each group with the shape that sized it (the off-hours schedule
+        # restores those sizes every morning).
+        self.node_groups: list[tuple[NodeGroupShape, aws.eks.NodeGroup]] = [
+            (shape, self._node_group(name, args, node_role, launch_template, node_policies, shape))
+            for shape in shapes
+        ]
+        self.node_group = self.node_groups[0][1]
 
         access = self._grant_access(name, args, partition)
 
@@ -309,48 +321,44 @@ class Cluster(pulumi.ComponentResource):
             }
         )
 
-    def _spot_node_group(
+    def _node_group(
         self,
         name: str,
         args: ClusterArgs,
         node_role: aws.iam.Role,
         launch_template: aws.ec2.LaunchTemplate,
         node_policies: Sequence[pulumi.Resource],
+        shape: NodeGroupShape,
     ) -> aws.eks.NodeGroup:
-        """Spot nodes that only pods asking for them run on (the taint), sized by the autoscaler.
-
-        Several types of one size: EKS spreads the group over the Spot pools
-        with the most capacity (capacity-optimized), and the Cluster Autoscaler
-        reads the group's labels and taints from EKS to start it from zero.
-        https://docs.aws.amazon.com/eks/latest/userguide/managed-node-groups.html#managed-node-group-capacity-types
-        """
-        spec = args.spec
+        """A managed node group in the private subnets, on the shared launch template."""
+        minimum, maximum, desired = shape.sizes
         return aws.eks.NodeGroup(
-            f"{name}-spot-nodes",
-            node_group_name=physical_name(NODE_GROUP, f"{name}-spot-nodes"),
+            f"{name}-{shape.suffix}",
+            node_group_name=physical_name(NODE_GROUP, f"{name}-{shape.suffix}"),
             cluster_name=self.eks_cluster.name,
+            # The cluster's version *output*: the nodes follow the control
+            # plane, after it, in the same update (EKS refuses a control plane
+            # more than one minor ahead of its nodes on the next upgrade).
             version=self.eks_cluster.version,
             node_role_arn=node_role.arn,
             subnet_ids=list(args.private_subnet_ids),
-            instance_types=list(spec.spot_instance_types),
-            ami_type=AMI_TYPES[spec.spot_architecture],
-            capacity_type="SPOT",
+            instance_types=shape.instance_types,
+            ami_type=AMI_TYPES[shape.architecture],
+            capacity_type=shape.capacity_type,
             launch_template={
                 "id": launch_template.id,
                 "version": launch_template.latest_version.apply(str),
             },
-            scaling_config={
-                "min_size": spec.spot_min_size,
-                "max_size": spec.spot_max_size,
-                "desired_size": spec.spot_desired_size,
-            },
+            scaling_config={"min_size": minimum, "max_size": maximum, "desired_size": desired},
             update_config={"max_unavailable": 1},
-            labels={NODE_GROUP_LABEL: "spot"},
-            taints=[{"key": SPOT_TAINT_KEY, "value": "spot", "effect": "NO_SCHEDULE"}],
-            tags=name_tag(f"{args.cluster_name}-spot-nodes"),
+            labels={NODE_GROUP_LABEL: shape.label},
+            taints=shape.taints,
+            tags=name_tag(f"{args.cluster_name}-{shape.suffix}"),
             opts=child(
                 self,
                 depends_on=list(node_policies),
+                # The cluster autoscaler owns the running size; re-applying the
+                # configured one would undo every scale-out on the next `up`.
                 ignore_changes=["scalingConfig.desiredSize"],
             ),
         )

@@ -557,30 +557,19 @@ class Environment(pulumi.ComponentResource):
         working_hours = cost.schedule
         if working_hours is None:
             return outputs
-        spec = config.cluster
+        # Every node group of the cluster, back at its configured sizes each morning.
         node_groups = [
             ScheduledNodeGroup(
-                label="nodes",
+                label=shape.suffix,
                 cluster_name=config.cluster_name,
-                node_group_name=cluster.node_group.node_group_name,
-                node_group_arn=cluster.node_group.arn,
-                min_size=spec.node_min_size,
-                max_size=spec.node_max_size,
-                desired_size=spec.node_desired_size,
+                node_group_name=group.node_group_name,
+                node_group_arn=group.arn,
+                min_size=shape.sizes[0],
+                max_size=shape.sizes[1],
+                desired_size=shape.sizes[2],
             )
+            for shape, group in cluster.node_groups
         ]
-        if cluster.spot_node_group is not None:
-            node_groups.append(
-                ScheduledNodeGroup(
-                    label="spot-nodes",
-                    cluster_name=config.cluster_name,
-                    node_group_name=cluster.spot_node_group.node_group_name,
-                    node_group_arn=cluster.spot_node_group.arn,
-                    min_size=spec.spot_min_size,
-                    max_size=spec.spot_max_size,
-                    desired_size=spec.spot_desired_size,
-                )
-            )
         off_hours = OffHours(
             f"{name}-off-hours",
             OffHoursArgs(
