@@ -8,146 +8,13 @@ the Kubernetes Jobs do (``-v name=value -f script``).
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from infra.sql import SQL_DIR
+from tests.postgres import MASTER, psql, server
 
-PG_BIN_CANDIDATES = [Path("/usr/lib/postgresql") / v / "bin" for v in ("17", "16", "15")]
-
-
-def _pg_bin() -> Path | None:
-    for candidate in PG_BIN_CANDIDATES:
-        if (candidate / "initdb").is_file():
-            return candidate
-    found = shutil.which("initdb")
-    return Path(found).resolve().parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _as_postgres(command: list[str]) -> list[str]:
-    # initdb and postgres refuse to run as root.
-    if os.geteuid() == 0:
-        return ["runuser", "-u", "postgres", "--", *command]
-    return command
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[dict[str, str]]:
-    bin_dir = _pg_bin()
-    if bin_dir is None:
-        pytest.fail("PostgreSQL is not installed: `apt-get install postgresql` (see .ci/run)")
-    # Not under pytest's tmp dir: that is private to root, and the server
-    # runs as the postgres user.
-    root = Path(tempfile.mkdtemp(prefix="stagecraft-pg-"))
-    data = root / "data"
-    data.mkdir()
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres")
-        shutil.chown(data, "postgres")
-        root.chmod(0o755)
-    subprocess.run(
-        _as_postgres(
-            [
-                str(bin_dir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "--no-sync",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    port = _free_port()
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
-    subprocess.run(
-        _as_postgres(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-o",
-                options,
-                "-w",
-                "-l",
-                str(root / "server.log"),
-                "start",
-            ]
-        ),
-        check=True,
-        capture_output=True,
-    )
-    server = {"host": "127.0.0.1", "port": str(port)}
-    # The scripts run as the RDS master user, which is no superuser: a role
-    # with CREATEROLE and CREATEDB, member of pg_signal_backend (RDS grants it
-    # through rds_superuser). The tests use the same, so a script that only
-    # works as superuser fails here as it would on RDS.
-    psql(server, "-c", f"CREATE ROLE {MASTER} LOGIN CREATEROLE CREATEDB PASSWORD 'master-pw'",
-         as_superuser=True)  # fmt: skip
-    psql(server, "-c", f"GRANT pg_signal_backend TO {MASTER}", as_superuser=True)
-    try:
-        yield server
-    finally:
-        subprocess.run(
-            _as_postgres([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
-            check=False,
-            capture_output=True,
-        )
-
-
-MASTER = "stagecraft_admin"
-
-
-def psql(
-    server: dict[str, str],
-    *args: str,
-    user: str = MASTER,
-    database: str = "postgres",
-    password: str | None = None,
-    check: bool = True,
-    as_superuser: bool = False,
-) -> subprocess.CompletedProcess[str]:
-    if as_superuser:
-        user = "postgres"
-    env = {**os.environ, "PGPASSWORD": password or "", "PGCONNECT_TIMEOUT": "5"}
-    return subprocess.run(
-        [
-            "psql",
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            server["host"],
-            "-p",
-            server["port"],
-            "-U",
-            user,
-            "-d",
-            database,
-            "-At",
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=check,
-        timeout=60,
-    )
+__all__ = ["server"]  # the fixture, imported for the tests below
 
 
 def create(server, dbname, role, password):
@@ -250,7 +117,8 @@ def test_reset_restores_the_seed_data_and_is_idempotent(server):
         "pg_tables WHERE schemaname = 'public'",
         database="sandbox-app",
     ).stdout.strip()
-    assert tables == "customers,orders"  # the scratch table is gone
+    # The scratch table is gone.
+    assert tables == "addresses,customers,orders,payment_cards,support_tickets"
     owner = psql(
         server,
         "-c",

@@ -1,0 +1,415 @@
+"""The weekly anonymised copy of production: rules, masks and the export SQL.
+
+Pure (no Pulumi, no database): ``load_rules`` reads and checks
+``rules.yaml``; ``export_sql`` compiles it into the one psql script the
+export job runs against production's read replica. Masking happens inside
+that SELECT, in production, so no unmasked value ever reaches a file, a
+bucket or another environment.
+
+The masks are HMAC-SHA256 under the mask key (production's Secrets Manager),
+computed with PostgreSQL's built-in ``sha256`` so they run as a read-only
+role on a hot standby (no extension, no function to create). The same input
+gives the same pseudonym in every table and every week; nobody without the
+key can check a guess. export.sh / import.sh beside this file run the
+pipeline (see README "Production data in staging").
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import yaml
+
+DATA_SYNC_DIR: Final = Path(__file__).resolve().parent
+RULES_FILE: Final = DATA_SYNC_DIR / "rules.yaml"
+# What the jobs' ConfigMap holds; export.sql is generated, the rest are files here.
+SCRIPTS: Final = ("export.sh", "import.sh", "import.sql", "export_role.sql")
+
+# Mask key length bounds, bytes: HMAC-SHA256 takes keys up to its 64-byte block
+# as they are (longer ones would be hashed first, which the SQL does not do).
+MASK_KEY_MIN_BYTES: Final = 32
+MASK_KEY_MAX_BYTES: Final = 64
+# The mask key the program generates: alphanumeric, so it needs no quoting anywhere.
+MASK_KEY_LENGTH: Final = 48
+
+IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+# Invented names for person_name / address: none is a real person's full name
+# by design, and the test data's real-looking names are not among them.
+FIRST_NAMES: Final = (
+    "Alex", "Blake", "Casey", "Dana", "Eden", "Finley", "Gray", "Harper",
+    "Indy", "Jules", "Kai", "Lane", "Morgan", "Noel", "Oakley", "Parker",
+    "Quinn", "Reese", "Sage", "Tatum", "Umber", "Vale", "Wren", "Yael",
+)  # fmt: skip
+LAST_NAMES: Final = (
+    "Ashcombe", "Brightwell", "Copperfield", "Dunmere", "Elderbrook", "Fernsby",
+    "Greywick", "Hollowell", "Ivybridge", "Juniperson", "Kestrelby", "Larkmoor",
+    "Mossgrove", "Nettlefold", "Oakhurst", "Pebblecroft", "Quillon", "Rookwood",
+    "Saltmarsh", "Thistledown", "Underhill", "Vetchley", "Willowmere", "Yarrowby",
+)  # fmt: skip
+STREETS: Final = (
+    "Acorn", "Birch", "Cedar", "Daisy", "Elm", "Fern", "Hazel", "Juniper",
+    "Laurel", "Maple", "Nutmeg", "Orchid", "Poplar", "Rowan", "Sorrel", "Tansy",
+)  # fmt: skip
+STREET_KINDS: Final = ("Street", "Road", "Lane", "Avenue", "Close", "Way")
+FILLER: Final = "lorem ipsum dolor sit amet "
+PSEUDONYM_DOMAIN: Final = "example.com"  # RFC 2606: never anyone's mailbox
+MAX_DATE_SHIFT_DAYS: Final = 180
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    summary: str
+    needs_value: bool = False
+
+
+STRATEGIES: Final = {
+    s.name: s
+    for s in (
+        Strategy("keep", "copied unchanged"),
+        Strategy("email", f"user-<hash>@{PSEUDONYM_DOMAIN}, unique as the original"),
+        Strategy("phone", "every digit replaced; punctuation and length kept"),
+        Strategy("person_name", "an invented first and last name"),
+        Strategy("address", "an invented street address"),
+        Strategy("free_text", "filler text of the same length"),
+        Strategy("card_number", "a Luhn-valid number with the same digit count"),
+        Strategy("date_shift", f"moved 1 to {MAX_DATE_SHIFT_DAYS} days either way"),
+        Strategy("hashed_id", "a pseudonym: hex for text, digits for integers"),
+        Strategy("null", "emptied"),
+        Strategy("fixed", "one value for every row", needs_value=True),
+    )
+}
+
+
+@dataclass(frozen=True)
+class ColumnRule:
+    table: str
+    column: str
+    strategy: str
+    value: str | None = None
+
+    @property
+    def masked(self) -> bool:
+        return self.strategy != "keep"
+
+
+@dataclass(frozen=True)
+class Rules:
+    columns: tuple[ColumnRule, ...]
+    sha256: str
+    source: str
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(rule.table for rule in self.columns))
+
+    def of(self, table: str) -> tuple[ColumnRule, ...]:
+        return tuple(rule for rule in self.columns if rule.table == table)
+
+
+class RulesError(ValueError):
+    """rules.yaml is malformed: one line per problem, each naming the entry."""
+
+
+def load_rules(path: Path = RULES_FILE) -> Rules:
+    raw = path.read_bytes()
+    try:
+        document = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        raise RulesError(f"{path.name}: not valid YAML: {error}") from None
+    return parse_rules(document, raw=raw, source=path.name)
+
+
+def parse_rules(document: object, *, raw: bytes = b"", source: str = "rules.yaml") -> Rules:
+    problems: list[str] = []
+    if not isinstance(document, Mapping) or set(document) != {"tables"}:
+        raise RulesError(f"{source}: must be a mapping with one key, 'tables'")
+    tables = document["tables"]
+    if not isinstance(tables, Mapping) or not tables:
+        raise RulesError(f"{source}: 'tables' must map each table to its columns")
+    columns: list[ColumnRule] = []
+    for table, table_rules in tables.items():
+        where = f"{source}: tables.{table}"
+        if not isinstance(table, str) or not IDENTIFIER.fullmatch(table):
+            problems.append(
+                f"{where}: table names are lower-case SQL identifiers ([a-z_][a-z0-9_]*)"
+            )
+            continue
+        if not isinstance(table_rules, Mapping) or not table_rules:
+            problems.append(f"{where}: must map each column to a strategy")
+            continue
+        for column, entry in table_rules.items():
+            at = f"{where}.{column}"
+            if not isinstance(column, str) or not IDENTIFIER.fullmatch(column):
+                problems.append(f"{at}: column names are lower-case SQL identifiers")
+                continue
+            rule, problem = _column_rule(table, column, entry)
+            if problem:
+                problems.append(f"{at}: {problem}")
+            elif rule is not None:
+                columns.append(rule)
+    if problems:
+        raise RulesError("\n".join(problems))
+    # The file's bytes, as `sha256sum rules.yaml` in the job computes them.
+    digest = hashlib.sha256(raw or repr(document).encode("utf-8")).hexdigest()
+    return Rules(columns=tuple(columns), sha256=digest, source=source)
+
+
+def _column_rule(table: str, column: str, entry: object) -> tuple[ColumnRule | None, str]:
+    allowed = ", ".join(STRATEGIES)
+    if isinstance(entry, Mapping):
+        if set(entry) != {"fixed"}:
+            return None, f"a mapping must be {{fixed: <value>}}, got {dict(entry)!r}"
+        value = entry["fixed"]
+        if not isinstance(value, str | int | float | bool):
+            return None, f"fixed value must be a string or number, got {value!r}"
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        return ColumnRule(table, column, "fixed", text), ""
+    if entry is None:  # YAML's bare `null`
+        return ColumnRule(table, column, "null"), ""
+    if not isinstance(entry, str) or entry not in STRATEGIES:
+        close = difflib.get_close_matches(str(entry), list(STRATEGIES), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        return None, f"unknown strategy {entry!r}{hint}; allowed: {allowed}"
+    if STRATEGIES[entry].needs_value:
+        return None, f"'{entry}' needs a value: write {{{entry}: <value>}}"
+    return ColumnRule(table, column, entry), ""
+
+
+# --- SQL -------------------------------------------------------------------
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _array(values: tuple[str, ...]) -> str:
+    return "ARRAY[" + ", ".join(_literal(v) for v in values) + "]"
+
+
+def _hmac(domain: str, value_sql: str) -> str:
+    """HMAC-SHA256(mask key, '<domain>:' || value) as bytea.
+
+    The key pads (:mask_ipad / :mask_opad, hex) are computed once per run by
+    the script's preamble; the domain keeps one strategy's pseudonyms from
+    matching another's.
+    """
+    message = f"convert_to({_literal(domain + ':')} || {value_sql}, 'UTF8')"
+    inner = f"sha256(decode(:'mask_ipad', 'hex') || {message})"
+    return f"sha256(decode(:'mask_opad', 'hex') || {inner})"
+
+
+def _digits(hash_sql: str) -> str:
+    """A 256-digit decimal stream from a hash (hex a-f read as 0-5)."""
+    return f"repeat(translate(encode({hash_sql}, 'hex'), 'abcdef', '012345'), 4)"
+
+
+def mask_sql(rule: ColumnRule) -> str:
+    """The SELECT expression that produces the column's copied value."""
+    x = f'"{rule.column}"'
+    digits_only = f"regexp_replace({x}::text, '[^0-9]', '', 'g')"
+    match rule.strategy:
+        case "keep":
+            return x
+        case "null":
+            return "NULL"
+        case "fixed":
+            return _literal(rule.value or "")
+        case "email":
+            return (
+                f"'user-' || left(encode({_hmac('email', f'lower({x}::text)')}, 'hex'), 20)"
+                f" || '@{PSEUDONYM_DOMAIN}'"
+            )
+        case "phone":
+            stream = _digits(_hmac("phone", digits_only))
+            return (
+                f"CASE WHEN {x} IS NULL THEN NULL ELSE (SELECT coalesce(string_agg("
+                "CASE WHEN ch ~ '^[0-9]$' THEN substr(d, n::int, 1) ELSE ch END,"
+                " '' ORDER BY n), '')"
+                f" FROM regexp_split_to_table({x}::text, '') WITH ORDINALITY AS chars (ch, n),"
+                f" (SELECT {stream} AS d) AS stream) END"
+            )
+        case "person_name":
+            return (
+                f"(SELECT ({_array(FIRST_NAMES)})[1 + get_byte(h, 0) % {len(FIRST_NAMES)}]"
+                f" || ' ' || ({_array(LAST_NAMES)})[1 + get_byte(h, 1) % {len(LAST_NAMES)}]"
+                f" FROM (SELECT {_hmac('person_name', f'lower({x}::text)')} AS h) AS hashed)"
+            )
+        case "address":
+            return (
+                f"(SELECT (1 + (get_byte(h, 0) * 256 + get_byte(h, 1)) % 999)::text"
+                f" || ' ' || ({_array(STREETS)})[1 + get_byte(h, 2) % {len(STREETS)}]"
+                f" || ' ' || ({_array(STREET_KINDS)})[1 + get_byte(h, 3) % {len(STREET_KINDS)}]"
+                f" FROM (SELECT {_hmac('address', f'lower({x}::text)')} AS h) AS hashed)"
+            )
+        case "free_text":
+            return (
+                f"CASE WHEN {x} IS NULL THEN NULL ELSE left(repeat({_literal(FILLER)},"
+                f" length({x}::text) / {len(FILLER)} + 1), length({x}::text)) END"
+            )
+        case "card_number":
+            # The original's first digit (the card network) and a Luhn check
+            # digit around hashed digits: card validators accept it, no
+            # payment network does.
+            payload = (
+                f"left({digits_only}, 1) || left({_digits(_hmac('card_number', digits_only))},"
+                f" greatest(length({digits_only}) - 2, 0))"
+            )
+            digit = "substr(p, i, 1)::int"
+            luhn = (
+                f"CASE WHEN (length(p) - i) % 2 = 0 THEN CASE WHEN {digit} * 2 > 9"
+                f" THEN {digit} * 2 - 9 ELSE {digit} * 2 END ELSE {digit} END"
+            )
+            return (
+                f"CASE WHEN {x} IS NULL THEN NULL ELSE coalesce((SELECT p || ((10 - sum({luhn})"
+                f" % 10) % 10)::text FROM (SELECT {payload} AS p) AS payload,"
+                f" generate_series(1, length(p)) AS i GROUP BY p), '') END"
+            )
+        case "date_shift":
+            days = (
+                f"(1 + get_byte(h, 0) % {MAX_DATE_SHIFT_DAYS})"
+                " * CASE WHEN get_byte(h, 1) % 2 = 0 THEN 1 ELSE -1 END"
+            )
+            return (
+                f"(SELECT CASE WHEN pg_typeof({x}) = 'date'::regtype"
+                f" THEN ({x} + {days} * interval '1 day')::date::text"
+                f" ELSE ({x} + {days} * interval '1 day')::text END"
+                f" FROM (SELECT {_hmac('date_shift', f'{x}::text')} AS h) AS hashed)"
+            )
+        case "hashed_id":
+            return (
+                f"(SELECT CASE WHEN pg_typeof({x}) IN ('bigint'::regtype, 'numeric'::regtype)"
+                " THEN ('x' || left(encode(h, 'hex'), 15))::bit(60)::bigint::text"
+                f" WHEN pg_typeof({x}) IN ('integer'::regtype, 'smallint'::regtype)"
+                " THEN ('x' || left(encode(h, 'hex'), 3))::bit(12)::int::text"
+                " ELSE left(encode(h, 'hex'), 24) END"
+                f" FROM (SELECT {_hmac('hashed_id', f'{x}::text')} AS h) AS hashed)"
+            )
+    raise AssertionError(f"no SQL for strategy {rule.strategy}")  # parse_rules forbids it
+
+
+_PREAMBLE = """\
+-- The export: generated from infra/data_sync/rules.yaml (rules sha256 {sha}) by
+-- infra.data_sync.export_sql; run by export.sh as `psql -f export.sql` in the
+-- dump directory. Do not edit: change rules.yaml.
+\\set ON_ERROR_STOP on
+\\pset format unaligned
+\\pset tuples_only on
+\\pset footer off
+
+-- The HMAC pads of the mask key (read from $MASK_KEY_FILE, 32 to 64 bytes).
+\\set mask_key `cat "$MASK_KEY_FILE"`
+SELECT string_agg(lpad(to_hex(get_byte(k, i) # 54), 2, '0'), '' ORDER BY i) AS mask_ipad,
+       string_agg(lpad(to_hex(get_byte(k, i) # 92), 2, '0'), '' ORDER BY i) AS mask_opad
+  FROM (SELECT convert_to(:'mask_key', 'UTF8')
+               || decode(repeat('00', 64 - octet_length(convert_to(:'mask_key', 'UTF8'))), 'hex')
+               AS k) AS key,
+       generate_series(0, 63) AS i \\gset
+\\unset mask_key
+
+-- One snapshot for the check, the counts and every table.
+BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+"""
+
+_FINGERPRINT = """\
+SELECT encode(sha256(convert_to(coalesce(string_agg(
+         format('%s.%s %s%s', c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
+                CASE WHEN a.attnotnull THEN ' not null' ELSE '' END),
+         E'\\n' ORDER BY c.relname, a.attnum), ''), 'UTF8')), 'hex')
+  FROM pg_attribute a
+  JOIN pg_class c ON c.oid = a.attrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped"""
+
+
+def fingerprint_sql() -> str:
+    """One hash of the public schema's tables, columns, types and NOT NULLs."""
+    return _FINGERPRINT + ";\n"
+
+
+def job_files(rules: Rules, rules_text: str) -> dict[str, str]:
+    """What the data-sync jobs' ConfigMap holds: the scripts, rules.yaml and its SQL."""
+    files = {name: (DATA_SYNC_DIR / name).read_text(encoding="utf-8") for name in SCRIPTS}
+    return {
+        **files,
+        "rules.yaml": rules_text,
+        "export.sql": export_sql(rules),
+        "fingerprint.sql": fingerprint_sql(),
+    }
+
+
+def export_sql(rules: Rules) -> str:
+    """The psql script: check, counts, schema fingerprint and one masked COPY per table."""
+    parts = [_PREAMBLE.format(sha=rules.sha256), _check_sql(rules)]
+    parts.append("\\o schema.sha256\n" + _FINGERPRINT + ";\n\\o\n")
+    counts = ", ".join(
+        f'{_literal(table)}, (SELECT count(*) FROM public."{table}")' for table in rules.tables
+    )
+    parts.append(f"\\o rows.json\nSELECT json_build_object({counts});\n\\o\n")
+    for table in rules.tables:
+        select = ", ".join(
+            f'{mask_sql(rule)} AS "{rule.column}"' if rule.masked else f'"{rule.column}"'
+            for rule in rules.of(table)
+        )
+        parts.append(
+            f"\\o data/{table}.csv\n"
+            f'COPY (SELECT {select} FROM public."{table}")'
+            " TO STDOUT WITH (FORMAT csv, HEADER true);\n"
+            "\\o\n"
+        )
+    parts.append("COMMIT;\n")
+    return "\n".join(parts)
+
+
+def _check_sql(rules: Rules) -> str:
+    classified = ",\n            ".join(
+        f"({_literal(rule.table)}, {_literal(rule.column)})" for rule in rules.columns
+    )
+    return f"""\
+-- Fail closed: every column of the live schema has a rule and every rule
+-- names a live column, or the run stops here, before any file is written.
+-- Read from pg_catalog, which also lists tables this role cannot read
+-- (information_schema would hide them).
+DO $fail_closed$
+DECLARE
+    unclassified text;
+    stale text;
+BEGIN
+    WITH live AS (
+        SELECT c.relname::text AS table_name, a.attname::text AS column_name, a.attnum
+          FROM pg_attribute a
+          JOIN pg_class c ON c.oid = a.attrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+           AND a.attnum > 0 AND NOT a.attisdropped
+    ), rules (table_name, column_name) AS (
+        VALUES
+            {classified}
+    )
+    SELECT (SELECT string_agg(format('public.%s.%s', table_name, column_name), ', '
+                              ORDER BY table_name, attnum)
+              FROM live WHERE (table_name, column_name) NOT IN (SELECT * FROM rules)),
+           (SELECT string_agg(format('public.%s.%s', table_name, column_name), ', '
+                              ORDER BY table_name, column_name)
+              FROM rules
+             WHERE (table_name, column_name) NOT IN (SELECT table_name, column_name FROM live))
+      INTO unclassified, stale;
+    IF unclassified IS NOT NULL OR stale IS NOT NULL THEN
+        RAISE EXCEPTION 'export stopped before writing anything: '
+                        'rules.yaml does not match the schema'
+            USING DETAIL = format(
+                'Columns without a rule: %s. Rules for columns the database does not have: %s.',
+                coalesce(unclassified, 'none'), coalesce(stale, 'none')),
+            HINT = 'Classify each column in infra/data_sync/rules.yaml '
+                   '(README "Production data in staging"), deploy, then run again.';
+    END IF;
+END
+$fail_closed$;
+"""

@@ -1,0 +1,90 @@
+#!/bin/sh
+# import.sh fetch s3://BUCKET/PREFIX DIR | load DIR
+#
+# The receiving side of the weekly anonymised copy (README "Production data
+# in staging"), run by the data-import CronJob in staging's cluster:
+#
+#   fetch  (aws-cli image) downloads the newest complete dump under PREFIX
+#          (the newest one with a manifest.json) into DIR and checks every
+#          file against its checksums.
+#   load   (postgres image) replaces database $DBNAME's public schema with the
+#          dump in one transaction, as role $ROLE: the tables, then their
+#          rows, then indexes and constraints (so foreign keys are checked),
+#          sequences past their column's maximum, row counts checked against
+#          the manifest. A failure leaves the database as it was. Admin
+#          credentials: the RDS master secret's JSON in $ADMIN_SECRET_FILE.
+set -eu
+SYNC_DIR="${SYNC_DIR:-/sync}"
+
+die() {
+    echo "import: $*" >&2
+    exit 1
+}
+
+verify() {
+    dir="$1"
+    [ -f "$dir/manifest.json" ] || die "$dir has no manifest.json: not a complete dump"
+    expected="$(sed -n 's/^ *"sha256sums": *"\([0-9a-f]*\)".*/\1/p' "$dir/manifest.json")"
+    actual="$(cd "$dir" && sha256sum SHA256SUMS | cut -d ' ' -f 1)"
+    if [ -z "$expected" ] || [ "$expected" != "$actual" ]; then
+        die "$dir/SHA256SUMS does not match its manifest"
+    fi
+    (cd "$dir" && sha256sum -c SHA256SUMS > /dev/null) || die "a file in $dir does not match SHA256SUMS"
+}
+
+fetch() {
+    source="${1%/}"
+    dir="$2"
+    case "$source" in
+        s3://*/*) ;;
+        *) die "source must be s3://<bucket>/<prefix>, got '$source'" ;;
+    esac
+    location="${source#s3://}"
+    bucket="${location%%/*}"
+    prefix="${location#*/}"
+    keys="$(aws s3api list-objects-v2 --bucket "$bucket" --prefix "$prefix/" \
+        --query "Contents[?ends_with(Key, '/manifest.json')].Key" --output text)"
+    # Tab-separated keys (or "None"); the createdAt prefixes sort by time.
+    newest="$(printf '%s\n' "$keys" | tr '\t' '\n' | grep '/manifest\.json$' | sort | tail -n 1 || true)"
+    [ -n "$newest" ] || die "no complete dump under $source yet (an export writes manifest.json last)"
+    rm -rf "$dir"
+    aws s3 cp "s3://$bucket/${newest%manifest.json}" "$dir" --recursive --only-show-errors
+    verify "$dir"
+    echo "import: fetched s3://$bucket/${newest%manifest.json}"
+}
+
+field() {
+    sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\([^\"]*\)\".*/\1/p" "$ADMIN_SECRET_FILE"
+}
+
+load() {
+    dir="$1"
+    verify "$dir"
+    if [ -n "${ADMIN_SECRET_FILE:-}" ]; then
+        PGUSER="$(field username)"
+        PGPASSWORD="$(field password)"
+        export PGUSER PGPASSWORD
+        [ -n "$PGUSER" ] || die "no username in $ADMIN_SECRET_FILE"
+    fi
+    cd "$dir"
+    script="$(mktemp)"
+    trap 'rm -f "$script"' EXIT
+    for file in data/*.csv; do
+        table="$(basename "$file" .csv)"
+        columns="$(head -n 1 "$file")"
+        case "$table$columns" in
+            *[!a-z0-9_,]*) die "$file: unexpected table or column names; not loading" ;;
+        esac
+        printf '\\copy public."%s" (%s) FROM '"'%s'"' WITH (FORMAT csv, HEADER true)\n' \
+            "$table" "$columns" "$file"
+    done > "$script"
+    psql -X -q -v ON_ERROR_STOP=1 -d "$DBNAME" -v role="$ROLE" \
+        -v load_script="$script" -f "$SYNC_DIR/import.sql"
+    echo "import: loaded $(sed -n 's/^ *"createdAt": *"\([^"]*\)".*/\1/p' manifest.json) into $DBNAME"
+}
+
+case "${1:-}" in
+    fetch) [ $# -eq 3 ] || die "usage: import.sh fetch s3://BUCKET/PREFIX DIR"; fetch "$2" "$3" ;;
+    load) [ $# -eq 2 ] || die "usage: import.sh load DIR"; load "$2" ;;
+    *) die "usage: import.sh fetch s3://BUCKET/PREFIX DIR | load DIR" ;;
+esac

@@ -1,0 +1,705 @@
+"""The weekly anonymised copy of production, end to end, on real services.
+
+A real PostgreSQL server (Debian's binaries, started here) holds a
+production-like database full of personal data in many forms; the export job's
+script (`export.sh dump`, as the read-only export role) masks it, `export.sh
+publish` uploads it with the real AWS CLI to S3 on a moto server, and the import
+job's script (`import.sh fetch` / `load`) loads it into a second database.
+Then every text value of the target and every published file is searched for
+every personal value of the source.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+from infra.data_sync import (
+    DATA_SYNC_DIR,
+    RULES_FILE,
+    Rules,
+    RulesError,
+    job_files,
+    load_rules,
+    parse_rules,
+)
+from infra.sql import SQL_DIR
+from tests.postgres import MASTER, psql, server
+
+__all__ = ["server"]  # the fixture, imported for the tests below
+
+EXPORT_ROLE = "stagecraft_export"
+SOURCE_DB, SOURCE_ROLE = "production_app", "shop"
+TARGET_DB, TARGET_ROLE = "staging_app", "staging_shop"
+BUCKET = "stagecraft-production-data-sync"
+MASK_KEY = "k" * 8 + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJ"[:40]  # 48 bytes
+
+FIRST = ["Maria", "Jürgen", "Aoife", "Oluwaseun", "Sébastien", "Priya", "Mateus", "Ingrid"]
+LAST = ["Garcia-Lopez", "Okonkwo", "Fitzgerald", "Nakamura", "Lindqvist", "Brennan", "Haddad"]
+STREETS = ["Calle de Alcalá", "Baker Street", "Rue de Rivoli", "Unter den Linden", "Via Roma"]
+
+
+@dataclass(frozen=True)
+class Person:
+    email: str
+    name: str
+    phone: str
+    date_of_birth: str
+    national_id: str
+    line1: str
+    postcode: str
+    card: str
+
+
+def _luhn_ok(number: str) -> bool:
+    digits = [int(d) for d in number]
+    total = 0
+    for position, digit in enumerate(reversed(digits)):
+        doubled = digit * 2 - 9 if digit * 2 > 9 else digit * 2
+        total += doubled if position % 2 == 1 else digit
+    return total % 10 == 0
+
+
+def _card(seed: int) -> str:
+    payload = f"5{seed:014d}"[-15:]
+    for check in range(10):
+        if _luhn_ok(payload + str(check)):
+            return payload + str(check)
+    raise AssertionError
+
+
+def people() -> list[Person]:
+    found = []
+    for n in range(40):
+        first, last = FIRST[n % len(FIRST)], LAST[n % len(LAST)]
+        found.append(
+            Person(
+                email=f"{first.lower()}.{last.lower()}{n}@mail-{n % 3}.test",
+                name=f"{first} {last}",
+                phone=[f"+34 6{n:02d} 123 {n:03d}", f"(020) 7946-{n:04d}", f"+4915{n:08d}"][n % 3],
+                # A year apart: a shift of at most 180 days cannot land on another's.
+                date_of_birth=f"{1940 + n}-07-01",
+                national_id=f"{12345678 + n * 7919}Z",
+                line1=f"{n + 10} {STREETS[n % len(STREETS)]}",
+                postcode=f"{28001 + n * 13}",
+                card=_card(4_000_000_000 + n * 7_654_321),
+            )
+        )
+    return found
+
+
+PEOPLE = people()
+
+
+def _populate(server_: dict[str, str]) -> None:
+    rows = []
+    for n, p in enumerate(PEOPLE):
+        # Upper-cased in orders: the same address, however written, is one pseudonym.
+        rows.append(
+            f"INSERT INTO customers (email, name, phone, date_of_birth, national_id) VALUES "
+            f"('{p.email}', '{p.name}', '{p.phone}', '{p.date_of_birth}', '{p.national_id}');"
+        )
+        rows.append(
+            "INSERT INTO addresses (customer_id, line1, city, postcode, country) "
+            f"SELECT id, '{p.line1}', 'Madrid', '{p.postcode}', 'ES' FROM customers "
+            f"WHERE email = '{p.email}';"
+        )
+        rows.append(
+            "INSERT INTO payment_cards (customer_id, card_number, cardholder_name, expires_on) "
+            f"SELECT id, '{p.card}', name, '2031-01-31' FROM customers WHERE email = '{p.email}';"
+        )
+        rows.append(
+            "INSERT INTO orders (customer_id, shipping_address_id, contact_email, total_cents, "
+            "status) SELECT c.id, a.id, upper(c.email), 1000 + c.id, 'paid' FROM customers c "
+            f"JOIN addresses a ON a.customer_id = c.id WHERE c.email = '{p.email}';"
+        )
+        other = PEOPLE[(n + 1) % len(PEOPLE)]
+        body = (
+            f"Hi, I'm {p.name}. Please call {p.phone} or write to {p.email}; "
+            f"my neighbour {other.name} ({other.email}) lives at {other.line1}. "
+            f"Card {p.card} was charged twice. Born {p.date_of_birth}, ID {p.national_id}."
+        ).replace("'", "''")
+        rows.append(
+            "INSERT INTO support_tickets (reporter_email, subject, body) VALUES "
+            f"('{p.email}', 'Refund for {p.name}', '{body}');"
+        )
+    psql(server_, "-c", "\n".join(rows), database=SOURCE_DB, user=SOURCE_ROLE)
+
+
+def personal_values() -> set[str]:
+    """Every personal value as the source holds it."""
+    values: set[str] = set()
+    for p in PEOPLE:
+        values |= {p.email, p.name, p.phone, p.date_of_birth, p.national_id}
+        values |= {p.line1, p.postcode, p.card}
+        values |= set(p.name.split(" "))
+        values.add(p.line1.split(" ", 1)[1])  # the street without its number
+    # The seed's own fake people are in the source too.
+    values |= {"ada@example.com", "Ada Lovelace", "Grace Hopper", "+44 20 7946 0018", "1815-12-10"}
+    values |= {"1 Example Street", "EX1 1AA", "4242424242424242"}
+    return values
+
+
+def _all_text(server_: dict[str, str], database: str) -> str:
+    """Every value of every column of every public table, as text."""
+    tables = psql(
+        server_,
+        "-c",
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
+        database=database,
+    ).stdout.split()
+    return "\n".join(
+        psql(server_, "-c", f"SELECT t::text FROM public.{table} t", database=database).stdout
+        for table in tables
+    )
+
+
+def derived_values() -> set[str]:
+    """The same values written differently: digits only, upper case."""
+    values: set[str] = set()
+    for p in PEOPLE:
+        values |= {re.sub(r"\D", "", p.phone), p.email.upper(), p.name.upper()}
+    return values
+
+
+def _leaks(haystack: str, values: set[str] | None = None) -> list[str]:
+    lowered = haystack.lower()
+    searched = values if values is not None else personal_values() | derived_values()
+    return sorted(v for v in searched if v.lower() in lowered)
+
+
+def _run(
+    script: str, *args: str, env: dict[str, str], check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """One of the jobs' scripts, from the ConfigMap's files, as the pod runs it."""
+    run = subprocess.run(
+        ["sh", f"{env['SYNC_DIR']}/{script}", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if check and run.returncode != 0:
+        raise AssertionError(f"{script} {' '.join(args)} failed:\n{run.stderr}")
+    return run
+
+
+@dataclass
+class Pipeline:
+    server: dict[str, str]
+    sync_dir: Path
+    work: Path
+    env: dict[str, str]
+    export_env: dict[str, str]
+    import_env: dict[str, str]
+    exported: Path
+    fetched: Path
+    rules: Rules
+
+    def objects(self) -> dict[str, bytes]:
+        s3 = _s3(self.env["AWS_ENDPOINT_URL"])
+        listed = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+        return {o["Key"]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed}
+
+    def export(self, directory: Path, *, check: bool = True, key_file: Path | None = None):
+        env = {**self.export_env}
+        if key_file is not None:
+            env["MASK_KEY_FILE"] = str(key_file)
+        return _run("export.sh", "dump", str(directory), env=env, check=check)
+
+
+def _s3(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+def _write_sync_dir(directory: Path, rules: Rules, rules_text: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, content in job_files(rules, rules_text).items():
+        (directory / name).write_text(content, encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def pipeline(server, moto_endpoint, tmp_path_factory) -> Pipeline:
+    work = tmp_path_factory.mktemp("data-sync")
+    for database, role in ((SOURCE_DB, SOURCE_ROLE), (TARGET_DB, TARGET_ROLE)):
+        psql(
+            server,
+            "-v",
+            f"dbname={database}",
+            "-v",
+            f"role={role}",
+            "-v",
+            "password=pw",
+            "-f",
+            str(SQL_DIR / "create.sql"),
+        )
+        psql(
+            server,
+            "-v",
+            f"role={role}",
+            "-f",
+            str(SQL_DIR / "reset.sql"),
+            "-f",
+            str(SQL_DIR / "seed.sql"),
+            database=database,
+        )
+    _populate(server)
+    # The export role, made as the setup Job makes it: by the master user.
+    psql(
+        server,
+        "-v",
+        f"export_role={EXPORT_ROLE}",
+        "-v",
+        f"dbname={SOURCE_DB}",
+        "-v",
+        f"owner={SOURCE_ROLE}",
+        "-f",
+        str(DATA_SYNC_DIR / "export_role.sql"),
+        database=SOURCE_DB,
+    )
+
+    rules_text = RULES_FILE.read_text(encoding="utf-8")
+    rules = load_rules()
+    sync_dir = work / "sync"
+    _write_sync_dir(sync_dir, rules, rules_text)
+    key_file = work / "mask-key"
+    key_file.write_text(MASK_KEY)
+    admin_secret = work / "admin.json"
+    admin_secret.write_text(json.dumps({"username": MASTER, "password": "master-pw"}))
+
+    base = {
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "HOME": str(work),
+        "SYNC_DIR": str(sync_dir),
+        "PGHOST": server["host"],
+        "PGPORT": server["port"],
+        "PGCONNECT_TIMEOUT": "5",
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+    }
+    export_env = {
+        **base,
+        "PGUSER": EXPORT_ROLE,
+        "PGDATABASE": SOURCE_DB,
+        "MASK_KEY_FILE": str(key_file),
+        "SOURCE_ENVIRONMENT": "production",
+    }
+    import_env = {
+        **base,
+        "ADMIN_SECRET_FILE": str(admin_secret),
+        "DBNAME": TARGET_DB,
+        "ROLE": TARGET_ROLE,
+    }
+    urllib.request.urlopen(
+        urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"), timeout=5
+    ).close()
+    _s3(moto_endpoint).create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+
+    exported, fetched = work / "export", work / "import"
+    _run("export.sh", "dump", str(exported), env=export_env)
+    _run("export.sh", "publish", str(exported), f"s3://{BUCKET}/dumps", env=base)
+    _run("import.sh", "fetch", f"s3://{BUCKET}/dumps", str(fetched), env=base)
+    _run("import.sh", "load", str(fetched), env=import_env)
+    return Pipeline(server, sync_dir, work, base, export_env, import_env, exported, fetched, rules)
+
+
+def _rows(server_: dict[str, str], database: str, query: str) -> list[list[str]]:
+    out = psql(server_, "-F", "\t", "-c", query, database=database).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+# --- nothing personal leaves production ---------------------------------------
+
+
+def test_the_scan_finds_every_personal_value_in_the_source(pipeline):
+    # The search below can fail: on the source it finds everything.
+    source = _all_text(pipeline.server, SOURCE_DB)
+    assert _leaks(source, personal_values()) == sorted(personal_values())
+
+
+def test_no_personal_value_reaches_the_staging_database(pipeline):
+    assert _leaks(_all_text(pipeline.server, TARGET_DB)) == []
+
+
+def test_no_personal_value_is_in_any_published_file(pipeline):
+    objects = pipeline.objects()
+    assert any(key.endswith("/data/customers.csv") for key in objects)
+    published = "\n".join(body.decode("utf-8") for body in objects.values())
+    assert _leaks(published) == []
+
+
+def test_row_counts_and_foreign_keys_hold(pipeline):
+    count = (
+        "SELECT string_agg(format('%s=%s', t, n), ',' ORDER BY t) FROM (VALUES "
+        "('customers', (SELECT count(*) FROM customers)), ('addresses', (SELECT count(*) FROM "
+        "addresses)), ('payment_cards', (SELECT count(*) FROM payment_cards)), ('orders', "
+        "(SELECT count(*) FROM orders)), ('support_tickets', (SELECT count(*) FROM "
+        "support_tickets))) AS v (t, n)"
+    )
+    source = psql(pipeline.server, "-c", count, database=SOURCE_DB).stdout.strip()
+    target = psql(pipeline.server, "-c", count, database=TARGET_DB).stdout.strip()
+    assert source == target
+    assert "customers=43" in target
+    # The constraints came back after the rows: every reference resolves.
+    foreign_keys = psql(
+        pipeline.server,
+        "-c",
+        "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+        "AND connamespace = 'public'::regnamespace",
+        database=TARGET_DB,
+    ).stdout.strip()
+    assert foreign_keys == "5"
+    orphans = psql(
+        pipeline.server,
+        "-c",
+        "SELECT count(*) FROM support_tickets t LEFT JOIN customers c "
+        "ON c.email = t.reporter_email WHERE c.id IS NULL",
+        database=TARGET_DB,
+    ).stdout.strip()
+    assert orphans == "0"
+
+
+def test_a_pseudonym_is_the_same_wherever_its_original_was(pipeline):
+    # orders.contact_email held the customer's address upper-cased; the
+    # cardholder's name was the customer's name.
+    mismatches = _rows(
+        pipeline.server,
+        TARGET_DB,
+        "SELECT c.email, o.contact_email FROM orders o JOIN customers c ON c.id = o.customer_id "
+        "WHERE o.contact_email IS DISTINCT FROM c.email",
+    )
+    assert mismatches == []
+    names = _rows(
+        pipeline.server,
+        TARGET_DB,
+        "SELECT c.name, p.cardholder_name FROM payment_cards p JOIN customers c "
+        "ON c.id = p.customer_id WHERE p.cardholder_name IS DISTINCT FROM c.name",
+    )
+    assert names == []
+
+
+def test_masks_are_an_hmac_under_the_key(pipeline):
+    first = PEOPLE[0]
+    expected = hmac.new(
+        MASK_KEY.encode(), f"email:{first.email.lower()}".encode(), hashlib.sha256
+    ).hexdigest()[:20]
+    emails = _rows(
+        pipeline.server,
+        TARGET_DB,
+        "SELECT email FROM customers WHERE id = (SELECT id FROM customers ORDER BY id "
+        "OFFSET 3 LIMIT 1)",
+    )
+    assert emails == [[f"user-{expected}@example.com"]]
+
+
+def test_masked_values_keep_the_shape_applications_validate(pipeline):
+    customers = _rows(
+        pipeline.server,
+        TARGET_DB,
+        "SELECT email, name, coalesce(phone, ''), coalesce(date_of_birth::text, '') "
+        "FROM customers ORDER BY id OFFSET 3",
+    )
+    source = _rows(
+        pipeline.server,
+        SOURCE_DB,
+        "SELECT email, name, coalesce(phone, ''), coalesce(date_of_birth::text, '') "
+        "FROM customers ORDER BY id OFFSET 3",
+    )
+    emails = [row[0] for row in customers]
+    assert all(re.fullmatch(r"user-[0-9a-f]{20}@example\.com", e) for e in emails)
+    assert len(set(emails)) == len(emails)  # still unique
+    for (_, name, phone, born), (_, _, old_phone, old_born) in zip(customers, source, strict=True):
+        assert re.fullmatch(r"[A-Z][a-z]+ [A-Z][a-z]+", name)
+        # Same length, punctuation where it was, only digits changed.
+        assert len(phone) == len(old_phone)
+        assert re.sub(r"\d", "9", phone) == re.sub(r"\d", "9", old_phone)
+        shift = abs(
+            int(born[:4]) * 366
+            + int(born[5:7]) * 31
+            + int(born[8:])
+            - (int(old_born[:4]) * 366 + int(old_born[5:7]) * 31 + int(old_born[8:]))
+        )
+        assert 0 < shift <= 190
+    cards = [
+        row[0] for row in _rows(pipeline.server, TARGET_DB, "SELECT card_number FROM payment_cards")
+    ]
+    assert all(len(card) == 16 and _luhn_ok(card) for card in cards)
+    ids = [
+        row[0]
+        for row in _rows(
+            pipeline.server,
+            TARGET_DB,
+            "SELECT national_id FROM customers WHERE national_id IS NOT NULL",
+        )
+    ]
+    assert all(re.fullmatch(r"[0-9a-f]{24}", i) for i in ids)
+
+
+def test_the_manifest_describes_the_dump(pipeline):
+    manifests = {k: v for k, v in pipeline.objects().items() if k.endswith("manifest.json")}
+    assert len(manifests) == 1
+    manifest = json.loads(next(iter(manifests.values())))
+    assert manifest["rows"] == {
+        "customers": 43,
+        "addresses": 42,
+        "payment_cards": 41,
+        "orders": 44,
+        "support_tickets": 41,
+    }
+    assert manifest["rulesSha256"] == hashlib.sha256(RULES_FILE.read_bytes()).hexdigest()
+    assert manifest["source"] == "production"
+    assert re.fullmatch(r"[0-9a-f]{64}", manifest["schemaSha256"])
+
+
+# --- fail closed --------------------------------------------------------------
+
+
+def test_an_unclassified_column_stops_the_export_before_anything_is_written(pipeline):
+    before = sorted(pipeline.objects())
+    psql(
+        pipeline.server,
+        "-c",
+        "ALTER TABLE customers ADD COLUMN loyalty_notes text",
+        database=SOURCE_DB,
+        user=SOURCE_ROLE,
+    )
+    try:
+        target = pipeline.work / "blocked"
+        run = pipeline.export(target, check=False)
+        assert run.returncode != 0
+        assert "Columns without a rule: public.customers.loyalty_notes" in run.stderr
+        assert "rules.yaml" in run.stderr
+        assert not list((target / "data").iterdir())
+        assert not (target / "manifest.json").exists()
+        publish = _run(
+            "export.sh",
+            "publish",
+            str(target),
+            f"s3://{BUCKET}/dumps",
+            env=pipeline.env,
+            check=False,
+        )
+        assert publish.returncode != 0
+        assert "has no manifest.json" in publish.stderr
+        assert sorted(pipeline.objects()) == before
+    finally:
+        psql(
+            pipeline.server,
+            "-c",
+            "ALTER TABLE customers DROP COLUMN loyalty_notes",
+            database=SOURCE_DB,
+            user=SOURCE_ROLE,
+        )
+
+
+def test_a_rule_for_a_dropped_column_stops_the_export_too(pipeline, tmp_path):
+    text = RULES_FILE.read_text().replace(
+        "    priority: keep\n", "    priority: keep\n    mood: keep\n"
+    )
+    rules = parse_rules(yaml.safe_load(text), raw=text.encode())
+    _write_sync_dir(tmp_path / "sync", rules, text)
+    run = _run(
+        "export.sh",
+        "dump",
+        str(tmp_path / "out"),
+        env={**pipeline.export_env, "SYNC_DIR": str(tmp_path / "sync")},
+        check=False,
+    )
+    assert run.returncode != 0
+    assert "Rules for columns the database does not have: public.support_tickets.mood" in run.stderr
+
+
+def test_a_short_mask_key_is_refused(pipeline, tmp_path):
+    short = tmp_path / "short-key"
+    short.write_text("too-short")
+    run = pipeline.export(tmp_path / "out", key_file=short, check=False)
+    assert run.returncode != 0
+    assert "is 9 bytes; it must be 32 to 64" in run.stderr
+
+
+def test_the_export_role_reads_but_cannot_write(pipeline):
+    wrote = psql(
+        pipeline.server,
+        "-c",
+        "INSERT INTO orders (customer_id, total_cents, status) VALUES (1, 1, 'paid')",
+        database=SOURCE_DB,
+        user=EXPORT_ROLE,
+        check=False,
+    )
+    assert wrote.returncode != 0
+    assert "read-only transaction" in wrote.stderr
+    # Even switching the session back to read-write: no privilege to write.
+    forced = psql(
+        pipeline.server,
+        "-c",
+        "SET default_transaction_read_only = off",
+        "-c",
+        "DELETE FROM orders",
+        database=SOURCE_DB,
+        user=EXPORT_ROLE,
+        check=False,
+    )
+    assert "permission denied for table orders" in forced.stderr
+
+
+# --- the import ----------------------------------------------------------------
+
+
+def test_importing_twice_gives_the_same_database(pipeline):
+    def snapshot() -> str:
+        dumped = subprocess.run(
+            [
+                "pg_dump",
+                "-h",
+                pipeline.server["host"],
+                "-p",
+                pipeline.server["port"],
+                "-U",
+                MASTER,
+                "--no-owner",
+                TARGET_DB,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        # pg_dump's \restrict lines carry a fresh random key each run.
+        return "\n".join(line for line in dumped.splitlines() if "restrict " not in line)
+
+    first = snapshot()
+    _run("import.sh", "load", str(pipeline.fetched), env=pipeline.import_env)
+    assert snapshot() == first
+
+
+def test_the_application_owns_the_imported_tables_and_sequences_continue(pipeline):
+    owners = _rows(
+        pipeline.server,
+        TARGET_DB,
+        "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
+    )
+    assert owners == [[TARGET_ROLE]]
+    new_id = psql(
+        pipeline.server,
+        "-c",
+        "INSERT INTO customers (email, name) VALUES ('new@example.org', 'New') RETURNING id",
+        database=TARGET_DB,
+        user=TARGET_ROLE,
+        password="pw",
+    ).stdout.strip()
+    try:
+        assert new_id == str(
+            int(_rows(pipeline.server, SOURCE_DB, "SELECT max(id) FROM customers")[0][0]) + 1
+        )
+    finally:
+        psql(
+            pipeline.server,
+            "-c",
+            "DELETE FROM customers WHERE email = 'new@example.org'",
+            database=TARGET_DB,
+        )
+
+
+def test_a_tampered_dump_is_not_loaded(pipeline, tmp_path):
+    copy = tmp_path / "dump"
+    subprocess.run(["cp", "-r", str(pipeline.fetched), str(copy)], check=True)
+    with (copy / "data" / "orders.csv").open("a") as extra:
+        extra.write("999,1,,x@y.z,1,paid,2026-01-01 00:00:00+00\n")
+    run = _run("import.sh", "load", str(copy), env=pipeline.import_env, check=False)
+    assert run.returncode != 0
+    assert "does not match SHA256SUMS" in run.stderr
+
+
+def test_fetch_takes_the_newest_complete_dump(pipeline, tmp_path):
+    s3 = _s3(pipeline.env["AWS_ENDPOINT_URL"])
+    # A newer export that never finished: files, no manifest.
+    s3.put_object(Bucket=BUCKET, Key="dumps/2999-01-01T000000Z/data/customers.csv", Body=b"x")
+    try:
+        _run("import.sh", "fetch", f"s3://{BUCKET}/dumps", str(tmp_path / "f"), env=pipeline.env)
+        assert not (tmp_path / "f" / "data" / "customers.csv").read_text().startswith("x")
+    finally:
+        s3.delete_object(Bucket=BUCKET, Key="dumps/2999-01-01T000000Z/data/customers.csv")
+    empty = _run(
+        "import.sh",
+        "fetch",
+        f"s3://{BUCKET}/nothing-here",
+        str(tmp_path / "g"),
+        env=pipeline.env,
+        check=False,
+    )
+    assert empty.returncode != 0
+    assert "no complete dump under" in empty.stderr
+
+
+# --- the rules file ------------------------------------------------------------
+
+
+def test_every_column_of_the_application_schema_has_a_rule(pipeline):
+    live = _rows(
+        pipeline.server,
+        TARGET_DB,
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'public' ORDER BY 1, 2",
+    )
+    assert sorted([r.table, r.column] for r in load_rules().columns) == live
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        (
+            {"tables": {"customers": {"email": "emial"}}},
+            "tables.customers.email: unknown strategy 'emial' (did you mean 'email'?)",
+        ),
+        (
+            {"tables": {"customers": {"email": "fixed"}}},
+            "'fixed' needs a value: write {fixed: <value>}",
+        ),
+        ({"tables": {"Customers": {"email": "email"}}}, "lower-case SQL identifiers"),
+        ({"tables": {"customers": {"email": {"fixd": 1}}}}, "a mapping must be {fixed: <value>}"),
+        ({"columns": {}}, "must be a mapping with one key, 'tables'"),
+    ],
+)
+def test_a_malformed_rule_is_refused_naming_it(rules, message):
+    with pytest.raises(RulesError, match=re.escape(message)):
+        parse_rules(rules)
+
+
+def test_the_job_files_are_what_the_configmap_needs():
+    files = job_files(load_rules(), RULES_FILE.read_text())
+    assert set(files) == {
+        "export.sh",
+        "import.sh",
+        "import.sql",
+        "export_role.sql",
+        "rules.yaml",
+        "export.sql",
+        "fingerprint.sql",
+    }
+    assert 'public."support_tickets"' in files["export.sql"]
