@@ -2223,6 +2223,191 @@ class CostControlsSpec(Section):
         return off_hours.WorkingHours(days=tuple(self.working_days), start=start, end=end)
 
 
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_KMS_KEY_ARN = re.compile(
+    r"^arn:aws(-cn|-us-gov)?:kms:[a-z]{2}(-[a-z]+)+-\d:\d{12}:key/(mrk-)?[0-9a-f-]{32,36}$"
+)
+DATA_EXPORT_KEYS = (
+    "data_export_schedule",
+    "data_export_reader_role_arns",
+    "data_dump_retention_days",
+)
+DATA_IMPORT_KEYS = ("data_import_bucket", "data_import_kms_key_arn", "data_import_schedule")
+
+
+class DataSyncSpec(Section):
+    """The weekly anonymised copy of production into staging (README 'Production data in
+    staging')."""
+
+    title: ClassVar[str] = "Production data in staging"
+
+    data_export: bool = Field(
+        False,
+        alias="dataExport",
+        description=(
+            "Production tier only. A CronJob in this cluster reads the database (its first "
+            "read replica, else the primary) as a read-only, IAM-authenticated role, masks "
+            "every column as infra/data_sync/rules.yaml says, and publishes the dump to this "
+            "stack's data-sync bucket. A column without a rule stops it before anything is "
+            "written."
+        ),
+    )
+    data_export_schedule: str = Field(
+        "0 2 * * 6",
+        alias="dataExportSchedule",
+        description=(
+            "Cron schedule of the export, in dataSyncTimeZone: Saturdays at 02:00 by "
+            "default, the seeds' weekly sync."
+        ),
+    )
+    data_export_reader_role_arns: list[str] = Field(
+        default_factory=list,
+        alias="dataExportReaderRoleArns",
+        description=(
+            "The import roles that may read the dumps: each importing stack's "
+            "`dataImportRoleArn` output (`arn:aws:iam::<account>:role/<project>-<stack>-"
+            "data-import`). The bucket policy refuses every other reader, whatever its IAM "
+            "policy says."
+        ),
+    )
+    data_dump_retention_days: int = Field(
+        35,
+        alias="dataDumpRetentionDays",
+        ge=1,
+        le=3650,
+        description=(
+            "Days a published dump is kept before S3 deletes it (five weekly dumps by "
+            "default); a replaced object's old version goes a day later."
+        ),
+    )
+    data_import: bool = Field(
+        False,
+        alias="dataImport",
+        description=(
+            "Not in the production tier. A CronJob in this cluster loads the newest complete "
+            "dump from dataImportBucket into this stack's database, replacing its public "
+            "schema in one transaction; pr-<n> stacks on this cluster may start from it "
+            "(their initialData)."
+        ),
+    )
+    data_import_bucket: str = Field(
+        "",
+        alias="dataImportBucket",
+        description="Production's data-sync bucket: its `dataSyncBucket` output.",
+    )
+    data_import_kms_key_arn: str = Field(
+        "",
+        alias="dataImportKmsKeyArn",
+        description=(
+            "The key that bucket is encrypted with: production's `dataSyncKmsKeyArn` output. "
+            "The import role may decrypt with it through S3, nothing else."
+        ),
+    )
+    data_import_schedule: str = Field(
+        "0 6 * * 6",
+        alias="dataImportSchedule",
+        description=(
+            "Cron schedule of the import, in dataSyncTimeZone: Saturdays at 06:00 by "
+            "default, four hours after production's export. A run with no newer dump "
+            "reloads the last one."
+        ),
+    )
+    data_sync_time_zone: str = Field(
+        "Etc/UTC",
+        alias="dataSyncTimeZone",
+        description="IANA time zone of dataExportSchedule and dataImportSchedule.",
+    )
+
+    @field_validator("data_export_schedule", "data_import_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not _CRON.fullmatch(value.strip()):
+            raise ValueError(
+                "must be a five-field cron schedule such as '0 2 * * 6' (Saturdays 02:00)"
+            )
+        return value.strip()
+
+    @field_validator("data_export_reader_role_arns")
+    @classmethod
+    def _reader_arns(cls, value: list[str]) -> list[str]:
+        _no_duplicates(value)
+        for arn in value:
+            if not _ROLE_ARN.fullmatch(arn) or not arn.endswith("-data-import"):
+                raise ValueError(
+                    f"'{arn}' is not an import role's ARN such as "
+                    "'arn:aws:iam::123456789012:role/stagecraft-staging-data-import' (an "
+                    "importing stack's dataImportRoleArn output)"
+                )
+        return value
+
+    @field_validator("data_import_bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if value and (not _S3_BUCKET.fullmatch(value) or "--" in value):
+            raise ValueError(
+                "must be an S3 bucket name (3-63 lowercase letters, digits, single hyphens): "
+                "production's dataSyncBucket output"
+            )
+        return value
+
+    @field_validator("data_import_kms_key_arn")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if value and not _KMS_KEY_ARN.fullmatch(value):
+            raise ValueError(
+                "must be a KMS key ARN such as 'arn:aws:kms:us-east-1:123456789012:key/"
+                "1234abcd-12ab-34cd-56ef-1234567890ab': production's dataSyncKmsKeyArn output"
+            )
+        return value
+
+    @field_validator("data_sync_time_zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if value not in iana_time_zones():
+            close = difflib.get_close_matches(value, sorted(iana_time_zones()), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ValueError(f"must be an IANA time zone name such as 'Etc/UTC'{hint}")
+        return value
+
+    def rule_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        changed = self.changed_keys()
+        if self.data_export and self.data_import:
+            problems.append(Problem(
+                _key("dataImport"), True,
+                "a stack either exports its data (production) or imports production's, "
+                "not both"))  # fmt: skip
+        for switch, keys, on in (
+            ("dataExport", DATA_EXPORT_KEYS, self.data_export),
+            ("dataImport", DATA_IMPORT_KEYS, self.data_import),
+        ):
+            if on:
+                continue
+            problems += [
+                Problem(
+                    _key(_alias_of(DataSyncSpec, name)),
+                    getattr(self, name),
+                    f"applies only with {switch}: true; set it or remove this key",
+                )
+                for name in keys
+                if name in changed
+            ]
+        if self.data_import:
+            problems += [
+                Problem(_key(alias), "", f"is needed with dataImport: true ({what} output)")
+                for alias, value, what in (
+                    ("dataImportBucket", self.data_import_bucket, "production's dataSyncBucket"),
+                    (
+                        "dataImportKmsKeyArn",
+                        self.data_import_kms_key_arn,
+                        "production's dataSyncKmsKeyArn",
+                    ),
+                )
+                if not value
+            ]
+        return problems
+
+
 class EphemeralSpec(Section):
     """A preview (`pr-<n>`) or developer (`dev-<name>`) environment on a shared cluster."""
 
@@ -2268,6 +2453,16 @@ class EphemeralSpec(Section):
         le=1000,
         description="gp3 storage of the own database, GiB, where ownDatabase is true.",
     )
+    initial_data: Literal["seed", "anonymised"] = Field(
+        "seed",
+        alias="initialData",
+        description=(
+            "What the environment's database starts with: `seed` (the fake shop in "
+            "infra/sql/seed.sql) or `anonymised` (the anonymised copy of production the "
+            "shared stack's weekly import keeps; only a shared stack with dataImport has "
+            "one, staging). Read when the database is created; not with ownDatabase."
+        ),
+    )
     db_storage_estimate_gb: int = Field(
         1,
         alias="dbStorageEstimateGb",
@@ -2305,6 +2500,19 @@ class EphemeralSpec(Section):
     @classmethod
     def _known_db_class(cls, value: str) -> str:
         return _check_instance_type(value, "db.", DB_INSTANCE_FAMILIES)
+
+    def rule_problems(self) -> list[Problem]:
+        if self.initial_data == "anonymised" and self.own_database:
+            return [
+                Problem(
+                    _key("initialData"),
+                    self.initial_data,
+                    "is copied inside the shared database server, and ownDatabase gives this "
+                    "environment a server of its own; use initialData: seed there, or drop "
+                    "ownDatabase",
+                )
+            ]
+        return []
 
     @property
     def parent_stack(self) -> str:
@@ -2354,6 +2562,7 @@ SECTIONS: tuple[type[Section], ...] = (
     MonitoringSpec,
     AlertingSpec,
     CostControlsSpec,
+    DataSyncSpec,
 )
 EPHEMERAL_SECTIONS: tuple[type[Section], ...] = (GeneralSpec, WorkloadsSpec, EphemeralSpec)
 
@@ -2485,6 +2694,7 @@ class StackConfig(BaseModel):
     monitoring: MonitoringSpec
     alerting: AlertingSpec
     cost: CostControlsSpec
+    data_sync: DataSyncSpec
 
     @property
     def resource_prefix(self) -> str:
@@ -2534,6 +2744,7 @@ class StackConfig(BaseModel):
         problems += self._unreachable_private_networks()
         problems += self.alerting.alertmanager_problems(self.monitoring.monitoring)
         problems += self._cost_control_problems()
+        problems += self._data_sync_problems()
         if self.alerting.health_check_path and not (
             self.addons.domain and self.addons.load_balancer_controller
         ):
@@ -2611,16 +2822,56 @@ class StackConfig(BaseModel):
                 "ask for them and replaces interrupted ones"))  # fmt: skip
         return problems
 
-    def _reset_in_working_hours(self) -> list[Problem]:
-        """The sandbox's reset Job needs nodes and a running database: inside working hours."""
+    def _data_sync_problems(self) -> list[Problem]:
+        """Export where the personal data lives, import anywhere else, never both ways."""
+        sync, problems = self.data_sync, []
+        production = self.tier.tier == "production"
+        if sync.data_export and not production:
+            problems.append(Problem(
+                _key("dataExport"), True,
+                f"only a production-tier stack exports ('{self.stack}' is "
+                f"{self.tier.tier}): the dump is masked where the personal data lives, and a "
+                "copy of a copy is taken with dataImport"))  # fmt: skip
+        if sync.data_import and production:
+            problems.append(Problem(
+                _key("dataImport"), True,
+                "a production-tier stack never loads a dump: it would replace production's "
+                "database"))  # fmt: skip
+        if sync.data_export and not self.database.iam_authentication:
+            problems.append(Problem(
+                _key("dataExport"), True,
+                "the export logs in with an IAM token (no password to leak); it needs "
+                "dbIamAuthentication: true"))  # fmt: skip
+        if self.cost.schedule is not None:
+            for on, key, cron in (
+                (sync.data_export, "dataExportSchedule", sync.data_export_schedule),
+                (sync.data_import, "dataImportSchedule", sync.data_import_schedule),
+            ):
+                if on and not self._fires_in_working_hours(cron, sync.data_sync_time_zone):
+                    problems.append(Problem(
+                        _key(key), cron,
+                        f"fires outside workingHours ({self.cost.working_hours} "
+                        f"{self.cost.working_hours_time_zone}, "
+                        f"{', '.join(self.cost.working_days)}), when there are no nodes and no "
+                        f"database; give it an hour and minute inside them (at least "
+                        f"{DATABASE_START_MINUTES} minutes after the start) on working days, "
+                        "with dataSyncTimeZone equal to workingHoursTimeZone"))  # fmt: skip
+        return problems
+
+    def _fires_in_working_hours(self, cron: str, time_zone: str) -> bool:
+        """Whether a job's cron (in ``time_zone``) only fires when nodes and database run."""
         schedule = self.cost.schedule
         assert schedule is not None
         earliest = off_hours.minutes_of(schedule.start) + DATABASE_START_MINUTES
         latest = off_hours.minutes_of(schedule.end)
-        fields = self.database.reset_schedule.split()
+        fields = cron.split()
         days = _cron_weekdays(fields[4])
-        fits = (
-            self.cost.working_hours_time_zone == "UTC"
+        utc = {"UTC", "Etc/UTC"}
+        same_zone = time_zone == self.cost.working_hours_time_zone or (
+            time_zone in utc and self.cost.working_hours_time_zone in utc
+        )
+        return (
+            same_zone
             and fields[0].isdigit()
             and fields[1].isdigit()
             and fields[2] == fields[3] == "*"
@@ -2628,7 +2879,13 @@ class StackConfig(BaseModel):
             and days <= set(schedule.days)
             and earliest <= int(fields[1]) * 60 + int(fields[0]) < latest
         )
-        if fits:
+
+    def _reset_in_working_hours(self) -> list[Problem]:
+        """The sandbox's reset Job needs nodes and a running database: inside working hours."""
+        schedule = self.cost.schedule
+        assert schedule is not None
+        earliest = off_hours.minutes_of(schedule.start) + DATABASE_START_MINUTES
+        if self._fires_in_working_hours(self.database.reset_schedule, "UTC"):
             return []
         return [
             Problem(
@@ -3346,6 +3603,7 @@ def parse_stack_config(
         monitoring=_typed(specs, MonitoringSpec),
         alerting=_typed(specs, AlertingSpec),
         cost=_typed(specs, CostControlsSpec),
+        data_sync=_typed(specs, DataSyncSpec),
     )
     cross = config.cross_section_problems() + config.tier_problems()
     if cross:

@@ -578,6 +578,8 @@ def _isolated(args: StackValidationArgs, report: ReportViolation) -> None:
     # Names of the shared stack's own resources that a small stack uses and that
     # would read as another small stack's ("stagecraft-dev-small-stack-jobs").
     shared_names = tuple(config.get("sharedResourceNames", []))
+    # The weekly anonymised copy crosses exactly here (data-sync-confined checks how).
+    data_sync_peers = set(config.get("dataSyncPeers", []))
     # First the references themselves: the one thing that must never be missed.
     for resource in args.resources:
         if resource.resource_type == STACK_REFERENCE:
@@ -601,7 +603,11 @@ def _isolated(args: StackValidationArgs, report: ReportViolation) -> None:
                     (
                         m.group(1)
                         for m in pattern.finditer(text)
-                        if m.group(1) != stack and not text[m.start() :].startswith(shared_names)
+                        if m.group(1) != stack
+                        and not text[m.start() :].startswith(shared_names)
+                        and not _data_sync_crossing(
+                            resource.urn, text[m.start() :], project, m.group(1), data_sync_peers
+                        )
                     ),
                     None,
                 )
@@ -611,6 +617,26 @@ def _isolated(args: StackValidationArgs, report: ReportViolation) -> None:
                         resource.urn,
                     )
                     break
+
+
+DATA_EXPORT = "stagecraft:index:DataExport"
+DATA_IMPORT = "stagecraft:index:DataImport"
+
+
+def _data_sync_crossing(urn: str, name: str, project: str, peer: str, peers: set[str]) -> bool:
+    """The one reference to another environment the data sync makes, where config allows it.
+
+    Production's dumps bucket and key name the peer's import role; the
+    peer's import role and job name production's dumps bucket. Nothing else.
+    """
+    if peer not in peers:
+        return False
+    stem = f"{re.escape(project)}-{re.escape(peer)}"
+    if f"${DATA_EXPORT}$" in urn:
+        return re.match(rf"{stem}-data-import(?![a-z0-9-])", name) is not None
+    if f"${DATA_IMPORT}$" in urn:
+        return re.match(rf"{stem}-data-sync-\d{{12}}(?![a-z0-9-])", name) is not None
+    return False
 
 
 def _project_and_stack(reference: str) -> str:
@@ -1215,6 +1241,82 @@ def _scheduler_roles_scoped(args: StackValidationArgs, report: ReportViolation) 
                            policy.urn)  # fmt: skip
 
 
+def _s3_actions(statement: Mapping[str, Any]) -> set[str]:
+    return {a for a in _listed(statement.get("Action")) if a.lower().startswith("s3:")}
+
+
+def _data_sync_confined(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Production's dumps: its export job only writes, the allowed import roles only read."""
+    config = args.get_config()
+    project = str(config.get("project", "stagecraft"))
+    readers = {f"{project}-{stack}-data-import" for stack in config.get("readers", [])}
+    sources = tuple(f"{project}-{stack}-data-sync-" for stack in config.get("sources", []))
+    exported = [r for r in args.resources if f"${DATA_EXPORT}$" in r.urn]
+    imported = [r for r in args.resources if f"${DATA_IMPORT}$" in r.urn]
+    if not exported and not imported:
+        args.not_applicable("this stack neither exports nor imports production data")
+        return
+    for resource in exported:
+        if resource.resource_type == S3_POLICY:
+            statements = _statements(_document(resource.props.get("policy")))
+            denies = {
+                action
+                for st in statements
+                if st.get("Effect") == "Deny" and st.get("Principal") == "*"
+                for action in _s3_actions(st)
+            }
+            for needed in ("s3:PutObject", "s3:GetObject"):
+                if needed not in denies:
+                    report(f"{resource.name}: no deny of {needed} to every other principal: "
+                           "any role whose IAM policy allows it gets in", resource.urn)  # fmt: skip
+            for st in statements:
+                named = _listed(((st.get("Condition") or {}).get("ArnNotEquals") or {})
+                                .get("aws:PrincipalArn"))  # fmt: skip
+                named += _listed((st.get("Principal") or {}).get("AWS")) if isinstance(
+                    st.get("Principal"), Mapping) else []  # fmt: skip
+                actions = _s3_actions(st)
+                for arn in named:
+                    role = arn.rsplit("/", 1)[-1]
+                    if actions & {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"} and (
+                        role not in readers
+                    ):
+                        report(f"{resource.name}: {role} may read production's dumps; this "
+                               "stack's policy config allows only "
+                               f"{sorted(readers) or 'nobody'}", resource.urn)  # fmt: skip
+                    if "s3:PutObject" in actions and not role.startswith(
+                        f"{_stack_prefix(resource.urn, project)}-data-export"
+                    ):
+                        report(f"{resource.name}: {role} may write dumps; only this stack's "
+                               "export job may", resource.urn)  # fmt: skip
+        if resource.resource_type == IAM_ROLE_POLICY:
+            for st in _statements(_document(resource.props.get("policy"))):
+                extra = _s3_actions(st) - {"s3:PutObject"}
+                if st.get("Effect") == "Allow" and extra:
+                    report(f"{resource.name}: the export job may {', '.join(sorted(extra))}; "
+                           "it only writes dumps", resource.urn)  # fmt: skip
+    for resource in imported:
+        if resource.resource_type != IAM_ROLE_POLICY:
+            continue
+        for st in _statements(_document(resource.props.get("policy"))):
+            if st.get("Effect") != "Allow":
+                continue
+            extra = _s3_actions(st) - {"s3:GetObject", "s3:ListBucket"}
+            if extra:
+                report(f"{resource.name}: the import job may {', '.join(sorted(extra))} on "
+                       "production's dumps; it only reads them", resource.urn)  # fmt: skip
+            for arn in _listed(st.get("Resource")) if _s3_actions(st) else []:
+                bucket = arn.split(":::", 1)[-1]
+                if not sources or not bucket.startswith(sources):
+                    allowed = list(config.get("sources", [])) or "none"
+                    report(f"{resource.name}: reads {bucket}, which is not the dumps bucket of "
+                           f"a source this stack's policy config allows ({allowed})",
+                           resource.urn)  # fmt: skip
+
+
+def _stack_prefix(urn: str, project: str) -> str:
+    return f"{project}-{_stack_of(urn)}"
+
+
 def _rds_not_public(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.props.get("publiclyAccessible"):
         report("publiclyAccessible is true", args.urn)
@@ -1489,6 +1591,17 @@ RULES: tuple[Rule, ...] = (
                                         "default": []},
              "sharedResourceNames": {"type": "array", "items": {"type": "string"},
                                      "default": []},
+             "dataSyncPeers": {"type": "array", "items": {"type": "string"}, "default": []},
+         }),
+    Rule("data-sync-confined", "Production's anonymised dumps: only its export job writes "
+         "them, only the import roles policy config names read them, and an import job only "
+         "reads.", Severity.CRITICAL,
+         "Keep dataExportReaderRoleArns to the stacks the policy config's readers lists.",
+         None, (), (), validate_stack=_data_sync_confined,
+         config={
+             "project": {"type": "string", "default": "stagecraft"},
+             "readers": {"type": "array", "items": {"type": "string"}, "default": []},
+             "sources": {"type": "array", "items": {"type": "string"}, "default": []},
          }),
 )  # fmt: skip
 

@@ -143,6 +143,7 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         ),
         "Budget check": cost.budget_status,
         "AWS budget": _budget_row(plan),
+        "Production data copy (anonymised)": _data_sync_row(plan),
         "Saved by off-hours and Spot (vs always on, on demand)": (
             f"{money(cost.total_always_on - cost.total)} of {money(cost.total_always_on)} "
             f"({cost.saving_percent:.0f}%)"
@@ -150,6 +151,44 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
             else "none"
         ),
     }
+
+
+def _data_sync_row(plan: Plan) -> str:
+    """Whether the stack exports masked dumps (and who may read them) or imports them."""
+    jobs = {
+        str(job.inputs.get("metadata", {}).get("name")): job.inputs
+        for job in plan.of_type("kubernetes:batch/v1:CronJob")
+    }
+    parts = []
+    if "data-export" in jobs:
+        spec = jobs["data-export"].get("spec", {})
+        readers = sorted(
+            str(arn).rsplit("/", 1)[-1]
+            for policy in plan.of_type("aws:s3/bucketPolicy:BucketPolicy")
+            if "data-export" in policy.name
+            for statement in json.loads(str(policy.inputs.get("policy") or "{}"))["Statement"]
+            if statement.get("Sid") == "ImportJobsReadDumps"
+            for arn in statement["Principal"]["AWS"]
+        )
+        parts.append(
+            f"exports masked dumps {spec.get('schedule')} {spec.get('timeZone')}, "
+            f"fail-closed on unclassified columns; readable by {', '.join(readers) or 'nobody'}"
+        )
+    if "data-import" in jobs:
+        spec = jobs["data-import"].get("spec", {})
+        pod = spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", {})
+        source = next(
+            (
+                str(env.get("value"))
+                for step in pod.get("initContainers", [])
+                for env in step.get("env", [])
+                if env.get("name") == "SOURCE"
+            ),
+            "?",
+        )
+        parts.append(f"imports the newest dump {spec.get('schedule')} {spec.get('timeZone')} "
+                     f"from {source}")  # fmt: skip
+    return "; ".join(parts) or "none (seed data only)"
 
 
 def _budget_row(plan: Plan) -> str:

@@ -348,8 +348,13 @@ def _tag_map(tags: Sequence[Mapping[str, str]] | None, key: str = "Key") -> dict
 
 
 def _key(c: _Comparison) -> None:
-    """The environment's KMS key, found by its alias: rotation on, tags."""
-    aliases = c.plan.of_type(KMS_ALIAS)
+    """The environment's KMS key, found by its alias: rotation on, tags.
+
+    `alias/<project>-<stack>`; a component's own key (the data-sync dumps')
+    has a longer alias and is not the one secrets and logs are encrypted with.
+    """
+    environment_alias = f"alias/{c.plan.project}-{c.plan.stack}"
+    aliases = [a for a in c.plan.of_type(KMS_ALIAS) if a.inputs["name"] == environment_alias]
     if not aliases:
         return
     alias = str(aliases[0].inputs["name"])

@@ -162,3 +162,9 @@ def aws_on_moto(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
     return moto_endpoint
+
+
+def environment_key(plan: Plan) -> PlannedResource:
+    """The environment's KMS key (Secrets'), not a component's own (the data-sync dumps')."""
+    (key,) = [k for k in plan.of_type("aws:kms/key:Key") if k.name.endswith("-secrets-key")]
+    return key

@@ -17,7 +17,7 @@ import yaml
 from infra.config import ConfigError
 from stagecraft.cli.main import main
 from stagecraft.offline.engine import Plan, PlannedResource, evaluate
-from tests.conftest import ACCOUNT, REPO, REPOSITORY, SUBJECT
+from tests.conftest import ACCOUNT, REPO, REPOSITORY, SUBJECT, environment_key
 from tests.iam_evaluation import decide, tag_context
 
 BOOTSTRAP = REPO / "bootstrap"
@@ -327,7 +327,7 @@ def test_the_preview_environment_role_cannot_act_on_staging_or_production(plans,
 def test_what_previews_must_use_of_stagings_is_allowed_and_nothing_more(plans, bootstrap):
     document = _permissions(bootstrap, "stagecraft-ci-preview-environments")
     staging = plans["staging"]
-    key = str(_arn(staging.one("aws:kms/key:Key")))
+    key = str(_arn(environment_key(staging)))
     tags = tag_context({"environment": "staging"})
     through_secrets = {**tags, "kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}
     # The preview's secrets are encrypted under staging's key, through Secrets Manager...

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from stagecraft.offline.engine import Plan, PlannedResource
-from tests.conftest import ACCOUNT, REPO, edit_stack, shipped_value, stack_config
+from tests.conftest import ACCOUNT, REPO, edit_stack, environment_key, shipped_value, stack_config
 
 CLUSTER = "aws:eks/cluster:Cluster"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
@@ -257,7 +257,7 @@ def test_node_root_volumes_are_encrypted_with_the_environment_key(production):
 
 
 def test_the_key_lets_auto_scaling_create_the_node_volumes(production):
-    key = production.one("aws:kms/key:Key")
+    key = environment_key(production)
     statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
     role = (
         f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/autoscaling.amazonaws.com/"

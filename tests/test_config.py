@@ -477,7 +477,8 @@ PRODUCTION_RULES = [
     pytest.param({"protectStatefulResources": False}, "stagecraft:protectStatefulResources = "
                  "false: must be true in production: no `pulumi up` or `destroy` deletes data",
                  id="unprotected"),
-    pytest.param({"tier": "non-production"}, 'stagecraft:tier = "non-production": the '
+    pytest.param({"tier": "non-production", "dataExport": False, "dataExportReaderRoleArns": []},
+                 'stagecraft:tier = "non-production": the '
                  "production stack is production-tier; its rules cannot be switched off",
                  id="production-declared-non-production"),
 ]  # fmt: skip

@@ -12,7 +12,7 @@ from infra.config import ConfigError, parse_stack_config
 from stagecraft.cli.main import main
 from stagecraft.cost import commitment, estimate, load_prices
 from stagecraft.offline.engine import Plan, evaluate
-from tests.conftest import edit_stack
+from tests.conftest import edit_stack, environment_key
 
 BUDGET = "aws:budgets/budget:Budget"
 SCHEDULE = "aws:scheduler/schedule:Schedule"
@@ -84,7 +84,7 @@ def test_the_alert_topic_and_its_key_admit_budgets_from_this_account_only(stagin
     assert budgets["Principal"] == {"Service": "budgets.amazonaws.com"}
     assert budgets["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
     assert budgets["Condition"]["ArnLike"] == {"aws:SourceArn": "arn:aws:budgets::123456789012:*"}
-    key = json.loads(staging.one("aws:kms/key:Key").inputs["policy"])
+    key = json.loads(environment_key(staging).inputs["policy"])
     (grant,) = [s for s in key["Statement"] if s["Sid"] == "BudgetsPublishToTheTopic"]
     assert grant["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
 

@@ -11,6 +11,7 @@ every personal value of the source.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -19,16 +20,18 @@ import re
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
+import botocore.session
 import pytest
 import yaml
 
+from infra.components.data_sync.exporter import EXPORT_ROLE
+from infra.config import ConfigError
 from infra.data_sync import (
-    DATA_SYNC_DIR,
     RULES_FILE,
     Rules,
     RulesError,
@@ -37,11 +40,15 @@ from infra.data_sync import (
     parse_rules,
 )
 from infra.sql import SQL_DIR
+from policy.harness import CONFIG_DIR, Verdict, evaluate_rule, load_policy_config
+from policy.rules import RULES_BY_NAME
+from stagecraft.offline.engine import Plan, PlannedResource
+from tests.conftest import stack_config
 from tests.postgres import MASTER, psql, server
 
 __all__ = ["server"]  # the fixture, imported for the tests below
 
-EXPORT_ROLE = "stagecraft_export"
+RDS = "aws:rds/instance:Instance"
 SOURCE_DB, SOURCE_ROLE = "production_app", "shop"
 TARGET_DB, TARGET_ROLE = "staging_app", "staging_shop"
 BUCKET = "stagecraft-production-data-sync"
@@ -215,7 +222,9 @@ class Pipeline:
         listed = s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])
         return {o["Key"]: s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed}
 
-    def export(self, directory: Path, *, check: bool = True, key_file: Path | None = None):
+    def export(
+        self, directory: Path, *, check: bool = True, key_file: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = {**self.export_env}
         if key_file is not None:
             env["MASK_KEY_FILE"] = str(key_file)
@@ -223,7 +232,7 @@ class Pipeline:
 
 
 def _s3(endpoint: str) -> Any:
-    return boto3.client(
+    return botocore.session.get_session().create_client(
         "s3",
         endpoint_url=endpoint,
         region_name="eu-west-1",
@@ -239,7 +248,9 @@ def _write_sync_dir(directory: Path, rules: Rules, rules_text: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def pipeline(server, moto_endpoint, tmp_path_factory) -> Pipeline:
+def pipeline(
+    server: dict[str, str], moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory
+) -> Pipeline:
     work = tmp_path_factory.mktemp("data-sync")
     for database, role in ((SOURCE_DB, SOURCE_ROLE), (TARGET_DB, TARGET_ROLE)):
         psql(
@@ -274,7 +285,7 @@ def pipeline(server, moto_endpoint, tmp_path_factory) -> Pipeline:
         "-v",
         f"owner={SOURCE_ROLE}",
         "-f",
-        str(DATA_SYNC_DIR / "export_role.sql"),
+        str(SQL_DIR / "export_role.sql"),
         database=SOURCE_DB,
     )
 
@@ -697,9 +708,271 @@ def test_the_job_files_are_what_the_configmap_needs():
         "export.sh",
         "import.sh",
         "import.sql",
-        "export_role.sql",
         "rules.yaml",
         "export.sql",
         "fingerprint.sql",
     }
     assert 'public."support_tickets"' in files["export.sql"]
+
+
+# --- the stacks: what `pulumi up` creates ---------------------------------------
+
+CRON_JOB = "kubernetes:batch/v1:CronJob"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+STAGING_IMPORT_ROLE = "arn:aws:iam::123456789012:role/stagecraft-staging-data-import"
+
+
+def _job(plan: Plan, name: str) -> dict[str, Any]:
+    (job,) = [j for j in plan.of_type(CRON_JOB) if j.inputs["metadata"]["name"] == name]
+    return job.inputs
+
+
+def _pod(job: dict[str, Any]) -> dict[str, Any]:
+    return job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def _env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value") for e in container.get("env", [])}
+
+
+def _policy(plan: Plan, type_token: str, name_part: str) -> list[dict[str, Any]]:
+    (resource,) = [r for r in plan.of_type(type_token) if name_part in r.name]
+    return json.loads(resource.inputs["policy"])["Statement"]
+
+
+def test_production_exports_weekly_from_its_replica_as_the_read_only_role(production):
+    job = _job(production, "data-export")
+    assert job["spec"]["schedule"] == "0 2 * * 6"
+    assert job["spec"]["timeZone"] == "Etc/UTC"
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = _pod(job)
+    assert [c["name"] for c in pod["initContainers"]] == ["credentials", "dump"]
+    assert [c["name"] for c in pod["containers"]] == ["publish"]
+    dump = _env(pod["initContainers"][1])
+    (replica,) = [r for r in production.of_type(RDS) if "replicateSourceDb" in r.inputs]
+    assert dump["PGHOST"].startswith(f"{replica.inputs['identifier']}.")
+    assert dump["PGUSER"] == EXPORT_ROLE
+    assert dump["MASK_KEY_FILE"].startswith("/secrets/")
+    # The credentials live on a memory-backed volume, never on the node's disk.
+    (secrets,) = [v for v in pod["volumes"] if v["name"] == "secrets"]
+    assert secrets["emptyDir"]["medium"] == "Memory"
+    connect = [s for s in _policy(production, ROLE_POLICY, "data-export") if s["Sid"] ==
+               "LogInAsTheExportRole"]  # fmt: skip
+    assert re.fullmatch(
+        rf"arn:aws:rds-db:us-east-1:123456789012:dbuser:db-[A-Z0-9]+/{EXPORT_ROLE}",
+        connect[0]["Resource"],
+    )
+    publish = _env(pod["containers"][0])
+    assert publish["DESTINATION"] == "s3://stagecraft-production-data-sync-123456789012/dumps"
+
+
+def test_the_export_role_only_writes_and_the_bucket_admits_only_staging_to_read(production):
+    statements = _policy(production, ROLE_POLICY, "data-export")
+    s3 = {a for s in statements for a in [s["Action"]] if str(a).startswith("s3:")}
+    assert s3 == {"s3:PutObject"}
+    bucket = {s["Sid"]: s for s in _policy(production, BUCKET_POLICY, "data-export")}
+    assert bucket["DenyWithoutTls"]["Effect"] == "Deny"
+    read = bucket["OnlyTheImportJobsRead"]
+    assert (read["Effect"], read["Principal"]) == ("Deny", "*")
+    assert read["Condition"]["ArnNotEquals"]["aws:PrincipalArn"] == [STAGING_IMPORT_ROLE]
+    write = bucket["OnlyTheExportJobWrites"]
+    assert (
+        write["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+        .rsplit("/", 1)[-1]
+        .startswith("stagecraft-production-data-export")
+    )
+
+
+def test_the_dumps_bucket_is_versioned_encrypted_and_expires_dumps(production):
+    (lifecycle,) = [
+        r for r in production.of_type("aws:s3/bucketLifecycleConfiguration:"
+                                      "BucketLifecycleConfiguration") if "data-export" in r.name
+    ]  # fmt: skip
+    (rule,) = lifecycle.inputs["rules"]
+    assert rule["expiration"]["days"] == 35
+    (key,) = [k for k in production.of_type("aws:kms/key:Key") if "data-export" in k.name]
+    decrypt = [s for s in json.loads(key.inputs["policy"])["Statement"] if s["Sid"] ==
+               "ImportJobsDecryptDumpsThroughS3"]  # fmt: skip
+    assert decrypt[0]["Principal"]["AWS"] == [STAGING_IMPORT_ROLE]
+    assert decrypt[0]["Condition"]["StringEquals"]["kms:ViaService"] == "s3.us-east-1.amazonaws.com"
+
+
+def test_staging_imports_with_a_read_only_role_named_for_production(staging):
+    job = _job(staging, "data-import")
+    assert job["spec"]["schedule"] == "0 6 * * 6"
+    pod = _pod(job)
+    assert _env(pod["initContainers"][0])["SOURCE"] == (
+        "s3://stagecraft-production-data-sync-123456789012/dumps"
+    )
+    (role,) = [r for r in staging.of_type(ROLE) if "data-import" in r.name]
+    assert role.inputs["name"] == "stagecraft-staging-data-import"
+    s3 = {a for s in _policy(staging, ROLE_POLICY, "data-import") for a in [s["Action"]]
+          if str(a).startswith("s3:")}  # fmt: skip
+    assert s3 == {"s3:GetObject", "s3:ListBucket"}
+    assert not [
+        j for j in staging.of_type(CRON_JOB) if j.inputs["metadata"]["name"] == "data-export"
+    ]
+
+
+def test_nothing_in_dev_or_the_previews_can_reach_production_data(plans):
+    for stack, plan in plans.items():
+        if stack in ("production", "staging"):
+            continue
+        text = json.dumps([r.inputs for r in plan.resources], default=str)
+        assert "data-sync" not in text, stack
+        assert "data-import" not in text, stack
+
+
+# --- the policy pack, both ways -------------------------------------------------
+
+
+Statements = list[dict[str, Any]]
+
+
+def _mutated(
+    plan: Plan, type_token: str, name_part: str, change: Callable[[Statements], Statements]
+) -> Plan:
+    def edit(resource: PlannedResource) -> PlannedResource:
+        if resource.type != type_token or name_part not in resource.name:
+            return resource
+        document = json.loads(resource.inputs["policy"])
+        document["Statement"] = change(document["Statement"])
+        return dataclasses.replace(
+            resource, inputs={**resource.inputs, "policy": json.dumps(document)}
+        )
+
+    return dataclasses.replace(plan, resources=[edit(r) for r in plan.resources])
+
+
+STAGING_POLICY = load_policy_config(CONFIG_DIR / "staging.json")
+
+
+def _verdict(rule: str, plan: Plan, config: dict[str, Any]) -> Verdict:
+    return evaluate_rule(RULES_BY_NAME[rule], plan, config)
+
+
+def test_staging_passes_the_data_sync_rules(staging):
+    assert _verdict("data-sync-confined", staging, STAGING_POLICY).status == "pass"
+    assert _verdict("environment-isolation", staging, STAGING_POLICY).status == "pass"
+
+
+def test_an_import_role_that_writes_fails(staging):
+    def writes(statements):
+        statements[1]["Action"] = ["s3:GetObject", "s3:PutObject"]
+        return statements
+
+    verdict = _verdict(
+        "data-sync-confined", _mutated(staging, ROLE_POLICY, "data-import", writes), STAGING_POLICY
+    )
+    assert verdict.status == "fail"
+    assert any("may s3:PutObject on production's dumps" in v.message for v in verdict.violations)
+
+
+def test_an_import_from_a_bucket_the_config_does_not_name_fails(staging):
+    def elsewhere(statements):
+        statements[1]["Resource"] = "arn:aws:s3:::stagecraft-dev-data-sync-123456789012/dumps/*"
+        return statements
+
+    verdict = _verdict(
+        "data-sync-confined",
+        _mutated(staging, ROLE_POLICY, "data-import", elsewhere),
+        STAGING_POLICY,
+    )
+    assert any("reads stagecraft-dev-data-sync-123456789012/dumps/*" in v.message
+               for v in verdict.violations)  # fmt: skip
+
+
+def test_the_crossing_is_allowed_only_where_policy_config_says(staging):
+    config = {**STAGING_POLICY, "environment-isolation": {}}
+    verdict = _verdict("environment-isolation", staging, config)
+    assert verdict.status == "fail"
+    assert any("refers to environment 'production'" in v.message for v in verdict.violations)
+
+
+def test_the_data_sync_rule_is_not_applicable_elsewhere(dev):
+    verdict = _verdict("data-sync-confined", dev, STAGING_POLICY)
+    assert verdict.status == "not applicable"
+
+
+# --- the stack files: refused up front -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("stack", "overrides", "message"),
+    [
+        ("staging", {"dataImport": False, "dataImportBucket": "", "dataImportKmsKeyArn": "",
+                     "dataExport": True},
+         "stagecraft:dataExport = true: only a production-tier stack exports ('staging' is "
+         "non-production)"),
+        ("production", {"dataExport": False, "dataExportReaderRoleArns": [], "dataImport": True,
+                        "dataImportBucket": "b-data-sync", "dataImportKmsKeyArn":
+                        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+         "stagecraft:dataImport = true: a production-tier stack never loads a dump"),
+        ("production", {"dbIamAuthentication": False},
+         "stagecraft:dataExport = true: the export logs in with an IAM token"),
+        ("staging", {"dataImportBucket": ""},
+         "stagecraft:dataImportBucket = \"\": is needed with dataImport: true"),
+        ("dev", {"dataImportSchedule": "0 7 * * 6"},
+         "stagecraft:dataImportSchedule = \"0 7 * * 6\": applies only with dataImport: true"),
+        ("production", {"dataExportReaderRoleArns": ["arn:aws:iam::123456789012:role/developer"]},
+         "is not an import role's ARN such as"),
+        ("production", {"dataExportSchedule": "every saturday"},
+         "must be a five-field cron schedule such as '0 2 * * 6'"),
+        ("staging", {"dataSyncTimeZone": "Europe/Madird"}, "did you mean 'Europe/Madrid'?"),
+        ("dev", {"dataImport": True, "dataImportBucket": "stagecraft-production-data-sync-1",
+                 "dataImportKmsKeyArn":
+                 "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+         "stagecraft:dataImportSchedule = \"0 6 * * 6\": fires outside workingHours"),
+    ],
+)  # fmt: skip
+def test_a_stack_file_asking_for_the_wrong_direction_is_refused(project, stack, overrides, message):
+    with pytest.raises(ConfigError) as caught:
+        stack_config(project, stack, **overrides)
+    assert any(message in str(p) for p in caught.value.problems), caught.value.problems
+
+
+# --- a preview starting from the anonymised copy -------------------------------
+
+
+def test_a_preview_can_start_from_the_anonymised_copy(pipeline, tmp_path):
+    admin = tmp_path / "admin.json"
+    admin.write_text(json.dumps({"username": MASTER, "password": "master-pw"}))
+    preview = "pr-77"
+    env = {
+        **os.environ,
+        "PGHOST": pipeline.server["host"],
+        "PGPORT": pipeline.server["port"],
+        "ADMIN_SECRET_FILE": str(admin),
+        "SQL_DIR": str(SQL_DIR),
+        "WORK_DIR": str(tmp_path),
+        "DBNAME": preview,
+        "ROLE": preview,
+        "ROLE_PASSWORD": "preview-pw",
+        "SEED_FROM_DATABASE": TARGET_DB,
+    }
+    run = subprocess.run(["sh", str(SQL_DIR / "run.sh"), "create"], env=env,
+                         capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    try:
+        counted = "SELECT count(*) FROM customers"
+        assert (
+            psql(pipeline.server, "-c", counted, database=preview).stdout
+            == psql(pipeline.server, "-c", counted, database=TARGET_DB).stdout
+        )
+        assert _leaks(_all_text(pipeline.server, preview)) == []
+        owners = _rows(
+            pipeline.server,
+            preview,
+            "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'",
+        )
+        assert owners == [[preview]]
+        # The preview's own role works on its copy; the copy file is gone.
+        wrote = psql(pipeline.server, "-c", "UPDATE orders SET status = 'shipped'",
+                     database=preview, user=preview, password="preview-pw")  # fmt: skip
+        assert wrote.returncode == 0
+        assert not (tmp_path / "initial-data.sql").exists()
+    finally:
+        psql(pipeline.server, "-v", f"dbname={preview}", "-v", f"role={preview}",
+             "-f", str(SQL_DIR / "drop.sql"))  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stagecraft.offline.engine import evaluate
-from tests.conftest import ACCOUNT
+from tests.conftest import ACCOUNT, environment_key
 
 INSTANCE = "aws:rds/instance:Instance"
 KEY_PREFIX = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/"
@@ -39,7 +39,7 @@ def test_production_database_matches_the_table(production):
 
 def test_storage_encrypted_with_the_environment_key(plans):
     for plan in plans.values():
-        key = plan.one("aws:kms/key:Key")
+        key = environment_key(plan)
         for instance in plan.of_type(INSTANCE):
             assert instance.inputs["storageEncrypted"] is True
             assert key.urn in instance.dependencies

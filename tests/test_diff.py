@@ -114,7 +114,7 @@ def test_markdown_keeps_the_summary_and_trims_details_to_the_limit(staging, prod
     assert len(small) <= 3000
     assert small.startswith("### stagecraft: infrastructure diff")
     assert "| staging -> production | 72 | " in small
-    assert "$369.78 → $1,286.24 (**+$916.45**)" in small
+    assert "$369.78 → $1,287.64 (**+$917.85**)" in small
     assert "omitted to stay under GitHub's 65,536-character comment limit" in small
     assert full.count("<details>") > small.count("<details>") > 0
 

@@ -62,6 +62,10 @@ def test_components_are_namespaced_and_each_appears_once(plans):
             hosted += [*MONITORING, "stagecraft:index:Alerting"]
         if plan.stack == "production":
             hosted += ["stagecraft:index:LongTermMetrics", "stagecraft:index:AuditTrail"]
+            # The weekly anonymised export, and the Job that makes its database role.
+            hosted += ["stagecraft:index:DataExport", "stagecraft:index:DatabaseJobs"]
+        if plan.stack == "staging":
+            hosted.append("stagecraft:index:DataImport")
         # Dev shuts down outside working hours.
         if plan.stack == "dev":
             hosted.append("stagecraft:index:OffHours")
@@ -116,8 +120,8 @@ def test_exactly_the_stateful_resources_are_protected_in_production(production):
     protected = sorted((r.type, r.name) for r in production.resources if r.protect)
     assert {t for t, _ in protected} == STATEFUL
     # primary, replica, cache, cluster, key, DNS zone; the access-log, logs,
-    # traces, metrics and trail buckets, and the trail
-    assert len(protected) == 12
+    # traces, metrics and trail buckets, and the trail; the data-sync bucket and key
+    assert len(protected) == 14
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])
@@ -168,6 +172,10 @@ def test_stack_outputs(production):
         "trailArn",
         # cost controls
         "budgetName",
+        # the weekly anonymised copy: what staging's stack file names
+        "dataSyncBucket",
+        "dataSyncKmsKeyArn",
+        "dataExportRoleArn",
     }
     assert production.outputs["url"] == (
         f"https://{shipped_value('stagecraft:domain', 'production')}"

@@ -190,7 +190,10 @@ def test_teardown_template_and_setup_job_run_the_shipped_sql(small_plans):
         for c in plan.of_type("kubernetes:core/v1:ConfigMap")
         if c.inputs["metadata"]["name"] == "database-sql"
     )
-    assert set(sql.inputs["data"]) == {"create.sql", "reset.sql", "drop.sql", "seed.sql", "run.sh"}
+    assert set(sql.inputs["data"]) == {
+        "create.sql", "reset.sql", "drop.sql", "seed.sql", "restore.sql", "export_role.sql",
+        "run.sh",
+    }  # fmt: skip
 
 
 def test_sandbox_resets_its_database_every_working_morning(project):

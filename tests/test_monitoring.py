@@ -15,7 +15,7 @@ from infra.components.observability.asg_metrics import _Provider
 from infra.config import AlertingSpec, ConfigError, parse_stack_config
 from stagecraft.cli.render import print_plan
 from stagecraft.offline.engine import Plan, evaluate
-from tests.conftest import ACCOUNT, REPO, edit_stack, shipped_value
+from tests.conftest import ACCOUNT, REPO, edit_stack, environment_key, shipped_value
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -392,7 +392,7 @@ def test_the_alarm_topic_is_encrypted_and_the_receivers_subscribe(production, st
     for plan in (production, staging):
         (topic,) = plan.of_type(TOPIC)
         assert topic.inputs["kmsMasterKeyId"] == plan.outputs["kmsKeyArn"]
-        key_policy = json.loads(plan.one("aws:kms/key:Key").inputs["policy"])
+        key_policy = json.loads(environment_key(plan).inputs["policy"])
         publish = next(s for s in key_policy["Statement"]
                        if s["Sid"] == "CloudWatchAlarmsPublishToTheTopic")  # fmt: skip
         assert publish["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
@@ -442,7 +442,7 @@ def test_production_records_every_action_in_the_account(production):
     assert statements["CloudTrailWrite"]["Resource"] == (
         f"arn:aws:s3:::{bucket}/cloudtrail/AWSLogs/{ACCOUNT}/*"
     )
-    key_policy = json.loads(production.one("aws:kms/key:Key").inputs["policy"])
+    key_policy = json.loads(environment_key(production).inputs["policy"])
     encrypt = next(s for s in key_policy["Statement"] if s["Sid"] == "CloudTrailEncryptsLogFiles")
     assert encrypt["Condition"]["StringEquals"] == {"aws:SourceArn": arn}
     lifecycle = next(r for r in production.of_type(

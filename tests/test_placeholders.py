@@ -28,6 +28,11 @@ REAL = {
     ],
     "stagecraft:alertSlackTeamId": "T04ACME01",
     "stagecraft:alertSlackChannelId": "C04ACME0PL",
+    # Production's outputs, in production's (real) account.
+    "stagecraft:dataImportBucket": "stagecraft-production-data-sync-210987654322",
+    "stagecraft:dataImportKmsKeyArn": (
+        "arn:aws:kms:us-east-1:210987654322:key/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+    ),
     # What `pulumi config set --secret` writes: ciphertext, decrypted by `pulumi up` only.
     "stagecraft:alertSlackWebhookUrl": {"secure": "v1:bm90LWRlY3J5cHRlZC1vZmZsaW5l"},
 }
@@ -100,7 +105,7 @@ def test_a_real_deploy_with_documentation_values_is_refused_with_each_value(scra
     with pytest.raises(ConfigError) as error:
         evaluate("staging", project_dir=scratch, allow_placeholders=False)
     message = str(error.value)
-    assert "stack 'staging' has 11 configuration problems; nothing was created" in message
+    assert "stack 'staging' has 12 configuration problems; nothing was created" in message
     assert (
         'stagecraft:alertSlackWebhookUrl = "(secure documentation value: set yours with pulumi '
         'config set --secret)": is a documentation secret, which no key decrypts: set yours '

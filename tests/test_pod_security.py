@@ -27,7 +27,9 @@ def every_plan(tmp_path_factory: pytest.TempPathFactory) -> list[Plan]:
     for stack in ("pr-3", "dev-carol"):
         assert main(["--project-dir", str(root), "env", "create", stack]) == 0
     ephemeral = Path(root) / "ephemeral"
-    full = [evaluate(stack, project_dir=REPO) for stack in ("dev", "sandbox", "staging")]
+    full = [
+        evaluate(stack, project_dir=REPO) for stack in ("dev", "sandbox", "staging", "production")
+    ]
     return full + [evaluate(s, project_dir=ephemeral) for s in ("pr-3", "dev-carol")]
 
 
@@ -46,12 +48,13 @@ def test_every_pod_in_every_plan_is_admitted_by_its_namespace(every_plan):
             assert level is not None, f"{plan.stack}: {resource.name} in a namespace not planned"
             assert violations(spec, level) == [], f"{plan.stack}: {resource.name}"
             judged += 1
-    # sandbox's reset CronJob, and each small stack's setup Job and drop CronJob
-    assert judged == 1 + 2 * 2
+    # sandbox's reset CronJob, each small stack's setup Job and drop CronJob,
+    # production's export CronJob and export-role Job, staging's import CronJob
+    assert judged == 1 + 2 * 2 + 2 + 1
 
 
 def test_the_database_admin_namespaces_enforce_restricted(every_plan):
-    for plan in every_plan[3:]:
+    for plan in every_plan[4:]:
         levels = namespace_levels([(r.type, r.inputs) for r in plan.resources])
         assert levels[f"{plan.stack}-dbadmin"] == "restricted"
 
@@ -74,7 +77,7 @@ def _without_seccomp(plan: Plan) -> Plan:
 
 
 def test_the_policy_fails_a_pod_the_restricted_namespace_would_refuse(every_plan):
-    preview = every_plan[3]
+    preview = every_plan[4]
     config = load_policy_config(None)
     assert evaluate_rule(RULE, preview, config).status == "pass"
     verdict = evaluate_rule(RULE, _without_seccomp(preview), config)

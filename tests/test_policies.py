@@ -279,6 +279,44 @@ def _database_stop_schedule(plan: Plan) -> PlannedResource:
 
 
 BUDGET = "aws:budgets/budget:Budget"
+BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
+DEV_IMPORT_ROLE = "arn:aws:iam::123456789012:role/stagecraft-dev-data-import"
+
+
+def _dumps_policy(change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> Mutation:
+    """Production's data-sync bucket policy, its statements changed."""
+
+    def edit(resource: PlannedResource) -> PlannedResource:
+        document = json.loads(resource.inputs["policy"])
+        document["Statement"] = change(document["Statement"])
+        return dataclasses.replace(
+            resource, inputs={**resource.inputs, "policy": json.dumps(document)}
+        )
+
+    return _edit(BUCKET_POLICY, edit, only=lambda r: "data-export" in r.name)
+
+
+def _dev_reads_dumps(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for statement in statements:
+        if statement.get("Sid") == "OnlyTheImportJobsRead":
+            statement["Condition"]["ArnNotEquals"]["aws:PrincipalArn"].append(DEV_IMPORT_ROLE)
+        if statement.get("Sid") == "ImportJobsReadDumps":
+            statement["Principal"]["AWS"].append(DEV_IMPORT_ROLE)
+    return statements
+
+
+def _export_role_reads(plan: Plan) -> Plan:
+    def edit(resource: PlannedResource) -> PlannedResource:
+        document = json.loads(resource.inputs["policy"])
+        document["Statement"][0]["Action"] = ["s3:PutObject", "s3:GetObject"]
+        return dataclasses.replace(
+            resource, inputs={**resource.inputs, "policy": json.dumps(document)}
+        )
+
+    return _edit(ROLE_POLICY_TYPE, edit, only=lambda r: "data-export" in r.name)(plan)
+
+
+ROLE_POLICY_TYPE = "aws:iam/rolePolicy:RolePolicy"
 
 
 # (policy, how to break production, message the violation carries, extra policy config)
@@ -363,6 +401,10 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("always-on", _with_extra(_database_stop_schedule), "database-stop: stops or scales to zero (cron(0 20 ? * MON-FRI *))", {}),
     ("scheduler-roles-scoped", _scheduler_role(resource="*"), "off-hours: *: a schedule's role names the actions and the one resource it acts on", {}),
     ("scheduler-roles-scoped", _scheduler_role(condition=False), "off-hours: any schedule in any account may use it", {}),
+    ("data-sync-confined", _dumps_policy(_dev_reads_dumps), "stagecraft-dev-data-import may read production's dumps; this stack's policy config allows only ['stagecraft-staging-data-import']", {}),
+    ("data-sync-confined", _dumps_policy(lambda st: [s for s in st if s.get("Sid") != "OnlyTheImportJobsRead"]), "no deny of s3:GetObject to every other principal", {}),
+    ("data-sync-confined", _export_role_reads, "the export job may s3:GetObject; it only writes dumps", {}),
+    ("environment-isolation", _dumps_policy(_dev_reads_dumps), "refers to environment 'dev'", {}),
 ]  # fmt: skip
 
 
@@ -587,7 +629,13 @@ def test_weakened_production_fails_naming_policy_and_control(scratch, capsys):
     edit_stack(
         scratch,
         "sandbox",
-        **{"stagecraft:dbMultiAz": False, "stagecraft:dbBackupRetentionDays": 1},
+        # Only production exports its data (the tier rule refuses it elsewhere).
+        **{
+            "stagecraft:dbMultiAz": False,
+            "stagecraft:dbBackupRetentionDays": 1,
+            "stagecraft:dataExport": False,
+            "stagecraft:dataExportReaderRoleArns": [],
+        },
     )
     project = scratch
     args = [

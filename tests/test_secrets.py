@@ -11,22 +11,22 @@ from infra.components.secrets import connection_document
 from stagecraft.cli.render import print_plan
 from stagecraft.offline.engine import Plan
 from stagecraft.offline.mocks import StagecraftMocks
-from tests.conftest import ACCOUNT
+from tests.conftest import ACCOUNT, environment_key
 
 PASSWORD = "random:index/randomPassword:RandomPassword"
 
 
 def test_one_rotating_kms_key_per_environment(plans):
     for stack, plan in plans.items():
-        key = plan.one("aws:kms/key:Key")
+        key = environment_key(plan)
         assert key.inputs["enableKeyRotation"] is True
         assert key.inputs["deletionWindowInDays"] == 30
-        alias = plan.one("aws:kms/alias:Alias")
+        (alias,) = [a for a in plan.of_type("aws:kms/alias:Alias") if "-secrets-" in a.name]
         assert alias.inputs["name"] == f"alias/stagecraft-{stack}"
 
 
 def test_key_policy_lets_cloudwatch_logs_use_the_key_for_this_account_only(production):
-    policy = json.loads(production.one("aws:kms/key:Key").inputs["policy"])
+    policy = json.loads(environment_key(production).inputs["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
     assert statements["AccountAdministersKey"]["Principal"] == {
         "AWS": f"arn:aws:iam::{ACCOUNT}:root"
@@ -39,8 +39,8 @@ def test_key_policy_lets_cloudwatch_logs_use_the_key_for_this_account_only(produ
 
 
 def test_kms_key_protected_only_in_production(production, staging):
-    assert production.one("aws:kms/key:Key").protect is True
-    assert staging.one("aws:kms/key:Key").protect is False
+    assert environment_key(production).protect is True
+    assert environment_key(staging).protect is False
 
 
 def test_application_secrets_are_generated_and_stored_encrypted(staging):
@@ -90,8 +90,9 @@ def test_no_secret_value_appears_in_plan_json_or_text(plans):
     for plan in plans.values():
         values = _generated_values(plan)
         # JWT secret, Redis password, database master password; Grafana's admin
-        # password where the monitoring stack runs (not dev).
-        assert len(values) == (3 if plan.stack == "dev" else 4)
+        # password where the monitoring stack runs (not dev); production's
+        # data-sync mask key.
+        assert len(values) == {"dev": 3, "production": 5}.get(plan.stack, 4)
         assert all(len(v) >= 32 for v in values)
         document = json.dumps(plan.to_json())
         buffer = io.StringIO()

@@ -50,7 +50,11 @@ def provision(
         _client("secretsmanager"),
         _client("logs"),
     )
-    (alias,) = plan.of_type("aws:kms/alias:Alias")
+    (alias,) = [
+        a
+        for a in plan.of_type("aws:kms/alias:Alias")
+        if a.inputs["name"] == f"alias/{plan.project}-{plan.stack}"
+    ]
     key = kms.create_key(Tags=[{"TagKey": k, "TagValue": v} for k, v in tag_map.items()])
     key_id, key_arn = key["KeyMetadata"]["KeyId"], key["KeyMetadata"]["Arn"]
     kms.create_alias(AliasName=alias.inputs["name"], TargetKeyId=key_id)

@@ -38,7 +38,12 @@ def test_every_kubernetes_object_goes_through_that_provider(plans):
         # Plus the namespace's policy letting the monitoring namespace scrape it
         # and receive its traces.
         monitoring = {"dev": 0, "staging": 9, "production": 11}[plan.stack]
-        assert len(objects) == 9 + 7 + edit + small_stacks + ingress_policy + monitoring
+        # The data sync: its namespace, ConfigMap, ServiceAccount and CronJob;
+        # production's export role Job with its namespace, ServiceAccount and SQL.
+        data_sync = {"dev": 0, "staging": 4, "production": 8}[plan.stack]
+        assert len(objects) == (
+            9 + 7 + edit + small_stacks + ingress_policy + monitoring + data_sync
+        )
         assert {o.provider for o in objects} == {provider.urn}
 
 

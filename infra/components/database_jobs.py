@@ -9,7 +9,9 @@ the cluster can.  So the SQL in infra/sql runs in Kubernetes:
   started with ``kubectl create job --from=cronjob/database-drop`` by
   `stagecraft env gc` and the PR-closed workflow before `pulumi destroy`;
 - ``database-reset`` (a CronJob, when ``reset_schedule``): back to the seed
-  data on a schedule (the sandbox).
+  data on a schedule (the sandbox);
+- ``database-export-role`` (a Job, when ``export_role``): the read-only,
+  IAM-authenticated role the weekly data export reads as (production).
 
 The pods read the RDS master secret through IRSA: a ServiceAccount whose
 IAM role may read that one secret (and decrypt it with the environment's
@@ -28,7 +30,7 @@ import pulumi_kubernetes as k8s
 
 from infra.aws_types import ROLE, ROLE_POLICY, physical_name
 from infra.components._common import child, type_token
-from infra.sql import script
+from infra.sql import SCRIPTS, script
 
 SERVICE_ACCOUNT = "database-admin"
 # Images from ECR Public: no Docker Hub pull limits on the nodes.
@@ -84,6 +86,11 @@ class DatabaseJobsArgs:
     role_arn: pulumi.Input[str] | None = None
     # The environment's permissions boundary, on the role made here.
     role_boundary_arn: pulumi.Input[str] | None = None
+    # The data export's database role (infra/sql/export_role.sql), made by a Job.
+    export_role: str | None = None
+    # With create: start from a copy of this database (on the same instance)
+    # instead of the seed data: the shared stack's anonymised copy of production.
+    seed_from_database: pulumi.Input[str] | None = None
 
 
 class DatabaseJobs(pulumi.ComponentResource):
@@ -162,10 +169,7 @@ class DatabaseJobs(pulumi.ComponentResource):
         sql = k8s.core.v1.ConfigMap(
             f"{name}-sql",
             metadata=meta("database-sql"),
-            data={
-                file: script(file)
-                for file in ("create.sql", "reset.sql", "drop.sql", "seed.sql", "run.sh")
-            },
+            data={file: script(file) for file in SCRIPTS},
             opts=in_cluster,
         )
         # The role's permission must exist before a pod tries it: IAM is
@@ -205,6 +209,13 @@ class DatabaseJobs(pulumi.ComponentResource):
                 ),
                 opts=after_setup,
             )
+        if args.export_role:
+            k8s.batch.v1.Job(
+                f"{name}-export-role",
+                metadata=meta("database-export-role"),
+                spec=k8s.batch.v1.JobSpecArgs(backoff_limit=4, template=pod("export-role")),
+                opts=after_setup,
+            )
         if args.reset_schedule:
             k8s.batch.v1.CronJob(
                 f"{name}-reset",
@@ -235,6 +246,10 @@ def _pod(action: str, args: DatabaseJobsArgs) -> k8s.core.v1.PodTemplateSpecArgs
         k8s.core.v1.EnvVarArgs(name="DBNAME", value=args.database_name),
         k8s.core.v1.EnvVarArgs(name="ROLE", value=args.role),
     ]
+    if args.export_role:
+        env.append(k8s.core.v1.EnvVarArgs(name="EXPORT_ROLE", value=args.export_role))
+    if args.seed_from_database is not None:
+        env.append(k8s.core.v1.EnvVarArgs(name="SEED_FROM_DATABASE", value=args.seed_from_database))
     if args.role_password is not None:
         env.append(
             k8s.core.v1.EnvVarArgs(

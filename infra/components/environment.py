@@ -32,6 +32,12 @@ from infra.components.cost_controls.off_hours import (
     ScheduledDatabase,
     ScheduledNodeGroup,
 )
+from infra.components.data_sync.exporter import EXPORT_ROLE, DataExport, DataExportArgs
+from infra.components.data_sync.importer import (
+    ANONYMISED_SNAPSHOT_DATABASE,
+    DataImport,
+    DataImportArgs,
+)
 from infra.components.database import (
     Database,
     DatabaseArgs,
@@ -323,6 +329,22 @@ class Environment(pulumi.ComponentResource):
             boundary_arn=boundary_arn,
         )
 
+        data_sync_outputs = self._data_sync(
+            name,
+            config,
+            provider=provider,
+            kubernetes=kubernetes,
+            cluster=ClusterIdentity(
+                oidc_provider_arn=cluster.oidc_provider.arn,
+                oidc_issuer_url=cluster.oidc_provider.url,
+            ),
+            database=database,
+            kms_key_arn=kms_key_arn,
+            boundary_arn=boundary_arn,
+            labels=workloads.labels,
+            wait_for=[*cluster.ready, *addons.releases],
+        )
+
         small_stack_outputs: dict[str, pulumi.Output[object]] = {}
         if namespaces:
             # The pr-<n>/dev-<name> stacks this cluster hosts run their
@@ -425,6 +447,7 @@ class Environment(pulumi.ComponentResource):
             **small_stack_outputs,
             **observability_outputs,
             **cost_outputs,
+            **data_sync_outputs,
         }
         self.register_outputs(self.outputs)
 
@@ -448,6 +471,7 @@ class Environment(pulumi.ComponentResource):
         self._alert_topic_open: pulumi.Output[str] | None = None
         on_aws = child(self, providers=[provider])
         log_bucket = None
+        self._access_log_bucket: pulumi.Output[str] | None = None
         if config.monitoring.monitoring or config.tier.cloud_trail:
             log_bucket = AccessLogs(
                 f"{name}-access-logs",
@@ -461,6 +485,7 @@ class Environment(pulumi.ComponentResource):
                 opts=on_aws,
             ).bucket
             outputs["accessLogBucket"] = log_bucket.bucket
+            self._access_log_bucket = log_bucket.id
         if config.monitoring.monitoring and log_bucket is not None:
             monitoring = Monitoring(
                 f"{name}-monitoring",
@@ -588,6 +613,106 @@ class Environment(pulumi.ComponentResource):
             opts=on_aws,
         )
         outputs["offHoursScheduleGroup"] = off_hours.schedule_group.name
+        return outputs
+
+    def _data_sync(
+        self,
+        name: str,
+        config: StackConfig,
+        *,
+        provider: aws.Provider,
+        kubernetes: k8s.Provider,
+        cluster: ClusterIdentity,
+        database: Database,
+        kms_key_arn: pulumi.Output[str],
+        boundary_arn: str,
+        labels: dict[str, str],
+        wait_for: Sequence[pulumi.Resource],
+    ) -> dict[str, pulumi.Output[object]]:
+        """Production's weekly export of anonymised data, or another stack's import of it."""
+        sync, prefix = config.data_sync, config.resource_prefix
+        outputs: dict[str, pulumi.Output[object]] = {}
+        on_aws = child(self, providers=[provider, kubernetes])
+        if sync.data_export:
+            # The export reads a replica where there is one: the primary keeps its I/O.
+            source = database.replicas[0] if database.replicas else database.instance
+            roles = DatabaseJobs(
+                f"{name}-database-roles",
+                DatabaseJobsArgs(
+                    resource_prefix=prefix,
+                    namespace="database-admin",
+                    dedicated_namespace="database-admin",
+                    provider=kubernetes,
+                    labels=labels,
+                    oidc_provider_arn=cluster.oidc_provider_arn,
+                    oidc_issuer_url=cluster.oidc_issuer_url,
+                    admin_secret_arn=database.master_secret_arn,
+                    kms_key_arn=kms_key_arn,
+                    database_host=database.instance.address,
+                    database_port=database.instance.port,
+                    database_name=config.database.database_name,
+                    role=config.database.master_username,
+                    export_role=EXPORT_ROLE,
+                    wait_for=wait_for,
+                    role_boundary_arn=boundary_arn,
+                ),
+                opts=child(self, providers=[provider]),
+            )
+            export = DataExport(
+                f"{name}-data-export",
+                DataExportArgs(
+                    spec=sync,
+                    resource_prefix=prefix,
+                    region=config.region,
+                    account_id=config.general.aws_account_id,
+                    partition=config.partition,
+                    cluster=cluster,
+                    kubernetes=kubernetes,
+                    labels=labels,
+                    environment_kms_key_arn=kms_key_arn,
+                    database_host=source.address,
+                    database_port=source.port,
+                    database_name=config.database.database_name,
+                    database_resource_id=source.resource_id,
+                    log_bucket=self._access_log_bucket,
+                    boundary_arn=boundary_arn,
+                    protect=config.general.protect_stateful_resources,
+                    wait_for=[roles, *wait_for],
+                ),
+                opts=on_aws,
+            )
+            outputs["dataSyncBucket"] = export.bucket.bucket
+            outputs["dataSyncKmsKeyArn"] = export.key.arn
+            outputs["dataExportRoleArn"] = export.role.arn
+        if sync.data_import:
+            data_import = DataImport(
+                f"{name}-data-import",
+                DataImportArgs(
+                    spec=sync,
+                    resource_prefix=prefix,
+                    partition=config.partition,
+                    cluster=cluster,
+                    kubernetes=kubernetes,
+                    labels=labels,
+                    database_host=database.instance.address,
+                    database_port=database.instance.port,
+                    database_name=config.database.database_name,
+                    database_owner=config.database.master_username,
+                    admin_secret_arn=database.master_secret_arn,
+                    environment_kms_key_arn=kms_key_arn,
+                    boundary_arn=boundary_arn,
+                    snapshot_database=(
+                        ANONYMISED_SNAPSHOT_DATABASE if config.hosted_small_stack_kind else None
+                    ),
+                    wait_for=wait_for,
+                ),
+                opts=on_aws,
+            )
+            outputs["dataImportRoleArn"] = data_import.role.arn
+            if config.hosted_small_stack_kind:
+                outputs["anonymisedDataDatabase"] = pulumi.Output.from_input(
+                    ANONYMISED_SNAPSHOT_DATABASE
+                )
         return outputs
 
 

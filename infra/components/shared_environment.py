@@ -265,6 +265,13 @@ class SharedEnvironment(pulumi.ComponentResource):
                 # The shared stack's role for its small stacks' Jobs: this
                 # stack creates no IAM role (its CI role may create none).
                 role_arn=parent_str("smallStackJobsRoleArn"),
+                # A shared stack without the copy (no dataImport) fails here,
+                # in preview, naming the missing output.
+                seed_from_database=(
+                    parent_str("anonymisedDataDatabase")
+                    if shared_config.initial_data == "anonymised"
+                    else None
+                ),
             ),
             opts=on_aws,
         )

@@ -29,7 +29,7 @@ import yaml
 DATA_SYNC_DIR: Final = Path(__file__).resolve().parent
 RULES_FILE: Final = DATA_SYNC_DIR / "rules.yaml"
 # What the jobs' ConfigMap holds; export.sql is generated, the rest are files here.
-SCRIPTS: Final = ("export.sh", "import.sh", "import.sql", "export_role.sql")
+SCRIPTS: Final = ("export.sh", "import.sh", "import.sql")
 
 # Mask key length bounds, bytes: HMAC-SHA256 takes keys up to its 64-byte block
 # as they are (longer ones would be hashed first, which the SQL does not do).

@@ -13,6 +13,7 @@
 #          sequences past their column's maximum, row counts checked against
 #          the manifest. A failure leaves the database as it was. Admin
 #          credentials: the RDS master secret's JSON in $ADMIN_SECRET_FILE.
+#          CREATE_DATABASE=1 creates $DBNAME first if it does not exist.
 set -eu
 SYNC_DIR="${SYNC_DIR:-/sync}"
 
@@ -65,6 +66,12 @@ load() {
         PGPASSWORD="$(field password)"
         export PGUSER PGPASSWORD
         [ -n "$PGUSER" ] || die "no username in $ADMIN_SECRET_FILE"
+    fi
+    if [ -n "${CREATE_DATABASE:-}" ]; then
+        # A database of its own for the dump as published (the previews copy it).
+        printf '%s\n' "SELECT format('CREATE DATABASE %I', :'dbname') WHERE NOT EXISTS \
+            (SELECT FROM pg_database WHERE datname = :'dbname') \\gexec" |
+            psql -X -q -v ON_ERROR_STOP=1 -v dbname="$DBNAME" -d postgres
     fi
     cd "$dir"
     script="$(mktemp)"

@@ -7,6 +7,9 @@ variables, quoted with format('%I') / %L, never pasted into the text:
 - reset.sql: empty the database's public schema and hand it to the role
   (followed by seed.sql, the seed data, run as that role);
 - drop.sql: end the database's sessions, drop it and the role;
+- restore.sql: replace the public schema with a pg_dump, owned by the role
+  (a preview's initialData: anonymised);
+- export_role.sql: the read-only, IAM-authenticated role the data export reads as;
 - run.sh: what the Jobs run (`run.sh create|reset|drop`) with the admin
   credentials from the environment's `database-master` secret.
 """
@@ -14,7 +17,15 @@ variables, quoted with format('%I') / %L, never pasted into the text:
 from pathlib import Path
 
 SQL_DIR = Path(__file__).resolve().parent
-SCRIPTS = ("create.sql", "reset.sql", "drop.sql", "seed.sql", "run.sh")
+SCRIPTS = (
+    "create.sql",
+    "reset.sql",
+    "drop.sql",
+    "seed.sql",
+    "restore.sql",
+    "export_role.sql",
+    "run.sh",
+)
 
 
 def script(name: str) -> str:

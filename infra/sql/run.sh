@@ -1,11 +1,12 @@
 #!/bin/sh
-# run.sh create|reset|drop: the stack's database work, run by a Kubernetes Job
+# run.sh create|reset|drop|export-role: the stack's database work, run by a Kubernetes Job
 # or CronJob inside the cluster (the only place that reaches the database).
 #
 # The RDS master credentials arrive as the JSON of the `database-master` secret in
 # $ADMIN_SECRET_FILE (fetched by the pod's init container through IRSA).
 # Connection: PGHOST, PGPORT, PGSSLMODE. Names: DBNAME, ROLE; ROLE_PASSWORD
-# for create. SQL files in $SQL_DIR.
+# for create (and SEED_FROM_DATABASE to start from that database's copy
+# instead of the seed data). SQL files in $SQL_DIR.
 set -eu
 SQL_DIR="${SQL_DIR:-/sql}"
 ADMIN_SECRET_FILE="${ADMIN_SECRET_FILE:-/work/admin.json}"
@@ -33,7 +34,14 @@ case "${1:-}" in
         # Seed only a database that has nothing in it yet: re-running the Job
         # (a changed spec) must never wipe a preview's data.
         tables="$(psql -X -At -d "$DBNAME" -c "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")"
-        if [ "$tables" = "0" ]; then
+        if [ "$tables" = "0" ] && [ -n "${SEED_FROM_DATABASE:-}" ]; then
+            # initialData: anonymised: the shared stack's copy of production's
+            # weekly anonymised dump, as its import loaded it.
+            copy="${WORK_DIR:-/work}/initial-data.sql"
+            pg_dump --schema=public --no-owner --no-privileges -d "$SEED_FROM_DATABASE" -f "$copy"
+            run_psql -d "$DBNAME" -v dump="$copy" -f "$SQL_DIR/restore.sql"
+            rm -f "$copy"
+        elif [ "$tables" = "0" ]; then
             run_psql -d "$DBNAME" -f "$SQL_DIR/reset.sql" -f "$SQL_DIR/seed.sql"
         fi
         ;;
@@ -43,8 +51,13 @@ case "${1:-}" in
     drop)
         run_psql -d postgres -f "$SQL_DIR/drop.sql"
         ;;
+    export-role)
+        # The data export's read-only role (EXPORT_ROLE), reading ROLE's tables.
+        run_psql -v export_role="$EXPORT_ROLE" -v owner="$ROLE" -d "$DBNAME" \
+            -f "$SQL_DIR/export_role.sql"
+        ;;
     *)
-        echo "usage: run.sh create|reset|drop" >&2
+        echo "usage: run.sh create|reset|drop|export-role" >&2
         exit 2
         ;;
 esac

@@ -149,7 +149,36 @@ def _trail(i: dict[str, Any]) -> list[str]:
     ]
 
 
+def _cron_job(i: dict[str, Any]) -> list[str]:
+    """When it runs, and what: each step's container in order."""
+    spec = i.get("spec", {})
+    pod = spec.get("jobTemplate", {}).get("spec", {}).get("template", {}).get("spec", {})
+    steps = [
+        c.get("name", "?") for c in [*pod.get("initContainers", []), *pod.get("containers", [])]
+    ]
+    shown = [f"{spec.get('schedule')} {spec.get('timeZone') or 'UTC'}"]
+    if spec.get("suspend"):
+        shown.append("suspended")
+    if pod.get("serviceAccountName"):
+        shown.append(f"as {pod['serviceAccountName']}")
+    return [*shown, " → ".join(steps)]
+
+
 SUMMARIES: dict[str, Summary] = {
+    "kubernetes:batch/v1:CronJob": _cron_job,
+    "aws:s3/bucket:Bucket": lambda i: [str(i.get("bucket"))],
+    "kubernetes:core/v1:ServiceAccount": lambda i: [
+        str(i.get("metadata", {}).get("name")),
+        *(
+            [f"IRSA {str(arn).rsplit('/', 1)[-1]}"]
+            if (
+                arn := i.get("metadata", {})
+                .get("annotations", {})
+                .get("eks.amazonaws.com/role-arn")
+            )
+            else []
+        ),
+    ],
     "aws:budgets/budget:Budget": _budget,
     "aws:scheduler/schedule:Schedule": _schedule,
     "kubernetes:helm.sh/v3:Release": _release,

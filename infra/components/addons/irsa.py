@@ -63,8 +63,12 @@ def irsa_role(
     policy: pulumi.Input[str],
     description: str,
     boundary_arn: pulumi.Input[str] | None,
+    fixed_name: bool = False,
 ) -> aws.iam.Role:
     """The role ``namespace/service_account`` assumes, with ``policy`` inline.
+
+    ``fixed_name``: named exactly ``name`` (no auto-name suffix), for a role
+    another stack's policy names before it can read this stack's outputs.
 
     Inline, not a managed policy: it lives and dies with the role, and the
     deploy role may attach only AWS-managed policies. Under the
@@ -72,7 +76,7 @@ def irsa_role(
     """
     role = aws.iam.Role(
         name,
-        name=physical_name(ROLE, name),
+        name=name if fixed_name else physical_name(ROLE, name),
         description=description,
         assume_role_policy=pulumi.Output.all(
             cluster.oidc_provider_arn, cluster.oidc_issuer_url
