@@ -113,7 +113,7 @@ def test_markdown_keeps_the_summary_and_trims_details_to_the_limit(staging, prod
     small = render_markdown([diff], limit=3000)
     assert len(small) <= 3000
     assert small.startswith("### stagecraft: infrastructure diff")
-    assert "| staging -> production | 72 | " in small
+    assert "| staging -> production | 97 | " in small
     assert "$369.78 → $1,287.64 (**+$917.85**)" in small
     assert "omitted to stay under GitHub's 65,536-character comment limit" in small
     assert full.count("<details>") > small.count("<details>") > 0
@@ -234,7 +234,7 @@ def test_against_another_stack_from_the_cli(capsys):
     args = ["--project-dir", str(REPO), "diff", "--stack", "staging", "--against", "production"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert out.startswith("staging -> production: 72 to create")
+    assert out.startswith("staging -> production: 97 to create")
     assert 'nodeType: "cache.t4g.micro" -> "cache.m6g.large"' in out
 
 
