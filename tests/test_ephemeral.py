@@ -20,7 +20,7 @@ from stagecraft.cost import estimate
 from stagecraft.envs import create
 from stagecraft.offline.engine import Plan, evaluate
 from stagecraft.offline.stackfiles import load_project, scratch_copy
-from tests.conftest import REPO
+from tests.conftest import REPO, edit_stack
 
 OWN_INFRA = ("aws:eks/cluster:Cluster", "aws:ec2/vpc:Vpc", "aws:rds/instance:Instance")
 
@@ -509,3 +509,47 @@ def test_a_local_backend_is_read_the_same_way(tmp_path):
     assert [(s.name, s.outputs["expiresAt"]) for s in found] == [("pr-5", "2026-11-08T00:00:00Z")]
     with pytest.raises(backend_state.BackendError, match="stack 'pr-6': the checkpoint is not"):
         backend_state.stacks(f"file://{tmp_path}", "stagecraft", lambda n: n.startswith("pr-"))
+
+
+def test_a_preview_may_start_from_stagings_anonymised_copy(workspace):
+    ephemeral = workspace / "ephemeral"
+    edit_stack(ephemeral, "pr-123", **{"stagecraft:initialData": "anonymised"})
+    try:
+        plan = evaluate("pr-123", project_dir=ephemeral)
+    finally:
+        edit_stack(ephemeral, "pr-123", **{"stagecraft:initialData": "seed"})
+    (setup,) = [j for j in plan.of_type("kubernetes:batch/v1:Job") if j.name.endswith("-setup")]
+    (psql_step,) = setup.inputs["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e.get("value") for e in psql_step["env"]}
+    assert env["SEED_FROM_DATABASE"] == "anonymised_snapshot"
+
+
+def test_a_developer_environment_has_no_anonymised_copy_to_start_from(workspace):
+    ephemeral = workspace / "ephemeral"
+    edit_stack(ephemeral, "dev-alice", **{"stagecraft:initialData": "anonymised"})
+    try:
+        with pytest.raises(ConfigError) as caught:
+            evaluate("dev-alice", project_dir=ephemeral)
+    finally:
+        edit_stack(ephemeral, "dev-alice", **{"stagecraft:initialData": "seed"})
+    assert [str(p) for p in caught.value.problems] == [
+        'stagecraft:initialData = "anonymised": organization/stagecraft/dev keeps no anonymised '
+        "copy of production (only a stack with dataImport keeps one: staging, for pr-<n>); use "
+        "initialData: seed"
+    ]
+    # An error raised inside an apply leaves nothing behind: the next plan in
+    # this process (stagecraft report plans every stack in one) still works.
+    assert evaluate("dev-alice", project_dir=ephemeral).stack == "dev-alice"
+
+
+def test_an_own_database_cannot_start_from_the_shared_copy(workspace):
+    project = load_project(workspace / "ephemeral")
+    values = dict(project.config_map("pr-7").values)
+    values["stagecraft:initialData"] = "anonymised"
+    with pytest.raises(ConfigError) as caught:
+        parse_ephemeral_config(values, project="stagecraft", stack="pr-7")
+    assert [str(p) for p in caught.value.problems] == [
+        'stagecraft:initialData = "anonymised": is copied inside the shared database server, '
+        "and ownDatabase gives this environment a server of its own; use initialData: seed "
+        "there, or drop ownDatabase"
+    ]

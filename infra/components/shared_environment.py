@@ -31,7 +31,13 @@ from infra.components.database import Database, DatabaseArgs
 from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs
 from infra.components.secrets import store_secret
 from infra.components.workloads import IngressSettings, Workloads, WorkloadsArgs
-from infra.config import DatabaseSpec, EphemeralStackConfig, database_admin_namespace
+from infra.config import (
+    ConfigError,
+    DatabaseSpec,
+    EphemeralStackConfig,
+    Problem,
+    database_admin_namespace,
+)
 
 # A shared stack's outputs this environment reads (see Environment.outputs).
 REQUIRED_OUTPUTS = (
@@ -265,10 +271,10 @@ class SharedEnvironment(pulumi.ComponentResource):
                 # The shared stack's role for its small stacks' Jobs: this
                 # stack creates no IAM role (its CI role may create none).
                 role_arn=parent_str("smallStackJobsRoleArn"),
-                # A shared stack without the copy (no dataImport) fails here,
-                # in preview, naming the missing output.
                 seed_from_database=(
-                    parent_str("anonymisedDataDatabase")
+                    shared.get_output("anonymisedDataDatabase").apply(
+                        lambda name: _anonymised_copy(config, name)
+                    )
                     if shared_config.initial_data == "anonymised"
                     else None
                 ),
@@ -293,6 +299,24 @@ class SharedEnvironment(pulumi.ComponentResource):
             "expiresAt": pulumi.Output.from_input(expires_at),
         }
         self.register_outputs(self.outputs)
+
+
+def _anonymised_copy(config: EphemeralStackConfig, database: object) -> str:
+    """The shared stack's anonymised copy of production, or one clear error (in preview)."""
+    if not database:
+        raise ConfigError(
+            config.stack,
+            [
+                Problem(
+                    "stagecraft:initialData",
+                    config.shared.initial_data,
+                    f"{config.shared.shared_stack} keeps no anonymised copy of production "
+                    "(only a stack with dataImport keeps one: staging, for pr-<n>); use "
+                    "initialData: seed",
+                )
+            ],
+        )
+    return str(database)
 
 
 def _as_str_list(value: object) -> list[str]:

@@ -29,7 +29,7 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2
 from pulumi.runtime import run_in_stack, set_all_config
 from pulumi.runtime.mocks import MockEngine, MockMonitor, MockSettings
-from pulumi.runtime.settings import ROOT, configure, get_project, get_stack
+from pulumi.runtime.settings import ROOT, SETTINGS, configure, get_project, get_stack
 
 from stagecraft.offline.fingerprints import fingerprint_key
 from stagecraft.offline.mocks import (
@@ -370,6 +370,11 @@ def evaluate(
         )
     finally:
         logger.removeHandler(handler)
+        # A program that failed inside an apply leaves tasks of its (closed)
+        # event loop in the SDK's outstanding-outputs set that worker threads
+        # share; the next evaluation in this process would wait on them.
+        with SETTINGS.lock:
+            SETTINGS.outputs.clear()
 
     # Registrations arrive from a thread pool in no fixed order; sorting by URN
     # (the Stack first) makes two evaluations of the same program identical.
