@@ -87,14 +87,15 @@ def create(
     *,
     ttl: str | None = None,
     own_database: bool | None = None,
+    initial_data: str | None = None,
     organization: str = DEFAULT_ORGANIZATION,
     now: datetime | None = None,
 ) -> Path:
     """Write ``ephemeral/Pulumi.<stack>.yaml``; rewriting an existing one restarts its TTL.
 
-    ``ttl`` and ``own_database`` left as None keep what an existing file says
-    (a CI run on every push must not turn a PR's own database off), else 7d
-    and shared.
+    ``ttl``, ``own_database`` and ``initial_data`` left as None keep what an
+    existing file says (a CI run on every push must not turn a PR's own
+    database off), else 7d, shared and seed.
     """
     kind = stack_kind(stack)
     if kind is None:
@@ -112,6 +113,8 @@ def create(
         ttl = str(existing.get(f"{project.name}:ttl", DEFAULT_TTL))
     if own_database is None:
         own_database = str(existing.get(f"{project.name}:ownDatabase", "false")).lower() == "true"
+    if initial_data is None:
+        initial_data = str(existing.get(f"{project.name}:initialData", "seed"))
     try:
         parse_ttl(ttl)
     except ValueError as exc:
@@ -121,6 +124,14 @@ def create(
         parent_config = root.read_stack(parent)
     except StackFileError as exc:
         raise EnvError(f"the shared stack '{parent}' has no stack file: {exc}") from None
+    if initial_data == "anonymised" and (
+        str(parent_config.get(f"{root.name}:dataImport", "false")).lower() != "true"
+    ):
+        raise EnvError(
+            f"--initial-data anonymised: the shared stack '{parent}' keeps no anonymised copy "
+            "of production (only a stack with dataImport does: staging, for pr-<n>); use "
+            "--initial-data seed"
+        )
     moment = now or datetime.now(UTC)
     number_or_name = stack.split("-", 1)[1]
     values = {
@@ -133,6 +144,7 @@ def create(
         "aws_account_id": str(parent_config.get(f"{root.name}:awsAccountId", "")),
         "shared_stack": f"{organization}/{root.name}/{parent}",
         "own_database": "true" if own_database else "false",
+        "initial_data": initial_data,
         "owner": parent_config.get(f"{root.name}:owner", "platform-team"),
         "cost_center": parent_config.get(f"{root.name}:costCenter", "engineering"),
         "monthly_budget": str(DEFAULT_BUDGETS[kind]),

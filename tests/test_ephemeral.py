@@ -553,3 +553,24 @@ def test_an_own_database_cannot_start_from_the_shared_copy(workspace):
         "and ownDatabase gives this environment a server of its own; use initialData: seed "
         "there, or drop ownDatabase"
     ]
+
+
+def test_env_create_writes_the_initial_data_and_refuses_it_where_there_is_none(workspace, capsys):
+    root = str(workspace)
+    assert (
+        main(["--project-dir", root, "env", "create", "pr-88", "--initial-data", "anonymised"]) == 0
+    )
+    path = workspace / "ephemeral" / "Pulumi.pr-88.yaml"
+    assert yaml.safe_load(path.read_text())["config"]["stagecraft:initialData"] == "anonymised"
+    # A re-run on the next push keeps it.
+    assert main(["--project-dir", root, "env", "create", "pr-88"]) == 0
+    assert yaml.safe_load(path.read_text())["config"]["stagecraft:initialData"] == "anonymised"
+    path.unlink()
+    capsys.readouterr()
+    assert (
+        main(["--project-dir", root, "env", "create", "dev-bob", "--initial-data", "anonymised"])
+        == 2
+    )
+    err = capsys.readouterr().err
+    assert "the shared stack 'dev' keeps no anonymised copy of production" in err
+    assert not (workspace / "ephemeral" / "Pulumi.dev-bob.yaml").exists()

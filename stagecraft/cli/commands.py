@@ -764,6 +764,7 @@ def env(project: Project, args: argparse.Namespace) -> int:
             args.name,
             ttl=args.ttl,
             own_database=args.own_database,
+            initial_data=args.initial_data,
             organization=args.organization,
         )
         print(f"wrote {path.relative_to(project.directory)}")

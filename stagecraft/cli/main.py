@@ -271,6 +271,13 @@ def _parser() -> argparse.ArgumentParser:
         "(default: as before, else shared)",
     )
     env_create.add_argument(
+        "--initial-data",
+        choices=("seed", "anonymised"),
+        default=None,
+        help="what its database starts with: the seed data, or the anonymised copy of "
+        "production staging keeps (pr-<n> only; default: as before, else seed)",
+    )
+    env_create.add_argument(
         "--organization",
         default="organization",
         help="Pulumi organization of the shared stack (self-managed backends: organization)",
