@@ -2087,6 +2087,15 @@ def iana_time_zones() -> frozenset[str]:
     )
 
 
+def _iana_zone(value: str, examples: str) -> str:
+    """``value`` if tzdata knows it, else one error with the closest name."""
+    if value not in iana_time_zones():
+        close = difflib.get_close_matches(value, sorted(iana_time_zones()), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        raise ValueError(f"must be an IANA time zone name such as {examples}{hint}")
+    return value
+
+
 class CostControlsSpec(Section):
     """The AWS budget's notifications and the off-hours schedule."""
 
@@ -2194,13 +2203,7 @@ class CostControlsSpec(Section):
     @field_validator("working_hours_time_zone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        if value not in iana_time_zones():
-            close = difflib.get_close_matches(value, sorted(iana_time_zones()), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValueError(
-                f"must be an IANA time zone name such as 'Europe/Madrid' or 'UTC'{hint}"
-            )
-        return value
+        return _iana_zone(value, "'Europe/Madrid' or 'UTC'")
 
     def rule_problems(self) -> list[Problem]:
         if self.working_hours:
@@ -2363,11 +2366,7 @@ class DataSyncSpec(Section):
     @field_validator("data_sync_time_zone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        if value not in iana_time_zones():
-            close = difflib.get_close_matches(value, sorted(iana_time_zones()), n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValueError(f"must be an IANA time zone name such as 'Etc/UTC'{hint}")
-        return value
+        return _iana_zone(value, "'Etc/UTC' or 'Europe/Madrid'")
 
     def rule_problems(self) -> list[Problem]:
         problems: list[Problem] = []

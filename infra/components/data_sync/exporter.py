@@ -22,7 +22,7 @@ import pulumi_random as random
 
 from infra.components._common import child, type_token
 from infra.components.account.policies import tls_only_bucket_policy
-from infra.components.addons.irsa import ROLE_ARN_ANNOTATION, ClusterIdentity, irsa_role
+from infra.components.addons.irsa import ClusterIdentity, irsa_role
 from infra.components.buckets import ABANDONED_UPLOAD_DAYS, harden_bucket, log_access
 from infra.components.data_sync import jobs
 from infra.components.observability.storage import bucket_name
@@ -179,18 +179,14 @@ class DataExport(pulumi.ComponentResource):
             opts=child(self),
         )
 
-        namespace = jobs.namespace(self, name, args.kubernetes, args.labels)
-        account = k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=SERVICE_ACCOUNT,
-                namespace=jobs.NAMESPACE,
-                labels=dict(args.labels),
-                annotations={ROLE_ARN_ANNOTATION: self.role.arn},
-            ),
-            opts=child(self, provider=args.kubernetes, depends_on=[namespace]),
+        ready = jobs.setup(
+            self,
+            name,
+            provider=args.kubernetes,
+            labels=args.labels,
+            service_account=SERVICE_ACCOUNT,
+            role_arn=self.role.arn,
         )
-        scripts = jobs.scripts(self, name, args.kubernetes, args.labels, [namespace])
         destination = self.bucket.bucket.apply(lambda b: f"s3://{b}/{DUMPS_PREFIX}")
         connection = jobs.env(
             PGHOST=args.database_host,
@@ -240,7 +236,7 @@ class DataExport(pulumi.ComponentResource):
             last_step=publish,
             labels=args.labels,
             provider=args.kubernetes,
-            depends_on=[account, scripts, *args.wait_for],
+            depends_on=[*ready, *args.wait_for],
         )
         self.register_outputs(
             {

@@ -18,8 +18,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.components._common import child, type_token
-from infra.components.addons.irsa import ROLE_ARN_ANNOTATION, ClusterIdentity, irsa_role
+from infra.components._common import type_token
+from infra.components.addons.irsa import ClusterIdentity, irsa_role
 from infra.components.data_sync import jobs
 from infra.components.data_sync.exporter import DUMPS_PREFIX
 from infra.config import DataSyncSpec
@@ -84,18 +84,14 @@ class DataImport(pulumi.ComponentResource):
             fixed_name=True,
         )
 
-        namespace = jobs.namespace(self, name, args.kubernetes, args.labels)
-        account = k8s.core.v1.ServiceAccount(
-            f"{name}-service-account",
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=SERVICE_ACCOUNT,
-                namespace=jobs.NAMESPACE,
-                labels=dict(args.labels),
-                annotations={ROLE_ARN_ANNOTATION: self.role.arn},
-            ),
-            opts=child(self, provider=args.kubernetes, depends_on=[namespace]),
+        ready = jobs.setup(
+            self,
+            name,
+            provider=args.kubernetes,
+            labels=args.labels,
+            service_account=SERVICE_ACCOUNT,
+            role_arn=self.role.arn,
         )
-        scripts = jobs.scripts(self, name, args.kubernetes, args.labels, [namespace])
         fetch = jobs.aws_step(
             "fetch",
             'aws secretsmanager get-secret-value --secret-id "$ADMIN_SECRET_ARN" '
@@ -137,7 +133,7 @@ class DataImport(pulumi.ComponentResource):
             last_step=load,
             labels=args.labels,
             provider=args.kubernetes,
-            depends_on=[account, scripts, *args.wait_for],
+            depends_on=[*ready, *args.wait_for],
         )
         self.register_outputs({"roleArn": self.role.arn})
 

@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.components._common import child
+from infra.components.addons.irsa import ROLE_ARN_ANNOTATION
 from infra.components.database_jobs import (
     AWS_CLI_IMAGE,
     POSTGRES_IMAGE,
@@ -25,11 +26,23 @@ ACTIVE_DEADLINE_SECONDS = 4 * 60 * 60
 WORK, SECRETS, SCRIPTS = "/work", "/secrets", "/sync"
 
 
-def namespace(
-    parent: pulumi.Resource, name: str, provider: k8s.Provider, labels: Mapping[str, str]
-) -> k8s.core.v1.Namespace:
-    """The jobs' own namespace: no application pod can use their ServiceAccount."""
-    return k8s.core.v1.Namespace(
+def setup(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    provider: k8s.Provider,
+    labels: Mapping[str, str],
+    service_account: str,
+    role_arn: pulumi.Input[str],
+) -> list[pulumi.Resource]:
+    """The jobs' namespace, their ServiceAccount (IRSA ``role_arn``) and scripts.
+
+    A namespace of their own: no application pod can use the ServiceAccount.
+    The scripts: export.sh, import.sh, rules.yaml and the export SQL compiled
+    from it (at plan time: a malformed rules.yaml stops `pulumi up` before
+    anything is created). Returns what a CronJob must wait for.
+    """
+    namespace = k8s.core.v1.Namespace(
         f"{name}-namespace",
         metadata=k8s.meta.v1.ObjectMetaArgs(
             name=NAMESPACE,
@@ -37,22 +50,26 @@ def namespace(
         ),
         opts=child(parent, provider=provider),
     )
-
-
-def scripts(
-    parent: pulumi.Resource, name: str, provider: k8s.Provider, labels: Mapping[str, str],
-    depends_on: Sequence[pulumi.Resource],
-) -> k8s.core.v1.ConfigMap:  # fmt: skip
-    """export.sh, import.sh, rules.yaml and the export SQL compiled from it (plan time:
-    a malformed rules.yaml stops `pulumi up` before anything is created)."""
-    return k8s.core.v1.ConfigMap(
+    in_namespace = child(parent, provider=provider, depends_on=[namespace])
+    account = k8s.core.v1.ServiceAccount(
+        f"{name}-service-account",
+        metadata=k8s.meta.v1.ObjectMetaArgs(
+            name=service_account,
+            namespace=NAMESPACE,
+            labels=dict(labels),
+            annotations={ROLE_ARN_ANNOTATION: role_arn},
+        ),
+        opts=in_namespace,
+    )
+    scripts = k8s.core.v1.ConfigMap(
         f"{name}-scripts",
         metadata=k8s.meta.v1.ObjectMetaArgs(
             name=CONFIG_MAP, namespace=NAMESPACE, labels=dict(labels)
         ),
         data=job_files(load_rules(), RULES_FILE.read_text(encoding="utf-8")),
-        opts=child(parent, provider=provider, depends_on=list(depends_on)),
+        opts=in_namespace,
     )
+    return [account, scripts]
 
 
 def volume_mounts() -> list[k8s.core.v1.VolumeMountArgs]:
