@@ -936,7 +936,28 @@ def test_a_stack_file_asking_for_the_wrong_direction_is_refused(project, stack, 
 # --- a preview starting from the anonymised copy -------------------------------
 
 
+SNAPSHOT_DB = "anonymised_snapshot"
+
+
+def test_the_import_keeps_an_untouched_snapshot_closed_to_other_roles(pipeline):
+    # As staging's import does after loading its own database.
+    env = {**pipeline.import_env, "DBNAME": SNAPSHOT_DB, "ROLE": MASTER, "CREATE_DATABASE": "1"}
+    _run("import.sh", "load", str(pipeline.fetched), env=env)
+    _run("import.sh", "load", str(pipeline.fetched), env=env)  # exists already: no error
+    counted = "SELECT count(*) FROM orders"
+    assert (
+        psql(pipeline.server, "-c", counted, database=SNAPSHOT_DB).stdout
+        == psql(pipeline.server, "-c", counted, database=TARGET_DB).stdout
+    )
+    assert _leaks(_all_text(pipeline.server, SNAPSHOT_DB)) == []
+    entered = psql(pipeline.server, "-c", "SELECT 1", database=SNAPSHOT_DB, user=TARGET_ROLE,
+                   password="pw", check=False)  # fmt: skip
+    assert "permission denied for database" in entered.stderr
+
+
 def test_a_preview_can_start_from_the_anonymised_copy(pipeline, tmp_path):
+    _run("import.sh", "load", str(pipeline.fetched), env={
+        **pipeline.import_env, "DBNAME": SNAPSHOT_DB, "ROLE": MASTER, "CREATE_DATABASE": "1"})  # fmt: skip
     admin = tmp_path / "admin.json"
     admin.write_text(json.dumps({"username": MASTER, "password": "master-pw"}))
     preview = "pr-77"
@@ -950,7 +971,7 @@ def test_a_preview_can_start_from_the_anonymised_copy(pipeline, tmp_path):
         "DBNAME": preview,
         "ROLE": preview,
         "ROLE_PASSWORD": "preview-pw",
-        "SEED_FROM_DATABASE": TARGET_DB,
+        "SEED_FROM_DATABASE": SNAPSHOT_DB,
     }
     run = subprocess.run(["sh", str(SQL_DIR / "run.sh"), "create"], env=env,
                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip

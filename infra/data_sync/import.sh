@@ -69,8 +69,10 @@ load() {
     fi
     if [ -n "${CREATE_DATABASE:-}" ]; then
         # A database of its own for the dump as published (the previews copy it).
+        # Closed to PUBLIC, as every stack's database is (infra/sql/create.sql).
         printf '%s\n' "SELECT format('CREATE DATABASE %I', :'dbname') WHERE NOT EXISTS \
-            (SELECT FROM pg_database WHERE datname = :'dbname') \\gexec" |
+            (SELECT FROM pg_database WHERE datname = :'dbname') \\gexec" \
+            "SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'dbname') \\gexec" |
             psql -X -q -v ON_ERROR_STOP=1 -v dbname="$DBNAME" -d postgres
     fi
     cd "$dir"

@@ -2,6 +2,9 @@
 -- load in the dump directory; psql variables: role, load_script).
 \set ON_ERROR_STOP on
 \set rows `cat rows.json`
+-- The application's open transactions hold locks on its tables: wait for them
+-- a while, then fail (and alert) rather than hang until the Job's deadline.
+SET lock_timeout = '10min';
 BEGIN;
 DROP SCHEMA IF EXISTS public CASCADE;
 -- Created as the role, so the application owns what it gets.
