@@ -956,8 +956,13 @@ def test_the_import_keeps_an_untouched_snapshot_closed_to_other_roles(pipeline):
 
 
 def test_a_preview_can_start_from_the_anonymised_copy(pipeline, tmp_path):
-    _run("import.sh", "load", str(pipeline.fetched), env={
-        **pipeline.import_env, "DBNAME": SNAPSHOT_DB, "ROLE": MASTER, "CREATE_DATABASE": "1"})  # fmt: skip
+    snapshot = {
+        **pipeline.import_env,
+        "DBNAME": SNAPSHOT_DB,
+        "ROLE": MASTER,
+        "CREATE_DATABASE": "1",
+    }
+    _run("import.sh", "load", str(pipeline.fetched), env=snapshot)
     admin = tmp_path / "admin.json"
     admin.write_text(json.dumps({"username": MASTER, "password": "master-pw"}))
     preview = "pr-77"
