@@ -78,7 +78,9 @@ def running_server() -> Iterator[dict[str, str]]:
         capture_output=True,
     )
     port = _free_port()
-    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
+    # Every statement logged, as the worst-configured server would: the tests
+    # can check that no secret ever travels in statement text.
+    options = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off -c log_statement=all"
     subprocess.run(
         _as_postgres(
             [
@@ -96,7 +98,7 @@ def running_server() -> Iterator[dict[str, str]]:
         check=True,
         capture_output=True,
     )
-    server = {"host": "127.0.0.1", "port": str(port)}
+    server = {"host": "127.0.0.1", "port": str(port), "log": str(root / "server.log")}
     # The scripts run as the RDS master user, which is no superuser: a role
     # with CREATEROLE and CREATEDB, member of pg_signal_backend (RDS grants it
     # through rds_superuser). The tests use the same, so a script that only

@@ -29,6 +29,7 @@ import botocore.session
 import pytest
 import yaml
 
+from infra.components.account.policies import Account, environment_boundary
 from infra.components.data_sync.exporter import EXPORT_ROLE
 from infra.config import ConfigError
 from infra.data_sync import (
@@ -44,6 +45,7 @@ from policy.harness import CONFIG_DIR, Verdict, evaluate_rule, load_policy_confi
 from policy.rules import RULES_BY_NAME
 from stagecraft.offline.engine import Plan, PlannedResource
 from tests.conftest import stack_config
+from tests.iam_evaluation import decide
 from tests.postgres import MASTER, psql, server
 
 __all__ = ["server"]  # the fixture, imported for the tests below
@@ -413,6 +415,17 @@ def test_a_pseudonym_is_the_same_wherever_its_original_was(pipeline):
         "ON c.id = p.customer_id WHERE p.cardholder_name IS DISTINCT FROM c.name",
     )
     assert names == []
+
+
+def test_the_mask_key_never_travels_in_statement_text(pipeline):
+    # The server logs every statement (tests/postgres.py), as a production
+    # server logs its slow ones: neither the key nor its HMAC pads are there.
+    log = Path(pipeline.server["log"]).read_text(errors="replace")
+    assert "COPY (SELECT" in log  # the export's statements are in it
+    padded = MASK_KEY.encode().ljust(64, b"\0")
+    pads = [bytes(b ^ pad for b in padded).hex() for pad in (0x36, 0x5C)]
+    assert MASK_KEY not in log
+    assert not [pad for pad in pads if pad in log]
 
 
 def test_masks_are_an_hmac_under_the_key(pipeline):
@@ -1002,3 +1015,35 @@ def test_a_preview_can_start_from_the_anonymised_copy(pipeline, tmp_path):
     finally:
         psql(pipeline.server, "-v", f"dbname={preview}", "-v", f"role={preview}",
              "-f", str(SQL_DIR / "drop.sql"))  # fmt: skip
+
+
+# --- the permissions boundary the bootstrap puts on every environment role -----
+
+ACCOUNT = Account(
+    partition="aws",
+    account_id="123456789012",
+    region="us-east-1",
+    project="stagecraft",
+    state_bucket="stagecraft-state-123456789012",
+    state_key_arn="arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000001",
+)
+PRODUCTION_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+PRODUCTION_TAGS = {"aws:ResourceTag/environment": "production"}
+
+
+def test_stagings_boundary_lets_its_import_decrypt_productions_dumps_and_nothing_else():
+    boundary = environment_boundary(ACCOUNT, "staging")
+    dump = "arn:aws:s3:::stagecraft-production-data-sync-123456789012/dumps/x/data/orders.csv"
+    through_s3 = {**PRODUCTION_TAGS, "kms:EncryptionContext:aws:s3:arn": dump}
+    assert decide(boundary, "kms:Decrypt", PRODUCTION_KEY, through_s3) == "allowed"
+    # The same key directly, another of production's buckets, another action: denied.
+    assert decide(boundary, "kms:Decrypt", PRODUCTION_KEY, PRODUCTION_TAGS) == "denied"
+    logs = {**PRODUCTION_TAGS, "kms:EncryptionContext:aws:s3:arn":
+            "arn:aws:s3:::stagecraft-production-logs-123456789012/x"}  # fmt: skip
+    assert decide(boundary, "kms:Decrypt", PRODUCTION_KEY, logs) == "denied"
+    assert decide(boundary, "kms:GenerateDataKey", PRODUCTION_KEY, through_s3) == "denied"
+
+
+def test_every_boundary_lets_a_role_log_in_to_its_database_with_iam():
+    user = "arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABC/stagecraft_export"
+    assert decide(environment_boundary(ACCOUNT, "production"), "rds-db:connect", user) == "allowed"

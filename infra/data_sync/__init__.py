@@ -197,13 +197,13 @@ def _array(values: tuple[str, ...]) -> str:
 def _hmac(domain: str, value_sql: str) -> str:
     """HMAC-SHA256(mask key, '<domain>:' || value) as bytea.
 
-    The key pads (:mask_ipad / :mask_opad, hex) are computed once per run by
-    the script's preamble; the domain keeps one strategy's pseudonyms from
-    matching another's.
+    The key pads (settings stagecraft.mask_ipad / mask_opad, hex) are computed
+    once per session by the script's preamble, so no statement's text carries
+    them; the domain keeps one strategy's pseudonyms from matching another's.
     """
     message = f"convert_to({_literal(domain + ':')} || {value_sql}, 'UTF8')"
-    inner = f"sha256(decode(:'mask_ipad', 'hex') || {message})"
-    return f"sha256(decode(:'mask_opad', 'hex') || {inner})"
+    inner = f"sha256(decode(current_setting('stagecraft.mask_ipad'), 'hex') || {message})"
+    return f"sha256(decode(current_setting('stagecraft.mask_opad'), 'hex') || {inner})"
 
 
 def _digits(hash_sql: str) -> str:
@@ -304,15 +304,20 @@ _PREAMBLE = """\
 \\pset tuples_only on
 \\pset footer off
 
--- The HMAC pads of the mask key (read from $MASK_KEY_FILE, 32 to 64 bytes).
-\\set mask_key `cat "$MASK_KEY_FILE"`
-SELECT string_agg(lpad(to_hex(get_byte(k, i) # 54), 2, '0'), '' ORDER BY i) AS mask_ipad,
-       string_agg(lpad(to_hex(get_byte(k, i) # 92), 2, '0'), '' ORDER BY i) AS mask_opad
-  FROM (SELECT convert_to(:'mask_key', 'UTF8')
-               || decode(repeat('00', 64 - octet_length(convert_to(:'mask_key', 'UTF8'))), 'hex')
-               AS k) AS key,
-       generate_series(0, 63) AS i \\gset
-\\unset mask_key
+-- The HMAC pads of the mask key, as session settings. The key arrives in the
+-- connection's startup options (export.sh sets PGOPTIONS), never in SQL text:
+-- the server logs slow statements and Performance Insights keeps SQL, and
+-- whoever holds the key can test a guess against a pseudonym.
+\\o /dev/null
+SELECT set_config('stagecraft.mask_ipad', ipad, false),
+       set_config('stagecraft.mask_opad', opad, false)
+  FROM (SELECT string_agg(lpad(to_hex(get_byte(k, i) # 54), 2, '0'), '' ORDER BY i) AS ipad,
+               string_agg(lpad(to_hex(get_byte(k, i) # 92), 2, '0'), '' ORDER BY i) AS opad
+          FROM (SELECT key || decode(repeat('00', 64 - octet_length(key)), 'hex') AS k
+                  FROM (SELECT convert_to(current_setting('stagecraft.mask_key'), 'UTF8') AS key)
+                       AS raw) AS padded,
+               generate_series(0, 63) AS i) AS pads;
+\\o
 
 -- One snapshot for the check, the counts and every table.
 BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;

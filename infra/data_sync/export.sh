@@ -26,10 +26,14 @@ die() {
 dump() {
     dir="$1"
     [ -r "${MASK_KEY_FILE:-}" ] || die "no mask key: set MASK_KEY_FILE to a readable file"
-    key_bytes="$(printf %s "$(cat "$MASK_KEY_FILE")" | wc -c | tr -d ' ')"
+    mask_key="$(cat "$MASK_KEY_FILE")"
+    key_bytes="$(printf %s "$mask_key" | wc -c | tr -d ' ')"
     if [ "$key_bytes" -lt 32 ] || [ "$key_bytes" -gt 64 ]; then
         die "the mask key in $MASK_KEY_FILE is $key_bytes bytes; it must be 32 to 64"
     fi
+    case "$mask_key" in
+        *[!A-Za-z0-9]*) die "the mask key in $MASK_KEY_FILE must be letters and digits only" ;;
+    esac
     if [ -n "${DB_PASSWORD_FILE:-}" ]; then
         PGPASSWORD="$(cat "$DB_PASSWORD_FILE")"
         export PGPASSWORD
@@ -45,7 +49,9 @@ dump() {
         pg_dump --schema-only --schema=public --no-owner --no-privileges \
             --section="$section" --file="$section.sql"
     done
-    psql -X -q -f "$SYNC_DIR/export.sql"
+    # The key reaches the server as a startup option of this one session (see
+    # export.sql), never as statement text a log could keep.
+    PGOPTIONS="-c stagecraft.mask_key=$mask_key" psql -X -q -f "$SYNC_DIR/export.sql"
     inside="$(cat schema.sha256)"
     rm -f schema.sha256
     if [ "$before" != "$inside" ]; then

@@ -242,23 +242,50 @@ def _state_statements(
     ]
 
 
-def _other_environments_denied(tag_values: Sequence[str]) -> list[dict[str, Any]]:
+def _other_environments_denied(
+    tag_values: Sequence[str], *, decrypt_dumps_of: Sequence[str] = ()
+) -> list[dict[str, Any]]:
     """Nothing tagged with another `environment`, nothing created under another's tag.
 
     Both conditions hold only where the tag exists (Null false): untagged
     resources and account-level reads are left to the Allow statements.
+    ``decrypt_dumps_of``: S3 ARN patterns (production's data-sync bucket)
+    whose objects' key, tagged with another environment, may still decrypt
+    them, through S3 only (the encryption context S3 sends names the bucket
+    or object): the one crossing the anonymised data sync needs.
+    https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-encryption-context
     """
-    return [
+    foreign = {
+        "StringNotLike": {"aws:ResourceTag/environment": list(tag_values)},
+        "Null": {"aws:ResourceTag/environment": "false"},
+    }
+    denied: list[dict[str, Any]] = [
         {
             "Sid": "NeverAnotherEnvironmentsResources",
             "Effect": "Deny",
-            "Action": "*",
+            **({"NotAction": "kms:Decrypt"} if decrypt_dumps_of else {"Action": "*"}),
             "Resource": "*",
-            "Condition": {
-                "StringNotLike": {"aws:ResourceTag/environment": list(tag_values)},
-                "Null": {"aws:ResourceTag/environment": "false"},
-            },
-        },
+            "Condition": foreign,
+        }
+    ]
+    if decrypt_dumps_of:
+        denied.append(
+            {
+                "Sid": "NeverAnotherEnvironmentsKeysButItsDumps",
+                "Effect": "Deny",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {
+                    "StringNotLike": {
+                        **foreign["StringNotLike"],
+                        "kms:EncryptionContext:aws:s3:arn": list(decrypt_dumps_of),
+                    },
+                    "Null": foreign["Null"],
+                },
+            }
+        )
+    return [
+        *denied,
         {
             "Sid": "NeverTagAsAnotherEnvironment",
             "Effect": "Deny",
@@ -882,6 +909,8 @@ BOUNDARY_SERVICES = (
     "ec2", "eks", "eks-auth", "elasticloadbalancing", "autoscaling", "ecr", "logs",
     "cloudwatch", "kms", "secretsmanager", "s3", "route53", "acm", "sns", "sqs", "events",
     "ssm", "wafv2", "shield", "xray", "tag", "rds", "elasticache",
+    # IAM database authentication (`rds-db:connect`) is a service prefix of its own.
+    "rds-db",
     # What the load balancer controller's published policy names beside those
     # (Cognito and WAF Classic for the ALB features an Ingress may ask for).
     "cognito-idp", "waf-regional",
@@ -919,7 +948,13 @@ def environment_boundary(account: Account, environment: str) -> dict[str, Any]:
                 "Action": "s3:*",
                 "Resource": [account.bucket_arn, f"{account.bucket_arn}/*"],
             },
-            *_other_environments_denied([environment]),
+            *_other_environments_denied(
+                [environment],
+                decrypt_dumps_of=[
+                    f"arn:{account.partition}:s3:::{account.project}-*-data-sync-*",
+                    f"arn:{account.partition}:s3:::{account.project}-*-data-sync-*/*",
+                ],
+            ),
         ]
     )
 
