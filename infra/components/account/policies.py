@@ -255,10 +255,9 @@ def _other_environments_denied(
     or object): the one crossing the anonymised data sync needs.
     https://docs.aws.amazon.com/kms/latest/developerguide/conditions-kms.html#conditions-kms-encryption-context
     """
-    foreign = {
-        "StringNotLike": {"aws:ResourceTag/environment": list(tag_values)},
-        "Null": {"aws:ResourceTag/environment": "false"},
-    }
+    not_ours: dict[str, Any] = {"aws:ResourceTag/environment": list(tag_values)}
+    tagged = {"aws:ResourceTag/environment": "false"}
+    foreign = {"StringNotLike": not_ours, "Null": tagged}
     denied: list[dict[str, Any]] = [
         {
             "Sid": "NeverAnotherEnvironmentsResources",
@@ -277,10 +276,10 @@ def _other_environments_denied(
                 "Resource": "*",
                 "Condition": {
                     "StringNotLike": {
-                        **foreign["StringNotLike"],
+                        **not_ours,
                         "kms:EncryptionContext:aws:s3:arn": list(decrypt_dumps_of),
                     },
-                    "Null": foreign["Null"],
+                    "Null": tagged,
                 },
             }
         )
