@@ -68,6 +68,8 @@ class Person:
     phone: str
     date_of_birth: str
     national_id: str
+    loyalty_number: str
+    external_ref: str
     line1: str
     postcode: str
     card: str
@@ -98,10 +100,17 @@ def people() -> list[Person]:
             Person(
                 email=f"{first.lower()}.{last.lower()}{n}@mail-{n % 3}.test",
                 name=f"{first} {last}",
-                phone=[f"+34 6{n:02d} 123 {n:03d}", f"(020) 7946-{n:04d}", f"+4915{n:08d}"][n % 3],
+                # Letters in a phone field too: a mask that kept them would leak.
+                phone=[
+                    f"+34 6{n:02d} 123 {n:03d}",
+                    f"(020) 7946-{n:04d} ask for {first}",
+                    f"+4915{n:08d}",
+                ][n % 3],
                 # A year apart: a shift of at most 180 days cannot land on another's.
                 date_of_birth=f"{1940 + n}-07-01",
                 national_id=f"{12345678 + n * 7919}Z",
+                loyalty_number=f"{912_345_678 + n * 104_729}",
+                external_ref=f"3f2b8c1e-5d4a-4e6f-9a7b-{n:012d}",
                 line1=f"{n + 10} {STREETS[n % len(STREETS)]}",
                 postcode=f"{28001 + n * 13}",
                 card=_card(4_000_000_000 + n * 7_654_321),
@@ -111,15 +120,16 @@ def people() -> list[Person]:
 
 
 PEOPLE = people()
+TWINS = ("Case.Twin@mail-9.test", "case.twin@mail-9.test")
 
 
 def _populate(server_: dict[str, str]) -> None:
     rows = []
     for n, p in enumerate(PEOPLE):
-        # Upper-cased in orders: the same address, however written, is one pseudonym.
         rows.append(
-            f"INSERT INTO customers (email, name, phone, date_of_birth, national_id) VALUES "
-            f"('{p.email}', '{p.name}', '{p.phone}', '{p.date_of_birth}', '{p.national_id}');"
+            "INSERT INTO customers (email, name, phone, date_of_birth, national_id, "
+            f"loyalty_number, external_ref) VALUES ('{p.email}', '{p.name}', '{p.phone}', "
+            f"'{p.date_of_birth}', '{p.national_id}', {p.loyalty_number}, '{p.external_ref}');"
         )
         rows.append(
             "INSERT INTO addresses (customer_id, line1, city, postcode, country) "
@@ -132,7 +142,7 @@ def _populate(server_: dict[str, str]) -> None:
         )
         rows.append(
             "INSERT INTO orders (customer_id, shipping_address_id, contact_email, total_cents, "
-            "status) SELECT c.id, a.id, upper(c.email), 1000 + c.id, 'paid' FROM customers c "
+            "status) SELECT c.id, a.id, c.email, 1000 + c.id, 'paid' FROM customers c "
             f"JOIN addresses a ON a.customer_id = c.id WHERE c.email = '{p.email}';"
         )
         other = PEOPLE[(n + 1) % len(PEOPLE)]
@@ -145,7 +155,13 @@ def _populate(server_: dict[str, str]) -> None:
             "INSERT INTO support_tickets (reporter_email, subject, body) VALUES "
             f"('{p.email}', 'Refund for {p.name}', '{body}');"
         )
-    psql(server_, "-c", "\n".join(rows), database=SOURCE_DB, user=SOURCE_ROLE)
+    # Two addresses that differ only in case: UNIQUE holds in the source, and
+    # must in the copy.
+    rows += [
+        f"INSERT INTO customers (email, name) VALUES ('{twin}', 'Twin Case')" for twin in TWINS
+    ]
+    psql(server_, "-c", ";\n".join(r.rstrip(";") for r in rows), database=SOURCE_DB,
+         user=SOURCE_ROLE)  # fmt: skip
 
 
 def personal_values() -> set[str]:
@@ -153,10 +169,12 @@ def personal_values() -> set[str]:
     values: set[str] = set()
     for p in PEOPLE:
         values |= {p.email, p.name, p.phone, p.date_of_birth, p.national_id}
+        values |= {p.loyalty_number, p.external_ref}
         values |= {p.line1, p.postcode, p.card}
         values |= set(p.name.split(" "))
         values.add(p.line1.split(" ", 1)[1])  # the street without its number
     # The seed's own fake people are in the source too.
+    values |= set(TWINS)
     values |= {"ada@example.com", "Ada Lovelace", "Grace Hopper", "+44 20 7946 0018", "1815-12-10"}
     values |= {"1 Example Street", "EX1 1AA", "4242424242424242"}
     return values
@@ -378,7 +396,7 @@ def test_row_counts_and_foreign_keys_hold(pipeline):
     source = psql(pipeline.server, "-c", count, database=SOURCE_DB).stdout.strip()
     target = psql(pipeline.server, "-c", count, database=TARGET_DB).stdout.strip()
     assert source == target
-    assert "customers=43" in target
+    assert "customers=45" in target
     # The constraints came back after the rows: every reference resolves.
     foreign_keys = psql(
         pipeline.server,
@@ -399,8 +417,8 @@ def test_row_counts_and_foreign_keys_hold(pipeline):
 
 
 def test_a_pseudonym_is_the_same_wherever_its_original_was(pipeline):
-    # orders.contact_email held the customer's address upper-cased; the
-    # cardholder's name was the customer's name.
+    # orders.contact_email held the customer's address; the cardholder's name
+    # was the customer's name.
     mismatches = _rows(
         pipeline.server,
         TARGET_DB,
@@ -446,23 +464,24 @@ def test_masked_values_keep_the_shape_applications_validate(pipeline):
     customers = _rows(
         pipeline.server,
         TARGET_DB,
-        "SELECT email, name, coalesce(phone, ''), coalesce(date_of_birth::text, '') "
-        "FROM customers ORDER BY id OFFSET 3",
+        "SELECT email, name, phone, date_of_birth::text FROM customers "
+        "WHERE id > 3 AND phone IS NOT NULL ORDER BY id",
     )
     source = _rows(
         pipeline.server,
         SOURCE_DB,
-        "SELECT email, name, coalesce(phone, ''), coalesce(date_of_birth::text, '') "
-        "FROM customers ORDER BY id OFFSET 3",
+        "SELECT email, name, phone, date_of_birth::text FROM customers "
+        "WHERE id > 3 AND phone IS NOT NULL ORDER BY id",
     )
-    emails = [row[0] for row in customers]
+    emails = [row[0] for row in _rows(pipeline.server, TARGET_DB, "SELECT email FROM customers")]
     assert all(re.fullmatch(r"user-[0-9a-f]{20}@example\.com", e) for e in emails)
-    assert len(set(emails)) == len(emails)  # still unique
+    assert len(set(emails)) == len(emails) == 45  # still unique, the case twins too
     for (_, name, phone, born), (_, _, old_phone, old_born) in zip(customers, source, strict=True):
         assert re.fullmatch(r"[A-Z][a-z]+ [A-Z][a-z]+", name)
-        # Same length, punctuation where it was, only digits changed.
-        assert len(phone) == len(old_phone)
-        assert re.sub(r"\d", "9", phone) == re.sub(r"\d", "9", old_phone)
+        # Same length, separators where they were, everything else a digit
+        # (the letters of "ask for Maria" too).
+        assert re.fullmatch(r"[0-9 +\-()./]+", phone)
+        assert re.sub(r"\d", "9", phone) == re.sub(r"[^ +\-()./]", "9", old_phone)
         shift = abs(
             int(born[:4]) * 366
             + int(born[5:7]) * 31
@@ -482,7 +501,15 @@ def test_masked_values_keep_the_shape_applications_validate(pipeline):
             "SELECT national_id FROM customers WHERE national_id IS NOT NULL",
         )
     ]
-    assert all(re.fullmatch(r"[0-9a-f]{24}", i) for i in ids)
+    assert all(re.fullmatch(r"[0-9a-f]{16,}", i) for i in ids)
+    loyalty = _rows(pipeline.server, TARGET_DB, "SELECT loyalty_number, external_ref::text "
+                    "FROM customers WHERE loyalty_number IS NOT NULL")  # fmt: skip
+    numbers = [int(row[0]) for row in loyalty]
+    assert len(set(numbers)) == len(numbers) == 40  # UNIQUE, of the column's type
+    assert all(0 <= number < 2**31 for number in numbers)
+    assert all(
+        re.fullmatch(r"[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}", row[1]) for row in loyalty
+    )
 
 
 def test_the_manifest_describes_the_dump(pipeline):
@@ -490,7 +517,7 @@ def test_the_manifest_describes_the_dump(pipeline):
     assert len(manifests) == 1
     manifest = json.loads(next(iter(manifests.values())))
     assert manifest["rows"] == {
-        "customers": 43,
+        "customers": 45,
         "addresses": 42,
         "payment_cards": 41,
         "orders": 44,

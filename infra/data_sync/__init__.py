@@ -61,6 +61,8 @@ STREET_KINDS: Final = ("Street", "Road", "Lane", "Avenue", "Close", "Way")
 FILLER: Final = "lorem ipsum dolor sit amet "
 PSEUDONYM_DOMAIN: Final = "example.com"  # RFC 2606: never anyone's mailbox
 MAX_DATE_SHIFT_DAYS: Final = 180
+# What a phone mask keeps in place; every other character becomes a digit.
+PHONE_SEPARATORS: Final = "' ', '+', '-', '(', ')', '.', '/'"
 
 
 @dataclass(frozen=True)
@@ -75,13 +77,13 @@ STRATEGIES: Final = {
     for s in (
         Strategy("keep", "copied unchanged"),
         Strategy("email", f"user-<hash>@{PSEUDONYM_DOMAIN}, unique as the original"),
-        Strategy("phone", "every digit replaced; punctuation and length kept"),
+        Strategy("phone", "separators ( +-()./) kept, every other character a digit"),
         Strategy("person_name", "an invented first and last name"),
         Strategy("address", "an invented street address"),
         Strategy("free_text", "filler text of the same length"),
         Strategy("card_number", "a Luhn-valid number with the same digit count"),
         Strategy("date_shift", f"moved 1 to {MAX_DATE_SHIFT_DAYS} days either way"),
-        Strategy("hashed_id", "a pseudonym: hex for text, digits for integers"),
+        Strategy("hashed_id", "a pseudonym of the column's type: integer, uuid or hex text"),
         Strategy("null", "emptied"),
         Strategy("fixed", "one value for every row", needs_value=True),
     )
@@ -223,15 +225,19 @@ def mask_sql(rule: ColumnRule) -> str:
         case "fixed":
             return _literal(rule.value or "")
         case "email":
+            # The exact address: two that differ only in case stay two (a
+            # case-sensitive UNIQUE column keeps holding), 80 bits apart.
             return (
-                f"'user-' || left(encode({_hmac('email', f'lower({x}::text)')}, 'hex'), 20)"
+                f"'user-' || left(encode({_hmac('email', f'{x}::text')}, 'hex'), 20)"
                 f" || '@{PSEUDONYM_DOMAIN}'"
             )
         case "phone":
             stream = _digits(_hmac("phone", digits_only))
             return (
                 f"CASE WHEN {x} IS NULL THEN NULL ELSE (SELECT coalesce(string_agg("
-                "CASE WHEN ch ~ '^[0-9]$' THEN substr(d, n::int, 1) ELSE ch END,"
+                # Separators kept; anything else (digits of any script,
+                # letters: "ask for Maria") becomes a digit.
+                f"CASE WHEN ch IN ({PHONE_SEPARATORS}) THEN ch ELSE substr(d, n::int, 1) END,"
                 " '' ORDER BY n), '')"
                 f" FROM regexp_split_to_table({x}::text, '') WITH ORDINALITY AS chars (ch, n),"
                 f" (SELECT {stream} AS d) AS stream) END"
@@ -284,13 +290,21 @@ def mask_sql(rule: ColumnRule) -> str:
                 f" FROM (SELECT {_hmac('date_shift', f'{x}::text')} AS h) AS hashed)"
             )
         case "hashed_id":
+            # A value of the column's own type: positive integers of its
+            # width (60, 31 or 15 bits; a unique integer column of many rows
+            # may collide), a uuid for a uuid, else at least 16 hex digits
+            # (longer originals keep their length).
             return (
                 f"(SELECT CASE WHEN pg_typeof({x}) IN ('bigint'::regtype, 'numeric'::regtype)"
                 " THEN ('x' || left(encode(h, 'hex'), 15))::bit(60)::bigint::text"
-                f" WHEN pg_typeof({x}) IN ('integer'::regtype, 'smallint'::regtype)"
-                " THEN ('x' || left(encode(h, 'hex'), 3))::bit(12)::int::text"
-                " ELSE left(encode(h, 'hex'), 24) END"
-                f" FROM (SELECT {_hmac('hashed_id', f'{x}::text')} AS h) AS hashed)"
+                f" WHEN pg_typeof({x}) = 'integer'::regtype"
+                " THEN ('x' || left(encode(h, 'hex'), 8))::bit(31)::int::text"
+                f" WHEN pg_typeof({x}) = 'smallint'::regtype"
+                " THEN ('x' || left(encode(h, 'hex'), 4))::bit(15)::int::text"
+                f" WHEN pg_typeof({x}) = 'uuid'::regtype"
+                " THEN encode(substr(h, 1, 16), 'hex')::uuid::text"
+                f" ELSE left(encode(h, 'hex') || encode(h, 'hex'), greatest(length({x}::text), 16))"
+                f" END FROM (SELECT {_hmac('hashed_id', f'{x}::text')} AS h) AS hashed)"
             )
     raise AssertionError(f"no SQL for strategy {rule.strategy}")  # parse_rules forbids it
 
@@ -331,7 +345,8 @@ SELECT encode(sha256(convert_to(coalesce(string_agg(
   FROM pg_attribute a
   JOIN pg_class c ON c.oid = a.attrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped"""
+ WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+   AND a.attnum > 0 AND NOT a.attisdropped"""
 
 
 def fingerprint_sql() -> str:
@@ -392,7 +407,7 @@ BEGIN
           FROM pg_attribute a
           JOIN pg_class c ON c.oid = a.attrelid
           JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
            AND a.attnum > 0 AND NOT a.attisdropped
     ), rules (table_name, column_name) AS (
         VALUES

@@ -84,8 +84,10 @@ load() {
         case "$table$columns" in
             *[!a-z0-9_,]*) die "$file: unexpected table or column names; not loading" ;;
         esac
+        # Quoted: a column may be named like a keyword ("order", "user").
+        quoted="$(printf '%s' "$columns" | sed 's/[^,][^,]*/"&"/g')"
         printf '\\copy public."%s" (%s) FROM '"'%s'"' WITH (FORMAT csv, HEADER true)\n' \
-            "$table" "$columns" "$file"
+            "$table" "$quoted" "$file"
     done > "$script"
     psql -X -q -v ON_ERROR_STOP=1 -d "$DBNAME" -v role="$ROLE" \
         -v load_script="$script" -f "$SYNC_DIR/import.sql"

@@ -45,4 +45,6 @@ END
 $verify$;
 RESET ROLE;
 COMMIT;
-ANALYZE;
+-- Fresh statistics for the loaded tables (not the whole database's catalogs).
+SELECT format('ANALYZE public.%I', tablename) FROM pg_catalog.pg_tables
+ WHERE schemaname = 'public' \gexec

@@ -13,6 +13,8 @@ CREATE TABLE customers (
     phone          text,
     date_of_birth  date,
     national_id    text UNIQUE,
+    loyalty_number integer UNIQUE,
+    external_ref   uuid,
     marketing_opt_in boolean NOT NULL DEFAULT false,
     created_at     timestamptz NOT NULL DEFAULT now()
 );
