@@ -2320,6 +2320,18 @@ class DataSyncSpec(Section):
         alias="dataSyncTimeZone",
         description="IANA time zone of dataExportSchedule and dataImportSchedule.",
     )
+    data_sync_scratch_gb: int = Field(
+        100,
+        alias="dataSyncScratchGb",
+        ge=1,
+        le=16384,
+        description=(
+            "GiB of the gp3 volume an export or import run writes the dump on (a generic "
+            "ephemeral volume: created for the run, deleted after it; never the node's "
+            "disk). The dump is the tables as CSV: size it above the database's data, not "
+            "its allocated storage."
+        ),
+    )
 
     @field_validator("data_export_schedule", "data_import_schedule")
     @classmethod
@@ -2649,21 +2661,6 @@ def _overlaps_daily(weekly: tuple[int, int], daily_window: str) -> bool:
 DATABASE_START_MINUTES = 20
 
 
-def _cron_weekdays(field: str) -> set[str] | None:
-    """A 5-field cron's day-of-week field ('*', '1-5', '0,6') as weekday names; None if other."""
-    if field == "*":
-        return set(off_hours.WEEKDAYS)
-    days: set[str] = set()
-    for part in field.split(","):
-        match = re.fullmatch(r"([0-7])(?:-([0-7]))?", part)
-        if match is None:
-            return None
-        first, last = int(match[1]), int(match[2] or match[1])
-        # Cron counts Sunday as 0 (and 7); WEEKDAYS starts on Monday.
-        days |= {off_hours.WEEKDAYS[(day - 1) % 7] for day in range(first, last + 1)}
-    return days
-
-
 # RDS identifiers and ElastiCache replication group ids are built from
 # "<project>-<stack>": at most 40 characters for the replication group.
 MAX_RESOURCE_PREFIX = 40
@@ -2864,7 +2861,7 @@ class StackConfig(BaseModel):
         earliest = off_hours.minutes_of(schedule.start) + DATABASE_START_MINUTES
         latest = off_hours.minutes_of(schedule.end)
         fields = cron.split()
-        days = _cron_weekdays(fields[4])
+        days = off_hours.cron_weekdays(fields[4])
         utc = {"UTC", "Etc/UTC"}
         same_zone = time_zone == self.cost.working_hours_time_zone or (
             time_zone in utc and self.cost.working_hours_time_zone in utc

@@ -147,3 +147,30 @@ def on_fraction(starts: Sequence[str], stops: Sequence[str]) -> float:
     """The share of the week the crons leave the target running (1.0 with no crons)."""
     week = weekly_on_minutes(starts, stops)
     return sum(week) / len(week)
+
+
+def cron_weekdays(field: str) -> set[str] | None:
+    """A 5-field cron's day-of-week field ('*', '1-5', '0,6') as weekday names; None if other."""
+    if field == "*":
+        return set(WEEKDAYS)
+    days: set[str] = set()
+    for part in field.split(","):
+        match = re.fullmatch(r"([0-7])(?:-([0-7]))?", part)
+        if match is None:
+            return None
+        first, last = int(match[1]), int(match[2] or match[1])
+        # Cron counts Sunday as 0 (and 7); WEEKDAYS starts on Monday.
+        days |= {WEEKDAYS[(day - 1) % 7] for day in range(first, last + 1)}
+    return days
+
+
+def runs_per_week(cron: str) -> int | None:
+    """How often a 5-field cron fires in a week, for one fixed time a day on chosen weekdays
+    ('0 2 * * 6': 1); None for anything else (the caller says it cannot tell)."""
+    fields = cron.split()
+    if len(fields) != 5 or not (fields[0].isdigit() and fields[1].isdigit()):
+        return None
+    if fields[2] != "*" or fields[3] != "*":
+        return None
+    days = cron_weekdays(fields[4])
+    return None if days is None else len(days)

@@ -790,7 +790,41 @@ def _helm_release(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list
     ]  # fmt: skip
 
 
+def _cron_job(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> list[CostLine]:
+    """A CronJob's scratch volumes (generic ephemeral gp3), billed only while a run lasts.
+
+    At most the Job's activeDeadlineSeconds per run, as often as the schedule
+    fires: an upper bound (a run that ends sooner pays less).
+    """
+    from infra.off_hours import runs_per_week
+
+    spec = r.inputs.get("spec") or {}
+    job = (spec.get("jobTemplate") or {}).get("spec") or {}
+    pod = (job.get("template") or {}).get("spec") or {}
+    gib = sum(
+        parse_size_gib(str(
+            (((v.get("ephemeral") or {}).get("volumeClaimTemplate") or {}).get("spec") or {})
+            .get("resources", {}).get("requests", {}).get("storage", "0")))
+        for v in pod.get("volumes") or []
+        if v.get("ephemeral")
+    )  # fmt: skip
+    if not gib:
+        return [_line(r, "runs on the nodes (priced there)", "free")]
+    per_gb = p.price("ebs", "gp3_per_gb_month") or 0.0
+    runs = runs_per_week(str(spec.get("schedule", "")))
+    hours = int(job.get("activeDeadlineSeconds") or 0) / 3600
+    if runs is None or not hours:
+        return [_line(r, f"{gib:g} GiB gp3 scratch per run, ${per_gb}/GB-month: depends on "
+                      "the schedule", "usage")]  # fmt: skip
+    share = runs * hours / (7 * 24)  # of the month's hours, whatever the month's length
+    return [
+        _line(r, f"{gib:g} GiB gp3 scratch volume for at most {hours:g} h x {runs} run(s) a "
+                 f"week, ${per_gb}/GB-month", "priced", gib * per_gb * share)
+    ]  # fmt: skip
+
+
 PRICERS: dict[str, Pricer] = {
+    "kubernetes:batch/v1:CronJob": _cron_job,
     "aws:eks/cluster:Cluster": _eks_cluster,
     "aws:eks/nodeGroup:NodeGroup": _node_group,
     "aws:ec2/natGateway:NatGateway": _nat_gateway,

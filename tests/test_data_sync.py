@@ -329,6 +329,8 @@ def pipeline(
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "eu-west-1",
+        # As the import job runs: the dumps' region named apart from its own.
+        "DUMPS_REGION": "eu-west-1",
         "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
     }

@@ -690,6 +690,7 @@ class Environment(pulumi.ComponentResource):
                 DataImportArgs(
                     spec=sync,
                     resource_prefix=prefix,
+                    region=config.region,
                     partition=config.partition,
                     cluster=cluster,
                     kubernetes=kubernetes,

@@ -43,13 +43,15 @@ fetch() {
     location="${source#s3://}"
     bucket="${location%%/*}"
     prefix="${location#*/}"
-    keys="$(aws s3api list-objects-v2 --bucket "$bucket" --prefix "$prefix/" \
+    # The bucket's region where it differs from this job's (DUMPS_REGION).
+    if [ -n "${DUMPS_REGION:-}" ]; then set -- --region "$DUMPS_REGION"; else set --; fi
+    keys="$(aws "$@" s3api list-objects-v2 --bucket "$bucket" --prefix "$prefix/" \
         --query "Contents[?ends_with(Key, '/manifest.json')].Key" --output text)"
     # Tab-separated keys (or "None"); the createdAt prefixes sort by time.
     newest="$(printf '%s\n' "$keys" | tr '\t' '\n' | grep '/manifest\.json$' | sort | tail -n 1 || true)"
     [ -n "$newest" ] || die "no complete dump under $source yet (an export writes manifest.json last)"
     rm -rf "$dir"
-    aws s3 cp "s3://$bucket/${newest%manifest.json}" "$dir" --recursive --only-show-errors
+    aws "$@" s3 cp "s3://$bucket/${newest%manifest.json}" "$dir" --recursive --only-show-errors
     verify "$dir"
     echo "import: fetched s3://$bucket/${newest%manifest.json}"
 }

@@ -199,8 +199,8 @@ class DataExport(pulumi.ComponentResource):
             "credentials",
             # An IAM token is valid 15 minutes, for logging in: the dump
             # starts right after. printf: the key file has no newline.
-            'printf %s "$(aws secretsmanager get-secret-value --secret-id "$MASK_KEY_SECRET" '
-            '--query SecretString --output text)" > /secrets/mask-key && '
+            'key="$(aws secretsmanager get-secret-value --secret-id "$MASK_KEY_SECRET" '
+            '--query SecretString --output text)" && printf %s "$key" > /secrets/mask-key && '
             'aws rds generate-db-auth-token --hostname "$PGHOST" --port "$PGPORT" '
             '--username "$PGUSER" --region "$AWS_REGION" > /secrets/db-token',
             [
@@ -237,6 +237,7 @@ class DataExport(pulumi.ComponentResource):
             labels=args.labels,
             provider=args.kubernetes,
             depends_on=[*ready, *args.wait_for],
+            scratch_gb=spec.data_sync_scratch_gb,
         )
         self.register_outputs(
             {

@@ -34,6 +34,7 @@ ANONYMISED_SNAPSHOT_DATABASE = "anonymised_snapshot"
 class DataImportArgs:
     spec: DataSyncSpec
     resource_prefix: str
+    region: str
     partition: str
     cluster: ClusterIdentity
     kubernetes: k8s.Provider
@@ -100,7 +101,9 @@ class DataImport(pulumi.ComponentResource):
             jobs.env(
                 ADMIN_SECRET_ARN=args.admin_secret_arn,
                 SOURCE=f"s3://{spec.data_import_bucket}/{DUMPS_PREFIX}",
-                AWS_REGION=_region_of(spec.data_import_kms_key_arn),
+                # This stack's secret here, production's bucket where it is.
+                AWS_REGION=args.region,
+                DUMPS_REGION=_region_of(spec.data_import_kms_key_arn),
             ),
         )
         load_command = 'sh "$SYNC_DIR/import.sh" load /work/dump'
@@ -134,6 +137,7 @@ class DataImport(pulumi.ComponentResource):
             labels=args.labels,
             provider=args.kubernetes,
             depends_on=[*ready, *args.wait_for],
+            scratch_gb=spec.data_sync_scratch_gb,
         )
         self.register_outputs({"roleArn": self.role.arn})
 

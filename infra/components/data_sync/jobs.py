@@ -8,6 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.components._common import child
+from infra.components.addons.block_storage import STORAGE_CLASS
 from infra.components.addons.irsa import ROLE_ARN_ANNOTATION
 from infra.components.database_jobs import (
     AWS_CLI_IMAGE,
@@ -127,11 +128,14 @@ def cron_job(
     labels: Mapping[str, str],
     provider: k8s.Provider,
     depends_on: Sequence[pulumi.Resource],
+    scratch_gb: int,
 ) -> k8s.batch.v1.CronJob:
     """A weekly job: steps in order (init containers, then the last), one run at a time.
 
-    The dump lives on the pod's scratch volume only while the pod runs; the
-    credentials on a memory-backed one that never touches the node's disk.
+    The dump lives on a gp3 volume made for the pod and deleted with it (a
+    generic ephemeral volume: a production-sized dump would fill the node's
+    disk); the credentials on a memory-backed one that never touches a disk.
+    https://kubernetes.io/docs/concepts/storage/ephemeral-volumes/#generic-ephemeral-volumes
     """
     pod_labels = {**labels, "stagecraft.io/job": job}
     return k8s.batch.v1.CronJob(
@@ -158,7 +162,19 @@ def cron_job(
                             security_context=RESTRICTED_POD,
                             volumes=[
                                 k8s.core.v1.VolumeArgs(
-                                    name="work", empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs()
+                                    name="work",
+                                    ephemeral=k8s.core.v1.EphemeralVolumeSourceArgs(
+                                        volume_claim_template=k8s.core.v1.PersistentVolumeClaimTemplateArgs(
+                                            metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
+                                            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                                                access_modes=["ReadWriteOnce"],
+                                                storage_class_name=STORAGE_CLASS,
+                                                resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                                                    requests={"storage": f"{scratch_gb}Gi"}
+                                                ),
+                                            ),
+                                        )
+                                    ),
                                 ),
                                 k8s.core.v1.VolumeArgs(
                                     name="secrets",
