@@ -689,6 +689,38 @@ def test_a_tampered_dump_is_not_loaded(pipeline, tmp_path):
     assert "does not match SHA256SUMS" in run.stderr
 
 
+def test_a_dump_whose_schema_runs_commands_is_not_loaded(pipeline, tmp_path):
+    copy = tmp_path / "dump"
+    subprocess.run(["cp", "-r", str(pipeline.fetched), str(copy)], check=True)
+    with (copy / "pre-data.sql").open("a") as schema:
+        schema.write("\\! touch /tmp/owned\n")
+    # Checksums re-made, as whoever could write the bucket would.
+    files = ["pre-data.sql", "post-data.sql", "rows.json"] + [
+        f"data/{p.name}" for p in sorted((copy / "data").iterdir())
+    ]
+    sums = subprocess.run(["sha256sum", *files], cwd=copy, capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    (copy / "SHA256SUMS").write_text(sums)
+    manifest = (copy / "manifest.json").read_text()
+    digest = hashlib.sha256(sums.encode()).hexdigest()
+    (copy / "manifest.json").write_text(
+        re.sub(r'"sha256sums": "[0-9a-f]+"', f'"sha256sums": "{digest}"', manifest)
+    )
+    run = _run("import.sh", "load", str(copy), env=pipeline.import_env, check=False)
+    assert run.returncode != 0
+    assert "pre-data.sql holds psql meta-commands pg_dump never writes" in run.stderr
+    assert "\\! touch /tmp/owned" in run.stderr
+
+
+def test_productions_replica_keeps_the_rows_the_export_reads(production, staging):
+    def settings(plan: Plan) -> dict[str, str]:
+        (group,) = plan.of_type("aws:rds/parameterGroup:ParameterGroup")
+        return {p["name"]: p["value"] for p in group.inputs["parameters"]}
+
+    assert settings(production)["hot_standby_feedback"] == "1"
+    assert "hot_standby_feedback" not in settings(staging)  # no replica, no export
+
+
 def test_fetch_takes_the_newest_complete_dump(pipeline, tmp_path):
     s3 = _s3(pipeline.env["AWS_ENDPOINT_URL"])
     # A newer export that never finished: files, no manifest.

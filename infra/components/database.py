@@ -69,6 +69,11 @@ class DatabaseArgs:
     protect: bool
     # The environment's permissions boundary, on every IAM role made here.
     role_boundary_arn: pulumi.Input[str] | None = None
+    # Hours-long reads run on the replicas (the weekly data export): they
+    # report their oldest snapshot to the primary, whose vacuum then keeps the
+    # rows they read instead of cancelling them ("conflict with recovery").
+    # https://www.postgresql.org/docs/16/hot-standby.html#HOT-STANDBY-CONFLICT
+    long_replica_reads: bool = False
 
 
 class Database(pulumi.ComponentResource):
@@ -108,7 +113,10 @@ class Database(pulumi.ComponentResource):
             description=f"PostgreSQL {spec.major_version} settings of {identifier}",
             parameters=[
                 {"name": key, "value": value, "apply_method": "pending-reboot"}
-                for key, value in BASE_PARAMETERS.items()
+                for key, value in {
+                    **BASE_PARAMETERS,
+                    **({"hot_standby_feedback": "1"} if args.long_replica_reads else {}),
+                }.items()
             ],
             opts=child(self),
         )

@@ -151,6 +151,8 @@ class Environment(pulumi.ComponentResource):
                 log_retention_days=general.log_retention_days,
                 protect=protect,
                 role_boundary_arn=boundary_arn,
+                long_replica_reads=config.data_sync.data_export
+                and config.database.read_replicas > 0,
             ),
             opts=on_aws,
         )

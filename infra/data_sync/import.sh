@@ -78,6 +78,16 @@ load() {
             psql -X -q -v ON_ERROR_STOP=1 -v dbname="$DBNAME" -d postgres
     fi
     cd "$dir"
+    # The schema files run through psql: no meta-command but pg_dump's own
+    # \restrict / \unrestrict may be in them (a \! would run in this pod).
+    # (A line-leading check: a meta-command hidden mid-line after SQL is not
+    # caught; the bucket admits only production's export job as a writer.)
+    for file in pre-data.sql post-data.sql; do
+        # shellcheck disable=SC1003 # a literal backslash, not an escaped quote
+        if grep -n '^[[:space:]]*\\' "$file" | grep -v -E '^[0-9]+:\\(un)?restrict [A-Za-z0-9]+$' >&2; then
+            die "$file holds psql meta-commands pg_dump never writes; not loading"
+        fi
+    done
     script="$(mktemp)"
     trap 'rm -f "$script"' EXIT
     for file in data/*.csv; do
