@@ -1259,6 +1259,19 @@ def _data_sync_confined(args: StackValidationArgs, report: ReportViolation) -> N
     for resource in exported:
         if resource.resource_type == S3_POLICY:
             statements = _statements(_document(resource.props.get("policy")))
+            # Readers by full ARN: the name, and an account the config allows
+            # (default: this stack's own, the writer's), so a role of the same
+            # name in a stranger's account is no reader.
+            writers = [
+                arn
+                for st in statements
+                if "s3:PutObject" in _s3_actions(st)
+                for arn in _listed(((st.get("Condition") or {}).get("ArnNotEquals") or {})
+                                   .get("aws:PrincipalArn"))
+            ]  # fmt: skip
+            accounts = set(config.get("readerAccounts", [])) or {
+                arn.split(":")[4] for arn in writers if arn.count(":") >= 5
+            }
             denies = {
                 action
                 for st in statements
@@ -1277,12 +1290,14 @@ def _data_sync_confined(args: StackValidationArgs, report: ReportViolation) -> N
                 actions = _s3_actions(st)
                 for arn in named:
                     role = arn.rsplit("/", 1)[-1]
+                    account = arn.split(":")[4] if arn.count(":") >= 5 else "?"
                     if actions & {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"} and (
-                        role not in readers
+                        role not in readers or account not in accounts
                     ):
-                        report(f"{resource.name}: {role} may read production's dumps; this "
-                               "stack's policy config allows only "
-                               f"{sorted(readers) or 'nobody'}", resource.urn)  # fmt: skip
+                        report(f"{resource.name}: {arn} may read production's dumps; this "
+                               f"stack's policy config allows only {sorted(readers) or 'nobody'} "
+                               f"of account {', '.join(sorted(accounts)) or '?'}",
+                               resource.urn)  # fmt: skip
                     if "s3:PutObject" in actions and not role.startswith(
                         f"{_stack_prefix(resource.urn, project)}-data-export"
                     ):
@@ -1601,6 +1616,7 @@ RULES: tuple[Rule, ...] = (
          config={
              "project": {"type": "string", "default": "stagecraft"},
              "readers": {"type": "array", "items": {"type": "string"}, "default": []},
+             "readerAccounts": {"type": "array", "items": {"type": "string"}, "default": []},
              "sources": {"type": "array", "items": {"type": "string"}, "default": []},
          }),
 )  # fmt: skip

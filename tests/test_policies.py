@@ -305,6 +305,15 @@ def _dev_reads_dumps(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return statements
 
 
+def _stranger_reads_dumps(statements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A role named like staging's import role, in another account."""
+    stranger = "arn:aws:iam::999999999999:role/stagecraft-staging-data-import"
+    for statement in statements:
+        if statement.get("Sid") == "ImportJobsReadDumps":
+            statement["Principal"]["AWS"] = [stranger]
+    return statements
+
+
 def _export_role_reads(plan: Plan) -> Plan:
     def edit(resource: PlannedResource) -> PlannedResource:
         document = json.loads(resource.inputs["policy"])
@@ -401,7 +410,8 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("always-on", _with_extra(_database_stop_schedule), "database-stop: stops or scales to zero (cron(0 20 ? * MON-FRI *))", {}),
     ("scheduler-roles-scoped", _scheduler_role(resource="*"), "off-hours: *: a schedule's role names the actions and the one resource it acts on", {}),
     ("scheduler-roles-scoped", _scheduler_role(condition=False), "off-hours: any schedule in any account may use it", {}),
-    ("data-sync-confined", _dumps_policy(_dev_reads_dumps), "stagecraft-dev-data-import may read production's dumps; this stack's policy config allows only ['stagecraft-staging-data-import']", {}),
+    ("data-sync-confined", _dumps_policy(_dev_reads_dumps), "arn:aws:iam::123456789012:role/stagecraft-dev-data-import may read production's dumps; this stack's policy config allows only ['stagecraft-staging-data-import'] of account 123456789012", {}),
+    ("data-sync-confined", _dumps_policy(_stranger_reads_dumps), "arn:aws:iam::999999999999:role/stagecraft-staging-data-import may read production's dumps", {}),
     ("data-sync-confined", _dumps_policy(lambda st: [s for s in st if s.get("Sid") != "OnlyTheImportJobsRead"]), "no deny of s3:GetObject to every other principal", {}),
     ("data-sync-confined", _export_role_reads, "the export job may s3:GetObject; it only writes dumps", {}),
     ("environment-isolation", _dumps_policy(_dev_reads_dumps), "refers to environment 'dev'", {}),
