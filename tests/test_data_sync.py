@@ -588,6 +588,23 @@ def test_a_rule_for_a_dropped_column_stops_the_export_too(pipeline, tmp_path):
     assert "Rules for columns the database does not have: public.support_tickets.mood" in run.stderr
 
 
+def test_a_generated_column_must_be_classified_as_generated(pipeline, tmp_path):
+    text = RULES_FILE.read_text().replace("    total_eur: generated\n", "    total_eur: keep\n")
+    rules = parse_rules(yaml.safe_load(text), raw=text.encode())
+    _write_sync_dir(tmp_path / "sync", rules, text)
+    env = {**pipeline.export_env, "SYNC_DIR": str(tmp_path / "sync")}
+    run = _run("export.sh", "dump", str(tmp_path / "out"), env=env, check=False)
+    assert run.returncode != 0
+    assert (
+        "Generated columns without the rule generated, or the reverse: public.orders.total_eur"
+        in run.stderr
+    )
+    # Classified as generated, the import computed it from the copied column.
+    wrong = _rows(pipeline.server, TARGET_DB,
+                  "SELECT count(*) FROM orders WHERE total_eur <> total_cents / 100.0")  # fmt: skip
+    assert wrong == [["0"]]
+
+
 def test_a_short_mask_key_is_refused(pipeline, tmp_path):
     short = tmp_path / "short-key"
     short.write_text("too-short")

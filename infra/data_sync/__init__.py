@@ -86,6 +86,7 @@ STRATEGIES: Final = {
         Strategy("hashed_id", "a pseudonym of the column's type: integer, uuid or hex text"),
         Strategy("null", "emptied"),
         Strategy("fixed", "one value for every row", needs_value=True),
+        Strategy("generated", "a generated column: not copied, the import recomputes it"),
     )
 }
 
@@ -100,6 +101,10 @@ class ColumnRule:
     @property
     def masked(self) -> bool:
         return self.strategy != "keep"
+
+    @property
+    def copied(self) -> bool:
+        return self.strategy != "generated"
 
 
 @dataclass(frozen=True)
@@ -218,7 +223,7 @@ def mask_sql(rule: ColumnRule) -> str:
     x = f'"{rule.column}"'
     digits_only = f"regexp_replace({x}::text, '[^0-9]', '', 'g')"
     match rule.strategy:
-        case "keep":
+        case "keep" | "generated":
             return x
         case "null":
             return "NULL"
@@ -377,6 +382,7 @@ def export_sql(rules: Rules) -> str:
         select = ", ".join(
             f'{mask_sql(rule)} AS "{rule.column}"' if rule.masked else f'"{rule.column}"'
             for rule in rules.of(table)
+            if rule.copied
         )
         parts.append(
             f"\\o data/{table}.csv\n"
@@ -390,7 +396,8 @@ def export_sql(rules: Rules) -> str:
 
 def _check_sql(rules: Rules) -> str:
     classified = ",\n            ".join(
-        f"({_literal(rule.table)}, {_literal(rule.column)})" for rule in rules.columns
+        f"({_literal(rule.table)}, {_literal(rule.column)}, {str(not rule.copied).lower()})"
+        for rule in rules.columns
     )
     return f"""\
 -- Fail closed: every column of the live schema has a rule and every rule
@@ -401,32 +408,43 @@ DO $fail_closed$
 DECLARE
     unclassified text;
     stale text;
+    misnamed text;
 BEGIN
     WITH live AS (
-        SELECT c.relname::text AS table_name, a.attname::text AS column_name, a.attnum
+        SELECT c.relname::text AS table_name, a.attname::text AS column_name, a.attnum,
+               a.attgenerated <> '' AS generated
           FROM pg_attribute a
           JOIN pg_class c ON c.oid = a.attrelid
           JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
            AND a.attnum > 0 AND NOT a.attisdropped
-    ), rules (table_name, column_name) AS (
+    ), rules (table_name, column_name, generated) AS (
         VALUES
             {classified}
     )
     SELECT (SELECT string_agg(format('public.%s.%s', table_name, column_name), ', '
                               ORDER BY table_name, attnum)
-              FROM live WHERE (table_name, column_name) NOT IN (SELECT * FROM rules)),
+              FROM live
+             WHERE (table_name, column_name) NOT IN (SELECT table_name, column_name FROM rules)),
            (SELECT string_agg(format('public.%s.%s', table_name, column_name), ', '
                               ORDER BY table_name, column_name)
               FROM rules
-             WHERE (table_name, column_name) NOT IN (SELECT table_name, column_name FROM live))
-      INTO unclassified, stale;
-    IF unclassified IS NOT NULL OR stale IS NOT NULL THEN
+             WHERE (table_name, column_name) NOT IN (SELECT table_name, column_name FROM live)),
+           -- `generated` exactly for the generated columns: a stored one cannot
+           -- be loaded, and any other must be copied.
+           (SELECT string_agg(format('public.%s.%s', table_name, column_name), ', '
+                              ORDER BY table_name, column_name)
+              FROM live JOIN rules USING (table_name, column_name)
+             WHERE live.generated <> rules.generated)
+      INTO unclassified, stale, misnamed;
+    IF unclassified IS NOT NULL OR stale IS NOT NULL OR misnamed IS NOT NULL THEN
         RAISE EXCEPTION 'export stopped before writing anything: '
                         'rules.yaml does not match the schema'
             USING DETAIL = format(
-                'Columns without a rule: %s. Rules for columns the database does not have: %s.',
-                coalesce(unclassified, 'none'), coalesce(stale, 'none')),
+                'Columns without a rule: %s. Rules for columns the database does not have: %s. '
+                'Generated columns without the rule generated, or the reverse: %s.',
+                coalesce(unclassified, 'none'), coalesce(stale, 'none'),
+                coalesce(misnamed, 'none')),
             HINT = 'Classify each column in infra/data_sync/rules.yaml '
                    '(README "Production data in staging"), deploy, then run again.';
     END IF;

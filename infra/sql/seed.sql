@@ -42,6 +42,7 @@ CREATE TABLE orders (
     shipping_address_id  bigint REFERENCES addresses (id),
     contact_email        text,
     total_cents          integer NOT NULL CHECK (total_cents >= 0),
+    total_eur            numeric GENERATED ALWAYS AS (total_cents / 100.0) STORED,
     status               text NOT NULL CHECK (status IN ('pending', 'paid', 'shipped', 'refunded')),
     created_at           timestamptz NOT NULL DEFAULT now()
 );
