@@ -34,6 +34,7 @@ DOCUMENTATION_NETWORKS: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Networ
 _DOCUMENTATION_DOMAIN = re.compile(
     r"(?:^|[@./])(example\.(?:com|net|org)|[a-z0-9-]+\.(?:example|invalid))$", re.IGNORECASE
 )
+_NAME_OF_ACCOUNT = re.compile(r"^[a-z0-9][a-z0-9.-]*-(\d{12})$")
 _ARN_ACCOUNT = re.compile(r"^arn:aws(?:-cn|-us-gov)?:[a-z0-9-]+:[a-z0-9-]*:(\d{12}):")
 # GitHub's documentation owners (docs.github.com's examples: octo-org/octo-repo).
 _GITHUB_DOCUMENTATION_REPOSITORY = re.compile(r"^(octo-org|octocat)/[\w.-]+$", re.IGNORECASE)
@@ -83,6 +84,11 @@ def _reason(text: str) -> str | None:
         return f"the AWS documentation account {account.group(1)}, not yours"
     if text in DOCUMENTATION_ACCOUNTS:
         return "the AWS documentation account, not yours"
+    # A name that ends in an account, as stagecraft names buckets
+    # (`<prefix>-<purpose>-<account>`): another stack's output.
+    owned = _NAME_OF_ACCOUNT.match(text)
+    if owned and owned.group(1) in DOCUMENTATION_ACCOUNTS:
+        return f"a name in the AWS documentation account {owned.group(1)}, not yours"
     network = _network(text)
     if network is not None:
         for reserved, name in DOCUMENTATION_NETWORKS:

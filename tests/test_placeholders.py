@@ -52,6 +52,7 @@ REAL = {
         ("api.staging.example.org", "example.org"),
         ("tgw-0123456789abcdef0", "placeholder id"),
         ("tgw-0262a0e521EXAMPLE", "placeholder id"),
+        ("stagecraft-production-data-sync-123456789012", "documentation account 123456789012"),
     ],
 )
 def test_documentation_values_are_recognised(value, reason):
@@ -71,6 +72,8 @@ def test_documentation_values_are_recognised(value, reason):
         "mycompany.com",
         "examples.com",
         "03:00-04:00",
+        "stagecraft-production-data-sync-210987654322",
+        "build-20261204-123456789012x",
     ],
 )
 def test_real_values_are_left_alone(value):
@@ -105,7 +108,7 @@ def test_a_real_deploy_with_documentation_values_is_refused_with_each_value(scra
     with pytest.raises(ConfigError) as error:
         evaluate("staging", project_dir=scratch, allow_placeholders=False)
     message = str(error.value)
-    assert "stack 'staging' has 12 configuration problems; nothing was created" in message
+    assert "stack 'staging' has 13 configuration problems; nothing was created" in message
     assert (
         'stagecraft:alertSlackWebhookUrl = "(secure documentation value: set yours with pulumi '
         'config set --secret)": is a documentation secret, which no key decrypts: set yours '
@@ -113,6 +116,11 @@ def test_a_real_deploy_with_documentation_values_is_refused_with_each_value(scra
         "prompts; README 'Deploy for real')"
     ) in message
     assert 'stagecraft:alertSlackTeamId = "T0EXAMPLE": is a placeholder Slack id' in message
+    # Production's outputs, as the shipped staging file has them.
+    assert (
+        'stagecraft:dataImportBucket = "stagecraft-production-data-sync-123456789012": is a name '
+        "in the AWS documentation account 123456789012, not yours"
+    ) in message
     assert (
         'stagecraft:awsAccountId = "123456789012": is the AWS documentation account, not '
         "yours: set the real one in Pulumi.staging.yaml (README 'Deploy for real')"
