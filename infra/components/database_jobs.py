@@ -35,7 +35,10 @@ from infra.sql import SCRIPTS, script
 SERVICE_ACCOUNT = "database-admin"
 # Images from ECR Public: no Docker Hub pull limits on the nodes.
 AWS_CLI_IMAGE = "public.ecr.aws/aws-cli/aws-cli:2.22.0"
-POSTGRES_IMAGE = "public.ecr.aws/docker/library/postgres:16.6-alpine"
+# 16.10 or later: its pg_dump writes \restrict into plain dumps, so a dump's
+# text cannot smuggle psql meta-commands into the psql that loads it
+# (CVE-2025-8714); the data-sync import loads production's schema dump.
+POSTGRES_IMAGE = "public.ecr.aws/docker/library/postgres:16.13-alpine"
 # February 31st: a CronJob that never fires on its own, only as a template.
 NEVER = "0 0 31 2 *"
 
