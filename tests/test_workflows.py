@@ -216,6 +216,9 @@ def test_preview_environments_run_the_policy_pack_and_can_get_their_own_database
     assert "--policy-pack policy --policy-pack-config policy/config/preview.json" in steps
     text = (WORKFLOWS / "pr-environment.yml").read_text()
     assert "stagecraft:own-database" in text
+    # A label starts the preview from staging's anonymised copy of production.
+    assert "stagecraft:anonymised-data" in text
+    assert 'env create "$STACK" "$OWN_DATABASE" --initial-data "$INITIAL_DATA"' in steps
 
 
 def test_the_audit_report_is_written_weekly_and_checks_the_register():
