@@ -2327,9 +2327,10 @@ class DataSyncSpec(Section):
         le=16384,
         description=(
             "GiB of the gp3 volume an export or import run writes the dump on (a generic "
-            "ephemeral volume: created for the run, deleted after it; never the node's "
-            "disk). The dump is the tables as CSV: size it above the database's data, not "
-            "its allocated storage."
+            "ephemeral volume of the always-deleting `gp3-scratch` class: created for the "
+            "run, deleted with its pod six hours after it; never the node's disk). The dump "
+            "is the tables as CSV: size it above the database's data, not its allocated "
+            "storage."
         ),
     )
 
@@ -3104,6 +3105,10 @@ PREVIEW_ENVIRONMENTS = "preview-environments"
 FullEnvironment = Literal["dev", "sandbox", "staging", "production"]
 
 
+def _staging_imports() -> list[FullEnvironment]:
+    return ["staging"]
+
+
 def _every_environment() -> list[FullEnvironment]:
     return ["dev", "sandbox", "staging", "production"]
 
@@ -3224,6 +3229,21 @@ class BootstrapSpec(Section):
             "stack's secrets provider."
         ),
     )
+    data_sync_importers: list[FullEnvironment] = Field(
+        default_factory=_staging_imports,
+        alias="dataSyncImporters",
+        description=(
+            "Environments that load dataSyncExporter's anonymised dumps (README 'Production "
+            "data in staging'). Only their permissions boundaries let a role decrypt, "
+            "through S3, that one bucket's objects; every other boundary denies all of "
+            "another environment's keys."
+        ),
+    )
+    data_sync_exporter: FullEnvironment = Field(
+        "production",
+        alias="dataSyncExporter",
+        description="The environment whose anonymised dumps dataSyncImporters load.",
+    )
     deploy_environments: list[FullEnvironment] = Field(
         default_factory=_deployed_by_ci,
         alias="deployEnvironments",
@@ -3318,6 +3338,19 @@ class BootstrapSpec(Section):
                         f"names {', '.join(missing)}, which `environments` does not list",
                     )
                 )
+        strangers = [
+            e for e in [*self.data_sync_importers, self.data_sync_exporter]
+            if e not in self.environments
+        ]  # fmt: skip
+        if strangers or self.data_sync_exporter in self.data_sync_importers:
+            problems.append(
+                Problem(
+                    _key("dataSyncImporters"),
+                    self.data_sync_importers,
+                    f"must list environments `environments` lists, other than "
+                    f"dataSyncExporter ({self.data_sync_exporter})",
+                )
+            )
         unplanned = [e for e in self.plan_environments if e not in self.deploy_environments]
         if unplanned:
             problems.append(

@@ -793,8 +793,9 @@ def _helm_release(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list
 def _cron_job(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> list[CostLine]:
     """A CronJob's scratch volumes (generic ephemeral gp3), billed only while a run lasts.
 
-    At most the Job's activeDeadlineSeconds per run, as often as the schedule
-    fires: an upper bound (a run that ends sooner pays less).
+    At most the Job's activeDeadlineSeconds plus its ttlSecondsAfterFinished
+    (the volume goes with the pod) per run, as often as the schedule fires: an
+    upper bound (a run that ends sooner pays less).
     """
     from infra.off_hours import runs_per_week
 
@@ -812,7 +813,9 @@ def _cron_job(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> list[
         return [_line(r, "runs on the nodes (priced there)", "free")]
     per_gb = p.price("ebs", "gp3_per_gb_month") or 0.0
     runs = runs_per_week(str(spec.get("schedule", "")))
-    hours = int(job.get("activeDeadlineSeconds") or 0) / 3600
+    hours = (
+        int(job.get("activeDeadlineSeconds") or 0) + int(job.get("ttlSecondsAfterFinished") or 0)
+    ) / 3600
     if runs is None or not hours:
         return [_line(r, f"{gib:g} GiB gp3 scratch per run, ${per_gb}/GB-month: depends on "
                       "the schedule", "usage")]  # fmt: skip

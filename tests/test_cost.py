@@ -57,8 +57,9 @@ def test_production_estimate_is_the_sum_of_list_prices(production):
         # The HTTPS health check of an AWS endpoint (the ALB).
         + PRICES["route53"]["health_check_per_month"]
         + PRICES["route53"]["health_check_feature_per_month"]
-        # The data export's 100 GiB scratch volume, at most 4 h of each weekly run.
-        + 100 * PRICES["ebs"]["gp3_per_gb_month"] * 4 / 168
+        # The data export's 100 GiB scratch volume: at most the 4 h a weekly run
+        # may take and the 6 h its pod is kept after it.
+        + 100 * PRICES["ebs"]["gp3_per_gb_month"] * (4 + 6) / 168
     )
     cost = estimate(production, budget=1800)
     assert cost.total == pytest.approx(expected, abs=0.01)
@@ -146,7 +147,7 @@ def test_cli_lists_every_priced_resource_and_the_total(capsys):
     assert "2 x cache.m6g.large" in out
     assert "3 x m5.large (max 9)" in out
     assert "depends on usage" in out
-    assert "production: $1,287.83/month at desired size" in out
+    assert "production: $1,288.11/month at desired size" in out
     assert "within budget" in out
 
 

@@ -451,7 +451,7 @@ def test_the_mask_key_never_travels_in_statement_text(pipeline):
 def test_masks_are_an_hmac_under_the_key(pipeline):
     first = PEOPLE[0]
     expected = hmac.new(
-        MASK_KEY.encode(), f"email:{first.email.lower()}".encode(), hashlib.sha256
+        MASK_KEY.encode(), f"email:{first.email}".encode(), hashlib.sha256
     ).hexdigest()[:20]
     emails = _rows(
         pipeline.server,
@@ -1110,18 +1110,45 @@ PRODUCTION_TAGS = {"aws:ResourceTag/environment": "production"}
 
 
 def test_stagings_boundary_lets_its_import_decrypt_productions_dumps_and_nothing_else():
-    boundary = environment_boundary(ACCOUNT, "staging")
-    dump = "arn:aws:s3:::stagecraft-production-data-sync-123456789012/dumps/x/data/orders.csv"
-    through_s3 = {**PRODUCTION_TAGS, "kms:EncryptionContext:aws:s3:arn": dump}
-    assert decide(boundary, "kms:Decrypt", PRODUCTION_KEY, through_s3) == "allowed"
-    # The same key directly, another of production's buckets, another action: denied.
-    assert decide(boundary, "kms:Decrypt", PRODUCTION_KEY, PRODUCTION_TAGS) == "denied"
-    logs = {**PRODUCTION_TAGS, "kms:EncryptionContext:aws:s3:arn":
-            "arn:aws:s3:::stagecraft-production-logs-123456789012/x"}  # fmt: skip
+    boundary = environment_boundary(ACCOUNT, "staging", imports_dumps_of="production")
+    bucket = "arn:aws:s3:::stagecraft-production-data-sync-123456789012"
+    via_s3 = {**PRODUCTION_TAGS, "kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    # With the bucket key S3 names the bucket; without it, the object.
+    for context in (bucket, f"{bucket}/dumps/x/data/orders.csv"):
+        through_s3 = {**via_s3, "kms:EncryptionContext:aws:s3:arn": context}
+        assert decide(boundary, "kms:Decrypt", PRODUCTION_KEY, through_s3) == "allowed"
+        assert decide(boundary, "kms:GenerateDataKey", PRODUCTION_KEY, through_s3) == "denied"
+        # The same context named in a direct call, not S3's: denied.
+        direct = {**PRODUCTION_TAGS, "kms:EncryptionContext:aws:s3:arn": context}
+        assert decide(boundary, "kms:Decrypt", PRODUCTION_KEY, direct) == "denied"
+    # The key with no context, or another of production's buckets: denied.
+    assert decide(boundary, "kms:Decrypt", PRODUCTION_KEY, via_s3) == "denied"
+    logs = {**via_s3, "kms:EncryptionContext:aws:s3:arn":
+            "arn:aws:s3:::stagecraft-production-logs-123456789012"}  # fmt: skip
     assert decide(boundary, "kms:Decrypt", PRODUCTION_KEY, logs) == "denied"
-    assert decide(boundary, "kms:GenerateDataKey", PRODUCTION_KEY, through_s3) == "denied"
+    # An environment that imports nothing gets no exception at all.
+    dev = environment_boundary(ACCOUNT, "dev")
+    through_s3 = {**via_s3, "kms:EncryptionContext:aws:s3:arn": bucket}
+    assert decide(dev, "kms:Decrypt", PRODUCTION_KEY, through_s3) == "denied"
 
 
 def test_every_boundary_lets_a_role_log_in_to_its_database_with_iam():
     user = "arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABC/stagecraft_export"
     assert decide(environment_boundary(ACCOUNT, "production"), "rds-db:connect", user) == "allowed"
+
+
+def test_a_runs_dump_lives_on_a_volume_deleted_with_its_pod(production, staging):
+    for plan, name in ((production, "data-export"), (staging, "data-import")):
+        job = _job(plan, name)["spec"]["jobTemplate"]["spec"]
+        (work,) = [v for v in job["template"]["spec"]["volumes"] if v["name"] == "work"]
+        claim = work["ephemeral"]["volumeClaimTemplate"]["spec"]
+        assert claim["storageClassName"] == "gp3-scratch"
+        assert claim["resources"]["requests"]["storage"] == "100Gi"
+        # The pod, and with it the claim, goes six hours after the run ends.
+        assert job["ttlSecondsAfterFinished"] == 6 * 3600
+        (scratch,) = [
+            c for c in plan.of_type("kubernetes:storage.k8s.io/v1:StorageClass")
+            if c.inputs["metadata"]["name"] == "gp3-scratch"
+        ]  # fmt: skip
+        # Deleted with its claim even where the environment's own class retains.
+        assert scratch.inputs["reclaimPolicy"] == "Delete"

@@ -114,7 +114,7 @@ def test_markdown_keeps_the_summary_and_trims_details_to_the_limit(staging, prod
     assert len(small) <= 3000
     assert small.startswith("### stagecraft: infrastructure diff")
     assert "| staging -> production | 97 | " in small
-    assert "$369.98 → $1,287.83 (**+$917.85**)" in small
+    assert "$370.26 → $1,288.11 (**+$917.85**)" in small
     assert "omitted to stay under GitHub's 65,536-character comment limit" in small
     assert full.count("<details>") > small.count("<details>") > 0
 
@@ -167,7 +167,7 @@ def test_diff_against_a_git_revision(git_repo, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert '| `instanceClass` | `"db.t3.medium"` | `"db.t3.large"` |' in out
-    assert "| 0 | 3 | 0 | 0 | $369.98 → $423.27 (**+$53.29**) |" in out
+    assert "| 0 | 3 | 0 | 0 | $370.26 → $423.55 (**+$53.29**) |" in out
     assert (
         "~ update <code>aws:rds/instance:Instance</code> stagecraft-staging-database (+$53.29/mo)"
         in out

@@ -165,7 +165,7 @@ def test_a_desired_size_the_autoscaler_owns_costs_nothing_in_the_diff(clone, tmp
     assert summary["budgetFindings"] == [
         {
             "kind": "max",
-            "message": "over its budget if every node group reaches its max size: $675.70 > "
+            "message": "over its budget if every node group reaches its max size: $675.98 > "
             "$500.00",
             "crossedByThisChange": False,
         }

@@ -26,8 +26,9 @@ def test_every_kubernetes_object_goes_through_that_provider(plans):
         # where config grants edit, plus the small-stack deployers' access
         # (4) where the cluster hosts them, plus the admission policy and
         # binding that confine the small stacks' Ingresses (2) where it hosts
-        # any (dev hosts dev-<name>, staging pr-<n>). 7 of the add-ons: 4
-        # charts, the ingress class and its parameters, the gp3 StorageClass.
+        # any (dev hosts dev-<name>, staging pr-<n>). 8 of the add-ons: 4
+        # charts, the ingress class and its parameters, the gp3 StorageClass and
+        # its always-deleting scratch twin.
         # Monitoring (off in dev): its namespace, 5 charts (CRDs,
         # kube-prometheus-stack, Loki, Alloy, Tempo) and 2 Secrets (Grafana's
         # admin, Alertmanager's receivers); production's long-term metrics add
@@ -42,7 +43,7 @@ def test_every_kubernetes_object_goes_through_that_provider(plans):
         # production's export role Job with its namespace, ServiceAccount and SQL.
         data_sync = {"dev": 0, "staging": 4, "production": 8}[plan.stack]
         assert len(objects) == (
-            9 + 7 + edit + small_stacks + ingress_policy + monitoring + data_sync
+            9 + 8 + edit + small_stacks + ingress_policy + monitoring + data_sync
         )
         assert {o.provider for o in objects} == {provider.urn}
 

@@ -112,11 +112,16 @@ class Database(pulumi.ComponentResource):
             family=f"postgres{spec.major_version}",
             description=f"PostgreSQL {spec.major_version} settings of {identifier}",
             parameters=[
-                {"name": key, "value": value, "apply_method": "pending-reboot"}
-                for key, value in {
-                    **BASE_PARAMETERS,
-                    **({"hot_standby_feedback": "1"} if args.long_replica_reads else {}),
-                }.items()
+                aws.rds.ParameterGroupParameterArgs(name=key, value=value, apply_method=method)
+                for key, value, method in [
+                    *((k, v, "pending-reboot") for k, v in BASE_PARAMETERS.items()),
+                    # Dynamic: on the running replicas at once, no reboot.
+                    *(
+                        [("hot_standby_feedback", "1", "immediate")]
+                        if args.long_replica_reads
+                        else []
+                    ),
+                ]
             ],
             opts=child(self),
         )

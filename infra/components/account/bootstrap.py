@@ -123,6 +123,7 @@ class Bootstrap(pulumi.ComponentResource):
                 previews=config.hosts_previews,
                 preview_environments_github_environment=PREVIEW_ENVIRONMENTS,
                 environments=environments,
+                data_sync_imports=dict.fromkeys(spec.data_sync_importers, spec.data_sync_exporter),
                 account=account,
                 autoscaling_role_arn=next(iter(autoscaling_roles.arns), None),
                 drift_github_environment=DRIFT_CHECK if spec.drift_check else None,

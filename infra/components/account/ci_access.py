@@ -11,8 +11,8 @@ The documents themselves are in policies.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -60,6 +60,8 @@ class CiAccessArgs:
     autoscaling_role_arn: str | None
     # The GitHub environment of the scheduled drift check; None: no drift role.
     drift_github_environment: str | None = None
+    # Importing environment -> exporting one (the anonymised data sync).
+    data_sync_imports: Mapping[str, str] = field(default_factory=dict)
 
 
 class CiAccess(pulumi.ComponentResource):
@@ -99,7 +101,13 @@ class CiAccess(pulumi.ComponentResource):
         # node volumes); a key policy naming a role that does not exist is
         # refused, so the role has to exist before the first environment.
         def boundary_document(environment: str) -> pulumi.Output[str]:
-            return account.apply(lambda a: json.dumps(environment_boundary(a, environment)))
+            return account.apply(
+                lambda a: json.dumps(
+                    environment_boundary(
+                        a, environment, imports_dumps_of=args.data_sync_imports.get(environment)
+                    )
+                )
+            )
 
         # Always declared (a resource that comes and goes with a lookup would be
         # deleted by the next run), adopted where it exists, and never deleted

@@ -270,6 +270,20 @@ def _other_environments_denied(
     if decrypt_dumps_of:
         denied.append(
             {
+                # And only as S3 calls it: a direct Decrypt naming that
+                # context itself is refused.
+                "Sid": "NeverAnotherEnvironmentsKeysButThroughS3",
+                "Effect": "Deny",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {
+                    "StringNotLike": {**not_ours, "kms:ViaService": "s3.*.amazonaws.com"},
+                    "Null": tagged,
+                },
+            }
+        )
+        denied.append(
+            {
                 "Sid": "NeverAnotherEnvironmentsKeysButItsDumps",
                 "Effect": "Deny",
                 "Action": "kms:Decrypt",
@@ -916,7 +930,9 @@ BOUNDARY_SERVICES = (
 )  # fmt: skip
 
 
-def environment_boundary(account: Account, environment: str) -> dict[str, Any]:
+def environment_boundary(
+    account: Account, environment: str, *, imports_dumps_of: str | None = None
+) -> dict[str, Any]:
     """The permissions boundary of an environment's roles: everything its services need,
     nothing of IAM (but the service-linked roles they create), of another environment,
     of the bootstrap's keys or of the state."""
@@ -949,10 +965,16 @@ def environment_boundary(account: Account, environment: str) -> dict[str, Any]:
             },
             *_other_environments_denied(
                 [environment],
+                # The one exporter's dumps bucket (bucket-key context: the
+                # bucket's ARN; without a bucket key: an object's).
                 decrypt_dumps_of=[
-                    f"arn:{account.partition}:s3:::{account.project}-*-data-sync-*",
-                    f"arn:{account.partition}:s3:::{account.project}-*-data-sync-*/*",
-                ],
+                    f"arn:{account.partition}:s3:::{account.project}-{imports_dumps_of}"
+                    f"-data-sync-{account.account_id}",
+                    f"arn:{account.partition}:s3:::{account.project}-{imports_dumps_of}"
+                    f"-data-sync-{account.account_id}/*",
+                ]
+                if imports_dumps_of
+                else (),
             ),
         ]
     )

@@ -23,6 +23,9 @@ NAMESPACE = "kube-system"
 # The EKS add-on's controller ServiceAccount (fixed by the add-on).
 SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 STORAGE_CLASS = "gp3"
+# For volumes that must never outlive their pod (the data-sync dumps): always
+# deleted with their claim, where the environment's own class retains.
+SCRATCH_STORAGE_CLASS = "gp3-scratch"
 # The policy AWS maintains for the driver's EC2 calls (create, attach, snapshot).
 MANAGED_POLICY = "service-role/AmazonEBSCSIDriverPolicy"
 
@@ -126,4 +129,17 @@ class BlockStorage(pulumi.ComponentResource):
             reclaim_policy="Retain" if args.retain_volumes else "Delete",
             opts=child(self, depends_on=[driver]),
         )
-        self.register_outputs({"storageClass": STORAGE_CLASS})
+        self.scratch_storage_class = k8s.storage.v1.StorageClass(
+            f"{name}-gp3-scratch",
+            metadata={"name": SCRATCH_STORAGE_CLASS},
+            provisioner="ebs.csi.aws.com",
+            parameters=pulumi.Output.from_input(args.kms_key_arn).apply(
+                lambda key: {"type": "gp3", "encrypted": "true", "kmsKeyId": key}
+            ),
+            volume_binding_mode="WaitForFirstConsumer",
+            reclaim_policy="Delete",
+            opts=child(self, depends_on=[driver]),
+        )
+        self.register_outputs(
+            {"storageClass": STORAGE_CLASS, "scratchStorageClass": SCRATCH_STORAGE_CLASS}
+        )

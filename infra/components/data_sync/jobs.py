@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.components._common import child
-from infra.components.addons.block_storage import STORAGE_CLASS
+from infra.components.addons.block_storage import SCRATCH_STORAGE_CLASS
 from infra.components.addons.irsa import ROLE_ARN_ANNOTATION
 from infra.components.database_jobs import (
     AWS_CLI_IMAGE,
@@ -23,6 +23,9 @@ CONFIG_MAP = "data-sync"
 # A run that takes longer than this is stuck (a lock, a dead connection): the
 # pod is stopped and the job counts as failed, which alerts.
 ACTIVE_DEADLINE_SECONDS = 4 * 60 * 60
+# A finished run (its pod, logs and scratch volume) is deleted this long after
+# it ends: time to read a failure's pod, while its logs stay in Loki.
+FINISHED_TTL_SECONDS = 6 * 60 * 60
 # Where each volume is mounted in every container.
 WORK, SECRETS, SCRIPTS = "/work", "/secrets", "/sync"
 
@@ -133,8 +136,10 @@ def cron_job(
     """A weekly job: steps in order (init containers, then the last), one run at a time.
 
     The dump lives on a gp3 volume made for the pod and deleted with it (a
-    generic ephemeral volume: a production-sized dump would fill the node's
-    disk); the credentials on a memory-backed one that never touches a disk.
+    generic ephemeral volume of the always-deleting scratch class: a
+    production-sized dump would fill the node's disk), and the pod goes
+    FINISHED_TTL_SECONDS after the run; the credentials on a memory-backed
+    volume that never touches a disk.
     https://kubernetes.io/docs/concepts/storage/ephemeral-volumes/#generic-ephemeral-volumes
     """
     pod_labels = {**labels, "stagecraft.io/job": job}
@@ -154,6 +159,7 @@ def cron_job(
                 spec=k8s.batch.v1.JobSpecArgs(
                     backoff_limit=1,
                     active_deadline_seconds=ACTIVE_DEADLINE_SECONDS,
+                    ttl_seconds_after_finished=FINISHED_TTL_SECONDS,
                     template=k8s.core.v1.PodTemplateSpecArgs(
                         metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
                         spec=k8s.core.v1.PodSpecArgs(
@@ -168,7 +174,7 @@ def cron_job(
                                             metadata=k8s.meta.v1.ObjectMetaArgs(labels=pod_labels),
                                             spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                                                 access_modes=["ReadWriteOnce"],
-                                                storage_class_name=STORAGE_CLASS,
+                                                storage_class_name=SCRATCH_STORAGE_CLASS,
                                                 resources=k8s.core.v1.VolumeResourceRequirementsArgs(
                                                     requests={"storage": f"{scratch_gb}Gi"}
                                                 ),
