@@ -116,29 +116,30 @@ class BlockStorage(pulumi.ComponentResource):
             resolve_conflicts_on_update="OVERWRITE",
             opts=child(self, depends_on=[*managed, *args.wait_for]),
         )
-        self.storage_class = k8s.storage.v1.StorageClass(
-            f"{name}-gp3",
-            metadata={"name": STORAGE_CLASS},
-            provisioner="ebs.csi.aws.com",
-            parameters=pulumi.Output.from_input(args.kms_key_arn).apply(
-                lambda key: {"type": "gp3", "encrypted": "true", "kmsKeyId": key}
-            ),
-            # Created in the zone of the pod that first uses it, not a random one.
-            volume_binding_mode="WaitForFirstConsumer",
-            allow_volume_expansion=True,
-            reclaim_policy="Retain" if args.retain_volumes else "Delete",
-            opts=child(self, depends_on=[driver]),
+
+        def gp3_class(
+            class_name: str, *, reclaim: str, expandable: bool
+        ) -> k8s.storage.v1.StorageClass:
+            """Encrypted gp3 with the environment's key, made in the pod's zone."""
+            return k8s.storage.v1.StorageClass(
+                f"{name}-{class_name}",
+                metadata={"name": class_name},
+                provisioner="ebs.csi.aws.com",
+                parameters=pulumi.Output.from_input(args.kms_key_arn).apply(
+                    lambda key: {"type": "gp3", "encrypted": "true", "kmsKeyId": key}
+                ),
+                # Created in the zone of the pod that first uses it, not a random one.
+                volume_binding_mode="WaitForFirstConsumer",
+                allow_volume_expansion=expandable or None,
+                reclaim_policy=reclaim,
+                opts=child(self, depends_on=[driver]),
+            )
+
+        self.storage_class = gp3_class(
+            STORAGE_CLASS, reclaim="Retain" if args.retain_volumes else "Delete", expandable=True
         )
-        self.scratch_storage_class = k8s.storage.v1.StorageClass(
-            f"{name}-gp3-scratch",
-            metadata={"name": SCRATCH_STORAGE_CLASS},
-            provisioner="ebs.csi.aws.com",
-            parameters=pulumi.Output.from_input(args.kms_key_arn).apply(
-                lambda key: {"type": "gp3", "encrypted": "true", "kmsKeyId": key}
-            ),
-            volume_binding_mode="WaitForFirstConsumer",
-            reclaim_policy="Delete",
-            opts=child(self, depends_on=[driver]),
+        self.scratch_storage_class = gp3_class(
+            SCRATCH_STORAGE_CLASS, reclaim="Delete", expandable=False
         )
         self.register_outputs(
             {"storageClass": STORAGE_CLASS, "scratchStorageClass": SCRATCH_STORAGE_CLASS}
