@@ -453,35 +453,71 @@ def _flow_logs(args: StackValidationArgs, report: ReportViolation) -> None:
             report(f"VPC {vpc.name} has no flow log", vpc.urn)
 
 
-def _world_open_to_data_ports(resource: Any) -> bool:
+def _ingress_rules(resource: Any) -> list[tuple[str | None, Any, Any, Any]]:
+    """A security group's (or rule resource's) ingress: (source, from, to, protocol).
+
+    The source is a CIDR, or None for another security group or prefix list.
+    """
     props = resource.props
     if resource.resource_type == INGRESS_RULE:
         cidr = props.get("cidrIpv4") or props.get("cidrIpv6")
-        rules = [(cidr, props.get("fromPort"), props.get("toPort"), props.get("ipProtocol"))]
-    elif resource.resource_type == SECURITY_GROUP_RULE:
+        return [(cidr, props.get("fromPort"), props.get("toPort"), props.get("ipProtocol"))]
+    if resource.resource_type == SECURITY_GROUP_RULE:
         if props.get("type") != "ingress":
-            return False
+            return []
         blocks = list(props.get("cidrBlocks") or []) + list(props.get("ipv6CidrBlocks") or [])
-        rules = [
-            (b, props.get("fromPort"), props.get("toPort"), props.get("protocol")) for b in blocks
+        return [
+            (b, props.get("fromPort"), props.get("toPort"), props.get("protocol"))
+            for b in blocks or [None]
         ]
-    elif resource.resource_type == SECURITY_GROUP:
-        rules = [
+    if resource.resource_type == SECURITY_GROUP:
+        return [
             (block, rule.get("fromPort"), rule.get("toPort"), rule.get("protocol"))
             for rule in props.get("ingress") or []
-            for block in list(rule.get("cidrBlocks") or []) + list(rule.get("ipv6CidrBlocks") or [])
+            for block in (
+                list(rule.get("cidrBlocks") or []) + list(rule.get("ipv6CidrBlocks") or [])
+                or [None]
+            )
         ]
-    else:
-        return False
-    for cidr, from_port, to_port, protocol in rules:
-        if cidr not in WORLD:
+    return []
+
+
+def _opens(rule: tuple[str | None, Any, Any, Any], ports: Sequence[int]) -> bool:
+    _, from_port, to_port, protocol = rule
+    if str(protocol) in {"-1", "all"}:
+        return True
+    low, high = int(from_port or 0), int(to_port or 65535)
+    return any(low <= port <= high for port in ports)
+
+
+def _world_open_to_data_ports(resource: Any) -> bool:
+    return any(rule[0] in WORLD and _opens(rule, DATA_PORTS) for rule in _ingress_rules(resource))
+
+
+def _remote_admin_ports_opened(resource: Any) -> list[int]:
+    """22 or 3389 opened by a port range, from anywhere (another group included).
+
+    A rule for every protocol from another security group (nodes talking to
+    each other) is traffic inside the cluster, not a way in: left to
+    no-open-data-ports and the network ACLs; from a CIDR it counts.
+    """
+    opened: set[int] = set()
+    for rule in _ingress_rules(resource):
+        every_protocol = str(rule[3]) in {"-1", "all"}
+        if every_protocol and rule[0] is None:
             continue
-        if str(protocol) in {"-1", "all"}:
-            return True
-        low, high = int(from_port or 0), int(to_port or 65535)
-        if any(low <= port <= high for port in DATA_PORTS):
-            return True
-    return False
+        opened |= {port for port in REMOTE_ADMIN_PORTS if _opens(rule, [port])}
+    return sorted(opened)
+
+
+def _no_remote_admin_ports(args: StackValidationArgs, report: ReportViolation) -> None:
+    """No SSH, no RDP: shell access goes through AWS Systems Manager."""
+    for resource in args.resources:
+        opened = _remote_admin_ports_opened(resource)
+        if opened:
+            report(f"{resource.name} opens {' and '.join(map(str, opened))} (SSH/RDP): shell "
+                   "access goes through Systems Manager Session Manager, never a port",
+                   resource.urn)  # fmt: skip
 
 
 def _default_security_groups_closed(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -1485,6 +1521,10 @@ RULES: tuple[Rule, ...] = (
     Rule("security-group-rules-described", "Security groups and their rules must say what "
          "they are for.", Severity.LOW, "Give each a description.", None, ("CKV_AWS_23",), (),
          validate_stack=_rules_described),
+    Rule("no-remote-admin-ports", "No security group may open SSH (22) or RDP (3389), from "
+         "anywhere.", Severity.CRITICAL, "Remove the rule; reach instances through Systems "
+         "Manager Session Manager.", "EC2.13", ("CKV_AWS_24", "CKV_AWS_25"), (),
+         validate_stack=_no_remote_admin_ports),
     Rule("no-open-data-ports", "No security group may open the database or cache ports to "
          "0.0.0.0/0.", Severity.CRITICAL, "Admit only the cluster's security group.",
          "EC2.19", (), (), validate_stack=_no_open_data_ports),

@@ -278,6 +278,28 @@ def _database_stop_schedule(plan: Plan) -> PlannedResource:
     )  # fmt: skip
 
 
+def _ssh_rule(plan: Plan) -> PlannedResource:
+    """Port 22 from another security group: not the internet, and still refused."""
+    return PlannedResource(
+        urn="urn:pulumi:production::stagecraft::aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule::bastion-ssh",
+        type="aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name="bastion-ssh",
+        parent=None, custom=True, protect=False, provider=None,
+        inputs={"securityGroupId": "sg-0123", "referencedSecurityGroupId": "sg-0456",
+                "ipProtocol": "tcp", "fromPort": 22, "toPort": 22, "description": "ssh"},
+    )  # fmt: skip
+
+
+def _rdp_range(plan: Plan) -> PlannedResource:
+    """A private range whose port span includes 3389."""
+    return PlannedResource(
+        urn="urn:pulumi:production::stagecraft::aws:ec2/securityGroup:SecurityGroup::windows",
+        type="aws:ec2/securityGroup:SecurityGroup", name="windows", parent=None, custom=True,
+        protect=False, provider=None,
+        inputs={"ingress": [{"protocol": "tcp", "fromPort": 3000, "toPort": 4000,
+                             "cidrBlocks": ["10.0.0.0/8"]}]},
+    )  # fmt: skip
+
+
 BUDGET = "aws:budgets/budget:Budget"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 DEV_IMPORT_ROLE = "arn:aws:iam::123456789012:role/stagecraft-dev-data-import"
@@ -410,6 +432,8 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("always-on", _with_extra(_database_stop_schedule), "database-stop: stops or scales to zero (cron(0 20 ? * MON-FRI *))", {}),
     ("scheduler-roles-scoped", _scheduler_role(resource="*"), "off-hours: *: a schedule's role names the actions and the one resource it acts on", {}),
     ("scheduler-roles-scoped", _scheduler_role(condition=False), "off-hours: any schedule in any account may use it", {}),
+    ("no-remote-admin-ports", _with_extra(_ssh_rule), "bastion-ssh opens 22 (SSH/RDP): shell access goes through Systems Manager Session Manager", {}),
+    ("no-remote-admin-ports", _with_extra(_rdp_range), "windows opens 3389 (SSH/RDP)", {}),
     ("data-sync-confined", _dumps_policy(_dev_reads_dumps), "arn:aws:iam::123456789012:role/stagecraft-dev-data-import may read production's dumps; this stack's policy config allows only ['stagecraft-staging-data-import'] of account 123456789012", {}),
     ("data-sync-confined", _dumps_policy(_stranger_reads_dumps), "arn:aws:iam::999999999999:role/stagecraft-staging-data-import may read production's dumps", {}),
     ("data-sync-confined", _dumps_policy(lambda st: [s for s in st if s.get("Sid") != "OnlyTheImportJobsRead"]), "no deny of s3:GetObject to every other principal", {}),
