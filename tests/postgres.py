@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from infra.sql import SQL_DIR
+
 PG_BIN_CANDIDATES = [Path("/usr/lib/postgresql") / v / "bin" for v in ("17", "16", "15")]
 
 
@@ -154,4 +156,41 @@ def psql(
         env=env,
         check=check,
         timeout=60,
+    )
+
+
+def create(
+    server: dict[str, str], dbname: str, role: str, password: str
+) -> subprocess.CompletedProcess[str]:
+    """The stack's role and database, as the setup Job makes them (infra/sql/create.sql)."""
+    return psql(
+        server,
+        "-v",
+        f"dbname={dbname}",
+        "-v",
+        f"role={role}",
+        "-v",
+        f"password={password}",
+        "-f",
+        str(SQL_DIR / "create.sql"),
+    )
+
+
+def reset(server: dict[str, str], dbname: str, role: str) -> subprocess.CompletedProcess[str]:
+    """An empty public schema owned by the role, and the seed data."""
+    return psql(
+        server,
+        "-v",
+        f"role={role}",
+        "-f",
+        str(SQL_DIR / "reset.sql"),
+        "-f",
+        str(SQL_DIR / "seed.sql"),
+        database=dbname,
+    )
+
+
+def drop(server: dict[str, str], dbname: str, role: str) -> subprocess.CompletedProcess[str]:
+    return psql(
+        server, "-v", f"dbname={dbname}", "-v", f"role={role}", "-f", str(SQL_DIR / "drop.sql")
     )

@@ -46,7 +46,7 @@ from policy.rules import RULES_BY_NAME
 from stagecraft.offline.engine import Plan, PlannedResource
 from tests.conftest import stack_config
 from tests.iam_evaluation import decide
-from tests.postgres import MASTER, psql, server
+from tests.postgres import MASTER, create, drop, psql, reset, server
 
 __all__ = ["server"]  # the fixture, imported for the tests below
 
@@ -261,9 +261,9 @@ def _s3(endpoint: str) -> Any:
     )
 
 
-def _write_sync_dir(directory: Path, rules: Rules, rules_text: str) -> None:
+def _write_sync_dir(directory: Path, rules: Rules) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    for name, content in job_files(rules, rules_text).items():
+    for name, content in job_files(rules).items():
         (directory / name).write_text(content, encoding="utf-8")
 
 
@@ -273,27 +273,8 @@ def pipeline(
 ) -> Pipeline:
     work = tmp_path_factory.mktemp("data-sync")
     for database, role in ((SOURCE_DB, SOURCE_ROLE), (TARGET_DB, TARGET_ROLE)):
-        psql(
-            server,
-            "-v",
-            f"dbname={database}",
-            "-v",
-            f"role={role}",
-            "-v",
-            "password=pw",
-            "-f",
-            str(SQL_DIR / "create.sql"),
-        )
-        psql(
-            server,
-            "-v",
-            f"role={role}",
-            "-f",
-            str(SQL_DIR / "reset.sql"),
-            "-f",
-            str(SQL_DIR / "seed.sql"),
-            database=database,
-        )
+        create(server, database, role, "pw")
+        reset(server, database, role)
     _populate(server)
     # The export role, made as the setup Job makes it: by the master user.
     psql(
@@ -309,10 +290,9 @@ def pipeline(
         database=SOURCE_DB,
     )
 
-    rules_text = RULES_FILE.read_text(encoding="utf-8")
     rules = load_rules()
     sync_dir = work / "sync"
-    _write_sync_dir(sync_dir, rules, rules_text)
+    _write_sync_dir(sync_dir, rules)
     key_file = work / "mask-key"
     key_file.write_text(MASK_KEY)
     admin_secret = work / "admin.json"
@@ -576,7 +556,7 @@ def test_a_rule_for_a_dropped_column_stops_the_export_too(pipeline, tmp_path):
         "    priority: keep\n", "    priority: keep\n    mood: keep\n"
     )
     rules = parse_rules(yaml.safe_load(text), raw=text.encode())
-    _write_sync_dir(tmp_path / "sync", rules, text)
+    _write_sync_dir(tmp_path / "sync", rules)
     run = _run(
         "export.sh",
         "dump",
@@ -591,7 +571,7 @@ def test_a_rule_for_a_dropped_column_stops_the_export_too(pipeline, tmp_path):
 def test_a_generated_column_must_be_classified_as_generated(pipeline, tmp_path):
     text = RULES_FILE.read_text().replace("    total_eur: generated\n", "    total_eur: keep\n")
     rules = parse_rules(yaml.safe_load(text), raw=text.encode())
-    _write_sync_dir(tmp_path / "sync", rules, text)
+    _write_sync_dir(tmp_path / "sync", rules)
     env = {**pipeline.export_env, "SYNC_DIR": str(tmp_path / "sync")}
     run = _run("export.sh", "dump", str(tmp_path / "out"), env=env, check=False)
     assert run.returncode != 0
@@ -794,7 +774,8 @@ def test_a_malformed_rule_is_refused_naming_it(rules, message):
 
 
 def test_the_job_files_are_what_the_configmap_needs():
-    files = job_files(load_rules(), RULES_FILE.read_text())
+    files = job_files(load_rules())
+    assert files["rules.yaml"] == RULES_FILE.read_text()
     assert set(files) == {
         "export.sh",
         "import.sh",
@@ -1091,8 +1072,7 @@ def test_a_preview_can_start_from_the_anonymised_copy(pipeline, tmp_path):
         assert wrote.returncode == 0
         assert not (tmp_path / "initial-data.sql").exists()
     finally:
-        psql(pipeline.server, "-v", f"dbname={preview}", "-v", f"role={preview}",
-             "-f", str(SQL_DIR / "drop.sql"))  # fmt: skip
+        drop(pipeline.server, preview, preview)
 
 
 # --- the permissions boundary the bootstrap puts on every environment role -----

@@ -12,42 +12,9 @@ import subprocess
 from pathlib import Path
 
 from infra.sql import SQL_DIR
-from tests.postgres import MASTER, psql, server
+from tests.postgres import MASTER, create, drop, psql, reset, server
 
 __all__ = ["server"]  # the fixture, imported for the tests below
-
-
-def create(server, dbname, role, password):
-    return psql(
-        server,
-        "-v",
-        f"dbname={dbname}",
-        "-v",
-        f"role={role}",
-        "-v",
-        f"password={password}",
-        "-f",
-        str(SQL_DIR / "create.sql"),
-    )
-
-
-def reset(server, dbname, role):
-    return psql(
-        server,
-        "-v",
-        f"role={role}",
-        "-f",
-        str(SQL_DIR / "reset.sql"),
-        "-f",
-        str(SQL_DIR / "seed.sql"),
-        database=dbname,
-    )
-
-
-def drop(server, dbname, role):
-    return psql(
-        server, "-v", f"dbname={dbname}", "-v", f"role={role}", "-f", str(SQL_DIR / "drop.sql")
-    )
 
 
 def _exists(server: dict[str, str], catalog: str, column: str, name: str) -> bool:

@@ -31,11 +31,9 @@ RULES_FILE: Final = DATA_SYNC_DIR / "rules.yaml"
 # What the jobs' ConfigMap holds; export.sql is generated, the rest are files here.
 SCRIPTS: Final = ("export.sh", "import.sh", "import.sql")
 
-# Mask key length bounds, bytes: HMAC-SHA256 takes keys up to its 64-byte block
-# as they are (longer ones would be hashed first, which the SQL does not do).
-MASK_KEY_MIN_BYTES: Final = 32
-MASK_KEY_MAX_BYTES: Final = 64
-# The mask key the program generates: alphanumeric, so it needs no quoting anywhere.
+# The mask key the program generates: alphanumeric, so it needs no quoting
+# anywhere, and within the 32 to 64 bytes export.sh accepts (HMAC-SHA256 takes
+# keys up to its 64-byte block as they are; the SQL does not hash longer ones).
 MASK_KEY_LENGTH: Final = 48
 
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
@@ -110,8 +108,9 @@ class ColumnRule:
 @dataclass(frozen=True)
 class Rules:
     columns: tuple[ColumnRule, ...]
+    # The file as written: what the job ships and hashes into each manifest.
+    text: str
     sha256: str
-    source: str
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -164,9 +163,10 @@ def parse_rules(document: object, *, raw: bytes = b"", source: str = "rules.yaml
                 columns.append(rule)
     if problems:
         raise RulesError("\n".join(problems))
+    raw = raw or yaml.safe_dump(document, sort_keys=False).encode("utf-8")
     # The file's bytes, as `sha256sum rules.yaml` in the job computes them.
-    digest = hashlib.sha256(raw or repr(document).encode("utf-8")).hexdigest()
-    return Rules(columns=tuple(columns), sha256=digest, source=source)
+    digest = hashlib.sha256(raw).hexdigest()
+    return Rules(columns=tuple(columns), text=raw.decode("utf-8"), sha256=digest)
 
 
 def _column_rule(table: str, column: str, entry: object) -> tuple[ColumnRule | None, str]:
@@ -342,29 +342,35 @@ SELECT set_config('stagecraft.mask_ipad', ipad, false),
 BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
 """
 
-_FINGERPRINT = """\
-SELECT encode(sha256(convert_to(coalesce(string_agg(
-         format('%s.%s %s%s', c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
-                CASE WHEN a.attnotnull THEN ' not null' ELSE '' END),
-         E'\\n' ORDER BY c.relname, a.attnum), ''), 'UTF8')), 'hex')
-  FROM pg_attribute a
-  JOIN pg_class c ON c.oid = a.attrelid
-  JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-   AND a.attnum > 0 AND NOT a.attisdropped"""
+# The live schema both the fingerprint and the fail-closed check read: every
+# column of the public schema's tables (a partition counts through its parent),
+# from pg_catalog, which also lists tables the export role cannot read
+# (information_schema would hide them).
+_PUBLIC_COLUMNS = """\
+FROM pg_attribute a
+JOIN pg_class c ON c.oid = a.attrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND a.attnum > 0 AND NOT a.attisdropped"""
 
 
 def fingerprint_sql() -> str:
     """One hash of the public schema's tables, columns, types and NOT NULLs."""
-    return _FINGERPRINT + ";\n"
+    return f"""\
+SELECT encode(sha256(convert_to(coalesce(string_agg(
+         format('%s.%s %s%s', c.relname, a.attname, format_type(a.atttypid, a.atttypmod),
+                CASE WHEN a.attnotnull THEN ' not null' ELSE '' END),
+         E'\\n' ORDER BY c.relname, a.attnum), ''), 'UTF8')), 'hex')
+{_PUBLIC_COLUMNS};
+"""
 
 
-def job_files(rules: Rules, rules_text: str) -> dict[str, str]:
+def job_files(rules: Rules) -> dict[str, str]:
     """What the data-sync jobs' ConfigMap holds: the scripts, rules.yaml and its SQL."""
     files = {name: (DATA_SYNC_DIR / name).read_text(encoding="utf-8") for name in SCRIPTS}
     return {
         **files,
-        "rules.yaml": rules_text,
+        "rules.yaml": rules.text,
         "export.sql": export_sql(rules),
         "fingerprint.sql": fingerprint_sql(),
     }
@@ -373,7 +379,7 @@ def job_files(rules: Rules, rules_text: str) -> dict[str, str]:
 def export_sql(rules: Rules) -> str:
     """The psql script: check, counts, schema fingerprint and one masked COPY per table."""
     parts = [_PREAMBLE.format(sha=rules.sha256), _check_sql(rules)]
-    parts.append("\\o schema.sha256\n" + _FINGERPRINT + ";\n\\o\n")
+    parts.append("\\o schema.sha256\n" + fingerprint_sql() + "\\o\n")
     counts = ", ".join(
         f'{_literal(table)}, (SELECT count(*) FROM public."{table}")' for table in rules.tables
     )
@@ -402,8 +408,6 @@ def _check_sql(rules: Rules) -> str:
     return f"""\
 -- Fail closed: every column of the live schema has a rule and every rule
 -- names a live column, or the run stops here, before any file is written.
--- Read from pg_catalog, which also lists tables this role cannot read
--- (information_schema would hide them).
 DO $fail_closed$
 DECLARE
     unclassified text;
@@ -413,11 +417,7 @@ BEGIN
     WITH live AS (
         SELECT c.relname::text AS table_name, a.attname::text AS column_name, a.attnum,
                a.attgenerated <> '' AS generated
-          FROM pg_attribute a
-          JOIN pg_class c ON c.oid = a.attrelid
-          JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition
-           AND a.attnum > 0 AND NOT a.attisdropped
+        {_PUBLIC_COLUMNS}
     ), rules (table_name, column_name, generated) AS (
         VALUES
             {classified}

@@ -16,7 +16,7 @@ from infra.components.database_jobs import (
     RESTRICTED_CONTAINER,
     RESTRICTED_POD,
 )
-from infra.data_sync import RULES_FILE, job_files, load_rules
+from infra.data_sync import job_files, load_rules
 
 NAMESPACE = "data-sync"
 CONFIG_MAP = "data-sync"
@@ -70,7 +70,7 @@ def setup(
         metadata=k8s.meta.v1.ObjectMetaArgs(
             name=CONFIG_MAP, namespace=NAMESPACE, labels=dict(labels)
         ),
-        data=job_files(load_rules(), RULES_FILE.read_text(encoding="utf-8")),
+        data=job_files(load_rules()),
         opts=in_namespace,
     )
     return [account, scripts]
