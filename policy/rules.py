@@ -1299,15 +1299,12 @@ def _data_sync_confined(args: StackValidationArgs, report: ReportViolation) -> N
             # (default: this stack's own, the writer's), so a role of the same
             # name in a stranger's account is no reader.
             writers = [
-                arn
-                for st in statements
-                if "s3:PutObject" in _s3_actions(st)
-                for arn in _listed(((st.get("Condition") or {}).get("ArnNotEquals") or {})
-                                   .get("aws:PrincipalArn"))
+                arn for st in statements if "s3:PutObject" in _s3_actions(st)
+                for arn in _excepted_principals(st)
             ]  # fmt: skip
-            accounts = set(config.get("readerAccounts", [])) or {
-                arn.split(":")[4] for arn in writers if arn.count(":") >= 5
-            }
+            accounts = set(config.get("readerAccounts", [])) or (
+                {_account_of(arn) for arn in writers} - {"?"}
+            )
             denies = {
                 action
                 for st in statements
@@ -1319,16 +1316,15 @@ def _data_sync_confined(args: StackValidationArgs, report: ReportViolation) -> N
                     report(f"{resource.name}: no deny of {needed} to every other principal: "
                            "any role whose IAM policy allows it gets in", resource.urn)  # fmt: skip
             for st in statements:
-                named = _listed(((st.get("Condition") or {}).get("ArnNotEquals") or {})
-                                .get("aws:PrincipalArn"))  # fmt: skip
-                named += _listed((st.get("Principal") or {}).get("AWS")) if isinstance(
-                    st.get("Principal"), Mapping) else []  # fmt: skip
+                principal = st.get("Principal")
+                named = _excepted_principals(st) + (
+                    _listed(principal.get("AWS")) if isinstance(principal, Mapping) else []
+                )
                 actions = _s3_actions(st)
                 for arn in named:
                     role = arn.rsplit("/", 1)[-1]
-                    account = arn.split(":")[4] if arn.count(":") >= 5 else "?"
                     if actions & {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"} and (
-                        role not in readers or account not in accounts
+                        role not in readers or _account_of(arn) not in accounts
                     ):
                         report(f"{resource.name}: {arn} may read production's dumps; this "
                                f"stack's policy config allows only {sorted(readers) or 'nobody'} "
@@ -1362,6 +1358,18 @@ def _data_sync_confined(args: StackValidationArgs, report: ReportViolation) -> N
                     report(f"{resource.name}: reads {bucket}, which is not the dumps bucket of "
                            f"a source this stack's policy config allows ({allowed})",
                            resource.urn)  # fmt: skip
+
+
+def _excepted_principals(statement: Mapping[str, Any]) -> list[str]:
+    """The role ARNs a Deny spares (`ArnNotEquals aws:PrincipalArn`)."""
+    spared = (statement.get("Condition") or {}).get("ArnNotEquals") or {}
+    return _listed(spared.get("aws:PrincipalArn"))
+
+
+def _account_of(arn: str) -> str:
+    """The account of an ARN (`arn:aws:iam::<account>:role/...`), `?` if it has none."""
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 else "?"
 
 
 def _stack_prefix(urn: str, project: str) -> str:
