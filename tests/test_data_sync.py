@@ -862,8 +862,12 @@ def test_the_dumps_bucket_is_versioned_encrypted_and_expires_dumps(production):
         r for r in production.of_type("aws:s3/bucketLifecycleConfiguration:"
                                       "BucketLifecycleConfiguration") if "data-export" in r.name
     ]  # fmt: skip
-    (rule,) = lifecycle.inputs["rules"]
-    assert rule["expiration"]["days"] == 35
+    rules = {rule["id"]: rule for rule in lifecycle.inputs["rules"]}
+    assert rules["expire-all"]["expiration"]["days"] == 35
+    assert rules["expire-all"]["filter"] == {}
+    assert rules["abandoned-uploads-and-old-versions"]["noncurrentVersionExpiration"] == {
+        "noncurrentDays": 1
+    }
     (key,) = [k for k in production.of_type("aws:kms/key:Key") if "data-export" in k.name]
     decrypt = [s for s in json.loads(key.inputs["policy"])["Statement"] if s["Sid"] ==
                "ImportJobsDecryptDumpsThroughS3"]  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -23,6 +24,74 @@ from infra.components.account.policies import access_log_delivery, tls_only_buck
 ABANDONED_UPLOAD_DAYS = 1
 
 Statements = Callable[[str], Sequence[dict[str, Any]]]
+
+
+def bucket_name(resource_prefix: str, purpose: str, account_id: str) -> str:
+    """Globally unique and predictable: the prefix, what it holds, the account."""
+    return f"{resource_prefix}-{purpose}-{account_id}"
+
+
+@dataclass(frozen=True)
+class Expiry:
+    """Objects under ``prefix`` ("" = all) are deleted ``days`` after they were written."""
+
+    prefix: str
+    days: int
+
+
+def kms_bucket(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    bucket: str,
+    kms_key_arn: pulumi.Input[str],
+    protect: bool,
+    log_bucket: pulumi.Input[str] | None,
+    log_prefix: str,
+    expiries: Sequence[Expiry],
+) -> aws.s3.Bucket:
+    """A bucket of re-creatable objects held to the standard, its policy left to the caller.
+
+    Hardened and KMS-encrypted, its requests logged to ``log_bucket`` (where
+    the environment has one), abandoned uploads and replaced versions cleared
+    after a day, and ``expiries`` applied.
+    """
+    created = aws.s3.Bucket(
+        name,
+        bucket=bucket,
+        # Re-creatable contents; a protected environment keeps them anyway.
+        force_destroy=None if protect else True,
+        opts=child(parent, protect=protect),
+    )
+    versioning = harden_bucket(parent, name, created, sse_kms_key=kms_key_arn)
+    if log_bucket is not None:
+        log_access(parent, name, created, log_bucket, prefix=log_prefix)
+    rules: list[Any] = [
+        {
+            "id": "abandoned-uploads-and-old-versions",
+            "status": "Enabled",
+            "filter": {},
+            "noncurrent_version_expiration": {"noncurrent_days": 1},
+            "abort_incomplete_multipart_upload": {"days_after_initiation": ABANDONED_UPLOAD_DAYS},
+        }
+    ]
+    rules += [
+        {
+            "id": f"expire-{expiry.prefix.strip('/') or 'all'}",
+            "status": "Enabled",
+            "filter": {"prefix": expiry.prefix} if expiry.prefix else {},
+            "expiration": {"days": expiry.days},
+        }
+        for expiry in expiries
+    ]
+    aws.s3.BucketLifecycleConfiguration(
+        f"{name}-lifecycle",
+        bucket=created.id,
+        rules=rules,
+        # The bucket's versioning first: S3 refuses noncurrent rules before it.
+        opts=child(parent, depends_on=[versioning]),
+    )
+    return created
 
 
 def harden_bucket(

@@ -23,9 +23,8 @@ import pulumi_random as random
 from infra.components._common import child, type_token
 from infra.components.account.policies import tls_only_bucket_policy
 from infra.components.addons.irsa import ClusterIdentity, irsa_role
-from infra.components.buckets import ABANDONED_UPLOAD_DAYS, harden_bucket, log_access
+from infra.components.buckets import Expiry, bucket_name, kms_bucket
 from infra.components.data_sync import jobs
-from infra.components.observability.storage import bucket_name
 from infra.components.secrets import KEY_DELETION_WINDOW_DAYS, store_secret
 from infra.config import DataSyncSpec
 from infra.data_sync import MASK_KEY_LENGTH
@@ -91,34 +90,15 @@ class DataExport(pulumi.ComponentResource):
             opts=child(self),
         )
 
-        self.bucket = aws.s3.Bucket(
+        self.bucket = kms_bucket(
+            self,
             f"{name}-bucket",
             bucket=bucket_name(prefix, "data-sync", args.account_id),
-            # Dumps are re-creatable; a protected environment keeps them anyway.
-            force_destroy=None if args.protect else True,
-            opts=child(self, protect=args.protect),
-        )
-        versioning = harden_bucket(self, f"{name}-bucket", self.bucket, sse_kms_key=self.key.arn)
-        if args.log_bucket is not None:
-            log_access(
-                self, f"{name}-bucket", self.bucket, args.log_bucket, prefix=f"{prefix}-data-sync"
-            )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-bucket-lifecycle",
-            bucket=self.bucket.id,
-            rules=[
-                {
-                    "id": "expire-dumps",
-                    "status": "Enabled",
-                    "filter": {},
-                    "expiration": {"days": spec.data_dump_retention_days},
-                    "noncurrent_version_expiration": {"noncurrent_days": 1},
-                    "abort_incomplete_multipart_upload": {
-                        "days_after_initiation": ABANDONED_UPLOAD_DAYS
-                    },
-                }
-            ],
-            opts=child(self, depends_on=[versioning]),
+            kms_key_arn=self.key.arn,
+            protect=args.protect,
+            log_bucket=args.log_bucket,
+            log_prefix=f"{prefix}-data-sync",
+            expiries=[Expiry("", spec.data_dump_retention_days)],
         )
         mask_key = random.RandomPassword(
             f"{name}-mask-key", length=MASK_KEY_LENGTH, special=False, opts=child(self)

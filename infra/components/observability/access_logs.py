@@ -8,8 +8,7 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components._common import type_token
-from infra.components.buckets import access_log_bucket
-from infra.components.observability.storage import bucket_name
+from infra.components.buckets import access_log_bucket, bucket_name
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,13 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.components._common import child, encrypted_log_group, service_role, type_token
-from infra.components.buckets import ABANDONED_UPLOAD_DAYS, bucket_policy, harden_bucket, log_access
-from infra.components.observability.storage import bucket_name
+from infra.components.buckets import (
+    ABANDONED_UPLOAD_DAYS,
+    bucket_name,
+    bucket_policy,
+    harden_bucket,
+    log_access,
+)
 
 KEY_PREFIX = "cloudtrail"
 # A version the lifecycle's expiry (or anything else) replaced is kept this

@@ -24,6 +24,7 @@ from infra.components._common import child, type_token
 from infra.components.addons.block_storage import STORAGE_CLASS
 from infra.components.addons.irsa import ROLE_ARN_ANNOTATION
 from infra.components.addons.release import pinned_release
+from infra.components.buckets import bucket_name
 from infra.components.observability.metrics import (
     OBJSTORE_KEY,
     OBJSTORE_SECRET,
@@ -35,7 +36,6 @@ from infra.components.observability.storage import (
     READ_WRITE,
     READ_WRITE_DELETE,
     TelemetryArgs,
-    bucket_name,
     bucket_role,
     telemetry_bucket,
 )

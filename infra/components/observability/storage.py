@@ -12,19 +12,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from infra.components._common import child
 from infra.components.addons.irsa import ClusterIdentity, irsa_role
-from infra.components.buckets import (
-    ABANDONED_UPLOAD_DAYS,
-    bucket_policy,
-    harden_bucket,
-    log_access,
-)
+from infra.components.buckets import Expiry, bucket_name, bucket_policy, kms_bucket
 from infra.config import MonitoringSpec
 
 # Objects the tool's compactor missed are expired this long after its own
@@ -37,19 +30,6 @@ READ_WRITE = (*READ, "s3:PutObject")
 READ_WRITE_DELETE = (*READ_WRITE, "s3:DeleteObject")
 
 
-def bucket_name(resource_prefix: str, purpose: str, account_id: str) -> str:
-    """Globally unique and predictable: the prefix, what it holds, the account."""
-    return f"{resource_prefix}-{purpose}-{account_id}"
-
-
-@dataclass(frozen=True)
-class Expiry:
-    """Objects under ``prefix`` ("" = all) are deleted ``days`` after they were written."""
-
-    prefix: str
-    days: int
-
-
 def telemetry_bucket(
     parent: pulumi.Resource,
     name: str,
@@ -60,41 +40,17 @@ def telemetry_bucket(
 ) -> aws.s3.Bucket:
     """The environment's ``purpose`` bucket (logs, traces, metrics), held to the standard."""
     bucket = bucket_name(args.resource_prefix, purpose, args.account_id)
-    created = aws.s3.Bucket(
+    created = kms_bucket(
+        parent,
         name,
         bucket=bucket,
-        # Telemetry is re-creatable; a protected environment keeps it anyway.
-        force_destroy=None if args.protect else True,
-        opts=child(parent, protect=args.protect),
+        kms_key_arn=args.kms_key_arn,
+        protect=args.protect,
+        log_bucket=args.log_bucket,
+        log_prefix=bucket,
+        expiries=expiries,
     )
-    versioning = harden_bucket(parent, name, created, sse_kms_key=args.kms_key_arn)
     bucket_policy(parent, name, created)
-    log_access(parent, name, created, args.log_bucket, prefix=bucket)
-    rules: list[Any] = [
-        {
-            "id": "abandoned-uploads-and-old-versions",
-            "status": "Enabled",
-            "filter": {},
-            "noncurrent_version_expiration": {"noncurrent_days": 1},
-            "abort_incomplete_multipart_upload": {"days_after_initiation": ABANDONED_UPLOAD_DAYS},
-        }
-    ]
-    rules += [
-        {
-            "id": f"expire-{expiry.prefix.strip('/') or 'all'}",
-            "status": "Enabled",
-            "filter": {"prefix": expiry.prefix} if expiry.prefix else {},
-            "expiration": {"days": expiry.days},
-        }
-        for expiry in expiries
-    ]
-    aws.s3.BucketLifecycleConfiguration(
-        f"{name}-lifecycle",
-        bucket=created.id,
-        rules=rules,
-        # The bucket's versioning first: S3 refuses noncurrent rules before it.
-        opts=child(parent, depends_on=[versioning]),
-    )
     return created
 
 

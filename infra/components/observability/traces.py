@@ -20,12 +20,11 @@ from infra.components._common import type_token
 from infra.components.addons.block_storage import STORAGE_CLASS
 from infra.components.addons.irsa import ROLE_ARN_ANNOTATION
 from infra.components.addons.release import pinned_release
+from infra.components.buckets import Expiry, bucket_name
 from infra.components.observability.storage import (
     LIFECYCLE_GRACE_DAYS,
     READ_WRITE_DELETE,
-    Expiry,
     TelemetryArgs,
-    bucket_name,
     bucket_role,
     telemetry_bucket,
 )
