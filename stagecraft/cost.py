@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import yaml
 
-from infra.off_hours import on_fraction
+from infra.off_hours import on_fraction, runs_per_week
 from stagecraft.offline.engine import Plan, PlannedResource
 from stagecraft.offline.stackfiles import StackFileError, load_yaml
 
@@ -797,8 +797,6 @@ def _cron_job(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> list[
     (the volume goes with the pod) per run, as often as the schedule fires: an
     upper bound (a run that ends sooner pays less).
     """
-    from infra.off_hours import runs_per_week
-
     spec = r.inputs.get("spec") or {}
     job = (spec.get("jobTemplate") or {}).get("spec") or {}
     pod = (job.get("template") or {}).get("spec") or {}
