@@ -39,6 +39,7 @@ from pydantic.fields import FieldInfo
 
 from infra import documentation_values, off_hours
 from infra.charts import CLUSTER_AUTOSCALER
+from infra.data_sync import RulesError, load_rules
 
 PROJECT_NAME = "stagecraft"
 
@@ -2834,6 +2835,17 @@ class StackConfig(BaseModel):
                 _key("dataImport"), True,
                 "a production-tier stack never loads a dump: it would replace production's "
                 "database"))  # fmt: skip
+        if sync.data_export or sync.data_import:
+            # The jobs ship rules.yaml compiled: a mistake in it is refused here,
+            # before anything is created, like a stack file's.
+            try:
+                load_rules()
+            except RulesError as error:
+                problems += [
+                    Problem(f"infra/data_sync/{error.source}: {p.entry or '(file)'}", p.value,
+                            p.message)
+                    for p in error.problems
+                ]  # fmt: skip
         if sync.data_export and not self.database.iam_authentication:
             problems.append(Problem(
                 _key("dataExport"), True,

@@ -29,6 +29,7 @@ import botocore.session
 import pytest
 import yaml
 
+import infra.config
 from infra.components.account.policies import Account, environment_boundary
 from infra.components.data_sync.exporter import EXPORT_ROLE
 from infra.config import ConfigError
@@ -1136,3 +1137,21 @@ def test_a_runs_dump_lives_on_a_volume_deleted_with_its_pod(production, staging)
         ]  # fmt: skip
         # Deleted with its claim even where the environment's own class retains.
         assert scratch.inputs["reclaimPolicy"] == "Delete"
+
+
+def test_a_malformed_rules_file_is_refused_before_anything_is_created(
+    project, tmp_path, monkeypatch
+):
+    broken = tmp_path / "rules.yaml"
+    broken.write_text(RULES_FILE.read_text().replace("body: free_text", "body: frees_text"))
+    monkeypatch.setattr(infra.config, "load_rules", lambda: load_rules(broken))
+    with pytest.raises(ConfigError) as caught:
+        stack_config(project, "staging")
+    assert [str(p) for p in caught.value.problems] == [
+        'infra/data_sync/rules.yaml: tables.support_tickets.body = "frees_text": unknown '
+        "strategy 'frees_text' (did you mean 'free_text'?); allowed: keep, email, phone, "
+        "person_name, address, free_text, card_number, date_shift, hashed_id, null, fixed, "
+        "generated"
+    ]
+    # A stack that neither exports nor imports does not read the rules at all.
+    assert stack_config(project, "dev").data_sync.data_import is False

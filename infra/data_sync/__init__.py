@@ -120,8 +120,24 @@ class Rules:
         return tuple(rule for rule in self.columns if rule.table == table)
 
 
+@dataclass(frozen=True)
+class RulesProblem:
+    """One mistake in rules.yaml: the entry (`tables.<table>.<column>`), what it holds, why."""
+
+    entry: str
+    value: object
+    message: str
+
+
 class RulesError(ValueError):
     """rules.yaml is malformed: one line per problem, each naming the entry."""
+
+    def __init__(self, source: str, problems: list[RulesProblem]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(
+            "\n".join(f"{source}: {p.entry + ': ' if p.entry else ''}{p.message}" for p in problems)
+        )
 
 
 def load_rules(path: Path = RULES_FILE) -> Rules:
@@ -129,40 +145,45 @@ def load_rules(path: Path = RULES_FILE) -> Rules:
     try:
         document = yaml.safe_load(raw)
     except yaml.YAMLError as error:
-        raise RulesError(f"{path.name}: not valid YAML: {error}") from None
+        problem = RulesProblem("", None, f"not valid YAML: {error}")
+        raise RulesError(path.name, [problem]) from None
     return parse_rules(document, raw=raw, source=path.name)
 
 
 def parse_rules(document: object, *, raw: bytes = b"", source: str = "rules.yaml") -> Rules:
-    problems: list[str] = []
+    problems: list[RulesProblem] = []
     if not isinstance(document, Mapping) or set(document) != {"tables"}:
-        raise RulesError(f"{source}: must be a mapping with one key, 'tables'")
+        raise RulesError(
+            source, [RulesProblem("", None, "must be a mapping with one key, 'tables'")]
+        )
     tables = document["tables"]
     if not isinstance(tables, Mapping) or not tables:
-        raise RulesError(f"{source}: 'tables' must map each table to its columns")
+        raise RulesError(
+            source, [RulesProblem("tables", tables, "must map each table to its columns")]
+        )
     columns: list[ColumnRule] = []
     for table, table_rules in tables.items():
-        where = f"{source}: tables.{table}"
+        where = f"tables.{table}"
         if not isinstance(table, str) or not IDENTIFIER.fullmatch(table):
-            problems.append(
-                f"{where}: table names are lower-case SQL identifiers ([a-z_][a-z0-9_]*)"
-            )
+            rule_text = "table names are lower-case SQL identifiers ([a-z_][a-z0-9_]*)"
+            problems.append(RulesProblem(where, table, rule_text))
             continue
         if not isinstance(table_rules, Mapping) or not table_rules:
-            problems.append(f"{where}: must map each column to a strategy")
+            problems.append(RulesProblem(where, table_rules, "must map each column to a strategy"))
             continue
         for column, entry in table_rules.items():
             at = f"{where}.{column}"
             if not isinstance(column, str) or not IDENTIFIER.fullmatch(column):
-                problems.append(f"{at}: column names are lower-case SQL identifiers")
+                problems.append(RulesProblem(
+                    at, column, "column names are lower-case SQL identifiers"))  # fmt: skip
                 continue
             rule, problem = _column_rule(table, column, entry)
             if problem:
-                problems.append(f"{at}: {problem}")
+                problems.append(RulesProblem(at, entry, problem))
             elif rule is not None:
                 columns.append(rule)
     if problems:
-        raise RulesError("\n".join(problems))
+        raise RulesError(source, problems)
     raw = raw or yaml.safe_dump(document, sort_keys=False).encode("utf-8")
     # The file's bytes, as `sha256sum rules.yaml` in the job computes them.
     digest = hashlib.sha256(raw).hexdigest()
