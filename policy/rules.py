@@ -837,7 +837,8 @@ def _wildcard_actions(args: ResourceValidationArgs, report: ReportViolation) -> 
             )
 
 
-# One database user on one instance: arn:<partition>:rds-db:<region>:<account>:dbuser:<DbiResourceId>/<user>
+# One database user on one instance:
+# arn:<partition>:rds-db:<region>:<account>:dbuser:<DbiResourceId>/<user>
 _ONE_DATABASE_USER = re.compile(
     r"arn:aws[a-z-]*:rds-db:[a-z0-9-]+:\d{12}:dbuser:db-[A-Z0-9]+/[A-Za-z_][A-Za-z0-9_$]*"
 )
