@@ -136,6 +136,7 @@ def test_stack_outputs(production):
         "kubeconfig",
         "oidcProviderArn",
         "databaseEndpoint",
+        "databaseIdentifier",
         "databaseSecretArn",
         "connectionInfoSecretArn",
         "redisEndpoint",
