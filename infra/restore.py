@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
+from infra.aws_types import NAME_RULES
+
 # dbRestoreTime's value for "the latest restorable time" (typically within the
 # last five minutes: RDS uploads the transaction logs every five minutes).
 # https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/USER_PIT.html
@@ -31,7 +33,7 @@ _RESTORE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 # RDS DB instance identifiers: 1-63 letters, digits or hyphens, starting with a
 # letter, no two consecutive hyphens, not ending with one; RDS stores them in
 # lowercase.  https://docs.aws.amazon.com/AmazonRDS/latest/APIReference/API_CreateDBInstance.html
-RDS_IDENTIFIER_LIMIT = 63
+RDS_IDENTIFIER_LIMIT = NAME_RULES["aws:rds/instance:Instance"].limit
 _RDS_IDENTIFIER = re.compile(r"^[a-z](?:[a-z0-9]|-(?!-))*(?<!-)$")
 
 # dbRestoreName: the suffix of the restored instance's identifier.  Short, so

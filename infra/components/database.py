@@ -271,7 +271,10 @@ class Database(pulumi.ComponentResource):
             engine_version=spec.engine_version,
             allocated_storage=spec.allocated_storage_gb,
             kms_key_id=args.kms_key_arn,
-            db_name=spec.database_name,
+            # A restore brings the database with it. RDS documents DBName as
+            # not applying to PostgreSQL in older API references (and as
+            # allowed in newer ones): not sent, RDS keeps the source's.
+            db_name=None if spec.restoring else spec.database_name,
             username=spec.master_username,
             password=master_password.result,  # a secret output of pulumi-random
             multi_az=spec.multi_az,
