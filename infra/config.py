@@ -1080,9 +1080,10 @@ class DatabaseSpec(Section):
         "",
         alias="dbRestoreSourceIdentifier",
         description=(
-            "RDS identifier of the instance whose backups the restore reads; empty: the "
-            "environment's original primary `<project>-<stack>`. `stagecraft restore` writes "
-            "the instance running at the time (a previous restore's, if any)."
+            "RDS identifier of the instance whose backups the restore reads, one of this "
+            "environment's own (`<project>-<stack>` or `<project>-<stack>-<name>`: another "
+            "environment's data is never restored here); empty: the original primary. "
+            "`stagecraft restore` writes the instance running at the time."
         ),
     )
     restore_name: str = Field(
@@ -2828,6 +2829,18 @@ class StackConfig(BaseModel):
                 )
             ]
         source = database.restore_source_identifier or self.resource_prefix
+        if source != self.resource_prefix and not source.startswith(f"{self.resource_prefix}-"):
+            return [
+                Problem(
+                    _key("dbRestoreSourceIdentifier"),
+                    source,
+                    f"must be one of this environment's own instances ('{self.resource_prefix}' "
+                    f"or '{self.resource_prefix}-<name>'): restoring another environment's "
+                    "backups would copy its data, unmasked, into this one (production data "
+                    "reaches other environments only anonymised: README 'Production data in "
+                    "staging')",
+                )
+            ]
         if source == identifier:
             return [
                 Problem(

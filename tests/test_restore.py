@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
 import pytest
 
 from infra.config import ConfigError
+from policy.harness import config_path_for, evaluate_rule, load_policy_config
+from policy.rules import RULES_BY_NAME
 from stagecraft import restore as restore_module
 from stagecraft.cli.main import main
 from stagecraft.cost import estimate
@@ -16,7 +19,7 @@ from stagecraft.gate import STATEFUL_TYPES, evaluate_gate, parse_gate_input, ren
 from stagecraft.offline.engine import evaluate
 from stagecraft.report import plan_rows
 from stagecraft.transitions import refused_transitions
-from tests.conftest import REPO, stack_config
+from tests.conftest import REPO, edit_stack, stack_config
 
 DB = "aws:rds/instance:Instance"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -333,3 +336,86 @@ def test_an_unknown_stack_is_one_error(scratch, pinned_now, capsys):
 def test_the_plan_json_records_retain_on_delete(restored):
     document = json.loads(json.dumps([r.to_json() for r in restored.of_type(DB)]))
     assert all(r["retainOnDelete"] for r in document)
+
+
+# --- another environment's backups -----------------------------------------------------
+
+
+def test_a_restore_from_another_environment_is_refused(project):
+    with pytest.raises(ConfigError) as caught:
+        stack_config(
+            project,
+            "staging",
+            dbRestoreTime=WHEN,
+            dbRestoreName="r1",
+            dbRestoreSourceIdentifier="stagecraft-production",
+        )
+    (problem,) = caught.value.problems
+    assert str(problem).startswith(
+        'stagecraft:dbRestoreSourceIdentifier = "stagecraft-production": must be one of this '
+        "environment's own instances ('stagecraft-staging' or 'stagecraft-staging-<name>')"
+    )
+
+
+@pytest.fixture(scope="module")
+def staging_restored():
+    return evaluate(
+        "staging",
+        project_dir=REPO,
+        config_overrides={"stagecraft:dbRestoreTime": WHEN, "stagecraft:dbRestoreName": "r1"},
+    )
+
+
+def _isolation(plan):
+    return evaluate_rule(
+        RULES_BY_NAME["environment-isolation"],
+        plan,
+        load_policy_config(config_path_for(plan.stack)),
+    )
+
+
+def test_the_isolation_policy_passes_a_restore_from_the_environment_itself(staging_restored):
+    verdict = _isolation(staging_restored)
+    assert verdict.status == "pass", verdict.violations
+
+
+def test_the_isolation_policy_fails_a_restore_from_production(staging_restored):
+    # The config refuses it first; the policy holds even if a program did not.
+    resources = [
+        dataclasses.replace(
+            r,
+            inputs={
+                **r.inputs,
+                "restoreToPointInTime": {
+                    **r.inputs["restoreToPointInTime"],
+                    "sourceDbInstanceIdentifier": "stagecraft-production",
+                },
+            },
+        )
+        if "restoreToPointInTime" in r.inputs
+        else r
+        for r in staging_restored.resources
+    ]
+    verdict = _isolation(dataclasses.replace(staging_restored, resources=resources))
+    assert verdict.status == "fail"
+    assert any("refers to environment 'production'" in v.message for v in verdict.violations)
+
+
+# --- stacks that do not protect their data, or keep no backups --------------------------
+
+
+def test_an_unprotected_stack_is_told_the_old_instance_goes(scratch, pinned_now, capsys):
+    code = main(["--project-dir", str(scratch), "restore", "--stack", "staging", "--to", WHEN])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "pulumi state unprotect" not in out
+    assert "(NOT retained: this stack does not protect stateful resources" in out
+
+
+def test_a_stack_without_backups_has_nothing_to_restore(scratch, pinned_now, capsys):
+    edit_stack(scratch, "sandbox", **{"stagecraft:dbBackupRetentionDays": 0})
+    code = main(["--project-dir", str(scratch), "restore", "--stack", "sandbox", "--to", WHEN])
+    assert code == 2
+    assert "sandbox keeps no automated backups (dbBackupRetentionDays: 0)" in (
+        capsys.readouterr().err
+    )
