@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 from datetime import UTC, datetime
 
 import pytest
@@ -419,3 +420,62 @@ def test_a_stack_without_backups_has_nothing_to_restore(scratch, pinned_now, cap
     assert "sandbox keeps no automated backups (dbBackupRetentionDays: 0)" in (
         capsys.readouterr().err
     )
+
+
+# --- tried on the plan: `stagecraft diff --base` and the gate, as a pull request would ----
+
+
+@pytest.fixture
+def clone(tmp_path):
+    """The committed project in a throwaway git repository."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", "HEAD"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tmp_path)], input=archive, check=True)
+    git = ["git", "-C", str(tmp_path), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], check=True)
+    return tmp_path, git
+
+
+def test_the_restore_diffs_and_gates_as_a_replacement_of_the_database(clone, pinned_now, capsys):
+    root, git = clone
+    assert _restore(root, "--to", WHEN, "--write") == 0
+    capsys.readouterr()
+    out = root / "diff.json"
+    code = main(
+        ["--project-dir", str(root), "diff", "--stack", "production", "--base", "HEAD",
+         "--write", f"json={out}"]
+    )  # fmt: skip
+    assert code == 0
+    (stack,) = json.loads(out.read_text())["stacks"]
+    actions = {(r["type"], r["name"]): r["action"] for r in stack["resources"]}
+    assert actions[DB, "stagecraft-production-database"] == "replace"
+    assert actions[DB, "stagecraft-production-database-replica-1"] == "replace"
+    assert {a for (t, _), a in actions.items() if t == ALARM} == {"update"}
+    assert not stack.get("refused")
+    capsys.readouterr()
+    assert main(["gate", str(out)]) == 1
+    gate = capsys.readouterr().out
+    assert "a point-in-time restore (dbRestoreTime)" in gate
+    assert main(["gate", str(out), "--labels", "stagecraft:allow-data-loss"]) == 0
+
+    # Once deployed, dropping the keys is refused by the diff, and so by the gate.
+    subprocess.run([*git, "commit", "-qam", "restore production"], check=True)
+    stack_file = root / "Pulumi.production.yaml"
+    stack_file.write_text(
+        "\n".join(line for line in stack_file.read_text().splitlines() if "dbRestore" not in line)
+        + "\n"
+    )
+    capsys.readouterr()
+    main(
+        ["--project-dir", str(root), "diff", "--stack", "production", "--base", "HEAD",
+         "--write", f"json={out}"]
+    )  # fmt: skip
+    (stack,) = json.loads(out.read_text())["stacks"]
+    assert [r["key"] for r in stack["refused"]] == ["stagecraft:dbRestoreName"]
+    capsys.readouterr()
+    assert main(["gate", str(out), "--labels", "stagecraft:allow-data-loss"]) == 1
