@@ -40,6 +40,13 @@ from pydantic.fields import FieldInfo
 from infra import documentation_values, off_hours
 from infra.charts import CLUSTER_AUTOSCALER
 from infra.data_sync import RulesError, load_rules
+from infra.restore import (
+    RDS_IDENTIFIER_LIMIT,
+    rds_identifier_problem,
+    restore_identifier,
+    restore_name_problem,
+    restore_time_problem,
+)
 
 PROJECT_NAME = "stagecraft"
 
@@ -221,6 +228,11 @@ class _RuleViolationError(ValueError):
 
 def _key(alias: str) -> str:
     return f"{PROJECT_NAME}:{alias}"
+
+
+def _now() -> datetime:
+    """The clock a restore time is checked against (tests move it)."""
+    return datetime.now(UTC)
 
 
 def _check_instance_type(value: str, prefix: str, families: Mapping[str, frozenset[str]]) -> str:
@@ -1050,6 +1062,39 @@ class DatabaseSpec(Section):
             "in the environment's `database-master` secret under its KMS key."
         ),
     )
+    restore_time: str = Field(
+        "",
+        alias="dbRestoreTime",
+        description=(
+            "Point-in-time restore: the instant (RFC 3339 UTC, `2026-12-01T09:30:00Z`) or "
+            "`latest` the primary is restored to, as a NEW instance "
+            "`<project>-<stack>-<dbRestoreName>` built from dbRestoreSourceIdentifier's "
+            "automated backups; empty: no restore. Set with `stagecraft restore` and kept "
+            "while the restored instance lives (removing it would replace the database with "
+            "an empty one). Whether the time lies within the source's backup retention only "
+            "AWS knows: `pulumi up` fails if not (README 'Restoring a database to a point "
+            "in time')."
+        ),
+    )
+    restore_source_identifier: str = Field(
+        "",
+        alias="dbRestoreSourceIdentifier",
+        description=(
+            "RDS identifier of the instance whose backups the restore reads, one of this "
+            "environment's own (`<project>-<stack>` or `<project>-<stack>-<name>`: another "
+            "environment's data is never restored here); empty: the original primary. "
+            "`stagecraft restore` writes the instance running at the time."
+        ),
+    )
+    restore_name: str = Field(
+        "",
+        alias="dbRestoreName",
+        description=(
+            "Suffix of the restored primary's identifier (`<project>-<stack>-<name>`; its "
+            "replicas, alarms and log groups follow), up to 20 lowercase letters, digits and "
+            "hyphens; set together with dbRestoreTime, a new one for each restore."
+        ),
+    )
 
     @field_validator("engine_version")
     @classmethod
@@ -1093,6 +1138,20 @@ class DatabaseSpec(Section):
                 "day-of-month month day-of-week), or empty"
             )
         return value.strip()
+
+    @field_validator("restore_source_identifier")
+    @classmethod
+    def _rds_identifier(cls, value: str) -> str:
+        if value and (problem := rds_identifier_problem(value)):
+            raise ValueError(problem)
+        return value
+
+    @field_validator("restore_name")
+    @classmethod
+    def _restore_name(cls, value: str) -> str:
+        if value and (problem := restore_name_problem(value)):
+            raise ValueError(problem)
+        return value
 
     @field_validator("database_name", "master_username")
     @classmethod
@@ -1144,7 +1203,42 @@ class DatabaseSpec(Section):
                     "needs dbBackupRetentionDays of at least 1: RDS builds replicas from backups",
                 )
             )
-        return problems
+        return problems + self._restore_problems()
+
+    def _restore_problems(self) -> list[Problem]:
+        """A restore names its time and its new instance together (infra/restore.py)."""
+        if self.restore_time and (problem := restore_time_problem(self.restore_time, _now())):
+            return [Problem(_key("dbRestoreTime"), self.restore_time, problem)]
+        if bool(self.restore_time) != bool(self.restore_name):
+            missing, given = (
+                ("dbRestoreName", "dbRestoreTime")
+                if self.restore_time
+                else ("dbRestoreTime", "dbRestoreName")
+            )
+            value = self.restore_time or self.restore_name
+            return [
+                Problem(
+                    _key(given),
+                    value,
+                    f"a point-in-time restore needs both dbRestoreTime and dbRestoreName; set "
+                    f"{missing} too (`stagecraft restore` writes both), or remove it",
+                )
+            ]
+        if self.restore_source_identifier and not self.restore_time:
+            return [
+                Problem(
+                    _key("dbRestoreSourceIdentifier"),
+                    self.restore_source_identifier,
+                    "is only read by a restore: set dbRestoreTime and dbRestoreName too, or "
+                    "remove it",
+                )
+            ]
+        return []
+
+    @property
+    def restoring(self) -> bool:
+        """The primary is (to be) built by a point-in-time restore."""
+        return bool(self.restore_time)
 
     @property
     def major_version(self) -> int:
@@ -2895,6 +2989,47 @@ class StackConfig(BaseModel):
         """The kind of pr-<n>/dev-<name> stack whose namespaces this cluster hosts, if any."""
         return next((k for k, parent in ALLOWED_PARENT.items() if parent == self.stack), None)
 
+    def _database_restore_problems(self) -> list[Problem]:
+        """The restored primary's identifier (and its replicas') fits RDS, and is not the source."""
+        database = self.database
+        if not database.restore_name:
+            return []
+        identifier = restore_identifier(self.resource_prefix, database.restore_name)
+        replicas = database.read_replicas
+        longest = f"{identifier}-replica-{replicas}" if replicas else identifier
+        if len(longest) > RDS_IDENTIFIER_LIMIT:
+            return [
+                Problem(
+                    _key("dbRestoreName"),
+                    database.restore_name,
+                    f"makes the identifier '{longest}' {len(longest)} characters long; RDS "
+                    f"allows {RDS_IDENTIFIER_LIMIT}: choose a shorter name",
+                )
+            ]
+        source = database.restore_source_identifier or self.resource_prefix
+        if source != self.resource_prefix and not source.startswith(f"{self.resource_prefix}-"):
+            return [
+                Problem(
+                    _key("dbRestoreSourceIdentifier"),
+                    source,
+                    f"must be one of this environment's own instances ('{self.resource_prefix}' "
+                    f"or '{self.resource_prefix}-<name>'): restoring another environment's "
+                    "backups would copy its data, unmasked, into this one (production data "
+                    "reaches other environments only anonymised: README 'Production data in "
+                    "staging')",
+                )
+            ]
+        if source == identifier:
+            return [
+                Problem(
+                    _key("dbRestoreName"),
+                    database.restore_name,
+                    f"names the source instance itself ('{source}'): a restore builds a NEW "
+                    "instance, so give it a name the source does not have",
+                )
+            ]
+        return []
+
     def cross_section_problems(self) -> list[Problem]:
         """Rules that tie keys of different sections together."""
         problems: list[Problem] = []
@@ -2922,6 +3057,7 @@ class StackConfig(BaseModel):
         problems += self._cost_control_problems()
         problems += self._data_sync_problems()
         problems += self._access_problems()
+        problems += self._database_restore_problems()
         if self.alerting.health_check_path and not (
             self.addons.domain and self.addons.load_balancer_controller
         ):

@@ -395,6 +395,12 @@ def compare_properties(
             path, after.secret_fingerprints
         )
         forcing = replacing.forcing(secret_path or path) if replacing else None
+        if forcing is None and mark_replacements:
+            # The program's own `replaceOnChanges` (a replica that must follow
+            # a restored primary) forces it just as the provider's schema does.
+            forcing = next(
+                (p for p in after.replace_on_changes if _ignored(secret_path or path, [p])), None
+            )
         if secret_path is not None:
             if secret_path in reported_secrets:
                 continue
@@ -727,6 +733,8 @@ def plan_from_json(document: Mapping[str, Any]) -> Plan:
             import_id=r.get("importId"),
             id=r.get("id"),
             delete_before_replace=bool(r.get("deleteBeforeReplace")),
+            retain_on_delete=bool(r.get("retainOnDelete")),
+            replace_on_changes=list(r.get("replaceOnChanges") or []),
         )
         for r in document.get("resources", [])
     ]

@@ -331,6 +331,19 @@ def refused_update(type_token: str, step: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _restore_note(offender: Offender) -> str:
+    """Says so when the replacement is a point-in-time restore (still to be approved)."""
+    if any(r.startswith("restoreToPointInTime") for r in offender.replace_reasons):
+        return (
+            "\n      a point-in-time restore (dbRestoreTime): a NEW instance replaces this one; "
+            "the old one is retained if the stack protects it (README 'Restoring a database "
+            "to a point in time')"
+        )
+    if "replicateSourceDb" in offender.replace_reasons:
+        return "\n      a read replica following its restored primary"
+    return ""
+
+
 def render_text(result: GateResult) -> str:
     lines = [f"gate FAILED: AWS would refuse {r.urn}: {r.rule}" for r in result.refused]
     if result.passed:
@@ -345,7 +358,7 @@ def render_text(result: GateResult) -> str:
         )
         for o in result.offenders:
             why = f" (replace reasons: {', '.join(o.replace_reasons)})" if o.replace_reasons else ""
-            lines.append(f"  {o.op}  {o.type}  {o.urn}{why}")
+            lines.append(f"  {o.op}  {o.type}  {o.urn}{why}{_restore_note(o)}")
         lines.append(
             f"To proceed on purpose: --allow <urn-or-type> for each, or the PR label "
             f"'{ALLOW_ALL_LABEL}'."

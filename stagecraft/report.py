@@ -127,6 +127,7 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         "RDS deletion protection": _yes(bool(primary.inputs.get("deletionProtection"))),
         "RDS backup retention": _days(int(primary.inputs.get("backupRetentionPeriod") or 0)),
         "Final snapshot on delete": _final_snapshot(primary.inputs),
+        "Database restored to a point in time": _restore_row(primary.inputs),
         "Redis snapshots": _days(int(cache.get("snapshotRetentionLimit") or 0)),
         "VPC flow logs": _yes(bool(plan.of_type("aws:ec2/flowLog:FlowLog"))),
         "IAM database authentication": _yes(
@@ -214,6 +215,22 @@ def _application_login_row(plan: Plan) -> str:
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+def _restore_row(primary: Mapping[str, Any]) -> str:
+    """Whether the stack runs on an instance `stagecraft restore` built, and from what."""
+    restore = primary.get("restoreToPointInTime") or {}
+    if not restore:
+        return "no (the original instance)"
+    when = (
+        "its latest restorable time"
+        if restore.get("useLatestRestorableTime")
+        else str(restore.get("restoreTime"))
+    )
+    return (
+        f"yes: {primary.get('identifier')}, from {restore.get('sourceDbInstanceIdentifier')} "
+        f"at {when}"
+    )
 
 
 def _data_sync_row(plan: Plan) -> str:

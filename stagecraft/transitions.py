@@ -16,7 +16,13 @@ so the pull request says so before `pulumi up` fails half-way:
   its primary (which RDS upgrades with it); majors never go back;
 - a Redis engine change to a new parameter group family (6.2 to 7.x) must
   be applied at once (`cacheApplyImmediately`) for the same reason, and
-  ElastiCache never downgrades (it would replace the cache and its data).
+  ElastiCache never downgrades (it would replace the cache and its data);
+- a database restored to a point in time (`dbRestoreTime`, `dbRestoreName`)
+  keeps its restore keys while it lives (without them the primary would be
+  replaced by an empty instance under the identifier the retained original
+  still holds), and a new restore needs a new `dbRestoreName` (the new
+  instance is created before the one it replaces is let go of, and two
+  cannot share an identifier).
 
 The values are read from the stack files as written (with each revision's
 own defaults), so a base revision from before a key existed still compares.
@@ -164,12 +170,49 @@ def _cache(before: Values, after: Values) -> list[Refusal]:
     return []
 
 
+def _restore(before: Values, after: Values) -> list[Refusal]:
+    old_name, new_name = _get(before, "dbRestoreName") or "", _get(after, "dbRestoreName") or ""
+    if not old_name:
+        return []
+    key = f"{PROJECT_NAME}:dbRestoreName"
+    if not new_name:
+        return [
+            Refusal(
+                key,
+                old_name,
+                "(removed)",
+                "the database runs on a restored instance: without the restore keys `pulumi "
+                "up` would replace it with a new, EMPTY instance under the original identifier, "
+                "which RDS refuses while the retained original holds it "
+                "(DBInstanceAlreadyExists). Keep dbRestoreTime, dbRestoreSourceIdentifier and "
+                "dbRestoreName; to move on, restore again (`stagecraft restore`)",
+            )
+        ]
+    moved = any(
+        (_get(before, k) or "") != (_get(after, k) or "")
+        for k in ("dbRestoreTime", "dbRestoreSourceIdentifier")
+    )
+    if new_name == old_name and moved:
+        return [
+            Refusal(
+                key,
+                old_name,
+                new_name,
+                "a new restore (dbRestoreTime or dbRestoreSourceIdentifier changed) needs a "
+                "new dbRestoreName: its instance is created before the running one is let go "
+                "of, and RDS refuses a second instance with the same identifier",
+            )
+        ]
+    return []
+
+
 RULES: tuple[Callable[[Values, Values], list[Refusal]], ...] = (
     _kubernetes,
     _zones,
     _vpc,
     _database,
     _cache,
+    _restore,
 )
 
 

@@ -142,6 +142,7 @@ def test_stack_outputs(production):
         "kubeconfig",
         "oidcProviderArn",
         "databaseEndpoint",
+        "databaseIdentifier",
         "databaseSecretArn",
         "connectionInfoSecretArn",
         # Who may do what: the application's IRSA role, the audiences' roles.

@@ -161,8 +161,13 @@ def encrypted_log_group(
     log_group_name: str,
     retention_days: int,
     kms_key_arn: pulumi.Input[str],
+    retain_on_delete: bool = False,
 ) -> aws.cloudwatch.LogGroup:
     """A log group with the environment's retention and KMS key.
+
+    ``retain_on_delete``: for the logs of a resource Pulumi itself only lets
+    go of (a protected database replaced by a restore keeps running, and
+    logging, until an operator deletes it).
 
     Services (EKS, RDS) that create their log group on first write create it
     with retention "never" and no key; creating it first under the exact name
@@ -184,7 +189,11 @@ def encrypted_log_group(
         name=log_group_name,
         retention_in_days=retention_days,
         kms_key_id=kms_key_arn,
-        opts=child(parent, import_=log_group_name if adopt else None),
+        opts=child(
+            parent,
+            import_=log_group_name if adopt else None,
+            retain_on_delete=retain_on_delete or None,
+        ),
     )
 
 

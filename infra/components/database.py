@@ -22,6 +22,7 @@ from infra.components._common import (
 )
 from infra.components.secrets import store_secret
 from infra.config import DatabaseSpec
+from infra.restore import LATEST, restore_identifier
 
 POSTGRES_PORT = 5432
 
@@ -47,9 +48,13 @@ BASE_PARAMETERS = {
 }
 
 
-def instance_identifier(resource_prefix: str) -> str:
-    """The primary's RDS identifier: what its alarms and log groups name."""
-    return resource_prefix
+def instance_identifier(resource_prefix: str, restore_name: str = "") -> str:
+    """The primary's RDS identifier: what its alarms and log groups name.
+
+    A point-in-time restore (dbRestoreName) gets an identifier of its own: the
+    restored instance is created before the one it replaces is let go.
+    """
+    return restore_identifier(resource_prefix, restore_name)
 
 
 def replica_identifier(primary: str, number: int) -> str:
@@ -89,12 +94,14 @@ class Database(pulumi.ComponentResource):
     ) -> None:
         super().__init__(type_token("Database"), name, None, opts)
         spec = args.spec
-        identifier = instance_identifier(args.resource_prefix)
+        identifier = instance_identifier(args.resource_prefix, spec.restore_name)
+        # What stays the environment's own across restores (the master secret).
+        environment_identifier = instance_identifier(args.resource_prefix)
 
         subnet_group = aws.rds.SubnetGroup(
             name,
             name=physical_name(RDS_SUBNET_GROUP, name),
-            description=f"Private subnets of {identifier}",
+            description=f"Private subnets of {environment_identifier}",
             subnet_ids=args.private_subnet_ids,
             opts=child(self),
         )
@@ -104,13 +111,13 @@ class Database(pulumi.ComponentResource):
             vpc_id=args.vpc_id,
             node_security_group_id=args.node_security_group_id,
             port=POSTGRES_PORT,
-            service=f"PostgreSQL of {identifier}",
+            service=f"PostgreSQL of {environment_identifier}",
         )
         parameters = aws.rds.ParameterGroup(
             name,
             name=physical_name(RDS_PARAMETER_GROUP, name),
             family=f"postgres{spec.major_version}",
-            description=f"PostgreSQL {spec.major_version} settings of {identifier}",
+            description=f"PostgreSQL {spec.major_version} settings of {environment_identifier}",
             parameters=[
                 aws.rds.ParameterGroupParameterArgs(name=key, value=value, apply_method=method)
                 for key, value, method in [
@@ -137,6 +144,7 @@ class Database(pulumi.ComponentResource):
                 log_group_name=f"/aws/rds/instance/{instance_id}/{export}",
                 retention_days=args.log_retention_days,
                 kms_key_arn=args.kms_key_arn,
+                retain_on_delete=args.protect,
             )
             for instance_id in instance_ids
             for export in LOG_EXPORTS
@@ -152,7 +160,7 @@ class Database(pulumi.ComponentResource):
                 f"{name}-monitoring",
                 name=physical_name(ROLE, f"{name}-monitoring"),
                 assume_role_policy=assume_role_policy("monitoring.rds.amazonaws.com"),
-                description=f"RDS enhanced monitoring of {identifier}",
+                description=f"RDS enhanced monitoring of {environment_identifier}",
                 permissions_boundary=args.role_boundary_arn,
                 opts=child(self),
             )
@@ -227,14 +235,46 @@ class Database(pulumi.ComponentResource):
             "apply_immediately": spec.apply_immediately,
         }
 
+        # Protected data is never deleted by Pulumi: when a restore replaces the
+        # primary (or anything else makes Pulumi let go of it), the old instance
+        # and its replicas leave the stack but keep running, deletion-protected,
+        # until an operator deletes them (README "Restoring a database to a point
+        # in time"). The engine reads this flag from the state of the instance
+        # being replaced, so it is set on every run, not only on a restore's.
+        keep = child(
+            self,
+            protect=args.protect,
+            retain_on_delete=args.protect or None,
+            depends_on=[*log_groups, *monitoring_policies],
+        )
+        restore = (
+            aws.rds.InstanceRestoreToPointInTimeArgs(
+                source_db_instance_identifier=(
+                    spec.restore_source_identifier or environment_identifier
+                ),
+                restore_time=None if spec.restore_time == LATEST else spec.restore_time,
+                use_latest_restorable_time=True if spec.restore_time == LATEST else None,
+            )
+            if spec.restoring
+            else None
+        )
         self.instance = aws.rds.Instance(
             name,
             identifier=identifier,
+            # RDS builds a restored instance from the source's backups: it keeps
+            # the source's master user and password (this stack's own generated
+            # one, unchanged by a restore), engine version and KMS key; the
+            # provider applies the rest (backup and maintenance windows,
+            # Performance Insights) with a follow-up modify or the next `pulumi up`.
+            restore_to_point_in_time=restore,
             engine="postgres",
             engine_version=spec.engine_version,
             allocated_storage=spec.allocated_storage_gb,
             kms_key_id=args.kms_key_arn,
-            db_name=spec.database_name,
+            # A restore brings the database with it. RDS documents DBName as
+            # not applying to PostgreSQL in older API references (and as
+            # allowed in newer ones): not sent, RDS keeps the source's.
+            db_name=None if spec.restoring else spec.database_name,
             username=spec.master_username,
             password=master_password.result,  # a secret output of pulumi-random
             multi_az=spec.multi_az,
@@ -248,7 +288,7 @@ class Database(pulumi.ComponentResource):
             # A major version in the stack file is a reviewed decision (the diff
             # and gate show it); without this flag RDS would refuse it.
             allow_major_version_upgrade=True,
-            opts=child(self, protect=args.protect, depends_on=[*log_groups, *monitoring_policies]),
+            opts=keep,
             **common,
         )
 
@@ -273,8 +313,12 @@ class Database(pulumi.ComponentResource):
                 maintenance_window=spec.maintenance_window,
                 # Nothing of its own to snapshot on delete: the primary holds the data.
                 skip_final_snapshot=True,
-                opts=child(
-                    self, protect=args.protect, depends_on=[*log_groups, *monitoring_policies]
+                # RDS cannot point a replica at another primary, and the provider
+                # would only rename it in place: a restored primary (a new
+                # identifier) gets new replicas. The old ones are let go of with
+                # the old primary, not deleted (``keep``).
+                opts=pulumi.ResourceOptions.merge(
+                    keep, pulumi.ResourceOptions(replace_on_changes=["replicateSourceDb"])
                 ),
                 **common,
             )
@@ -302,8 +346,10 @@ class Database(pulumi.ComponentResource):
         self.master_secret_arn = store_secret(
             self,
             f"{name}-master-secret",
-            secret_name=f"{identifier}/database-master",
-            description=f"Master user of {identifier}'s PostgreSQL (generated, never typed)",
+            secret_name=f"{environment_identifier}/database-master",
+            description=(
+                f"Master user of {environment_identifier}'s PostgreSQL (generated, never typed)"
+            ),
             value=master_document,
             kms_key_arn=args.kms_key_arn,
             protect=args.protect,

@@ -316,9 +316,10 @@ class Environment(pulumi.ComponentResource):
             boundary_arn=boundary_arn,
             storage=[addons.storage.storage_class],
             watched=WatchedResources(
-                database_id=instance_identifier(prefix),
+                database_id=instance_identifier(prefix, config.database.restore_name),
+                database_named_after=instance_identifier(prefix),
                 replica_ids=[
-                    replica_identifier(instance_identifier(prefix), n)
+                    replica_identifier(instance_identifier(prefix, config.database.restore_name), n)
                     for n in range(1, config.database.read_replicas + 1)
                 ],
                 database_instance_class=config.database.instance_class,
@@ -454,6 +455,8 @@ class Environment(pulumi.ComponentResource):
             "kubeconfig": cluster.kubeconfig,
             "oidcProviderArn": cluster.oidc_provider.arn,
             "databaseEndpoint": database.instance.endpoint,
+            # The live primary: a point-in-time restore gives it a new identifier.
+            "databaseIdentifier": database.instance.identifier,
             "databaseSecretArn": database.master_secret_arn,
             "connectionInfoSecretArn": connection_info.secret_arn,
             "redisEndpoint": cache.primary_address,
@@ -637,7 +640,8 @@ class Environment(pulumi.ComponentResource):
                 partition=config.partition,
                 node_groups=node_groups,
                 database=ScheduledDatabase(
-                    identifier=instance_identifier(prefix), arn=database.instance.arn
+                    identifier=instance_identifier(prefix, config.database.restore_name),
+                    arn=database.instance.arn,
                 ),
                 boundary_arn=boundary_arn,
             ),

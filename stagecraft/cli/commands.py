@@ -753,6 +753,35 @@ def _audit_text(results: list[Any], console: Console) -> None:
         )
 
 
+def restore(project: Project, args: argparse.Namespace) -> int:
+    """`stagecraft restore`: the config edit and the steps of a point-in-time restore."""
+    from stagecraft import restore as pitr
+    from stagecraft.offline.engine import evaluate
+
+    try:
+        request = pitr.prepare(
+            project, args.stack, to=args.to, source=args.source, name=args.name, now=pitr.now_utc()
+        )
+    except pitr.RestoreError as exc:
+        raise UserError(str(exc)) from None
+    # Planned with the keys before anything is written: a value the config
+    # refuses is one error, and the stack file stays as it was.
+    progress(f"planning {args.stack} with the restore")
+    plan_result = evaluate(
+        args.stack, project_dir=project.directory, config_overrides=request.overrides
+    )
+    if args.write:
+        path = pitr.write(project, request)
+        print(f"wrote {path.name}:")
+    else:
+        print(f"add to {project.stack_file(args.stack).name} (or rerun with --write):")
+    for key, value in request.overrides.items():
+        print(f'  {key}: "{value}"' if key == pitr.TIME_KEY else f"  {key}: {value}")
+    print()
+    print("\n".join(pitr.steps(pitr.RequestPlan(request, plan_result))))
+    return EXIT_OK
+
+
 def env(project: Project, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 

@@ -321,6 +321,38 @@ def _parser() -> argparse.ArgumentParser:
         "--execute", action="store_true", help="run the commands instead of printing them"
     )
 
+    restore = sub.add_parser(
+        "restore",
+        help="restore a stack's database to a point in time, as a new instance",
+        description="Check a point-in-time restore of a stack's database, write (--write) "
+        "or print the stack file keys that make `pulumi up` build the restored instance "
+        "and switch the environment to it, plan the stack with them offline, and print "
+        "the exact steps: review, unprotect, deploy, verify, switch back, clean up.",
+    )
+    restore.add_argument("--stack", "-s", required=True, help="a full environment")
+    restore.add_argument(
+        "--to",
+        required=True,
+        metavar="TIME",
+        help="RFC 3339 UTC time, e.g. 2026-12-01T09:30:00Z, or 'latest' (the latest "
+        "restorable time, a few minutes ago)",
+    )
+    restore.add_argument(
+        "--from",
+        dest="source",
+        metavar="IDENTIFIER",
+        help="RDS identifier of the instance to restore from (default: the stack's "
+        "running primary)",
+    )
+    restore.add_argument(
+        "--name",
+        help="suffix of the new instance's identifier (default: r<YYYYMMDDHHMM> of the "
+        "restore time)",
+    )
+    restore.add_argument(
+        "--write", action="store_true", help="edit Pulumi.<stack>.yaml instead of printing the edit"
+    )
+
     smoke = sub.add_parser(
         "check-outputs",
         help="check `pulumi stack output --json` describes a usable environment",
@@ -376,6 +408,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "audit": commands.audit,
             "verify": commands.verify,
             "env": commands.env,
+            "restore": commands.restore,
             "docs": commands.docs,
         }[args.command]
         return handler(project, args)

@@ -73,6 +73,11 @@ class PlannedResource:
     id: str | None = None
     # `deleteBeforeReplace`: a replacement deletes the old one first (downtime).
     delete_before_replace: bool = False
+    # `retainOnDelete`: a delete (or the old half of a replacement) only
+    # removes it from the stack; it keeps running in the account.
+    retain_on_delete: bool = False
+    # `replaceOnChanges`: property paths whose change replaces it.
+    replace_on_changes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +95,9 @@ class PlannedResource:
             "importId": self.import_id,
             "id": self.id,
             "deleteBeforeReplace": self.delete_before_replace,
+            # Only when set, so plans of stacks without it read as before.
+            **({"retainOnDelete": True} if self.retain_on_delete else {}),
+            **({"replaceOnChanges": self.replace_on_changes} if self.replace_on_changes else {}),
         }
 
 
@@ -239,6 +247,10 @@ class RecordingMonitor(MockMonitor):
                 import_id=request.importId or None,
                 id=response.id or None,
                 delete_before_replace=bool(request.deleteBeforeReplace),
+                retain_on_delete=bool(request.retainOnDelete)
+                if request.HasField("retainOnDelete")
+                else False,
+                replace_on_changes=list(request.replaceOnChanges),
             )
         )
         return response

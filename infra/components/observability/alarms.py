@@ -75,14 +75,20 @@ def database_alarms(
     instance_class: str,
     allocated_storage_gb: int,
     max_storage_gb: int,
+    named_after: str = "",
 ) -> list[Alarm]:
     memory = db_instance_memory_gib(instance_class) * GIB
     connections = default_max_connections(instance_class)
     alarms: list[Alarm] = []
     for db_id, role in [(instance_id, "database"), *((r, "replica") for r in replica_ids)]:
         dims = {"DBInstanceIdentifier": db_id}
+        # Named after the environment's original identifier (``named_after``),
+        # not the live instance's: after a point-in-time restore (a new
+        # identifier) the alarms keep their names and history and only their
+        # dimension moves, in place.
+        name_id = (named_after or instance_id) + db_id.removeprefix(instance_id)
         # stagecraft-staging-database-cpu, stagecraft-staging-replica-1-cpu
-        base = f"{db_id}-database" if role == "database" else db_id
+        base = f"{name_id}-database" if role == "database" else name_id
         alarms += [
             Alarm(f"{base}-cpu", f"{role} {db_id}: CPU above {spec.alarm_db_cpu_percent}% for "
                   "15 minutes. Look for slow or new queries in Performance Insights or "

@@ -109,6 +109,9 @@ class WatchedResources:
     autoscaling_group: pulumi.Input[str]
     # The cluster's name, for the node-group alarm's name.
     cluster_name: str
+    # What the database alarms are named after when it differs from
+    # database_id: the environment's own identifier, after a restore.
+    database_named_after: str = ""
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,7 @@ class Alerting(pulumi.ComponentResource):
                 instance_class=watched.database_instance_class,
                 allocated_storage_gb=watched.database_allocated_storage_gb,
                 max_storage_gb=watched.database_max_storage_gb,
+                named_after=watched.database_named_after,
             ),
             *alarms.cache_alarms(spec, member_clusters=watched.cache_member_clusters),
             *alarms.nat_alarms(prefix, dict(watched.nat_gateways)),
