@@ -42,7 +42,7 @@ def _slot_arn(stack: str, name: str) -> str:
 
 
 def secret_arn(name: str) -> str:
-    return secret_arn("{name}")
+    return f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{name}-AbCdEf"
 
 
 def _mine(plan: Plan) -> list[PlannedResource]:
