@@ -28,6 +28,8 @@ COMPONENTS = {
     "stagecraft:index:BlockStorage",
     # Every full environment has its AWS budget.
     "stagecraft:index:Budget",
+    # Every shipped environment lists third-party secret slots.
+    "stagecraft:index:ThirdPartySecrets",
 }
 # What a stack's monitoring and alerting config adds (dev turns all of it off).
 MONITORING = {
@@ -176,6 +178,9 @@ def test_stack_outputs(production):
         "dataSyncBucket",
         "dataSyncKmsKeyArn",
         "dataExportRoleArn",
+        # where an operator puts the third-party values, and who reads them
+        "thirdPartySecretArns",
+        "thirdPartySecretsReaderRoleArn",
     }
     assert production.outputs["url"] == (
         f"https://{shipped_value('stagecraft:domain', 'production')}"
