@@ -172,7 +172,7 @@ def test_the_readers_role_trusts_exactly_its_service_account(production):
             "implicitly denied",
         ),
         (
-            secret_arn("stagecraft-production-database/database-master"),
+            secret_arn("stagecraft-production/database-master"),
             "implicitly denied",
         ),
     ],
