@@ -40,14 +40,18 @@ def test_every_kubernetes_object_goes_through_that_provider(plans):
         # and receive its traces.
         monitoring = {"dev": 0, "staging": 9, "production": 11}[plan.stack]
         # The data sync: its namespace, ConfigMap, ServiceAccount and CronJob;
-        # production's export role Job with its namespace, ServiceAccount and SQL.
-        data_sync = {"dev": 0, "staging": 4, "production": 8}[plan.stack]
+        # production's export role Job.
+        data_sync = {"dev": 0, "staging": 4, "production": 5}[plan.stack]
+        # Who may do what: the database-admin namespace, its ServiceAccount and
+        # SQL, the access-roles Job; the application's ServiceAccount.
+        access = 5
         # Third-party secrets (every shipped stack lists slots): the External
         # Secrets chart, the reader ServiceAccount, its token Role and
         # RoleBinding, the SecretStore and the ExternalSecret.
         third_party = 6
         assert len(objects) == (
-            9 + 8 + edit + small_stacks + ingress_policy + monitoring + data_sync + third_party
+            9 + 8 + edit + small_stacks + ingress_policy + monitoring + data_sync + access
+            + third_party
         )
         assert {o.provider for o in objects} == {provider.urn}
 
