@@ -52,6 +52,19 @@ EXTERNAL_DNS = ChartPin(
     source="https://github.com/kubernetes-sigs/external-dns/releases",
 )
 
+# Delivers the third-party secret slots into the environment's namespace.
+# Only the newest minor is supported upstream ("external-secrets only supports
+# the most up-to-date, current minor version", docs/introduction/
+# stability-support.md); its API (external-secrets.io/v1) is served by every
+# Kubernetes version the clusters may run, and the chart asks for >= 1.19.
+EXTERNAL_SECRETS = ChartPin(
+    repository="https://charts.external-secrets.io",
+    chart="external-secrets",
+    version="2.9.0",
+    app_version="v2.9.0",
+    source="https://github.com/external-secrets/external-secrets/releases",
+)
+
 # The Cluster Autoscaler's minor version must equal the cluster's ("cross
 # version compatibility is not tested or supported", EKS best practices), so
 # it is pinned per Kubernetes minor: the last chart releasing that minor.
@@ -144,6 +157,7 @@ def all_pins() -> list[ChartPin]:
         METRICS_SERVER,
         AWS_LOAD_BALANCER_CONTROLLER,
         EXTERNAL_DNS,
+        EXTERNAL_SECRETS,
         *CLUSTER_AUTOSCALER.values(),
         *MONITORING_CHARTS,
     ]

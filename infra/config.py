@@ -2515,6 +2515,80 @@ class DataSyncSpec(Section):
         return problems
 
 
+# A third-party secret's slot name: the last part of its Secrets Manager name
+# (`<prefix>/third-party/<name>`) and its key in the namespace's Secret. Kept
+# to what is valid in both (a Kubernetes Secret key allows `[-._a-zA-Z0-9]`).
+_SLOT_NAME = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
+SLOT_NAME_MAX_LENGTH = 64
+MAX_THIRD_PARTY_SECRETS = 50
+# The seeds rotate production's secrets every 90 days ("vs 90 days in prod").
+PRODUCTION_MAX_SECRET_ROTATION_DAYS = 90
+
+
+class SecretsSpec(Section):
+    """Third-party secrets set out of band, delivered into the namespace, and the age
+    policy of every secret (README 'Secrets that are not ours to generate')."""
+
+    title: ClassVar[str] = "Secrets that are not ours to generate"
+
+    third_party_secrets: list[str] = Field(
+        default_factory=list,
+        alias="thirdPartySecrets",
+        description=(
+            "Names of the third-party secrets this environment's applications read "
+            "(payment-api-key, sendgrid-api-key): each gets an empty Secrets Manager slot "
+            "`<project>-<stack>/third-party/<name>` under the environment's key, whose value "
+            "an operator puts with `aws secretsmanager put-secret-value` (never in a stack "
+            "file), and the External Secrets Operator delivers them all into one Kubernetes "
+            "Secret, `third-party-secrets`, in the environment's namespace. Lowercase "
+            "letters, digits and single dashes, at most 64 characters, at most 50 names. "
+            "Empty: no slots and no operator."
+        ),
+    )
+    external_secrets_refresh_minutes: int = Field(
+        60,
+        alias="externalSecretsRefreshMinutes",
+        ge=1,
+        le=1440,
+        description=(
+            "How often the External Secrets Operator re-reads the slots, in minutes: a value "
+            "put into a slot reaches the Kubernetes Secret within this time (pods read it on "
+            "their next start). Each read is a Secrets Manager API call per slot."
+        ),
+    )
+    secret_rotation_days: int = Field(
+        90,
+        alias="secretRotationDays",
+        ge=1,
+        le=365,
+        description=(
+            "Maximum age of this environment's secrets, in days: the rotation schedule of "
+            "any secret AWS rotates, and the age policy (rotate by hand every N days, listed "
+            "by `stagecraft report`) of those it cannot: the generated database master "
+            "password, JWT secret and Redis password, and every third-party slot. The seeds "
+            "rotate staging monthly (30) and production every 90 days; the production tier "
+            "allows at most 90."
+        ),
+    )
+
+    @field_validator("third_party_secrets")
+    @classmethod
+    def _slots(cls, value: list[str]) -> list[str]:
+        _no_duplicates(value)
+        if len(value) > MAX_THIRD_PARTY_SECRETS:
+            raise ValueError(
+                f"lists {len(value)} secrets; at most {MAX_THIRD_PARTY_SECRETS} (group related "
+                "values into one secret's JSON instead)"
+            )
+        for name in value:
+            if not _SLOT_NAME.fullmatch(name) or len(name) > SLOT_NAME_MAX_LENGTH:
+                raise ValueError(
+                    f"'{name}' is not a slot name: lowercase letters, digits and single dashes, "
+                    f"starting with a letter, at most {SLOT_NAME_MAX_LENGTH} characters (such "
+                    "as 'payment-api-key')"
+                )
+        return value
+
 # The environment database's login roles (infra/sql/access_roles.sql): no
 # passwords, IAM authentication only.
 APP_DATABASE_ROLE = "stagecraft_app"
@@ -2847,6 +2921,7 @@ SECTIONS: tuple[type[Section], ...] = (
     CostControlsSpec,
     DataSyncSpec,
     AccessSpec,
+    SecretsSpec,
 )
 EPHEMERAL_SECTIONS: tuple[type[Section], ...] = (GeneralSpec, WorkloadsSpec, EphemeralSpec)
 
@@ -2965,6 +3040,7 @@ class StackConfig(BaseModel):
     cost: CostControlsSpec
     data_sync: DataSyncSpec
     access: AccessSpec
+    secrets: SecretsSpec = Field(default_factory=SecretsSpec)
 
     @property
     def resource_prefix(self) -> str:
@@ -3352,6 +3428,10 @@ class StackConfig(BaseModel):
              or self.region != HEALTH_CHECK_METRICS_REGION,
              "must be set in production: a synthetic check of the public health endpoint "
              "tells the on-call before users do"),
+            ("secretRotationDays", self.secrets.secret_rotation_days,
+             self.secrets.secret_rotation_days <= PRODUCTION_MAX_SECRET_ROTATION_DAYS,
+             f"must be at most {PRODUCTION_MAX_SECRET_ROTATION_DAYS} in production: the seeds "
+             "rotate production's secrets every 90 days"),
         ]  # fmt: skip
         for key, value, holds, rule in rules:
             if not holds:
@@ -3973,6 +4053,7 @@ def parse_stack_config(
         cost=_typed(specs, CostControlsSpec),
         data_sync=_typed(specs, DataSyncSpec),
         access=_typed(specs, AccessSpec),
+        secrets=_typed(specs, SecretsSpec),
     )
     cross = config.cross_section_problems() + config.tier_problems()
     if cross:

@@ -37,6 +37,7 @@ from pulumi_policy.proxy import UnknownValueError
 from infra.aws_types import PROTECTED_TYPES, UNTAGGABLE_AWS_TYPES
 from infra.components.account.policies import denies_plain_http
 from policy import pod_security
+from policy.external_secrets import external_secrets_scoped
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
@@ -1674,6 +1675,14 @@ RULES: tuple[Rule, ...] = (
          "stagecraft:externalDnsPolicy: upsert-only.", None, (), (),
          validate_stack=_external_dns_confined,
          config={"requireUpsertOnly": {"type": "boolean", "default": False}}),
+    Rule("external-secrets-scoped", "The External Secrets Operator reads only its own "
+         "environment's secrets: no identity of its own, namespaced stores only, each reading as "
+         "a ServiceAccount whose role names `<project>-<stack>/` secrets and decrypts through "
+         "Secrets Manager only.", Severity.CRITICAL,
+         "Build it with ThirdPartySecrets (infra/components/third_party_secrets.py): its reader "
+         "role is limited to `<prefix>/third-party/*`.", None, (), (),
+         validate_stack=external_secrets_scoped,
+         config={"project": {"type": "string", "default": "stagecraft"}}),
     Rule("environment-isolation", "No resource may reference another environment's stack or "
          "resources.", Severity.CRITICAL, "Remove the cross-environment reference.",
          None, (), (), validate_stack=_isolated,

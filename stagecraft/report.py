@@ -23,6 +23,7 @@ from infra.config import StackConfig
 from stagecraft.cost import StackCost, money
 from stagecraft.docs import environment_rows
 from stagecraft.offline.engine import Plan
+from stagecraft.secrets_report import secrets_rows
 
 if TYPE_CHECKING:
     from policy.harness import AuditResult, Verdict
@@ -147,6 +148,7 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         "Budget check": cost.budget_status,
         "AWS budget": _budget_row(plan),
         "Production data copy (anonymised)": _data_sync_row(plan),
+        **secrets_rows(plan, config),
         "Saved by off-hours and Spot (vs always on, on demand)": (
             f"{money(cost.total_always_on - cost.total)} of {money(cost.total_always_on)} "
             f"({cost.saving_percent:.0f}%)"

@@ -12,6 +12,7 @@ from infra.charts import (
     AWS_LOAD_BALANCER_CONTROLLER,
     CLUSTER_AUTOSCALER,
     EXTERNAL_DNS,
+    EXTERNAL_SECRETS,
     METRICS_SERVER,
     MONITORING_CHARTS,
 )
@@ -34,6 +35,8 @@ ALL_CHARTS = {
     "metrics-server",
     "aws-load-balancer-controller",
     "external-dns",
+    # Every shipped environment lists third-party secret slots.
+    "external-secrets",
 }
 # The ServiceAccount each add-on that calls AWS runs as, all in kube-system.
 STAGING_DOMAIN = shipped_value("stagecraft:domain")
@@ -99,7 +102,11 @@ def test_config_turns_add_ons_off(scratch):
         },
     )
     plan = evaluate("dev", project_dir=scratch)
-    assert {r.inputs["chart"] for r in plan.of_type(RELEASE)} == {"external-dns"}
+    # External Secrets runs because dev lists third-party slots (thirdPartySecrets).
+    assert {r.inputs["chart"] for r in plan.of_type(RELEASE)} == {
+        "external-dns",
+        "external-secrets",
+    }
     assert plan.of_type(PARAMS) == []
     assert "ingressClass" not in plan.outputs
     # No ALB: the namespace gets no ingress settings and lets nothing in from outside.
@@ -117,6 +124,7 @@ def test_every_chart_is_the_pinned_version_from_its_repository(plans):
         "metrics-server": METRICS_SERVER,
         "aws-load-balancer-controller": AWS_LOAD_BALANCER_CONTROLLER,
         "external-dns": EXTERNAL_DNS,
+        "external-secrets": EXTERNAL_SECRETS,
         "cluster-autoscaler": CLUSTER_AUTOSCALER["1.34"],
         **{pin.chart: pin for pin in MONITORING_CHARTS},
     }

@@ -43,8 +43,8 @@ def test_production_estimate_is_the_sum_of_list_prices(production):
         + 500 * PRICES["rds"]["gp3_per_gb_month"]
         + 2 * cache["cache.m6g.large"] * HOURS
         + 2 * PRICES["kms"]["key_per_month"]  # the environment's and the dumps'
-        # 4 ours + RDS-managed + the data export's mask key
-        + 6 * PRICES["secretsmanager"]["secret_per_month"]
+        # 4 ours + RDS-managed + the data export's mask key + 3 third-party slots
+        + 9 * PRICES["secretsmanager"]["secret_per_month"]
         + PRICES["elb"]["alb_per_hour"] * HOURS  # the environment's one ALB
         + 3 * PRICES["vpc"]["public_ipv4_per_hour"] * HOURS  # its address in each zone
         + PRICES["route53"]["hosted_zone_per_month"]
@@ -147,7 +147,7 @@ def test_cli_lists_every_priced_resource_and_the_total(capsys):
     assert "2 x cache.m6g.large" in out
     assert "3 x m5.large (max 9)" in out
     assert "depends on usage" in out
-    assert "production: $1,288.11/month at desired size" in out
+    assert "production: $1,289.31/month at desired size" in out
     assert "within budget" in out
 
 

@@ -28,6 +28,8 @@ COMPONENTS = {
     "stagecraft:index:BlockStorage",
     # Every full environment has its AWS budget.
     "stagecraft:index:Budget",
+    # Every shipped environment lists third-party secret slots.
+    "stagecraft:index:ThirdPartySecrets",
     # Who may do what: the audience roles, the application's identity and the
     # Job that makes the database's IAM-authenticated roles.
     "stagecraft:index:Access",
@@ -186,6 +188,9 @@ def test_stack_outputs(production):
         "dataSyncBucket",
         "dataSyncKmsKeyArn",
         "dataExportRoleArn",
+        # where an operator puts the third-party values, and who reads them
+        "thirdPartySecretArns",
+        "thirdPartySecretsReaderRoleArn",
     }
     assert production.outputs["url"] == (
         f"https://{shipped_value('stagecraft:domain', 'production')}"

@@ -129,6 +129,23 @@ def _chart(chart: str, **changes: Any) -> Mutation:
     return _edit(RELEASE, change, only=lambda r: r.inputs.get("chart") == chart)
 
 
+def _reader(resource: PlannedResource) -> bool:
+    """The External Secrets store's IRSA role policy."""
+    return "third-party-secrets-reader" in resource.urn
+
+
+def _reads(resource: str) -> str:
+    """A reader policy granting GetSecretValue on ``resource``."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": resource}
+            ],
+        }
+    )
+
+
 def _primary(resource: PlannedResource) -> bool:
     return "replicateSourceDb" not in resource.inputs
 
@@ -377,6 +394,13 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("external-dns-confined", _chart("external-dns", values={"policy": "sync"}), "not upsert-only: it deletes records", {}),
     ("external-dns-confined", _chart("external-dns", values={"domainFilters": []}), "no domainFilters", {}),
     ("external-dns-confined", _chart("external-dns", values={"extraArgs": {}}), "no zone-id-filter", {}),
+    ("external-secrets-scoped", _props("aws:iam/rolePolicy:RolePolicy", _reader, policy=_reads("arn:aws:secretsmanager:us-east-1:123456789012:secret:*")), "reads secrets outside stagecraft-production/ (arn:aws:secretsmanager:us-east-1:123456789012:secret:*)", {}),
+    ("external-secrets-scoped", _props("aws:iam/rolePolicy:RolePolicy", _reader, policy=_reads("arn:aws:secretsmanager:us-east-1:123456789012:secret:stagecraft-staging/third-party/*")), "reads secrets outside stagecraft-production/", {}),
+    ("external-secrets-scoped", _props("aws:iam/rolePolicy:RolePolicy", _reader, policy=_reads("arn:aws:secretsmanager:us-east-1:123456789012:secret:stagecraft-production*")), "reads secrets outside stagecraft-production/", {}),
+    ("external-secrets-scoped", _props("aws:iam/rolePolicy:RolePolicy", _reader, policy=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}]})), "may kms:Decrypt outside Secrets Manager", {}),
+    ("external-secrets-scoped", _chart("external-secrets", values={"rbac": {}}), "may mint a token for any ServiceAccount", {}),
+    ("external-secrets-scoped", _chart("external-secrets", values={"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/x"}}}), "the operator's own ServiceAccount has an IAM role", {}),
+    ("external-secrets-scoped", _props("kubernetes:external-secrets.io/v1:SecretStore", spec={"provider": {"aws": {"service": "SecretsManager", "region": "us-east-1"}}}), "no auth.jwt.serviceAccountRef", {}),
     ("external-dns-confined", _props("aws:iam/rolePolicy:RolePolicy", lambda r: "external-dns" in r.name, policy=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "route53:ChangeResourceRecordSets", "Resource": "arn:aws:route53:::hostedzone/*"}]})), "may change records of every zone", {}),
     ("rds-storage-encrypted", _props(RDS, _primary, storageEncrypted=False), "storageEncrypted is not true", {}),
     ("rds-not-public", _props(RDS, publiclyAccessible=True), "publiclyAccessible is true", {}),

@@ -369,7 +369,7 @@ def test_an_unexplained_deviation_is_told_apart_and_fails_check(registered, caps
         (
             "td",
             "aws-load-balancer-controller 3.5.0, cluster-autoscaler 9.51.0, external-dns "
-            "1.21.1, metrics-server 3.13.1 UNEXPLAINED",
+            "1.21.1, external-secrets 2.9.0, metrics-server 3.13.1 UNEXPLAINED",
             "deviation unexplained",
         ),
     ]
@@ -491,6 +491,24 @@ def test_a_missing_baseline_is_an_error(capsys):
     assert "the baseline stack 'prod' is not among the reported stacks (dev)" in (
         capsys.readouterr().err
     )
+
+
+def test_the_secrets_rows_list_slots_delivery_and_what_rotates_by_hand(report):
+    slots = ", ".join(sorted(shipped_value("stagecraft:thirdPartySecrets", "production")))
+    assert report.value("production", "Third-party secret slots") == (
+        f"{slots}: values put by hand, none in the stack"
+    )
+    assert report.value("staging", "Third-party secrets delivered by").startswith(
+        "External Secrets 2.9.0: namespaced SecretStore reading as third-party-secrets-reader"
+    )
+    # AWS rotates none of them without a rotation Lambda we would own (README
+    # "Secrets that are not ours to generate"), so each is listed with its age.
+    assert report.value("production", "Secrets rotated automatically") == "none"
+    assert report.value("production", "Secret age policy (rotate by hand)") == "every 90 days"
+    assert report.value("staging", "Secret age policy (rotate by hand)") == "every 30 days"
+    by_hand = report.value("production", "Secrets rotated by hand").split(", ")
+    assert {"database-master", "jwt-secret", "redis-password"} <= set(by_hand)
+    assert {f"third-party/{name}" for name in slots.split(", ")} <= set(by_hand)
 
 
 def test_budget_row_compares_status_and_flags_the_ceiling(report):

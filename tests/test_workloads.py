@@ -45,8 +45,13 @@ def test_every_kubernetes_object_goes_through_that_provider(plans):
         # Who may do what: the database-admin namespace, its ServiceAccount and
         # SQL, the access-roles Job; the application's ServiceAccount.
         access = 5
+        # Third-party secrets (every shipped stack lists slots): the External
+        # Secrets chart, the reader ServiceAccount, its token Role and
+        # RoleBinding, the SecretStore and the ExternalSecret.
+        third_party = 6
         assert len(objects) == (
             9 + 8 + edit + small_stacks + ingress_policy + monitoring + data_sync + access
+            + third_party
         )
         assert {o.provider for o in objects} == {provider.urn}
 

@@ -64,6 +64,7 @@ from infra.components.observability.monitoring import NAMESPACE as MONITORING_NA
 from infra.components.observability.monitoring import Monitoring, MonitoringArgs
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
 from infra.components.small_stack_access import SmallStackAccess, SmallStackAccessArgs
+from infra.components.third_party_secrets import ThirdPartySecrets, ThirdPartySecretsArgs
 from infra.components.workloads import IngressSettings, Workloads, WorkloadsArgs
 from infra.config import (
     APP_DATABASE_ROLE,
@@ -376,6 +377,20 @@ class Environment(pulumi.ComponentResource):
             database_roles=database_roles,
         )
 
+        third_party_outputs = self._third_party_secrets(
+            name,
+            config,
+            providers=[provider, kubernetes],
+            cluster=ClusterIdentity(
+                oidc_provider_arn=cluster.oidc_provider.arn,
+                oidc_issuer_url=cluster.oidc_provider.url,
+            ),
+            kms_key_arn=kms_key_arn,
+            boundary_arn=boundary_arn,
+            labels=workloads.labels,
+            wait_for=[*cluster.ready, workloads.namespace],
+        )
+
         small_stack_outputs: dict[str, pulumi.Output[object]] = {}
         if namespaces:
             # The pr-<n>/dev-<name> stacks this cluster hosts run their
@@ -482,6 +497,7 @@ class Environment(pulumi.ComponentResource):
             **cost_outputs,
             **access_outputs,
             **data_sync_outputs,
+            **third_party_outputs,
         }
         self.register_outputs(self.outputs)
 
@@ -834,6 +850,45 @@ class Environment(pulumi.ComponentResource):
                     ANONYMISED_SNAPSHOT_DATABASE
                 )
         return outputs
+
+    def _third_party_secrets(
+        self,
+        name: str,
+        config: StackConfig,
+        *,
+        providers: list[pulumi.ProviderResource],
+        cluster: ClusterIdentity,
+        kms_key_arn: pulumi.Output[str],
+        boundary_arn: str,
+        labels: dict[str, str],
+        wait_for: Sequence[pulumi.Resource],
+    ) -> dict[str, pulumi.Output[object]]:
+        """The third-party secret slots and their delivery into the namespace, if any."""
+        if not config.secrets.third_party_secrets:
+            return {}
+        delivery = ThirdPartySecrets(
+            f"{name}-third-party-secrets",
+            ThirdPartySecretsArgs(
+                spec=config.secrets,
+                resource_prefix=config.resource_prefix,
+                region=config.region,
+                account_id=config.general.aws_account_id,
+                partition=config.partition,
+                kms_key_arn=kms_key_arn,
+                namespace=config.workloads.namespace,
+                labels=labels,
+                cluster=cluster,
+                boundary_arn=boundary_arn,
+                protect=config.general.protect_stateful_resources,
+                replicas=config.addons.addon_replicas,
+                wait_for=wait_for,
+            ),
+            opts=child(self, providers=providers),
+        )
+        return {
+            "thirdPartySecretArns": pulumi.Output.from_input(delivery.slot_arns),
+            "thirdPartySecretsReaderRoleArn": delivery.role.arn,
+        }
 
 
 def _autoscaling_group(groups: Sequence[aws.eks.outputs.NodeGroupResource]) -> str:
