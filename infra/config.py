@@ -2421,6 +2421,43 @@ class DataSyncSpec(Section):
         return problems
 
 
+class SmokeTestSpec(Section):
+    """The post-deploy smoke test run from inside the cluster (README 'Post-deploy smoke
+    test')."""
+
+    title: ClassVar[str] = "Post-deploy smoke test"
+
+    smoke_test: bool = Field(
+        True,
+        alias="smokeTest",
+        description=(
+            "A suspended CronJob `smoke-test` in the namespace, as the application's "
+            "ServiceAccount: connects to the database with an IAM token (sslmode=verify-full) "
+            "and to Redis over TLS with the application's credentials from `app-connection`, "
+            "and calls https://<domain><healthCheckPath> where both are set. The deploy "
+            "workflows run it after `pulumi up` (`stagecraft smoke-test`) and fail on it. "
+            "Needs dbIamAuthentication."
+        ),
+    )
+    smoke_test_deadline_seconds: int = Field(
+        300,
+        alias="smokeTestDeadlineSeconds",
+        ge=60,
+        le=1800,
+        description=(
+            "How long one smoke-test run may take, pulling its images included (the Job's "
+            "activeDeadlineSeconds): past it the run fails and so does the deploy."
+        ),
+    )
+
+    def rule_problems(self) -> list[Problem]:
+        if not self.smoke_test and "smoke_test_deadline_seconds" in self.changed_keys():
+            return [Problem(
+                _key("smokeTestDeadlineSeconds"), self.smoke_test_deadline_seconds,
+                "applies only with smokeTest: true; set it or remove this key")]  # fmt: skip
+        return []
+
+
 class EphemeralSpec(Section):
     """A preview (`pr-<n>`) or developer (`dev-<name>`) environment on a shared cluster."""
 
@@ -2576,6 +2613,7 @@ SECTIONS: tuple[type[Section], ...] = (
     AlertingSpec,
     CostControlsSpec,
     DataSyncSpec,
+    SmokeTestSpec,
 )
 EPHEMERAL_SECTIONS: tuple[type[Section], ...] = (GeneralSpec, WorkloadsSpec, EphemeralSpec)
 
@@ -2693,6 +2731,7 @@ class StackConfig(BaseModel):
     alerting: AlertingSpec
     cost: CostControlsSpec
     data_sync: DataSyncSpec
+    smoke_test: SmokeTestSpec = Field(default_factory=SmokeTestSpec)
 
     @property
     def resource_prefix(self) -> str:
@@ -2743,6 +2782,7 @@ class StackConfig(BaseModel):
         problems += self.alerting.alertmanager_problems(self.monitoring.monitoring)
         problems += self._cost_control_problems()
         problems += self._data_sync_problems()
+        problems += self._smoke_test_problems()
         if self.alerting.health_check_path and not (
             self.addons.domain and self.addons.load_balancer_controller
         ):
@@ -2819,6 +2859,16 @@ class StackConfig(BaseModel):
                 "need clusterAutoscaler: true, which starts Spot nodes for the pods that "
                 "ask for them and replaces interrupted ones"))  # fmt: skip
         return problems
+
+    def _smoke_test_problems(self) -> list[Problem]:
+        """The smoke test logs in as the application does: with an IAM token."""
+        if self.smoke_test.smoke_test and not self.database.iam_authentication:
+            return [Problem(
+                _key("smokeTest"), True,
+                "connects to the database as the application's IAM-authenticated user "
+                "(no password anywhere); it needs dbIamAuthentication: true, or set "
+                "smokeTest: false")]  # fmt: skip
+        return []
 
     def _data_sync_problems(self) -> list[Problem]:
         """Export where the personal data lives, import anywhere else, never both ways."""
@@ -3645,6 +3695,7 @@ def parse_stack_config(
         alerting=_typed(specs, AlertingSpec),
         cost=_typed(specs, CostControlsSpec),
         data_sync=_typed(specs, DataSyncSpec),
+        smoke_test=_typed(specs, SmokeTestSpec),
     )
     cross = config.cross_section_problems() + config.tier_problems()
     if cross:

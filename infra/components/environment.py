@@ -53,6 +53,7 @@ from infra.components.observability.monitoring import NAMESPACE as MONITORING_NA
 from infra.components.observability.monitoring import Monitoring, MonitoringArgs
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
 from infra.components.small_stack_access import SmallStackAccess, SmallStackAccessArgs
+from infra.components.smoke_test import SmokeTest, SmokeTestArgs
 from infra.components.workloads import IngressSettings, Workloads, WorkloadsArgs
 from infra.config import (
     ConfigError,
@@ -420,6 +421,8 @@ class Environment(pulumi.ComponentResource):
                 opts=on_aws,
             )
 
+        smoke_outputs = self._smoke_test(name, config, workloads)
+
         self.outputs = {
             "clusterName": cluster.eks_cluster.name,
             "clusterEndpoint": cluster.eks_cluster.endpoint,
@@ -450,6 +453,7 @@ class Environment(pulumi.ComponentResource):
             **observability_outputs,
             **cost_outputs,
             **data_sync_outputs,
+            **smoke_outputs,
         }
         self.register_outputs(self.outputs)
 
@@ -616,6 +620,32 @@ class Environment(pulumi.ComponentResource):
         )
         outputs["offHoursScheduleGroup"] = off_hours.schedule_group.name
         return outputs
+
+    def _smoke_test(
+        self, name: str, config: StackConfig, workloads: Workloads
+    ) -> dict[str, pulumi.Output[object]]:
+        """The post-deploy smoke test: the application's access, tried from its namespace."""
+        if not config.smoke_test.smoke_test:
+            return {}
+        path, domain = config.alerting.health_check_path, config.addons.domain
+        SmokeTest(
+            f"{name}-smoke-test",
+            SmokeTestArgs(
+                namespace=workloads.namespace_name,
+                provider=workloads.provider,
+                labels=workloads.labels,
+                region=config.region,
+                health_url=f"https://{domain}{path}" if path and domain else None,
+                health_skip_reason=(
+                    "no healthCheckPath in this stack's config, so no public endpoint to call"
+                ),
+                deadline_seconds=config.smoke_test.smoke_test_deadline_seconds,
+                wait_for=[workloads.namespace],
+            ),
+            opts=child(self),
+        )
+        # What `stagecraft smoke-test` starts a run from.
+        return {"smokeTestCronJob": pulumi.Output.from_input("smoke-test")}
 
     def _data_sync(
         self,
