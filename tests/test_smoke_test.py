@@ -102,6 +102,7 @@ def test_the_pod_meets_pod_security_restricted_and_the_quota(plans):
     for plan in plans.values():
         job = next(r for r in plan.of_type(CRONJOB) if r.inputs["metadata"]["name"] == "smoke-test")
         spec = pod_spec_of(job.type, job.inputs)
+        assert spec is not None
         assert violations(spec, "restricted") == []
         for container in spec["containers"] + spec["initContainers"]:
             # The namespace's ResourceQuota counts requests and limits.
@@ -197,7 +198,8 @@ class FakeKubectl:
     """Answers the commands `smoke_run.run` sends, as a cluster would."""
 
     def __init__(self, states: list[str], logs: dict[str, str]) -> None:
-        self.states, self.logs, self.calls = states, logs, []
+        self.states, self.logs = states, logs
+        self.calls: list[list[str]] = []
 
     def __call__(self, command: list[str]) -> subprocess.CompletedProcess[str]:
         self.calls.append(command)
