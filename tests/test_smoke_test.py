@@ -133,8 +133,8 @@ def test_the_report_says_what_the_smoke_test_checks(project, staging, dev):
     row = plan_rows(staging, stack_config(project, "staging"), estimate(staging, budget=None))
     assert row["Post-deploy smoke test"] == (
         "after each deploy, as ServiceAccount app: database as stagecraft_app (IAM token, "
-        "verify-full TLS), Redis PING over TLS, https://staging.example.com/healthz; fails the "
-        "deploy on any failure or after 300 s"
+        "verify-full TLS), Redis PING over TLS, HTTPS /healthz on its domain answers 2xx; "
+        "fails the deploy on any failure or after 300 s"
     )
     dev_row = plan_rows(dev, stack_config(project, "dev"), estimate(dev, budget=None))
     assert "health skipped (no healthCheckPath" in dev_row["Post-deploy smoke test"]
