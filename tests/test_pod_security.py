@@ -107,7 +107,9 @@ def test_the_policy_fails_a_privileged_pod_in_a_baseline_namespace(every_plan):
     )
     assert [v.message for v in verdict.violations] == [
         "stagecraft-sandbox-database-reset-reset: hostNetwork is true; namespace sandbox "
-        "enforces baseline"
+        "enforces baseline",
+        "stagecraft-sandbox-smoke-test-cronjob: hostNetwork is true; namespace sandbox "
+        "enforces baseline",
     ]
 
 

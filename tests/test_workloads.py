@@ -42,8 +42,10 @@ def test_every_kubernetes_object_goes_through_that_provider(plans):
         # The data sync: its namespace, ConfigMap, ServiceAccount and CronJob;
         # production's export role Job with its namespace, ServiceAccount and SQL.
         data_sync = {"dev": 0, "staging": 4, "production": 8}[plan.stack]
+        # The post-deploy smoke test: its CronJob and the ConfigMap of its script.
+        smoke_test = 2
         assert len(objects) == (
-            9 + 8 + edit + small_stacks + ingress_policy + monitoring + data_sync
+            9 + 8 + edit + small_stacks + ingress_policy + monitoring + data_sync + smoke_test
         )
         assert {o.provider for o in objects} == {provider.urn}
 
