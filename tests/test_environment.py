@@ -28,6 +28,8 @@ COMPONENTS = {
     "stagecraft:index:BlockStorage",
     # Every full environment has its AWS budget.
     "stagecraft:index:Budget",
+    # ... and its post-deploy smoke test (smokeTest is on by default).
+    "stagecraft:index:SmokeTest",
 }
 # What a stack's monitoring and alerting config adds (dev turns all of it off).
 MONITORING = {
@@ -176,6 +178,8 @@ def test_stack_outputs(production):
         "dataSyncBucket",
         "dataSyncKmsKeyArn",
         "dataExportRoleArn",
+        # what `stagecraft smoke-test` starts a run from
+        "smokeTestCronJob",
     }
     assert production.outputs["url"] == (
         f"https://{shipped_value('stagecraft:domain', 'production')}"
