@@ -2421,6 +2421,182 @@ class DataSyncSpec(Section):
         return problems
 
 
+# The environment database's login roles (infra/sql/access_roles.sql): no
+# passwords, IAM authentication only.
+APP_DATABASE_ROLE = "stagecraft_app"
+READ_ONLY_DATABASE_ROLE = "stagecraft_readonly"
+READ_WRITE_DATABASE_ROLE = "stagecraft_readwrite"
+DATABASE_ROLE_OF: dict[str, str] = {
+    "read-only": READ_ONLY_DATABASE_ROLE,
+    "read-write": READ_WRITE_DATABASE_ROLE,
+}
+_PRINCIPAL_ARN = re.compile(r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$")
+
+AudienceName = Literal["developers", "qa", "oncall"]
+ClusterAccess = Literal["view", "edit", "admin"]
+DatabaseAccess = Literal["none", "read-only", "read-write"]
+
+
+@dataclass(frozen=True)
+class Audience:
+    """One audience's role in an environment: who may assume it, and what it may do."""
+
+    name: AudienceName
+    principal_arns: tuple[str, ...]
+    cluster: ClusterAccess
+    database: DatabaseAccess
+    key_stem: str  # its config keys: access<Stem>PrincipalArns, ...Cluster, ...Database
+
+    def key(self, what: Literal["PrincipalArns", "Cluster", "Database"]) -> str:
+        return _key(f"access{self.key_stem}{what}")
+
+    @property
+    def database_role(self) -> str | None:
+        return DATABASE_ROLE_OF.get(self.database)
+
+    @property
+    def writes(self) -> bool:
+        """Changes anything: objects in the cluster or rows in the database."""
+        return self.cluster != "view" or self.database == "read-write"
+
+
+class AccessSpec(Section):
+    """Who may do what in the environment: an IAM role per audience (README 'Who may do
+    what')."""
+
+    title: ClassVar[str] = "Who may do what"
+
+    developer_principal_arns: list[str] = Field(
+        default_factory=list,
+        alias="accessDeveloperPrincipalArns",
+        description=(
+            "IAM roles or users (people's SSO roles) that may assume this environment's "
+            "`<project>-<stack>-developers` role; empty: no such role. The role gets "
+            "accessDeveloperCluster in the cluster and accessDeveloperDatabase in the "
+            "database, nothing else."
+        ),
+    )
+    developer_cluster: Literal["view", "edit"] = Field(
+        "view",
+        alias="accessDeveloperCluster",
+        description=(
+            "`view`: read the cluster (no Secrets); `edit`: also change objects in this "
+            "environment's namespace. Production: `view`."
+        ),
+    )
+    developer_database: DatabaseAccess = Field(
+        "read-only",
+        alias="accessDeveloperDatabase",
+        description=(
+            f"`none`, `read-only` (log in as `{READ_ONLY_DATABASE_ROLE}`: SELECT only) or "
+            f"`read-write` (as `{READ_WRITE_DATABASE_ROLE}`: change rows, never the schema). "
+            "Production: not `read-write`."
+        ),
+    )
+    qa_principal_arns: list[str] = Field(
+        default_factory=list,
+        alias="accessQaPrincipalArns",
+        description=(
+            "IAM roles or users that may assume the `<project>-<stack>-qa` role; empty: no "
+            "such role."
+        ),
+    )
+    qa_cluster: Literal["view", "edit"] = Field(
+        "view",
+        alias="accessQaCluster",
+        description="As accessDeveloperCluster, for QA. Production: `view`.",
+    )
+    qa_database: DatabaseAccess = Field(
+        "read-only",
+        alias="accessQaDatabase",
+        description="As accessDeveloperDatabase, for QA. Production: not `read-write`.",
+    )
+    oncall_principal_arns: list[str] = Field(
+        default_factory=list,
+        alias="accessOncallPrincipalArns",
+        description=(
+            "IAM roles or users (DevOps and the on-call rota) that may assume the "
+            "`<project>-<stack>-oncall` role: the only audience that may write in production."
+        ),
+    )
+    oncall_cluster: ClusterAccess = Field(
+        "admin",
+        alias="accessOncallCluster",
+        description="`view`, `edit` (this environment's namespace) or `admin` (cluster-admin).",
+    )
+    oncall_database: DatabaseAccess = Field(
+        "read-write",
+        alias="accessOncallDatabase",
+        description=f"As accessDeveloperDatabase, for on-call (`{READ_WRITE_DATABASE_ROLE}`).",
+    )
+
+    @field_validator("developer_principal_arns", "qa_principal_arns", "oncall_principal_arns")
+    @classmethod
+    def _principal_arns(cls, value: list[str]) -> list[str]:
+        _no_duplicates(value)
+        for arn in value:
+            if not _PRINCIPAL_ARN.fullmatch(arn):
+                raise ValueError(
+                    f"'{arn}' is not an IAM role or user ARN such as "
+                    "'arn:aws:iam::123456789012:role/AWSReservedSSO_Developer_0123456789abcdef'"
+                )
+        return value
+
+    @property
+    def developer(self) -> Audience:
+        return Audience("developers", tuple(self.developer_principal_arns),
+                        self.developer_cluster, self.developer_database, "Developer")  # fmt: skip
+
+    @property
+    def qa(self) -> Audience:
+        return Audience("qa", tuple(self.qa_principal_arns), self.qa_cluster, self.qa_database,
+                        "Qa")  # fmt: skip
+
+    @property
+    def oncall(self) -> Audience:
+        return Audience("oncall", tuple(self.oncall_principal_arns),
+                        self.oncall_cluster, self.oncall_database, "Oncall")  # fmt: skip
+
+    def audiences(self) -> list[Audience]:
+        """The audiences that have someone to assume their role, in a fixed order."""
+        return [a for a in (self.developer, self.qa, self.oncall) if a.principal_arns]
+
+    def database_roles_wanted(self) -> set[str]:
+        """The people's database roles some audience logs in as."""
+        return {a.database_role for a in self.audiences() if a.database_role is not None}
+
+    def rule_problems(self) -> list[Problem]:
+        problems: list[Problem] = []
+        changed = self.changed_keys()
+        for audience in (self.developer, self.qa, self.oncall):
+            if audience.principal_arns:
+                continue
+            for what in ("Cluster", "Database"):
+                field_name = f"{audience.key_stem.lower()}_{what.lower()}"
+                if field_name in changed:
+                    problems.append(Problem(
+                        audience.key(what), getattr(self, field_name),
+                        f"applies to a role nobody may assume; list "
+                        f"{audience.key('PrincipalArns')} or remove it"))  # fmt: skip
+        return problems
+
+    def production_problems(self) -> list[Problem]:
+        """Production: only the on-call role writes (the seeds' access table)."""
+        problems: list[Problem] = []
+        for audience in (self.developer, self.qa):
+            if audience.cluster != "view":
+                problems.append(Problem(
+                    audience.key("Cluster"), audience.cluster,
+                    "must be 'view' in production: only the on-call role changes "
+                    "production"))  # fmt: skip
+            if audience.database == "read-write":
+                problems.append(Problem(
+                    audience.key("Database"), audience.database,
+                    "must be 'none' or 'read-only' in production: only the on-call role "
+                    "changes production's data"))  # fmt: skip
+        return problems
+
+
 class SmokeTestSpec(Section):
     """The post-deploy smoke test run from inside the cluster (README 'Post-deploy smoke
     test')."""
@@ -2613,6 +2789,7 @@ SECTIONS: tuple[type[Section], ...] = (
     AlertingSpec,
     CostControlsSpec,
     DataSyncSpec,
+    AccessSpec,
     SmokeTestSpec,
 )
 EPHEMERAL_SECTIONS: tuple[type[Section], ...] = (GeneralSpec, WorkloadsSpec, EphemeralSpec)
@@ -2731,6 +2908,7 @@ class StackConfig(BaseModel):
     alerting: AlertingSpec
     cost: CostControlsSpec
     data_sync: DataSyncSpec
+    access: AccessSpec
     smoke_test: SmokeTestSpec = Field(default_factory=SmokeTestSpec)
 
     @property
@@ -2782,6 +2960,7 @@ class StackConfig(BaseModel):
         problems += self.alerting.alertmanager_problems(self.monitoring.monitoring)
         problems += self._cost_control_problems()
         problems += self._data_sync_problems()
+        problems += self._access_problems()
         problems += self._smoke_test_problems()
         if self.alerting.health_check_path and not (
             self.addons.domain and self.addons.load_balancer_controller
@@ -2859,6 +3038,17 @@ class StackConfig(BaseModel):
                 "need clusterAutoscaler: true, which starts Spot nodes for the pods that "
                 "ask for them and replaces interrupted ones"))  # fmt: skip
         return problems
+
+    def _access_problems(self) -> list[Problem]:
+        """Database access for people is IAM authentication, so it needs it switched on."""
+        if self.database.iam_authentication:
+            return []
+        return [
+            Problem(a.key("Database"), a.database,
+                    "logs in with an IAM token, so it needs dbIamAuthentication: true (or set "
+                    "it to 'none')")
+            for a in self.access.audiences() if a.database != "none"
+        ]  # fmt: skip
 
     def _smoke_test_problems(self) -> list[Problem]:
         """The smoke test logs in as the application does: with an IAM token."""
@@ -3080,6 +3270,7 @@ class StackConfig(BaseModel):
         for key, value, holds, rule in rules:
             if not holds:
                 problems.append(Problem(_key(key), value, rule))
+        problems += self.access.production_problems()
         return problems
 
 
@@ -3695,6 +3886,7 @@ def parse_stack_config(
         alerting=_typed(specs, AlertingSpec),
         cost=_typed(specs, CostControlsSpec),
         data_sync=_typed(specs, DataSyncSpec),
+        access=_typed(specs, AccessSpec),
         smoke_test=_typed(specs, SmokeTestSpec),
     )
     cross = config.cross_section_problems() + config.tier_problems()

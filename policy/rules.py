@@ -837,6 +837,31 @@ def _wildcard_actions(args: ResourceValidationArgs, report: ReportViolation) -> 
             )
 
 
+# One database user on one instance: arn:<partition>:rds-db:<region>:<account>:dbuser:<DbiResourceId>/<user>
+_ONE_DATABASE_USER = re.compile(
+    r"arn:aws[a-z-]*:rds-db:[a-z0-9-]+:\d{12}:dbuser:db-[A-Z0-9]+/[A-Za-z_][A-Za-z0-9_$]*"
+)
+
+
+def _database_logins_scoped(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """`rds-db:connect` names one database user on one instance, never a pattern."""
+    for statement in _statements(_document(args.props.get("policy"))):
+        if statement.get("Effect") != "Allow":
+            continue
+        actions = [a.lower() for a in _listed(statement.get("Action"))]
+        if not any(a in ("*", "rds-db:*", "rds-db:connect") for a in actions):
+            continue
+        sid = str(statement.get("Sid") or "(no Sid)")
+        for resource in _listed(statement.get("Resource")):
+            if not _ONE_DATABASE_USER.fullmatch(resource):
+                report(
+                    f"{args.name}: statement {sid} lets it log in to databases as {resource}: "
+                    "name one database user on one instance "
+                    "(arn:aws:rds-db:<region>:<account>:dbuser:<DbiResourceId>/<user>)",
+                    args.urn,
+                )
+
+
 def _buckets_hardened(args: StackValidationArgs, report: ReportViolation) -> None:
     """Every bucket: no public access, TLS only, versioned, encrypted, access-logged."""
     buckets = [r for r in args.resources if r.resource_type == S3_BUCKET]
@@ -1565,6 +1590,11 @@ RULES: tuple[Rule, ...] = (
          (IAM_ROLE_POLICY, IAM_POLICY), _wildcard_actions,
          config={"justifiedStatements": {"type": "object", "default": {}}},
          control_settings={"justifiedStatements": {}}),
+    Rule("rds-db-connect-scoped", "An IAM policy lets a principal log in to a database (IAM "
+         "authentication) as one named database user on one named instance, never any user or "
+         "any instance.", Severity.HIGH, "Name the user and the instance's DbiResourceId: "
+         "arn:aws:rds-db:<region>:<account>:dbuser:db-<id>/<user>.", None, (),
+         (IAM_ROLE_POLICY,), _database_logins_scoped),
     Rule("s3-buckets-hardened", "S3 buckets block public access, deny requests without TLS, "
          "keep versions, encrypt by default (KMS) and log access.", Severity.HIGH,
          "Give the bucket a public access block, a TLS-only bucket policy, versioning, KMS "

@@ -133,6 +133,8 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
             bool(primary.inputs.get("iamDatabaseAuthenticationEnabled"))
         ),
         "Developer access": config.cluster.developer_access,
+        "Who may do what (audience roles)": _audiences_row(plan),
+        "Application's database login": _application_login_row(plan),
         "Ingress (ALB)": ingress,
         "DNS records removed by external-dns": dns_records,
         "Helm charts (pinned)": _charts(plan, monitoring=False),
@@ -152,6 +154,67 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
             else "none"
         ),
     }
+
+
+AUDIENCES = ("developers", "qa", "oncall")
+EKS_ACCESS = {
+    "AmazonEKSViewPolicy": "view",
+    "AmazonEKSEditPolicy": "edit",
+    "AmazonEKSAdminPolicy": "admin",
+    "AmazonEKSClusterAdminPolicy": "cluster-admin",
+}
+
+
+def _audiences_row(plan: Plan) -> str:
+    """Each audience role: how many principals may assume it, its cluster and database access."""
+    rows = []
+    prefix = f"{plan.project}-{plan.stack}-"
+    for role in plan.of_type("aws:iam/role:Role"):
+        name = str(role.inputs.get("name") or "")
+        audience = name.removeprefix(prefix)
+        if not name.startswith(prefix) or audience not in AUDIENCES:
+            continue
+        trust = json.loads(str(role.inputs.get("assumeRolePolicy") or "{}"))
+        people = sum(len(_as_list(st["Principal"]["AWS"])) for st in trust.get("Statement", []))
+        cluster = sorted(
+            EKS_ACCESS.get(str(a.inputs["policyArn"]).rsplit("/", 1)[-1], "?")
+            + ("" if a.inputs["accessScope"]["type"] == "cluster"
+               else f" in {', '.join(a.inputs['accessScope'].get('namespaces') or [])}")
+            for a in plan.of_type("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+            if str(a.inputs.get("principalArn", "")).endswith(f":role/{name}")
+        )  # fmt: skip
+        logins = [
+            str(arn)
+            for policy in plan.of_type("aws:iam/rolePolicy:RolePolicy")
+            if policy.name.endswith(f"-access-{audience}-grants")
+            for st in json.loads(str(policy.inputs.get("policy") or "{}")).get("Statement", [])
+            if "rds-db:connect" in _as_list(st.get("Action"))
+            for arn in _as_list(st.get("Resource"))
+        ]
+        users = sorted({arn.rsplit("/", 1)[-1] for arn in logins})
+        database = (
+            f"database as {', '.join(users)} on {len(logins)} instance(s)" if users
+            else "no database login"
+        )  # fmt: skip
+        rows.append(f"{audience} ({people} principal(s)): cluster {', '.join(cluster) or 'none'}; "
+                    f"{database}")  # fmt: skip
+    return "; ".join(rows) or "none (only the roles the cluster keys list)"
+
+
+def _application_login_row(plan: Plan) -> str:
+    """Whom the application logs in as: its own IAM-authenticated role, or the master user."""
+    for job in plan.of_type("kubernetes:batch/v1:Job"):
+        if job.inputs.get("metadata", {}).get("name") != "database-access-roles":
+            continue
+        (container,) = job.inputs["spec"]["template"]["spec"]["containers"]
+        env = {e["name"]: e.get("value") for e in container.get("env", [])}
+        return (f"{env.get('APP_ROLE')} with an IAM token (ServiceAccount `app`), never the "
+                "master user")  # fmt: skip
+    return "the master user, with its password (no IAM authentication)"
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _data_sync_row(plan: Plan) -> str:

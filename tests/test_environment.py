@@ -28,6 +28,11 @@ COMPONENTS = {
     "stagecraft:index:BlockStorage",
     # Every full environment has its AWS budget.
     "stagecraft:index:Budget",
+    # Who may do what: the audience roles, the application's identity and the
+    # Job that makes the database's IAM-authenticated roles.
+    "stagecraft:index:Access",
+    "stagecraft:index:ApplicationIdentity",
+    "stagecraft:index:DatabaseJobs",
     # ... and its post-deploy smoke test (smokeTest is on by default).
     "stagecraft:index:SmokeTest",
 }
@@ -64,8 +69,9 @@ def test_components_are_namespaced_and_each_appears_once(plans):
             hosted += [*MONITORING, "stagecraft:index:Alerting"]
         if plan.stack == "production":
             hosted += ["stagecraft:index:LongTermMetrics", "stagecraft:index:AuditTrail"]
-            # The weekly anonymised export, and the Job that makes its database role.
-            hosted += ["stagecraft:index:DataExport", "stagecraft:index:DatabaseJobs"]
+            # The weekly anonymised export (its database role is made by the
+            # access-roles' DatabaseJobs, which every environment has).
+            hosted += ["stagecraft:index:DataExport"]
         if plan.stack == "staging":
             hosted.append("stagecraft:index:DataImport")
         # Dev shuts down outside working hours.
@@ -140,6 +146,9 @@ def test_stack_outputs(production):
         "databaseEndpoint",
         "databaseSecretArn",
         "connectionInfoSecretArn",
+        # Who may do what: the application's IRSA role, the audiences' roles.
+        "applicationRoleArn",
+        "audienceRoleArns",
         "redisEndpoint",
         "namespace",
         "vpcId",

@@ -192,6 +192,7 @@ def test_teardown_template_and_setup_job_run_the_shipped_sql(small_plans):
     )
     assert set(sql.inputs["data"]) == {
         "create.sql", "reset.sql", "drop.sql", "seed.sql", "restore.sql", "export_role.sql",
+        "access_roles.sql",
         "run.sh",
     }  # fmt: skip
 

@@ -26,6 +26,9 @@ REAL = {
     "stagecraft:clusterSmallStackDeployerRoleArns": [
         f"{REAL_ACCOUNT}/stagecraft-ci-preview-environments"
     ],
+    "stagecraft:accessDeveloperPrincipalArns": [f"{REAL_ACCOUNT}/developer"],
+    "stagecraft:accessQaPrincipalArns": [f"{REAL_ACCOUNT}/qa"],
+    "stagecraft:accessOncallPrincipalArns": [f"{REAL_ACCOUNT}/oncall"],
     "stagecraft:alertSlackTeamId": "T04ACME01",
     "stagecraft:alertSlackChannelId": "C04ACME0PL",
     # Production's outputs, in production's (real) account.
@@ -108,7 +111,7 @@ def test_a_real_deploy_with_documentation_values_is_refused_with_each_value(scra
     with pytest.raises(ConfigError) as error:
         evaluate("staging", project_dir=scratch, allow_placeholders=False)
     message = str(error.value)
-    assert "stack 'staging' has 13 configuration problems; nothing was created" in message
+    assert "stack 'staging' has 16 configuration problems; nothing was created" in message
     assert (
         'stagecraft:alertSlackWebhookUrl = "(secure documentation value: set yours with pulumi '
         'config set --secret)": is a documentation secret, which no key decrypts: set yours '
@@ -132,6 +135,8 @@ def test_a_real_deploy_with_documentation_values_is_refused_with_each_value(scra
     ) in message
     assert 'stagecraft:clusterAdminRoleArns[0] = "arn:aws:iam::123456789012:role/' in message
     assert 'stagecraft:clusterDeveloperRoleArns[0] = "arn:aws:iam::123456789012:role/' in message
+    # The people who may assume the audience roles (three audiences in staging).
+    assert 'stagecraft:accessQaPrincipalArns[0] = "arn:aws:iam::123456789012:role/qa"' in message
 
 
 def test_a_placeholder_transit_gateway_is_refused(scratch):
@@ -165,7 +170,7 @@ def test_validate_for_deploy_lists_every_placeholder(scratch, capsys):
     edit_stack(scratch, "dev", **DOCUMENTATION)
     assert main(["--project-dir", str(scratch), "validate", "--for-deploy"]) == 1
     err = capsys.readouterr().err
-    dev = err.split("error: stack 'dev' has 8 configuration problems", 1)[1].split("error:")[0]
+    dev = err.split("error: stack 'dev' has 10 configuration problems", 1)[1].split("error:")[0]
     for key in DOCUMENTATION:
         assert f"  - {key}" in dev
     assert "Traceback" not in err

@@ -350,6 +350,21 @@ def _export_role_reads(plan: Plan) -> Plan:
 ROLE_POLICY_TYPE = "aws:iam/rolePolicy:RolePolicy"
 
 
+def _login_policy(resource: str, action: str = "rds-db:connect") -> Mutation:
+    """The developers' role may log in to the database as ``resource``."""
+
+    def edit(resource_: PlannedResource) -> PlannedResource:
+        document = json.loads(resource_.inputs["policy"])
+        for statement in document["Statement"]:
+            if statement["Sid"] == "LogInToTheDatabase":
+                statement["Action"], statement["Resource"] = action, resource
+        return dataclasses.replace(
+            resource_, inputs={**resource_.inputs, "policy": json.dumps(document)}
+        )
+
+    return _edit(ROLE_POLICY_TYPE, edit, only=lambda r: r.name.endswith("developers-grants"))
+
+
 # (policy, how to break production, message the violation carries, extra policy config)
 CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("alb-https-only", _spec(certificateArn=None), "no certificateArn", {}),
@@ -434,6 +449,9 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("scheduler-roles-scoped", _scheduler_role(condition=False), "off-hours: any schedule in any account may use it", {}),
     ("no-remote-admin-ports", _with_extra(_ssh_rule), "bastion-ssh opens 22 (SSH/RDP): shell access goes through Systems Manager Session Manager", {}),
     ("no-remote-admin-ports", _with_extra(_rdp_range), "windows opens 3389 (SSH/RDP)", {}),
+    ("rds-db-connect-scoped", _login_policy("arn:aws:rds-db:us-east-1:123456789012:dbuser:*/stagecraft_readwrite"), "developers-grants: statement LogInToTheDatabase lets it log in to databases as arn:aws:rds-db:us-east-1:123456789012:dbuser:*/stagecraft_readwrite: name one database user on one instance", {}),
+    ("rds-db-connect-scoped", _login_policy("*", action="rds-db:*"), "developers-grants: statement LogInToTheDatabase lets it log in to databases as *", {}),
+    ("rds-db-connect-scoped", _login_policy("arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABCDEFGHIJKLMNOPQRSTUVWXY0/*"), "as arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABCDEFGHIJKLMNOPQRSTUVWXY0/*:", {}),
     ("data-sync-confined", _dumps_policy(_dev_reads_dumps), "arn:aws:iam::123456789012:role/stagecraft-dev-data-import may read production's dumps; this stack's policy config allows only ['stagecraft-staging-data-import'] of account 123456789012", {}),
     ("data-sync-confined", _dumps_policy(_stranger_reads_dumps), "arn:aws:iam::999999999999:role/stagecraft-staging-data-import may read production's dumps", {}),
     ("data-sync-confined", _dumps_policy(lambda st: [s for s in st if s.get("Sid") != "OnlyTheImportJobsRead"]), "no deny of s3:GetObject to every other principal", {}),

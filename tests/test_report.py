@@ -513,3 +513,19 @@ def test_the_report_shows_who_ci_is_and_what_trusts_it(full_report):
     assert "Bootstrap stack bootstrap: policy pack passes." in full_report["html"].replace(
         "<code>", ""
     ).replace("</code>", "")
+
+
+def test_the_report_says_who_may_do_what(report):
+    production = report.value("production", "Who may do what (audience roles)")
+    # Read from the plan: trust, access entries and rds-db:connect grants.
+    assert production == (
+        "developers (1 principal(s)): cluster view; database as stagecraft_readonly on "
+        "2 instance(s); oncall (1 principal(s)): cluster cluster-admin; database as "
+        "stagecraft_readwrite on 1 instance(s)"
+    )
+    assert "qa (1 principal(s)): cluster view; database as stagecraft_readonly" in report.value(
+        "staging", "Who may do what (audience roles)"
+    )
+    assert report.value("production", "Application's database login") == (
+        "stagecraft_app with an IAM token (ServiceAccount `app`), never the master user"
+    )

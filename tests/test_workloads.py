@@ -40,12 +40,23 @@ def test_every_kubernetes_object_goes_through_that_provider(plans):
         # and receive its traces.
         monitoring = {"dev": 0, "staging": 9, "production": 11}[plan.stack]
         # The data sync: its namespace, ConfigMap, ServiceAccount and CronJob;
-        # production's export role Job with its namespace, ServiceAccount and SQL.
-        data_sync = {"dev": 0, "staging": 4, "production": 8}[plan.stack]
+        # production's export role Job.
+        data_sync = {"dev": 0, "staging": 4, "production": 5}[plan.stack]
+        # Who may do what: the database-admin namespace, its ServiceAccount and
+        # SQL, the access-roles Job; the application's ServiceAccount.
+        access = 5
         # The post-deploy smoke test: its CronJob and the ConfigMap of its script.
         smoke_test = 2
         assert len(objects) == (
-            9 + 8 + edit + small_stacks + ingress_policy + monitoring + data_sync + smoke_test
+            9
+            + 8
+            + edit
+            + small_stacks
+            + ingress_policy
+            + monitoring
+            + data_sync
+            + access
+            + smoke_test
         )
         assert {o.provider for o in objects} == {provider.urn}
 

@@ -11,7 +11,9 @@ the cluster can.  So the SQL in infra/sql runs in Kubernetes:
 - ``database-reset`` (a CronJob, when ``reset_schedule``): back to the seed
   data on a schedule (the sandbox);
 - ``database-export-role`` (a Job, when ``export_role``): the read-only,
-  IAM-authenticated role the weekly data export reads as (production).
+  IAM-authenticated role the weekly data export reads as (production);
+- ``database-access-roles`` (a Job, when ``access_roles``): the application's
+  and the people's IAM-authenticated roles (infra/sql/access_roles.sql).
 
 The pods read the RDS master secret through IRSA: a ServiceAccount whose
 IAM role may read that one secret (and decrypt it with the environment's
@@ -61,6 +63,17 @@ RESTRICTED_CONTAINER = k8s.core.v1.SecurityContextArgs(
 
 
 @dataclass(frozen=True)
+class AccessRoles:
+    """The application's role, and whether the people's read-only/read-write roles are wanted."""
+
+    app: str
+    read_only: str
+    read_only_wanted: bool
+    read_write: str
+    read_write_wanted: bool
+
+
+@dataclass(frozen=True)
 class DatabaseJobsArgs:
     resource_prefix: str
     namespace: pulumi.Input[str]
@@ -91,6 +104,8 @@ class DatabaseJobsArgs:
     role_boundary_arn: pulumi.Input[str] | None = None
     # The data export's database role (infra/sql/export_role.sql), made by a Job.
     export_role: str | None = None
+    # The environment database's login roles (infra/sql/access_roles.sql).
+    access_roles: AccessRoles | None = None
     # With create: start from a copy of this database (on the same instance)
     # instead of the seed data: the shared stack's anonymised copy of production.
     seed_from_database: pulumi.Input[str] | None = None
@@ -219,6 +234,13 @@ class DatabaseJobs(pulumi.ComponentResource):
                 spec=k8s.batch.v1.JobSpecArgs(backoff_limit=4, template=pod("export-role")),
                 opts=after_setup,
             )
+        if args.access_roles:
+            k8s.batch.v1.Job(
+                f"{name}-access-roles",
+                metadata=meta("database-access-roles"),
+                spec=k8s.batch.v1.JobSpecArgs(backoff_limit=4, template=pod("access-roles")),
+                opts=after_setup,
+            )
         if args.reset_schedule:
             k8s.batch.v1.CronJob(
                 f"{name}-reset",
@@ -251,6 +273,18 @@ def _pod(action: str, args: DatabaseJobsArgs) -> k8s.core.v1.PodTemplateSpecArgs
     ]
     if args.export_role:
         env.append(k8s.core.v1.EnvVarArgs(name="EXPORT_ROLE", value=args.export_role))
+    if args.access_roles:
+        roles = args.access_roles
+        env += [
+            k8s.core.v1.EnvVarArgs(name=key, value=value)
+            for key, value in (
+                ("APP_ROLE", roles.app),
+                ("READONLY_ROLE", roles.read_only),
+                ("WANT_READONLY", str(roles.read_only_wanted).lower()),
+                ("READWRITE_ROLE", roles.read_write),
+                ("WANT_READWRITE", str(roles.read_write_wanted).lower()),
+            )
+        ]
     if args.seed_from_database is not None:
         env.append(k8s.core.v1.EnvVarArgs(name="SEED_FROM_DATABASE", value=args.seed_from_database))
     if args.role_password is not None:

@@ -9,6 +9,13 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.components._common import child, type_token
+from infra.components.access.application import (
+    APP_SERVICE_ACCOUNT,
+    ApplicationIdentity,
+    ApplicationIdentityArgs,
+    database_login_settings,
+)
+from infra.components.access.audiences import Access, AccessArgs, DatabaseInstances
 from infra.components.addons import (
     ClusterAddons,
     ClusterAddonsArgs,
@@ -44,7 +51,12 @@ from infra.components.database import (
     instance_identifier,
     replica_identifier,
 )
-from infra.components.database_jobs import DatabaseJobs, DatabaseJobsArgs, small_stack_jobs_role
+from infra.components.database_jobs import (
+    AccessRoles,
+    DatabaseJobs,
+    DatabaseJobsArgs,
+    small_stack_jobs_role,
+)
 from infra.components.network import EKS_UNSUPPORTED_ZONE_IDS, Network, NetworkArgs, Zone
 from infra.components.observability.access_logs import AccessLogs, AccessLogsArgs
 from infra.components.observability.alerting import Alerting, AlertingArgs, WatchedResources
@@ -56,6 +68,9 @@ from infra.components.small_stack_access import SmallStackAccess, SmallStackAcce
 from infra.components.smoke_test import SmokeTest, SmokeTestArgs
 from infra.components.workloads import IngressSettings, Workloads, WorkloadsArgs
 from infra.config import (
+    APP_DATABASE_ROLE,
+    READ_ONLY_DATABASE_ROLE,
+    READ_WRITE_DATABASE_ROLE,
     ConfigError,
     Problem,
     StackConfig,
@@ -204,10 +219,8 @@ class Environment(pulumi.ComponentResource):
                 "DATABASE_HOST": str(v[0]),
                 "DATABASE_PORT": str(v[1]),
                 "DATABASE_NAME": config.database.database_name,
-                "DATABASE_USER": config.database.master_username,
+                **database_login_settings(config.database, master_secret_arn=str(v[2])),
                 "DATABASE_SSLMODE": "verify-full",
-                "DATABASE_IAM_AUTH": str(config.database.iam_authentication).lower(),
-                "DATABASE_MASTER_SECRET_ARN": str(v[2]),
                 "REDIS_HOST": str(v[3]),
                 "REDIS_PORT": str(REDIS_PORT),
                 "REDIS_TLS": "true",
@@ -332,20 +345,36 @@ class Environment(pulumi.ComponentResource):
             boundary_arn=boundary_arn,
         )
 
+        cluster_identity = ClusterIdentity(
+            oidc_provider_arn=cluster.oidc_provider.arn,
+            oidc_issuer_url=cluster.oidc_provider.url,
+        )
+        access_outputs, database_roles = self._access(
+            name,
+            config,
+            provider=provider,
+            kubernetes=kubernetes,
+            cluster=cluster,
+            cluster_identity=cluster_identity,
+            database=database,
+            kms_key_arn=kms_key_arn,
+            boundary_arn=boundary_arn,
+            labels=workloads.labels,
+            namespace=workloads.namespace,
+            wait_for=[*cluster.ready, *addons.releases],
+        )
         data_sync_outputs = self._data_sync(
             name,
             config,
             provider=provider,
             kubernetes=kubernetes,
-            cluster=ClusterIdentity(
-                oidc_provider_arn=cluster.oidc_provider.arn,
-                oidc_issuer_url=cluster.oidc_provider.url,
-            ),
+            cluster=cluster_identity,
             database=database,
             kms_key_arn=kms_key_arn,
             boundary_arn=boundary_arn,
             labels=workloads.labels,
             wait_for=[*cluster.ready, *addons.releases],
+            database_roles=database_roles,
         )
 
         small_stack_outputs: dict[str, pulumi.Output[object]] = {}
@@ -452,6 +481,7 @@ class Environment(pulumi.ComponentResource):
             **small_stack_outputs,
             **observability_outputs,
             **cost_outputs,
+            **access_outputs,
             **data_sync_outputs,
             **smoke_outputs,
         }
@@ -621,6 +651,111 @@ class Environment(pulumi.ComponentResource):
         outputs["offHoursScheduleGroup"] = off_hours.schedule_group.name
         return outputs
 
+    def _access(
+        self,
+        name: str,
+        config: StackConfig,
+        *,
+        provider: aws.Provider,
+        kubernetes: k8s.Provider,
+        cluster: Cluster,
+        cluster_identity: ClusterIdentity,
+        database: Database,
+        kms_key_arn: pulumi.Output[str],
+        boundary_arn: str,
+        labels: dict[str, str],
+        namespace: pulumi.Resource,
+        wait_for: Sequence[pulumi.Resource],
+    ) -> tuple[dict[str, pulumi.Output[object]], list[pulumi.Resource]]:
+        """Who logs in to what: the database's roles, the application's identity, the
+        audiences' IAM roles. Returns the outputs and what a database reader waits for."""
+        prefix, access = config.resource_prefix, config.access
+        outputs: dict[str, pulumi.Output[object]] = {}
+        on_aws = child(self, providers=[provider, kubernetes])
+        people = access.database_roles_wanted()
+        database_roles: list[pulumi.Resource] = []
+        if config.database.iam_authentication:
+            # Made from inside the cluster, the only place that reaches the database,
+            # in a namespace of their own: the master secret stays out of the
+            # application's namespace.
+            database_roles.append(
+                DatabaseJobs(
+                    f"{name}-database-roles",
+                    DatabaseJobsArgs(
+                        resource_prefix=prefix,
+                        namespace="database-admin",
+                        dedicated_namespace="database-admin",
+                        provider=kubernetes,
+                        labels=labels,
+                        oidc_provider_arn=cluster_identity.oidc_provider_arn,
+                        oidc_issuer_url=cluster_identity.oidc_issuer_url,
+                        admin_secret_arn=database.master_secret_arn,
+                        kms_key_arn=kms_key_arn,
+                        database_host=database.instance.address,
+                        database_port=database.instance.port,
+                        database_name=config.database.database_name,
+                        role=config.database.master_username,
+                        export_role=EXPORT_ROLE if config.data_sync.data_export else None,
+                        access_roles=AccessRoles(
+                            app=APP_DATABASE_ROLE,
+                            read_only=READ_ONLY_DATABASE_ROLE,
+                            read_only_wanted=READ_ONLY_DATABASE_ROLE in people,
+                            read_write=READ_WRITE_DATABASE_ROLE,
+                            read_write_wanted=READ_WRITE_DATABASE_ROLE in people,
+                        ),
+                        wait_for=wait_for,
+                        role_boundary_arn=boundary_arn,
+                    ),
+                    opts=child(self, providers=[provider]),
+                )
+            )
+            application = ApplicationIdentity(
+                f"{name}-application",
+                ApplicationIdentityArgs(
+                    resource_prefix=prefix,
+                    partition=config.partition,
+                    region=config.region,
+                    account_id=config.general.aws_account_id,
+                    cluster=cluster_identity,
+                    namespace=config.workloads.namespace,
+                    database_role=APP_DATABASE_ROLE,
+                    database_resource_ids=[
+                        database.instance.resource_id,
+                        *(replica.resource_id for replica in database.replicas),
+                    ],
+                    labels=labels,
+                    kubernetes=kubernetes,
+                    boundary_arn=boundary_arn,
+                    wait_for=[namespace],
+                ),
+                opts=on_aws,
+            )
+            outputs["applicationRoleArn"] = application.role_arn
+        audiences = Access(
+            f"{name}-access",
+            AccessArgs(
+                spec=access,
+                resource_prefix=prefix,
+                partition=config.partition,
+                region=config.region,
+                account_id=config.general.aws_account_id,
+                cluster_name=cluster.eks_cluster.name,
+                cluster_arn=cluster.eks_cluster.arn,
+                namespace=config.workloads.namespace,
+                database=DatabaseInstances(
+                    primary_arn=database.instance.arn,
+                    primary_resource_id=database.instance.resource_id,
+                    replica_arns=[replica.arn for replica in database.replicas],
+                    replica_resource_ids=[replica.resource_id for replica in database.replicas],
+                ),
+                boundary_arn=boundary_arn,
+            ),
+            opts=on_aws,
+        )
+        if audiences.role_arns:
+            outputs["audienceRoleArns"] = pulumi.Output.from_input(audiences.role_arns)
+        return outputs, database_roles
+
     def _smoke_test(
         self, name: str, config: StackConfig, workloads: Workloads
     ) -> dict[str, pulumi.Output[object]]:
@@ -635,6 +770,8 @@ class Environment(pulumi.ComponentResource):
                 provider=workloads.provider,
                 labels=workloads.labels,
                 region=config.region,
+                service_account=APP_SERVICE_ACCOUNT,
+                database_user=APP_DATABASE_ROLE,
                 health_url=f"https://{domain}{path}" if path and domain else None,
                 health_skip_reason=(
                     "no healthCheckPath in this stack's config, so no public endpoint to call"
@@ -660,6 +797,7 @@ class Environment(pulumi.ComponentResource):
         boundary_arn: str,
         labels: dict[str, str],
         wait_for: Sequence[pulumi.Resource],
+        database_roles: Sequence[pulumi.Resource],
     ) -> dict[str, pulumi.Output[object]]:
         """Production's weekly export of anonymised data, or another stack's import of it."""
         sync, prefix = config.data_sync, config.resource_prefix
@@ -668,28 +806,6 @@ class Environment(pulumi.ComponentResource):
         if sync.data_export:
             # The export reads a replica where there is one: the primary keeps its I/O.
             source = database.replicas[0] if database.replicas else database.instance
-            roles = DatabaseJobs(
-                f"{name}-database-roles",
-                DatabaseJobsArgs(
-                    resource_prefix=prefix,
-                    namespace="database-admin",
-                    dedicated_namespace="database-admin",
-                    provider=kubernetes,
-                    labels=labels,
-                    oidc_provider_arn=cluster.oidc_provider_arn,
-                    oidc_issuer_url=cluster.oidc_issuer_url,
-                    admin_secret_arn=database.master_secret_arn,
-                    kms_key_arn=kms_key_arn,
-                    database_host=database.instance.address,
-                    database_port=database.instance.port,
-                    database_name=config.database.database_name,
-                    role=config.database.master_username,
-                    export_role=EXPORT_ROLE,
-                    wait_for=wait_for,
-                    role_boundary_arn=boundary_arn,
-                ),
-                opts=child(self, providers=[provider]),
-            )
             export = DataExport(
                 f"{name}-data-export",
                 DataExportArgs(
@@ -709,7 +825,7 @@ class Environment(pulumi.ComponentResource):
                     log_bucket=self._access_log_bucket,
                     boundary_arn=boundary_arn,
                     protect=config.general.protect_stateful_resources,
-                    wait_for=[roles, *wait_for],
+                    wait_for=[*database_roles, *wait_for],
                 ),
                 opts=on_aws,
             )

@@ -33,6 +33,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.components._common import child, type_token
+from infra.components.access.application import APP_SERVICE_ACCOUNT
 from infra.components.database_jobs import (
     AWS_CLI_IMAGE,
     NEVER,
@@ -40,6 +41,7 @@ from infra.components.database_jobs import (
     RESTRICTED_POD,
 )
 from infra.components.workloads import CONNECTION_SECRET_NAME
+from infra.config import APP_DATABASE_ROLE
 from infra.smoke import script
 
 CRONJOB_NAME = "smoke-test"
@@ -82,8 +84,8 @@ class SmokeTestArgs:
     region: str
     # The application's ServiceAccount (its IRSA role may rds-db:connect as
     # ``database_user``) and that database user: made by the access layer.
-    service_account: str = "app"
-    database_user: str = "stagecraft_app"
+    service_account: str = APP_SERVICE_ACCOUNT
+    database_user: str = APP_DATABASE_ROLE
     # https://<domain><healthCheckPath>; None: the health check is skipped,
     # and ``health_skip_reason`` says why in the run's output.
     health_url: str | None = None

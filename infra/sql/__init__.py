@@ -10,7 +10,9 @@ variables, quoted with format('%I') / %L, never pasted into the text:
 - restore.sql: replace the public schema with a pg_dump, owned by the role
   (a preview's initialData: anonymised);
 - export_role.sql: the read-only, IAM-authenticated role the data export reads as;
-- run.sh: what the Jobs run (`run.sh create|reset|drop`) with the admin
+- access_roles.sql: the environment database's IAM-authenticated roles (the
+  application, read-only and read-write people);
+- run.sh: what the Jobs run (`run.sh create|reset|drop|export-role|access-roles`) with the admin
   credentials from the environment's `database-master` secret.
 """
 
@@ -24,6 +26,7 @@ SCRIPTS = (
     "seed.sql",
     "restore.sql",
     "export_role.sql",
+    "access_roles.sql",
     "run.sh",
 )
 

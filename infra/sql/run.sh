@@ -1,5 +1,5 @@
 #!/bin/sh
-# run.sh create|reset|drop|export-role: the stack's database work, run by a Kubernetes Job
+# run.sh create|reset|drop|export-role|access-roles: the stack's database work, run by a Kubernetes Job
 # or CronJob inside the cluster (the only place that reaches the database).
 #
 # The RDS master credentials arrive as the JSON of the `database-master` secret in
@@ -56,8 +56,17 @@ case "${1:-}" in
         run_psql -v export_role="$EXPORT_ROLE" -v owner="$ROLE" -d "$DBNAME" \
             -f "$SQL_DIR/export_role.sql"
         ;;
+    access-roles)
+        # The environment database's IAM-authenticated roles: APP_ROLE always,
+        # READONLY_ROLE / READWRITE_ROLE where WANT_READONLY / WANT_READWRITE
+        # are true (ROLE owns the database).
+        run_psql -v owner="$ROLE" -v app_role="$APP_ROLE" \
+            -v readonly_role="$READONLY_ROLE" -v readonly="$WANT_READONLY" \
+            -v readwrite_role="$READWRITE_ROLE" -v readwrite="$WANT_READWRITE" \
+            -d "$DBNAME" -f "$SQL_DIR/access_roles.sql"
+        ;;
     *)
-        echo "usage: run.sh create|reset|drop|export-role" >&2
+        echo "usage: run.sh create|reset|drop|export-role|access-roles" >&2
         exit 2
         ;;
 esac

@@ -1,0 +1,1 @@
+"""Who may reach what: people's roles per audience, the application's identity."""

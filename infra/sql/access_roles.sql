@@ -1,0 +1,101 @@
+-- The environment database's login roles, every one authenticated by IAM
+-- (a 15-minute token from `aws rds generate-db-auth-token`), none with a password:
+--   app_role       the application: reads and writes rows, creates tables;
+--   readonly_role  people who may look (developers, QA in production and staging);
+--   readwrite_role people who may change rows (developers where config allows).
+-- readonly / readwrite (true|false) say whether that role is wanted here; an
+-- unwanted one that exists from an earlier config may no longer log in (its
+-- grants stay, so turning it back on is one run). Safe to run twice: every
+-- statement converges.
+--   psql -v ON_ERROR_STOP=1 -v dbname=... -v owner=... -v app_role=... \
+--        -v readonly_role=... -v readonly=true -v readwrite_role=... -v readwrite=false \
+--        -d <dbname> -f access_roles.sql
+-- Connected as the RDS master user (`owner`, the database's owner) to the
+-- application database on the primary; the replicas follow by replication.
+
+CREATE TEMPORARY TABLE wanted (name text, access text) ON COMMIT PRESERVE ROWS;
+INSERT INTO wanted
+SELECT name, access
+  FROM (VALUES (:'app_role', 'app', true),
+               (:'readonly_role', 'read-only', :'readonly'::boolean),
+               (:'readwrite_role', 'read-write', :'readwrite'::boolean)) AS v(name, access, want)
+ WHERE want;
+
+SELECT format('CREATE ROLE %I LOGIN', name)
+  FROM wanted
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = wanted.name) \gexec
+-- No password: the only way in is an IAM token, which names the role and
+-- the instance (README "Who may do what"). (SUPERUSER and REPLICATION are
+-- off from CREATE ROLE; only a superuser may even name them.)
+SELECT format('ALTER ROLE %I WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD NULL', name)
+  FROM wanted \gexec
+-- On RDS the rds_iam role switches a login to IAM authentication; a server
+-- without it (the tests') has nothing to grant.
+SELECT format('GRANT rds_iam TO %I', name)
+  FROM wanted
+ WHERE EXISTS (SELECT FROM pg_roles WHERE rolname = 'rds_iam') \gexec
+
+-- Roles no longer wanted keep their grants but cannot log in.
+SELECT format('ALTER ROLE %I NOLOGIN', name)
+  FROM (VALUES (:'readonly_role'), (:'readwrite_role')) AS v(name)
+ WHERE name NOT IN (SELECT name FROM wanted)
+   AND EXISTS (SELECT FROM pg_roles WHERE rolname = v.name) \gexec
+
+-- The database is closed to everyone not granted it: the preview stacks'
+-- roles live on the same instance (staging, dev) and must not even connect.
+SELECT format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', :'dbname') \gexec
+SELECT format('GRANT CONNECT ON DATABASE %I TO %I', :'dbname', name) FROM wanted \gexec
+SELECT format('GRANT USAGE ON SCHEMA public TO %I', name) FROM wanted \gexec
+
+-- The application creates its tables (migrations), so it may create in public.
+SELECT format('GRANT CREATE ON SCHEMA public TO %I', name)
+  FROM wanted WHERE access = 'app' \gexec
+
+-- Rows: the application and read-write people change them, read-only people read them.
+SELECT format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %I', name)
+  FROM wanted WHERE access IN ('app', 'read-write') \gexec
+SELECT format('GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO %I', name)
+  FROM wanted WHERE access IN ('app', 'read-write') \gexec
+SELECT format('GRANT SELECT ON ALL TABLES IN SCHEMA public TO %I', name)
+  FROM wanted WHERE access = 'read-only' \gexec
+SELECT format('GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO %I', name)
+  FROM wanted WHERE access = 'read-only' \gexec
+
+-- Tables created later get the same grants, whoever creates them: the owner
+-- (the data import loads as the owner) or the application's migrations.
+-- Setting another role's defaults needs membership in it: the owner created
+-- the application role (CREATEROLE gives it ADMIN OPTION), so it may join it.
+SELECT format('GRANT %I TO %I', name, :'owner')
+  FROM wanted
+ WHERE access = 'app'
+   AND NOT pg_has_role(:'owner', name, 'MEMBER') \gexec
+SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
+              'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', creator.name, grantee.name)
+  FROM (SELECT :'owner' AS name UNION SELECT name FROM wanted WHERE access = 'app') AS creator,
+       wanted AS grantee
+ WHERE grantee.access IN ('app', 'read-write') AND creator.name <> grantee.name \gexec
+SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
+              'GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO %I', creator.name, grantee.name)
+  FROM (SELECT :'owner' AS name UNION SELECT name FROM wanted WHERE access = 'app') AS creator,
+       wanted AS grantee
+ WHERE grantee.access IN ('app', 'read-write') AND creator.name <> grantee.name \gexec
+SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
+              'GRANT SELECT ON TABLES TO %I', creator.name, grantee.name)
+  FROM (SELECT :'owner' AS name UNION SELECT name FROM wanted WHERE access = 'app') AS creator,
+       wanted AS grantee
+ WHERE grantee.access = 'read-only' \gexec
+SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
+              'GRANT SELECT ON SEQUENCES TO %I', creator.name, grantee.name)
+  FROM (SELECT :'owner' AS name UNION SELECT name FROM wanted WHERE access = 'app') AS creator,
+       wanted AS grantee
+ WHERE grantee.access = 'read-only' \gexec
+
+-- People's sessions: read-only by default (the grants are what enforce it;
+-- this keeps a stray write from even trying), and no transaction left open
+-- from a laptop holding locks and vacuum back on a production database.
+SELECT format('ALTER ROLE %I SET default_transaction_read_only = on', name)
+  FROM wanted WHERE access = 'read-only' \gexec
+SELECT format('ALTER ROLE %I SET idle_in_transaction_session_timeout = %L', name, '10min')
+  FROM wanted WHERE access IN ('read-only', 'read-write') \gexec
+SELECT format('ALTER ROLE %I SET statement_timeout = %L', name, '5min')
+  FROM wanted WHERE access IN ('read-only', 'read-write') \gexec
