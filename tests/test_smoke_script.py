@@ -291,8 +291,9 @@ def test_a_failed_preparation_is_the_database_checks_failure(
     tmp_path, database_env, https, change, reason
 ):
     env = {**database_env, **{k: v.format(https=https) for k, v in change.items()}}
-    # The init container never fails the pod: the other checks still run.
-    assert _smoke("prepare", tmp_path, env).returncode == 0
+    # The init containers never fail the pod: the other checks still run.
+    assert _smoke("ca-bundle", tmp_path, env).returncode == 0
+    assert _smoke("db-token", tmp_path, env).returncode == 0
     result = _smoke("database", tmp_path, env)
     assert result.returncode == 1
     assert result.stdout.startswith(f"FAIL database: {APP_USER}@localhost:")

@@ -65,7 +65,7 @@ def test_it_runs_as_the_application_and_reads_the_applications_secret(staging):
     assert pod["serviceAccountName"] == "app"
     assert pod["restartPolicy"] == "Never"
     # One container per check, so each reports even when another fails.
-    assert [c["name"] for c in pod["initContainers"]] == ["prepare"]
+    assert [c["name"] for c in pod["initContainers"]] == ["ca-bundle", "db-token"]
     assert [c["name"] for c in pod["containers"]] == ["database", "cache", "health"]
     database = _env(staging, "database")
     assert database["DATABASE_USER"] == "stagecraft_app"

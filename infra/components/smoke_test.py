@@ -49,6 +49,10 @@ SCRIPT_CONFIGMAP_NAME = "smoke-test-script"
 # redis-cli of the official image is built with TLS (BUILD_TLS=yes); the
 # same major version as the ElastiCache engine (infra/components/cache.py).
 REDIS_IMAGE = "public.ecr.aws/docker/library/redis:7.4.2-alpine"
+# curl (curl-minimal, HTTPS included) and the system CA store come with the
+# AL2023 container image:
+# https://docs.aws.amazon.com/linux/al2023/ug/curl-minimal.html
+CURL_IMAGE = "public.ecr.aws/amazonlinux/amazonlinux:2023.9.20251117.1"
 # Where AWS publishes the CA bundle of every RDS region: fetched by the pod
 # at run time over verified HTTPS (the image's CA store), so a CA AWS adds
 # is trusted without a change here. verify-full then checks the database's
@@ -205,14 +209,15 @@ def _pod(args: SmokeTestArgs, labels: Mapping[str, str]) -> k8s.core.v1.PodTempl
             ],
             init_containers=[
                 container(
-                    "prepare",
+                    "ca-bundle",
+                    CURL_IMAGE,
+                    [k8s.core.v1.EnvVarArgs(name="RDS_CA_BUNDLE_URL", value=RDS_CA_BUNDLE_URL)],
+                ),
+                container(
+                    "db-token",
                     AWS_CLI_IMAGE,
-                    [
-                        *database_env,
-                        k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=args.region),
-                        k8s.core.v1.EnvVarArgs(name="RDS_CA_BUNDLE_URL", value=RDS_CA_BUNDLE_URL),
-                    ],
-                )
+                    [*database_env, k8s.core.v1.EnvVarArgs(name="AWS_REGION", value=args.region)],
+                ),
             ],
             containers=[
                 container("database", POSTGRES_IMAGE, database_env),
@@ -228,8 +233,7 @@ def _pod(args: SmokeTestArgs, labels: Mapping[str, str]) -> k8s.core.v1.PodTempl
                         _from_connection("REDISCLI_AUTH", "REDIS_PASSWORD"),
                     ],
                 ),
-                # The AWS CLI image (Amazon Linux) has curl and a CA store.
-                container("health", AWS_CLI_IMAGE, health_env),
+                container("health", CURL_IMAGE, health_env),
             ],
         ),
     )

@@ -3,9 +3,10 @@
 # the cluster with the application's own credentials. One check per
 # container of the `smoke-test` pod (infra/components/smoke_test.py):
 #
-#   smoke.sh prepare    init container (AWS CLI image): the RDS CA bundle and
-#                       an IAM auth token for the application's database user,
-#                       both into the pod's in-memory volume
+#   smoke.sh ca-bundle  init container (Amazon Linux, curl): the RDS CA bundle
+#   smoke.sh db-token   init container (AWS CLI): an IAM auth token for the
+#                       application's database user (both into the pod's
+#                       in-memory volume; `smoke.sh prepare` runs the two)
 #   smoke.sh database   psql, sslmode=verify-full, as that user with the token
 #   smoke.sh cache      redis-cli --tls, PING as the application's Redis user
 #   smoke.sh health     HTTPS GET of the public health endpoint, 2xx expected
@@ -32,19 +33,21 @@ first_line() {
     sed -n '/./{s/^[[:space:]]*//;p;q;}' "$1" | cut -c1-300
 }
 
-prepare() {
-    # Never fails the pod itself: the database check reports why it could
-    # not run, and the cache and health checks still run.
+# The two preparations never fail the pod themselves: the database check
+# reports why it could not run, and the cache and health checks still run.
+ca_bundle() {
     rm -f "$PREPARE_FAILED"
     if ! curl --silent --show-error --fail --proto =https --max-time 30 \
         --output "$CA_BUNDLE" "$RDS_CA_BUNDLE_URL" 2>"$WORK/prepare.err"; then
         echo "cannot fetch the RDS CA bundle $RDS_CA_BUNDLE_URL ($(first_line "$WORK/prepare.err"))" >"$PREPARE_FAILED"
-        return 0
-    fi
-    if ! grep -q 'BEGIN CERTIFICATE' "$CA_BUNDLE"; then
+    elif ! grep -q 'BEGIN CERTIFICATE' "$CA_BUNDLE"; then
         echo "$RDS_CA_BUNDLE_URL returned no PEM certificates" >"$PREPARE_FAILED"
-        return 0
     fi
+    return 0
+}
+
+db_token() {
+    [ -f "$PREPARE_FAILED" ] && return 0
     # Signed locally with the pod's IRSA credentials: it fails here when the
     # ServiceAccount cannot assume its role.
     if ! aws rds generate-db-auth-token --hostname "$DATABASE_HOST" --port "$DATABASE_PORT" \
@@ -133,9 +136,12 @@ health() {
 }
 
 case ${1:-} in
-    prepare | database | cache | health) "$1" ;;
+    ca-bundle) ca_bundle ;;
+    db-token) db_token ;;
+    prepare) ca_bundle && db_token ;;
+    database | cache | health) "$1" ;;
     *)
-        echo "usage: smoke.sh prepare|database|cache|health" >&2
+        echo "usage: smoke.sh ca-bundle|db-token|prepare|database|cache|health" >&2
         exit 2
         ;;
 esac
