@@ -125,8 +125,9 @@ class SmokeTest(pulumi.ComponentResource):
             spec=k8s.batch.v1.CronJobSpecArgs(
                 schedule=NEVER,
                 suspend=True,
-                # Two deploys' runs never overlap (the workflows' concurrency),
-                # and a run started by hand waits for none.
+                # Would matter only for scheduled runs, which never happen:
+                # `kubectl create job --from` ignores it (the deploy workflows'
+                # concurrency groups keep their runs apart).
                 concurrency_policy="Forbid",
                 job_template=k8s.batch.v1.JobTemplateSpecArgs(
                     metadata=k8s.meta.v1.ObjectMetaArgs(labels=labels),
