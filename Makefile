@@ -31,7 +31,7 @@ lint: install
 	$(BIN)/zizmor --offline --quiet .github/workflows
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(BIN)/python .ci/lint_run_blocks.py .github/workflows
-	$(BIN)/shellcheck infra/sql/run.sh infra/data_sync/export.sh infra/data_sync/import.sh .ci/run
+	$(BIN)/shellcheck infra/sql/run.sh infra/data_sync/export.sh infra/data_sync/import.sh infra/smoke/smoke.sh .ci/run
 
 typecheck: install
 	$(BIN)/mypy

@@ -2589,6 +2589,7 @@ class SecretsSpec(Section):
                 )
         return value
 
+
 # The environment database's login roles (infra/sql/access_roles.sql): no
 # passwords, IAM authentication only.
 APP_DATABASE_ROLE = "stagecraft_app"
@@ -2765,6 +2766,43 @@ class AccessSpec(Section):
         return problems
 
 
+class SmokeTestSpec(Section):
+    """The post-deploy smoke test run from inside the cluster (README 'Post-deploy smoke
+    test')."""
+
+    title: ClassVar[str] = "Post-deploy smoke test"
+
+    smoke_test: bool = Field(
+        True,
+        alias="smokeTest",
+        description=(
+            "A suspended CronJob `smoke-test` in the namespace, as the application's "
+            "ServiceAccount: connects to the database with an IAM token (sslmode=verify-full) "
+            "and to Redis over TLS with the application's credentials from `app-connection`, "
+            "and calls https://<domain><healthCheckPath> where both are set. The deploy "
+            "workflows run it after `pulumi up` (`stagecraft smoke-test`) and fail on it. "
+            "Needs dbIamAuthentication."
+        ),
+    )
+    smoke_test_deadline_seconds: int = Field(
+        300,
+        alias="smokeTestDeadlineSeconds",
+        ge=60,
+        le=1800,
+        description=(
+            "How long one smoke-test run may take, pulling its images included (the Job's "
+            "activeDeadlineSeconds): past it the run fails and so does the deploy."
+        ),
+    )
+
+    def rule_problems(self) -> list[Problem]:
+        if not self.smoke_test and "smoke_test_deadline_seconds" in self.changed_keys():
+            return [Problem(
+                _key("smokeTestDeadlineSeconds"), self.smoke_test_deadline_seconds,
+                "applies only with smokeTest: true; set it or remove this key")]  # fmt: skip
+        return []
+
+
 class EphemeralSpec(Section):
     """A preview (`pr-<n>`) or developer (`dev-<name>`) environment on a shared cluster."""
 
@@ -2922,6 +2960,7 @@ SECTIONS: tuple[type[Section], ...] = (
     DataSyncSpec,
     AccessSpec,
     SecretsSpec,
+    SmokeTestSpec,
 )
 EPHEMERAL_SECTIONS: tuple[type[Section], ...] = (GeneralSpec, WorkloadsSpec, EphemeralSpec)
 
@@ -3041,6 +3080,7 @@ class StackConfig(BaseModel):
     data_sync: DataSyncSpec
     access: AccessSpec
     secrets: SecretsSpec = Field(default_factory=SecretsSpec)
+    smoke_test: SmokeTestSpec = Field(default_factory=SmokeTestSpec)
 
     @property
     def resource_prefix(self) -> str:
@@ -3134,6 +3174,7 @@ class StackConfig(BaseModel):
         problems += self._data_sync_problems()
         problems += self._access_problems()
         problems += self._database_restore_problems()
+        problems += self._smoke_test_problems()
         if self.alerting.health_check_path and not (
             self.addons.domain and self.addons.load_balancer_controller
         ):
@@ -3221,6 +3262,16 @@ class StackConfig(BaseModel):
                     "it to 'none')")
             for a in self.access.audiences() if a.database != "none"
         ]  # fmt: skip
+
+    def _smoke_test_problems(self) -> list[Problem]:
+        """The smoke test logs in as the application does: with an IAM token."""
+        if self.smoke_test.smoke_test and not self.database.iam_authentication:
+            return [Problem(
+                _key("smokeTest"), True,
+                "connects to the database as the application's IAM-authenticated user "
+                "(no password anywhere); it needs dbIamAuthentication: true, or set "
+                "smokeTest: false")]  # fmt: skip
+        return []
 
     def _data_sync_problems(self) -> list[Problem]:
         """Export where the personal data lives, import anywhere else, never both ways."""
@@ -4054,6 +4105,7 @@ def parse_stack_config(
         data_sync=_typed(specs, DataSyncSpec),
         access=_typed(specs, AccessSpec),
         secrets=_typed(specs, SecretsSpec),
+        smoke_test=_typed(specs, SmokeTestSpec),
     )
     cross = config.cross_section_problems() + config.tier_problems()
     if cross:

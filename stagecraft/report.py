@@ -149,6 +149,7 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         "AWS budget": _budget_row(plan),
         "Production data copy (anonymised)": _data_sync_row(plan),
         **secrets_rows(plan, config),
+        "Post-deploy smoke test": _smoke_test_row(plan),
         "Saved by off-hours and Spot (vs always on, on demand)": (
             f"{money(cost.total_always_on - cost.total)} of {money(cost.total_always_on)} "
             f"({cost.saving_percent:.0f}%)"
@@ -271,6 +272,43 @@ def _data_sync_row(plan: Plan) -> str:
         parts.append(f"imports the newest dump {spec.get('schedule')} {spec.get('timeZone')} "
                      f"from {source}")  # fmt: skip
     return "; ".join(parts) or "none (seed data only)"
+
+
+def _smoke_test_row(plan: Plan) -> str:
+    """What the smoke test each deploy runs checks, as whom, and how long it may take."""
+    job = next(
+        (
+            r.inputs
+            for r in plan.of_type("kubernetes:batch/v1:CronJob")
+            if r.inputs.get("metadata", {}).get("name") == "smoke-test"
+        ),
+        None,
+    )
+    if job is None:
+        return "none"
+    spec = job.get("spec", {}).get("jobTemplate", {}).get("spec", {})
+    pod = spec.get("template", {}).get("spec", {})
+    env = {
+        e.get("name"): e.get("value")
+        for c in pod.get("containers", [])
+        for e in c.get("env", [])
+        if "value" in e
+    }
+    # The path only: each environment calls its own hostname (and the HTML
+    # report links nowhere).
+    url = str(env.get("HEALTH_URL") or "")
+    path = "/" + url.removeprefix("https://").partition("/")[2] if url else ""
+    health = (
+        f"HTTPS {path} on its domain answers 2xx"
+        if url
+        else f"health skipped ({env.get('HEALTH_SKIP_REASON')})"
+    )
+    return (
+        f"after each deploy, as ServiceAccount {pod.get('serviceAccountName')}: database as "
+        f"{env.get('DATABASE_USER')} (IAM token, verify-full TLS), Redis PING over TLS, "
+        f"{health}; fails the deploy on any failure or after "
+        f"{spec.get('activeDeadlineSeconds')} s"
+    )
 
 
 def _budget_row(plan: Plan) -> str:

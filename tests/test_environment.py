@@ -35,6 +35,8 @@ COMPONENTS = {
     "stagecraft:index:Access",
     "stagecraft:index:ApplicationIdentity",
     "stagecraft:index:DatabaseJobs",
+    # ... and its post-deploy smoke test (smokeTest is on by default).
+    "stagecraft:index:SmokeTest",
 }
 # What a stack's monitoring and alerting config adds (dev turns all of it off).
 MONITORING = {
@@ -191,6 +193,8 @@ def test_stack_outputs(production):
         # where an operator puts the third-party values, and who reads them
         "thirdPartySecretArns",
         "thirdPartySecretsReaderRoleArn",
+        # what `stagecraft smoke-test` starts a run from
+        "smokeTestCronJob",
     }
     assert production.outputs["url"] == (
         f"https://{shipped_value('stagecraft:domain', 'production')}"

@@ -50,8 +50,8 @@ def test_every_pod_in_every_plan_is_admitted_by_its_namespace(every_plan):
             judged += 1
     # sandbox's reset CronJob, each small stack's setup Job and drop CronJob,
     # production's export CronJob and export-role Job, staging's import CronJob,
-    # every full environment's access-roles Job
-    assert judged == 1 + 2 * 2 + 2 + 1 + 4
+    # every full environment's access-roles Job and smoke-test CronJob
+    assert judged == 1 + 2 * 2 + 2 + 1 + 4 + 4
 
 
 def test_the_database_admin_namespaces_enforce_restricted(every_plan):
@@ -107,7 +107,9 @@ def test_the_policy_fails_a_privileged_pod_in_a_baseline_namespace(every_plan):
     )
     assert [v.message for v in verdict.violations] == [
         "stagecraft-sandbox-database-reset-reset: hostNetwork is true; namespace sandbox "
-        "enforces baseline"
+        "enforces baseline",
+        "stagecraft-sandbox-smoke-test-cronjob: hostNetwork is true; namespace sandbox "
+        "enforces baseline",
     ]
 
 

@@ -304,3 +304,44 @@ def test_a_rollback_is_a_production_deploy_of_an_earlier_release_tag():
     # It says what it cannot undo.
     for limit in ("rows and schema changes", "comes back empty", "secrets rotated"):
         assert limit in script
+
+
+def _step_index(job: dict[str, Any], text: str) -> int:
+    return next(
+        i
+        for i, step in enumerate(job["steps"])
+        if text in str(step.get("run", "")) or text in str(step.get("with", {}).get("command", ""))
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "stack", "deploy_step"),
+    [
+        ("deploy-staging.yml", "staging", "up"),
+        ("deploy-production.yml", "production", "pulumi up --stack production"),
+    ],
+)
+def test_every_deploy_runs_the_smoke_test_after_pulumi_up_and_fails_on_it(name, stack, deploy_step):
+    job = _load(name)["jobs"]["deploy"]
+    smoke = _step_index(job, f".venv/bin/stagecraft smoke-test --stack {stack}")
+    assert smoke > _step_index(job, deploy_step)
+    step = job["steps"][smoke]
+    # Its exit status is the step's (bash -e): a failed check or a run that
+    # does not finish fails the deploy; nothing swallows it.
+    script = step["run"]
+    assert "|| true" not in script
+    assert "continue-on-error" not in step
+    assert script.strip().endswith(f".venv/bin/stagecraft smoke-test --stack {stack}")
+    assert step["timeout-minutes"] * 60 > 1800 + 120  # the longest deadline, and the margin
+    # No expression pasted into the script: the run's id reaches the Job's
+    # name through GitHub's own GITHUB_RUN_ID.
+    assert "${{" not in script
+
+
+def test_a_rollback_runs_the_smoke_test_of_the_deploy_it_calls():
+    # rollback-production.yml calls deploy-production.yml, whose deploy job has
+    # the step; a release older than the smoke test only warns.
+    job = _load("deploy-production.yml")["jobs"]["deploy"]
+    script = job["steps"][-1]["run"]
+    assert "smoke-test --help" in script
+    assert "::warning::" in script

@@ -49,9 +49,19 @@ def test_every_kubernetes_object_goes_through_that_provider(plans):
         # Secrets chart, the reader ServiceAccount, its token Role and
         # RoleBinding, the SecretStore and the ExternalSecret.
         third_party = 6
+        # The post-deploy smoke test: its CronJob and the ConfigMap of its script.
+        smoke_test = 2
         assert len(objects) == (
-            9 + 8 + edit + small_stacks + ingress_policy + monitoring + data_sync + access
+            9
+            + 8
+            + edit
+            + small_stacks
+            + ingress_policy
+            + monitoring
+            + data_sync
+            + access
             + third_party
+            + smoke_test
         )
         assert {o.provider for o in objects} == {provider.urn}
 

@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from infra.components._common import child, type_token
 from infra.components.access.application import (
+    APP_SERVICE_ACCOUNT,
     ApplicationIdentity,
     ApplicationIdentityArgs,
     database_login_settings,
@@ -65,6 +66,7 @@ from infra.components.observability.monitoring import Monitoring, MonitoringArgs
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
 from infra.components.small_stack_access import SmallStackAccess, SmallStackAccessArgs
 from infra.components.third_party_secrets import ThirdPartySecrets, ThirdPartySecretsArgs
+from infra.components.smoke_test import SmokeTest, SmokeTestArgs
 from infra.components.workloads import IngressSettings, Workloads, WorkloadsArgs
 from infra.config import (
     APP_DATABASE_ROLE,
@@ -464,6 +466,8 @@ class Environment(pulumi.ComponentResource):
                 opts=on_aws,
             )
 
+        smoke_outputs = self._smoke_test(name, config, workloads)
+
         self.outputs = {
             "clusterName": cluster.eks_cluster.name,
             "clusterEndpoint": cluster.eks_cluster.endpoint,
@@ -498,6 +502,7 @@ class Environment(pulumi.ComponentResource):
             **access_outputs,
             **data_sync_outputs,
             **third_party_outputs,
+            **smoke_outputs,
         }
         self.register_outputs(self.outputs)
 
@@ -770,6 +775,34 @@ class Environment(pulumi.ComponentResource):
         if audiences.role_arns:
             outputs["audienceRoleArns"] = pulumi.Output.from_input(audiences.role_arns)
         return outputs, database_roles
+
+    def _smoke_test(
+        self, name: str, config: StackConfig, workloads: Workloads
+    ) -> dict[str, pulumi.Output[object]]:
+        """The post-deploy smoke test: the application's access, tried from its namespace."""
+        if not config.smoke_test.smoke_test:
+            return {}
+        path, domain = config.alerting.health_check_path, config.addons.domain
+        SmokeTest(
+            f"{name}-smoke-test",
+            SmokeTestArgs(
+                namespace=workloads.namespace_name,
+                provider=workloads.provider,
+                labels=workloads.labels,
+                region=config.region,
+                service_account=APP_SERVICE_ACCOUNT,
+                database_user=APP_DATABASE_ROLE,
+                health_url=f"https://{domain}{path}" if path and domain else None,
+                health_skip_reason=(
+                    "no healthCheckPath in this stack's config, so no public endpoint to call"
+                ),
+                deadline_seconds=config.smoke_test.smoke_test_deadline_seconds,
+                wait_for=[workloads.namespace],
+            ),
+            opts=child(self),
+        )
+        # What `stagecraft smoke-test` starts a run from.
+        return {"smokeTestCronJob": pulumi.Output.from_input("smoke-test")}
 
     def _data_sync(
         self,

@@ -907,6 +907,64 @@ def check_outputs(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def smoke_test(project: Project, args: argparse.Namespace) -> int:
+    import os
+    import shutil
+    import subprocess
+    import time
+
+    from infra.config import StackConfig
+    from stagecraft import smoke_run
+
+    config = _config_of(project, args.stack)
+    if not isinstance(config, StackConfig):
+        raise UserError(
+            f"'{args.stack}' is not a full environment (dev, sandbox, staging, production): "
+            "only those have a smoke-test CronJob"
+        )
+    if not config.smoke_test.smoke_test:
+        print(f"{args.stack}: smokeTest is false, so there is no smoke test to run")
+        return EXIT_OK
+    job = args.job or smoke_run.default_job_name(
+        os.environ.get("GITHUB_RUN_ID"), os.environ.get("GITHUB_RUN_ATTEMPT"), time.time()
+    )
+    if not smoke_run.JOB_NAME.fullmatch(job):
+        raise UserError(
+            f"--job {job!r}: a Job name is 1-63 lowercase letters, digits and '-', starting "
+            "and ending with a letter or digit"
+        )
+    kubeconfig = args.kubeconfig or f".stagecraft-kubeconfig-{args.stack}"
+    smoke = smoke_run.SmokeRun(
+        namespace=config.workloads.namespace,
+        job=job,
+        kubeconfig=kubeconfig,
+        timeout_seconds=config.smoke_test.smoke_test_deadline_seconds
+        + smoke_run.WAIT_MARGIN_SECONDS,
+    )
+    write_kubeconfig = smoke_run.kubeconfig_command(config.cluster_name, config.region, kubeconfig)
+    if args.dry_run:
+        commands = [smoke.start(), smoke.kubectl("get", "job", job, "--output", "json")]
+        for line in smoke_run.describe(
+            [*([] if args.kubeconfig else [write_kubeconfig]), *commands]
+        ):
+            print(line)
+        print(f"(the second repeated until the Job completes or fails, at most "
+              f"{smoke.timeout_seconds} s; then each check's log)")  # fmt: skip
+        return EXIT_OK
+    for tool in ("kubectl", *(() if args.kubeconfig else ("aws",))):
+        if shutil.which(tool) is None:
+            raise UserError(f"smoke-test needs `{tool}` on PATH")
+    if not args.kubeconfig:
+        wrote = subprocess.run(write_kubeconfig, capture_output=True, text=True, check=False)
+        if wrote.returncode != 0:
+            raise UserError(f"`{' '.join(write_kubeconfig)}` failed: {wrote.stderr.strip()}")
+    try:
+        passed = smoke_run.run(smoke)
+    except smoke_run.SmokeTestError as error:
+        raise UserError(str(error)) from None
+    return EXIT_OK if passed else EXIT_FAILED
+
+
 def docs(project: Project, args: argparse.Namespace) -> int:
     from stagecraft.docs import (
         MissingSectionError,

@@ -366,6 +366,32 @@ def _parser() -> argparse.ArgumentParser:
         help="the JSON file; - for standard input; omitted: standard input when piped",
     )
 
+    smoke_test = sub.add_parser(
+        "smoke-test",
+        help="after a deploy: run the environment's smoke-test Job and fail on it",
+        description="Start a Job from the stack's suspended CronJob smoke-test (database as "
+        "the application's IAM user over verify-full TLS, Redis PING over TLS, the public "
+        "health endpoint), wait until it completes or fails, print one line per check. Exit "
+        "1 when a check failed or the run did not finish in time. Needs kubectl and the AWS "
+        "CLI, as one of the cluster's admins.",
+    )
+    smoke_test.add_argument("--stack", "-s", required=True, help="a full environment, e.g. staging")
+    smoke_test.add_argument(
+        "--job",
+        default=None,
+        help="the run's Job name (default: smoke-test-<GITHUB_RUN_ID>-<GITHUB_RUN_ATTEMPT> in "
+        "a workflow, else smoke-test-<UTC time>)",
+    )
+    smoke_test.add_argument(
+        "--kubeconfig",
+        default=None,
+        help="a kubeconfig for the cluster (default: written by `aws eks update-kubeconfig` "
+        "to .stagecraft-kubeconfig-<stack>)",
+    )
+    smoke_test.add_argument(
+        "--dry-run", action="store_true", help="print the commands it would run, run nothing"
+    )
+
     docs = sub.add_parser(
         "docs",
         help="regenerate (or check) the README tables",
@@ -410,6 +436,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "env": commands.env,
             "restore": commands.restore,
             "docs": commands.docs,
+            "smoke-test": commands.smoke_test,
         }[args.command]
         return handler(project, args)
     except BrokenPipeError:
