@@ -65,8 +65,8 @@ from infra.components.observability.monitoring import NAMESPACE as MONITORING_NA
 from infra.components.observability.monitoring import Monitoring, MonitoringArgs
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
 from infra.components.small_stack_access import SmallStackAccess, SmallStackAccessArgs
-from infra.components.third_party_secrets import ThirdPartySecrets, ThirdPartySecretsArgs
 from infra.components.smoke_test import SmokeTest, SmokeTestArgs
+from infra.components.third_party_secrets import ThirdPartySecrets, ThirdPartySecretsArgs
 from infra.components.workloads import IngressSettings, Workloads, WorkloadsArgs
 from infra.config import (
     APP_DATABASE_ROLE,
