@@ -9,6 +9,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.components._common import child, type_token
+from infra.components.access.session_manager import SessionManager, SessionManagerArgs
 from infra.components.addons import (
     ClusterAddons,
     ClusterAddonsArgs,
@@ -39,6 +40,7 @@ from infra.components.data_sync.importer import (
     DataImportArgs,
 )
 from infra.components.database import (
+    POSTGRES_PORT,
     Database,
     DatabaseArgs,
     instance_identifier,
@@ -73,6 +75,9 @@ class Environment(pulumi.ComponentResource):
     """
 
     outputs: dict[str, pulumi.Output[object]]
+    # The bastion people reach through Session Manager, where config has one:
+    # its `target` is what the audience roles' session policies name.
+    session_manager: SessionManager | None
 
     def __init__(
         self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
@@ -347,6 +352,17 @@ class Environment(pulumi.ComponentResource):
             wait_for=[*cluster.ready, *addons.releases],
         )
 
+        shell_outputs = self._shell_access(
+            name,
+            config,
+            provider=provider,
+            network=network,
+            database=database,
+            cache=cache,
+            kms_key_arn=kms_key_arn,
+            boundary_arn=boundary_arn,
+        )
+
         small_stack_outputs: dict[str, pulumi.Output[object]] = {}
         if namespaces:
             # The pr-<n>/dev-<name> stacks this cluster hosts run their
@@ -450,6 +466,7 @@ class Environment(pulumi.ComponentResource):
             **observability_outputs,
             **cost_outputs,
             **data_sync_outputs,
+            **shell_outputs,
         }
         self.register_outputs(self.outputs)
 
@@ -717,6 +734,46 @@ class Environment(pulumi.ComponentResource):
                     ANONYMISED_SNAPSHOT_DATABASE
                 )
         return outputs
+
+
+    def _shell_access(
+        self,
+        name: str,
+        config: StackConfig,
+        *,
+        provider: aws.Provider,
+        network: Network,
+        database: Database,
+        cache: Cache,
+        kms_key_arn: pulumi.Output[str],
+        boundary_arn: str,
+    ) -> dict[str, pulumi.Output[object]]:
+        """The Session Manager bastion, where config has one (no SSH anywhere)."""
+        self.session_manager = None
+        if not config.shell_access.bastion:
+            return {}
+        self.session_manager = SessionManager(
+            f"{name}-shell-access",
+            SessionManagerArgs(
+                spec=config.shell_access,
+                resource_prefix=config.resource_prefix,
+                region=config.region,
+                account_id=config.general.aws_account_id,
+                partition=config.partition,
+                vpc_id=network.vpc.id,
+                private_subnet_ids=network.private_subnet_ids,
+                kms_key_arn=kms_key_arn,
+                database_security_group_id=database.security_group.id,
+                database_port=POSTGRES_PORT,
+                database_hosts=[database.instance.address, *(r.address for r in database.replicas)],
+                cache_security_group_id=cache.security_group.id,
+                cache_port=REDIS_PORT,
+                cache_hosts=[cache.primary_address],
+                boundary_arn=boundary_arn,
+            ),
+            opts=child(self, providers=[provider]),
+        )
+        return dict(self.session_manager.outputs)
 
 
 def _autoscaling_group(groups: Sequence[aws.eks.outputs.NodeGroupResource]) -> str:
