@@ -202,7 +202,9 @@ def _shell_access_row(plan: Plan) -> str:
             else "UNENCRYPTED root volume",
         ]  # fmt: skip
         parts.append(f"Session Manager bastion ({inputs.get('instanceType')}): {', '.join(facts)}")
-    logs = {g.inputs.get("name"): g.inputs for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup")}
+    logs = {
+        g.inputs.get("name"): g.inputs for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup")
+    }
     for document in plan.of_type(SESSION_DOCUMENT):
         content = json.loads(str(document.inputs.get("content") or "{}"))
         if content.get("sessionType") != "Standard_Stream":

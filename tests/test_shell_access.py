@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -86,10 +87,11 @@ def test_the_image_is_the_latest_al2023_of_the_instance_architecture_and_kept(pr
     bastion = _bastion(production)
     # What the mock answers for the arm64 parameter (t4g is Graviton).
     mocks = StagecraftMocks(REGION, ACCOUNT)
-    arm64 = mocks.call(
-        type("Args", (), {"token": "aws:ssm/getParameter:getParameter",
-                          "args": {"name": AMI_PARAMETER.format(arch="arm64")}})()  # fmt: skip
-    )[0]["value"]
+    call = SimpleNamespace(
+        token="aws:ssm/getParameter:getParameter",
+        args={"name": AMI_PARAMETER.format(arch="arm64")},
+    )
+    arm64 = mocks.call(call)[0]["value"]  # type: ignore[arg-type]
     assert bastion.inputs["ami"] == arm64
     # A newly published image does not replace the bastion on an unrelated `up`.
     assert "ami" in bastion.ignore_changes
@@ -117,7 +119,10 @@ def test_nothing_may_reach_the_bastion(production):
 def test_the_bastion_goes_out_only_to_https_and_the_data_stores(production):
     group = _bastion_group(production)
     egress = {
-        (r.inputs["fromPort"], r.inputs.get("cidrIpv4") or r.inputs.get("referencedSecurityGroupId"))
+        (
+            r.inputs["fromPort"],
+            r.inputs.get("cidrIpv4") or r.inputs.get("referencedSecurityGroupId"),
+        )
         for r in production.of_type(EGRESS)
         if r.inputs["securityGroupId"] == group
     }
@@ -166,7 +171,9 @@ def test_port_forwarding_reaches_this_environments_data_stores_only(production):
     assert content["properties"]["type"] == "LocalPortForwarding"
     hosts = content["parameters"]["host"]["allowedValues"]
     replicas = [
-        r for r in production.of_type("aws:rds/instance:Instance") if "replicateSourceDb" in r.inputs
+        r
+        for r in production.of_type("aws:rds/instance:Instance")
+        if "replicateSourceDb" in r.inputs
     ]
     assert len(replicas) == 1
     # The primary first (the default), its replica, the cache's primary endpoint.
@@ -193,7 +200,9 @@ def test_the_bastion_role_has_session_manager_and_its_log_group_under_the_bounda
     ]
     assert attached == ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]
     (inline,) = [
-        p for p in production.of_type("aws:iam/rolePolicy:RolePolicy") if p.name.endswith("-bastion")
+        p
+        for p in production.of_type("aws:iam/rolePolicy:RolePolicy")
+        if p.name.endswith("-bastion")
     ]
     policy = json.loads(inline.inputs["policy"])
     group = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/aws/ssm/stagecraft-production/sessions"

@@ -735,7 +735,6 @@ class Environment(pulumi.ComponentResource):
                 )
         return outputs
 
-
     def _shell_access(
         self,
         name: str,

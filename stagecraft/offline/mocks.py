@@ -305,7 +305,9 @@ class StagecraftMocks(Mocks):
             # AWS's public parameters (the latest AMI ids) are the only ones read.
             name = str(args.args.get("name", ""))
             if not name.startswith("/aws/service/"):
-                raise OfflineMockError(f"the offline plan knows only AWS's public parameters: {name}")
+                raise OfflineMockError(
+                    f"the offline plan knows only AWS's public parameters: {name}"
+                )
             value = f"ami-0{_digest(self.region, name)[:16]}"
             return {
                 "id": name,

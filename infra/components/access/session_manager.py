@@ -436,9 +436,7 @@ class SessionManager(pulumi.ComponentResource):
     ) -> tuple[aws.iam.InstanceProfile, list[pulumi.Resource]]:
         """The instance profile: Session Manager's managed policy, and logging to its group."""
         policy = pulumi.Output.all(self.log_group.arn, args.kms_key_arn).apply(
-            lambda v: json.dumps(
-                instance_role_policy(log_group_arn=str(v[0]), key_arn=str(v[1]))
-            )
+            lambda v: json.dumps(instance_role_policy(log_group_arn=str(v[0]), key_arn=str(v[1])))
         )
         role, inline = service_role(
             self,
