@@ -10,7 +10,6 @@ refused with one clear line.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 
 from infra.components.access.session_manager import (
     AMI_PARAMETER,
+    SessionKind,
     SessionTarget,
     session_policy,
     session_statements,
@@ -26,6 +26,7 @@ from infra.config import BASTION_INSTANCE_FAMILIES, ConfigError
 from stagecraft.cost import estimate, load_prices
 from stagecraft.offline.engine import Plan, PlannedResource, evaluate
 from stagecraft.offline.mocks import StagecraftMocks
+from stagecraft.offline.stackfiles import Project
 from tests.conftest import ACCOUNT, REPO, edit_stack, stack_config
 from tests.iam_evaluation import decide
 
@@ -97,7 +98,7 @@ def test_the_image_is_the_latest_al2023_of_the_instance_architecture_and_kept(pr
     assert "ami" in bastion.ignore_changes
 
 
-def test_an_x86_bastion_gets_the_x86_image(scratch: Path, production):
+def test_an_x86_bastion_gets_the_x86_image(scratch, production):
     edit_stack(scratch, "staging", **{"stagecraft:bastionInstanceType": "t3.micro"})
     plan = evaluate("staging", project_dir=scratch)
     assert plan.one(INSTANCE).inputs["instanceType"] == "t3.micro"
@@ -246,10 +247,13 @@ def test_the_bastion_is_priced_all_month_with_its_volume(production):
     prices = load_prices()
     cost = estimate(production, budget=1800)
     lines = [line for line in cost.lines if line.type == INSTANCE]
-    hours = prices.hours
+    hourly = prices.price("ec2", "instance_per_hour", "t4g.nano")
+    per_gb = prices.price("ebs", "gp3_per_gb_month")
+    assert hourly
+    assert per_gb
     assert [round(line.monthly, 4) for line in lines] == [
-        round(prices.price("ec2", "instance_per_hour", "t4g.nano") * hours, 4),
-        round(8 * prices.price("ebs", "gp3_per_gb_month"), 4),
+        round(hourly * prices.hours, 4),
+        round(8 * per_gb, 4),
     ]
 
 
@@ -265,7 +269,7 @@ def test_every_bastion_type_the_config_accepts_has_a_price():
 # --------------------------------------------------------------------------- #
 
 
-def _problems(project, stack: str, **overrides: Any) -> list[str]:
+def _problems(project: Project, stack: str, **overrides: Any) -> list[str]:
     with pytest.raises(ConfigError) as raised:
         stack_config(project, stack, **overrides)
     return [str(p) for p in raised.value.problems]
@@ -303,7 +307,7 @@ def test_bastion_keys_without_a_bastion_are_refused(project):
     assert any("stagecraft:bastionInstanceType" in p for p in problems)
 
 
-def test_a_bad_value_is_one_clean_error_from_the_cli(scratch: Path, capsys):
+def test_a_bad_value_is_one_clean_error_from_the_cli(scratch, capsys):
     from stagecraft.cli.main import main
 
     edit_stack(scratch, "staging", **{"stagecraft:bastionInstanceType": "m5.large"})
@@ -333,9 +337,9 @@ DOCUMENTS = f"arn:aws:ssm:{REGION}:{ACCOUNT}:document"
 CHECKED = {"ssm:SessionDocumentAccessCheck": "true"}
 
 
-def _as_caller(kind: str) -> dict[str, Any]:
+def _as_caller(kind: SessionKind) -> dict[str, Any]:
     """The policy with ${aws:userid} filled in as IAM does for CALLER."""
-    text = session_policy(kind, TARGET)  # type: ignore[arg-type]
+    text = session_policy(kind, TARGET)
     return json.loads(text.replace("${aws:userid}", CALLER))
 
 
@@ -360,8 +364,9 @@ def test_a_person_starts_sessions_on_this_bastion_with_this_document_only(kind, 
 
 
 def test_every_start_session_statement_requires_the_document_check():
-    for kind in ("shell", "port-forwarding"):
-        for statement in session_statements(kind, TARGET):  # type: ignore[arg-type]
+    kinds: tuple[SessionKind, ...] = ("shell", "port-forwarding")
+    for kind in kinds:
+        for statement in session_statements(kind, TARGET):
             if "ssm:StartSession" in json.dumps(statement["Action"]):
                 assert statement["Condition"] == {
                     "BoolIfExists": {"ssm:SessionDocumentAccessCheck": "true"}
