@@ -9,6 +9,7 @@ refused with one clear line.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 from typing import Any
@@ -388,3 +389,25 @@ def test_only_a_shell_may_encrypt_with_the_environment_key():
     assert decide(_as_caller("port-forwarding"), "kms:GenerateDataKey", TARGET.key_arn) != (
         "allowed"
     )
+
+
+def test_the_report_tells_a_weakened_bastion(production):
+    from stagecraft.report import _shell_access_row
+
+    assert _shell_access_row(production).startswith(
+        "Session Manager bastion (t4g.nano): no inbound rule, no public IP, no SSH key, IMDSv2"
+    )
+    weak = dataclasses.replace(
+        production,
+        resources=[
+            dataclasses.replace(
+                r, inputs={**r.inputs, "associatePublicIpAddress": True, "keyName": "ops"}
+            )
+            if r.type == INSTANCE
+            else r
+            for r in production.resources
+        ],
+    )
+    row = _shell_access_row(weak)
+    assert "PUBLIC IP" in row
+    assert "SSH KEY" in row
