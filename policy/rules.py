@@ -359,7 +359,11 @@ def _eks_logging(args: ResourceValidationArgs, report: ReportViolation) -> None:
 
 # Log groups that are the audit trail: who did what to the cluster, what
 # crossed the network.  Application and database logs are kept shorter.
-AUDIT_LOG_GROUPS = re.compile(r"^/aws/(eks/[^/]+/cluster|vpc/.+/flow-logs|cloudtrail/.+)$")
+# The audit trail: EKS control plane, flow logs, CloudTrail, and what people
+# typed in Session Manager shells.
+AUDIT_LOG_GROUPS = re.compile(
+    r"^/aws/(eks/[^/]+/cluster|vpc/.+/flow-logs|cloudtrail/.+|ssm/[^/]+/sessions)$"
+)
 
 
 def _log_groups(args: ResourceValidationArgs, report: ReportViolation) -> None:

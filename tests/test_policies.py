@@ -417,6 +417,7 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("eks-secrets-encryption", _props(EKS, encryptionConfig=_DELETE), "not envelope-encrypted", {}),
     ("eks-control-plane-logging", _props(EKS, enabledClusterLogTypes=["api", "audit", "authenticator"]), "not enabled: controllerManager, scheduler", {}),
     ("log-groups-encrypted-and-retained", _props(LOG, lambda r: r.inputs["name"].endswith("/cluster"), retentionInDays=30), "keeps 30 days; the policy requires 365", {}),
+    ("log-groups-encrypted-and-retained", _props(LOG, lambda r: r.inputs["name"].endswith("/sessions"), retentionInDays=90), "audit log group /aws/ssm/stagecraft-production/sessions keeps 90 days; the policy requires 365", {}),
     ("log-groups-encrypted-and-retained", _props(LOG, kmsKeyId=_DELETE), "is not encrypted with a customer-managed key", {}),
     ("log-groups-encrypted-and-retained", _props(LOG, retentionInDays=_DELETE), "keeps its logs for ever", {}),
     ("kms-key-rotation", _props("aws:kms/key:Key", enableKeyRotation=False), "automatic key rotation is off", {}),
