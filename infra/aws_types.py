@@ -110,6 +110,8 @@ NAME_RULES: dict[str, NameRule] = {
     "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration": NameRule(
         "configurationName", 128, autonamed=False
     ),
+    # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateDocument.html
+    "aws:ssm/document:Document": NameRule("name", 128, autonamed=False),
 }
 
 # AWS types whose instances have no name of their own (an id AWS assigns, or
@@ -129,6 +131,9 @@ UNNAMED_AWS_TYPES = frozenset(
         "aws:ec2/flowLog:FlowLog",
         "aws:ec2transitgateway/vpcAttachment:VpcAttachment",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+        # An id EC2 assigns (i-...); its Name tag is not a name.
+        "aws:ec2/instance:Instance",
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
         "aws:iam/openIdConnectProvider:OpenIdConnectProvider",
         "aws:kms/key:Key",

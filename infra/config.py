@@ -2803,6 +2803,102 @@ class SmokeTestSpec(Section):
         return []
 
 
+# Session Manager shell access (README "Shell access"). A bastion is a small
+# Graviton or burstable instance: it only relays sessions, so anything larger
+# is money spent on nothing. Sizes are the ones the price table knows.
+BASTION_INSTANCE_FAMILIES: dict[str, frozenset[str]] = {
+    **dict.fromkeys(("t4g", "t3", "t3a"), frozenset({"nano", "micro", "small"})),
+}
+# Session Manager's own limits on a session document's idleSessionTimeout and
+# maxSessionDuration (minutes):
+# https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-schema.html
+SESSION_IDLE_TIMEOUT_MINUTES = (1, 60)
+SESSION_MAX_DURATION_MINUTES = (1, 1440)
+# The keys that mean something only with a bastion.
+BASTION_KEYS = (
+    "bastion_instance_type",
+    "session_log_retention_days",
+    "session_idle_timeout_minutes",
+    "session_max_duration_minutes",
+)
+
+
+class ShellAccessSpec(Section):
+    """No SSH anywhere: shell and database access through Systems Manager Session Manager
+    (README 'Shell access')."""
+
+    title: ClassVar[str] = "Shell access (Session Manager)"
+
+    bastion: bool = Field(
+        False,
+        alias="bastion",
+        description=(
+            "A small EC2 instance in a private subnet (no public address, a security group "
+            "with no inbound rule, IMDSv2 only, root volume encrypted with the environment's "
+            "key) that people reach only through Session Manager: a shell logged to an "
+            "encrypted CloudWatch log group, or port forwarding to this environment's "
+            "database and cache. No SSH key exists anywhere."
+        ),
+    )
+    bastion_instance_type: str = Field(
+        "t4g.nano",
+        alias="bastionInstanceType",
+        description=(
+            "EC2 type of the bastion: t4g (Graviton, the default), t3 or t3a, nano to small. "
+            "It only relays sessions; the Amazon Linux 2023 image is the one for its "
+            "architecture."
+        ),
+    )
+    session_log_retention_days: int = Field(
+        365,
+        alias="sessionLogRetentionDays",
+        description=(
+            "Days CloudWatch keeps every shell session's input and output (encrypted with the "
+            "environment's key); one of CloudWatch's allowed periods, at least 365 in "
+            "production. Port-forwarding sessions carry no readable stream: CloudTrail "
+            "records who opened them, to which host and port."
+        ),
+    )
+    session_idle_timeout_minutes: int = Field(
+        20,
+        alias="sessionIdleTimeoutMinutes",
+        ge=SESSION_IDLE_TIMEOUT_MINUTES[0],
+        le=SESSION_IDLE_TIMEOUT_MINUTES[1],
+        description="Minutes of no input after which Session Manager ends a shell session.",
+    )
+    session_max_duration_minutes: int = Field(
+        240,
+        alias="sessionMaxDurationMinutes",
+        ge=SESSION_MAX_DURATION_MINUTES[0],
+        le=SESSION_MAX_DURATION_MINUTES[1],
+        description="Minutes after which Session Manager ends any shell session, idle or not.",
+    )
+
+    @field_validator("bastion_instance_type")
+    @classmethod
+    def _instance_type(cls, value: str) -> str:
+        return _check_instance_type(value, "", BASTION_INSTANCE_FAMILIES)
+
+    @field_validator("session_log_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        return _check_log_retention(value)
+
+    def rule_problems(self) -> list[Problem]:
+        if self.bastion:
+            return []
+        changed = self.changed_keys()
+        return [
+            Problem(
+                _key(_alias_of(ShellAccessSpec, name)),
+                getattr(self, name),
+                "applies only with bastion: true; set it or remove this key",
+            )
+            for name in BASTION_KEYS
+            if name in changed
+        ]
+
+
 class EphemeralSpec(Section):
     """A preview (`pr-<n>`) or developer (`dev-<name>`) environment on a shared cluster."""
 
@@ -2961,6 +3057,7 @@ SECTIONS: tuple[type[Section], ...] = (
     AccessSpec,
     SecretsSpec,
     SmokeTestSpec,
+    ShellAccessSpec,
 )
 EPHEMERAL_SECTIONS: tuple[type[Section], ...] = (GeneralSpec, WorkloadsSpec, EphemeralSpec)
 
@@ -3081,6 +3178,7 @@ class StackConfig(BaseModel):
     access: AccessSpec
     secrets: SecretsSpec = Field(default_factory=SecretsSpec)
     smoke_test: SmokeTestSpec = Field(default_factory=SmokeTestSpec)
+    shell_access: ShellAccessSpec
 
     @property
     def resource_prefix(self) -> str:
@@ -3474,6 +3572,11 @@ class StackConfig(BaseModel):
              "alarms (the seeds page PagerDuty around the clock)"),
             ("workingHours", self.cost.working_hours, not self.cost.working_hours,
              "must be empty in production: production runs around the clock"),
+            ("sessionLogRetentionDays", self.shell_access.session_log_retention_days,
+             self.shell_access.session_log_retention_days >= PRODUCTION_MIN_AUDIT_LOG_DAYS
+             or not self.shell_access.bastion,
+             f"must be at least {PRODUCTION_MIN_AUDIT_LOG_DAYS} in production: what was typed "
+             "on the bastion is audit trail, kept as long as auditLogRetentionDays"),
             ("healthCheckPath", self.alerting.health_check_path,
              bool(self.alerting.health_check_path) or not self.addons.load_balancer_controller
              or self.region != HEALTH_CHECK_METRICS_REGION,
@@ -4106,6 +4209,7 @@ def parse_stack_config(
         access=_typed(specs, AccessSpec),
         secrets=_typed(specs, SecretsSpec),
         smoke_test=_typed(specs, SmokeTestSpec),
+        shell_access=_typed(specs, ShellAccessSpec),
     )
     cross = config.cross_section_problems() + config.tier_problems()
     if cross:

@@ -99,6 +99,8 @@ SCHEDULE = "aws:scheduler/schedule:Schedule"
 SCHEDULER_PRINCIPAL = "scheduler.amazonaws.com"
 NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
 NODE_GROUP = "aws:eks/nodeGroup:NodeGroup"
+EC2_INSTANCE = "aws:ec2/instance:Instance"
+SSM_DOCUMENT = "aws:ssm/document:Document"
 
 REQUIRED_TAGS = ("environment", "project", "stack", "managed-by", "owner", "cost-center")
 DATA_PORTS = (5432, 6379)
@@ -358,7 +360,11 @@ def _eks_logging(args: ResourceValidationArgs, report: ReportViolation) -> None:
 
 # Log groups that are the audit trail: who did what to the cluster, what
 # crossed the network.  Application and database logs are kept shorter.
-AUDIT_LOG_GROUPS = re.compile(r"^/aws/(eks/[^/]+/cluster|vpc/.+/flow-logs|cloudtrail/.+)$")
+# The audit trail: EKS control plane, flow logs, CloudTrail, and what people
+# typed in Session Manager shells.
+AUDIT_LOG_GROUPS = re.compile(
+    r"^/aws/(eks/[^/]+/cluster|vpc/.+/flow-logs|cloudtrail/.+|ssm/[^/]+/sessions)$"
+)
 
 
 def _log_groups(args: ResourceValidationArgs, report: ReportViolation) -> None:
@@ -1403,6 +1409,77 @@ def _stack_prefix(urn: str, project: str) -> str:
     return f"{project}-{_stack_of(urn)}"
 
 
+def _dependencies(resource: Any, prop: str) -> list[str]:
+    """The URNs ``prop`` of ``resource`` was computed from (the resources it names)."""
+    return list((resource.property_dependencies or {}).get(prop, []))
+
+
+def _bastions_hardened(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every EC2 instance (the Session Manager bastion) is reachable through Systems
+    Manager only: no public address, no key pair, no inbound rule; IMDSv2 only, and
+    a root volume encrypted with a customer-managed key."""
+    resources = list(args.resources)
+    for instance in (r for r in resources if r.resource_type == EC2_INSTANCE):
+        props, urn = instance.props, instance.urn
+        if props.get("associatePublicIpAddress") is not False:
+            report(f"{instance.name} may get a public IP address (associatePublicIpAddress "
+                   "is not false)", urn)  # fmt: skip
+        if props.get("keyName"):
+            report(f"{instance.name} has an SSH key pair ({props.get('keyName')}): shell "
+                   "access goes through Session Manager", urn)  # fmt: skip
+        if (props.get("metadataOptions") or {}).get("httpTokens") != "required":
+            report(f"{instance.name} may use IMDSv1 (metadataOptions.httpTokens is not "
+                   "required)", urn)  # fmt: skip
+        root = props.get("rootBlockDevice") or {}
+        if str(root.get("encrypted")).lower() != "true" or not root.get("kmsKeyId"):
+            report(f"{instance.name}'s root volume is not encrypted with a customer-managed "
+                   "key", urn)  # fmt: skip
+        # Its groups by id (known once they exist) and by URN where the engine
+        # sends property dependencies (a first `pulumi preview`).
+        group_ids = {str(g) for g in _plain(props.get("vpcSecurityGroupIds")) or []}
+        group_urns = set(_dependencies(instance, "vpcSecurityGroupIds")) | {
+            d.urn for d in instance.dependencies or [] if d.resource_type == SECURITY_GROUP
+        }
+        for resource in resources:
+            if not _ingress_rules(resource):
+                continue
+            if resource.resource_type == SECURITY_GROUP:
+                admits = resource.urn in group_urns
+            elif resource.resource_type in (INGRESS_RULE, SECURITY_GROUP_RULE):
+                target = _plain(resource.props.get("securityGroupId"))
+                admits = str(target) in group_ids or bool(
+                    set(_dependencies(resource, "securityGroupId")) & group_urns
+                )
+            else:
+                admits = False
+            if admits:
+                report(f"{instance.name} admits inbound traffic ({resource.name}): Session "
+                       "Manager needs none, its agent dials out", resource.urn)  # fmt: skip
+
+
+def _session_logs_encrypted(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    """A shell session document logs every session to CloudWatch, encrypted, and
+    encrypts the session itself with a KMS key; nobody runs as another OS user."""
+    props = args.props
+    content = _document(props.get("content"))
+    if props.get("documentType") != "Session" or content.get("sessionType") != "Standard_Stream":
+        args.not_applicable("only shell (Standard_Stream) session documents log sessions")
+    inputs = content.get("inputs") or {}
+    name = props.get("name")
+    if not inputs.get("cloudWatchLogGroupName"):
+        report(f"session document {name} logs sessions nowhere (no cloudWatchLogGroupName)",
+               args.urn)  # fmt: skip
+    if inputs.get("cloudWatchEncryptionEnabled") is not True:
+        report(f"session document {name} logs to a group it does not require encrypted "
+               "(cloudWatchEncryptionEnabled is not true)", args.urn)  # fmt: skip
+    if not inputs.get("kmsKeyId"):
+        report(f"session document {name} does not encrypt session data with a KMS key "
+               "(no kmsKeyId)", args.urn)  # fmt: skip
+    if inputs.get("runAsEnabled") is True:
+        report(f"session document {name} lets sessions run as another OS user (runAsEnabled)",
+               args.urn)  # fmt: skip
+
+
 def _rds_not_public(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.props.get("publiclyAccessible"):
         report("publiclyAccessible is true", args.urn)
@@ -1696,6 +1773,18 @@ RULES: tuple[Rule, ...] = (
                                      "default": []},
              "dataSyncPeers": {"type": "array", "items": {"type": "string"}, "default": []},
          }),
+    Rule("bastion-hardened", "An EC2 instance (the Session Manager bastion) has no public "
+         "address, no SSH key and no inbound rule; IMDSv2 only; its root volume is encrypted "
+         "with a customer-managed key.", Severity.HIGH, "Keep the bastion as "
+         "infra/components/access/session_manager.py makes it: private subnet, "
+         "associate_public_ip_address=False, no key_name, no ingress rule, http_tokens "
+         "'required', root_block_device encrypted with the environment's key.", "EC2.8",
+         ("CKV_AWS_79", "CKV_AWS_88", "CKV_AWS_8"), (), validate_stack=_bastions_hardened),
+    Rule("session-logs-encrypted", "A shell session document logs every session to an "
+         "encrypted CloudWatch log group and encrypts session data with a KMS key; no Run As.",
+         Severity.HIGH, "Set cloudWatchLogGroupName, cloudWatchEncryptionEnabled: true and "
+         "kmsKeyId (the environment's key), runAsEnabled: false in the document's inputs.",
+         None, ("CKV_AWS_112", "CKV_AWS_113"), (SSM_DOCUMENT,), _session_logs_encrypted),
     Rule("data-sync-confined", "Production's anonymised dumps: only its export job writes "
          "them, only the import roles policy config names read them, and an import job only "
          "reads.", Severity.CRITICAL,

@@ -47,6 +47,10 @@ FREE_TYPES = frozenset(
         "aws:ec2/launchTemplate:LaunchTemplate",  # the node volumes are priced on the node group
         "aws:ec2/securityGroup:SecurityGroup",
         "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+        "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+        # Session Manager costs nothing for EC2 instances; the bastion itself is priced.
+        "aws:ssm/document:Document",
+        "aws:iam/instanceProfile:InstanceProfile",
         "aws:ec2/flowLog:FlowLog",  # billed as log ingestion on its log group
         "aws:iam/role:Role",
         "aws:iam/rolePolicy:RolePolicy",
@@ -516,6 +520,25 @@ def _node_group(r: PlannedResource, plan: Plan, p: PriceTable, __: Usage) -> lis
     ]
 
 
+def _ec2_instance(r: PlannedResource, _: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+    """A standalone instance (the Session Manager bastion), on all month, and its root volume.
+
+    Session Manager itself costs nothing for EC2 instances; its shell logs
+    are priced on their log group.
+    """
+    instance_type = str(r.inputs.get("instanceType"))
+    hourly = p.price("ec2", "instance_per_hour", instance_type)
+    if hourly is None:
+        return _unpriced(r, f"EC2 {instance_type}")
+    root = r.inputs.get("rootBlockDevice") or {}
+    gib = int(root.get("volumeSize") or 8)
+    per_gb = p.price("ebs", "gp3_per_gb_month") or 0.0
+    return [
+        _line(r, f"{instance_type}, {p.hours:.0f} h x ${hourly}", "priced", hourly * p.hours),
+        _line(r, f"{gib} GiB gp3 root volume, ${per_gb}/GB-month", "priced", gib * per_gb),
+    ]
+
+
 def _nat_gateway(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> list[CostLine]:
     hourly = p.price("vpc", "nat_gateway_per_hour") or 0.0
     per_gb = p.price("vpc", "nat_gateway_per_gb") or 0.0
@@ -831,6 +854,7 @@ PRICERS: dict[str, Pricer] = {
     "aws:ec2/natGateway:NatGateway": _nat_gateway,
     "aws:ec2transitgateway/vpcAttachment:VpcAttachment": _transit_gateway_attachment,
     "aws:ec2/eip:Eip": _public_ip,
+    "aws:ec2/instance:Instance": _ec2_instance,
     "aws:rds/instance:Instance": _rds_instance,
     "aws:elasticache/replicationGroup:ReplicationGroup": _replication_group,
     "aws:kms/key:Key": _kms_key,

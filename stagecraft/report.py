@@ -110,6 +110,8 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         if not public_data and not open_rules
         else f"OPEN: {', '.join(public_data + open_rules)}"
     )
+    if not public_data and not open_rules and _bastion_forwards(plan):
+        data_access = "cluster nodes, and the Session Manager bastion (port forwarding)"
 
     ingress = _ingress_row(plan)
     dns_records = _dns_records_row(plan)
@@ -150,6 +152,7 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         "Production data copy (anonymised)": _data_sync_row(plan),
         **secrets_rows(plan, config),
         "Post-deploy smoke test": _smoke_test_row(plan),
+        "Shell access": _shell_access_row(plan),
         "Saved by off-hours and Spot (vs always on, on demand)": (
             f"{money(cost.total_always_on - cost.total)} of {money(cost.total_always_on)} "
             f"({cost.saving_percent:.0f}%)"
@@ -234,6 +237,77 @@ def _restore_row(primary: Mapping[str, Any]) -> str:
         f"yes: {primary.get('identifier')}, from {restore.get('sourceDbInstanceIdentifier')} "
         f"at {when}"
     )
+
+
+EC2_INSTANCE = "aws:ec2/instance:Instance"
+SESSION_DOCUMENT = "aws:ssm/document:Document"
+
+
+def _bastion_groups(plan: Plan) -> set[str]:
+    return {
+        str(group)
+        for instance in plan.of_type(EC2_INSTANCE)
+        for group in instance.inputs.get("vpcSecurityGroupIds") or []
+    }
+
+
+def _bastion_forwards(plan: Plan) -> bool:
+    """Whether a data store's group admits the bastion's (port forwarding)."""
+    groups = _bastion_groups(plan)
+    return any(
+        str(rule.inputs.get("referencedSecurityGroupId")) in groups
+        for rule in plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+    )
+
+
+def _shell_access_row(plan: Plan) -> str:
+    """How a person gets a shell in the VPC: the bastion as the plan builds it, its logs."""
+    instances = plan.of_type(EC2_INSTANCE)
+    if not instances:
+        return "none: no shell into the VPC (no bastion, no SSH)"
+    groups = _bastion_groups(plan)
+    inbound = [
+        rule.name
+        for rule in plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+        if str(rule.inputs.get("securityGroupId")) in groups
+    ]
+    parts = []
+    for instance in instances:
+        inputs = instance.inputs
+        root = inputs.get("rootBlockDevice") or {}
+        facts = [
+            "no inbound rule" if not inbound else f"INBOUND: {', '.join(inbound)}",
+            "no public IP" if inputs.get("associatePublicIpAddress") is False else "PUBLIC IP",
+            "no SSH key" if not inputs.get("keyName") else "SSH KEY",
+            "IMDSv2" if (inputs.get("metadataOptions") or {}).get("httpTokens") == "required"
+            else "IMDSv1 allowed",
+            "encrypted root volume" if root.get("encrypted") and root.get("kmsKeyId")
+            else "UNENCRYPTED root volume",
+        ]  # fmt: skip
+        parts.append(f"Session Manager bastion ({inputs.get('instanceType')}): {', '.join(facts)}")
+    logs = {
+        g.inputs.get("name"): g.inputs for g in plan.of_type("aws:cloudwatch/logGroup:LogGroup")
+    }
+    for document in plan.of_type(SESSION_DOCUMENT):
+        content = json.loads(str(document.inputs.get("content") or "{}"))
+        if content.get("sessionType") != "Standard_Stream":
+            continue
+        settings = content.get("inputs") or {}
+        group = logs.get(settings.get("cloudWatchLogGroupName")) or {}
+        encrypted = settings.get("cloudWatchEncryptionEnabled") is True and group.get("kmsKeyId")
+        if not settings.get("cloudWatchLogGroupName"):
+            parts.append("shell sessions NOT LOGGED")
+            continue
+        parts.append(
+            f"shell sessions logged{' (KMS-encrypted)' if encrypted else ' (NOT ENCRYPTED)'}, "
+            f"kept {_days(int(group.get('retentionInDays') or 0))}"
+        )
+    if any(
+        json.loads(str(d.inputs.get("content") or "{}")).get("sessionType") == "Port"
+        for d in plan.of_type(SESSION_DOCUMENT)
+    ):
+        parts.append("port forwarding to the database and cache only")
+    return "; ".join(parts)
 
 
 def _data_sync_row(plan: Plan) -> str:

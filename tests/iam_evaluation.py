@@ -7,7 +7,8 @@ patterns use `*` and `?`; a statement's condition keys are ANDed, a key's
 listed values ORed. Operators: the String, Arn and Bool families and Null,
 as these documents use them. A key missing from the request context fails
 every positive operator and satisfies the negated ones (StringNotEquals,
-StringNotLike), as in IAM. Not modelled: permissions boundaries, SCPs,
+StringNotLike), as in IAM; an ...IfExists operator holds when the key is
+missing. Not modelled: permissions boundaries, SCPs,
 resource policies, policy variables, multi-valued keys: what they would add
 is more denial, so an "allowed" here may still be refused by AWS, never
 the other way round for these documents (which use none of them).
@@ -39,6 +40,9 @@ def _matches_any(patterns: Sequence[str], value: str, *, case_sensitive: bool) -
 def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str, str]) -> bool:
     values = _listed(wanted) if not isinstance(wanted, bool) else [str(wanted).lower()]
     present = key in context
+    if operator.endswith("IfExists") and operator != "Null":
+        # ...IfExists: a key the request does not carry satisfies the condition.
+        return not present or _condition_holds(operator[: -len("IfExists")], key, wanted, context)
     actual = context.get(key, "")
     if operator == "Null":
         # "true": the key must be absent; "false": present.

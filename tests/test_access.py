@@ -24,7 +24,7 @@ from infra.config import ConfigError, StackConfig
 from stagecraft.offline.engine import Plan, PlannedResource, evaluate
 from stagecraft.offline.mocks import _digest
 from stagecraft.offline.stackfiles import Project
-from tests.conftest import ACCOUNT, shipped_value, stack_config
+from tests.conftest import ACCOUNT, REPO, shipped_value, stack_config
 from tests.iam_evaluation import decide
 
 ROLE = "aws:iam/role:Role"
@@ -316,3 +316,41 @@ def test_an_audience_without_a_database_role_gets_no_login(project):
         replica_arns=[], connect_arns=[],
     )  # fmt: skip
     assert [s["Sid"] for s in document["Statement"]] == ["FindTheCluster"]
+
+
+def _sessions(plan: Plan, audience: str) -> dict[str, Any] | None:
+    found = [
+        p for p in plan.of_type(ROLE_POLICY)
+        if p.name == f"stagecraft-{plan.stack}-access-{audience}-sessions"
+    ]  # fmt: skip
+    return json.loads(found[0].inputs["policy"]) if found else None
+
+
+def test_on_call_opens_shells_on_the_bastion_the_others_only_forward_to_the_database(
+    production, plans
+):
+    oncall, developers = _sessions(production, "oncall"), _sessions(production, "developers")
+    assert oncall is not None
+    assert developers is not None
+
+    def documents(policy: dict[str, Any]) -> set[str]:
+        return {
+            arn.rsplit("/", 1)[-1]
+            for statement in policy["Statement"]
+            if statement["Action"] == "ssm:StartSession"
+            for arn in statement["Resource"]
+            if ":document/" in arn
+        }
+
+    assert documents(oncall) == {"stagecraft-production-shell", "stagecraft-production-data-stores"}
+    assert documents(developers) == {"stagecraft-production-data-stores"}
+    # Each Sid once (IAM refuses a policy that repeats one).
+    for policy in (oncall, developers):
+        sids = [s["Sid"] for s in policy["Statement"]]
+        assert len(sids) == len(set(sids))
+    shell = f"arn:aws:ssm:us-east-1:{ACCOUNT}:document/stagecraft-production-shell"
+    assert decide(developers, "ssm:StartSession", shell,
+                  {"ssm:SessionDocumentAccessCheck": "true"}) == "implicitly denied"  # fmt: skip
+    # The sandbox has no bastion: nobody gets a session policy there.
+    sandbox = plans.get("sandbox") or evaluate("sandbox", project_dir=REPO)
+    assert _sessions(sandbox, "developers") is None

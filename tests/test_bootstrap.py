@@ -258,6 +258,9 @@ def _arn(resource: PlannedResource) -> str | None:
             f"arn:aws:chatbot::{ACCOUNT}:chat-configuration/slack-channel/"
             f"{inputs.get('configurationName')}"
         ),
+        "aws:ec2/instance:Instance": f"arn:aws:ec2:{regional}:instance/{rid}",
+        "aws:ssm/document:Document": f"arn:aws:ssm:{regional}:document/{inputs.get('name')}",
+        "aws:iam/instanceProfile:InstanceProfile": f"arn:aws:iam::{ACCOUNT}:instance-profile/{rid}",
     }.get(resource.type)
 
 
@@ -298,6 +301,12 @@ ACTIONS = {
     ],
     "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration": [
         "chatbot:DeleteSlackChannelConfiguration",
+    ],
+    # The Session Manager bastion, its session documents and instance profile.
+    "aws:ec2/instance:Instance": ["ec2:TerminateInstances", "ec2:ModifyInstanceAttribute"],
+    "aws:ssm/document:Document": ["ssm:UpdateDocument", "ssm:DeleteDocument"],
+    "aws:iam/instanceProfile:InstanceProfile": [
+        "iam:AddRoleToInstanceProfile", "iam:DeleteInstanceProfile",
     ],
 }  # fmt: skip
 
@@ -446,6 +455,10 @@ def test_an_environments_roles_are_capped_by_its_boundary(bootstrap, plans, envi
     db = f"arn:aws:rds:{REGION}:{ACCOUNT}:db:stagecraft-{environment}"
     assert decide(boundary, "rds:DescribeDBInstances", db, own) == "allowed"
     assert decide(boundary, "ec2:CreateNetworkInterface", "*") == "allowed"
+    # The Session Manager agent on the bastion, and people's session channels.
+    for action in ("ssmmessages:CreateControlChannel", "ec2messages:GetMessages",
+                   "ssm:UpdateInstanceInformation", "ssmmessages:OpenDataChannel"):  # fmt: skip
+        assert decide(boundary, action, "*") == "allowed", action
     # No IAM (but the service-linked roles its services make), nothing of
     # another environment, not the bootstrap's keys or the state.
     assert decide(boundary, "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/x") != "allowed"
@@ -667,3 +680,34 @@ def test_a_deploy_role_keeps_its_trail_running_and_its_files(bootstrap, plans):
         ("s3:PutLifecycleConfiguration", bucket),
     ):
         assert decide(document, action, resource, tags) == "denied", action
+
+
+def test_deploy_and_preview_roles_reach_the_bastions_image_and_its_own_documents(bootstrap):
+    """What `pulumi up` of the Session Manager bastion needs, and no more of SSM or IAM."""
+    deploy = _permissions(bootstrap, "stagecraft-ci-deploy-staging")
+    image = (
+        f"arn:aws:ssm:{REGION}::parameter/aws/service/ami-amazon-linux-latest/"
+        "al2023-ami-kernel-default-arm64"
+    )
+    own = f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/stagecraft-staging-shell"
+    assert decide(deploy, "ssm:GetParameter", image) == "allowed"
+    assert decide(deploy, "ssm:CreateDocument", own) == "allowed"
+    # Never production's documents, nor the account's default shell preferences.
+    for document in ("stagecraft-production-shell", "SSM-SessionManagerRunShell"):
+        arn = f"arn:aws:ssm:{REGION}:{ACCOUNT}:document/{document}"
+        assert decide(deploy, "ssm:UpdateDocument", arn) != "allowed", document
+    secret_parameter = f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/anything"
+    assert decide(deploy, "ssm:GetParameter", secret_parameter) != "allowed"
+    profile = (
+        f"arn:aws:iam::{ACCOUNT}:instance-profile/stagecraft-staging-shell-access-bastion-1a2b3c4"
+    )
+    assert decide(deploy, "iam:CreateInstanceProfile", profile) == "allowed"
+    role = f"arn:aws:iam::{ACCOUNT}:role/stagecraft-staging-shell-access-bastion"
+    to_ec2 = {"iam:PassedToService": "ec2.amazonaws.com"}
+    assert decide(deploy, "iam:PassRole", role, to_ec2) == "allowed"
+    production_role = f"arn:aws:iam::{ACCOUNT}:role/stagecraft-production-shell-access-bastion"
+    assert decide(deploy, "iam:PassRole", production_role, to_ec2) != "allowed"
+    # A preview reads the image parameter the program asks for; no other parameter.
+    preview = _permissions(bootstrap, "stagecraft-ci-preview")
+    assert decide(preview, "ssm:GetParameter", image) == "allowed"
+    assert decide(preview, "ssm:GetParameter", secret_parameter) != "allowed"

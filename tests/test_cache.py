@@ -80,12 +80,18 @@ def test_own_subnet_group_in_private_subnets(production):
 
 
 def test_only_cluster_nodes_reach_redis(production):
-    rules = [
+    every = [
         r
         for r in production.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
         if "cache" in r.name
     ]
+    # Beside the nodes, only the Session Manager bastion (port forwarding,
+    # tests/test_shell_access.py), on the same port, from a group.
+    rules = [r for r in every if not r.name.endswith("-cache-from-bastion")]
     assert len(rules) == 1
+    for other in every:
+        assert (other.inputs["fromPort"], other.inputs["toPort"]) == (6379, 6379)
+        assert "cidrIpv4" not in other.inputs
     rule = rules[0]
     assert (rule.inputs["fromPort"], rule.inputs["toPort"]) == (6379, 6379)
     assert "cidrIpv4" not in rule.inputs

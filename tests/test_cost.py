@@ -60,6 +60,9 @@ def test_production_estimate_is_the_sum_of_list_prices(production):
         # The data export's 100 GiB scratch volume: at most the 4 h a weekly run
         # may take and the 6 h its pod is kept after it.
         + 100 * PRICES["ebs"]["gp3_per_gb_month"] * (4 + 6) / 168
+        # The Session Manager bastion, all month, and its 8 GiB root volume.
+        + ec2["t4g.nano"] * HOURS
+        + 8 * PRICES["ebs"]["gp3_per_gb_month"]
     )
     cost = estimate(production, budget=1800)
     assert cost.total == pytest.approx(expected, abs=0.01)
@@ -147,7 +150,8 @@ def test_cli_lists_every_priced_resource_and_the_total(capsys):
     assert "2 x cache.m6g.large" in out
     assert "3 x m5.large (max 9)" in out
     assert "depends on usage" in out
-    assert "production: $1,289.31/month at desired size" in out
+    assert "t4g.nano, 730 h x $0.0042" in out  # the Session Manager bastion
+    assert "production: $1,291.82/month at desired size" in out
     assert "within budget" in out
 
 

@@ -91,12 +91,18 @@ def test_master_password_is_generated_secret_and_kept_in_our_own_secret(producti
 def test_security_group_admits_only_the_cluster_nodes(plans):
     for plan in plans.values():
         cluster = plan.one("aws:eks/cluster:Cluster")
-        rules = [
+        every = [
             r
             for r in plan.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
             if "database" in r.name
         ]
+        # Beside the nodes, only the Session Manager bastion (port forwarding,
+        # tests/test_shell_access.py), on the same port, from a group.
+        rules = [r for r in every if not r.name.endswith("-database-from-bastion")]
         assert len(rules) == 1
+        for other in every:
+            assert (other.inputs["fromPort"], other.inputs["toPort"]) == (5432, 5432)
+            assert "cidrIpv4" not in other.inputs
         rule = rules[0].inputs
         assert (rule["ipProtocol"], rule["fromPort"], rule["toPort"]) == ("tcp", 5432, 5432)
         assert rule["referencedSecurityGroupId"].startswith("sg-")
@@ -227,6 +233,7 @@ def test_log_groups_a_service_recreated_after_a_destroy_are_adopted(project):
             "/aws/rds/instance/stagecraft-staging/postgresql"
         ),
         "/aws/rds/instance/stagecraft-staging/upgrade": None,
+        "/aws/ssm/stagecraft-staging/sessions": None,
     }
     # ... and set their retention and key as if they had created them.
     group = next(

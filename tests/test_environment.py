@@ -79,6 +79,8 @@ def test_components_are_namespaced_and_each_appears_once(plans):
         # Dev shuts down outside working hours.
         if plan.stack == "dev":
             hosted.append("stagecraft:index:OffHours")
+        # Each has a Session Manager bastion (the sandbox has none).
+        hosted.append("stagecraft:index:SessionManager")
         assert sorted(components) == sorted([*COMPONENTS, *hosted])
 
 
@@ -141,6 +143,11 @@ def test_nothing_is_protected_outside_production(plans, stack):
 
 def test_stack_outputs(production):
     assert set(production.outputs) == {
+        # shell access: what `aws ssm start-session` names (README "Shell access")
+        "bastionInstanceId",
+        "sessionDocumentName",
+        "portForwardingDocumentName",
+        "sessionLogGroup",
         "clusterName",
         "clusterEndpoint",
         "kubeconfig",

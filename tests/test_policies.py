@@ -317,6 +317,35 @@ def _rdp_range(plan: Plan) -> PlannedResource:
     )  # fmt: skip
 
 
+def _bastion_inbound_rule(plan: Plan) -> PlannedResource:
+    """An inbound rule on the bastion's own group, from inside the VPC: still refused."""
+    (group,) = plan.one("aws:ec2/instance:Instance").inputs["vpcSecurityGroupIds"]
+    return PlannedResource(
+        urn="urn:pulumi:production::stagecraft::aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule::bastion-https",
+        type="aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name="bastion-https",
+        parent=None, custom=True, protect=False, provider=None,
+        inputs={"securityGroupId": group, "cidrIpv4": "10.30.0.0/16", "ipProtocol": "tcp",
+                "fromPort": 443, "toPort": 443, "description": "https"},
+    )  # fmt: skip
+
+
+def _shell_document(**inputs: Any) -> Mutation:
+    """The shell session document with its preferences (inputs) changed; None removes one."""
+
+    def change(resource: PlannedResource) -> PlannedResource:
+        content = json.loads(resource.inputs["content"])
+        if content["sessionType"] != "Standard_Stream":
+            return resource
+        settings = {**content["inputs"], **inputs}
+        content["inputs"] = {k: v for k, v in settings.items() if v is not None}
+        return dataclasses.replace(
+            resource, inputs={**resource.inputs, "content": json.dumps(content)}
+        )
+
+    return _edit("aws:ssm/document:Document", change)
+
+
+BASTION = "aws:ec2/instance:Instance"
 BUDGET = "aws:budgets/budget:Budget"
 BUCKET_POLICY = "aws:s3/bucketPolicy:BucketPolicy"
 DEV_IMPORT_ROLE = "arn:aws:iam::123456789012:role/stagecraft-dev-data-import"
@@ -427,6 +456,7 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("eks-secrets-encryption", _props(EKS, encryptionConfig=_DELETE), "not envelope-encrypted", {}),
     ("eks-control-plane-logging", _props(EKS, enabledClusterLogTypes=["api", "audit", "authenticator"]), "not enabled: controllerManager, scheduler", {}),
     ("log-groups-encrypted-and-retained", _props(LOG, lambda r: r.inputs["name"].endswith("/cluster"), retentionInDays=30), "keeps 30 days; the policy requires 365", {}),
+    ("log-groups-encrypted-and-retained", _props(LOG, lambda r: r.inputs["name"].endswith("/sessions"), retentionInDays=90), "audit log group /aws/ssm/stagecraft-production/sessions keeps 90 days; the policy requires 365", {}),
     ("log-groups-encrypted-and-retained", _props(LOG, kmsKeyId=_DELETE), "is not encrypted with a customer-managed key", {}),
     ("log-groups-encrypted-and-retained", _props(LOG, retentionInDays=_DELETE), "keeps its logs for ever", {}),
     ("kms-key-rotation", _props("aws:kms/key:Key", enableKeyRotation=False), "automatic key rotation is off", {}),
@@ -476,6 +506,16 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("rds-db-connect-scoped", _login_policy("arn:aws:rds-db:us-east-1:123456789012:dbuser:*/stagecraft_readwrite"), "developers-grants: statement LogInToTheDatabase lets it log in to databases as arn:aws:rds-db:us-east-1:123456789012:dbuser:*/stagecraft_readwrite: name one database user on one instance", {}),
     ("rds-db-connect-scoped", _login_policy("*", action="rds-db:*"), "developers-grants: statement LogInToTheDatabase lets it log in to databases as *", {}),
     ("rds-db-connect-scoped", _login_policy("arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABCDEFGHIJKLMNOPQRSTUVWXY0/*"), "as arn:aws:rds-db:us-east-1:123456789012:dbuser:db-ABCDEFGHIJKLMNOPQRSTUVWXY0/*:", {}),
+    ("bastion-hardened", _props(BASTION, associatePublicIpAddress=True), "may get a public IP address", {}),
+    ("bastion-hardened", _props(BASTION, associatePublicIpAddress=_DELETE), "may get a public IP address", {}),
+    ("bastion-hardened", _props(BASTION, keyName="ops"), "has an SSH key pair (ops)", {}),
+    ("bastion-hardened", _props(BASTION, metadataOptions={"httpTokens": "optional"}), "may use IMDSv1", {}),
+    ("bastion-hardened", _props(BASTION, rootBlockDevice={"encrypted": True}), "root volume is not encrypted with a customer-managed key", {}),
+    ("bastion-hardened", _with_extra(_bastion_inbound_rule), "admits inbound traffic (bastion-https)", {}),
+    ("session-logs-encrypted", _shell_document(cloudWatchEncryptionEnabled=False), "does not require encrypted", {}),
+    ("session-logs-encrypted", _shell_document(cloudWatchLogGroupName=None), "logs sessions nowhere", {}),
+    ("session-logs-encrypted", _shell_document(kmsKeyId=None), "does not encrypt session data with a KMS key", {}),
+    ("session-logs-encrypted", _shell_document(runAsEnabled=True), "run as another OS user", {}),
     ("data-sync-confined", _dumps_policy(_dev_reads_dumps), "arn:aws:iam::123456789012:role/stagecraft-dev-data-import may read production's dumps; this stack's policy config allows only ['stagecraft-staging-data-import'] of account 123456789012", {}),
     ("data-sync-confined", _dumps_policy(_stranger_reads_dumps), "arn:aws:iam::999999999999:role/stagecraft-staging-data-import may read production's dumps", {}),
     ("data-sync-confined", _dumps_policy(lambda st: [s for s in st if s.get("Sid") != "OnlyTheImportJobsRead"]), "no deny of s3:GetObject to every other principal", {}),

@@ -160,7 +160,15 @@ def test_report_covers_the_safety_settings(report):
     assert report.value("production", "API endpoint") == "private only"
     office = ", ".join(shipped_value("stagecraft:clusterPublicAccessCidrs"))
     assert report.value("staging", "API endpoint") == f"public from {office}"
-    assert report.value("production", "Database and cache reachable from") == "cluster nodes only"
+    assert report.value("production", "Database and cache reachable from") == (
+        "cluster nodes, and the Session Manager bastion (port forwarding)"
+    )
+    assert report.value("production", "Shell access") == (
+        "Session Manager bastion (t4g.nano): no inbound rule, no public IP, no SSH key, IMDSv2, "
+        "encrypted root volume; shell sessions logged (KMS-encrypted), kept 365 days; port "
+        "forwarding to the database and cache only"
+    )
+    assert "kept 90 days" in report.value("staging", "Shell access")
 
 
 def test_deviations_from_production_are_marked(report):

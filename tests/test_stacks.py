@@ -16,17 +16,17 @@ TABLE: dict[str, dict[str, Any]] = {
     "dev": {
         "zones": 2, "nats": 1, "node": ("t3.medium", 1, 3, 1),
         "db": ("db.t3.micro", 20, False, 1), "replicas": 0,
-        "redis": (1, "cache.t4g.micro", False), "retention": 3, "audit": 14,
+        "redis": (1, "cache.t4g.micro", False), "retention": 3, "audit": 14, "sessions": 30,
     },
     "staging": {
         "zones": 2, "nats": 1, "node": ("m5.large", 2, 5, 2),
         "db": ("db.t3.medium", 100, False, 7), "replicas": 0,
-        "redis": (1, "cache.t4g.micro", False), "retention": 7, "audit": 90,
+        "redis": (1, "cache.t4g.micro", False), "retention": 7, "audit": 90, "sessions": 90,
     },
     "production": {
         "zones": 3, "nats": 3, "node": ("m5.large", 3, 9, 3),
         "db": ("db.m5.large", 500, True, 30), "replicas": 1,
-        "redis": (2, "cache.m6g.large", True), "retention": 30, "audit": 365,
+        "redis": (2, "cache.m6g.large", True), "retention": 30, "audit": 365, "sessions": 365,
     },
 }  # fmt: skip
 
@@ -77,7 +77,10 @@ def test_plan_matches_the_environment_table(plans, stack):
         if name.startswith(("/aws/eks/", "/aws/vpc/", "/aws/cloudtrail/"))
     }
     assert {retentions[n] for n in audit} == {row["audit"]}
-    assert {d for n, d in retentions.items() if n not in audit} == {row["retention"]}
+    # Session Manager shell logs: their own key (sessionLogRetentionDays).
+    sessions = {name for name in retentions if name.startswith("/aws/ssm/")}
+    assert {retentions[n] for n in sessions} == {row["sessions"]}
+    assert {d for n, d in retentions.items() if n not in audit | sessions} == {row["retention"]}
 
 
 def test_production_has_every_safety_setting(production):

@@ -100,7 +100,8 @@ def provision(
         source = (
             {"IpRanges": [{"CidrIp": rule.inputs["cidrIpv4"]}]}
             if rule.inputs.get("cidrIpv4")
-            else {"UserIdGroupPairs": [{"GroupId": eks_group}]}
+            # The nodes' group (EKS makes it), or a group of the plan (the bastion's).
+            else {"UserIdGroupPairs": [{"GroupId": ids[rule.inputs["referencedSecurityGroupId"]]}]}
         )
         ec2.authorize_security_group_ingress(
             GroupId=group_id,

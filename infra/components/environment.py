@@ -16,6 +16,11 @@ from infra.components.access.application import (
     database_login_settings,
 )
 from infra.components.access.audiences import Access, AccessArgs, DatabaseInstances
+from infra.components.access.session_manager import (
+    SessionManager,
+    SessionManagerArgs,
+    SessionTarget,
+)
 from infra.components.addons import (
     ClusterAddons,
     ClusterAddonsArgs,
@@ -46,6 +51,7 @@ from infra.components.data_sync.importer import (
     DataImportArgs,
 )
 from infra.components.database import (
+    POSTGRES_PORT,
     Database,
     DatabaseArgs,
     instance_identifier,
@@ -90,6 +96,9 @@ class Environment(pulumi.ComponentResource):
     """
 
     outputs: dict[str, pulumi.Output[object]]
+    # The bastion people reach through Session Manager, where config has one:
+    # its `target` is what the audience roles' session policies name.
+    session_manager: SessionManager | None
 
     def __init__(
         self, name: str, config: StackConfig, opts: pulumi.ResourceOptions | None = None
@@ -347,6 +356,17 @@ class Environment(pulumi.ComponentResource):
             boundary_arn=boundary_arn,
         )
 
+        shell_outputs = self._shell_access(
+            name,
+            config,
+            provider=provider,
+            network=network,
+            database=database,
+            cache=cache,
+            kms_key_arn=kms_key_arn,
+            boundary_arn=boundary_arn,
+        )
+
         cluster_identity = ClusterIdentity(
             oidc_provider_arn=cluster.oidc_provider.arn,
             oidc_issuer_url=cluster.oidc_provider.url,
@@ -364,6 +384,7 @@ class Environment(pulumi.ComponentResource):
             labels=workloads.labels,
             namespace=workloads.namespace,
             wait_for=[*cluster.ready, *addons.releases],
+            sessions=self.session_manager.target if self.session_manager else None,
         )
         data_sync_outputs = self._data_sync(
             name,
@@ -503,6 +524,7 @@ class Environment(pulumi.ComponentResource):
             **data_sync_outputs,
             **third_party_outputs,
             **smoke_outputs,
+            **shell_outputs,
         }
         self.register_outputs(self.outputs)
 
@@ -686,6 +708,7 @@ class Environment(pulumi.ComponentResource):
         labels: dict[str, str],
         namespace: pulumi.Resource,
         wait_for: Sequence[pulumi.Resource],
+        sessions: pulumi.Output[SessionTarget] | None,
     ) -> tuple[dict[str, pulumi.Output[object]], list[pulumi.Resource]]:
         """Who logs in to what: the database's roles, the application's identity, the
         audiences' IAM roles. Returns the outputs and what a database reader waits for."""
@@ -769,6 +792,7 @@ class Environment(pulumi.ComponentResource):
                     replica_resource_ids=[replica.resource_id for replica in database.replicas],
                 ),
                 boundary_arn=boundary_arn,
+                sessions=sessions,
             ),
             opts=on_aws,
         )
@@ -922,6 +946,45 @@ class Environment(pulumi.ComponentResource):
             "thirdPartySecretArns": pulumi.Output.from_input(delivery.slot_arns),
             "thirdPartySecretsReaderRoleArn": delivery.role.arn,
         }
+
+    def _shell_access(
+        self,
+        name: str,
+        config: StackConfig,
+        *,
+        provider: aws.Provider,
+        network: Network,
+        database: Database,
+        cache: Cache,
+        kms_key_arn: pulumi.Output[str],
+        boundary_arn: str,
+    ) -> dict[str, pulumi.Output[object]]:
+        """The Session Manager bastion, where config has one (no SSH anywhere)."""
+        self.session_manager = None
+        if not config.shell_access.bastion:
+            return {}
+        self.session_manager = SessionManager(
+            f"{name}-shell-access",
+            SessionManagerArgs(
+                spec=config.shell_access,
+                resource_prefix=config.resource_prefix,
+                region=config.region,
+                account_id=config.general.aws_account_id,
+                partition=config.partition,
+                vpc_id=network.vpc.id,
+                private_subnet_ids=network.private_subnet_ids,
+                kms_key_arn=kms_key_arn,
+                database_security_group_id=database.security_group.id,
+                database_port=POSTGRES_PORT,
+                database_hosts=[database.instance.address, *(r.address for r in database.replicas)],
+                cache_security_group_id=cache.security_group.id,
+                cache_port=REDIS_PORT,
+                cache_hosts=[cache.primary_address],
+                boundary_arn=boundary_arn,
+            ),
+            opts=child(self, providers=[provider]),
+        )
+        return dict(self.session_manager.outputs)
 
 
 def _autoscaling_group(groups: Sequence[aws.eks.outputs.NodeGroupResource]) -> str:

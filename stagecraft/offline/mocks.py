@@ -139,6 +139,12 @@ class StagecraftMocks(Mocks):
                 "sgr", "security-group-rule"
             ),
             "aws:ec2/flowLog:FlowLog": self._ec2("fl", "vpc-flow-log"),
+            "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule": self._ec2(
+                "sgr", "security-group-rule"
+            ),
+            "aws:ec2/instance:Instance": self._ec2_instance,
+            "aws:iam/instanceProfile:InstanceProfile": self._instance_profile,
+            "aws:ssm/document:Document": self._ssm_document,
             "aws:cloudwatch/logGroup:LogGroup": self._log_group,
             "aws:iam/role:Role": self._iam_role,
             "aws:iam/rolePolicy:RolePolicy": self._role_policy,
@@ -294,6 +300,24 @@ class StagecraftMocks(Mocks):
                 "versionId": str(uuid.UUID(_digest(secret_id, "version")[:32])),
                 "versionStages": ["AWSCURRENT"],
                 "createdDate": "2026-01-01T00:00:00Z",
+            }, []
+        if token == "aws:ssm/getParameter:getParameter":
+            # AWS's public parameters (the latest AMI ids) are the only ones read.
+            name = str(args.args.get("name", ""))
+            if not name.startswith("/aws/service/"):
+                raise OfflineMockError(
+                    f"the offline plan knows only AWS's public parameters: {name}"
+                )
+            value = f"ami-0{_digest(self.region, name)[:16]}"
+            return {
+                "id": name,
+                "name": name,
+                "arn": f"arn:{self.partition}:ssm:{self.region}::parameter{name}",
+                "type": "String",
+                "value": value,
+                "insecureValue": value,
+                "version": 1,
+                "withDecryption": True,
             }, []
         if token == "aws:index/getRegion:getRegion":
             return {
@@ -496,6 +520,50 @@ class StagecraftMocks(Mocks):
             "name": inputs.get("name") or self._autoname(name, typ),
             "arn": self._arn("ec2", f"security-group/{group_id}"),
             "ownerId": self.account,
+        }
+
+    def _ec2_instance(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        instance_id = f"i-0{self._hash(typ, name)[:16]}"
+        return instance_id, {
+            **inputs,
+            "arn": self._arn("ec2", f"instance/{instance_id}"),
+            "instanceState": "running",
+            "primaryNetworkInterfaceId": f"eni-0{self._hash(typ, name, 'eni')[:16]}",
+            "publicIp": "",
+            "publicDns": "",
+            "tenancy": "default",
+        }
+
+    def _instance_profile(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        profile_name = inputs.get("name") or self._autoname(name, typ)
+        return profile_name, {
+            **inputs,
+            "name": profile_name,
+            "path": inputs.get("path") or "/",
+            "arn": self._arn("iam", f"instance-profile/{profile_name}", regional=False),
+            "uniqueId": "AIPA" + self._hash(typ, name)[:17].upper(),
+        }
+
+    def _ssm_document(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        document_name = inputs.get("name") or self._autoname(name, typ)
+        return document_name, {
+            **inputs,
+            "name": document_name,
+            "arn": self._arn("ssm", f"document/{document_name}"),
+            "owner": self.account,
+            "status": "Active",
+            "schemaVersion": "1.0",
+            "documentVersion": "1",
+            "defaultVersion": "1",
+            "latestVersion": "1",
+            "hashType": "Sha256",
+            "hash": _digest(str(inputs.get("content", ""))),
         }
 
     def _log_group(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:

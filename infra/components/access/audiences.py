@@ -25,7 +25,9 @@ from infra.components.access.policies import (
     connect_targets,
     db_user_arn,
     people_trust_policy,
+    session_kinds,
 )
+from infra.components.access.session_manager import SessionTarget, session_statements
 from infra.config import AccessSpec, Audience
 
 
@@ -56,6 +58,10 @@ class AccessArgs:
     namespace: str  # the environment's namespace: where `edit` applies
     database: DatabaseInstances
     boundary_arn: pulumi.Input[str] | None
+    # The environment's Session Manager bastion, where it has one: on-call
+    # (cluster admin) may open a shell there, every audience with a database
+    # role may forward a port to the database through it.
+    sessions: pulumi.Output[SessionTarget] | None = None
 
 
 class Access(pulumi.ComponentResource):
@@ -117,6 +123,30 @@ class Access(pulumi.ComponentResource):
             ),
             opts=child(self),
         )
+        kinds = session_kinds(audience)
+        if args.sessions is not None and kinds:
+            aws.iam.RolePolicy(
+                f"{resource}-sessions",
+                name=physical_name(ROLE_POLICY, f"{resource}-sessions"),
+                role=role.id,
+                policy=args.sessions.apply(
+                    lambda target: json.dumps(
+                        {
+                            "Version": "2012-10-17",
+                            # One statement per Sid (IAM refuses repeats): the
+                            # two kinds share their own-sessions statements.
+                            "Statement": list(
+                                {
+                                    statement["Sid"]: statement
+                                    for kind in kinds
+                                    for statement in session_statements(kind, target)
+                                }.values()
+                            ),
+                        }
+                    )
+                ),
+                opts=child(self),
+            )
         entry = aws.eks.AccessEntry(
             resource,
             cluster_name=args.cluster_name,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from infra.config import Audience
 
@@ -102,6 +102,20 @@ def cluster_grants(audience: Audience) -> list[tuple[str, str]]:
     if audience.cluster == "edit":
         return [(VIEW_POLICY, "cluster"), (EDIT_POLICY, "namespace")]
     return [(VIEW_POLICY, "cluster")]
+
+
+def session_kinds(audience: Audience) -> list[Literal["shell", "port-forwarding"]]:
+    """The Session Manager sessions an audience may open on the bastion.
+
+    A shell in the VPC is cluster-admin's (on-call, DevOps); a port forwarded
+    to the database is for whoever has a database role to log in as.
+    """
+    kinds: list[Literal["shell", "port-forwarding"]] = []
+    if audience.cluster == "admin":
+        kinds.append("shell")
+    if audience.database != "none":
+        kinds.append("port-forwarding")
+    return kinds
 
 
 def application_policy(connect_arns: Sequence[str]) -> dict[str, Any]:

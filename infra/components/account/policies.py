@@ -50,6 +50,7 @@ PASSED_TO_SERVICES = (
     "cloudtrail.amazonaws.com",  # the trail's delivery into CloudWatch Logs
     "chatbot.amazonaws.com",  # AWS Chatbot posting alarms to Slack
     "scheduler.amazonaws.com",  # the off-hours schedules' roles
+    "ec2.amazonaws.com",  # the Session Manager bastion's instance profile
 )
 
 # Services whose resources the environment names itself (`<project>-<env>-...`):
@@ -106,6 +107,12 @@ PREVIEW_READ_ACTIONS = (
     "route53:GetChange",
     "acm:DescribeCertificate",
     "acm:ListTagsForCertificate",
+    # The Session Manager bastion's profile and session documents (no secrets).
+    "iam:GetInstanceProfile",
+    "ssm:DescribeDocument",
+    "ssm:DescribeDocumentPermission",
+    "ssm:GetDocument",
+    "ssm:ListTagsForResource",
 )
 
 
@@ -434,6 +441,38 @@ def deploy_policy(account: Account, environment: str) -> dict[str, Any]:
                 "Resource": account.boundary_pattern,
             },
             {
+                # The Session Manager bastion: its instance profile, its session
+                # documents, and the public parameter naming the latest AMI.
+                "Sid": "OwnBastion",
+                "Effect": "Allow",
+                "Action": [
+                    "iam:CreateInstanceProfile",
+                    "iam:DeleteInstanceProfile",
+                    "iam:AddRoleToInstanceProfile",
+                    "iam:RemoveRoleFromInstanceProfile",
+                    "iam:TagInstanceProfile",
+                    "iam:UntagInstanceProfile",
+                    "ssm:CreateDocument",
+                    "ssm:UpdateDocument",
+                    "ssm:UpdateDocumentDefaultVersion",
+                    "ssm:DeleteDocument",
+                    "ssm:DescribeDocument",
+                    "ssm:DescribeDocumentPermission",
+                    "ssm:GetDocument",
+                    "ssm:ListDocumentVersions",
+                    "ssm:AddTagsToResource",
+                    "ssm:RemoveTagsFromResource",
+                    "ssm:ListTagsForResource",
+                    "ssm:GetParameter",
+                ],
+                "Resource": [
+                    account.iam(f"instance-profile/{prefix}-*"),
+                    account.arn("ssm", f"document/{prefix}-*"),
+                    f"arn:{account.partition}:ssm:{account.region}::parameter"
+                    "/aws/service/ami-amazon-linux-latest/*",
+                ],
+            },
+            {
                 "Sid": "ClusterIdentityProvider",
                 "Effect": "Allow",
                 "Action": [
@@ -565,6 +604,16 @@ def preview_policy(
                 "Effect": "Allow",
                 "Action": list(PREVIEW_READ_ACTIONS),
                 "Resource": "*",
+            },
+            {
+                # The bastion's image: AWS's public parameter, never one of the account's.
+                "Sid": "ReadTheLatestImage",
+                "Effect": "Allow",
+                "Action": "ssm:GetParameter",
+                "Resource": (
+                    f"arn:{account.partition}:ssm:{account.region}::parameter"
+                    "/aws/service/ami-amazon-linux-latest/*"
+                ),
             },
             {
                 "Sid": "ListTheStateBucket",
@@ -924,6 +973,9 @@ BOUNDARY_SERVICES = (
     "ssm", "wafv2", "shield", "xray", "tag", "rds", "elasticache",
     # IAM database authentication (`rds-db:connect`) is a service prefix of its own.
     "rds-db",
+    # Session Manager: the bastion's agent (AmazonSSMManagedInstanceCore) and
+    # people's session data channels use these two prefixes beside `ssm`.
+    "ssmmessages", "ec2messages",
     # What the load balancer controller's published policy names beside those
     # (Cognito and WAF Classic for the ALB features an Ingress may ask for).
     "cognito-idp", "waf-regional",
