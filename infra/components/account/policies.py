@@ -40,6 +40,9 @@ STS_AUDIENCE = "sts.amazonaws.com"
 PROGRAM_SERVICES = (
     "ec2", "eks", "rds", "elasticache", "logs", "kms", "secretsmanager",
     "route53", "acm",  # the environment's zone, its records and certificate
+    # AWS Backup's vaults, plans, selections and restore tests (ids it assigns);
+    # creating a vault mounts its storage (backup-storage:MountCapsule).
+    "backup", "backup-storage",
 )  # fmt: skip
 
 # Roles the environment program passes to AWS services, and to which.
@@ -50,6 +53,7 @@ PASSED_TO_SERVICES = (
     "cloudtrail.amazonaws.com",  # the trail's delivery into CloudWatch Logs
     "chatbot.amazonaws.com",  # AWS Chatbot posting alarms to Slack
     "scheduler.amazonaws.com",  # the off-hours schedules' roles
+    "backup.amazonaws.com",  # AWS Backup's role for the backup plan and restore tests
 )
 
 # Services whose resources the environment names itself (`<project>-<env>-...`):
@@ -106,6 +110,9 @@ PREVIEW_READ_ACTIONS = (
     "route53:GetChange",
     "acm:DescribeCertificate",
     "acm:ListTagsForCertificate",
+    "backup:Describe*",
+    "backup:Get*",
+    "backup:List*",
 )
 
 
@@ -924,6 +931,8 @@ BOUNDARY_SERVICES = (
     "ssm", "wafv2", "shield", "xray", "tag", "rds", "elasticache",
     # IAM database authentication (`rds-db:connect`) is a service prefix of its own.
     "rds-db",
+    # AWS Backup's service role (backup, copy, test restores of the database).
+    "backup", "backup-storage",
     # What the load balancer controller's published policy names beside those
     # (Cognito and WAF Classic for the ALB features an Ingress may ask for).
     "cognito-idp", "waf-regional",
