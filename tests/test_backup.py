@@ -75,7 +75,7 @@ def test_two_vaults_one_per_region_each_with_its_own_key(production):
 
 
 def test_the_copy_regions_provider_is_pinned_like_the_environments(production):
-    (copy,) = list(_backup(production, "pulumi:providers:aws"))
+    (copy,) = _backup(production, "pulumi:providers:aws")
     home = next(p for p in production.of_type("pulumi:providers:aws") if p.name.endswith("-aws"))
     assert copy.inputs["region"] == "us-west-2"
     assert home.inputs["region"] == "us-east-1"
