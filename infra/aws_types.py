@@ -16,6 +16,8 @@ PROTECTED_TYPES = frozenset(
         # The audit trail, and the buckets of logs, traces, metrics and access logs.
         "aws:s3/bucket:Bucket",
         "aws:cloudtrail/trail:Trail",
+        # AWS Backup's vaults: their recovery points go with them.
+        "aws:backup/vault:Vault",
     }
 )
 

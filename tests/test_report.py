@@ -155,7 +155,7 @@ def test_report_covers_the_safety_settings(report):
         "Estimated monthly cost (desired / max nodes)",
     }
     assert expected_rows <= set(report.row_names)
-    assert report.value("production", "Protected stateful resources (`protect`)") == "14 of 14"
+    assert report.value("production", "Protected stateful resources (`protect`)") == "18 of 18"
     assert report.value("production", "Encryption at rest") == "KMS, all"
     assert report.value("production", "API endpoint") == "private only"
     office = ", ".join(shipped_value("stagecraft:clusterPublicAccessCidrs"))
