@@ -247,6 +247,7 @@ class Backup(pulumi.ComponentResource):
                 treat_missing_data="notBreaching",
                 actions_enabled=True,
                 alarm_actions=[args.alert_topic_arn],
+                ok_actions=[args.alert_topic_arn],
                 opts=child(self),
             )
             self.alarm_names.append(alarm_name)
