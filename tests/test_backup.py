@@ -304,3 +304,16 @@ def test_the_report_says_how_long_where_locked_and_tested(production, dev):
         "db.t4g.medium, checked for 4 h"
     )
     assert backups_row(dev) == "none (RDS automated backups only)"
+
+
+def test_the_gate_stops_a_deleted_vault_or_lock_unless_allowed(production):
+    from stagecraft.gate import evaluate_gate
+
+    steps = [
+        {"op": "delete", "urn": r.urn}
+        for r in [*_backup(production, VAULT), *_backup(production, LOCK)]
+    ]
+    result = evaluate_gate(steps)
+    assert not result.passed
+    assert {o.type for o in result.offenders} == {VAULT, LOCK}
+    assert evaluate_gate(steps, allow=[VAULT, LOCK]).passed
