@@ -70,6 +70,10 @@ SERVICE_LINKED = (
     "autoscaling.amazonaws.com",
     # The first transit gateway attachment of an account creates it (production).
     "transitgateway.amazonaws.com",
+    # AWS Backup's own role, and the one its first restore testing plan creates
+    # (AWSServiceRoleForBackupRestoreTesting), in production.
+    "backup.amazonaws.com",
+    "restore-testing.backup.amazonaws.com",
 )
 
 # What `pulumi preview` of the program reads: the invokes (zones, caller,
