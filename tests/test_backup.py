@@ -192,17 +192,18 @@ def test_the_restore_test_restores_quarterly_into_a_small_private_scratch_instan
 
 def test_failed_backup_copy_and_restore_jobs_alarm_to_the_alert_topic(production):
     alarms = {
-        a.inputs["metricName"]: a.inputs
+        a.inputs["name"].removeprefix("stagecraft-production-"): a.inputs
         for a in _backup(production, "aws:cloudwatch/metricAlarm:MetricAlarm")
     }
-    assert set(alarms) == {
-        "NumberOfBackupJobsFailed",
-        "NumberOfCopyJobsFailed",
-        "NumberOfRestoreJobsFailed",
+    assert {name: a["metricQueries"][0]["expression"] for name, a in alarms.items()} == {
+        # Summed over whatever dimensions AWS publishes them under.
+        "backup-jobs-failed": 'SELECT SUM(NumberOfBackupJobsFailed) FROM "AWS/Backup"',
+        "copy-jobs-failed": 'SELECT SUM(NumberOfCopyJobsFailed) FROM "AWS/Backup"',
+        "restore-jobs-failed": 'SELECT SUM(NumberOfRestoreJobsFailed) FROM "AWS/Backup"',
     }
     topic = f"arn:aws:sns:us-east-1:{ACCOUNT}:stagecraft-production-alerts"
     for alarm in alarms.values():
-        assert alarm["namespace"] == "AWS/Backup"
+        assert alarm["metricQueries"][0]["period"] == 3600
         assert alarm["alarmActions"] == [topic]
         assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
         assert alarm["treatMissingData"] == "notBreaching"

@@ -271,7 +271,7 @@ def provision(
         else:
             cloudwatch.put_metric_alarm(
                 **common, Namespace=a["namespace"], MetricName=a["metricName"],
-                Dimensions=[{"Name": k, "Value": v} for k, v in a.get("dimensions", {}).items()],
+                Dimensions=[{"Name": k, "Value": v} for k, v in a["dimensions"].items()],
                 Statistic=a["statistic"], Period=a["period"],
             )  # fmt: skip
     cloudtrail = _client("cloudtrail")

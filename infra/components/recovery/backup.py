@@ -50,9 +50,12 @@ START_WINDOW_MINUTES = 60
 # Which snapshots a restore test may pick: the newest of the last week.
 RESTORE_TEST_SELECTION_DAYS = 7
 # AWS Backup's job metrics, in the region the jobs run (the stack's: copy
-# jobs are counted where they start). Published without dimensions too, for
-# every job of the account in the region; only production backs up here.
+# jobs are counted where they start). Each alarm sums its metric over every
+# series of the namespace with a Metrics Insights query, whichever dimensions
+# (resource type, vault) AWS publishes it under: every job of the account in
+# the region, and only production backs up here.
 # https://docs.aws.amazon.com/aws-backup/latest/devguide/cloudwatch.html
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch-metrics-insights-alarms.html
 JOB_FAILURE_METRICS = {
     "backup-jobs-failed": (
         "NumberOfBackupJobsFailed",
@@ -236,10 +239,15 @@ class Backup(pulumi.ComponentResource):
                 f"{name}-{suffix}",
                 name=alarm_name,
                 alarm_description=description,
-                namespace="AWS/Backup",
-                metric_name=metric,
-                statistic="Sum",
-                period=METRIC_PERIOD_SECONDS,
+                metric_queries=[
+                    aws.cloudwatch.MetricAlarmMetricQueryArgs(
+                        id="failed",
+                        expression=f'SELECT SUM({metric}) FROM "AWS/Backup"',
+                        period=METRIC_PERIOD_SECONDS,
+                        label=alarm_name,
+                        return_data=True,
+                    )
+                ],
                 evaluation_periods=1,
                 threshold=0,
                 comparison_operator="GreaterThanThreshold",
