@@ -374,13 +374,24 @@ def monitoring_rows(plan: Plan) -> dict[str, str]:
     by_namespace: dict[str, int] = {}
     for alarm in alarms:
         inputs = alarm.inputs
-        namespace = inputs.get("namespace") or next(
-            (
-                q["metric"]["namespace"]
-                for q in inputs.get("metricQueries") or []
-                if q.get("metric")
-            ),
-            "?",
+        namespace = (
+            inputs.get("namespace")
+            or next(
+                (
+                    q["metric"]["namespace"]
+                    for q in inputs.get("metricQueries") or []
+                    if q.get("metric")
+                ),
+                None,
+            )
+            or next(  # a Metrics Insights query names its namespace in FROM
+                (
+                    found.group(1)
+                    for q in inputs.get("metricQueries") or []
+                    if (found := re.search(r'FROM "([^"]+)"', str(q.get("expression") or "")))
+                ),
+                "?",
+            )
         )
         label = ALARM_SUBJECTS.get(str(namespace), str(namespace))
         by_namespace[label] = by_namespace.get(label, 0) + 1
@@ -489,6 +500,7 @@ ALARM_SUBJECTS = {
     "AWS/NATGateway": "NAT",
     "AWS/AutoScaling": "nodes",
     "AWS/Route53": "health check",
+    "AWS/Backup": "AWS Backup",
 }
 
 
