@@ -16,6 +16,8 @@ PROTECTED_TYPES = frozenset(
         # The audit trail, and the buckets of logs, traces, metrics and access logs.
         "aws:s3/bucket:Bucket",
         "aws:cloudtrail/trail:Trail",
+        # AWS Backup's vaults: their recovery points go with them.
+        "aws:backup/vault:Vault",
     }
 )
 
@@ -45,6 +47,10 @@ UNTAGGABLE_AWS_TYPES = frozenset(
         "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
         "aws:route53/record:Record",
         "aws:acm/certificateValidation:CertificateValidation",
+        # AWS Backup's selections and vault locks are settings of a plan or vault.
+        "aws:backup/selection:Selection",
+        "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
+        "aws:backup/restoreTestingSelection:RestoreTestingSelection",
         *SETTINGS_OF_BUCKETS_AND_TOPICS,
     }
 )
@@ -112,6 +118,17 @@ NAME_RULES: dict[str, NameRule] = {
     ),
     # https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_CreateDocument.html
     "aws:ssm/document:Document": NameRule("name", 128, autonamed=False),
+    # https://docs.aws.amazon.com/aws-backup/latest/devguide/API_CreateBackupVault.html
+    "aws:backup/vault:Vault": NameRule("name", 50, autonamed=False),
+    # https://docs.aws.amazon.com/aws-backup/latest/devguide/API_BackupPlanInput.html
+    "aws:backup/plan:Plan": NameRule("name", 50, autonamed=False),
+    "aws:backup/selection:Selection": NameRule("name", 50, autonamed=False),
+    # Letters, digits and underscores only:
+    # https://docs.aws.amazon.com/aws-backup/latest/devguide/API_RestoreTestingPlanForCreate.html
+    "aws:backup/restoreTestingPlan:RestoreTestingPlan": NameRule("name", 50, autonamed=False),
+    "aws:backup/restoreTestingSelection:RestoreTestingSelection": NameRule(
+        "name", 50, autonamed=False
+    ),
 }
 
 # AWS types whose instances have no name of their own (an id AWS assigns, or
@@ -149,6 +166,7 @@ UNNAMED_AWS_TYPES = frozenset(
         "aws:acm/certificate:Certificate",
         "aws:acm/certificateValidation:CertificateValidation",
         "aws:route53/healthCheck:HealthCheck",
+        "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
         *SETTINGS_OF_BUCKETS_AND_TOPICS,
     }
 )

@@ -2899,6 +2899,183 @@ class ShellAccessSpec(Section):
         ]
 
 
+# AWS Backup's own cron (six fields, in `cron(...)`), as its schedules take it:
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/events/ScheduledEvents.html#CronExpressions
+_AWS_CRON = re.compile(r"^cron\(\S+(\s+\S+){5}\)$")
+BackupVaultLock = Literal["off", "governance", "compliance"]
+# What only applies when AWS Backup is on (refused without it, like dataExport's keys).
+BACKUP_KEYS = (
+    "backup_schedule",
+    "backup_retention_days",
+    "backup_copy_region",
+    "backup_copy_retention_days",
+    "backup_vault_lock",
+    "backup_vault_lock_grace_days",
+    "restore_testing_schedule",
+    "restore_testing_instance_class",
+    "restore_testing_validation_hours",
+)
+# AWS Backup refuses a compliance lock changeable for fewer days:
+# https://docs.aws.amazon.com/aws-backup/latest/devguide/API_PutBackupVaultLockConfiguration.html
+VAULT_LOCK_MIN_GRACE_DAYS = 3
+
+
+class BackupSpec(Section):
+    """AWS Backup of the database: a locked vault, a copy in a second region, restore tests
+    (README 'Backups and restore testing')."""
+
+    title: ClassVar[str] = "Backups and recovery"
+
+    aws_backup: bool = Field(
+        False,
+        alias="awsBackup",
+        description=(
+            "Back the database up with AWS Backup as well as RDS's own automated backups "
+            "(which keep point-in-time recovery for dbBackupRetentionDays): snapshots on "
+            "backupSchedule into a vault of this stack with its own KMS key, each copied to "
+            "a vault in backupCopyRegion, and a restore test on restoreTestingSchedule. "
+            "Failed backup, copy or restore jobs alarm to the alert topic. Required in the "
+            "production tier."
+        ),
+    )
+    backup_schedule: str = Field(
+        "cron(0 7 * * ? *)",
+        alias="backupSchedule",
+        description=(
+            "When AWS Backup snapshots the database, as an AWS cron expression in UTC "
+            "(daily at 07:00 by default, after the default dbBackupWindow and "
+            "dbMaintenanceWindow, which a snapshot should not overlap)."
+        ),
+    )
+    backup_retention_days: int = Field(
+        30,
+        alias="backupRetentionDays",
+        ge=1,
+        le=36500,
+        description=(
+            "Days each snapshot stays in the vault (the seeds: 30 in production). With a "
+            "vault lock this is also the lock's minimum retention: no snapshot can be "
+            "deleted sooner, by anyone."
+        ),
+    )
+    backup_copy_region: str = Field(
+        "",
+        alias="backupCopyRegion",
+        description=(
+            "A second region each snapshot is copied to (a vault there with its own KMS key), "
+            "so losing the stack's region loses no backup; must differ from aws:region. "
+            "Required in the production tier."
+        ),
+    )
+    backup_copy_retention_days: int = Field(
+        30,
+        alias="backupCopyRetentionDays",
+        ge=1,
+        le=36500,
+        description="Days each copy stays in the second region's vault.",
+    )
+    backup_vault_lock: BackupVaultLock = Field(
+        "off",
+        alias="backupVaultLock",
+        description=(
+            "AWS Backup Vault Lock on both vaults: nobody (not even the account's root) may "
+            "delete a snapshot before its retention ends or shorten it below "
+            "backupRetentionDays. `governance`: principals with backup:DeleteBackupVault"
+            "LockConfiguration can still remove the lock (a guard against mistakes). "
+            "`compliance`: after backupVaultLockGraceDays the lock can never be removed or "
+            "changed, and the vaults cannot be deleted while they hold snapshots; this "
+            "CANNOT BE UNDONE (a guard against a compromised account). Production: "
+            "governance or compliance."
+        ),
+    )
+    backup_vault_lock_grace_days: int = Field(
+        VAULT_LOCK_MIN_GRACE_DAYS,
+        alias="backupVaultLockGraceDays",
+        ge=VAULT_LOCK_MIN_GRACE_DAYS,
+        le=36500,
+        description=(
+            "Compliance mode only: days after the lock is set during which it can still be "
+            "removed (`changeable_for_days`, at least 3). After that it is permanent."
+        ),
+    )
+    restore_testing_schedule: str = Field(
+        "cron(0 6 1 1,4,7,10 ? *)",
+        alias="restoreTestingSchedule",
+        description=(
+            "When AWS Backup restores the latest snapshot into a scratch instance to prove it "
+            "restores (AWS cron, UTC): quarterly by default, the seeds' 'test disaster "
+            "recovery quarterly'."
+        ),
+    )
+    restore_testing_instance_class: str = Field(
+        "db.t4g.medium",
+        alias="restoreTestingInstanceClass",
+        description=(
+            "Instance class of the scratch instance a restore test creates (in the "
+            "database's subnets, reachable from the cluster's nodes only, never public); "
+            "small: it only has to start and accept connections."
+        ),
+    )
+    restore_testing_validation_hours: int = Field(
+        4,
+        alias="restoreTestingValidationHours",
+        ge=1,
+        le=168,
+        description=(
+            "Hours the restored scratch instance is kept for checks before AWS Backup deletes "
+            "it (the restore testing validation window)."
+        ),
+    )
+
+    @field_validator("backup_schedule", "restore_testing_schedule")
+    @classmethod
+    def _aws_cron(cls, value: str) -> str:
+        if not _AWS_CRON.fullmatch(value.strip()):
+            raise ValueError(
+                "must be an AWS cron expression with six fields, e.g. 'cron(0 7 * * ? *)' "
+                "(daily 07:00 UTC) or 'cron(0 6 1 1,4,7,10 ? *)' (quarterly)"
+            )
+        return value.strip()
+
+    @field_validator("backup_copy_region")
+    @classmethod
+    def _copy_region(cls, value: str) -> str:
+        if value and value not in aws_regions():
+            close = difflib.get_close_matches(value, list(aws_regions()), n=2, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            raise ValueError(f"is not an AWS region (botocore's endpoint data){hint}")
+        return value
+
+    @field_validator("restore_testing_instance_class")
+    @classmethod
+    def _known_db_class(cls, value: str) -> str:
+        return _check_instance_type(value, "db.", DB_INSTANCE_FAMILIES)
+
+    def rule_problems(self) -> list[Problem]:
+        changed = self.changed_keys()
+        if not self.aws_backup:
+            return [
+                Problem(
+                    _key(_alias_of(BackupSpec, name)),
+                    getattr(self, name),
+                    "applies only with awsBackup: true; set it or remove this key",
+                )
+                for name in BACKUP_KEYS
+                if name in changed
+            ]
+        problems: list[Problem] = []
+        if self.backup_vault_lock != "compliance" and "backup_vault_lock_grace_days" in changed:
+            problems.append(Problem(
+                _key("backupVaultLockGraceDays"), self.backup_vault_lock_grace_days,
+                "applies only to a compliance lock (backupVaultLock: compliance); remove "
+                "it"))  # fmt: skip
+        if not self.backup_copy_region and "backup_copy_retention_days" in changed:
+            problems.append(Problem(
+                _key("backupCopyRetentionDays"), self.backup_copy_retention_days,
+                "applies only with backupCopyRegion; set it or remove this key"))  # fmt: skip
+        return problems
+
+
 class EphemeralSpec(Section):
     """A preview (`pr-<n>`) or developer (`dev-<name>`) environment on a shared cluster."""
 
@@ -3058,6 +3235,7 @@ SECTIONS: tuple[type[Section], ...] = (
     SecretsSpec,
     SmokeTestSpec,
     ShellAccessSpec,
+    BackupSpec,
 )
 EPHEMERAL_SECTIONS: tuple[type[Section], ...] = (GeneralSpec, WorkloadsSpec, EphemeralSpec)
 
@@ -3179,6 +3357,7 @@ class StackConfig(BaseModel):
     secrets: SecretsSpec = Field(default_factory=SecretsSpec)
     smoke_test: SmokeTestSpec = Field(default_factory=SmokeTestSpec)
     shell_access: ShellAccessSpec
+    backup: BackupSpec
 
     @property
     def resource_prefix(self) -> str:
@@ -3273,6 +3452,7 @@ class StackConfig(BaseModel):
         problems += self._access_problems()
         problems += self._database_restore_problems()
         problems += self._smoke_test_problems()
+        problems += self._backup_problems()
         if self.alerting.health_check_path and not (
             self.addons.domain and self.addons.load_balancer_controller
         ):
@@ -3416,6 +3596,21 @@ class StackConfig(BaseModel):
                         f"database; give it an hour and minute inside them (at least "
                         f"{DATABASE_START_MINUTES} minutes after the start) on working days, "
                         "with dataSyncTimeZone equal to workingHoursTimeZone"))  # fmt: skip
+        return problems
+
+    def _backup_problems(self) -> list[Problem]:
+        """The copy goes somewhere else, and a failed job reaches someone."""
+        backup, problems = self.backup, []
+        if backup.aws_backup and backup.backup_copy_region == self.region:
+            problems.append(Problem(
+                _key("backupCopyRegion"), backup.backup_copy_region,
+                f"is the stack's own region ({self.region}): the copy is there for the day "
+                "that region is lost; name another one, e.g. 'us-west-2'"))  # fmt: skip
+        if backup.aws_backup and not self.alerting.alert_receivers:
+            problems.append(Problem(
+                _key("awsBackup"), True,
+                "failed backup, copy and restore-test jobs alarm to the alert topic, and this "
+                "stack has none: list a receiver in stagecraft:alertReceivers"))  # fmt: skip
         return problems
 
     def _fires_in_working_hours(self, cron: str, time_zone: str) -> bool:
@@ -3586,6 +3781,21 @@ class StackConfig(BaseModel):
              self.secrets.secret_rotation_days <= PRODUCTION_MAX_SECRET_ROTATION_DAYS,
              f"must be at most {PRODUCTION_MAX_SECRET_ROTATION_DAYS} in production: the seeds "
              "rotate production's secrets every 90 days"),
+            ("awsBackup", self.backup.aws_backup, self.backup.aws_backup,
+             "must be true in production: the seeds ask for backups kept in a second region "
+             "and a disaster-recovery test every quarter"),
+            ("backupCopyRegion", self.backup.backup_copy_region,
+             bool(self.backup.backup_copy_region) or not self.backup.aws_backup,
+             "must name a second region in production: a backup in the same region is lost "
+             "with it"),
+            ("backupVaultLock", self.backup.backup_vault_lock,
+             self.backup.backup_vault_lock != "off" or not self.backup.aws_backup,
+             "must be 'governance' or 'compliance' in production: nobody deletes a backup "
+             "before its retention ends"),
+            ("backupRetentionDays", self.backup.backup_retention_days,
+             self.backup.backup_retention_days >= PRODUCTION_MIN_BACKUP_DAYS
+             or not self.backup.aws_backup,
+             f"must be at least {PRODUCTION_MIN_BACKUP_DAYS} in production"),
         ]  # fmt: skip
         for key, value, holds, rule in rules:
             if not holds:
@@ -4210,6 +4420,7 @@ def parse_stack_config(
         secrets=_typed(specs, SecretsSpec),
         smoke_test=_typed(specs, SmokeTestSpec),
         shell_access=_typed(specs, ShellAccessSpec),
+        backup=_typed(specs, BackupSpec),
     )
     cross = config.cross_section_problems() + config.tier_problems()
     if cross:

@@ -37,6 +37,7 @@ from pulumi_policy.proxy import UnknownValueError
 from infra.aws_types import PROTECTED_TYPES, UNTAGGABLE_AWS_TYPES
 from infra.components.account.policies import denies_plain_http
 from policy import pod_security
+from policy.backups import backups_copied_and_locked
 from policy.external_secrets import external_secrets_scoped
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
@@ -1796,6 +1797,13 @@ RULES: tuple[Rule, ...] = (
              "readerAccounts": {"type": "array", "items": {"type": "string"}, "default": []},
              "sources": {"type": "array", "items": {"type": "string"}, "default": []},
          }),
+    Rule("backups-copied-and-locked", "An AWS Backup plan copies the database's backups to a "
+         "vault in another region; every vault has a customer KMS key of its own and a vault "
+         "lock, where policy config requires backups.", Severity.HIGH,
+         "Set stagecraft:awsBackup: true, backupCopyRegion (another region) and "
+         "backupVaultLock: governance or compliance.", None, (), (),
+         validate_stack=backups_copied_and_locked,
+         config={"requireBackups": {"type": "boolean", "default": False}}),
 )  # fmt: skip
 
 

@@ -95,6 +95,12 @@ FREE_TYPES = frozenset(
         "aws:budgets/budget:Budget",
         "aws:scheduler/schedule:Schedule",
         "aws:scheduler/scheduleGroup:ScheduleGroup",
+        # AWS Backup bills the recovery points (priced on the plan) and the
+        # restore tests' instances (on their selection), not the containers.
+        "aws:backup/vault:Vault",
+        "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
+        "aws:backup/selection:Selection",
+        "aws:backup/restoreTestingPlan:RestoreTestingPlan",
     }
 )
 FREE_PREFIXES = ("random:", "kubernetes:", "pulumi:providers:")
@@ -847,6 +853,110 @@ def _cron_job(r: PlannedResource, _: Plan, p: PriceTable, usage: Usage) -> list[
     ]  # fmt: skip
 
 
+def _primary_databases_gb(plan: Plan) -> int:
+    """Allocated storage of the plan's primary RDS instances (what AWS Backup snapshots)."""
+    return sum(
+        int(r.inputs.get("allocatedStorage") or 0)
+        for r in plan.of_type("aws:rds/instance:Instance")
+        if "replicateSourceDb" not in r.inputs
+    )
+
+
+def _backup_plan(r: PlannedResource, plan: Plan, p: PriceTable, __: Usage) -> list[CostLine]:
+    """The recovery points a plan keeps, and their copies in another region.
+
+    An RDS snapshot's first backup is a full copy of the data, the next ones
+    its changed blocks: the database's allocated storage is the estimate of
+    the full copy (an upper bound of its data), the daily changes come on top
+    (usage, unknown here). A copy to another region moves the same data across
+    regions once in full, then each day's changes.
+    """
+    per_gb = p.price("backup", "rds_snapshot_per_gb_month")
+    transfer = p.price("backup", "cross_region_transfer_per_gb")
+    if per_gb is None or transfer is None:
+        return _unpriced(r, "AWS Backup storage")
+    gib = _primary_databases_gb(plan)
+    lines: list[CostLine] = []
+    for rule in r.inputs.get("rules") or []:
+        name = rule.get("ruleName", "?")
+        days = (rule.get("lifecycle") or {}).get("deleteAfter")
+        lines.append(_line(r, f"rule {name}: {gib} GiB database snapshot (a full copy; each "
+                              f"day's changes on top, kept {days} d), ${per_gb}/GB-month",
+                           "priced", gib * per_gb))  # fmt: skip
+        for action in rule.get("copyActions") or []:
+            arn = str(action.get("destinationVaultArn") or "")
+            region = arn.split(":")[3] if arn.count(":") >= 5 else "another region"
+            lines.append(_line(r, f"rule {name}: its copy in {region}, {gib} GiB at "
+                                  f"${per_gb}/GB-month (this table's rate)", "priced",
+                               gib * per_gb))  # fmt: skip
+            lines.append(_line(r, f"rule {name}: transfer to {region}, ${transfer}/GB: the "
+                                  f"first copy {gib} GiB (${gib * transfer:.2f} once), then "
+                                  "each day's changes", "usage"))  # fmt: skip
+    return lines
+
+
+def aws_cron_runs_per_year(expression: str) -> int | None:
+    """How often an AWS cron (`cron(min hour day month weekday year)`) fires in a year,
+    for fixed days of the month or every day; None for anything else."""
+    fields = expression.removeprefix("cron(").removesuffix(")").split()
+    if len(fields) != 6 or not (fields[0].isdigit() and fields[1].isdigit()):
+        return None
+    day, month, weekday = fields[2], fields[3], fields[4]
+    if day in ("*", "?") and weekday in ("*", "?"):
+        return 365 if month == "*" else None
+    if weekday != "?" or not all(d.isdigit() for d in day.split(",")):
+        return None
+    if month == "*":
+        months = 12
+    elif all(m.isdigit() for m in month.split(",")):
+        months = len(month.split(","))
+    else:
+        return None
+    return len(day.split(",")) * months
+
+
+# A restore test's instance exists from the restore's start to the end of the
+# validation window: the restore itself is taken as an hour.
+RESTORE_HOURS = 1
+
+
+def _restore_testing_selection(
+    r: PlannedResource, plan: Plan, p: PriceTable, __: Usage
+) -> list[CostLine]:
+    """The scratch instance each restore test creates, for the restore and the validation window."""
+    overrides = r.inputs.get("restoreMetadataOverrides") or {}
+    instance_class = str(overrides.get("dbInstanceClass") or "")
+    hourly = p.price("rds", "instance_per_hour", instance_class)
+    if hourly is None:
+        return _unpriced(r, f"RDS {instance_class or 'instance'} of a restore test")
+    testing_plan = next(
+        (
+            t
+            for t in plan.of_type("aws:backup/restoreTestingPlan:RestoreTestingPlan")
+            if t.inputs.get("name") == r.inputs.get("restoreTestingPlanName")
+        ),
+        None,
+    )
+    schedule = str((testing_plan.inputs if testing_plan else {}).get("scheduleExpression", ""))
+    runs = aws_cron_runs_per_year(schedule)
+    hours = int(r.inputs.get("validationWindowHours") or 0) + RESTORE_HOURS
+    gib = _primary_databases_gb(plan)
+    storage = p.price("rds", "gp3_per_gb_month") or 0.0
+    if runs is None:
+        return [_line(r, f"{instance_class} restore test for {hours} h a run, ${hourly}/h: "
+                         f"depends on the schedule ({schedule})", "usage")]  # fmt: skip
+    per_run = hours * (hourly + gib * storage / p.hours)
+    return [
+        _line(
+            r,
+            f"{runs} restore test(s) a year: {instance_class} single-AZ + {gib} GiB gp3 "
+            f"for {hours} h each (restore + validation window), ${hourly}/h",
+            "priced",
+            per_run * runs / 12,
+        )
+    ]
+
+
 PRICERS: dict[str, Pricer] = {
     "kubernetes:batch/v1:CronJob": _cron_job,
     "aws:eks/cluster:Cluster": _eks_cluster,
@@ -868,6 +978,8 @@ PRICERS: dict[str, Pricer] = {
     "aws:sns/topic:Topic": _topic,
     "aws:cloudtrail/trail:Trail": _trail,
     "kubernetes:helm.sh/v3:Release": _helm_release,
+    "aws:backup/plan:Plan": _backup_plan,
+    "aws:backup/restoreTestingSelection:RestoreTestingSelection": _restore_testing_selection,
 }
 
 

@@ -36,6 +36,10 @@ STATEFUL_TYPES = frozenset(
         "aws:secretsmanager/secret:Secret",
         "pulumi:providers:kubernetes",
         "kubernetes:core/v1:Namespace",
+        # AWS Backup: a vault takes its recovery points with it, and removing its
+        # lock is what lets anyone delete them early.
+        "aws:backup/vault:Vault",
+        "aws:backup/vaultLockConfiguration:VaultLockConfiguration",
     }
 )
 

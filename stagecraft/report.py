@@ -153,6 +153,7 @@ def plan_rows(plan: Plan, config: StackConfig, cost: StackCost) -> dict[str, str
         **secrets_rows(plan, config),
         "Post-deploy smoke test": _smoke_test_row(plan),
         "Shell access": _shell_access_row(plan),
+        "Backups (AWS Backup)": backups_row(plan),
         "Saved by off-hours and Spot (vs always on, on demand)": (
             f"{money(cost.total_always_on - cost.total)} of {money(cost.total_always_on)} "
             f"({cost.saving_percent:.0f}%)"
@@ -385,6 +386,51 @@ def _smoke_test_row(plan: Plan) -> str:
     )
 
 
+def backups_row(plan: Plan) -> str:
+    """AWS Backup as an auditor asks: how often, how long, where else, locked how, tested when."""
+    plans = plan.of_type("aws:backup/plan:Plan")
+    if not plans:
+        return "none (RDS automated backups only)"
+    parts = []
+    for rule in (r for p in plans for r in p.inputs.get("rules") or []):
+        kept = (rule.get("lifecycle") or {}).get("deleteAfter")
+        text = (
+            f"{rule.get('schedule')} {rule.get('scheduleExpressionTimezone', 'UTC')}, kept {kept} d"
+        )
+        for action in rule.get("copyActions") or []:
+            arn = str(action.get("destinationVaultArn") or "")
+            region = arn.split(":")[3] if arn.count(":") >= 5 else "another region"
+            days = (action.get("lifecycle") or {}).get("deleteAfter")
+            text += f"; copied to {region}, kept {days} d"
+        parts.append(text)
+    vaults = plan.of_type("aws:backup/vault:Vault")
+    locks = plan.of_type("aws:backup/vaultLockConfiguration:VaultLockConfiguration")
+    modes = sorted(
+        {
+            f"compliance (permanent after {lock.inputs['changeableForDays']} d)"
+            if lock.inputs.get("changeableForDays")
+            else "governance"
+            for lock in locks
+        }
+    )
+    parts.append(f"vault lock: {', '.join(modes) or 'none'} on {len(locks)} of {len(vaults)} "
+                 "vaults")  # fmt: skip
+    tests = {
+        str(t.inputs.get("name")): t.inputs for t in plan.of_type(
+            "aws:backup/restoreTestingPlan:RestoreTestingPlan")
+    }  # fmt: skip
+    for selection in plan.of_type("aws:backup/restoreTestingSelection:RestoreTestingSelection"):
+        testing = tests.get(str(selection.inputs.get("restoreTestingPlanName")), {})
+        overrides = selection.inputs.get("restoreMetadataOverrides") or {}
+        parts.append(
+            f"restore test {testing.get('scheduleExpression', '?')} "
+            f"{testing.get('scheduleExpressionTimezone', 'UTC')} into a "
+            f"{overrides.get('dbInstanceClass', '?')}, checked for "
+            f"{selection.inputs.get('validationWindowHours', '?')} h"
+        )
+    return "; ".join(parts)
+
+
 def _budget_row(plan: Plan) -> str:
     """What the AWS budget counts, and whom it tells at which threshold."""
     budgets = plan.of_type("aws:budgets/budget:Budget")
@@ -522,13 +568,24 @@ def monitoring_rows(plan: Plan) -> dict[str, str]:
     by_namespace: dict[str, int] = {}
     for alarm in alarms:
         inputs = alarm.inputs
-        namespace = inputs.get("namespace") or next(
-            (
-                q["metric"]["namespace"]
-                for q in inputs.get("metricQueries") or []
-                if q.get("metric")
-            ),
-            "?",
+        namespace = (
+            inputs.get("namespace")
+            or next(
+                (
+                    q["metric"]["namespace"]
+                    for q in inputs.get("metricQueries") or []
+                    if q.get("metric")
+                ),
+                None,
+            )
+            or next(  # a Metrics Insights query names its namespace in FROM
+                (
+                    found.group(1)
+                    for q in inputs.get("metricQueries") or []
+                    if (found := re.search(r'FROM "([^"]+)"', str(q.get("expression") or "")))
+                ),
+                "?",
+            )
         )
         label = ALARM_SUBJECTS.get(str(namespace), str(namespace))
         by_namespace[label] = by_namespace.get(label, 0) + 1
@@ -637,6 +694,7 @@ ALARM_SUBJECTS = {
     "AWS/NATGateway": "NAT",
     "AWS/AutoScaling": "nodes",
     "AWS/Route53": "health check",
+    "AWS/Backup": "AWS Backup",
 }
 
 

@@ -42,7 +42,8 @@ def test_production_estimate_is_the_sum_of_list_prices(production):
         + rds["db.m5.large"] * HOURS  # read replica
         + 500 * PRICES["rds"]["gp3_per_gb_month"]
         + 2 * cache["cache.m6g.large"] * HOURS
-        + 2 * PRICES["kms"]["key_per_month"]  # the environment's and the dumps'
+        # The environment's, the dumps', and the two backup vaults' (here and in the copy region).
+        + 4 * PRICES["kms"]["key_per_month"]
         # 4 ours + RDS-managed + the data export's mask key + 3 third-party slots
         + 9 * PRICES["secretsmanager"]["secret_per_month"]
         + PRICES["elb"]["alb_per_hour"] * HOURS  # the environment's one ALB
@@ -52,8 +53,9 @@ def test_production_estimate_is_the_sum_of_list_prices(production):
         # Loki 20, Tempo 20, the Thanos compactor 20 and store gateway 10 GiB.
         + (150 + 2 + 10 + 20 + 20 + 20 + 10) * PRICES["ebs"]["gp3_per_gb_month"]
         # Alarms by metric: database 4, replica 4, two cache nodes 4 each, three
-        # NAT gateways, the node group (2 metrics), the health check.
-        + (4 + 4 + 8 + 3 + 2 + 1) * PRICES["cloudwatch"]["alarm_metric_per_month"]
+        # NAT gateways, the node group (2 metrics), the health check, and
+        # failed backup, copy and restore jobs.
+        + (4 + 4 + 8 + 3 + 2 + 1 + 3) * PRICES["cloudwatch"]["alarm_metric_per_month"]
         # The HTTPS health check of an AWS endpoint (the ALB).
         + PRICES["route53"]["health_check_per_month"]
         + PRICES["route53"]["health_check_feature_per_month"]
@@ -63,6 +65,11 @@ def test_production_estimate_is_the_sum_of_list_prices(production):
         # The Session Manager bastion, all month, and its 8 GiB root volume.
         + ec2["t4g.nano"] * HOURS
         + 8 * PRICES["ebs"]["gp3_per_gb_month"]
+        # AWS Backup: the database's 500 GiB snapshot, and its copy in us-west-2.
+        + 2 * 500 * PRICES["backup"]["rds_snapshot_per_gb_month"]
+        # Four restore tests a year: a db.t4g.medium and 500 GiB gp3 for the
+        # 4-hour validation window plus the hour the restore takes.
+        + 4 / 12 * 5 * (rds["db.t4g.medium"] + 500 * PRICES["rds"]["gp3_per_gb_month"] / HOURS)
     )
     cost = estimate(production, budget=1800)
     assert cost.total == pytest.approx(expected, abs=0.01)
@@ -151,7 +158,7 @@ def test_cli_lists_every_priced_resource_and_the_total(capsys):
     assert "3 x m5.large (max 9)" in out
     assert "depends on usage" in out
     assert "t4g.nano, 730 h x $0.0042" in out  # the Session Manager bastion
-    assert "production: $1,291.82/month at desired size" in out
+    assert "production: $1,385.65/month at desired size" in out
     assert "within budget" in out
 
 

@@ -56,6 +56,8 @@ STATEFUL = {
     # The audit trail and the buckets it and the telemetry are kept in.
     "aws:s3/bucket:Bucket",
     "aws:cloudtrail/trail:Trail",
+    # AWS Backup's vaults (production's, here and in the copy region).
+    "aws:backup/vault:Vault",
 }
 
 
@@ -74,6 +76,8 @@ def test_components_are_namespaced_and_each_appears_once(plans):
             # The weekly anonymised export (its database role is made by the
             # access-roles' DatabaseJobs, which every environment has).
             hosted += ["stagecraft:index:DataExport"]
+            # AWS Backup of the database (awsBackup).
+            hosted.append("stagecraft:index:Backup")
         if plan.stack == "staging":
             hosted.append("stagecraft:index:DataImport")
         # Dev shuts down outside working hours.
@@ -120,20 +124,26 @@ def test_provider_default_tags_reach_every_aws_resource(plans, stack, owner, cos
     # AWS Chatbot's API lives in a few regions only: its one resource has its
     # own provider, with the same account pin and tags.
     chatbot = [r for r in aws_resources if r.type.startswith("aws:chatbot/")]
-    assert {r.provider for r in aws_resources if r not in chatbot} == {provider.urn}
+    # Likewise production's backup copy vault and its key, in the copy region.
+    copy_region = [
+        r for r in aws_resources if r.name.startswith(f"stagecraft-{stack}-backup-copy-vault")
+    ]
+    elsewhere = {r.provider for r in chatbot + copy_region}
+    assert {r.provider for r in aws_resources if r not in chatbot + copy_region} == {provider.urn}
+    assert {p.urn for p in providers if p is not provider} == elsewhere
     for other in providers:
         if other is not provider:
             assert other.inputs["defaultTags"] == provider.inputs["defaultTags"]
             assert other.inputs["allowedAccountIds"] == provider.inputs["allowedAccountIds"]
-            assert {r.provider for r in chatbot} == {other.urn}
 
 
 def test_exactly_the_stateful_resources_are_protected_in_production(production):
     protected = sorted((r.type, r.name) for r in production.resources if r.protect)
     assert {t for t, _ in protected} == STATEFUL
     # primary, replica, cache, cluster, key, DNS zone; the access-log, logs,
-    # traces, metrics and trail buckets, and the trail; the data-sync bucket and key
-    assert len(protected) == 14
+    # traces, metrics and trail buckets, and the trail; the data-sync bucket and key;
+    # the two backup vaults and their keys
+    assert len(protected) == 18
 
 
 @pytest.mark.parametrize("stack", ["dev", "staging"])
@@ -202,6 +212,11 @@ def test_stack_outputs(production):
         "thirdPartySecretsReaderRoleArn",
         # what `stagecraft smoke-test` starts a run from
         "smokeTestCronJob",
+        # AWS Backup: where the backups are, and the restore test
+        "backupVaultName",
+        "backupCopyVaultArn",
+        "backupPlanId",
+        "restoreTestingPlanName",
     }
     assert production.outputs["url"] == (
         f"https://{shipped_value('stagecraft:domain', 'production')}"

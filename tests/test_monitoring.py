@@ -361,6 +361,8 @@ def test_alarms_watch_the_database_replica_cache_nat_and_nodes(production):
         *(f"{prefix}-nat-az{n}-port-allocation" for n in (1, 2, 3)),
         f"{prefix}-nodes-below-minimum",
         f"{prefix}-health-check-failing",
+        # AWS Backup's failed jobs (tests/test_backup.py).
+        *(f"{prefix}-{m}-jobs-failed" for m in ("backup", "copy", "restore")),
     }  # fmt: skip
     assert set(found) == expected
     for inputs in found.values():

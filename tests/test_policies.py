@@ -76,6 +76,14 @@ TRAIL = "aws:cloudtrail/trail:Trail"
 TOPIC = "aws:sns/topic:Topic"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
 LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+BACKUP_PLAN = "aws:backup/plan:Plan"
+BACKUP_VAULT = "aws:backup/vault:Vault"
+VAULT_LOCK = "aws:backup/vaultLockConfiguration:VaultLockConfiguration"
+_DAILY = {
+    "ruleName": "daily",
+    "targetVaultName": "stagecraft-production-backups",
+    "schedule": "cron(0 7 * * ? *)",
+}
 
 
 def _without_one(type_token: str, name_suffix: str) -> Mutation:
@@ -521,6 +529,11 @@ CASES: list[tuple[str, Mutation, str, dict[str, Any]]] = [
     ("data-sync-confined", _dumps_policy(lambda st: [s for s in st if s.get("Sid") != "OnlyTheImportJobsRead"]), "no deny of s3:GetObject to every other principal", {}),
     ("data-sync-confined", _export_role_reads, "the export job may s3:GetObject; it only writes dumps", {}),
     ("environment-isolation", _dumps_policy(_dev_reads_dumps), "refers to environment 'dev'", {}),
+    ("backups-copied-and-locked", _without(BACKUP_PLAN), "no AWS Backup plan: the database's only backups live and die with the instance", {}),
+    ("backups-copied-and-locked", _props(BACKUP_PLAN, rules=[_DAILY]), "rule daily copies no backup to another region (no copy action)", {}),
+    ("backups-copied-and-locked", _props(BACKUP_PLAN, rules=[{**_DAILY, "copyActions": [{"destinationVaultArn": "arn:aws:backup:us-east-1:123456789012:backup-vault:stagecraft-production-backups-copy"}]}]), "rule daily copies into its own region (us-east-1): lost with it", {}),
+    ("backups-copied-and-locked", _props(BACKUP_VAULT, kmsKeyArn=_DELETE), "stagecraft-production-backups: encrypted with AWS Backup's default key", {}),
+    ("backups-copied-and-locked", _without_one(VAULT_LOCK, "-copy-vault-lock"), "stagecraft-production-backups-copy: no vault lock with a minimum retention", {}),
 ]  # fmt: skip
 
 
@@ -839,4 +852,27 @@ def test_alarms_are_judged_at_a_first_preview_whose_ids_are_unknown(production):
     failing = evaluate_rule(rule, broken, PRODUCTION_CONFIG)
     assert [v.message for v in failing.violations] == [
         "database stagecraft-production: no alarm on FreeStorageSpace"
+    ]
+
+
+def test_a_copy_to_a_vault_not_yet_created_is_judged_by_the_vaults_region(production):
+    """At a first preview the copy vault's ARN is unknown: the copy counts as going to
+    another region when a vault of the plan's stack lives there (its provider's region)."""
+    from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
+
+    def unknown_destination(resource: PlannedResource) -> PlannedResource:
+        inputs = copy.deepcopy(resource.inputs)
+        for rule in inputs["rules"]:
+            for action in rule.get("copyActions") or []:
+                action["destinationVaultArn"] = UNKNOWN_STRING_VALUE
+        return dataclasses.replace(resource, inputs=inputs)
+
+    first_preview = _edit(BACKUP_PLAN, unknown_destination)(production)
+    rule = RULES_BY_NAME["backups-copied-and-locked"]
+    assert evaluate_rule(rule, first_preview, PRODUCTION_CONFIG).status == "pass"
+    # With no vault outside the stack's region, the same copy goes nowhere safe.
+    same_region = _without_one(BACKUP_VAULT, "-copy-vault")(first_preview)
+    failing = evaluate_rule(rule, same_region, PRODUCTION_CONFIG)
+    assert "rule daily copies to no vault in another region" in [
+        v.message.split(": ", 1)[1] for v in failing.violations
     ]

@@ -155,7 +155,7 @@ def test_report_covers_the_safety_settings(report):
         "Estimated monthly cost (desired / max nodes)",
     }
     assert expected_rows <= set(report.row_names)
-    assert report.value("production", "Protected stateful resources (`protect`)") == "14 of 14"
+    assert report.value("production", "Protected stateful resources (`protect`)") == "18 of 18"
     assert report.value("production", "Encryption at rest") == "KMS, all"
     assert report.value("production", "API endpoint") == "private only"
     office = ", ".join(shipped_value("stagecraft:clusterPublicAccessCidrs"))
@@ -520,8 +520,8 @@ def test_the_secrets_rows_list_slots_delivery_and_what_rotates_by_hand(report):
 
 
 def test_budget_row_compares_status_and_flags_the_ceiling(report):
-    # Production's ceiling ($1,782.26) stays under its $1,800 budget; staging's
-    # ($592.02) does not fit its $500: the row says so, and so differs.
+    # Production's ceiling (8 nodes, $1,780.96) stays under its $1,800 budget;
+    # staging's ($680.89) does not fit its $500: the row says so, and so differs.
     assert report.value("production", "Budget check") == "within budget"
     assert report.value("staging", "Budget check") == (
         "within budget at desired size; OVER at max size"

@@ -69,6 +69,7 @@ from infra.components.observability.alerting import Alerting, AlertingArgs, Watc
 from infra.components.observability.audit_trail import AuditTrail, AuditTrailArgs, trail_arn
 from infra.components.observability.monitoring import NAMESPACE as MONITORING_NAMESPACE
 from infra.components.observability.monitoring import Monitoring, MonitoringArgs
+from infra.components.recovery.backup import Backup, BackupArgs
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
 from infra.components.small_stack_access import SmallStackAccess, SmallStackAccessArgs
 from infra.components.smoke_test import SmokeTest, SmokeTestArgs
@@ -414,6 +415,10 @@ class Environment(pulumi.ComponentResource):
             wait_for=[*cluster.ready, workloads.namespace],
         )
 
+        backup_outputs = self._backups(
+            name, config, provider=provider, database=database, boundary_arn=boundary_arn
+        )
+
         small_stack_outputs: dict[str, pulumi.Output[object]] = {}
         if namespaces:
             # The pr-<n>/dev-<name> stacks this cluster hosts run their
@@ -525,6 +530,7 @@ class Environment(pulumi.ComponentResource):
             **third_party_outputs,
             **smoke_outputs,
             **shell_outputs,
+            **backup_outputs,
         }
         self.register_outputs(self.outputs)
 
@@ -985,6 +991,46 @@ class Environment(pulumi.ComponentResource):
             opts=child(self, providers=[provider]),
         )
         return dict(self.session_manager.outputs)
+
+    def _backups(
+        self,
+        name: str,
+        config: StackConfig,
+        *,
+        provider: aws.Provider,
+        database: Database,
+        boundary_arn: str,
+    ) -> dict[str, pulumi.Output[object]]:
+        """AWS Backup of the database, its copy region and restore tests, where config asks."""
+        spec = config.backup
+        if not spec.aws_backup or self._alert_topic_open is None:
+            return {}  # config refuses awsBackup without an alert topic
+        backup = Backup(
+            f"{name}-backup",
+            BackupArgs(
+                spec=spec,
+                resource_prefix=config.resource_prefix,
+                region=config.region,
+                account_id=config.general.aws_account_id,
+                partition=config.partition,
+                default_tags=config.default_tags,
+                database_arn=database.instance.arn,
+                db_subnet_group_name=database.instance.db_subnet_group_name,
+                db_security_group_id=database.security_group.id,
+                alert_topic_arn=self._alert_topic_open,
+                boundary_arn=boundary_arn,
+                protect=config.general.protect_stateful_resources,
+            ),
+            opts=child(self, providers=[provider]),
+        )
+        outputs: dict[str, pulumi.Output[object]] = {
+            "backupVaultName": backup.vault.name,
+            "backupPlanId": backup.plan.id,
+            "restoreTestingPlanName": backup.restore_testing_plan.name,
+        }
+        if backup.copy_vault is not None:
+            outputs["backupCopyVaultArn"] = backup.copy_vault.arn
+        return outputs
 
 
 def _autoscaling_group(groups: Sequence[aws.eks.outputs.NodeGroupResource]) -> str:

@@ -164,6 +164,16 @@ def _cron_job(i: dict[str, Any]) -> list[str]:
     return [*shown, " → ".join(steps)]
 
 
+def _backup_rule(rule: dict[str, Any]) -> str:
+    """A backup rule: when, how long, and where its copies go."""
+    shown = f"{rule.get('ruleName')}: {rule.get('schedule')}, kept "
+    shown += f"{(rule.get('lifecycle') or {}).get('deleteAfter')} d"
+    for copy in rule.get("copyActions") or []:
+        arn = str(copy.get("destinationVaultArn") or "")
+        shown += f", copy to {arn.split(':')[3] if arn.count(':') >= 5 else 'another region'}"
+    return shown
+
+
 SUMMARIES: dict[str, Summary] = {
     "kubernetes:batch/v1:CronJob": _cron_job,
     "aws:s3/bucket:Bucket": lambda i: [str(i.get("bucket"))],
@@ -184,6 +194,18 @@ SUMMARIES: dict[str, Summary] = {
     "kubernetes:helm.sh/v3:Release": _release,
     "aws:cloudwatch/metricAlarm:MetricAlarm": _alarm,
     "aws:cloudtrail/trail:Trail": _trail,
+    "aws:backup/plan:Plan": lambda i: [_backup_rule(r) for r in i.get("rules") or []],
+    "aws:backup/vault:Vault": lambda i: [
+        str(i.get("name")),
+        "own KMS key" if i.get("kmsKeyArn") else "AWS Backup's key",
+    ],
+    "aws:backup/vaultLockConfiguration:VaultLockConfiguration": lambda i: [
+        "compliance" if i.get("changeableForDays") else "governance",
+        f"min {i.get('minRetentionDays')} d",
+    ],
+    "aws:backup/restoreTestingPlan:RestoreTestingPlan": lambda i: [
+        str(i.get("scheduleExpression"))
+    ],
     "aws:route53/healthCheck:HealthCheck": lambda i: [
         f"{i.get('type')} {i.get('fqdn')}{i.get('resourcePath')} every {i.get('requestInterval')} s"
     ],

@@ -123,6 +123,8 @@ class StagecraftMocks(Mocks):
         # The stack's own awsAccountId: ARNs in the plan name the account it deploys to.
         self.account = account
         self._provider_default_tags: dict[str, dict[str, str]] = {}
+        # The region of each provider that names one other than the stack's.
+        self._provider_regions: dict[str, str] = {}
         # Outputs of the stacks a StackReference may read, by qualified name.
         self.stack_outputs: dict[str, dict[str, Any]] = {}
         self._builders: dict[str, Callable[[str, str, dict[str, Any]], tuple[str, dict[str, Any]]]]
@@ -186,6 +188,9 @@ class StagecraftMocks(Mocks):
             "aws:chatbot/slackChannelConfiguration:SlackChannelConfiguration": (
                 self._slack_channel
             ),
+            "aws:backup/vault:Vault": self._backup_vault,
+            "aws:backup/plan:Plan": self._backup_plan,
+            "aws:backup/restoreTestingPlan:RestoreTestingPlan": self._restore_testing_plan,
         }
 
     # ------------------------------------------------------------------ #
@@ -344,12 +349,25 @@ class StagecraftMocks(Mocks):
             if isinstance(default_tags, str):  # provider inputs arrive JSON-encoded
                 default_tags = json.loads(default_tags)
             self._provider_default_tags[provider_id] = dict(default_tags.get("tags") or {})
+            if inputs.get("region") and inputs["region"] != self.region:
+                self._provider_regions[provider_id] = str(inputs["region"])
             return provider_id, inputs
         builder = self._builders.get(args.typ)
         if builder is not None:
             resource_id, state = builder(args.typ, args.name, inputs)
         else:
             resource_id, state = self._generic(args.typ, args.name, inputs)
+        elsewhere = self._region_of(args.provider, inputs)
+        if elsewhere:
+            # A resource of a second region's provider: its ARN names that region.
+            state = {
+                key: value.replace(f":{self.region}:", f":{elsewhere}:", 1)
+                if key == "arn" and isinstance(value, str)
+                else value
+                for key, value in state.items()
+            }
+            if resource_id and resource_id.startswith("arn:"):
+                resource_id = resource_id.replace(f":{self.region}:", f":{elsewhere}:", 1)
         if args.typ.startswith("aws:") and args.typ not in UNTAGGABLE_AWS_TYPES:
             state["tagsAll"] = {
                 **self._default_tags_for(args.provider),
@@ -381,6 +399,16 @@ class StagecraftMocks(Mocks):
         if not provider_ref:
             return {}
         return self._provider_default_tags.get(provider_ref.split("::")[-1], {})
+
+    def _region_of(self, provider_ref: str | None, inputs: dict[str, Any]) -> str | None:
+        """The region a resource lives in when it is not the stack's (its provider's, or
+        its own `region` input), else None."""
+        own = inputs.get("region")
+        if own and own != self.region:
+            return str(own)
+        if not provider_ref:
+            return None
+        return self._provider_regions.get(provider_ref.split("::")[-1])
 
     def _arn(self, service: str, resource: str, *, regional: bool = True) -> str:
         region = self.region if regional else ""
@@ -855,6 +883,27 @@ class StagecraftMocks(Mocks):
         arn = self._arn("chatbot", f"chat-configuration/slack-channel/{configuration}",
                         regional=False)  # fmt: skip
         return arn, {**inputs, "chatConfigurationArn": arn}
+
+    def _backup_vault(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        vault = str(inputs.get("name") or self._autoname(name, typ))
+        return vault, {**inputs, "name": vault, "recoveryPoints": 0,
+                       "arn": self._arn("backup", f"backup-vault:{vault}")}  # fmt: skip
+
+    def _backup_plan(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        plan_id = str(uuid.UUID(self._hash(typ, name)[:32]))
+        return plan_id, {**inputs, "arn": self._arn("backup", f"backup-plan:{plan_id}"),
+                         "version": self._hash(typ, name, "version")[:32]}  # fmt: skip
+
+    def _restore_testing_plan(
+        self, typ: str, name: str, inputs: dict[str, Any]
+    ) -> tuple[str, dict[str, Any]]:
+        plan = str(inputs.get("name") or name)
+        arn = self._arn("backup", f"restore-testing-plan:{plan}-{self._hash(typ, name)[:8]}")
+        return plan, {**inputs, "arn": arn}
 
     def _random_id(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         byte_length = int(inputs.get("byteLength") or 8)

@@ -40,6 +40,9 @@ STS_AUDIENCE = "sts.amazonaws.com"
 PROGRAM_SERVICES = (
     "ec2", "eks", "rds", "elasticache", "logs", "kms", "secretsmanager",
     "route53", "acm",  # the environment's zone, its records and certificate
+    # AWS Backup's vaults, plans, selections and restore tests (ids it assigns);
+    # creating a vault mounts its storage (backup-storage:MountCapsule).
+    "backup", "backup-storage",
 )  # fmt: skip
 
 # Roles the environment program passes to AWS services, and to which.
@@ -51,6 +54,7 @@ PASSED_TO_SERVICES = (
     "chatbot.amazonaws.com",  # AWS Chatbot posting alarms to Slack
     "scheduler.amazonaws.com",  # the off-hours schedules' roles
     "ec2.amazonaws.com",  # the Session Manager bastion's instance profile
+    "backup.amazonaws.com",  # AWS Backup's role for the backup plan and restore tests
 )
 
 # Services whose resources the environment names itself (`<project>-<env>-...`):
@@ -67,6 +71,10 @@ SERVICE_LINKED = (
     "autoscaling.amazonaws.com",
     # The first transit gateway attachment of an account creates it (production).
     "transitgateway.amazonaws.com",
+    # AWS Backup's own role, and the one its first restore testing plan creates
+    # (AWSServiceRoleForBackupRestoreTesting), in production.
+    "backup.amazonaws.com",
+    "restore-testing.backup.amazonaws.com",
 )
 
 # What `pulumi preview` of the program reads: the invokes (zones, caller,
@@ -113,6 +121,9 @@ PREVIEW_READ_ACTIONS = (
     "ssm:DescribeDocumentPermission",
     "ssm:GetDocument",
     "ssm:ListTagsForResource",
+    "backup:Describe*",
+    "backup:Get*",
+    "backup:List*",
 )
 
 
@@ -976,6 +987,8 @@ BOUNDARY_SERVICES = (
     # Session Manager: the bastion's agent (AmazonSSMManagedInstanceCore) and
     # people's session data channels use these two prefixes beside `ssm`.
     "ssmmessages", "ec2messages",
+    # AWS Backup's service role (backup, copy, test restores of the database).
+    "backup", "backup-storage",
     # What the load balancer controller's published policy names beside those
     # (Cognito and WAF Classic for the ALB features an Ingress may ask for).
     "cognito-idp", "waf-regional",
