@@ -187,7 +187,9 @@ def test_the_restore_test_restores_quarterly_into_a_small_private_scratch_instan
     ]  # fmt: skip
     ingress = production.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
     rules = [r.inputs for r in ingress if r.inputs.get("securityGroupId") == group.id]
-    assert [(r["fromPort"], r.get("cidrIpv4")) for r in rules] == [(5432, None)]
+    # The cluster's nodes and the Session Manager bastion, by security group;
+    # nothing from an address range.
+    assert [(r["fromPort"], r.get("cidrIpv4")) for r in rules] == [(5432, None), (5432, None)]
 
 
 def test_failed_backup_copy_and_restore_jobs_alarm_to_the_alert_topic(production):

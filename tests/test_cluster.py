@@ -171,7 +171,10 @@ def test_developers_read_cluster_wide_and_never_hold_cluster_scoped_edit(product
 
 
 def test_edit_is_granted_in_the_environment_namespace_only(staging, production):
-    (binding,) = staging.of_type(ROLE_BINDING)
+    # (The External Secrets Operator's token RoleBinding aside.)
+    (binding,) = [
+        b for b in staging.of_type(ROLE_BINDING) if b.inputs["roleRef"]["kind"] == "ClusterRole"
+    ]
     assert binding.inputs["metadata"]["namespace"] == "staging"
     assert binding.inputs["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
@@ -181,7 +184,10 @@ def test_edit_is_granted_in_the_environment_namespace_only(staging, production):
     assert binding.inputs["subjects"] == [
         {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "stagecraft-developers"}
     ]
-    assert production.of_type(ROLE_BINDING) == []  # view only there
+    # View only there: nothing binds a ClusterRole in production's namespace.
+    assert [
+        b for b in production.of_type(ROLE_BINDING) if b.inputs["roleRef"]["kind"] == "ClusterRole"
+    ] == []
     # The only cluster-wide binding is the small-stack deployers' (below).
     (cluster_binding,) = staging.of_type(
         "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding"

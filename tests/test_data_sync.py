@@ -286,6 +286,8 @@ def pipeline(
         f"dbname={SOURCE_DB}",
         "-v",
         f"owner={SOURCE_ROLE}",
+        "-v",
+        "app_role=",  # the source database has no application role of its own here
         "-f",
         str(SQL_DIR / "export_role.sql"),
         database=SOURCE_DB,

@@ -132,13 +132,16 @@ def test_nothing_else_stateful_is_replaced_or_deleted(diff):
     }
     replaced_types = {c.type for c in diff.changes if c.action == "replace"}
     # New names for the logs, new values (the address) for the secrets and the
-    # roles job; no cache, bucket, key, cluster, namespace or secret itself.
+    # roles job, and AWS Backup's selection of the primary (immutable, it names
+    # the instance's ARN); no cache, bucket, key, cluster, namespace, vault or
+    # secret itself.
     assert replaced_types == {
         DB,
         LOG_GROUP,
         "aws:secretsmanager/secretVersion:SecretVersion",
         "kubernetes:core/v1:Secret",
         "kubernetes:batch/v1:Job",
+        "aws:backup/selection:Selection",
     }
 
 

@@ -227,19 +227,25 @@ class DatabaseJobs(pulumi.ComponentResource):
                 ),
                 opts=after_setup,
             )
+        # One after the other: both change the database's and the schema's
+        # grants, and concurrent catalog updates can fail one of them; the
+        # export role's defaults name the application role, made first.
+        roles_made: list[pulumi.Resource] = []
+        if args.access_roles:
+            roles_made.append(
+                k8s.batch.v1.Job(
+                    f"{name}-access-roles",
+                    metadata=meta("database-access-roles"),
+                    spec=k8s.batch.v1.JobSpecArgs(backoff_limit=4, template=pod("access-roles")),
+                    opts=after_setup,
+                )
+            )
         if args.export_role:
             k8s.batch.v1.Job(
                 f"{name}-export-role",
                 metadata=meta("database-export-role"),
                 spec=k8s.batch.v1.JobSpecArgs(backoff_limit=4, template=pod("export-role")),
-                opts=after_setup,
-            )
-        if args.access_roles:
-            k8s.batch.v1.Job(
-                f"{name}-access-roles",
-                metadata=meta("database-access-roles"),
-                spec=k8s.batch.v1.JobSpecArgs(backoff_limit=4, template=pod("access-roles")),
-                opts=after_setup,
+                opts=child(self, provider=args.provider, depends_on=[*ready, *roles_made]),
             )
         if args.reset_schedule:
             k8s.batch.v1.CronJob(

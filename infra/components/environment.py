@@ -721,7 +721,6 @@ class Environment(pulumi.ComponentResource):
         prefix, access = config.resource_prefix, config.access
         outputs: dict[str, pulumi.Output[object]] = {}
         on_aws = child(self, providers=[provider, kubernetes])
-        people = access.database_roles_wanted()
         database_roles: list[pulumi.Resource] = []
         if config.database.iam_authentication:
             # Made from inside the cluster, the only place that reaches the database,
@@ -745,13 +744,7 @@ class Environment(pulumi.ComponentResource):
                         database_name=config.database.database_name,
                         role=config.database.master_username,
                         export_role=EXPORT_ROLE if config.data_sync.data_export else None,
-                        access_roles=AccessRoles(
-                            app=APP_DATABASE_ROLE,
-                            read_only=READ_ONLY_DATABASE_ROLE,
-                            read_only_wanted=READ_ONLY_DATABASE_ROLE in people,
-                            read_write=READ_WRITE_DATABASE_ROLE,
-                            read_write_wanted=READ_WRITE_DATABASE_ROLE in people,
-                        ),
+                        access_roles=database_access_roles(config),
                         wait_for=wait_for,
                         role_boundary_arn=boundary_arn,
                     ),
@@ -897,6 +890,7 @@ class Environment(pulumi.ComponentResource):
                     database_port=database.instance.port,
                     database_name=config.database.database_name,
                     database_owner=config.database.master_username,
+                    access_roles=database_access_roles(config),
                     admin_secret_arn=database.master_secret_arn,
                     environment_kms_key_arn=kms_key_arn,
                     boundary_arn=boundary_arn,
@@ -1031,6 +1025,20 @@ class Environment(pulumi.ComponentResource):
         if backup.copy_vault is not None:
             outputs["backupCopyVaultArn"] = backup.copy_vault.arn
         return outputs
+
+
+def database_access_roles(config: StackConfig) -> AccessRoles | None:
+    """The database's login roles (with IAM authentication; none without)."""
+    if not config.database.iam_authentication:
+        return None
+    people = config.access.database_roles_wanted()
+    return AccessRoles(
+        app=APP_DATABASE_ROLE,
+        read_only=READ_ONLY_DATABASE_ROLE,
+        read_only_wanted=READ_ONLY_DATABASE_ROLE in people,
+        read_write=READ_WRITE_DATABASE_ROLE,
+        read_write_wanted=READ_WRITE_DATABASE_ROLE in people,
+    )
 
 
 def _autoscaling_group(groups: Sequence[aws.eks.outputs.NodeGroupResource]) -> str:

@@ -14,6 +14,9 @@
 #          the manifest. A failure leaves the database as it was. Admin
 #          credentials: the RDS master secret's JSON in $ADMIN_SECRET_FILE.
 #          CREATE_DATABASE=1 creates $DBNAME first if it does not exist.
+#          With APP_ROLE (and READONLY_ROLE, WANT_READONLY, READWRITE_ROLE,
+#          WANT_READWRITE) the environment's database roles get their grants
+#          back afterwards (access_roles.sql), not in a CREATE_DATABASE copy.
 set -eu
 SYNC_DIR="${SYNC_DIR:-/sync}"
 
@@ -103,6 +106,15 @@ load() {
     done > "$script"
     psql -X -q -v ON_ERROR_STOP=1 -d "$DBNAME" -v role="$ROLE" \
         -v load_script="$script" -f "$SYNC_DIR/import.sql"
+    if [ -n "${APP_ROLE:-}" ] && [ -z "${CREATE_DATABASE:-}" ]; then
+        # The schema was replaced, and its grants went with it: the
+        # environment's database roles get them back, and the application
+        # owns what was loaded (infra/sql/access_roles.sql, as its Job runs it).
+        psql -X -q -v ON_ERROR_STOP=1 -d "$DBNAME" -v dbname="$DBNAME" -v owner="$ROLE" \
+            -v app_role="$APP_ROLE" -v readonly_role="$READONLY_ROLE" \
+            -v readonly="$WANT_READONLY" -v readwrite_role="$READWRITE_ROLE" \
+            -v readwrite="$WANT_READWRITE" -f "$SYNC_DIR/access_roles.sql"
+    fi
     echo "import: loaded $(sed -n 's/^ *"createdAt": *"\([^"]*\)".*/\1/p' manifest.json) into $DBNAME"
 }
 

@@ -61,14 +61,44 @@ SELECT format('GRANT SELECT ON ALL TABLES IN SCHEMA public TO %I', name)
 SELECT format('GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO %I', name)
   FROM wanted WHERE access = 'read-only' \gexec
 
--- Tables created later get the same grants, whoever creates them: the owner
--- (the data import loads as the owner) or the application's migrations.
--- Setting another role's defaults needs membership in it: the owner created
--- the application role (CREATEROLE gives it ADMIN OPTION), so it may join it.
+-- The owner (the master user, running this) becomes a member of the
+-- application role, able to act as it: to hand it the schema's objects and
+-- to set the defaults of what it creates. Before PostgreSQL 16 plain
+-- membership gives both; from 16 on, a role's creator holds only ADMIN
+-- OPTION, so INHERIT and SET are granted explicitly (as create.sql does).
 SELECT format('GRANT %I TO %I', name, :'owner')
   FROM wanted
  WHERE access = 'app'
+   AND current_setting('server_version_num')::int < 160000
    AND NOT pg_has_role(:'owner', name, 'MEMBER') \gexec
+SELECT format('GRANT %I TO %I WITH INHERIT TRUE, SET TRUE', name, :'owner')
+  FROM wanted
+ WHERE access = 'app'
+   AND current_setting('server_version_num')::int >= 160000
+   AND NOT (pg_has_role(:'owner', name, 'USAGE') AND pg_has_role(:'owner', name, 'SET')) \gexec
+
+-- The application owns the schema's tables, views and sequences: its
+-- migrations alter and index them, which only an owner may. Whatever the
+-- owner made (an environment from before the application had a role of its
+-- own, each load of the data import) is handed over; sequences of a serial
+-- or identity column follow their table.
+SELECT format('ALTER %s public.%I OWNER TO %I',
+              CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                             WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+              c.relname, wanted.name)
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN wanted ON wanted.access = 'app'
+ WHERE n.nspname = 'public'
+   AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
+   AND pg_get_userbyid(c.relowner) = :'owner'
+   AND NOT (c.relkind = 'S' AND EXISTS (
+            SELECT FROM pg_depend d
+             WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+               AND d.deptype IN ('a', 'i'))) \gexec
+
+-- Tables created later get the same grants, whoever creates them: the owner
+-- or the application's migrations.
 SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
               'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', creator.name, grantee.name)
   FROM (SELECT :'owner' AS name UNION SELECT name FROM wanted WHERE access = 'app') AS creator,

@@ -1,6 +1,7 @@
 -- The export's database role: logs in with an IAM token only (no password),
 -- reads the application's tables, can write nothing. Safe to run twice.
---   psql -v ON_ERROR_STOP=1 -v export_role=... -v dbname=... -v owner=... -d <dbname> -f export_role.sql
+--   psql -v ON_ERROR_STOP=1 -v export_role=... -v dbname=... -v owner=... -v app_role=... \
+--        -d <dbname> -f export_role.sql
 -- Connected as the RDS master user, to the application database, on the primary
 -- (the read replicas get the role and grants by replication).
 
@@ -21,3 +22,8 @@ SELECT format('GRANT SELECT ON ALL TABLES IN SCHEMA public TO %I', :'export_role
 -- export's rules still have to classify them before it copies anything).
 SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT SELECT ON TABLES TO %I',
               :'owner', :'export_role') \gexec
+-- And those the application's migrations create (it owns the schema's
+-- objects where it has a role of its own: access_roles.sql, run before this).
+SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT SELECT ON TABLES TO %I',
+              :'app_role', :'export_role')
+ WHERE :'app_role' <> '' AND EXISTS (SELECT FROM pg_roles WHERE rolname = :'app_role') \gexec

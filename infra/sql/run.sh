@@ -53,8 +53,8 @@ case "${1:-}" in
         ;;
     export-role)
         # The data export's read-only role (EXPORT_ROLE), reading ROLE's tables.
-        run_psql -v export_role="$EXPORT_ROLE" -v owner="$ROLE" -d "$DBNAME" \
-            -f "$SQL_DIR/export_role.sql"
+        run_psql -v export_role="$EXPORT_ROLE" -v owner="$ROLE" -v app_role="${APP_ROLE:-}" \
+            -d "$DBNAME" -f "$SQL_DIR/export_role.sql"
         ;;
     access-roles)
         # The environment database's IAM-authenticated roles: APP_ROLE always,

@@ -107,6 +107,19 @@ def session_statements(kind: SessionKind, target: SessionTarget) -> list[dict[st
             "Resource": own_sessions,
         },
         {
+            # An assumed role's (an SSO user's) session id does not start with its
+            # aws:userid; Session Manager tags each session with its starter's
+            # instead ("allow users to end only sessions they started", for
+            # federated users, in AWS's Session Manager policy examples).
+            "Sid": "OwnSessionsOfAssumedRoles",
+            "Effect": "Allow",
+            "Action": ["ssm:ResumeSession", "ssm:TerminateSession"],
+            "Resource": target.arn("ssm", "session/*"),
+            "Condition": {
+                "StringLike": {"ssm:resourceTag/aws:ssmmessages:session-id": ["${aws:userid}"]}
+            },
+        },
+        {
             # Reads that take no resource: the CLI's status checks.
             "Sid": "SessionStatus",
             "Effect": "Allow",

@@ -22,6 +22,7 @@ from infra.components._common import type_token
 from infra.components.addons.irsa import ClusterIdentity, irsa_role
 from infra.components.data_sync import jobs
 from infra.components.data_sync.exporter import DUMPS_PREFIX
+from infra.components.database_jobs import AccessRoles
 from infra.config import DataSyncSpec
 
 SERVICE_ACCOUNT = "data-import"
@@ -51,6 +52,9 @@ class DataImportArgs:
     # name: the pr-<n> stacks this cluster hosts start from it (initialData).
     snapshot_database: str | None = None
     wait_for: Sequence[pulumi.Resource] = ()
+    # The environment's database roles, whose grants the load gives back
+    # (the schema it replaces takes them with it); None: no IAM authentication.
+    access_roles: AccessRoles | None = None
 
 
 class DataImport(pulumi.ComponentResource):
@@ -123,6 +127,17 @@ class DataImport(pulumi.ComponentResource):
                 DBNAME=args.database_name,
                 ROLE=args.database_owner,
                 ADMIN_SECRET_FILE="/secrets/admin.json",
+                **(
+                    {
+                        "APP_ROLE": args.access_roles.app,
+                        "READONLY_ROLE": args.access_roles.read_only,
+                        "WANT_READONLY": str(args.access_roles.read_only_wanted).lower(),
+                        "READWRITE_ROLE": args.access_roles.read_write,
+                        "WANT_READWRITE": str(args.access_roles.read_write_wanted).lower(),
+                    }
+                    if args.access_roles
+                    else {}
+                ),
             ),
         )
         self.cron_job = jobs.cron_job(

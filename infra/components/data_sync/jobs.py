@@ -17,6 +17,7 @@ from infra.components.database_jobs import (
     RESTRICTED_POD,
 )
 from infra.data_sync import job_files, load_rules
+from infra.sql import script
 
 NAMESPACE = "data-sync"
 CONFIG_MAP = "data-sync"
@@ -70,7 +71,9 @@ def setup(
         metadata=k8s.meta.v1.ObjectMetaArgs(
             name=CONFIG_MAP, namespace=NAMESPACE, labels=dict(labels)
         ),
-        data=job_files(load_rules()),
+        # The import gives the environment's database roles their grants
+        # back after replacing the schema: the same SQL as their own Job.
+        data={**job_files(load_rules()), "access_roles.sql": script("access_roles.sql")},
         opts=in_namespace,
     )
     return [account, scripts]
