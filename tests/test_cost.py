@@ -158,7 +158,7 @@ def test_cli_lists_every_priced_resource_and_the_total(capsys):
     assert "3 x m5.large (max 9)" in out
     assert "depends on usage" in out
     assert "t4g.nano, 730 h x $0.0042" in out  # the Session Manager bastion
-    assert "production: $1,385.65/month at desired size" in out
+    assert "production: $1,390.56/month at desired size" in out
     assert "within budget" in out
 
 

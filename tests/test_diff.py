@@ -113,8 +113,8 @@ def test_markdown_keeps_the_summary_and_trims_details_to_the_limit(staging, prod
     small = render_markdown([diff], limit=3000)
     assert len(small) <= 3000
     assert small.startswith("### stagecraft: infrastructure diff")
-    assert "| staging -> production | 97 | " in small
-    assert "$370.26 → $1,288.11 (**+$917.85**)" in small
+    assert "| staging -> production | 111 | " in small
+    assert "$375.17 → $1,390.56 (**+$1,015.39**)" in small
     assert "omitted to stay under GitHub's 65,536-character comment limit" in small
     assert full.count("<details>") > small.count("<details>") > 0
 
@@ -167,7 +167,7 @@ def test_diff_against_a_git_revision(git_repo, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert '| `instanceClass` | `"db.t3.medium"` | `"db.t3.large"` |' in out
-    assert "| 0 | 3 | 0 | 0 | $370.26 → $423.55 (**+$53.29**) |" in out
+    assert "| 0 | 3 | 0 | 0 | $375.17 → $428.46 (**+$53.29**) |" in out
     assert (
         "~ update <code>aws:rds/instance:Instance</code> stagecraft-staging-database (+$53.29/mo)"
         in out
@@ -234,7 +234,7 @@ def test_against_another_stack_from_the_cli(capsys):
     args = ["--project-dir", str(REPO), "diff", "--stack", "staging", "--against", "production"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert out.startswith("staging -> production: 97 to create")
+    assert out.startswith("staging -> production: 111 to create")
     assert 'nodeType: "cache.t4g.micro" -> "cache.m6g.large"' in out
 
 
