@@ -1157,3 +1157,29 @@ def test_a_malformed_rules_file_is_refused_before_anything_is_created(
     ]
     # A stack that neither exports nor imports does not read the rules at all.
     assert stack_config(project, "dev").data_sync.data_import is False
+
+
+def test_an_environment_database_gets_its_roles_grants_back_after_the_import(pipeline):
+    """Staging's own database: owned by the master user, read by IAM-authenticated
+    roles whose grants the schema replacement drops; the load gives them back."""
+    from infra.sql import script
+
+    (pipeline.sync_dir / "access_roles.sql").write_text(script("access_roles.sql"))
+    created = psql(pipeline.server, "-c", "CREATE DATABASE staging_environment", check=False)
+    assert created.returncode == 0, created.stderr
+    roles = {
+        "APP_ROLE": "stagecraft_app",
+        "READONLY_ROLE": "stagecraft_readonly",
+        "WANT_READONLY": "true",
+        "READWRITE_ROLE": "stagecraft_readwrite",
+        "WANT_READWRITE": "false",
+    }
+    env = {**pipeline.import_env, "DBNAME": "staging_environment", "ROLE": MASTER, **roles}
+    for _ in range(2):  # the first import and the next week's
+        _run("import.sh", "load", str(pipeline.fetched), env=env)
+        query = "SELECT DISTINCT tableowner FROM pg_tables WHERE schemaname = 'public'"
+        owners = _rows(pipeline.server, "staging_environment", query)
+        assert owners == [["stagecraft_app"]]
+        read = psql(pipeline.server, "-c", "SELECT count(*) > 0 FROM customers",
+                    user="stagecraft_readonly", database="staging_environment")  # fmt: skip
+        assert read.stdout.strip() == "t"
