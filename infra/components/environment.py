@@ -268,6 +268,10 @@ class Environment(pulumi.ComponentResource):
         # (say, a new CA bundle) from replacing every object. Created after the
         # nodes to run on, the enforced network policies, and the route from
         # the operator networks to a private endpoint.
+        cluster_identity = ClusterIdentity(
+            oidc_provider_arn=cluster.oidc_provider.arn,
+            oidc_issuer_url=cluster.oidc_provider.url,
+        )
         self._oidc_provider_arn = cluster.oidc_provider.arn
         self._oidc_issuer_url = cluster.oidc_provider.url
         kubernetes = k8s.Provider(
@@ -286,10 +290,7 @@ class Environment(pulumi.ComponentResource):
                 resource_prefix=prefix,
                 vpc_id=network.vpc.id,
                 vpc_arn=network.vpc.arn,
-                cluster=ClusterIdentity(
-                    oidc_provider_arn=cluster.oidc_provider.arn,
-                    oidc_issuer_url=cluster.oidc_provider.url,
-                ),
+                cluster=cluster_identity,
                 boundary_arn=boundary_arn,
                 tags=config.default_tags,
                 protect=protect,
@@ -368,10 +369,6 @@ class Environment(pulumi.ComponentResource):
             boundary_arn=boundary_arn,
         )
 
-        cluster_identity = ClusterIdentity(
-            oidc_provider_arn=cluster.oidc_provider.arn,
-            oidc_issuer_url=cluster.oidc_provider.url,
-        )
         access_outputs, database_roles = self._access(
             name,
             config,
@@ -405,10 +402,7 @@ class Environment(pulumi.ComponentResource):
             name,
             config,
             providers=[provider, kubernetes],
-            cluster=ClusterIdentity(
-                oidc_provider_arn=cluster.oidc_provider.arn,
-                oidc_issuer_url=cluster.oidc_provider.url,
-            ),
+            cluster=cluster_identity,
             kms_key_arn=kms_key_arn,
             boundary_arn=boundary_arn,
             labels=workloads.labels,
