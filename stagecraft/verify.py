@@ -16,6 +16,7 @@ up to its maximum, the minor engine version RDS upgrades to.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -270,9 +271,24 @@ def _auto_named(planned: str, live: str) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class SecretAgePolicy:
+    """The environment's `secretRotationDays`: no secret's value may be older."""
+
+    max_days: int
+    now: dt.datetime
+
+
 class _Comparison:
-    def __init__(self, plan: Plan, account: Account, environment_tags: Mapping[str, str]):
+    def __init__(
+        self,
+        plan: Plan,
+        account: Account,
+        environment_tags: Mapping[str, str],
+        secret_age: SecretAgePolicy | None = None,
+    ):
         self.plan, self.account, self.tags = plan, account, dict(environment_tags)
+        self.secret_age = secret_age
         self.findings: list[Finding] = []
         self.known_arns: set[str] = set()
         self.checked = 0
@@ -843,6 +859,29 @@ def _secrets(c: _Comparison) -> None:
             live.get("KmsKeyId"),
         )
         c.check_tags(name, SECRET, _tag_map(live.get("Tags")))
+        _secret_age(c, name, live)
+
+
+def _secret_age(c: _Comparison, name: str, live: Mapping[str, Any]) -> None:
+    """Nothing rotates these automatically (README 'Secrets that are not ours to
+    generate'): a value older than the age policy is drift from what config says."""
+    policy = c.secret_age
+    changed = live.get("LastChangedDate") or live.get("CreatedDate")
+    if policy is None or not isinstance(changed, dt.datetime):
+        return
+    if changed.tzinfo is None:
+        changed = changed.replace(tzinfo=dt.UTC)
+    age = (policy.now - changed).days
+    if age > policy.max_days:
+        c.findings.append(
+            Finding(
+                "drift", name, SECRET, "LastChangedDate",
+                f"within {policy.max_days} days (secretRotationDays)",
+                changed.date().isoformat(),
+                f"{age} days old: rotate it by hand (README 'Secrets that are not ours to "
+                "generate')",
+            )
+        )  # fmt: skip
 
 
 def _log_groups(c: _Comparison) -> None:
@@ -1078,9 +1117,20 @@ def verify(
     prefix: str,
     production: bool,
     account: Account | None = None,
+    max_secret_age_days: int | None = None,
+    now: dt.datetime | None = None,
 ) -> Verification:
-    """Compare the live account with ``plan``. Raises VerifyError when it cannot be read."""
-    comparison = _Comparison(plan, account or Account(region), environment_tags)
+    """Compare the live account with ``plan``. Raises VerifyError when it cannot be read.
+
+    ``max_secret_age_days``: the environment's age policy; a secret whose value
+    changed longer ago is reported (as of ``now``, default the current time).
+    """
+    secret_age = (
+        SecretAgePolicy(max_secret_age_days, now or dt.datetime.now(dt.UTC))
+        if max_secret_age_days is not None
+        else None
+    )
+    comparison = _Comparison(plan, account or Account(region), environment_tags, secret_age)
     for check in CHECKS:
         check(comparison)
     _unmanaged(comparison, prefix)

@@ -292,13 +292,14 @@ def provision(
             **{f"sg:{k}": v for k, v in ids.items()}}  # fmt: skip
 
 
-def _verify(plan: Plan, config: StackConfig) -> Any:
+def _verify(plan: Plan, config: StackConfig, **options: Any) -> Any:
     return verify(
         plan,
         region=config.region,
         environment_tags=config.default_tags,
         prefix=config.resource_prefix,
         production=config.tier.tier == "production",
+        **options,
     )
 
 
@@ -700,6 +701,23 @@ def test_a_disabled_key_and_a_secret_scheduled_for_deletion(
         ("alias/stagecraft-staging", "KeyState"),
         ("stagecraft-staging/jwt-secret", "DeletedDate"),
     ]
+
+
+def test_a_secret_older_than_the_age_policy_is_drift(staging, staging_config, staging_account):
+    import datetime as dt
+
+    days = staging_config.secrets.secret_rotation_days  # staging rotates monthly
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=days - 1)
+    assert _verify(staging, staging_config, max_secret_age_days=days, now=soon).drift == []
+    later = soon + dt.timedelta(days=2)
+    stale = _verify(staging, staging_config, max_secret_age_days=days, now=later).drift
+    names = {f.resource for f in stale}
+    planned = {s.inputs["name"] for s in staging.of_type("aws:secretsmanager/secret:Secret")}
+    assert names == planned  # every secret, the third-party slots among them
+    finding = next(f for f in stale if f.resource == "stagecraft-staging/jwt-secret")
+    assert (finding.field, finding.expected) == ("LastChangedDate", f"within {days} days "
+                                                 "(secretRotationDays)")  # fmt: skip
+    assert finding.note.startswith(f"{days + 1} days old: rotate it by hand")
 
 
 def test_every_call_verify_makes_is_a_read_the_drift_role_may_make(

@@ -702,6 +702,7 @@ def verify(project: Project, args: argparse.Namespace) -> int:
             environment_tags=config.default_tags,
             prefix=config.resource_prefix,
             production=config.tier.tier == "production",
+            max_secret_age_days=config.secrets.secret_rotation_days,
         )
     except live.VerifyError as exc:
         print(f"error: {args.stack}: not verified: {exc}", file=sys.stderr)
