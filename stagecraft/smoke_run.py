@@ -6,7 +6,7 @@ The deploy workflows call it right after `pulumi up`; an operator can too
 1. writes a kubeconfig for the stack's cluster (`aws eks update-kubeconfig`),
    unless one is given;
 2. starts a Job from the suspended CronJob `smoke-test`
-   (infra/components/smoke_test.py) under a name unique to the run;
+   (infra/components/recovery/smoke_test.py) under a name unique to the run;
 3. waits until the Job has completed or failed (a Job that fails never
    completes, so `kubectl wait --for=condition=complete` alone would hang
    until its timeout): it reads the Job's conditions every few seconds, up
@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from infra.components.smoke_test import CHECKS, CRONJOB_NAME
+from infra.components.recovery.smoke_test import CHECKS, CRONJOB_NAME
 
 # A Job's name is also its pods' `job-name` label value: at most 63 characters.
 JOB_NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")

@@ -70,9 +70,9 @@ from infra.components.observability.audit_trail import AuditTrail, AuditTrailArg
 from infra.components.observability.monitoring import NAMESPACE as MONITORING_NAMESPACE
 from infra.components.observability.monitoring import Monitoring, MonitoringArgs
 from infra.components.recovery.backup import Backup, BackupArgs
+from infra.components.recovery.smoke_test import SmokeTest, SmokeTestArgs
 from infra.components.secrets import ConnectionInfo, ConnectionInfoArgs, Secrets, SecretsArgs
 from infra.components.small_stack_access import SmallStackAccess, SmallStackAccessArgs
-from infra.components.smoke_test import SmokeTest, SmokeTestArgs
 from infra.components.third_party_secrets import ThirdPartySecrets, ThirdPartySecretsArgs
 from infra.components.workloads import IngressSettings, Workloads, WorkloadsArgs
 from infra.config import (

@@ -1,1 +1,7 @@
-"""Getting back from a bad day: backups of the environment's data, and tests that they restore."""
+"""Getting back from a bad day, and knowing a deploy went right.
+
+- ``backup.Backup``: AWS Backup of the environment's database: own-key vaults
+  with a lock, a plan copied to a second region, restore tests on a schedule;
+- ``smoke_test.SmokeTest``: the post-deploy smoke test the deploy workflows
+  run, from inside the cluster, with the application's credentials.
+"""
