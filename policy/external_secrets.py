@@ -8,11 +8,11 @@ ServiceAccount's IRSA role -> the role's policies.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 from pulumi_policy import ReportViolation, StackValidationArgs
+
+from policy.iam_documents import as_strings, iam_document, iam_statements
 
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 SECRET_STORE = "kubernetes:external-secrets.io/v1:SecretStore"
@@ -22,19 +22,6 @@ IAM_ROLE = "aws:iam/role:Role"
 IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ROLE_ARN_ANNOTATION = "eks.amazonaws.com/role-arn"
 CHART = "external-secrets"
-
-
-def _listed(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else [str(v) for v in value or []]
-
-
-def _statements(policy: Any) -> list[Mapping[str, Any]]:
-    try:
-        document = json.loads(policy) if isinstance(policy, str) else dict(policy or {})
-    except (ValueError, TypeError):
-        return []
-    statements = document.get("Statement") or []
-    return [statements] if isinstance(statements, Mapping) else list(statements)
 
 
 def _reads_secrets(actions: Iterable[str]) -> bool:
@@ -130,14 +117,14 @@ def external_secrets_scoped(args: StackValidationArgs, report: ReportViolation) 
             )
         for role in roles:
             for policy in (p for p in policies if role in p.dependencies):
-                for statement in _statements(policy.props.get("policy")):
+                for statement in iam_statements(iam_document(policy.props.get("policy"))):
                     if statement.get("Effect") != "Allow":
                         continue
-                    actions = _listed(statement.get("Action"))
+                    actions = as_strings(statement.get("Action"))
                     if _reads_secrets(actions):
                         outside = [
                             arn
-                            for arn in _listed(statement.get("Resource"))
+                            for arn in as_strings(statement.get("Resource"))
                             if not _within(arn, prefix)
                         ]
                         if outside:

@@ -39,6 +39,7 @@ from infra.components.account.policies import denies_plain_http
 from policy import pod_security
 from policy.backups import backups_copied_and_locked
 from policy.external_secrets import external_secrets_scoped
+from policy.iam_documents import as_strings, iam_document, iam_statements
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 CACHE_GROUP = "aws:elasticache/replicationGroup:ReplicationGroup"
@@ -749,26 +750,6 @@ def _secret_rotation(args: StackValidationArgs, report: ReportViolation) -> None
             report(f"{secret.name} has no rotation schedule", secret.urn)
 
 
-def _document(value: Any) -> dict[str, Any]:
-    """An IAM document given as JSON text or as a mapping."""
-    if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except ValueError:
-            return {}
-        return parsed if isinstance(parsed, dict) else {}
-    return dict(value) if isinstance(value, Mapping) else {}
-
-
-def _statements(document: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    statements = document.get("Statement") or []
-    return [statements] if isinstance(statements, Mapping) else list(statements)
-
-
-def _listed(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else [str(v) for v in value or []]
-
-
 # system:serviceaccount:<namespace with one *>:<service account>
 _SERVICE_ACCOUNT_FAMILY = re.compile(r"system:serviceaccount:[a-z0-9-]*\*[a-z0-9-]*:[a-z0-9-]+")
 
@@ -777,16 +758,16 @@ def _web_identity_trust(args: ResourceValidationArgs, report: ReportViolation) -
     """A role a token can assume names its audience and one exact subject."""
     statements = [
         st
-        for st in _statements(_document(args.props.get("assumeRolePolicy")))
+        for st in iam_statements(iam_document(args.props.get("assumeRolePolicy")))
         if st.get("Effect") == "Allow"
-        and "sts:AssumeRoleWithWebIdentity" in _listed(st.get("Action"))
+        and "sts:AssumeRoleWithWebIdentity" in as_strings(st.get("Action"))
     ]
     if not statements:
         args.not_applicable("no web identity can assume this role")
         return
     repository = args.get_config().get("githubRepository") or ""
     for statement in statements:
-        federated = _listed((statement.get("Principal") or {}).get("Federated"))
+        federated = as_strings((statement.get("Principal") or {}).get("Federated"))
         issuers = [arn.split(":oidc-provider/", 1)[-1] for arn in federated]
         conditions = statement.get("Condition") or {}
         exact = conditions.get("StringEquals") or {}
@@ -801,7 +782,7 @@ def _web_identity_trust(args: ResourceValidationArgs, report: ReportViolation) -
             if not subject and pattern and issuer != "token.actions.githubusercontent.com":
                 # A Kubernetes ServiceAccount of a family of namespaces: the
                 # account's name exact, the wildcard inside the namespace only.
-                if not all(_SERVICE_ACCOUNT_FAMILY.fullmatch(p) for p in _listed(pattern)):
+                if not all(_SERVICE_ACCOUNT_FAMILY.fullmatch(p) for p in as_strings(pattern)):
                     report(
                         f"{args.name} trusts {pattern}: a wildcard may stand only inside the "
                         "namespace of one named ServiceAccount",
@@ -818,7 +799,7 @@ def _web_identity_trust(args: ResourceValidationArgs, report: ReportViolation) -
                 owner, _, name = repository.partition("/")
                 pinned = any(
                     re.fullmatch(rf"repo:{re.escape(owner)}(@\d+)?/{re.escape(name)}(@\d+)?:.+", s)
-                    for s in _listed(subject)
+                    for s in as_strings(subject)
                 )
                 if not pinned:
                     report(f"{args.name} trusts {subject}, not a job of {repository}", args.urn)
@@ -827,11 +808,11 @@ def _web_identity_trust(args: ResourceValidationArgs, report: ReportViolation) -
 def _wildcard_actions(args: ResourceValidationArgs, report: ReportViolation) -> None:
     """`*` never; a whole service (`ec2:*`) on every resource only with a stated reason."""
     justified = dict(args.get_config().get("justifiedStatements") or {})
-    for statement in _statements(_document(args.props.get("policy"))):
+    for statement in iam_statements(iam_document(args.props.get("policy"))):
         if statement.get("Effect") != "Allow":
             continue
-        actions = _listed(statement.get("Action"))
-        resources = _listed(statement.get("Resource"))
+        actions = as_strings(statement.get("Action"))
+        resources = as_strings(statement.get("Resource"))
         sid = str(statement.get("Sid") or "(no Sid)")
         if "*" in actions or "*:*" in actions:
             report(f"{args.name}: statement {sid} allows every action", args.urn)
@@ -854,14 +835,14 @@ _ONE_DATABASE_USER = re.compile(
 
 def _database_logins_scoped(args: ResourceValidationArgs, report: ReportViolation) -> None:
     """`rds-db:connect` names one database user on one instance, never a pattern."""
-    for statement in _statements(_document(args.props.get("policy"))):
+    for statement in iam_statements(iam_document(args.props.get("policy"))):
         if statement.get("Effect") != "Allow":
             continue
-        actions = [a.lower() for a in _listed(statement.get("Action"))]
+        actions = [a.lower() for a in as_strings(statement.get("Action"))]
         if not any(a in ("*", "rds-db:*", "rds-db:connect") for a in actions):
             continue
         sid = str(statement.get("Sid") or "(no Sid)")
-        for resource in _listed(statement.get("Resource")):
+        for resource in as_strings(statement.get("Resource")):
             if not _ONE_DATABASE_USER.fullmatch(resource):
                 report(
                     f"{args.name}: statement {sid} lets it log in to databases as {resource}: "
@@ -907,8 +888,8 @@ def _buckets_hardened(args: StackValidationArgs, report: ReportViolation) -> Non
             )
         ):
             report(f"{name}: public access is not blocked on all four settings", bucket.urn)
-        policy = _document((settings.get(S3_POLICY, {}).get(name) or {}).get("policy"))
-        if not denies_plain_http(_statements(policy)):
+        policy = iam_document((settings.get(S3_POLICY, {}).get(name) or {}).get("policy"))
+        if not denies_plain_http(iam_statements(policy)):
             report(f"{name}: requests without TLS are not denied", bucket.urn)
         versioning = settings.get(S3_VERSIONING, {}).get(name) or {}
         if (versioning.get("versioningConfiguration") or {}).get("status") != "Enabled":
@@ -1206,13 +1187,13 @@ def _external_dns_confined(args: StackValidationArgs, report: ReportViolation) -
             for policy in args.resources:
                 if policy.resource_type != IAM_ROLE_POLICY or role not in policy.dependencies:
                     continue
-                for statement in _statements(_document(policy.props.get("policy"))):
-                    actions = _listed(statement.get("Action"))
+                for statement in iam_statements(iam_document(policy.props.get("policy"))):
+                    actions = as_strings(statement.get("Action"))
                     if statement.get("Effect") != "Allow" or not any(
                         a in ("route53:ChangeResourceRecordSets", "route53:*", "*") for a in actions
                     ):
                         continue
-                    wild = [r for r in _listed(statement.get("Resource"))
+                    wild = [r for r in as_strings(statement.get("Resource"))
                             if r == "*" or r.endswith("hostedzone/*")]  # fmt: skip
                     if wild:
                         report(f"{policy.name}: may change records of every zone "
@@ -1259,7 +1240,7 @@ def _budget_defined(args: StackValidationArgs, report: ReportViolation) -> None:
 def _stops_something(schedule: Any) -> bool:
     target = schedule.props.get("target") or {}
     action = str(target.get("arn", "")).rsplit(":", 1)[-1]
-    request = _document(target.get("input"))
+    request = iam_document(target.get("input"))
     desired = (request.get("ScalingConfig") or {}).get("DesiredSize")
     return action.startswith("stop") or desired == 0
 
@@ -1282,15 +1263,15 @@ def _scheduler_roles_scoped(args: StackValidationArgs, report: ReportViolation) 
         for r in args.resources
         if r.resource_type == IAM_ROLE
         and any(
-            SCHEDULER_PRINCIPAL in _listed((s.get("Principal") or {}).get("Service"))
-            for s in _statements(_document(r.props.get("assumeRolePolicy")))
+            SCHEDULER_PRINCIPAL in as_strings((s.get("Principal") or {}).get("Service"))
+            for s in iam_statements(iam_document(r.props.get("assumeRolePolicy")))
         )
     ]
     if not roles:
         args.not_applicable("no role EventBridge Scheduler assumes")
         return
     for role in roles:
-        for statement in _statements(_document(role.props.get("assumeRolePolicy"))):
+        for statement in iam_statements(iam_document(role.props.get("assumeRolePolicy"))):
             conditions = statement.get("Condition") or {}
             source = {k for block in conditions.values() for k in block}
             if not {"aws:SourceArn", "aws:SourceAccount"} & source:
@@ -1299,12 +1280,12 @@ def _scheduler_roles_scoped(args: StackValidationArgs, report: ReportViolation) 
         for policy in args.resources:
             if policy.resource_type != IAM_ROLE_POLICY or role not in policy.dependencies:
                 continue
-            for statement in _statements(_document(policy.props.get("policy"))):
+            for statement in iam_statements(iam_document(policy.props.get("policy"))):
                 if statement.get("Effect") != "Allow":
                     continue
-                wild = [r for r in _listed(statement.get("Resource")) if r == "*"
+                wild = [r for r in as_strings(statement.get("Resource")) if r == "*"
                         or r.endswith(":*")]  # fmt: skip
-                actions = [a for a in _listed(statement.get("Action")) if "*" in a]
+                actions = [a for a in as_strings(statement.get("Action")) if "*" in a]
                 if wild or actions:
                     report(f"{policy.name}: {', '.join(actions + wild)}: a schedule's role "
                            "names the actions and the one resource it acts on",
@@ -1312,7 +1293,7 @@ def _scheduler_roles_scoped(args: StackValidationArgs, report: ReportViolation) 
 
 
 def _s3_actions(statement: Mapping[str, Any]) -> set[str]:
-    return {a for a in _listed(statement.get("Action")) if a.lower().startswith("s3:")}
+    return {a for a in as_strings(statement.get("Action")) if a.lower().startswith("s3:")}
 
 
 def _data_sync_confined(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -1328,7 +1309,7 @@ def _data_sync_confined(args: StackValidationArgs, report: ReportViolation) -> N
         return
     for resource in exported:
         if resource.resource_type == S3_POLICY:
-            statements = _statements(_document(resource.props.get("policy")))
+            statements = iam_statements(iam_document(resource.props.get("policy")))
             # Readers by full ARN: the name, and an account the config allows
             # (default: this stack's own, the writer's), so a role of the same
             # name in a stranger's account is no reader.
@@ -1352,7 +1333,7 @@ def _data_sync_confined(args: StackValidationArgs, report: ReportViolation) -> N
             for st in statements:
                 principal = st.get("Principal")
                 named = _excepted_principals(st) + (
-                    _listed(principal.get("AWS")) if isinstance(principal, Mapping) else []
+                    as_strings(principal.get("AWS")) if isinstance(principal, Mapping) else []
                 )
                 actions = _s3_actions(st)
                 for arn in named:
@@ -1370,7 +1351,7 @@ def _data_sync_confined(args: StackValidationArgs, report: ReportViolation) -> N
                         report(f"{resource.name}: {role} may write dumps; only this stack's "
                                "export job may", resource.urn)  # fmt: skip
         if resource.resource_type == IAM_ROLE_POLICY:
-            for st in _statements(_document(resource.props.get("policy"))):
+            for st in iam_statements(iam_document(resource.props.get("policy"))):
                 extra = _s3_actions(st) - {"s3:PutObject"}
                 if st.get("Effect") == "Allow" and extra:
                     report(f"{resource.name}: the export job may {', '.join(sorted(extra))}; "
@@ -1378,14 +1359,14 @@ def _data_sync_confined(args: StackValidationArgs, report: ReportViolation) -> N
     for resource in imported:
         if resource.resource_type != IAM_ROLE_POLICY:
             continue
-        for st in _statements(_document(resource.props.get("policy"))):
+        for st in iam_statements(iam_document(resource.props.get("policy"))):
             if st.get("Effect") != "Allow":
                 continue
             extra = _s3_actions(st) - {"s3:GetObject", "s3:ListBucket"}
             if extra:
                 report(f"{resource.name}: the import job may {', '.join(sorted(extra))} on "
                        "production's dumps; it only reads them", resource.urn)  # fmt: skip
-            for arn in _listed(st.get("Resource")) if _s3_actions(st) else []:
+            for arn in as_strings(st.get("Resource")) if _s3_actions(st) else []:
                 bucket = arn.split(":::", 1)[-1]
                 if not sources or not bucket.startswith(sources):
                     allowed = list(config.get("sources", [])) or "none"
@@ -1397,7 +1378,7 @@ def _data_sync_confined(args: StackValidationArgs, report: ReportViolation) -> N
 def _excepted_principals(statement: Mapping[str, Any]) -> list[str]:
     """The role ARNs a Deny spares (`ArnNotEquals aws:PrincipalArn`)."""
     spared = (statement.get("Condition") or {}).get("ArnNotEquals") or {}
-    return _listed(spared.get("aws:PrincipalArn"))
+    return as_strings(spared.get("aws:PrincipalArn"))
 
 
 def _account_of(arn: str) -> str:
@@ -1462,7 +1443,7 @@ def _session_logs_encrypted(args: ResourceValidationArgs, report: ReportViolatio
     """A shell session document logs every session to CloudWatch, encrypted, and
     encrypts the session itself with a KMS key; nobody runs as another OS user."""
     props = args.props
-    content = _document(props.get("content"))
+    content = iam_document(props.get("content"))
     if props.get("documentType") != "Session" or content.get("sessionType") != "Standard_Stream":
         args.not_applicable("only shell (Standard_Stream) session documents log sessions")
     inputs = content.get("inputs") or {}
