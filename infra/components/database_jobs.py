@@ -72,6 +72,16 @@ class AccessRoles:
     read_write: str
     read_write_wanted: bool
 
+    def env(self) -> dict[str, str]:
+        """What run.sh access-roles and import.sh load read (access_roles.sql's variables)."""
+        return {
+            "APP_ROLE": self.app,
+            "READONLY_ROLE": self.read_only,
+            "WANT_READONLY": str(self.read_only_wanted).lower(),
+            "READWRITE_ROLE": self.read_write,
+            "WANT_READWRITE": str(self.read_write_wanted).lower(),
+        }
+
 
 @dataclass(frozen=True)
 class DatabaseJobsArgs:
@@ -280,16 +290,9 @@ def _pod(action: str, args: DatabaseJobsArgs) -> k8s.core.v1.PodTemplateSpecArgs
     if args.export_role:
         env.append(k8s.core.v1.EnvVarArgs(name="EXPORT_ROLE", value=args.export_role))
     if args.access_roles:
-        roles = args.access_roles
         env += [
             k8s.core.v1.EnvVarArgs(name=key, value=value)
-            for key, value in (
-                ("APP_ROLE", roles.app),
-                ("READONLY_ROLE", roles.read_only),
-                ("WANT_READONLY", str(roles.read_only_wanted).lower()),
-                ("READWRITE_ROLE", roles.read_write),
-                ("WANT_READWRITE", str(roles.read_write_wanted).lower()),
-            )
+            for key, value in args.access_roles.env().items()
         ]
     if args.seed_from_database is not None:
         env.append(k8s.core.v1.EnvVarArgs(name="SEED_FROM_DATABASE", value=args.seed_from_database))

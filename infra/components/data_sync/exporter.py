@@ -21,6 +21,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from infra.components._common import child, type_token
+from infra.components.access import policies as access_policies
 from infra.components.account.policies import tls_only_bucket_policy
 from infra.components.addons.irsa import ClusterIdentity, irsa_role
 from infra.components.buckets import Expiry, bucket_name, kms_bucket
@@ -135,9 +136,8 @@ class DataExport(pulumi.ComponentResource):
                         key_arn=str(v[1]),
                         mask_key_secret_arn=str(v[2]),
                         environment_key_arn=str(v[3]),
-                        db_user_arn=(
-                            f"arn:{args.partition}:rds-db:{args.region}:{args.account_id}:"
-                            f"dbuser:{v[4]}/{EXPORT_ROLE}"
+                        db_user_arn=access_policies.db_user_arn(
+                            args.partition, args.region, args.account_id, str(v[4]), EXPORT_ROLE
                         ),
                     )
                 )

@@ -127,17 +127,7 @@ class DataImport(pulumi.ComponentResource):
                 DBNAME=args.database_name,
                 ROLE=args.database_owner,
                 ADMIN_SECRET_FILE="/secrets/admin.json",
-                **(
-                    {
-                        "APP_ROLE": args.access_roles.app,
-                        "READONLY_ROLE": args.access_roles.read_only,
-                        "WANT_READONLY": str(args.access_roles.read_only_wanted).lower(),
-                        "READWRITE_ROLE": args.access_roles.read_write,
-                        "WANT_READWRITE": str(args.access_roles.read_write_wanted).lower(),
-                    }
-                    if args.access_roles
-                    else {}
-                ),
+                **(args.access_roles.env() if args.access_roles else {}),
             ),
         )
         self.cron_job = jobs.cron_job(
