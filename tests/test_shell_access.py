@@ -340,7 +340,7 @@ CHECKED = {"ssm:SessionDocumentAccessCheck": "true"}
 
 def _as_caller(kind: SessionKind) -> dict[str, Any]:
     """The policy with ${aws:userid} filled in as IAM does for CALLER."""
-    text = session_policy(kind, TARGET)
+    text = session_policy([kind], TARGET)
     return json.loads(text.replace("${aws:userid}", CALLER))
 
 

@@ -27,7 +27,7 @@ from infra.components.access.policies import (
     people_trust_policy,
     session_kinds,
 )
-from infra.components.access.session_manager import SessionTarget, session_statements
+from infra.components.access.session_manager import SessionTarget, session_policy
 from infra.config import AccessSpec, Audience
 
 
@@ -129,22 +129,7 @@ class Access(pulumi.ComponentResource):
                 f"{resource}-sessions",
                 name=physical_name(ROLE_POLICY, f"{resource}-sessions"),
                 role=role.id,
-                policy=args.sessions.apply(
-                    lambda target: json.dumps(
-                        {
-                            "Version": "2012-10-17",
-                            # One statement per Sid (IAM refuses repeats): the
-                            # two kinds share their own-sessions statements.
-                            "Statement": list(
-                                {
-                                    statement["Sid"]: statement
-                                    for kind in kinds
-                                    for statement in session_statements(kind, target)
-                                }.values()
-                            ),
-                        }
-                    )
-                ),
+                policy=args.sessions.apply(lambda target: session_policy(kinds, target)),
                 opts=child(self),
             )
         entry = aws.eks.AccessEntry(

@@ -139,9 +139,16 @@ def session_statements(kind: SessionKind, target: SessionTarget) -> list[dict[st
     return statements
 
 
-def session_policy(kind: SessionKind, target: SessionTarget) -> str:
-    """:func:`session_statements` as a policy document (for an inline role policy)."""
-    return json.dumps({"Version": "2012-10-17", "Statement": session_statements(kind, target)})
+def session_policy(kinds: Sequence[SessionKind], target: SessionTarget) -> str:
+    """:func:`session_statements` of each kind as one policy document (an inline role
+    policy). One statement per Sid, as IAM requires: the kinds share their
+    own-sessions statements."""
+    statements = {
+        statement["Sid"]: statement
+        for kind in kinds
+        for statement in session_statements(kind, target)
+    }
+    return json.dumps({"Version": "2012-10-17", "Statement": list(statements.values())})
 
 
 def shell_document(
