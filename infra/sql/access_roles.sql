@@ -51,15 +51,18 @@ SELECT format('GRANT USAGE ON SCHEMA public TO %I', name) FROM wanted \gexec
 SELECT format('GRANT CREATE ON SCHEMA public TO %I', name)
   FROM wanted WHERE access = 'app' \gexec
 
--- Rows: the application and read-write people change them, read-only people read them.
-SELECT format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %I', name)
-  FROM wanted WHERE access IN ('app', 'read-write') \gexec
-SELECT format('GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO %I', name)
-  FROM wanted WHERE access IN ('app', 'read-write') \gexec
-SELECT format('GRANT SELECT ON ALL TABLES IN SCHEMA public TO %I', name)
-  FROM wanted WHERE access = 'read-only' \gexec
-SELECT format('GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO %I', name)
-  FROM wanted WHERE access = 'read-only' \gexec
+-- Rows: the application and read-write people change them, read-only people
+-- read them; the same for the tables that exist and for those made later.
+CREATE TEMPORARY TABLE role_privileges (access text, objects text, granted text);
+INSERT INTO role_privileges VALUES
+    ('app', 'TABLES', 'SELECT, INSERT, UPDATE, DELETE'),
+    ('app', 'SEQUENCES', 'USAGE, SELECT, UPDATE'),
+    ('read-write', 'TABLES', 'SELECT, INSERT, UPDATE, DELETE'),
+    ('read-write', 'SEQUENCES', 'USAGE, SELECT, UPDATE'),
+    ('read-only', 'TABLES', 'SELECT'),
+    ('read-only', 'SEQUENCES', 'SELECT');
+SELECT format('GRANT %s ON ALL %s IN SCHEMA public TO %I', p.granted, p.objects, w.name)
+  FROM wanted w JOIN role_privileges p USING (access) \gexec
 
 -- The owner (the master user, running this) becomes a member of the
 -- application role, able to act as it: to hand it the schema's objects and
@@ -99,26 +102,11 @@ SELECT format('ALTER %s public.%I OWNER TO %I',
 
 -- Tables created later get the same grants, whoever creates them: the owner
 -- or the application's migrations.
-SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
-              'GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO %I', creator.name, grantee.name)
+SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public GRANT %s ON %s TO %I',
+              creator.name, p.granted, p.objects, grantee.name)
   FROM (SELECT :'owner' AS name UNION SELECT name FROM wanted WHERE access = 'app') AS creator,
-       wanted AS grantee
- WHERE grantee.access IN ('app', 'read-write') AND creator.name <> grantee.name \gexec
-SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
-              'GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO %I', creator.name, grantee.name)
-  FROM (SELECT :'owner' AS name UNION SELECT name FROM wanted WHERE access = 'app') AS creator,
-       wanted AS grantee
- WHERE grantee.access IN ('app', 'read-write') AND creator.name <> grantee.name \gexec
-SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
-              'GRANT SELECT ON TABLES TO %I', creator.name, grantee.name)
-  FROM (SELECT :'owner' AS name UNION SELECT name FROM wanted WHERE access = 'app') AS creator,
-       wanted AS grantee
- WHERE grantee.access = 'read-only' \gexec
-SELECT format('ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA public '
-              'GRANT SELECT ON SEQUENCES TO %I', creator.name, grantee.name)
-  FROM (SELECT :'owner' AS name UNION SELECT name FROM wanted WHERE access = 'app') AS creator,
-       wanted AS grantee
- WHERE grantee.access = 'read-only' \gexec
+       wanted AS grantee JOIN role_privileges p USING (access)
+ WHERE creator.name <> grantee.name \gexec
 
 -- People's sessions: read-only by default (the grants are what enforce it;
 -- this keeps a stray write from even trying), and no transaction left open
