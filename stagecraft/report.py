@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from infra.aws_types import PROTECTED_TYPES
 from infra.components.account.policies import denies_plain_http
 from infra.config import StackConfig
+from policy.iam_documents import as_strings
 from stagecraft.cost import StackCost, money
 from stagecraft.docs import environment_rows
 from stagecraft.offline.engine import Plan
@@ -182,7 +183,7 @@ def _audiences_row(plan: Plan) -> str:
         if not name.startswith(prefix) or audience not in AUDIENCES:
             continue
         trust = json.loads(str(role.inputs.get("assumeRolePolicy") or "{}"))
-        people = sum(len(_as_list(st["Principal"]["AWS"])) for st in trust.get("Statement", []))
+        people = sum(len(as_strings(st["Principal"]["AWS"])) for st in trust.get("Statement", []))
         cluster = sorted(
             EKS_ACCESS.get(str(a.inputs["policyArn"]).rsplit("/", 1)[-1], "?")
             + ("" if a.inputs["accessScope"]["type"] == "cluster"
@@ -195,8 +196,8 @@ def _audiences_row(plan: Plan) -> str:
             for policy in plan.of_type("aws:iam/rolePolicy:RolePolicy")
             if policy.name.endswith(f"-access-{audience}-grants")
             for st in json.loads(str(policy.inputs.get("policy") or "{}")).get("Statement", [])
-            if "rds-db:connect" in _as_list(st.get("Action"))
-            for arn in _as_list(st.get("Resource"))
+            if "rds-db:connect" in as_strings(st.get("Action"))
+            for arn in as_strings(st.get("Resource"))
         ]
         users = sorted({arn.rsplit("/", 1)[-1] for arn in logins})
         database = (
@@ -218,10 +219,6 @@ def _application_login_row(plan: Plan) -> str:
         return (f"{env.get('APP_ROLE')} with an IAM token (ServiceAccount `app`), never the "
                 "master user")  # fmt: skip
     return "the master user, with its password (no IAM authentication)"
-
-
-def _as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
 
 
 def _restore_row(primary: Mapping[str, Any]) -> str:
